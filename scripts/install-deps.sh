@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh Debian 12 machine (idempotent).
+# Build + tests: compiler, CMake, libseccomp, Boost.Asio, nlohmann/json, doctest.
+# Parity (kernel side): linux-source-6.1, QEMU and the kernel build tools.
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config git ca-certificates python3
+  libseccomp-dev libboost-dev nlohmann-json3-dev doctest-dev
+  strace
+  linux-source-6.1 qemu-system-x86 flex bison bc libelf-dev libssl-dev cpio xz-utils
+  patch perl python3-ply libc6-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  [ "$(id -u)" -eq 0 ] || { echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1; }
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "install-deps: all ${#packages[@]} packages present"

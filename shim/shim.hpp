@@ -1,0 +1,46 @@
+// shim: the launcher side of the sandbox, small enough for any launcher to embed.
+//
+// In a freshly forked child, shim_exec() sets PR_SET_NO_NEW_PRIVS, installs the seccomp
+// program with a new listener, hands the listener fd to the supervisor over `control`
+// (SCM_RIGHTS), waits for the supervisor's go-ahead (so the target can be registered before
+// its first instruction), and execs the target. Only async-signal-safe calls: safe after
+// fork() in a multi-threaded process. No Boost, no JSON, no allocation.
+//
+// Wire protocol on `control` (a SOCK_SEQPACKET socket, one message per record):
+//   child -> supervisor: ShimMessage{kind = listener} + SCM_RIGHTS(listener fd)
+//   supervisor -> child: one byte 'g' (go) -- anything else, or EOF, aborts the launch
+//   child -> supervisor: ShimMessage{kind = failed, stage, err} if a step or exec fails;
+//                        on a successful exec the control fd just closes (it is O_CLOEXEC).
+#pragma once
+
+#include <linux/filter.h>
+
+#include <cstdint>
+
+namespace sandbox::shim {
+
+enum class Stage : std::uint32_t { none = 0, no_new_privs, seccomp, send_listener, wait_go, exec };
+
+struct Message {
+  enum Kind : std::uint32_t { listener = 1, failed = 2 } kind;
+  Stage stage;
+  std::int32_t err;  // errno of the failed step
+};
+
+const char* stage_name(Stage s);
+
+// Never returns. On failure reports {failed, stage, errno} on `control` and dies: with
+// _exit(127) before the filter is installed, with SIGKILL after (an exit_group would wait
+// for a supervisor that never received the listener).
+[[noreturn]] void exec_target(const sock_fprog& prog, int control, const char* file,
+                              char* const argv[]);
+
+// The part of exec_target that installs the filter; returns the listener fd or -errno.
+// Exposed for launchers that want to do the rest themselves.
+int install_filter(const sock_fprog& prog);
+
+// Supervisor side: receive the listener (or the failure report) from the child.
+// Returns the listener fd (>= 0), or -1 with `failure` filled in.
+int receive_listener(int control, Message& failure);
+
+}  // namespace sandbox::shim

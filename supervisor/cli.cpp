@@ -1,0 +1,97 @@
+#include "cli.hpp"
+
+#include <charconv>
+#include <string_view>
+
+#include "policy.hpp"
+
+namespace sandbox {
+
+const char* usage_text() {
+  return "usage: sandbox run [--heap-quota SIZE] [--file-quota N] [--track] [--policy FILE]\n"
+         "                   [--verbose] [--] CMD [ARG...]\n"
+         "       sandbox --help | --version\n"
+         "\n"
+         "Runs CMD under a seccomp supervisor that tracks and limits its heap growth and open\n"
+         "files the way the tracker-limiter kernel patch does (docs/semantics.md), and answers\n"
+         "its register/fetch/deregister/resource_cap/resource_reset system calls (451-455).\n"
+         "\n"
+         "  --heap-quota SIZE  kill CMD when its heap grows past SIZE (a bare number is MiB;\n"
+         "                     K, M, G suffixes accepted)\n"
+         "  --file-quota N     kill CMD when it holds more than N files opened by open/openat/\n"
+         "                     openat2/creat\n"
+         "  --track            register CMD from its first instruction even without a quota\n"
+         "  --policy FILE      read quotas, ABI numbers and notified syscalls from a JSON policy\n"
+         "                     (policies/README.md); the flags above override it\n"
+         "  --verbose, -v      say what the supervisor does\n"
+         "\n"
+         "Exit status: CMD's own, 128+N if signal N killed it (137 for a quota kill),\n"
+         "2 for bad arguments, 126/127 if CMD could not be started.\n";
+}
+
+namespace {
+
+std::uint64_t parse_count(std::string_view flag, std::string_view v) {
+  std::uint64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size() || n > INT64_MAX)
+    throw UsageError(std::string(flag) + ": '" + std::string(v) +
+                     "' is not a count (expected a whole number >= 0)");
+  return n;
+}
+
+}  // namespace
+
+Command parse_command_line(int argc, const char* const argv[]) {
+  Command cmd;
+  if (argc < 2) throw UsageError("missing command (try 'sandbox run -- CMD' or 'sandbox --help')");
+  const std::string_view sub = argv[1];
+  if (sub == "--help" || sub == "-h" || sub == "help") return cmd;
+  if (sub == "--version" || sub == "version") {
+    cmd.kind = Command::Kind::version;
+    return cmd;
+  }
+  if (sub != "run") throw UsageError("unknown command '" + std::string(sub) + "' (expected 'run')");
+  cmd.kind = Command::Kind::run;
+  RunOptions& o = cmd.run;
+  int i = 2;
+  auto value = [&](std::string_view flag, std::string_view arg) -> std::string_view {
+    if (const auto eq = arg.find('='); eq != std::string_view::npos) return arg.substr(eq + 1);
+    if (i + 1 >= argc) throw UsageError(std::string(flag) + ": missing value");
+    return argv[++i];
+  };
+  for (; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    const std::string_view name = a.substr(0, a.find('='));
+    if (a == "--") {
+      ++i;
+      break;
+    }
+    if (a.empty() || a[0] != '-') break;
+    if (name == "--heap-quota") {
+      const auto v = value(name, a);
+      o.heap_quota_bytes = parse_size(v);
+      if (!o.heap_quota_bytes)
+        throw UsageError("--heap-quota: '" + std::string(v) +
+                         "' is not a size (expected e.g. 100M, 512K, 2G, or a number of MiB)");
+    } else if (name == "--file-quota") {
+      o.file_quota = parse_count(name, value(name, a));
+    } else if (name == "--policy") {
+      o.policy_file = std::string(value(name, a));
+    } else if (a == "--track") {
+      o.track = true;
+    } else if (a == "--verbose" || a == "-v") {
+      o.verbose = true;
+    } else if (a == "--help" || a == "-h") {
+      cmd.kind = Command::Kind::help;
+      return cmd;
+    } else {
+      throw UsageError("unknown option '" + std::string(a) + "'");
+    }
+  }
+  for (; i < argc; ++i) o.command.emplace_back(argv[i]);
+  if (o.command.empty()) throw UsageError("run: missing CMD (usage: sandbox run [options] -- CMD [ARG...])");
+  return cmd;
+}
+
+}  // namespace sandbox

@@ -1,0 +1,51 @@
+// Lifecycle family: exit, exit_group, execve/execveat, and credential changes -- the events
+// that end nodes or make the supervisor's cached view of a task stale.
+#include <algorithm>
+
+#include "../supervisor.hpp"
+
+namespace sandbox {
+
+void Supervisor::on_exit(Call& c, bool group) {
+  const Pid tid = c.tid, tgid = c.tgid;
+  if (group) {
+    // The whole process is going: its nodes go now, so no query reports it any more.
+    const bool had = tracker_.find(tgid) != nullptr;
+    tracker_.process_exited(tgid);
+    if (had) emit({Event::Kind::exited, tgid, std::nullopt});
+  } else if (tid != tgid) {
+    const bool had = tracker_.find(tid) != nullptr;
+    tracker_.thread_exited(tid, tgid);
+    thread_nodes_.erase(tid);
+    if (had) emit({Event::Kind::exited, tid, std::nullopt});
+  }
+  reply_continue(c);
+  // The thread is gone after this call and its tid may be reused: forget it.
+  if (!group) {
+    auto& ts = c.proc.threads;
+    ts.erase(std::remove(ts.begin(), ts.end(), tid), ts.end());
+    threads_.erase(tid);
+    open_.invalidate_thread(tid);
+  }
+}
+
+void Supervisor::on_execve(Call& c) {
+  ProcState& p = c.proc;
+  reply_continue(c);
+  // A new image (if the exec succeeds): new brk layout, possibly new credentials, and
+  // the other threads die in de_thread() without calling exit.
+  p.layout.reset();
+  p.brk_end.reset();
+  p.closing.clear();
+  drop_threads(p);  // c.thread is dangling from here on
+  open_.forget_process(p.tgid);
+}
+
+void Supervisor::on_credentials(Call& c) {
+  // set*id/setgroups/capset change only the calling thread's credentials (glibc repeats
+  // the call in every thread); re-read them at this thread's next open.
+  open_.invalidate_thread(c.tid);
+  reply_continue(c);
+}
+
+}  // namespace sandbox

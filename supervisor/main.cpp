@@ -1,0 +1,25 @@
+// sandbox: argv -> command. Wiring only.
+#include <cstdio>
+
+#include "cli.hpp"
+#include "run.hpp"
+
+#ifndef SANDBOX_VERSION
+#define SANDBOX_VERSION "0.0.0"
+#endif
+
+int main(int argc, char** argv) {
+  using namespace sandbox;
+  try {
+    const Command cmd = parse_command_line(argc, argv);
+    switch (cmd.kind) {
+      case Command::Kind::help: std::fputs(usage_text(), stdout); return 0;
+      case Command::Kind::version: std::printf("sandbox %s\n", SANDBOX_VERSION); return 0;
+      case Command::Kind::run: return run_command(cmd.run);
+    }
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "sandbox: %s\nTry 'sandbox --help'.\n", e.what());
+    return 2;
+  }
+  return 2;
+}

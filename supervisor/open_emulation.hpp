@@ -1,0 +1,78 @@
+// open_emulation: performs a target's open/openat/openat2/creat inside the supervisor,
+// exactly as the kernel would have done it for the target thread, so the supervisor knows
+// the result before the target sees it. The file is then installed in the target with
+// SECCOMP_IOCTL_NOTIF_ADDFD + SECCOMP_ADDFD_FLAG_SEND (by the caller), which makes
+// "only successful opens count" exact and closes the TOCTOU window on the path: the
+// kernel never reads the path from target memory again.
+//
+// What "as the target" means: the target thread's fsuid/fsgid/supplementary groups and
+// effective capabilities, its cwd and root, its umask for O_CREAT/O_TMPFILE, its dirfd
+// (taken with pidfd_getfd), and /proc/self, /proc/thread-self, /dev/fd, /dev/std* resolving
+// to the target, not to the supervisor. Owned by the notify thread: init() unshares that
+// thread's fs_struct (CLONE_FS) so per-call umask changes stay private to it.
+#pragma once
+
+#include <linux/openat2.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+namespace sandbox {
+
+enum class OpenSyscall { open, openat, openat2, creat };
+
+struct OpenRequest {
+  pid_t tid = 0;      // calling thread, in the supervisor's pid namespace
+  pid_t tgid = 0;     // its process
+  int pidfd = -1;     // pidfd of the process (for pidfd_getfd of dirfd)
+  OpenSyscall call = OpenSyscall::openat;
+  int dirfd = -100;   // AT_FDCWD or a target fd number (open/creat: AT_FDCWD)
+  std::string path;   // read from target memory by the caller
+  // Raw arguments as the target passed them: for open/openat/creat flags+mode (resolve 0);
+  // for openat2 the open_how the target passed (already size-checked by the caller).
+  std::uint64_t flags = 0;
+  std::uint64_t mode = 0;
+  std::uint64_t resolve = 0;
+};
+
+struct OpenOutcome {
+  enum class Kind {
+    installed,    // fd is a supervisor-side file to install in the target; the open succeeded
+    error,        // the open failed for the target with errno `err` (answer it, count nothing)
+    let_target,   // cannot be emulated exactly (e.g. /dev/tty); the target should open it
+                  // itself (CONTINUE); `err` == 0 predicts success, else predicted errno
+  };
+  Kind kind = Kind::error;
+  int fd = -1;     // valid for installed; O_CLOEXEC in the supervisor
+  int err = 0;
+  bool cloexec = false;  // the target asked for O_CLOEXEC (pass to ADDFD newfd_flags)
+};
+
+class OpenEmulator {
+ public:
+  OpenEmulator() = default;
+  OpenEmulator(const OpenEmulator&) = delete;
+  OpenEmulator& operator=(const OpenEmulator&) = delete;
+  ~OpenEmulator();
+
+  // Must be called once on the thread that will call open(); returns 0 or -errno.
+  // It unshares that thread's fs_struct (CLONE_FS): its umask and root become private.
+  int init();
+  // Beyond the kernel's own errors, two answers are the emulator's: ESRCH (the thread
+  // is gone; the caller's response will fail anyway) and EPERM (fail closed: the target
+  // is in another mount namespace, or another pid namespace's procfs needs "self").
+  // Needs CAP_SETUID/SETGID/SYS_PTRACE/SYS_CHROOT (the supervisor runs as root).
+  OpenOutcome open(const OpenRequest& req);
+
+  // Cache invalidation hooks (called by the handlers when a target thread may have
+  // changed credentials, cwd, root or mount namespace, or exited).
+  void invalidate_thread(pid_t tid);
+  void forget_process(pid_t tgid);
+
+ private:
+  struct Impl;
+  Impl* impl_ = nullptr;
+};
+
+}  // namespace sandbox

@@ -1,0 +1,168 @@
+#include "tracker.hpp"
+
+#include <cerrno>
+#include <limits>
+
+namespace sandbox {
+
+std::string_view to_string(Resource r) { return r == Resource::heap ? "heap" : "files"; }
+
+namespace {
+
+std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+  return a > std::numeric_limits<std::uint64_t>::max() - b ? std::numeric_limits<std::uint64_t>::max()
+                                                           : a + b;
+}
+
+std::uint64_t apply_files(std::uint64_t count, int delta) {
+  if (delta >= 0) return saturating_add(count, static_cast<std::uint64_t>(delta));
+  const auto dec = static_cast<std::uint64_t>(-static_cast<std::int64_t>(delta));
+  return count > dec ? count - dec : 0;  // never below 0
+}
+
+}  // namespace
+
+int Tracker::register_node(Pid pid, Actor /*actor*/) {
+  if (pid < 1) return EINVAL;
+  const auto task = tasks_.live_task(pid);
+  if (!task) return ESRCH;
+  if (nodes_.contains(pid)) return ENFILE;
+  Node n;
+  n.pid = pid;
+  n.tgid = task->tgid;
+  nodes_.emplace(pid, n);
+  return 0;
+}
+
+int Tracker::fetch(Pid pid, Node& out) const {
+  if (pid < 1) return EINVAL;
+  const auto it = nodes_.find(pid);
+  if (it == nodes_.end()) return EINVAL;
+  out = it->second;
+  return 0;
+}
+
+int Tracker::deregister(Pid pid, Actor actor) {
+  if (pid < 1) return EINVAL;
+  const auto it = nodes_.find(pid);
+  if (it == nodes_.end()) return ESRCH;
+  // Stricter than the kernel: a quota imposed from outside cannot be dropped from inside.
+  if (actor == Actor::target && it->second.imposed_from_outside) return EPERM;
+  nodes_.erase(it);
+  return 0;
+}
+
+int Tracker::resource_cap(Pid pid, std::int64_t heap_mib, std::int64_t files, Actor actor,
+                          std::optional<Violation>& enforce) {
+  enforce.reset();
+  if (pid < 1 || !tasks_.live_task(pid)) return ESRCH;
+  if (!nodes_.contains(pid)) return EINVAL;
+  if (heap_mib < -1 || files < -1) return EINVAL;
+  std::optional<std::uint64_t> heap;
+  if (heap_mib >= 0) {
+    // heap_mib * 2^20 without overflow: 2^44 MiB and above can never be exceeded.
+    constexpr std::int64_t kNeverExceeded = std::int64_t{1} << 44;
+    heap = heap_mib >= kNeverExceeded ? std::numeric_limits<std::uint64_t>::max()
+                                      : static_cast<std::uint64_t>(heap_mib) << 20;
+  }
+  std::optional<std::uint64_t> file_limit;
+  if (files >= 0) file_limit = static_cast<std::uint64_t>(files);
+  return cap_impl(pid, heap, file_limit, actor, enforce);
+}
+
+int Tracker::resource_cap_bytes(Pid pid, std::int64_t heap_bytes, std::int64_t files, Actor actor,
+                                std::optional<Violation>& enforce) {
+  enforce.reset();
+  if (pid < 1 || !tasks_.live_task(pid)) return ESRCH;
+  if (!nodes_.contains(pid)) return EINVAL;
+  if (heap_bytes < -1 || files < -1) return EINVAL;
+  std::optional<std::uint64_t> heap;
+  if (heap_bytes >= 0) heap = static_cast<std::uint64_t>(heap_bytes);
+  std::optional<std::uint64_t> file_limit;
+  if (files >= 0) file_limit = static_cast<std::uint64_t>(files);
+  return cap_impl(pid, heap, file_limit, actor, enforce);
+}
+
+int Tracker::cap_impl(Pid pid, std::optional<std::uint64_t> heap,
+                      std::optional<std::uint64_t> files, Actor actor,
+                      std::optional<Violation>& enforce) {
+  Node& n = nodes_.at(pid);
+  if (n.quotas_set()) return ENFILE;
+  n.heap_quota_bytes = heap;
+  n.file_quota = files;
+  n.imposed_from_outside = actor == Actor::outside && n.quotas_set();
+  enforce = over_quota(n, n.heapsize, n.openfile_count);  // enforced at once
+  return 0;
+}
+
+int Tracker::resource_reset(Pid pid, Actor actor) {
+  if (pid < 1 || !tasks_.live_task(pid)) return ESRCH;
+  const auto it = nodes_.find(pid);
+  if (it == nodes_.end()) return EINVAL;
+  if (actor == Actor::target && it->second.imposed_from_outside) return EPERM;
+  it->second.heap_quota_bytes.reset();
+  it->second.file_quota.reset();
+  it->second.imposed_from_outside = false;
+  return 0;
+}
+
+std::optional<Violation> Tracker::over_quota(const Node& n, std::uint64_t heap,
+                                              std::uint64_t files) {
+  if (n.heap_quota_bytes && heap > *n.heap_quota_bytes)
+    return Violation{n.pid, n.tgid, Resource::heap, heap, *n.heap_quota_bytes};
+  if (n.file_quota && files > *n.file_quota)
+    return Violation{n.pid, n.tgid, Resource::files, files, *n.file_quota};
+  return std::nullopt;
+}
+
+bool Tracker::tracked(Pid tid, Pid tgid) const {
+  return !nodes_.empty() && (nodes_.contains(tgid) || (tid != tgid && nodes_.contains(tid)));
+}
+
+std::optional<Violation> Tracker::check(Pid tid, Pid tgid, const Delta& d) const {
+  const Pid keys[] = {tgid, tid};
+  for (int i = 0; i < (tid == tgid ? 1 : 2); ++i) {
+    const auto it = nodes_.find(keys[i]);
+    if (it == nodes_.end()) continue;
+    const Node& n = it->second;
+    if (auto v = over_quota(n, saturating_add(n.heapsize, d.heap_bytes),
+                            apply_files(n.openfile_count, d.files))) {
+      v->tgid = tgid;  // the caller's whole process dies, whichever of its nodes crossed
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+void Tracker::apply(Pid tid, Pid tgid, const Delta& d) {
+  const Pid keys[] = {tgid, tid};
+  for (int i = 0; i < (tid == tgid ? 1 : 2); ++i) {
+    const auto it = nodes_.find(keys[i]);
+    if (it == nodes_.end()) continue;
+    it->second.heapsize = saturating_add(it->second.heapsize, d.heap_bytes);
+    it->second.openfile_count = apply_files(it->second.openfile_count, d.files);
+  }
+}
+
+void Tracker::thread_exited(Pid tid, Pid tgid) {
+  if (tid != tgid) nodes_.erase(tid);
+}
+
+void Tracker::process_exited(Pid tgid) {
+  std::erase_if(nodes_, [tgid](const auto& kv) { return kv.second.tgid == tgid; });
+  nodes_.erase(tgid);
+}
+
+const Node* Tracker::find(Pid pid) const {
+  const auto it = nodes_.find(pid);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+std::vector<Node> Tracker::nodes() const {
+  std::vector<Node> out;
+  out.reserve(nodes_.size());
+  for (const auto& [pid, n] : nodes_) out.push_back(n);
+  return out;
+}
+
+}  // namespace sandbox

@@ -1,0 +1,369 @@
+// Integration tests: real targets (probe.c, the examples) under a real `sandbox run`.
+// Each test runs the supervisor binary, captures what the target and the supervisor print,
+// and asserts the contract of docs/semantics.md on it.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+struct Result {
+  int status = -1;  // exit code as a shell reports it (128+N for signal N)
+  std::string out, err;
+  std::map<std::string, std::string> kv;  // "key=value" lines of stdout
+  std::string operator[](const std::string& k) const {
+    const auto it = kv.find(k);
+    return it == kv.end() ? "<missing " + k + ">" : it->second;
+  }
+};
+
+// Runs argv, capturing stdout and stderr; a watchdog kills it after `limit_s` seconds so a
+// hang fails the test instead of stalling the suite.
+Result run(const std::vector<std::string>& args, int limit_s = 60) {
+  int out[2], err[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(out[1]);
+  ::close(err[1]);
+  REQUIRE_MESSAGE(rc == 0, "posix_spawn " << args[0] << ": " << std::strerror(rc));
+  Result r;
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  timespec start{};
+  ::clock_gettime(CLOCK_MONOTONIC, &start);
+  int open_fds = 2;
+  bool killed = false;
+  while (open_fds > 0) {
+    const int n = ::poll(fds, 2, 1000);
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!killed && now.tv_sec - start.tv_sec > limit_s) {
+      ::kill(pid, SIGKILL);
+      killed = true;
+    }
+    if (n <= 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+      char buf[4096];
+      const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
+      if (got <= 0) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      } else {
+        (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(got));
+      }
+    }
+  }
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  REQUIRE_MESSAGE(!killed, "timed out: " << args[0] << " ... stderr: " << r.err);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);)
+    if (const auto eq = line.find('='); eq != std::string::npos) r.kv[line.substr(0, eq)] = line.substr(eq + 1);
+  return r;
+}
+
+const std::string kSandbox = SANDBOX_BIN;
+const std::string kProbe = PROBE_BIN;
+const std::string kBin = BIN_DIR;
+
+Result sandboxed(std::vector<std::string> opts, std::vector<std::string> cmd) {
+  std::vector<std::string> args{kSandbox, "run"};
+  args.insert(args.end(), opts.begin(), opts.end());
+  args.push_back("--");
+  args.insert(args.end(), cmd.begin(), cmd.end());
+  return run(args);
+}
+
+Result probe(const std::string& which, std::vector<std::string> opts = {}) {
+  return sandboxed(std::move(opts), {kProbe, which});
+}
+
+}  // namespace
+
+TEST_CASE("ABI: every operation and every error number, as the kernel patch answers") {
+  const Result r = probe("abi-errors");
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["register_zero"] == "EINVAL");
+  CHECK(r["register_negative"] == "EINVAL");
+  CHECK(r["register_nowhere"] == "ESRCH");
+  CHECK(r["register_self"] == "0");
+  CHECK(r["register_again"] == "ENFILE");
+  CHECK(r["register_truncated"] == "ENFILE");  // pid_t is 32 bits: the upper half is ignored
+  CHECK(r["fetch_zero"] == "EINVAL");
+  CHECK(r["fetch_unregistered"] == "EINVAL");
+  CHECK(r["fetch_nowhere"] == "EINVAL");
+  CHECK(r["fetch_badptr"] == "EINVAL");
+  CHECK(r["fetch_readonly"] == "EINVAL");
+  CHECK(r["fetch_self"] == "0");
+  CHECK(r["fetch_self_pid_ok"] == "1");
+  CHECK(r["deregister_zero"] == "EINVAL");
+  CHECK(r["deregister_unregistered"] == "ESRCH");
+  CHECK(r["cap_zero"] == "ESRCH");
+  CHECK(r["cap_nowhere"] == "ESRCH");
+  CHECK(r["cap_unregistered"] == "EINVAL");
+  CHECK(r["cap_bad_heap"] == "EINVAL");
+  CHECK(r["cap_bad_files"] == "EINVAL");
+  CHECK(r["cap_ok"] == "0");
+  CHECK(r["cap_again"] == "ENFILE");
+  CHECK(r["reset_zero"] == "ESRCH");
+  CHECK(r["reset_nowhere"] == "ESRCH");
+  CHECK(r["reset_unregistered"] == "EINVAL");
+  CHECK(r["reset_ok"] == "0");
+  CHECK(r["cap_after_reset"] == "0");
+  CHECK(r["deregister_ok"] == "0");
+  CHECK(r["deregister_again"] == "ESRCH");
+  CHECK(r["fetch_after_deregister"] == "EINVAL");
+  CHECK(r["register_reaped"] == "ESRCH");
+}
+
+TEST_CASE("ABI: a program for the kernel patch sees nothing pre-registered without a quota") {
+  const Result r = probe("outside-quota");  // no quota given: the probe may do anything
+  INFO(r.out << r.err);
+  CHECK(r["reset"] == "EINVAL");
+  CHECK(r["deregister"] == "ESRCH");
+  CHECK(r["register"] == "0");
+}
+
+TEST_CASE("stricter than the kernel: a quota from outside cannot be lifted from inside") {
+  const Result r = probe("outside-quota", {"--heap-quota", "1G", "--file-quota", "100"});
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["reset"] == "EPERM");
+  CHECK(r["deregister"] == "EPERM");
+  CHECK(r["cap"] == "ENFILE");
+  CHECK(r["register"] == "ENFILE");
+}
+
+TEST_CASE("heap: brk growth is page-aligned, never subtracted, and RLIMIT_DATA failures do not count") {
+  const Result r = probe("brk");
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["grow_ok"] == "1");
+  CHECK(r["grow_delta"] == "16384");
+  CHECK(r["same_page_delta"] == "0");
+  CHECK(r["shrink_delta"] == "0");
+  CHECK(r["regrow_delta"] == "8192");
+  CHECK(r["below_start_delta"] == "0");
+  CHECK(r["past_rlimit_data_failed"] == "1");
+  CHECK(r["past_rlimit_data_delta"] == "0");
+  CHECK(r["within_rlimit_data_ok"] == "1");
+  CHECK(r["within_rlimit_data_delta"] == "24576");  // from cur+2 pages to cur+8 pages
+}
+
+TEST_CASE("heap: anonymous private mmap counts, shared/file/failed ones do not") {
+  const Result r = probe("mmap");
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["anon_private_delta"] == "16384");
+  CHECK(r["anon_shared_delta"] == "0");
+  CHECK(r["file_private_delta"] == "0");
+  CHECK(r["zero_len_failed"] == "1");
+  CHECK(r["zero_len_delta"] == "0");
+  CHECK(r["prot_none_delta"] == "20480");
+  CHECK(r["munmap_delta"] == "0");
+  CHECK(r["past_rlimit_as_failed"] == "1");
+  CHECK(r["past_rlimit_as_delta"] == "0");
+  CHECK(r["within_rlimit_as_delta"] == "65536");
+}
+
+TEST_CASE("files: only successful opens and closes count") {
+  const Result r = probe("files");
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["open_ok"] == "1");
+  CHECK(r["open_delta"] == "1");
+  CHECK(r["open_missing"] == "ENOENT");
+  CHECK(r["open_missing_delta"] == "1");
+  CHECK(r["openat_dirfd_ok"] == "1");
+  CHECK(r["openat_bad_dirfd"] == "EBADF");
+  CHECK(r["openat2_ok"] == "1");
+  CHECK(r["openat2_escape"] == "EXDEV");  // RESOLVE_BENEATH refuses the escape
+  CHECK(r["creat_ok"] == "1");
+  CHECK(r["after_opens_delta"] == "5");
+  CHECK(r["close_bad"] == "EBADF");
+  CHECK(r["close_negative"] == "EBADF");
+  CHECK(r["close_bad_delta"] == "5");
+  CHECK(r["after_closes_delta"] == "0");
+  CHECK(r["pipe_delta"] == "0");
+  CHECK(r["pipe_closed_delta"] == "0");
+}
+
+TEST_CASE("files: EACCES as another user does not count") {
+  // A root-only file: the supervisor opens it with the target's credentials, not its own.
+  char dir[] = "/tmp/sandbox-eacces-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  ::chmod(dir, 0755);
+  const std::string file = std::string(dir) + "/secret";
+  const int fd = ::open(file.c_str(), O_CREAT | O_WRONLY, 0600);
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  const Result r = sandboxed({}, {kProbe, "eacces", file});
+  ::unlink(file.c_str());
+  ::rmdir(dir);
+  INFO(r.out << r.err);
+  if (::geteuid() != 0) {
+    MESSAGE("not root: the probe cannot switch users; checking that it said so");
+    CHECK(r["setuid_failed"] == "EPERM");
+    return;
+  }
+  CHECK(r.status == 0);
+  CHECK(r["open_forbidden"] == "EACCES");
+  CHECK(r["forbidden_delta"] == "0");
+  CHECK(r["allowed_delta"] == "1");
+}
+
+TEST_CASE("files: EMFILE past RLIMIT_NOFILE does not count") {
+  const Result r = probe("emfile");
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["stopped_with"] == "EMFILE");
+  CHECK(r["delta_equals_successes"] == "1");
+}
+
+TEST_CASE("threads: 8 threads allocating and opening at once are counted exactly") {
+  const Result r = probe("threads");
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["leader_heap_exact"] == "1");
+  CHECK(r["leader_files_exact"] == "1");
+  CHECK(r["thread_nodes_exact"] == "1");
+  CHECK(r["thread_nodes_gone_after_join"] == "1");
+}
+
+TEST_CASE("fork: a child is not tracked until registered; exit deregisters; zombies are ESRCH") {
+  const Result r = probe("fork");
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["pipes_delta"] == "0");
+  CHECK(r["parent_delta_after_child_open"] == "0");
+  CHECK(r["child_fetch_before_register"] == "EINVAL");
+  CHECK(r["register_child"] == "0");
+  CHECK(r["child_files"] == "2");
+  CHECK(r["parent_delta_after_child_tracked"] == "0");
+  CHECK(r["child_exit"] == "0");
+  CHECK(r["fetch_child_after_wait"] == "EINVAL");
+  CHECK(r["register_zombie"] == "ESRCH");
+}
+
+TEST_CASE("exec: the node survives exec") {
+  const Result r = probe("exec");
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["after_exec_fetch"] == "0");
+  CHECK(r["after_exec_files_at_least_1"] == "1");
+}
+
+TEST_CASE("kill: heap quota from the CLI, with one line naming pid, quota, usage and limit") {
+  const Result r = probe("heap-kill", {"--heap-quota", "10M"});
+  INFO(r.out << r.err);
+  CHECK(r.status == 137);
+  // The loader's own anonymous mappings count too, so the kill comes at or before step 10.
+  const int steps = std::atoi(r["step"].c_str());
+  CHECK(steps >= 5);
+  CHECK(steps < 10);
+  CHECK(r.err.find("heap quota exceeded") != std::string::npos);
+  CHECK(r.err.find("limit 10485760 bytes (10.0 MiB)") != std::string::npos);
+  CHECK(r.err.find("killed pid ") != std::string::npos);
+}
+
+TEST_CASE("kill: file quota from the CLI stops the 4th open of a 3-file quota") {
+  const Result r = probe("file-kill", {"--file-quota", "3"});
+  INFO(r.out << r.err);
+  CHECK(r.status == 137);
+  CHECK(r["opened"] == "3");
+  CHECK(r.err.find("file quota exceeded: 4 open files > limit 3") != std::string::npos);
+}
+
+TEST_CASE("kill: a quota the target set on itself through the ABI") {
+  const Result r = probe("self-cap-kill");
+  INFO(r.out << r.err);
+  CHECK(r.status == 137);
+  CHECK(r["cap"] == "0");
+  CHECK(r["opened"] == "2");
+}
+
+TEST_CASE("kill: a thread over its own node's quota takes its whole process down") {
+  const Result r = probe("thread-kill");
+  INFO(r.out << r.err);
+  CHECK(r.status == 137);
+  CHECK(r["thread_opened"] == "1");
+  CHECK(r.kv.count("thread_survived") == 0);
+  CHECK(r.kv.count("process_survived") == 0);
+  CHECK(r.err.find("thread") != std::string::npos);
+}
+
+TEST_CASE("seed-style example: the child is killed at the step the contract predicts") {
+  const Result r = sandboxed({}, {kBin + "/seed_test"});
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  // 280 MiB / 5 files: the 6th open (6 > 5) comes before the 10th 30-MiB block.
+  CHECK(r.out.find("killed by SIGKILL at iteration 6") != std::string::npos);
+}
+
+TEST_CASE("CLI: exit status is CMD's own, 128+N for a signal, 2 for bad arguments, 127 for no CMD") {
+  CHECK(probe("exit", {}).status == 0);
+  CHECK(sandboxed({}, {kProbe, "exit", "7"}).status == 7);
+  CHECK(sandboxed({}, {kProbe, "signal", "15"}).status == 128 + 15);
+  const Result bad = run({kSandbox, "run", "--heap-quota", "12X", "--", kProbe, "exit"});
+  CHECK(bad.status == 2);
+  CHECK(bad.err.find("--heap-quota: '12X' is not a size") != std::string::npos);
+  CHECK(std::count(bad.err.begin(), bad.err.end(), '\n') <= 2);
+  CHECK(run({kSandbox, "run", "--file-quota", "-3", "--", kProbe, "exit"}).status == 2);
+  CHECK(run({kSandbox, "run", "--bogus", "--", kProbe, "exit"}).status == 2);
+  CHECK(run({kSandbox, "run"}).status == 2);
+  const Result missing = run({kSandbox, "run", "--", "/nonexistent/cmd"});
+  CHECK(missing.status == 127);
+  CHECK(missing.err.find("No such file or directory") != std::string::npos);
+}
+
+TEST_CASE("policy: a malformed policy is rejected with its JSON path and status 2") {
+  char path[] = "/tmp/sandbox-policy-XXXXXX";
+  const int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  const std::string text = R"({"version": 1, "quotas": {"heap": "lots"}})";
+  REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  ::close(fd);
+  const Result r = run({kSandbox, "run", "--policy", path, "--", kProbe, "exit"});
+  ::unlink(path);
+  CHECK(r.status == 2);
+  CHECK(r.err.find("$.quotas.heap") != std::string::npos);
+}
+
+TEST_CASE("policy: the ABI can be moved to other numbers") {
+  const Result r = sandboxed({"--policy", std::string(SOURCE_DIR) + "/policies/abi-moved.json"},
+                             {kBin + "/probe_abi1000", "abi-errors"});
+  INFO(r.out << r.err);
+  CHECK(r["register_self"] == "0");
+  CHECK(r["register_again"] == "ENFILE");
+  CHECK(r["fetch_self_pid_ok"] == "1");
+}
