@@ -95,8 +95,7 @@ int main(int argc, char **argv) {
   }
 
   /* The child's current iteration, shared with the parent. A shared mapping is not heap. */
-  volatile int *iteration =
-      mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  volatile int *iteration = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (iteration == MAP_FAILED) {
     perror("seed_test: mmap");
     return 1;

@@ -111,8 +111,9 @@ int main(int argc, char **argv) {
     opens += workers[t].opens;
     closes += workers[t].closes;
   }
-  printf("threads: %d threads x %lu iterations: mapped %lu KiB, %lu opens, %lu closes, %lu files still open\n",
-         NTHREADS, iterations, mapped >> 10, opens, closes, opens - closes);
+  printf(
+      "threads: %d threads x %lu iterations: mapped %lu KiB, %lu opens, %lu closes, %lu files still open\n",
+      NTHREADS, iterations, mapped >> 10, opens, closes, opens - closes);
   printf("threads: expected heapsize >= %lu bytes (own mmaps %lu + stacks %d x %lu), openfile_count %lu\n",
          mapped + NTHREADS * (STACK_BYTES + 4096), mapped, NTHREADS, STACK_BYTES + 4096, opens - closes);
 
@@ -122,8 +123,8 @@ int main(int argc, char **argv) {
     printf("threads: fetch(%d): heapsize %lu bytes (%lu KiB), openfile_count %lu\n", (int)stats.pid,
            stats.heapsize, stats.heapsize >> 10, stats.openfile_count);
   } else if (errno == EINVAL) {
-    printf("threads: fetch(%d): %s: not tracked (run with `sandbox run --track`, or pass -r)\n", (int)getpid(),
-           strerror(errno));
+    printf("threads: fetch(%d): %s: not tracked (run with `sandbox run --track`, or pass -r)\n",
+           (int)getpid(), strerror(errno));
   } else {
     printf("threads: fetch(%d): %s: the tracker ABI is not at syscall %d here (run under `sandbox run`)\n",
            (int)getpid(), strerror(errno), TL_NR_FETCH);

@@ -40,13 +40,15 @@
 
 /* What fetch copies out; the layout of the kernel patch. */
 struct per_proc_resource {
-  pid_t pid;                     /* the registered pid */
-  unsigned long heapsize;        /* bytes added by brk and private anonymous mmap since registration */
-  unsigned long openfile_count;  /* files opened minus files closed since registration */
+  pid_t pid;                    /* the registered pid */
+  unsigned long heapsize;       /* bytes added by brk and private anonymous mmap since registration */
+  unsigned long openfile_count; /* files opened minus files closed since registration */
 };
 
 /* Start tracking pid (a process or a thread id). */
-static inline long tl_register(pid_t pid) { return syscall(TL_NR_REGISTER, pid); }
+static inline long tl_register(pid_t pid) {
+  return syscall(TL_NR_REGISTER, pid);
+}
 
 /* Copy pid's counters into *stats. */
 static inline long tl_fetch(struct per_proc_resource *stats, pid_t pid) {
@@ -54,7 +56,9 @@ static inline long tl_fetch(struct per_proc_resource *stats, pid_t pid) {
 }
 
 /* Stop tracking pid. */
-static inline long tl_deregister(pid_t pid) { return syscall(TL_NR_DEREGISTER, pid); }
+static inline long tl_deregister(pid_t pid) {
+  return syscall(TL_NR_DEREGISTER, pid);
+}
 
 /* Set pid's quotas: heap in MiB, files as a count; -1 means unlimited. Enforced at once. */
 static inline long tl_resource_cap(pid_t pid, long heap_mib, long files) {
@@ -62,6 +66,8 @@ static inline long tl_resource_cap(pid_t pid, long heap_mib, long files) {
 }
 
 /* Remove pid's quotas. */
-static inline long tl_resource_reset(pid_t pid) { return syscall(TL_NR_RESOURCE_RESET, pid); }
+static inline long tl_resource_reset(pid_t pid) {
+  return syscall(TL_NR_RESOURCE_RESET, pid);
+}
 
 #endif /* TRACKER_LIMITER_H */

@@ -4,6 +4,7 @@
 # written for the kernel patch's five system calls, unchanged under the sandbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/install-deps.sh >&2
 build=${BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null

@@ -6,9 +6,9 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates python3
   libseccomp-dev libboost-dev nlohmann-json3-dev doctest-dev
-  strace
+  strace clang-format
   linux-source-6.1 qemu-system-x86 flex bison bc libelf-dev libssl-dev cpio xz-utils
-  patch perl python3-ply libc6-dev
+  patch perl python3-ply libc6-dev gcc-multilib
 )
 missing=()
 for p in "${packages[@]}"; do

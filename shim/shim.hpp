@@ -32,8 +32,7 @@ const char* stage_name(Stage s);
 // Never returns. On failure reports {failed, stage, errno} on `control` and dies: with
 // _exit(127) before the filter is installed, with SIGKILL after (an exit_group would wait
 // for a supervisor that never received the listener).
-[[noreturn]] void exec_target(const sock_fprog& prog, int control, const char* file,
-                              char* const argv[]);
+[[noreturn]] void exec_target(const sock_fprog& prog, int control, const char* file, char* const argv[]);
 
 // The part of exec_target that installs the filter; returns the listener fd or -errno.
 // Exposed for launchers that want to do the rest themselves.

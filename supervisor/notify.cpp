@@ -43,8 +43,7 @@ const char* check_notify_sizes() {
   if (::syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0)
     return "seccomp(SECCOMP_GET_NOTIF_SIZES) failed: kernel without seccomp user notification?";
   if (sizes.seccomp_notif != sizeof(seccomp_notif) ||
-      sizes.seccomp_notif_resp != sizeof(seccomp_notif_resp) ||
-      sizes.seccomp_data != sizeof(seccomp_data))
+      sizes.seccomp_notif_resp != sizeof(seccomp_notif_resp) || sizes.seccomp_data != sizeof(seccomp_data))
     return "this kernel's seccomp notification structures differ from the ones compiled in";
   return "";
 }

@@ -43,10 +43,10 @@ namespace sandbox {
 namespace {
 
 // fs/fcntl.c / include/linux/fcntl.h (6.1).
-constexpr std::uint64_t kValidOpenFlags =
-    O_RDONLY | O_WRONLY | O_RDWR | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NDELAY |
-    O_NONBLOCK | O_SYNC | O_DSYNC | FASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY |
-    O_NOFOLLOW | O_NOATIME | O_CLOEXEC | O_PATH | O_TMPFILE;
+constexpr std::uint64_t kValidOpenFlags = O_RDONLY | O_WRONLY | O_RDWR | O_CREAT | O_EXCL | O_NOCTTY |
+                                          O_TRUNC | O_APPEND | O_NDELAY | O_NONBLOCK | O_SYNC | O_DSYNC |
+                                          FASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW |
+                                          O_NOATIME | O_CLOEXEC | O_PATH | O_TMPFILE;
 // The kernel's __O_TMPFILE bit alone (glibc's __O_TMPFILE includes O_DIRECTORY).
 constexpr std::uint64_t kTmpfileBit = 020000000;
 constexpr std::uint64_t kOPathFlags = O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
@@ -78,8 +78,7 @@ class Fd {
 };
 
 // Returns a descriptor or -errno.
-int sys_openat2(int dirfd, const char* path, std::uint64_t flags, std::uint64_t mode,
-                std::uint64_t resolve) {
+int sys_openat2(int dirfd, const char* path, std::uint64_t flags, std::uint64_t mode, std::uint64_t resolve) {
   open_how how{};
   how.flags = flags;
   how.mode = mode;
@@ -93,19 +92,21 @@ int sys_openat(int dirfd, const char* path, int flags) {
   return r < 0 ? -errno : r;
 }
 
-std::uint64_t mount_id(const struct statx& st) { return st.stx_mnt_id; }
+std::uint64_t mount_id(const struct statx& st) {
+  return st.stx_mnt_id;
+}
 
 bool statx_at(int dirfd, const char* path, int flags, struct statx& st) {
   return ::statx(dirfd, path, flags, STATX_TYPE | STATX_INO | STATX_MNT_ID, &st) == 0;
 }
 
 bool same_object(const struct statx& a, const struct statx& b) {
-  return a.stx_dev_major == b.stx_dev_major && a.stx_dev_minor == b.stx_dev_minor &&
-         a.stx_ino == b.stx_ino && mount_id(a) == mount_id(b);
+  return a.stx_dev_major == b.stx_dev_major && a.stx_dev_minor == b.stx_dev_minor && a.stx_ino == b.stx_ino &&
+         mount_id(a) == mount_id(b);
 }
 
 bool is_procfs(int fd) {
-  struct statfs sf{};
+  struct statfs sf {};
   return ::fstatfs(fd, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC;
 }
 
@@ -156,16 +157,15 @@ struct TaskCreds {
 };
 
 // Field `index` (0-based) of the whitespace-separated values after "Name:".
-bool status_field(std::string_view text, std::string_view name, std::size_t index,
-                  std::uint64_t& value, int base = 10) {
+bool status_field(std::string_view text, std::string_view name, std::size_t index, std::uint64_t& value,
+                  int base = 10) {
   std::size_t pos = 0;
   while (pos < text.size()) {
     std::size_t eol = text.find('\n', pos);
     if (eol == std::string_view::npos) eol = text.size();
     std::string_view line = text.substr(pos, eol - pos);
     pos = eol + 1;
-    if (line.size() <= name.size() || line.substr(0, name.size()) != name ||
-        line[name.size()] != ':')
+    if (line.size() <= name.size() || line.substr(0, name.size()) != name || line[name.size()] != ':')
       continue;
     std::string rest(line.substr(name.size() + 1));
     const char* p = rest.c_str();
@@ -194,8 +194,7 @@ bool parse_creds(std::string_view text, TaskCreds& c) {
   c.cap_eff = v;
   if (status_field(text, "Umask", 0, v, 8)) c.umask = static_cast<mode_t>(v);
   c.groups.clear();
-  for (std::size_t i = 0; status_field(text, "Groups", i, v); ++i)
-    c.groups.push_back(static_cast<gid_t>(v));
+  for (std::size_t i = 0; status_field(text, "Groups", i, v); ++i) c.groups.push_back(static_cast<gid_t>(v));
   return true;
 }
 
@@ -240,10 +239,10 @@ void push_path(std::vector<PathComp>& pending, std::string_view path, bool trail
 struct OpenEmulator::Impl {
   Fd proc;      // our procfs root, usable whatever our root is
   Fd our_root;  // our own "/" (to come back from a chroot into a target's root)
-  struct statx root_stx{};
+  struct statx root_stx {};
   std::uint64_t mnt_ns_ino = 0;
   pid_t our_pid = 0;
-  TaskCreds self;       // this thread's creds as /proc shows them
+  TaskCreds self;  // this thread's creds as /proc shows them
   std::uint32_t euid = 0, egid = 0;
   std::vector<gid_t> groups;
   __user_cap_data_struct caps[2]{};
@@ -285,11 +284,9 @@ struct OpenEmulator::Impl {
     __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
     const bool uid_changed = !worn || worn->fsuid != euid;
     if ((uid_changed && syscall(SYS_setresuid, -1, euid, -1) != 0) ||
-        ((!worn || worn->cap_eff != self.cap_eff || uid_changed) &&
-         syscall(SYS_capset, &hdr, caps) != 0) ||
+        ((!worn || worn->cap_eff != self.cap_eff || uid_changed) && syscall(SYS_capset, &hdr, caps) != 0) ||
         ((!worn || worn->fsgid != egid) && syscall(SYS_setresgid, -1, egid, -1) != 0) ||
-        ((!worn || worn->groups != groups) &&
-         syscall(SYS_setgroups, groups.size(), groups.data()) != 0)) {
+        ((!worn || worn->groups != groups) && syscall(SYS_setgroups, groups.size(), groups.data()) != 0)) {
       // Continuing with a target's identity (or without ours) would be a security bug.
       std::fprintf(stderr, "open_emulation: cannot restore the supervisor's credentials: %s\n",
                    std::strerror(errno));
@@ -310,8 +307,7 @@ struct OpenEmulator::Impl {
   int enter_root(pid_t tid) {
     // chroot of our private fs_struct (init() unshared it) into the target's root, so
     // absolute paths and absolute symlinks resolve exactly as for the target.
-    Fd r(::openat(proc.get(), (std::to_string(tid) + "/root").c_str(),
-                  O_PATH | O_DIRECTORY | O_CLOEXEC));
+    Fd r(::openat(proc.get(), (std::to_string(tid) + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (r.get() < 0) return errno == ENOENT ? -ESRCH : -errno;
     if (::fchdir(r.get()) != 0 || ::chroot(".") != 0) {
       int e = errno;
@@ -353,9 +349,8 @@ struct OpenEmulator::Impl {
       std::string prefix = "/";
       for (std::size_t j = 0; j < i; ++j) prefix += comps[j] + "/";
       Fd d(::open(prefix.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-      struct statx st{};
-      if (d.get() >= 0 && statx_at(d.get(), "", AT_EMPTY_PATH, st) && st.stx_ino == 1 &&
-          is_procfs(d.get()))
+      struct statx st {};
+      if (d.get() >= 0 && statx_at(d.get(), "", AT_EMPTY_PATH, st) && st.stx_ino == 1 && is_procfs(d.get()))
         return std::vector<std::string>(comps.begin() + static_cast<long>(i), comps.end());
     }
     return std::nullopt;
@@ -373,7 +368,7 @@ struct OpenEmulator::Impl {
       std::string comp = path.substr(pos, e - pos);
       if (is_number(comp)) {
         Fd d(::open(prefix.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-        struct statx st{};
+        struct statx st {};
         if (d.get() >= 0 && statx_at(d.get(), "", AT_EMPTY_PATH, st) && st.stx_ino == 1 &&
             is_procfs(d.get()) && is_ours(d.get(), comp))
           return true;
@@ -403,9 +398,8 @@ struct OpenEmulator::Impl {
 // The userspace walk: one component at a time, O_PATH|O_NOFOLLOW, so that every symlink
 // is seen and procfs "self" and magic links are resolved for the target, not for us.
 // Returns a descriptor or -errno. Runs with the target's credentials worn.
-int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint64_t flags,
-                                  std::uint64_t mode, std::uint64_t resolve, pid_t tid,
-                                  pid_t tgid, bool& tty_dev) {
+int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
+                                  std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev) {
   const bool beneath = resolve & RESOLVE_BENEATH;
   const bool in_root = resolve & RESOLVE_IN_ROOT;
   const bool no_links = resolve & RESOLVE_NO_SYMLINKS;
@@ -427,7 +421,7 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
     depth = 0;
     return 0;
   };
-  struct statx start_stx{};
+  struct statx start_stx {};
   if (path[0] == '/') {
     if (int r = open_root(); r < 0) return r;
   } else {
@@ -450,7 +444,7 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
     if (target.empty()) return -ENOENT;
     if (target[0] == '/') {
       if (int r = open_root(); r < 0) return r;
-      struct statx st{};
+      struct statx st {};
       if (!statx_at(cur.get(), "", AT_EMPTY_PATH, st)) return -errno;
       if (no_xdev && mount_id(st) != start_mnt) return -EXDEV;
       cur_proc_root = st.stx_ino == 1 && is_procfs(cur.get());
@@ -468,8 +462,7 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
     pending.pop_back();
     const bool last = pending.empty();
     const bool final = last && !comp.trailing_slash;
-    if (last && comp.trailing_slash && (flags & O_CREAT) && comp.name != "." &&
-        comp.name != "..")
+    if (last && comp.trailing_slash && (flags & O_CREAT) && comp.name != "." && comp.name != "..")
       return -EISDIR;  // open_last_lookups(): O_CREAT with a trailing slash
     if (comp.name.size() > 255) return -ENAMETOOLONG;
 
@@ -487,7 +480,7 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
         cur.reset(r);
         if (depth > 0) --depth;
       }
-      struct statx st{};
+      struct statx st {};
       if (!statx_at(cur.get(), "", AT_EMPTY_PATH, st)) return -errno;
       cur_proc_root = st.stx_ino == 1 && is_procfs(cur.get());
       if (final) return sys_openat2(cur.get(), ".", final_flags, mode, step_resolve);
@@ -514,12 +507,11 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
       // The last component: let the kernel open it, refusing a trailing symlink (which
       // we then follow ourselves). O_NOFOLLOW/O_EXCL: the kernel's answer is the answer.
       bool procfs_dir = is_procfs(cur.get());
-      if (!procfs_dir || cur_proc_root || (flags & O_NOFOLLOW) ||
-          ((flags & O_CREAT) && (flags & O_EXCL))) {
-        int r = sys_openat2(cur.get(), comp.name.c_str(), final_flags, mode,
-                            step_resolve | RESOLVE_NO_SYMLINKS);
+      if (!procfs_dir || cur_proc_root || (flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL))) {
+        int r =
+            sys_openat2(cur.get(), comp.name.c_str(), final_flags, mode, step_resolve | RESOLVE_NO_SYMLINKS);
         if (r == -ENXIO) {
-          struct stat st{};
+          struct stat st {};
           tty_dev = ::fstatat(cur.get(), comp.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
                     S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 0);
         }
@@ -534,15 +526,13 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
     }
 
     // One step, without following.
-    int r = sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0,
-                        step_resolve);
+    int r = sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve);
     if (r == -EACCES && worn && in_own_fd_dir(cur.get(), tid, tgid)) {
       // The target's own /proc/<pid>/fd and fdinfo are always searchable by itself
       // (proc_fd_permission(): same thread group), whatever their mode says.
       const TaskCreds* was = worn;
       unwear();
-      r = sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0,
-                      step_resolve);
+      r = sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve);
       if (int e = wear(*was); e < 0) {
         if (r >= 0) ::close(r);
         return e;
@@ -550,7 +540,7 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
     }
     if (r < 0) return r;
     Fd next(r);
-    struct statx st{};
+    struct statx st {};
     if (!statx_at(next.get(), "", AT_EMPTY_PATH, st)) return -errno;
 
     if (S_ISLNK(st.stx_mode)) {
@@ -585,7 +575,7 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
       }
       if (j < 0) return j;
       Fd jumped(j);
-      struct statx jst{};
+      struct statx jst {};
       if (!statx_at(jumped.get(), "", AT_EMPTY_PATH, jst)) return -errno;
       if (no_xdev && mount_id(jst) != start_mnt) return -EXDEV;
       if (beneath || in_root) return -EXDEV;  // nd_jump_link(): not for scoped lookups
@@ -593,12 +583,10 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
         if (comp.trailing_slash && !S_ISDIR(jst.stx_mode)) return -ENOTDIR;
         // Reopen what the link points to, as the kernel does after the jump.
         std::string self_fd = "self/fd/" + std::to_string(jumped.get());
-        int o = comp.trailing_slash
-                    ? sys_openat2(jumped.get(), ".", final_flags, mode, step_resolve)
-                    : sys_openat2(proc.get(), self_fd.c_str(), final_flags, mode, 0);
+        int o = comp.trailing_slash ? sys_openat2(jumped.get(), ".", final_flags, mode, step_resolve)
+                                    : sys_openat2(proc.get(), self_fd.c_str(), final_flags, mode, 0);
         if (o == -ENXIO)
-          tty_dev = S_ISCHR(jst.stx_mode) && makedev(jst.stx_rdev_major, jst.stx_rdev_minor) ==
-                                                   makedev(5, 0);
+          tty_dev = S_ISCHR(jst.stx_mode) && makedev(jst.stx_rdev_major, jst.stx_rdev_minor) == makedev(5, 0);
         return o;
       }
       if (!S_ISDIR(jst.stx_mode)) return -ENOTDIR;
@@ -626,7 +614,9 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
   }
 }
 
-OpenEmulator::~OpenEmulator() { delete impl_; }
+OpenEmulator::~OpenEmulator() {
+  delete impl_;
+}
 
 int OpenEmulator::init() {
   if (impl_) return 0;
@@ -638,13 +628,12 @@ int OpenEmulator::init() {
   im->our_root.reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (im->proc.get() < 0 || im->our_root.get() < 0) return -errno;
   if (!statx_at(im->our_root.get(), "", AT_EMPTY_PATH, im->root_stx)) return -errno;
-  struct stat ns{};
+  struct stat ns {};
   if (::fstatat(im->proc.get(), "thread-self/ns/mnt", &ns, 0) != 0) return -errno;
   im->mnt_ns_ino = ns.st_ino;
   im->our_pid = ::getpid();
   std::string text;
-  if (!read_file_at(im->proc.get(), "thread-self/status", text) || !parse_creds(text, im->self))
-    return -EIO;
+  if (!read_file_at(im->proc.get(), "thread-self/status", text) || !parse_creds(text, im->self)) return -EIO;
   std::uint64_t v = 0;
   if (!status_field(text, "Uid", 1, v)) return -EIO;
   im->euid = static_cast<std::uint32_t>(v);
@@ -697,7 +686,7 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
     std::uint64_t f = req.call == OpenSyscall::creat
                           ? static_cast<std::uint64_t>(O_CREAT | O_WRONLY | O_TRUNC)
                           : static_cast<std::uint32_t>(req.flags);  // int flags
-    f |= O_LARGEFILE;  // force_o_largefile() on 64-bit
+    f |= O_LARGEFILE;                                               // force_o_largefile() on 64-bit
     flags = f & kValidOpenFlags;
     if (flags & O_PATH) flags &= kOPathFlags;
     mode = (flags & (O_CREAT | kTmpfileBit)) ? (static_cast<std::uint16_t>(req.mode) & kSIallugo)
@@ -715,20 +704,19 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
   auto early = [&](int err) {
     int r = sys_openat2(-1, needs_dir ? req.path.c_str() : "", flags, mode, resolve);
     if (r >= 0) ::close(r);
-    if (r == -EINVAL || r == -ENAMETOOLONG || (r == -ENOENT && req.path.empty()) ||
-        r == -E2BIG)
+    if (r == -EINVAL || r == -ENAMETOOLONG || (r == -ENOENT && req.path.empty()) || r == -E2BIG)
       return fail(-r);
     return fail(err);
   };
 
   // 2. Context: root (and mount namespace), then the starting directory.
   std::string tid_s = std::to_string(req.tid);
-  struct statx rst{};
+  struct statx rst {};
   if (!statx_at(im.proc.get(), (tid_s + "/root").c_str(), 0, rst))
     return early(errno == ENOENT ? ESRCH : errno);
   const bool same_root = same_object(rst, im.root_stx);
   if (!same_root) {
-    struct stat ns{};
+    struct stat ns {};
     if (::fstatat(im.proc.get(), (tid_s + "/ns/mnt").c_str(), &ns, 0) != 0)
       return early(errno == ENOENT ? ESRCH : errno);
     if (ns.st_ino != im.mnt_ns_ino) return early(EPERM);  // documented: fail closed
@@ -736,8 +724,7 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
   Fd dir;
   if (needs_dir) {
     if (dirfd == AT_FDCWD) {
-      dir.reset(::openat(im.proc.get(), (tid_s + "/cwd").c_str(),
-                         O_PATH | O_DIRECTORY | O_CLOEXEC));
+      dir.reset(::openat(im.proc.get(), (tid_s + "/cwd").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
       if (dir.get() < 0) return early(errno == ENOENT ? ESRCH : errno);
     } else {
       // pidfd_getfd needs PTRACE_MODE_ATTACH_REALCREDS: the supervisor is root.
@@ -757,8 +744,7 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
   if (it == im.creds_cache.end() || creates) {
     std::string text;
     TaskCreds c;
-    if (!read_file_at(im.proc.get(), tid_s + "/status", text) || !parse_creds(text, c))
-      return early(ESRCH);
+    if (!read_file_at(im.proc.get(), tid_s + "/status", text) || !parse_creds(text, c)) return early(ESRCH);
     it = im.creds_cache.insert_or_assign(req.tid, std::move(c)).first;
     im.tid_tgid[req.tid] = req.tgid;
   }
@@ -780,8 +766,8 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
       flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : static_cast<std::uint64_t>(O_NOCTTY));
   bool tty_dev = false;
   bool slow = false;
-  int r = sys_openat2(start, req.path.c_str(), final_flags, mode,
-                      resolve | (scoped ? 0 : RESOLVE_NO_MAGICLINKS));
+  int r =
+      sys_openat2(start, req.path.c_str(), final_flags, mode, resolve | (scoped ? 0 : RESOLVE_NO_MAGICLINKS));
   if (r >= 0) {
     if (is_procfs(r)) {
       ::close(r);
@@ -803,7 +789,7 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
     if (!tty_dev) return fail(-r);
   }
   Fd file(r);
-  struct stat st{};
+  struct stat st {};
   if (file.get() >= 0 && ::fstat(file.get(), &st) != 0) return fail(errno);
   if (tty_dev || (!(flags & O_PATH) && S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 0))) {
     // /dev/tty means the caller's controlling terminal: the target opens it itself.
@@ -816,17 +802,16 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
                   : ENXIO;
     return out;
   }
-  if (!(flags & O_PATH) && !(flags & O_NOCTTY) && S_ISCHR(st.st_mode) &&
-      major(st.st_rdev) != 1) {
+  if (!(flags & O_PATH) && !(flags & O_NOCTTY) && S_ISCHR(st.st_mode) && major(st.st_rdev) != 1) {
     // A terminal opened without O_NOCTTY by a session leader without a controlling
     // terminal becomes its controlling terminal; only the target's own open does that.
-    struct termios tio{};
+    struct termios tio {};
     if (::ioctl(file.get(), TCGETS, &tio) == 0) {
       std::string stat_text;
       long long session = 0, tty_nr = 0;
       if (read_file_at(im.proc.get(), std::to_string(req.tgid) + "/stat", stat_text) &&
-          stat_field(stat_text, 6, session) && stat_field(stat_text, 7, tty_nr) &&
-          session == req.tgid && tty_nr == 0) {
+          stat_field(stat_text, 6, session) && stat_field(stat_text, 7, tty_nr) && session == req.tgid &&
+          tty_nr == 0) {
         out.kind = OpenOutcome::Kind::let_target;
         out.err = 0;
         return out;

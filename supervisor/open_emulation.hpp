@@ -23,12 +23,12 @@ namespace sandbox {
 enum class OpenSyscall { open, openat, openat2, creat };
 
 struct OpenRequest {
-  pid_t tid = 0;      // calling thread, in the supervisor's pid namespace
-  pid_t tgid = 0;     // its process
-  int pidfd = -1;     // pidfd of the process (for pidfd_getfd of dirfd)
+  pid_t tid = 0;   // calling thread, in the supervisor's pid namespace
+  pid_t tgid = 0;  // its process
+  int pidfd = -1;  // pidfd of the process (for pidfd_getfd of dirfd)
   OpenSyscall call = OpenSyscall::openat;
-  int dirfd = -100;   // AT_FDCWD or a target fd number (open/creat: AT_FDCWD)
-  std::string path;   // read from target memory by the caller
+  int dirfd = -100;  // AT_FDCWD or a target fd number (open/creat: AT_FDCWD)
+  std::string path;  // read from target memory by the caller
   // Raw arguments as the target passed them: for open/openat/creat flags+mode (resolve 0);
   // for openat2 the open_how the target passed (already size-checked by the caller).
   std::uint64_t flags = 0;
@@ -38,13 +38,13 @@ struct OpenRequest {
 
 struct OpenOutcome {
   enum class Kind {
-    installed,    // fd is a supervisor-side file to install in the target; the open succeeded
-    error,        // the open failed for the target with errno `err` (answer it, count nothing)
-    let_target,   // cannot be emulated exactly (e.g. /dev/tty); the target should open it
-                  // itself (CONTINUE); `err` == 0 predicts success, else predicted errno
+    installed,   // fd is a supervisor-side file to install in the target; the open succeeded
+    error,       // the open failed for the target with errno `err` (answer it, count nothing)
+    let_target,  // cannot be emulated exactly (e.g. /dev/tty); the target should open it
+                 // itself (CONTINUE); `err` == 0 predicts success, else predicted errno
   };
   Kind kind = Kind::error;
-  int fd = -1;     // valid for installed; O_CLOEXEC in the supervisor
+  int fd = -1;  // valid for installed; O_CLOEXEC in the supervisor
   int err = 0;
   bool cloexec = false;  // the target asked for O_CLOEXEC (pass to ADDFD newfd_flags)
 };

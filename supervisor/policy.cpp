@@ -4,8 +4,6 @@
 // of the fault, so a typo in a policy never silently weakens a sandbox.
 #include "policy.hpp"
 
-#include "syscalls.hpp"
-
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -13,11 +11,12 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "syscalls.hpp"
 
 namespace sandbox {
 namespace {
@@ -136,8 +135,8 @@ class DuplicateKeyFinder {
   struct Frame {
     bool is_array = false;
     std::set<std::string> keys;
-    std::string key;          // objects: the key whose value is being parsed
-    std::size_t index = 0;    // arrays: the index of the element being parsed
+    std::string key;        // objects: the key whose value is being parsed
+    std::size_t index = 0;  // arrays: the index of the element being parsed
   };
   void element_done() {
     if (!frames_.empty() && frames_.back().is_array) ++frames_.back().index;
@@ -216,7 +215,8 @@ class PolicyReader {
       fail("$.version", "required key missing; expected " + std::to_string(kSupportedVersion));
     }
     if (!v->is_number_integer()) {
-      fail("$.version", "expected the integer " + std::to_string(kSupportedVersion) + ", got " + describe(*v));
+      fail("$.version",
+           "expected the integer " + std::to_string(kSupportedVersion) + ", got " + describe(*v));
     }
     if (!v->is_number_unsigned() || v->get<std::uint64_t>() != kSupportedVersion) {
       fail("$.version", "unsupported version " + v->dump() + "; this sandbox reads version " +
@@ -243,8 +243,8 @@ class PolicyReader {
                      "; expected a whole number with an optional K, M or G suffix (e.g. \"100M\", \"512K\", "
                      "\"2G\"; a bare number is MiB)");
     }
-    const std::uint64_t mib = unsigned_integer(
-        heap, path, "a size string like \"100M\", a whole number of MiB >= 0, or null");
+    const std::uint64_t mib =
+        unsigned_integer(heap, path, "a size string like \"100M\", a whole number of MiB >= 0, or null");
     if (mib > (std::numeric_limits<std::uint64_t>::max() >> 20)) {
       fail(path, heap.dump() + " MiB does not fit in 64 bits of bytes");
     }
@@ -258,7 +258,8 @@ class PolicyReader {
     const json* numbers = find(abi, "numbers");
     if (numbers == nullptr) return;
     require_object(*numbers, "$.abi.numbers");
-    check_keys(*numbers, "$.abi.numbers", std::vector<std::string_view>(kAbiOpNames.begin(), kAbiOpNames.end()));
+    check_keys(*numbers, "$.abi.numbers",
+               std::vector<std::string_view>(kAbiOpNames.begin(), kAbiOpNames.end()));
 
     std::array<bool, kAbiOpNames.size()> given{};
     for (std::size_t i = 0; i < kAbiOpNames.size(); ++i) {
@@ -299,13 +300,12 @@ class PolicyReader {
 
   void read_notify(const json& notify, Policy& policy) const {
     require_object(notify, "$.notify");
-    check_keys(notify, "$.notify", {"brk", "mmap", "open", "close", "exit"});
-    const std::array<std::pair<const char*, bool*>, 5> fields = {{
+    check_keys(notify, "$.notify", {"brk", "mmap", "open", "close"});
+    const std::array<std::pair<const char*, bool*>, 4> fields = {{
         {"brk", &policy.notify_brk},
         {"mmap", &policy.notify_mmap},
         {"open", &policy.notify_open},
         {"close", &policy.notify_close},
-        {"exit", &policy.notify_exit},
     }};
     for (const auto& [key, field] : fields) {
       if (const json* v = find(notify, key)) *field = boolean(*v, child_path("$.notify", key));
@@ -321,7 +321,8 @@ class PolicyReader {
   // A quota the policy itself sets must be enforceable by what the policy notifies.
   void check_consistency(const Policy& policy) const {
     if (policy.heap_quota_bytes && !policy.notify_brk && !policy.notify_mmap) {
-      fail("$.notify", "neither brk nor mmap is notified, so the heap quota in $.quotas.heap cannot be enforced");
+      fail("$.notify",
+           "neither brk nor mmap is notified, so the heap quota in $.quotas.heap cannot be enforced");
     }
     if (policy.file_quota && !policy.notify_open) {
       fail("$.notify.open", "open is not notified, so the file quota in $.quotas.files cannot be enforced");

@@ -14,7 +14,7 @@ namespace sandbox {
 
 // Names of the ABI operations, in table order (register .. resource_reset).
 inline constexpr std::array<std::string_view, 5> kAbiOpNames = {"register", "fetch", "deregister",
-                                                                 "resource_cap", "resource_reset"};
+                                                                "resource_cap", "resource_reset"};
 inline constexpr std::array<int, 5> kDefaultAbiNumbers = {451, 452, 453, 454, 455};
 
 struct Policy {
@@ -29,9 +29,10 @@ struct Policy {
   // Per handled syscall family: notified (and so accounted) or not.
   bool notify_brk = true;
   bool notify_mmap = true;
-  bool notify_open = true;   // open, openat, openat2, creat
+  bool notify_open = true;  // open, openat, openat2, creat
   bool notify_close = true;
-  bool notify_exit = true;   // exit, exit_group
+  // exit and exit_group are always notified: the supervisor must see threads end to keep
+  // its per-thread state from outliving a tid.
   // io_uring bypasses seccomp: denied (ENOSYS) unless allowed, and then unaccounted.
   bool allow_io_uring = false;
 };

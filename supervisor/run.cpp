@@ -42,8 +42,7 @@ void print_event(const Event& e, bool verbose) {
                    "sandbox: killed pid %d%s: heap quota exceeded: %llu bytes (%.1f MiB) > "
                    "limit %llu bytes (%.1f MiB)\n",
                    v.tgid, who, static_cast<unsigned long long>(v.usage),
-                   static_cast<double>(v.usage) / (1 << 20),
-                   static_cast<unsigned long long>(v.limit),
+                   static_cast<double>(v.usage) / (1 << 20), static_cast<unsigned long long>(v.limit),
                    static_cast<double>(v.limit) / (1 << 20));
     else
       std::fprintf(stderr, "sandbox: killed pid %d%s: file quota exceeded: %llu open files > limit %llu\n",
@@ -52,8 +51,8 @@ void print_event(const Event& e, bool verbose) {
     return;
   }
   if (!verbose) return;
-  static const char* const names[] = {"registered", "deregistered", "exited", "killed", "quota set",
-                                      "quota reset"};
+  static const char* const names[] = {"registered", "deregistered", "exited",
+                                      "killed",     "quota set",    "quota reset"};
   std::fprintf(stderr, "sandbox: pid %d: %s\n", e.pid, names[static_cast<int>(e.kind)]);
 }
 
@@ -172,7 +171,7 @@ int run_command(const RunOptions& options) {
     serving.store(false);
   });
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_sigaction = forward_signal;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);

@@ -12,7 +12,9 @@ namespace sandbox {
 namespace {
 
 enum WatchKind : std::uint64_t { kProcess = 1, kThreadNode = 2 };
-std::uint64_t watch_key(WatchKind k, Pid pid) { return (k << 32) | static_cast<std::uint32_t>(pid); }
+std::uint64_t watch_key(WatchKind k, Pid pid) {
+  return (k << 32) | static_cast<std::uint32_t>(pid);
+}
 
 void on_stop_signal(int) {}
 
@@ -46,7 +48,9 @@ Supervisor::Supervisor(Options options)
 
 Supervisor::~Supervisor() = default;
 
-int Supervisor::stop_signal() { return SIGUSR1; }
+int Supervisor::stop_signal() {
+  return SIGUSR1;
+}
 
 void Supervisor::adopt_root(Pid pid) {
   std::lock_guard lk(mu_);
@@ -143,7 +147,7 @@ void Supervisor::sweep() {
 }
 
 void Supervisor::serve(NotifyChannel& channel) {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_stop_signal;  // no SA_RESTART: the blocking RECV returns EINTR
   ::sigaction(stop_signal(), &sa, nullptr);
   sigset_t set;

@@ -111,14 +111,14 @@ class Supervisor {
   void emit(Event e);
 
   // Handlers, one file per family under supervisor/handlers/.
-  void on_brk(Call& c);                 // memory.cpp
-  void on_mmap(Call& c);                // memory.cpp
-  void on_open(Call& c, Op op);         // files.cpp
-  void on_close(Call& c);               // files.cpp
-  void on_exit(Call& c, bool group);    // lifecycle.cpp
-  void on_execve(Call& c);              // lifecycle.cpp
-  void on_credentials(Call& c);         // lifecycle.cpp
-  void on_abi(Call& c, Op op);          // abi.cpp
+  void on_brk(Call& c);               // memory.cpp
+  void on_mmap(Call& c);              // memory.cpp
+  void on_open(Call& c, Op op);       // files.cpp
+  void on_close(Call& c);             // files.cpp
+  void on_exit(Call& c, bool group);  // lifecycle.cpp
+  void on_execve(Call& c);            // lifecycle.cpp
+  void on_credentials(Call& c);       // lifecycle.cpp
+  void on_abi(Call& c, Op op);        // abi.cpp
 
   Options opt_;
   Dispatch dispatch_;

@@ -28,8 +28,8 @@ constexpr SyscallDef kTable[] = {
   {"openat2",           SYS_openat2,        Op::openat2,            Family::files_open,    std::nullopt},
   {"creat",             SYS_creat,          Op::creat,              Family::files_open,    std::nullopt},
   {"close",             SYS_close,          Op::close,              Family::files_close,   std::nullopt},
-  {"exit",              SYS_exit,           Op::exit,               Family::lifecycle_exit, std::nullopt},
-  {"exit_group",        SYS_exit_group,     Op::exit_group,         Family::lifecycle_exit, std::nullopt},
+  {"exit",              SYS_exit,           Op::exit,               Family::always,        std::nullopt},
+  {"exit_group",        SYS_exit_group,     Op::exit_group,         Family::always,        std::nullopt},
   {"execve",            SYS_execve,         Op::execve,             Family::always,        std::nullopt},
   {"execveat",          SYS_execveat,       Op::execve,             Family::always,        std::nullopt},
   {"setuid",            SYS_setuid,         Op::credentials,        Family::files_open,    std::nullopt},
@@ -57,7 +57,6 @@ bool enabled(const SyscallDef& d, const Policy& p) {
     case Family::memory_mmap: return p.notify_mmap;
     case Family::files_open: return p.notify_open;
     case Family::files_close: return p.notify_close;
-    case Family::lifecycle_exit: return p.notify_exit;
     case Family::always: return true;
     case Family::abi: return p.abi_enabled;
     case Family::io_uring: return !p.allow_io_uring;
@@ -78,7 +77,9 @@ int number_of(const SyscallDef& d, const Policy& p) {
 
 }  // namespace
 
-std::span<const SyscallDef> syscall_table() { return kTable; }
+std::span<const SyscallDef> syscall_table() {
+  return kTable;
+}
 
 std::string_view op_name(Op op) {
   for (const auto& d : kTable)
@@ -112,8 +113,8 @@ std::vector<sock_filter> build_filter(const Policy& policy) {
     const std::uint32_t action = d.op == Op::deny_enosys ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_NOTIFY;
     int rc = 0;
     if (d.only_if) {
-      const scmp_arg_cmp cmp = SCMP_CMP64(d.only_if->arg, SCMP_CMP_MASKED_EQ, d.only_if->mask,
-                                          d.only_if->value);
+      const scmp_arg_cmp cmp =
+          SCMP_CMP64(d.only_if->arg, SCMP_CMP_MASKED_EQ, d.only_if->mask, d.only_if->value);
       rc = seccomp_rule_add_exact_array(ctx.get(), action, nr, 1, &cmp);
     } else {
       rc = seccomp_rule_add_exact(ctx.get(), action, nr, 0);

@@ -42,8 +42,7 @@ enum class Op : std::uint8_t {
 };
 
 // Which policy switch governs a row.
-enum class Family : std::uint8_t { memory_brk, memory_mmap, files_open, files_close, lifecycle_exit,
-                                   always, abi, io_uring };
+enum class Family : std::uint8_t { memory_brk, memory_mmap, files_open, files_close, always, abi, io_uring };
 
 struct ArgCondition {  // notify only when (args[arg] & mask) == value
   std::uint8_t arg;

@@ -142,7 +142,7 @@ int fd_open(pid_t tid, unsigned int fd) {
 }
 
 Limit rlimit(pid_t pid, int resource) {
-  struct rlimit r{};
+  struct rlimit r {};
   Limit out;
   if (::prlimit(pid, static_cast<__rlimit_resource>(resource), nullptr, &r) == 0 &&
       r.rlim_cur != RLIM_INFINITY)
@@ -250,7 +250,7 @@ Overcommit overcommit() {
   char buf[32];
   if (const ssize_t n = read_small("/proc/sys/vm/overcommit_memory", buf, sizeof buf); n > 0)
     parse_num(std::string_view(buf, static_cast<std::size_t>(n)), o.mode);
-  struct sysinfo si{};
+  struct sysinfo si {};
   if (::sysinfo(&si) == 0)
     o.ram_swap_pages = (static_cast<std::uint64_t>(si.totalram) + si.totalswap) * si.mem_unit / kPage;
   return o;

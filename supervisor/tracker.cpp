@@ -5,7 +5,9 @@
 
 namespace sandbox {
 
-std::string_view to_string(Resource r) { return r == Resource::heap ? "heap" : "files"; }
+std::string_view to_string(Resource r) {
+  return r == Resource::heap ? "heap" : "files";
+}
 
 namespace {
 
@@ -83,9 +85,8 @@ int Tracker::resource_cap_bytes(Pid pid, std::int64_t heap_bytes, std::int64_t f
   return cap_impl(pid, heap, file_limit, actor, enforce);
 }
 
-int Tracker::cap_impl(Pid pid, std::optional<std::uint64_t> heap,
-                      std::optional<std::uint64_t> files, Actor actor,
-                      std::optional<Violation>& enforce) {
+int Tracker::cap_impl(Pid pid, std::optional<std::uint64_t> heap, std::optional<std::uint64_t> files,
+                      Actor actor, std::optional<Violation>& enforce) {
   Node& n = nodes_.at(pid);
   if (n.quotas_set()) return ENFILE;
   n.heap_quota_bytes = heap;
@@ -106,8 +107,7 @@ int Tracker::resource_reset(Pid pid, Actor actor) {
   return 0;
 }
 
-std::optional<Violation> Tracker::over_quota(const Node& n, std::uint64_t heap,
-                                              std::uint64_t files) {
+std::optional<Violation> Tracker::over_quota(const Node& n, std::uint64_t heap, std::uint64_t files) {
   if (n.heap_quota_bytes && heap > *n.heap_quota_bytes)
     return Violation{n.pid, n.tgid, Resource::heap, heap, *n.heap_quota_bytes};
   if (n.file_quota && files > *n.file_quota)
@@ -125,8 +125,8 @@ std::optional<Violation> Tracker::check(Pid tid, Pid tgid, const Delta& d) const
     const auto it = nodes_.find(keys[i]);
     if (it == nodes_.end()) continue;
     const Node& n = it->second;
-    if (auto v = over_quota(n, saturating_add(n.heapsize, d.heap_bytes),
-                            apply_files(n.openfile_count, d.files))) {
+    if (auto v =
+            over_quota(n, saturating_add(n.heapsize, d.heap_bytes), apply_files(n.openfile_count, d.files))) {
       v->tgid = tgid;  // the caller's whole process dies, whichever of its nodes crossed
       return v;
     }

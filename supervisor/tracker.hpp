@@ -47,11 +47,11 @@ struct Violation {
 struct Node {
   Pid pid = 0;
   Pid tgid = 0;
-  std::uint64_t heapsize = 0;        // bytes, page-aligned growth; never decreases
-  std::uint64_t openfile_count = 0;  // successful opens minus successful closes, >= 0
+  std::uint64_t heapsize = 0;                     // bytes, page-aligned growth; never decreases
+  std::uint64_t openfile_count = 0;               // successful opens minus successful closes, >= 0
   std::optional<std::uint64_t> heap_quota_bytes;  // nullopt: unlimited
   std::optional<std::uint64_t> file_quota;        // nullopt: unlimited
-  bool imposed_from_outside = false;  // a quota set by the outside: the target cannot lift it
+  bool imposed_from_outside = false;              // a quota set by the outside: the target cannot lift it
   bool quotas_set() const { return heap_quota_bytes || file_quota; }
 };
 
@@ -95,10 +95,9 @@ class Tracker {
   std::size_t size() const { return nodes_.size(); }
 
  private:
-  static std::optional<Violation> over_quota(const Node& n, std::uint64_t heap,
-                                              std::uint64_t files);
-  int cap_impl(Pid pid, std::optional<std::uint64_t> heap, std::optional<std::uint64_t> files,
-               Actor actor, std::optional<Violation>& enforce);
+  static std::optional<Violation> over_quota(const Node& n, std::uint64_t heap, std::uint64_t files);
+  int cap_impl(Pid pid, std::optional<std::uint64_t> heap, std::optional<std::uint64_t> files, Actor actor,
+               std::optional<Violation>& enforce);
 
   TaskDirectory& tasks_;
   std::unordered_map<Pid, Node> nodes_;

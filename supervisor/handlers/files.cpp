@@ -18,7 +18,7 @@
 namespace sandbox {
 namespace {
 
-constexpr std::size_t kPathMax = 4096;     // PATH_MAX, including the NUL
+constexpr std::size_t kPathMax = 4096;      // PATH_MAX, including the NUL
 constexpr std::uint64_t kOpenHowVer0 = 24;  // OPEN_HOW_SIZE_VER0
 constexpr std::uint64_t kPage = 4096;
 
@@ -76,9 +76,7 @@ void Supervisor::on_open(Call& c, Op op) {
 
   const OpenOutcome o = open_.open(req);
   switch (o.kind) {
-    case OpenOutcome::Kind::error:
-      reply_error(c, o.err);
-      return;
+    case OpenOutcome::Kind::error: reply_error(c, o.err); return;
     case OpenOutcome::Kind::let_target:
       // Rare (a file whose meaning depends on the opener, like /dev/tty). Predicted
       // failures are answered here; a predicted success is let through and charged: if

@@ -20,7 +20,9 @@ namespace {
 
 constexpr std::uint64_t kPage = 4096;
 constexpr std::uint64_t kTaskSize = (std::uint64_t{1} << 47) - kPage;
-std::uint64_t page_align(std::uint64_t v) { return (v + kPage - 1) & ~(kPage - 1); }
+std::uint64_t page_align(std::uint64_t v) {
+  return (v + kPage - 1) & ~(kPage - 1);
+}
 
 struct Limits {
   target::Limit as, data;
@@ -96,14 +98,12 @@ void Supervisor::on_mmap(Call& c) {
     reply_continue(c);
     return;
   }
-  const std::uint64_t addr = c.arg(0), len = c.arg(1), prot = c.arg(2), flags = c.arg(3),
-                      off = c.arg(5);
+  const std::uint64_t addr = c.arg(0), len = c.arg(1), prot = c.arg(2), flags = c.arg(3), off = c.arg(5);
   const std::uint64_t type = flags & MAP_TYPE;
   const bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
   // Argument checks of sys_mmap/do_mmap that make the call fail with nothing mapped.
-  bool fails = len == 0 || (off & (kPage - 1)) != 0 || page_align(len) == 0 ||
-               page_align(len) > kTaskSize || (fixed && (addr & (kPage - 1)) != 0) ||
-               (type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE);
+  bool fails = len == 0 || (off & (kPage - 1)) != 0 || page_align(len) == 0 || page_align(len) > kTaskSize ||
+               (fixed && (addr & (kPage - 1)) != 0) || (type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE);
   if (!fails && (flags & MAP_FIXED_NOREPLACE) && !(flags & MAP_FIXED)) {
     const auto hit = target::range_mapped(c.tgid, addr, page_align(len));
     fails = hit.value_or(false);  // EEXIST

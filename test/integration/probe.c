@@ -57,7 +57,9 @@ static const char *ename(int e) {
   }
 }
 /* result of a syscall wrapper: "0" or the errno name */
-static const char *res(long rc) { return rc == 0 ? "0" : ename(errno); }
+static const char *res(long rc) {
+  return rc == 0 ? "0" : ename(errno);
+}
 
 static struct per_proc_resource stats(pid_t pid) {
   struct per_proc_resource s;
@@ -204,7 +206,9 @@ static int case_mmap(void) {
   return 0;
 }
 
-static long count(pid_t pid) { return (long)stats(pid).openfile_count; }
+static long count(pid_t pid) {
+  return (long)stats(pid).openfile_count;
+}
 
 static int case_files(void) {
   pid_t me = getpid();
@@ -222,7 +226,8 @@ static int case_files(void) {
   struct open_how how = {.flags = O_RDONLY, .resolve = RESOLVE_BENEATH};
   int fd3 = (int)syscall(SYS_openat2, dfd, "dev/null", &how, sizeof how);
   say("openat2_ok=%d", fd3 >= 0);
-  say("openat2_escape=%s", res(syscall(SYS_openat2, dfd, "../../etc/passwd", &how, sizeof how) >= 0 ? 0 : -1));
+  say("openat2_escape=%s",
+      res(syscall(SYS_openat2, dfd, "../../etc/passwd", &how, sizeof how) >= 0 ? 0 : -1));
   char tmpl[] = "/tmp/sandbox-probe-XXXXXX";
   if (!mkdtemp(tmpl)) return 5;
   char path[128];
@@ -287,7 +292,11 @@ static int case_emfile(void) {
 #define NTHREADS 8
 #define ITER 200
 static pthread_barrier_t barrier;
-struct tres { pid_t tid; long heap, files; int self_ok; };
+struct tres {
+  pid_t tid;
+  long heap, files;
+  int self_ok;
+};
 static void *worker(void *arg) {
   struct tres *r = arg;
   r->tid = gettid();
@@ -393,6 +402,54 @@ static int case_exec(int argc, char **argv) {
   return 8;
 }
 
+/* Signals arriving while calls wait for the supervisor: a call is counted once if it
+ * succeeded and never if it failed (EINTR), with and without SA_RESTART. */
+static volatile sig_atomic_t hits;
+static void on_usr1(int s) {
+  (void)s;
+  hits++;
+}
+static int case_signals(int restart) {
+  pid_t me = getpid();
+  ensure_registered(me);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1;
+  sa.sa_flags = restart ? SA_RESTART : 0;
+  sigaction(SIGUSR1, &sa, NULL);
+  int ready[2];
+  if (pipe(ready) != 0) return 11;
+  pid_t pinger = fork();
+  if (pinger == 0) {
+    pid_t parent = getppid();
+    (void)!write(ready[1], "x", 1);
+    for (;;)
+      if (kill(parent, SIGUSR1) != 0) _exit(0);
+  }
+  char b;
+  (void)!read(ready[0], &b, 1);
+  struct per_proc_resource s0 = stats(me);
+  long files = 0, heap = 0, eintr = 0;
+  for (int i = 0; i < 3000; ++i) {
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY);
+    if (fd >= 0) {
+      files++;
+      if (i % 2 && syscall(SYS_close, fd) == 0) files--;
+    } else if (errno == EINTR) {
+      eintr++;
+    }
+    if ((long)mm(PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1) > 0) heap += PAGE;
+  }
+  kill(pinger, SIGKILL);
+  waitpid(pinger, NULL, 0);
+  struct per_proc_resource s1 = stats(me);
+  say("signals_received=%d", hits > 0);
+  say("files_exact=%d", s1.openfile_count - s0.openfile_count == (unsigned long)files);
+  say("heap_exact=%d", s1.heapsize - s0.heapsize == (unsigned long)heap);
+  say("eintr_seen=%ld", eintr > 0 ? 1L : 0L);
+  return 0;
+}
+
 static int case_heap_kill(long mib_per_step) {
   for (int step = 1;; ++step) {
     char *p = mm((size_t)mib_per_step << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
@@ -455,6 +512,7 @@ int main(int argc, char **argv) {
   if (!strcmp(c, "threads")) return case_threads();
   if (!strcmp(c, "fork")) return case_fork();
   if (!strcmp(c, "exec")) return case_exec(argc, argv);
+  if (!strcmp(c, "signals")) return case_signals(argc > 2 && !strcmp(argv[2], "restart"));
   if (!strcmp(c, "heap-kill")) return case_heap_kill(argc > 2 ? atol(argv[2]) : 1);
   if (!strcmp(c, "file-kill")) return case_file_kill();
   if (!strcmp(c, "self-cap-kill")) return case_self_cap_kill();

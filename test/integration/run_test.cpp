@@ -87,7 +87,8 @@ Result run(const std::vector<std::string>& args, int limit_s = 60) {
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   std::istringstream lines(r.out);
   for (std::string line; std::getline(lines, line);)
-    if (const auto eq = line.find('='); eq != std::string::npos) r.kv[line.substr(0, eq)] = line.substr(eq + 1);
+    if (const auto eq = line.find('='); eq != std::string::npos)
+      r.kv[line.substr(0, eq)] = line.substr(eq + 1);
   return r;
 }
 
@@ -258,6 +259,17 @@ TEST_CASE("threads: 8 threads allocating and opening at once are counted exactly
   CHECK(r["leader_files_exact"] == "1");
   CHECK(r["thread_nodes_exact"] == "1");
   CHECK(r["thread_nodes_gone_after_join"] == "1");
+}
+
+TEST_CASE("signals: interrupted and restarted calls are counted once, or not at all") {
+  for (const char* mode : {"restart", "no-restart"}) {
+    const Result r = sandboxed({}, {kProbe, "signals", mode});
+    INFO(mode << "\n" << r.out << r.err);
+    CHECK(r.status == 0);
+    CHECK(r["signals_received"] == "1");
+    CHECK(r["files_exact"] == "1");
+    CHECK(r["heap_exact"] == "1");
+  }
 }
 
 TEST_CASE("fork: a child is not tracked until registered; exit deregisters; zombies are ESRCH") {

@@ -4,10 +4,10 @@
 // compares. Synchronisation is by pipes only. Needs root (CAP_SETUID, CAP_SYS_PTRACE).
 #include "../../supervisor/open_emulation.hpp"
 
+#include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -66,7 +66,7 @@ bool read_all(int fd, void* p, std::size_t n) {
 
 // Fills `o` from an open descriptor (then closes it).
 void observe(int fd, Obs& o) {
-  struct stat st{};
+  struct stat st {};
   ::fstat(fd, &st);
   o.kind = 0;
   o.dev = st.st_dev;
@@ -94,11 +94,9 @@ long raw_open(const Cmd& c) {
   switch (c.call) {
     case OpenSyscall::open:
       return syscall(SYS_open, c.path, static_cast<int>(c.flags), static_cast<int>(c.mode));
-    case OpenSyscall::creat:
-      return syscall(SYS_creat, c.path, static_cast<int>(c.mode));
+    case OpenSyscall::creat: return syscall(SYS_creat, c.path, static_cast<int>(c.mode));
     case OpenSyscall::openat:
-      return syscall(SYS_openat, c.dirfd, c.path, static_cast<int>(c.flags),
-                     static_cast<int>(c.mode));
+      return syscall(SYS_openat, c.dirfd, c.path, static_cast<int>(c.flags), static_cast<int>(c.mode));
     case OpenSyscall::openat2:
       how.flags = c.flags;
       how.mode = c.mode;
@@ -256,8 +254,7 @@ class Child {
     }
   }
   static void become(uid_t id) {
-    if (::setgroups(0, nullptr) != 0 || ::setresgid(id, id, id) != 0 ||
-        ::setresuid(id, id, id) != 0)
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(id, id, id) != 0 || ::setresuid(id, id, id) != 0)
       ::_exit(12);
   }
 
@@ -293,8 +290,8 @@ void check_same(const Obs& emu, const Obs& real) {
 Obs both(Child& ch, const Cmd& c) {
   Obs emu = ch.emulate(c);
   Obs real = ch.run(c);
-  INFO("path ", c.path, " emu err ", emu.err, " real err ", real.err, " emu link ", emu.link,
-       " real link ", real.link);
+  INFO("path ", c.path, " emu err ", emu.err, " real err ", real.err, " emu link ", emu.link, " real link ",
+       real.link);
   check_same(emu, real);
   return emu;
 }
@@ -327,33 +324,24 @@ TEST_CASE("open_emulation: error numbers are the kernel's") {
   CHECK(both(ch, make(OpenSyscall::openat, "file.txt", O_RDONLY | O_DIRECTORY)).err == ENOTDIR);
   CHECK(both(ch, make(OpenSyscall::openat, "sub", O_WRONLY)).err == EISDIR);
   CHECK(both(ch, make(OpenSyscall::openat, "newdir/", O_WRONLY | O_CREAT, 0644)).err == EISDIR);
-  CHECK(both(ch, make(OpenSyscall::openat, "file.txt", O_CREAT | O_EXCL | O_WRONLY, 0644)).err ==
-        EEXIST);
+  CHECK(both(ch, make(OpenSyscall::openat, "file.txt", O_CREAT | O_EXCL | O_WRONLY, 0644)).err == EEXIST);
   CHECK(both(ch, make(OpenSyscall::openat, "loop1", O_RDONLY)).err == ELOOP);
   CHECK(both(ch, make(OpenSyscall::openat, "link_status", O_RDONLY | O_NOFOLLOW)).err == ELOOP);
-  CHECK(both(ch, make(OpenSyscall::openat, std::string(300, 'a'), O_RDONLY)).err ==
-        ENAMETOOLONG);
+  CHECK(both(ch, make(OpenSyscall::openat, std::string(300, 'a'), O_RDONLY)).err == ENAMETOOLONG);
   // openat2: the kernel validates the target's open_how.
-  CHECK(both(ch, make(OpenSyscall::openat2, "../file.txt", O_RDONLY, 0, ch.dirfd(),
-                      RESOLVE_BENEATH))
-            .err == EXDEV);
-  CHECK(both(ch, make(OpenSyscall::openat2, "/etc/passwd", O_RDONLY, 0, ch.dirfd(),
-                      RESOLVE_BENEATH))
-            .err == EXDEV);
+  CHECK(both(ch, make(OpenSyscall::openat2, "../file.txt", O_RDONLY, 0, ch.dirfd(), RESOLVE_BENEATH)).err ==
+        EXDEV);
+  CHECK(both(ch, make(OpenSyscall::openat2, "/etc/passwd", O_RDONLY, 0, ch.dirfd(), RESOLVE_BENEATH)).err ==
+        EXDEV);
   CHECK(both(ch, make(OpenSyscall::openat2, "file.txt", O_RDONLY | (1ULL << 40))).err == EINVAL);
   CHECK(both(ch, make(OpenSyscall::openat2, "file.txt", O_RDONLY, 0644)).err == EINVAL);
-  CHECK(both(ch, make(OpenSyscall::openat2, "file.txt", O_RDONLY, 0, AT_FDCWD, 1ULL << 20))
-            .err == EINVAL);
-  CHECK(both(ch, make(OpenSyscall::openat2, "inner.txt", O_RDONLY | (1ULL << 40), 0, 77)).err ==
-        EINVAL);
-  CHECK(both(ch, make(OpenSyscall::openat2, "link_status", O_RDONLY, 0, AT_FDCWD,
-                      RESOLVE_NO_SYMLINKS))
-            .err == ELOOP);
+  CHECK(both(ch, make(OpenSyscall::openat2, "file.txt", O_RDONLY, 0, AT_FDCWD, 1ULL << 20)).err == EINVAL);
+  CHECK(both(ch, make(OpenSyscall::openat2, "inner.txt", O_RDONLY | (1ULL << 40), 0, 77)).err == EINVAL);
+  CHECK(both(ch, make(OpenSyscall::openat2, "link_status", O_RDONLY, 0, AT_FDCWD, RESOLVE_NO_SYMLINKS)).err ==
+        ELOOP);
   // open(2) drops unknown flag bits and the mode of a non-creating open, as the kernel does.
-  CHECK(both(ch, make(OpenSyscall::openat, "file.txt", O_RDONLY | 040000000000ULL, 0777)).kind ==
-        0);
-  CHECK(both(ch, make(OpenSyscall::openat, "sub", O_TMPFILE & ~O_DIRECTORY, 0600)).err ==
-        EINVAL);
+  CHECK(both(ch, make(OpenSyscall::openat, "file.txt", O_RDONLY | 040000000000ULL, 0777)).kind == 0);
+  CHECK(both(ch, make(OpenSyscall::openat, "sub", O_TMPFILE & ~O_DIRECTORY, 0600)).err == EINVAL);
 }
 
 TEST_CASE("open_emulation: permissions are the target's (uid 65534)") {
@@ -387,8 +375,7 @@ TEST_CASE("open_emulation: O_CREAT uses the target's umask, creat() semantics") 
   REQUIRE(real.kind == 0);
   CHECK((real.mode & 07777) == 0600);
   CHECK(emu.fl == real.fl);
-  CHECK(both(ch, make(OpenSyscall::openat, "created", O_CREAT | O_EXCL | O_WRONLY, 0644)).err ==
-        EEXIST);
+  CHECK(both(ch, make(OpenSyscall::openat, "created", O_CREAT | O_EXCL | O_WRONLY, 0644)).err == EEXIST);
 
   // creat == O_CREAT|O_WRONLY|O_TRUNC, whatever the mode's high bits.
   emu = ch.emulate(make(OpenSyscall::creat, "existing", 0, 0100644));
@@ -426,7 +413,7 @@ TEST_CASE("open_emulation: /proc/self, magic links and /dev/stdin are the target
   CHECK(std::string(o.link) != "/proc/" + std::to_string(::getpid()) + "/mem");
 
   // /dev/stdin -> /proc/self/fd/0: the child's fd 0, a file of its own.
-  struct stat in{};
+  struct stat in {};
   REQUIRE(::stat(tree().path("stdin.txt").c_str(), &in) == 0);
   o = both(ch, make(OpenSyscall::openat, "/dev/stdin", O_RDONLY));
   CHECK(o.ino == in.st_ino);
@@ -437,12 +424,9 @@ TEST_CASE("open_emulation: /proc/self, magic links and /dev/stdin are the target
   std::string dirfd_path = "/proc/self/fd/" + std::to_string(ch.dirfd()) + "/inner.txt";
   CHECK(both(ch, make(OpenSyscall::openat, dirfd_path, O_RDONLY)).kind == 0);
   CHECK(both(ch, make(OpenSyscall::openat, "/proc/self/fd/99", O_RDONLY)).err == ENOENT);
-  CHECK(both(ch, make(OpenSyscall::openat, "/proc/self/task/" + child + "/status", O_RDONLY))
-            .kind == 0);
-  CHECK(both(ch, make(OpenSyscall::openat, "/proc/self/fd/0", O_RDONLY | O_NOFOLLOW)).err ==
-        ELOOP);
-  CHECK(both(ch, make(OpenSyscall::openat2, "/proc/self/fd/0", O_RDONLY, 0, AT_FDCWD,
-                      RESOLVE_NO_MAGICLINKS))
+  CHECK(both(ch, make(OpenSyscall::openat, "/proc/self/task/" + child + "/status", O_RDONLY)).kind == 0);
+  CHECK(both(ch, make(OpenSyscall::openat, "/proc/self/fd/0", O_RDONLY | O_NOFOLLOW)).err == ELOOP);
+  CHECK(both(ch, make(OpenSyscall::openat2, "/proc/self/fd/0", O_RDONLY, 0, AT_FDCWD, RESOLVE_NO_MAGICLINKS))
             .err == ELOOP);
   CHECK(both(ch, make(OpenSyscall::openat, "/proc/mounts", O_RDONLY)).kind == 0);
 
@@ -455,7 +439,7 @@ TEST_CASE("open_emulation: /proc/self, magic links and /dev/stdin are the target
 
 TEST_CASE("open_emulation: /dev/stdin for a uid 65534 target") {
   Child ch(true);
-  struct stat in{};
+  struct stat in {};
   REQUIRE(::stat(tree().path("stdin.txt").c_str(), &in) == 0);
   Obs o = both(ch, make(OpenSyscall::openat, "/dev/stdin", O_RDONLY));
   CHECK(o.ino == in.st_ino);
@@ -496,7 +480,8 @@ TEST_CASE("open_emulation: a different root (chroot) is the target's") {
   r.path = "/file.txt";
   OpenOutcome out = emulator().open(r);
   REQUIRE(out.kind == OpenOutcome::Kind::installed);
-  struct stat a{}, b{};
+  struct stat a {
+  }, b{};
   ::fstat(out.fd, &a);
   ::close(out.fd);
   REQUIRE(::stat(t.path("file.txt").c_str(), &b) == 0);
@@ -510,7 +495,7 @@ TEST_CASE("open_emulation: a different root (chroot) is the target's") {
   r.path = "/etc/passwd";
   CHECK(emulator().open(r).err == ENOENT);
   // Our own root is back.
-  struct stat etc{};
+  struct stat etc {};
   CHECK(::stat("/etc/passwd", &etc) == 0);
   write_all(to[1], &ok, 1);
   ::waitpid(pid, nullptr, 0);
@@ -531,43 +516,38 @@ TEST_CASE("open_emulation: cost per open (printed, not asserted); no descriptor 
   emulator();
   const int fds_before = count_fds();
   {
-  Child ch(false);
-  auto time = [&](const char* what, const Cmd& c, int n) {
+    Child ch(false);
+    auto time = [&](const char* what, const Cmd& c, int n) {
+      auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < n; ++i) {
+        OpenRequest r;
+        r.tid = r.tgid = ch.pid();
+        r.call = c.call;
+        r.path = c.path;
+        r.flags = c.flags;
+        OpenOutcome out = emulator().open(r);
+        if (out.fd >= 0) ::close(out.fd);
+      }
+      auto ns =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+      MESSAGE(std::string(what) << ": " << ns / n << " ns per emulated open");
+    };
+    time("fast path, /dev/null", make(OpenSyscall::openat, "/dev/null", O_RDONLY), 20000);
+    time("fast path, relative file", make(OpenSyscall::openat, "file.txt", O_RDONLY), 20000);
+    time("ENOENT (slow path)", make(OpenSyscall::openat, "/usr/lib/nonexistent.so", O_RDONLY), 5000);
+    time("slow path, /proc/self/status", make(OpenSyscall::openat, "/proc/self/status", O_RDONLY), 5000);
+    Child nobody(true);
     auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < n; ++i) {
+    for (int i = 0; i < 20000; ++i) {
       OpenRequest r;
-      r.tid = r.tgid = ch.pid();
-      r.call = c.call;
-      r.path = c.path;
-      r.flags = c.flags;
+      r.tid = r.tgid = nobody.pid();
+      r.path = "/dev/null";
       OpenOutcome out = emulator().open(r);
       if (out.fd >= 0) ::close(out.fd);
     }
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                  std::chrono::steady_clock::now() - t0)
-                  .count();
-    MESSAGE(std::string(what) << ": " << ns / n << " ns per emulated open");
-  };
-  time("fast path, /dev/null", make(OpenSyscall::openat, "/dev/null", O_RDONLY), 20000);
-  time("fast path, relative file", make(OpenSyscall::openat, "file.txt", O_RDONLY), 20000);
-  time("ENOENT (slow path)", make(OpenSyscall::openat, "/usr/lib/nonexistent.so", O_RDONLY),
-       5000);
-  time("slow path, /proc/self/status", make(OpenSyscall::openat, "/proc/self/status", O_RDONLY),
-       5000);
-  Child nobody(true);
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < 20000; ++i) {
-    OpenRequest r;
-    r.tid = r.tgid = nobody.pid();
-    r.path = "/dev/null";
-    OpenOutcome out = emulator().open(r);
-    if (out.fd >= 0) ::close(out.fd);
-  }
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                                 t0)
-                .count();
-  MESSAGE("fast path with a credential switch (uid 65534), /dev/null: " << ns / 20000
-                                                                          << " ns per open");
+    auto ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+    MESSAGE("fast path with a credential switch (uid 65534), /dev/null: " << ns / 20000 << " ns per open");
   }
   CHECK(count_fds() == fds_before);
 }

@@ -1,10 +1,8 @@
 // Unit tests for the policy parser (supervisor/policy.*): every field, every error path
 // (with the exact JSON path in the message), the SIZE grammar, and the shipped policies.
 #include "../../supervisor/policy.hpp"
-#include "../../supervisor/syscalls.hpp"
 
 #include <doctest/doctest.h>
-#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,8 +10,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "../../supervisor/syscalls.hpp"
 
 #ifndef SANDBOX_SOURCE_DIR
 #error "compile with -DSANDBOX_SOURCE_DIR=\"/path/to/source\""
@@ -42,8 +43,12 @@ std::string error_of(const std::string& text) {
 }
 
 // Parses `{"version": 1, <body>}`.
-Policy with(const std::string& body) { return parse_policy("{\"version\": 1, " + body + "}", "p.json"); }
-std::string error_with(const std::string& body) { return error_of("{\"version\": 1, " + body + "}"); }
+Policy with(const std::string& body) {
+  return parse_policy("{\"version\": 1, " + body + "}", "p.json");
+}
+std::string error_with(const std::string& body) {
+  return error_of("{\"version\": 1, " + body + "}");
+}
 
 // Checks that the message starts with `p.json: <path>: ` and is one line.
 void check_path(const std::string& message, const std::string& path) {
@@ -65,7 +70,6 @@ TEST_CASE("policy: the minimal policy gives every default") {
   CHECK(p.notify_mmap);
   CHECK(p.notify_open);
   CHECK(p.notify_close);
-  CHECK(p.notify_exit);
   CHECK_FALSE(p.allow_io_uring);
 }
 
@@ -106,12 +110,11 @@ TEST_CASE("policy: track, abi, notify, io_uring") {
   CHECK(with(R"("abi": {"numbers": {"resource_reset": 1023}})").abi_numbers ==
         std::array<int, 5>{451, 452, 453, 454, 1023});
 
-  const Policy quiet = with(R"("notify": {"brk": false, "mmap": false, "open": false, "close": false, "exit": false})");
+  const Policy quiet = with(R"("notify": {"brk": false, "mmap": false, "open": false, "close": false})");
   CHECK_FALSE(quiet.notify_brk);
   CHECK_FALSE(quiet.notify_mmap);
   CHECK_FALSE(quiet.notify_open);
   CHECK_FALSE(quiet.notify_close);
-  CHECK_FALSE(quiet.notify_exit);
   const Policy only_mmap = with(R"("notify": {"brk": false})");
   CHECK_FALSE(only_mmap.notify_brk);
   CHECK(only_mmap.notify_mmap);
@@ -138,7 +141,8 @@ TEST_CASE("policy: version errors") {
   check_path(error_of(R"({"version": 1.0})"), "$.version");
   check_path(error_of(R"({"version": "1"})"), "$.version");
   check_path(error_of(R"({"version": null})"), "$.version");
-  CHECK(error_of(R"({"version": 2})") == "p.json: $.version: unsupported version 2; this sandbox reads version 1");
+  CHECK(error_of(R"({"version": 2})") ==
+        "p.json: $.version: unsupported version 2; this sandbox reads version 1");
   // The version is checked before the keys (a newer format has keys this one does not know).
   check_path(error_of(R"({"version": 2, "future": 1})"), "$.version");
 }
@@ -189,7 +193,7 @@ TEST_CASE("policy: type errors") {
   check_path(error_with(R"("abi": {"numbers": [451, 452, 453, 454, 455]})"), "$.abi.numbers");
   check_path(error_with(R"("notify": [])"), "$.notify");
   check_path(error_with(R"("description": 3)"), "$.description");
-  for (const char* key : {"brk", "mmap", "open", "close", "exit"}) {
+  for (const char* key : {"brk", "mmap", "open", "close"}) {
     CAPTURE(key);
     check_path(error_with(std::string(R"("notify": {")") + key + R"(": 0})"), std::string("$.notify.") + key);
   }
@@ -197,17 +201,20 @@ TEST_CASE("policy: type errors") {
 }
 
 TEST_CASE("policy: heap quota errors") {
-  for (const char* heap : {R"("")", R"("-1")", R"("1.5M")", R"("10X")", R"("M")", R"(" 1M")", R"("1 M")",
-                           R"("99999999999999999999")", R"("17592186044416")", R"("18014398509481984K")", "-1",
-                           "1.5", "1e3", "17592186044416", "18446744073709551615", "true", "[]", "{}"}) {
+  for (const char* heap :
+       {R"("")", R"("-1")", R"("1.5M")", R"("10X")", R"("M")", R"(" 1M")", R"("1 M")",
+        R"("99999999999999999999")", R"("17592186044416")", R"("18014398509481984K")", "-1", "1.5", "1e3",
+        "17592186044416", "18446744073709551615", "true", "[]", "{}"}) {
     CAPTURE(heap);
     check_path(error_with(std::string(R"("quotas": {"heap": )") + heap + "}"), "$.quotas.heap");
   }
-  CHECK(error_with(R"("quotas": {"heap": "10X"})") ==
-        R"(p.json: $.quotas.heap: invalid size "10X"; expected a whole number with an optional K, M or G suffix )"
-        R"((e.g. "100M", "512K", "2G"; a bare number is MiB))");
-  CHECK(error_with(R"("quotas": {"heap": -1})") ==
-        R"(p.json: $.quotas.heap: expected a size string like "100M", a whole number of MiB >= 0, or null, got number -1)");
+  CHECK(
+      error_with(R"("quotas": {"heap": "10X"})") ==
+      R"(p.json: $.quotas.heap: invalid size "10X"; expected a whole number with an optional K, M or G suffix )"
+      R"((e.g. "100M", "512K", "2G"; a bare number is MiB))");
+  CHECK(
+      error_with(R"("quotas": {"heap": -1})") ==
+      R"(p.json: $.quotas.heap: expected a size string like "100M", a whole number of MiB >= 0, or null, got number -1)");
   // A long value is shortened in the message.
   const std::string message = error_with(R"("quotas": {"heap": ")" + std::string(200, 'x') + R"("})");
   check_path(message, "$.quotas.heap");
@@ -247,7 +254,7 @@ TEST_CASE("policy: ABI number range") {
 TEST_CASE("policy: ABI numbers must not be handled syscalls") {
   // The ones the supervisor must always handle, then every numbered row of the table.
   std::vector<std::pair<int, std::string>> handled = {
-      {12, "brk"},  {9, "mmap"},  {2, "open"},  {257, "openat"},     {437, "openat2"},
+      {12, "brk"},   {9, "mmap"},  {2, "open"},  {257, "openat"},     {437, "openat2"},
       {85, "creat"}, {3, "close"}, {60, "exit"}, {231, "exit_group"}, {425, "io_uring_setup"}};
   for (const sandbox::SyscallDef& row : sandbox::syscall_table()) {
     if (row.nr >= 0) handled.emplace_back(row.nr, std::string(row.name));
@@ -259,23 +266,27 @@ TEST_CASE("policy: ABI numbers must not be handled syscalls") {
     check_path(message, "$.abi.numbers.resource_cap");
     CHECK(message.find(" is " + name + ",") != std::string::npos);
   }
-  CHECK(error_with(R"("abi": {"numbers": {"register": 12}})") ==
-        "p.json: $.abi.numbers.register: 12 is brk, which the supervisor handles itself; choose another number "
-        "(e.g. 1000..1004)");
+  CHECK(
+      error_with(R"("abi": {"numbers": {"register": 12}})") ==
+      "p.json: $.abi.numbers.register: 12 is brk, which the supervisor handles itself; choose another number "
+      "(e.g. 1000..1004)");
   // Also checked when the ABI is off: the table must stay valid for when it is turned back on.
   check_path(error_with(R"("abi": {"enabled": false, "numbers": {"fetch": 60}})"), "$.abi.numbers.fetch");
 }
 
 TEST_CASE("policy: ABI numbers must be distinct") {
   // Two given numbers: the later operation is blamed.
-  CHECK(error_with(R"("abi": {"numbers": {"register": 1000, "fetch": 1000}})") ==
-        "p.json: $.abi.numbers.fetch: 1000 is also the number of register; the five numbers must be distinct");
+  CHECK(
+      error_with(R"("abi": {"numbers": {"register": 1000, "fetch": 1000}})") ==
+      "p.json: $.abi.numbers.fetch: 1000 is also the number of register; the five numbers must be distinct");
   // A given number equal to another operation's default: the given one is blamed, either way round.
   CHECK(error_with(R"("abi": {"numbers": {"register": 455}})") ==
-        "p.json: $.abi.numbers.register: 455 is also the number of resource_reset (by default); the five numbers "
+        "p.json: $.abi.numbers.register: 455 is also the number of resource_reset (by default); the five "
+        "numbers "
         "must be distinct");
   CHECK(error_with(R"("abi": {"numbers": {"resource_reset": 451}})") ==
-        "p.json: $.abi.numbers.resource_reset: 451 is also the number of register (by default); the five numbers "
+        "p.json: $.abi.numbers.resource_reset: 451 is also the number of register (by default); the five "
+        "numbers "
         "must be distinct");
   check_path(error_with(R"("abi": {"numbers": {"deregister": 1, "resource_cap": 1}})"),
              "$.abi.numbers.resource_cap");
@@ -286,11 +297,15 @@ TEST_CASE("policy: ABI numbers must be distinct") {
 
 TEST_CASE("policy: parse errors give line and column") {
   // Ours must agree with nlohmann's own count, which is in its what() as "at line L, column C".
-  CHECK(error_of("") == "p.json: line 1, column 1: syntax error while parsing value - unexpected end of input; "
-                        "expected '[', '{', or a literal");
-  CHECK(error_of("{\"version\": 1,}").rfind("p.json: line 1, column 15: syntax error while parsing object key", 0) == 0);
+  CHECK(error_of("") ==
+        "p.json: line 1, column 1: syntax error while parsing value - unexpected end of input; "
+        "expected '[', '{', or a literal");
+  CHECK(error_of("{\"version\": 1,}")
+            .rfind("p.json: line 1, column 15: syntax error while parsing object key", 0) == 0);
   const std::string two_lines = "{\n  \"version\": 1\n  \"track\": true\n}";
-  CHECK(error_of(two_lines).rfind("p.json: line 3, column 9: syntax error while parsing object - unexpected string literal; expected '}'", 0) == 0);
+  CHECK(error_of(two_lines).rfind("p.json: line 3, column 9: syntax error while parsing object - unexpected "
+                                  "string literal; expected '}'",
+                                  0) == 0);
   CHECK(error_of("{\"version\": 1}\n\nx").rfind("p.json: line 3, column 1: syntax error", 0) == 0);
   CHECK(error_of("{\"version\": tru}").rfind("p.json: line 1, column 16: syntax error", 0) == 0);
   // Comments are not JSON.
@@ -364,9 +379,9 @@ TEST_CASE("parse_size") {
       {"1M ", std::nullopt},
       {"0x10", std::nullopt},
       {"1e3", std::nullopt},
-      {"17592186044416", std::nullopt},      // 2^44 MiB = 2^64 bytes
-      {"17179869184G", std::nullopt},        // 2^34 GiB
-      {"18014398509481984K", std::nullopt},  // 2^54 KiB
+      {"17592186044416", std::nullopt},        // 2^44 MiB = 2^64 bytes
+      {"17179869184G", std::nullopt},          // 2^34 GiB
+      {"18014398509481984K", std::nullopt},    // 2^54 KiB
       {"18446744073709551616", std::nullopt},  // does not fit even as a number
       {"99999999999999999999999", std::nullopt},
   };
@@ -397,10 +412,10 @@ TEST_CASE("load_policy_file") {
   }
 
   const std::string missing = (dir / "missing.json").string();
-  CHECK_THROWS_WITH_AS(load_policy_file(missing), (missing + ": cannot read: " + std::strerror(ENOENT)).c_str(),
-                       PolicyError);
-  CHECK_THROWS_WITH_AS(load_policy_file(dir.string()), (dir.string() + ": cannot read: " + std::strerror(EISDIR)).c_str(),
-                       PolicyError);
+  CHECK_THROWS_WITH_AS(load_policy_file(missing),
+                       (missing + ": cannot read: " + std::strerror(ENOENT)).c_str(), PolicyError);
+  CHECK_THROWS_WITH_AS(load_policy_file(dir.string()),
+                       (dir.string() + ": cannot read: " + std::strerror(EISDIR)).c_str(), PolicyError);
   std::filesystem::remove_all(dir);
 }
 
@@ -422,7 +437,7 @@ TEST_CASE("every shipped policy parses") {
   CHECK_FALSE(def.track);
   CHECK(def.abi_enabled);
   CHECK(def.abi_numbers == sandbox::kDefaultAbiNumbers);
-  CHECK((def.notify_brk && def.notify_mmap && def.notify_open && def.notify_close && def.notify_exit));
+  CHECK((def.notify_brk && def.notify_mmap && def.notify_open && def.notify_close));
   CHECK_FALSE(def.allow_io_uring);
 
   const Policy strict = load_policy_file((dir / "strict.json").string());

@@ -1,10 +1,10 @@
 // The accounting model against the contract (docs/semantics.md), rule by rule.
+#include "tracker.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cerrno>
 #include <map>
-
-#include "tracker.hpp"
 
 using namespace sandbox;
 
@@ -25,9 +25,7 @@ constexpr std::uint64_t MiB = 1 << 20;
 struct Fixture {
   FakeTasks tasks;
   Tracker t{tasks};
-  Fixture() {
-    tasks.live = {{100, 100}, {101, 100}, {102, 100}, {200, 200}};
-  }
+  Fixture() { tasks.live = {{100, 100}, {101, 100}, {102, 100}, {200, 200}}; }
   std::uint64_t heap(Pid p) { return t.find(p)->heapsize; }
   std::uint64_t files(Pid p) { return t.find(p)->openfile_count; }
   int cap(Pid p, std::int64_t h, std::int64_t f, Actor a = Actor::target) {
@@ -83,8 +81,8 @@ TEST_CASE_FIXTURE(Fixture, "deregister: errors and effect") {
 }
 
 TEST_CASE_FIXTURE(Fixture, "resource_cap: errors in contract order") {
-  CHECK(cap(0, 1, 1) == ESRCH);    // no live task
-  CHECK(cap(999, 1, 1) == ESRCH);  // no live task
+  CHECK(cap(0, 1, 1) == ESRCH);     // no live task
+  CHECK(cap(999, 1, 1) == ESRCH);   // no live task
   CHECK(cap(100, 1, 1) == EINVAL);  // not registered
   REQUIRE(t.register_node(100, Actor::target) == 0);
   CHECK(cap(100, -2, 1) == EINVAL);
@@ -154,9 +152,9 @@ TEST_CASE_FIXTURE(Fixture, "resource_reset: errors and effect") {
 TEST_CASE_FIXTURE(Fixture, "attribution: leader node sees every thread, thread node only itself") {
   REQUIRE(t.register_node(100, Actor::target) == 0);  // leader
   REQUIRE(t.register_node(101, Actor::target) == 0);  // thread 101 of process 100
-  t.apply(101, 100, Delta{4096, +1});  // made by thread 101
-  t.apply(102, 100, Delta{8192, +1});  // made by thread 102 (no node)
-  t.apply(100, 100, Delta{4096, 0});   // made by the leader thread
+  t.apply(101, 100, Delta{4096, +1});                 // made by thread 101
+  t.apply(102, 100, Delta{8192, +1});                 // made by thread 102 (no node)
+  t.apply(100, 100, Delta{4096, 0});                  // made by the leader thread
   CHECK(heap(100) == 16384);
   CHECK(files(100) == 2);
   CHECK(heap(101) == 4096);

@@ -1,0 +1,246 @@
+// The notify loop and its handlers against a mock notification channel: notifications are
+// fed in as a real target would send them (from a parked child process, so /proc and
+// process_vm_* have a real task to look at) and the exact response bytes are checked.
+#include "supervisor.hpp"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <deque>
+#include <vector>
+
+using namespace sandbox;
+
+namespace {
+
+struct MockChannel final : NotifyChannel {
+  std::deque<seccomp_notif> inbox;
+  std::vector<seccomp_notif_resp> sent;
+  std::vector<seccomp_notif_addfd> added;
+  int addfd_result = 7;  // the fd number the "kernel" gives the target
+  int receive(seccomp_notif& n) override {
+    if (inbox.empty()) return -EBADF;  // ends serve()
+    n = inbox.front();
+    inbox.pop_front();
+    return 0;
+  }
+  int respond(const seccomp_notif_resp& r) override {
+    sent.push_back(r);
+    return 0;
+  }
+  bool id_valid(std::uint64_t) override { return true; }
+  int add_fd(const seccomp_notif_addfd& a) override {
+    added.push_back(a);
+    return addfd_result;
+  }
+};
+
+// A child that only waits; it stands in for the target thread that made each call.
+struct Parked {
+  pid_t pid = -1;
+  int release = -1;
+  Parked() {
+    int p[2];
+    REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
+    pid = ::fork();
+    if (pid == 0) {
+      char b;
+      (void)!::read(p[0], &b, 1);
+      ::_exit(0);
+    }
+    ::close(p[0]);
+    release = p[1];
+  }
+  ~Parked() {
+    ::close(release);
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+
+seccomp_notif call(std::uint64_t id, pid_t pid, int nr, std::initializer_list<std::uint64_t> args) {
+  seccomp_notif n{};
+  n.id = id;
+  n.pid = static_cast<std::uint32_t>(pid);
+  n.data.nr = nr;
+  n.data.arch = AUDIT_ARCH_X86_64;
+  int i = 0;
+  for (auto a : args) n.data.args[i++] = a;
+  return n;
+}
+
+struct Fixture {
+  Parked child;
+  MockChannel ch;
+  std::vector<Event> events;
+  Supervisor sup{Supervisor::Options{Policy{}, false, [this](const Event& e) { events.push_back(e); }}};
+  Fixture() { sup.adopt_root(child.pid); }
+  void serve() { sup.serve(ch); }
+};
+
+const char kDevNull[] = "/dev/null";  // same address in the forked child
+
+}  // namespace
+
+TEST_CASE_FIXTURE(Fixture, "ABI register: value 0, then ENFILE, as exact response bytes") {
+  ch.inbox.push_back(call(1, child.pid, 451, {static_cast<std::uint64_t>(child.pid)}));
+  ch.inbox.push_back(call(2, child.pid, 451, {static_cast<std::uint64_t>(child.pid)}));
+  serve();
+  REQUIRE(ch.sent.size() == 2);
+  CHECK(ch.sent[0].id == 1);
+  CHECK(ch.sent[0].val == 0);
+  CHECK(ch.sent[0].error == 0);
+  CHECK(ch.sent[0].flags == 0);
+  CHECK(ch.sent[1].id == 2);
+  CHECK(ch.sent[1].error == -ENFILE);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].kind == Event::Kind::registered);
+}
+
+TEST_CASE_FIXTURE(Fixture, "another architecture is refused with ENOSYS, never continued") {
+  auto n = call(3, child.pid, 5, {});
+  n.data.arch = AUDIT_ARCH_I386;
+  ch.inbox.push_back(n);
+  serve();
+  REQUIRE(ch.sent.size() == 1);
+  CHECK(ch.sent[0].error == -ENOSYS);
+  CHECK(ch.sent[0].flags == 0);
+}
+
+TEST_CASE_FIXTURE(Fixture, "untracked calls continue without looking at them") {
+  ch.inbox.push_back(call(4, child.pid, SYS_close, {0}));
+  ch.inbox.push_back(call(5, child.pid, SYS_openat, {static_cast<std::uint64_t>(AT_FDCWD), 0, 0}));
+  serve();
+  REQUIRE(ch.sent.size() == 2);
+  for (const auto& r : ch.sent) CHECK(r.flags == SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+  CHECK(ch.added.empty());
+}
+
+TEST_CASE_FIXTURE(Fixture, "tracked anonymous mmap continues and is charged page-aligned") {
+  REQUIRE(sup.outside_register(child.pid) == 0);
+  ch.inbox.push_back(call(6, child.pid, SYS_mmap,
+                          {0, 3 * 4096 + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                           static_cast<std::uint64_t>(-1), 0}));
+  ch.inbox.push_back(call(7, child.pid, SYS_mmap,
+                          {0, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, static_cast<std::uint64_t>(-1), 0}));
+  serve();
+  REQUIRE(ch.sent.size() == 2);
+  CHECK(ch.sent[0].flags == SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+  CHECK(ch.sent[1].flags == SECCOMP_USER_NOTIF_FLAG_CONTINUE);  // fails in the kernel: EINVAL
+  Node n;
+  REQUIRE(sup.outside_fetch(child.pid, n) == 0);
+  CHECK(n.heapsize == 4 * 4096);
+}
+
+TEST_CASE_FIXTURE(Fixture, "tracked open is done by the supervisor and installed with ADDFD|SEND") {
+  REQUIRE(sup.outside_register(child.pid) == 0);
+  ch.inbox.push_back(call(8, child.pid, SYS_openat,
+                          {static_cast<std::uint64_t>(AT_FDCWD), reinterpret_cast<std::uint64_t>(kDevNull),
+                           O_RDONLY | O_CLOEXEC, 0}));
+  serve();
+  REQUIRE(ch.added.size() == 1);
+  CHECK(ch.sent.empty());  // SEND answered the call
+  CHECK(ch.added[0].id == 8);
+  CHECK(ch.added[0].flags == SECCOMP_ADDFD_FLAG_SEND);
+  CHECK(ch.added[0].newfd_flags == O_CLOEXEC);
+  Node n;
+  REQUIRE(sup.outside_fetch(child.pid, n) == 0);
+  CHECK(n.openfile_count == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a refused install (EMFILE) is answered with that errno and not counted") {
+  REQUIRE(sup.outside_register(child.pid) == 0);
+  ch.addfd_result = -EMFILE;
+  ch.inbox.push_back(call(9, child.pid, SYS_open, {reinterpret_cast<std::uint64_t>(kDevNull), O_RDONLY, 0}));
+  serve();
+  REQUIRE(ch.sent.size() == 1);
+  CHECK(ch.sent[0].error == -EMFILE);
+  Node n;
+  REQUIRE(sup.outside_fetch(child.pid, n) == 0);
+  CHECK(n.openfile_count == 0);
+}
+
+TEST_CASE_FIXTURE(Fixture, "tracked open of a missing file: ENOENT answered, nothing counted") {
+  static const char missing[] = "/nonexistent/sandbox-test";
+  REQUIRE(sup.outside_register(child.pid) == 0);
+  ch.inbox.push_back(call(10, child.pid, SYS_open, {reinterpret_cast<std::uint64_t>(missing), O_RDONLY, 0}));
+  ch.inbox.push_back(call(11, child.pid, SYS_open, {8, O_RDONLY, 0}));  // unreadable path
+  serve();
+  REQUIRE(ch.sent.size() == 2);
+  CHECK(ch.sent[0].error == -ENOENT);
+  CHECK(ch.sent[1].error == -EFAULT);
+  CHECK(ch.added.empty());
+}
+
+TEST_CASE_FIXTURE(Fixture, "close: EBADF answered by the supervisor; an open fd continues and counts -1") {
+  REQUIRE(sup.outside_register(child.pid) == 0);
+  ch.inbox.push_back(call(12, child.pid, SYS_close, {9999}));
+  ch.inbox.push_back(call(13, child.pid, SYS_close, {0}));  // the child's stdin is open
+  serve();
+  REQUIRE(ch.sent.size() == 2);
+  CHECK(ch.sent[0].error == -EBADF);
+  CHECK(ch.sent[1].flags == SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+}
+
+TEST_CASE_FIXTURE(Fixture, "quota: an open over the file quota kills the process instead") {
+  REQUIRE(sup.outside_register(child.pid) == 0);
+  REQUIRE(sup.outside_cap_bytes(child.pid, -1, 0) == 0);
+  ch.inbox.push_back(call(14, child.pid, SYS_open, {reinterpret_cast<std::uint64_t>(kDevNull), O_RDONLY, 0}));
+  serve();
+  CHECK(ch.added.empty());
+  REQUIRE(ch.sent.size() == 1);
+  CHECK(ch.sent[0].error == -EMFILE);
+  int st = 0;
+  REQUIRE(::waitpid(child.pid, &st, 0) == child.pid);
+  CHECK(WIFSIGNALED(st));
+  CHECK(WTERMSIG(st) == SIGKILL);
+  bool killed = false;
+  for (const auto& e : events)
+    if (e.kind == Event::Kind::killed) {
+      killed = true;
+      REQUIRE(e.violation.has_value());
+      CHECK(e.violation->resource == Resource::files);
+      CHECK(e.violation->usage == 1);
+      CHECK(e.violation->limit == 0);
+    }
+  CHECK(killed);
+}
+
+TEST_CASE_FIXTURE(Fixture, "exit_group removes the process's nodes at once") {
+  REQUIRE(sup.outside_register(child.pid) == 0);
+  ch.inbox.push_back(call(15, child.pid, SYS_exit_group, {0}));
+  serve();
+  REQUIRE(ch.sent.size() == 1);
+  CHECK(ch.sent[0].flags == SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+  Node n;
+  CHECK(sup.outside_fetch(child.pid, n) == EINVAL);
+}
+
+TEST_CASE("the table: every handled syscall dispatches, the ABI follows the policy") {
+  Policy p;
+  Dispatch d = build_dispatch(p);
+  CHECK(d.at(SYS_brk) == Op::brk);
+  CHECK(d.at(SYS_openat2) == Op::openat2);
+  CHECK(d.at(451) == Op::abi_register);
+  CHECK(d.at(455) == Op::abi_resource_reset);
+  CHECK(d.at(SYS_getpid) == Op::none);
+  CHECK(d.at(SYS_io_uring_setup) == Op::none);  // answered in BPF, never notified
+  p.abi_numbers = {1000, 1001, 1002, 1003, 1004};
+  d = build_dispatch(p);
+  CHECK(d.at(451) == Op::none);
+  CHECK(d.at(1002) == Op::abi_deregister);
+  p.abi_enabled = false;
+  p.notify_close = false;
+  d = build_dispatch(p);
+  CHECK(d.at(1000) == Op::none);
+  CHECK(d.at(SYS_close) == Op::none);
+  CHECK(d.at(SYS_exit) == Op::exit);  // always notified
+  CHECK_FALSE(build_filter(Policy{}).empty());
+}
