@@ -88,6 +88,14 @@ void Supervisor::on_open(Call& c, Op op) {
     case OpenOutcome::Kind::installed: {
       UniqueFd file(o.fd);
       if (!admit(c, Delta{0, +1}, EMFILE)) return;
+      if (req.flags & O_PATH) {
+        // ADDFD cannot pass O_PATH files (fget() refuses them). An O_PATH open has no side
+        // effect, so the target repeats it: our open succeeded, so the target's will too,
+        // unless the target swaps the path meanwhile -- then it is counted anyway (fails
+        // closed: a swap can add a count, never hide an open).
+        if (reply_continue(c)) tracker_.apply(c.tid, c.tgid, Delta{0, +1});
+        return;
+      }
       seccomp_notif_addfd a{};
       a.id = c.n.id;
       a.flags = SECCOMP_ADDFD_FLAG_SEND;

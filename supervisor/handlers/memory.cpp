@@ -103,7 +103,8 @@ void Supervisor::on_mmap(Call& c) {
   const bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
   // Argument checks of sys_mmap/do_mmap that make the call fail with nothing mapped.
   bool fails = len == 0 || (off & (kPage - 1)) != 0 || page_align(len) == 0 || page_align(len) > kTaskSize ||
-               (fixed && (addr & (kPage - 1)) != 0) || (type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE);
+               (fixed && (addr & (kPage - 1)) != 0) ||
+               type != MAP_PRIVATE;  // anonymous MAP_SHARED_VALIDATE (0x03) is EINVAL
   if (!fails && (flags & MAP_FIXED_NOREPLACE) && !(flags & MAP_FIXED)) {
     const auto hit = target::range_mapped(c.tgid, addr, page_align(len));
     fails = hit.value_or(false);  // EEXIST

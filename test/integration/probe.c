@@ -234,11 +234,13 @@ static int case_files(void) {
   snprintf(path, sizeof path, "%s/f", tmpl);
   int fd4 = creat(path, 0600);
   say("creat_ok=%d", fd4 >= 0);
-  say("after_opens_delta=%ld", count(me) - c0); /* /dev/null, /, dev/null, dev/null, f */
+  int fd5 = open(".", O_PATH);
+  say("o_path_ok=%d", fd5 >= 0);
+  say("after_opens_delta=%ld", count(me) - c0); /* /dev/null, /, dev/null, dev/null, f, . */
   say("close_bad=%s", res(close(9999)));
   say("close_negative=%s", res(close(-1)));
   say("close_bad_delta=%ld", count(me) - c0);
-  close(fd), close(fd2), close(fd3), close(fd4), close(dfd);
+  close(fd), close(fd2), close(fd3), close(fd4), close(fd5), close(dfd);
   say("after_closes_delta=%ld", count(me) - c0);
   int p[2];
   if (pipe(p) == 0) {

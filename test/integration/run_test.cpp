@@ -210,10 +210,11 @@ TEST_CASE("files: only successful opens and closes count") {
   CHECK(r["openat2_ok"] == "1");
   CHECK(r["openat2_escape"] == "EXDEV");  // RESOLVE_BENEATH refuses the escape
   CHECK(r["creat_ok"] == "1");
-  CHECK(r["after_opens_delta"] == "5");
+  CHECK(r["o_path_ok"] == "1");
+  CHECK(r["after_opens_delta"] == "6");
   CHECK(r["close_bad"] == "EBADF");
   CHECK(r["close_negative"] == "EBADF");
-  CHECK(r["close_bad_delta"] == "5");
+  CHECK(r["close_bad_delta"] == "6");
   CHECK(r["after_closes_delta"] == "0");
   CHECK(r["pipe_delta"] == "0");
   CHECK(r["pipe_closed_delta"] == "0");

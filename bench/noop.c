@@ -1,0 +1,4 @@
+/* bench_noop: a static program that does nothing (linked with -static): the launch probe. */
+int main(void) {
+  return 0;
+}

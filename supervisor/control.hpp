@@ -1,0 +1,85 @@
+// control: what a client of the supervisor may ask of it from outside the targets -- the
+// five operations, list, watch, and (for `sandbox serve`) letting a new target join.
+//
+// The control socket (server.*) and the CLI speak to a supervisor only through this
+// interface, with plain values: errors are errno values plus a one-line message, never
+// exceptions. Authorization is the implementation's job: root may act on any node, any
+// other user only on targets whose real or saved uid is theirs (kill(2)'s rule); else EPERM.
+#pragma once
+
+#include <linux/filter.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tracker.hpp"
+
+namespace sandbox {
+
+// Who is asking: from SO_PEERCRED on the socket, or the supervisor's own user for the CLI.
+struct Caller {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  pid_t pid = 0;
+};
+
+struct OpResult {
+  int err = 0;          // 0 or an errno value (EINVAL, ESRCH, ENFILE, EPERM, ...)
+  std::string message;  // one line for humans; may be empty
+  bool ok() const { return err == 0; }
+};
+
+// What happened to a target, as the `watch` stream reports it.
+struct Event {
+  enum class Kind { registered, deregistered, exited, killed, quota_set, quota_reset, joined };
+  Kind kind = Kind::registered;
+  Pid pid = 0;
+  Pid tgid = 0;
+  std::optional<Violation> violation;             // killed: which quota, usage and limit
+  std::optional<std::uint64_t> heap_quota_bytes;  // quota_set
+  std::optional<std::uint64_t> file_quota;        // quota_set
+};
+const char* to_string(Event::Kind k);
+
+// Asking a long-running supervisor to take a new target (`sandbox-shim --socket`).
+struct JoinRequest {
+  int listener_fd = -1;  // the target's seccomp listener (ownership passes to join())
+  pid_t pid = 0;         // the target (the shim's own pid; it execs CMD next)
+  std::optional<std::uint64_t> heap_quota_bytes;
+  std::optional<std::uint64_t> file_quota;
+  bool track = false;
+};
+
+class Control {
+ public:
+  virtual ~Control() = default;
+
+  virtual OpResult register_node(const Caller& c, Pid pid) = 0;
+  virtual OpResult fetch(const Caller& c, Pid pid, Node& out) = 0;
+  virtual OpResult deregister(const Caller& c, Pid pid) = 0;
+  // heap quota in MiB as in the ABI (-1 unlimited); files -1 unlimited.
+  virtual OpResult resource_cap(const Caller& c, Pid pid, std::int64_t heap_mib, std::int64_t files) = 0;
+  // The same with the heap quota in bytes (-1 unlimited).
+  virtual OpResult resource_cap_bytes(const Caller& c, Pid pid, std::int64_t heap_bytes,
+                                      std::int64_t files) = 0;
+  virtual OpResult resource_reset(const Caller& c, Pid pid) = 0;
+  // Every node the caller may act on.
+  virtual std::vector<Node> list(const Caller& c) = 0;
+
+  // Events as they happen, filtered for this caller. `fn` is called from the notify
+  // thread with the supervisor's lock held: it must only queue the event (e.g. post it to
+  // an io_context). Returns an id for unsubscribe().
+  virtual std::uint64_t subscribe(const Caller& c, std::function<void(const Event&)> fn) = 0;
+  virtual void unsubscribe(std::uint64_t id) = 0;
+
+  // `sandbox serve` only (others answer EOPNOTSUPP / an empty program): the BPF program a
+  // joining target must install, and the join itself.
+  virtual std::vector<sock_filter> filter_program() = 0;
+  virtual OpResult join(const Caller& c, JoinRequest request) = 0;
+};
+
+}  // namespace sandbox
