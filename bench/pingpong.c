@@ -23,6 +23,8 @@ int main(int argc, char **argv) {
   if (child < 0) bench_die("fork");
   char c = 0;
   if (child == 0) {
+    close(ping[1]);
+    close(pong[0]);
     for (;;) {
       if (read(ping[0], &c, 1) != 1) _exit(0);
       if (write(pong[1], &c, 1) != 1) _exit(1);

@@ -1,6 +1,6 @@
 /* bench_thread_nodes THREADS: starts THREADS threads (THREADS - 1 besides the main one), each
- * registering itself with the ABI's register(gettid()) (451 by default), prints "ready" and
- * waits until stdin is closed. The harness reads the supervisor's VmRSS/VmHWM meanwhile:
+ * registering itself with the ABI's register(gettid()) (451 by default), prints "ready THREADS
+ * PPID" and waits until stdin is closed. The harness reads the supervisor's VmRSS/VmHWM meanwhile:
  * the supervisor's memory per tracked thread. */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
   for (long i = 1; i < n; ++i)
     if (pthread_create(&th[i], &attr, worker, NULL) != 0) bench_die("pthread_create");
   pthread_barrier_wait(&registered);
-  printf("ready %ld\n", n);
+  printf("ready %ld %d\n", n, (int)getppid()); /* the parent is the supervisor */
   fflush(stdout);
   char buf[16];
   while (read(0, buf, sizeof buf) > 0) {

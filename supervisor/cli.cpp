@@ -1,6 +1,9 @@
 #include "cli.hpp"
 
+#include <unistd.h>
+
 #include <charconv>
+#include <cstdlib>
 #include <string_view>
 
 #include "policy.hpp"
@@ -9,7 +12,10 @@ namespace sandbox {
 
 const char* usage_text() {
   return "usage: sandbox run [--heap-quota SIZE] [--file-quota N] [--track] [--policy FILE]\n"
-         "                   [--verbose] [--] CMD [ARG...]\n"
+         "                   [--socket PATH | --no-socket] [--verbose] [--] CMD [ARG...]\n"
+         "       sandbox serve [--socket PATH] [--socket-mode MODE] [--policy FILE] [--verbose]\n"
+         "       sandbox ctl [--socket PATH] [--json] register|fetch|deregister|cap|reset|list|watch|version "
+         "...\n"
          "       sandbox --help | --version\n"
          "\n"
          "Runs CMD under a seccomp supervisor that tracks and limits its heap growth and open\n"
@@ -23,7 +29,13 @@ const char* usage_text() {
          "  --track            register CMD from its first instruction even without a quota\n"
          "  --policy FILE      read quotas, ABI numbers and notified syscalls from a JSON policy\n"
          "                     (policies/README.md); the flags above override it\n"
+         "  --socket PATH      serve the control socket there (default under $XDG_RUNTIME_DIR or /run;\n"
+         "                     CMD finds it in $SANDBOX_SOCKET); --no-socket: none\n"
          "  --verbose, -v      say what the supervisor does\n"
+         "\n"
+         "sandbox serve runs a long-lived supervisor; targets join it with\n"
+         "`sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] -- CMD`.\n"
+         "sandbox ctl talks to a supervisor's socket (docs/protocol.md).\n"
          "\n"
          "Exit status: CMD's own, 128+N if signal N killed it (137 for a quota kill),\n"
          "2 for bad arguments, 126/127 if CMD could not be started.\n";
@@ -40,7 +52,48 @@ std::uint64_t parse_count(std::string_view flag, std::string_view v) {
   return n;
 }
 
+Command parse_serve(int argc, const char* const argv[]) {
+  Command cmd;
+  cmd.kind = Command::Kind::serve;
+  ServeOptions& o = cmd.serve;
+  o.socket = default_socket_path();
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    const std::string_view name = a.substr(0, a.find('='));
+    auto value = [&]() -> std::string_view {
+      if (const auto eq = a.find('='); eq != std::string_view::npos) return a.substr(eq + 1);
+      if (i + 1 >= argc) throw UsageError(std::string(name) + ": missing value");
+      return argv[++i];
+    };
+    if (name == "--socket") {
+      o.socket = std::string(value());
+      if (o.socket.empty()) throw UsageError("--socket: empty path");
+    } else if (name == "--socket-mode") {
+      const std::string_view v = value();
+      unsigned mode = 0;
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), mode, 8);
+      if (v.empty() || ec != std::errc() || p != v.data() + v.size() || mode > 0777)
+        throw UsageError("--socket-mode: '" + std::string(v) + "' is not an octal mode like 0600");
+      o.socket_mode = static_cast<mode_t>(mode);
+    } else if (name == "--policy") {
+      o.policy_file = std::string(value());
+    } else if (a == "--verbose" || a == "-v") {
+      o.verbose = true;
+    } else {
+      throw UsageError("serve: unknown option '" + std::string(a) + "'");
+    }
+  }
+  return cmd;
+}
+
 }  // namespace
+
+std::string default_socket_path(const std::string& tag) {
+  const std::string name = tag.empty() ? "sandbox.sock" : "sandbox-" + tag + ".sock";
+  if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x && *x) return std::string(x) + "/" + name;
+  if (::geteuid() == 0) return "/run/" + name;
+  return "/tmp/sandbox-" + std::to_string(::getuid()) + (tag.empty() ? "" : "-" + tag) + ".sock";
+}
 
 Command parse_command_line(int argc, const char* const argv[]) {
   Command cmd;
@@ -51,7 +104,15 @@ Command parse_command_line(int argc, const char* const argv[]) {
     cmd.kind = Command::Kind::version;
     return cmd;
   }
-  if (sub != "run") throw UsageError("unknown command '" + std::string(sub) + "' (expected 'run')");
+  if (sub == "ctl") {
+    cmd.kind = Command::Kind::ctl;
+    cmd.ctl_argc = argc - 1;
+    cmd.ctl_argv = argv + 1;
+    return cmd;
+  }
+  if (sub == "serve") return parse_serve(argc, argv);
+  if (sub != "run")
+    throw UsageError("unknown command '" + std::string(sub) + "' (expected run, serve or ctl)");
   cmd.kind = Command::Kind::run;
   RunOptions& o = cmd.run;
   int i = 2;
@@ -78,6 +139,11 @@ Command parse_command_line(int argc, const char* const argv[]) {
       o.file_quota = parse_count(name, value(name, a));
     } else if (name == "--policy") {
       o.policy_file = std::string(value(name, a));
+    } else if (name == "--socket") {
+      o.socket = std::string(value(name, a));
+      if (o.socket->empty()) throw UsageError("--socket: empty path");
+    } else if (a == "--no-socket") {
+      o.no_socket = true;
     } else if (a == "--track") {
       o.track = true;
     } else if (a == "--verbose" || a == "-v") {

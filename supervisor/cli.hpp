@@ -2,6 +2,8 @@
 // one line naming the argument that was wrong.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -20,13 +22,29 @@ struct RunOptions {
   bool track = false;
   std::optional<std::string> policy_file;
   bool verbose = false;
+  std::optional<std::string> socket;  // control socket path (default: see default_socket_path)
+  bool no_socket = false;
   std::vector<std::string> command;  // CMD ARG...
 };
 
-struct Command {
-  enum class Kind { run, help, version } kind = Kind::help;
-  RunOptions run;
+struct ServeOptions {
+  std::string socket;  // control socket path
+  mode_t socket_mode = 0600;
+  std::optional<std::string> policy_file;
+  bool verbose = false;
 };
+
+struct Command {
+  enum class Kind { run, serve, ctl, help, version } kind = Kind::help;
+  RunOptions run;
+  ServeOptions serve;
+  int ctl_argc = 0;  // for ctl: argv from "ctl" on
+  const char* const* ctl_argv = nullptr;
+};
+
+// $XDG_RUNTIME_DIR/sandbox.sock, else /run/sandbox.sock (root) or /tmp/sandbox-<uid>.sock;
+// with a non-empty `tag` (sandbox run), the file name becomes sandbox-<tag>.sock.
+std::string default_socket_path(const std::string& tag = "");
 
 Command parse_command_line(int argc, const char* const argv[]);
 const char* usage_text();

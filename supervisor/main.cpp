@@ -2,7 +2,9 @@
 #include <cstdio>
 
 #include "cli.hpp"
+#include "ctl.hpp"
 #include "run.hpp"
+#include "serve.hpp"
 
 #ifndef SANDBOX_VERSION
 #define SANDBOX_VERSION "0.0.0"
@@ -16,6 +18,8 @@ int main(int argc, char** argv) {
       case Command::Kind::help: std::fputs(usage_text(), stdout); return 0;
       case Command::Kind::version: std::printf("sandbox %s\n", SANDBOX_VERSION); return 0;
       case Command::Kind::run: return run_command(cmd.run);
+      case Command::Kind::serve: return serve_command(cmd.serve);
+      case Command::Kind::ctl: return ctl_main(cmd.ctl_argc, cmd.ctl_argv);
     }
   } catch (const UsageError& e) {
     std::fprintf(stderr, "sandbox: %s\nTry 'sandbox --help'.\n", e.what());

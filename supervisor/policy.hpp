@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "size.hpp"
+
 namespace sandbox {
 
 // Names of the ABI operations, in table order (register .. resource_reset).
@@ -47,10 +49,5 @@ struct PolicyError : std::runtime_error {
 Policy parse_policy(std::string_view json_text, std::string_view origin);
 // Reads and parses a policy file; unreadable files are a PolicyError too.
 Policy load_policy_file(const std::string& path);
-
-// Parses a SIZE as the CLI and policies take it: a bare number is MiB (as in the ABI);
-// K, M, G (optionally followed by "iB" or "B") scale by 2^10, 2^20, 2^30. Returns bytes,
-// or nullopt for anything else (negative, empty, overflow, unknown suffix).
-std::optional<std::uint64_t> parse_size(std::string_view text);
 
 }  // namespace sandbox

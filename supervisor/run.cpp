@@ -10,16 +10,25 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <string>
 #include <thread>
 
+#include "events.hpp"
 #include "notify.hpp"
 #include "policy.hpp"
+#include "server.hpp"
 #include "shim.hpp"
 #include "supervisor.hpp"
 #include "syscalls.hpp"
+
+#ifndef SANDBOX_VERSION
+#define SANDBOX_VERSION "0.0.0"
+#endif
 
 namespace sandbox {
 namespace {
@@ -30,30 +39,6 @@ volatile sig_atomic_t g_child = 0;
 // the terminal sent to the whole foreground group (si_code SI_KERNEL) reached CMD already.
 void forward_signal(int sig, siginfo_t* info, void*) {
   if (g_child > 0 && info->si_code != SI_KERNEL) ::kill(g_child, sig);
-}
-
-void print_event(const Event& e, bool verbose) {
-  if (e.kind == Event::Kind::killed && e.violation) {
-    const Violation& v = *e.violation;
-    char who[64] = "";
-    if (v.node != v.tgid) std::snprintf(who, sizeof who, " (thread %d's node)", v.node);
-    if (v.resource == Resource::heap)
-      std::fprintf(stderr,
-                   "sandbox: killed pid %d%s: heap quota exceeded: %llu bytes (%.1f MiB) > "
-                   "limit %llu bytes (%.1f MiB)\n",
-                   v.tgid, who, static_cast<unsigned long long>(v.usage),
-                   static_cast<double>(v.usage) / (1 << 20), static_cast<unsigned long long>(v.limit),
-                   static_cast<double>(v.limit) / (1 << 20));
-    else
-      std::fprintf(stderr, "sandbox: killed pid %d%s: file quota exceeded: %llu open files > limit %llu\n",
-                   v.tgid, who, static_cast<unsigned long long>(v.usage),
-                   static_cast<unsigned long long>(v.limit));
-    return;
-  }
-  if (!verbose) return;
-  static const char* const names[] = {"registered", "deregistered", "exited",
-                                      "killed",     "quota set",    "quota reset"};
-  std::fprintf(stderr, "sandbox: pid %d: %s\n", e.pid, names[static_cast<int>(e.kind)]);
 }
 
 Policy effective_policy(const RunOptions& o) {
@@ -76,6 +61,45 @@ void reap_leftovers() {
     while (::waitpid(-1, &st, __WALL) > 0) {
     }
   }
+}
+
+// ---- the guard ---------------------------------------------------------------------
+// The process the user started stays the parent of the supervisor, and a subreaper. If the
+// supervisor dies, even by SIGKILL, CMD dies with it (PR_SET_PDEATHSIG) and whatever CMD
+// left running is reparented here, to the guard, which kills it: nothing launched under the
+// sandbox runs on unaccounted. If the guard dies, the supervisor is told (its own
+// PDEATHSIG, kGuardGone) and kills every target before it exits.
+constexpr int kGuardGone = SIGUSR2;
+volatile sig_atomic_t g_supervisor = 0;
+volatile sig_atomic_t g_guard_gone = 0;
+
+void forward_to_supervisor(int sig, siginfo_t* info, void*) {
+  if (g_supervisor > 0 && info->si_code != SI_KERNEL) ::kill(g_supervisor, sig);
+}
+void on_guard_gone(int) {
+  g_guard_gone = 1;
+}
+
+int guard(pid_t supervisor) {
+  g_supervisor = supervisor;
+  struct sigaction sa {};
+  sa.sa_sigaction = forward_to_supervisor;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
+  int status = 0;
+  for (;;) {
+    const pid_t w = ::waitpid(-1, &status, __WALL);
+    if (w == supervisor) break;
+    if (w < 0 && errno != EINTR) return 1;
+    // any other child is an orphan of CMD's, reparented after the supervisor's death
+  }
+  g_supervisor = 0;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  const int killed = static_cast<int>(target::own_children().size());
+  reap_leftovers();
+  std::fprintf(stderr, "sandbox: the supervisor died (%s); %d leftover target process(es) killed\n",
+               strsignal(WTERMSIG(status)), killed);
+  return 128 + WTERMSIG(status);
 }
 
 }  // namespace
@@ -103,13 +127,36 @@ int run_command(const RunOptions& options) {
   for (const auto& a : options.command) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
 
+  // The control socket's path is decided before the fork: CMD finds it in $SANDBOX_SOCKET.
+  std::string socket_path;
+  if (!options.no_socket) {
+    socket_path = options.socket ? *options.socket : default_socket_path("run-" + std::to_string(::getpid()));
+    ::setenv("SANDBOX_SOCKET", socket_path.c_str(), 1);
+  }
+
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  const pid_t guard_pid = ::getpid();
+  if (const pid_t sup_pid = ::fork(); sup_pid != 0) {
+    if (sup_pid < 0) {
+      std::fprintf(stderr, "sandbox: fork: %s\n", std::strerror(errno));
+      return 126;
+    }
+    return guard(sup_pid);
+  }
+  // The supervisor from here on.
+  struct sigaction gone {};
+  gone.sa_handler = on_guard_gone;  // no SA_RESTART: waitpid() returns EINTR
+  ::sigaction(kGuardGone, &gone, nullptr);
+  ::prctl(PR_SET_PDEATHSIG, kGuardGone);
+  if (::getppid() != guard_pid) ::_exit(1);
+
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     std::fprintf(stderr, "sandbox: socketpair: %s\n", std::strerror(errno));
     return 126;
   }
   UniqueFd control(sv[0]), child_end(sv[1]);
-  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // CMD's orphans come to the supervisor while it lives
   const pid_t parent = ::getpid();
   const pid_t child = ::fork();
   if (child < 0) {
@@ -137,37 +184,53 @@ int run_command(const RunOptions& options) {
   SeccompListener listener(std::move(listener_fd));
   const bool sync = listener.enable_sync_wakeup();
 
-  Supervisor::Options so;
-  so.policy = policy;
-  so.verbose = options.verbose;
-  so.on_event = [verbose = options.verbose](const Event& e) { print_event(e, verbose); };
-  Supervisor sup(so);
+  Supervisor sup(Supervisor::Options{policy, options.verbose});
+  sup.subscribe(Caller{0, 0, ::getpid()},
+                [verbose = options.verbose](const Event& e) { print_event(e, verbose); });
   sup.adopt_root(child);
-  if (policy.track || policy.heap_quota_bytes || policy.file_quota) {
-    int rc = sup.outside_register(child);
-    if (rc == 0 && (policy.heap_quota_bytes || policy.file_quota)) {
-      const auto heap = policy.heap_quota_bytes ? static_cast<std::int64_t>(*policy.heap_quota_bytes) : -1;
-      const auto files = policy.file_quota ? static_cast<std::int64_t>(*policy.file_quota) : -1;
-      rc = sup.outside_cap_bytes(child, heap, files);
-    }
-    if (rc != 0) {
-      std::fprintf(stderr, "sandbox: cannot register pid %d: %s\n", child, std::strerror(rc));
-      ::kill(child, SIGKILL);
-      ::waitpid(child, &status, 0);
-      return 126;
-    }
+  if (const OpResult r = sup.impose(child, policy); !r.ok()) {
+    std::fprintf(stderr, "sandbox: cannot register pid %d: %s\n", child, r.message.c_str());
+    ::kill(child, SIGKILL);
+    ::waitpid(child, &status, 0);
+    return 126;
   }
   if (options.verbose)
     std::fprintf(stderr, "sandbox: supervising pid %d (%zu BPF instructions, sync wake-up %s)\n", child,
                  bpf.size(), sync ? "on" : "off");
 
-  // The notify thread takes no signals but its stop signal; the main thread forwards.
+  // The notify and server threads take no signals (but the notify thread's stop signal);
+  // the main thread forwards them to CMD.
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_BLOCK, &all, &old);
+  boost::asio::io_context io;
+  std::unique_ptr<Server> server;
+  std::thread io_thread;
+  if (!socket_path.empty()) {
+    Server::Options so;
+    so.path = socket_path;
+    so.version = SANDBOX_VERSION;
+    try {
+      server = std::make_unique<Server>(io, sup, so);
+      server->start();
+      io_thread = std::thread([&io] { io.run(); });
+      if (options.verbose) std::fprintf(stderr, "sandbox: control socket %s\n", socket_path.c_str());
+    } catch (const std::exception& e) {
+      server.reset();
+      if (options.socket) {  // asked for explicitly: not starting CMD without it
+        std::fprintf(stderr, "sandbox: %s\n", e.what());
+        ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        ::kill(child, SIGKILL);
+        ::waitpid(child, &status, 0);
+        return 2;
+      }
+      std::fprintf(stderr, "sandbox: control socket disabled: %s\n", e.what());
+    }
+  }
   std::atomic<bool> serving{true};
+  std::atomic<bool> stop{false};
   std::thread notify([&] {
-    sup.serve(listener);
+    sup.serve(listener, stop);
     serving.store(false);
   });
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -194,17 +257,26 @@ int run_command(const RunOptions& options) {
     const pid_t w = ::waitpid(-1, &status, __WALL);
     if (w == child) break;
     if (w < 0 && errno != EINTR) break;
+    if (g_guard_gone) {  // the guard was killed: take everything down with us
+      g_guard_gone = 0;
+      sup.kill_all();
+    }
   }
   g_child = 0;
   reap_leftovers();
 
-  sup.request_stop();
+  stop.store(true);
   while (serving.load()) {
     ::pthread_kill(notify.native_handle(), Supervisor::stop_signal());
     const timespec tick{0, 1'000'000};
     ::nanosleep(&tick, nullptr);  // wait for the thread to notice, not a synchronisation
   }
   notify.join();
+  if (server) {
+    server->stop();
+    io_thread.join();
+    server.reset();
+  }
 
   if (exit_code >= 0) return exit_code;
   if (WIFEXITED(status)) return WEXITSTATUS(status);

@@ -1,12 +1,18 @@
 #include "supervisor.hpp"
 
+#include <dirent.h>
 #include <linux/audit.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <string>
 
 namespace sandbox {
 namespace {
@@ -18,11 +24,34 @@ std::uint64_t watch_key(WatchKind k, Pid pid) {
 
 void on_stop_signal(int) {}
 
+const char* errno_name(int e) {
+  switch (e) {
+    case EINVAL: return "EINVAL";
+    case ESRCH: return "ESRCH";
+    case ENFILE: return "ENFILE";
+    case EPERM: return "EPERM";
+    default: return strerrordesc_np(e);
+  }
+}
+
 }  // namespace
+
+const char* to_string(Event::Kind k) {
+  switch (k) {
+    case Event::Kind::registered: return "registered";
+    case Event::Kind::deregistered: return "deregistered";
+    case Event::Kind::exited: return "exited";
+    case Event::Kind::killed: return "killed";
+    case Event::Kind::quota_set: return "quota_set";
+    case Event::Kind::quota_reset: return "quota_reset";
+    case Event::Kind::joined: return "joined";
+  }
+  return "event";
+}
 
 // "Is pid a live task in the sandbox's scope?" answered from /proc. A task is in scope
 // when its process is one we have seen a notification from, or descends from a root we
-// launched (orphans are reparented to us: the CLI makes the supervisor a subreaper).
+// launched (orphans are reparented to us: `sandbox run` makes the supervisor a subreaper).
 class Supervisor::Directory final : public TaskDirectory {
  public:
   explicit Directory(Supervisor& s) : s_(s) {}
@@ -46,7 +75,17 @@ Supervisor::Supervisor(Options options)
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       self_(::getpid()) {}
 
-Supervisor::~Supervisor() = default;
+Supervisor::~Supervisor() {
+  for (auto& j : joined_) j.stop.store(true);
+  for (auto& j : joined_) {
+    while (!j.done.load()) {
+      ::pthread_kill(j.thread.native_handle(), stop_signal());
+      const timespec tick{0, 1'000'000};
+      ::nanosleep(&tick, nullptr);
+    }
+    j.thread.join();
+  }
+}
 
 int Supervisor::stop_signal() {
   return SIGUSR1;
@@ -78,6 +117,7 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid) {
   ProcState p;
   p.tgid = tgid;
   p.pidfd.reset(fd);
+  if (const auto st = target::status(tgid)) p.ruid = st->ruid, p.suid = st->suid;
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = watch_key(kProcess, tgid);
@@ -120,7 +160,8 @@ void Supervisor::forget_process(Pid tgid) {
   }
   for (auto t = thread_nodes_.begin(); t != thread_nodes_.end();)
     t = t->second.first == tgid ? thread_nodes_.erase(t) : std::next(t);
-  open_.forget_process(tgid);
+  // Each serving thread caches credentials by tid: none may outlive the process.
+  for (OpenEmulator* e : emulators_) e->forget_process(tgid);
 }
 
 void Supervisor::sweep() {
@@ -134,19 +175,20 @@ void Supervisor::sweep() {
       if (kind == kProcess) {
         const bool had_node = tracker_.find(pid) != nullptr;
         tracker_.process_exited(pid);
+        if (had_node) emit({Event::Kind::exited, pid, pid});
         forget_process(pid);
-        if (had_node) emit({Event::Kind::exited, pid, std::nullopt});
       } else if (auto t = thread_nodes_.find(pid); t != thread_nodes_.end()) {
-        tracker_.thread_exited(pid, t->second.first);
+        const Pid tgid = t->second.first;
+        tracker_.thread_exited(pid, tgid);
         thread_nodes_.erase(t);
-        emit({Event::Kind::exited, pid, std::nullopt});
+        emit({Event::Kind::exited, pid, tgid});
       }
     }
     if (n < 64) return;
   }
 }
 
-void Supervisor::serve(NotifyChannel& channel) {
+void Supervisor::serve(NotifyChannel& channel, const std::atomic<bool>& stop) {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;  // no SA_RESTART: the blocking RECV returns EINTR
   ::sigaction(stop_signal(), &sa, nullptr);
@@ -154,25 +196,26 @@ void Supervisor::serve(NotifyChannel& channel) {
   sigemptyset(&set);
   sigaddset(&set, stop_signal());
   ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  OpenEmulator open;  // per thread: it owns this thread's private fs_struct
+  if (int rc = open.init(); rc < 0)
+    std::fprintf(stderr, "sandbox: open emulation: unshare(CLONE_FS): %s\n", std::strerror(-rc));
   {
     std::lock_guard lk(mu_);
-    ch_ = &channel;
-    if (int rc = open_.init(); rc < 0 && opt_.verbose)
-      std::fprintf(stderr, "sandbox: open emulation: unshare(CLONE_FS) failed: errno %d\n", -rc);
+    emulators_.push_back(&open);
   }
   seccomp_notif n{};
-  while (!stop_.load(std::memory_order_relaxed)) {
+  while (!stop.load(std::memory_order_relaxed)) {
     const int rc = channel.receive(n);
     if (rc == -EINTR || rc == -ENOENT) continue;
     if (rc < 0) break;
     std::lock_guard lk(mu_);
-    handle(channel, n);
+    handle(channel, open, n);
   }
   std::lock_guard lk(mu_);
-  ch_ = nullptr;
+  std::erase(emulators_, &open);
 }
 
-void Supervisor::handle(NotifyChannel& ch, const seccomp_notif& n) {
+void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n) {
   sweep();
   const auto tid = static_cast<Pid>(n.pid);
   ThreadState* t = n.data.arch == AUDIT_ARCH_X86_64 ? learn(tid) : nullptr;
@@ -190,7 +233,7 @@ void Supervisor::handle(NotifyChannel& ch, const seccomp_notif& n) {
       p.closing.erase(it);
     t->closing_fd = -1;
   }
-  Call c{n, tid, t->tgid, p, *t};
+  Call c{ch, open, n, tid, t->tgid, p, *t};
   switch (const Op op = dispatch_.at(n.data.nr)) {
     case Op::brk: on_brk(c); break;
     case Op::mmap: on_mmap(c); break;
@@ -219,17 +262,17 @@ bool Supervisor::reply_continue(Call& c) {
   // close, exit, execve: register arguments only), or the decision concerns a task with
   // no node (an untracked open), where there is nothing to account.
   seccomp_notif_resp r{c.n.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE};
-  return ch_->respond(r) == 0;
+  return c.ch.respond(r) == 0;
 }
 
 bool Supervisor::reply_value(Call& c, std::int64_t value) {
   seccomp_notif_resp r{c.n.id, value, 0, 0};
-  return ch_->respond(r) == 0;
+  return c.ch.respond(r) == 0;
 }
 
 bool Supervisor::reply_error(Call& c, int err) {
   seccomp_notif_resp r{c.n.id, 0, -err, 0};
-  return ch_->respond(r) == 0;
+  return c.ch.respond(r) == 0;
 }
 
 bool Supervisor::admit(Call& c, const Delta& d, int deny_errno) {
@@ -243,44 +286,261 @@ bool Supervisor::admit(Call& c, const Delta& d, int deny_errno) {
 void Supervisor::kill_for(const Violation& v) {
   // Signal through the pidfd, never by number: the process may be gone and its pid reused.
   if (ProcState* p = ensure_proc(v.tgid)) target::pidfd_kill(p->pidfd.get());
-  emit({Event::Kind::killed, v.node, v});
+  Event e{Event::Kind::killed, v.node, v.tgid};
+  e.violation = v;
+  emit(e);
 }
 
-void Supervisor::emit(Event e) {
-  if (opt_.on_event) opt_.on_event(e);
+void Supervisor::emit(const Event& e) {
+  if (subscribers_.empty()) return;
+  // Non-root watchers see only their own targets: the uid of the event's process.
+  uid_t ruid = 0, suid = 0;
+  bool known = false;
+  if (auto it = procs_.find(e.tgid ? e.tgid : e.pid); it != procs_.end()) {
+    ruid = it->second.ruid, suid = it->second.suid, known = true;
+  }
+  for (auto& [id, s] : subscribers_)
+    if (s.caller.uid == 0 || (known && (s.caller.uid == ruid || s.caller.uid == suid))) s.fn(e);
 }
 
-int Supervisor::outside_register(Pid pid) {
+// ---- outside operations (Control) ----------------------------------------------------
+
+OpResult Supervisor::authorize(const Caller& c, Pid pid) {
+  if (c.uid == 0 || pid < 1) return {};
+  // kill(2)'s rule: the caller's uid is the target's real or saved uid.
+  const auto st = target::status(pid);
+  if (!st) return {};  // no such task: the operation's own error (ESRCH/EINVAL) applies
+  if (c.uid == st->ruid || c.uid == st->suid) return {};
+  return {EPERM, "pid " + std::to_string(pid) + " belongs to uid " + std::to_string(st->ruid)};
+}
+
+OpResult Supervisor::result(int err, Pid pid, Op op) {
+  if (err == 0) return {};
+  const bool registering = op == Op::abi_register;
+  std::string what;
+  switch (err) {
+    case EINVAL:
+      what = pid < 1                      ? "invalid pid"
+             : op == Op::abi_resource_cap ? "not registered, or a quota below -1"
+                                          : "not registered";
+      break;
+    case ESRCH:
+      what = op == Op::abi_deregister ? "not registered" : "no live task with this pid in the sandbox";
+      break;
+    case ENFILE: what = registering ? "already registered" : "quotas already set"; break;
+    case EPERM: what = "a quota imposed from outside cannot be lifted from inside"; break;
+    default: what = errno_name(err);
+  }
+  return {err, "pid " + std::to_string(pid) + ": " + what};
+}
+
+OpResult Supervisor::register_node(const Caller& c, Pid pid) {
   std::lock_guard lk(mu_);
   sweep();
+  if (auto a = authorize(c, pid); !a.ok()) return a;
   const int rc = tracker_.register_node(pid, Actor::outside);
   if (rc == 0) {
-    watch_node(pid, tracker_.find(pid)->tgid);
-    emit({Event::Kind::registered, pid, std::nullopt});
+    const Pid tgid = tracker_.find(pid)->tgid;
+    watch_node(pid, tgid);
+    emit({Event::Kind::registered, pid, tgid});
   }
-  return rc;
+  return result(rc, pid, Op::abi_register);
 }
 
-int Supervisor::outside_cap_bytes(Pid pid, std::int64_t heap_bytes, std::int64_t files) {
+OpResult Supervisor::fetch(const Caller& c, Pid pid, Node& out) {
   std::lock_guard lk(mu_);
   sweep();
+  if (auto a = authorize(c, pid); !a.ok()) return a;
+  return result(tracker_.fetch(pid, out), pid, Op::abi_fetch);
+}
+
+OpResult Supervisor::deregister(const Caller& c, Pid pid) {
+  std::lock_guard lk(mu_);
+  sweep();
+  if (auto a = authorize(c, pid); !a.ok()) return a;
+  const Node* n = tracker_.find(pid);
+  const Pid tgid = n ? n->tgid : 0;
+  const int rc = tracker_.deregister(pid, Actor::outside);
+  if (rc == 0) {
+    thread_nodes_.erase(pid);
+    emit({Event::Kind::deregistered, pid, tgid});
+  }
+  return result(rc, pid, Op::abi_deregister);
+}
+
+OpResult Supervisor::resource_cap(const Caller& c, Pid pid, std::int64_t heap_mib, std::int64_t files) {
+  std::lock_guard lk(mu_);
+  sweep();
+  if (auto a = authorize(c, pid); !a.ok()) return a;
+  std::optional<Violation> enforce;
+  const int rc = tracker_.resource_cap(pid, heap_mib, files, Actor::outside, enforce);
+  if (rc == 0) {
+    const Node* n = tracker_.find(pid);
+    Event e{Event::Kind::quota_set, pid, n->tgid};
+    e.heap_quota_bytes = n->heap_quota_bytes, e.file_quota = n->file_quota;
+    emit(e);
+  }
+  if (enforce) kill_for(*enforce);
+  return result(rc, pid, Op::abi_resource_cap);
+}
+
+OpResult Supervisor::resource_cap_bytes(const Caller& c, Pid pid, std::int64_t heap_bytes,
+                                        std::int64_t files) {
+  std::lock_guard lk(mu_);
+  sweep();
+  if (auto a = authorize(c, pid); !a.ok()) return a;
   std::optional<Violation> enforce;
   const int rc = tracker_.resource_cap_bytes(pid, heap_bytes, files, Actor::outside, enforce);
-  if (rc == 0) emit({Event::Kind::quota_set, pid, std::nullopt});
+  if (rc == 0) {
+    const Node* n = tracker_.find(pid);
+    Event e{Event::Kind::quota_set, pid, n->tgid};
+    e.heap_quota_bytes = n->heap_quota_bytes, e.file_quota = n->file_quota;
+    emit(e);
+  }
   if (enforce) kill_for(*enforce);
-  return rc;
+  return result(rc, pid, Op::abi_resource_cap);
 }
 
-int Supervisor::outside_fetch(Pid pid, Node& out) {
+OpResult Supervisor::resource_reset(const Caller& c, Pid pid) {
   std::lock_guard lk(mu_);
   sweep();
-  return tracker_.fetch(pid, out);
+  if (auto a = authorize(c, pid); !a.ok()) return a;
+  const int rc = tracker_.resource_reset(pid, Actor::outside);
+  if (rc == 0) emit({Event::Kind::quota_reset, pid, tracker_.find(pid)->tgid});
+  return result(rc, pid, Op::abi_resource_reset);
 }
 
-std::vector<Node> Supervisor::outside_list() {
+std::vector<Node> Supervisor::list(const Caller& c) {
   std::lock_guard lk(mu_);
   sweep();
-  return tracker_.nodes();
+  std::vector<Node> out;
+  for (const Node& n : tracker_.nodes())
+    if (authorize(c, n.pid).ok()) out.push_back(n);
+  return out;
+}
+
+std::uint64_t Supervisor::subscribe(const Caller& c, std::function<void(const Event&)> fn) {
+  std::lock_guard lk(mu_);
+  const std::uint64_t id = next_subscriber_++;
+  subscribers_.emplace(id, Subscriber{c, std::move(fn)});
+  return id;
+}
+
+void Supervisor::unsubscribe(std::uint64_t id) {
+  std::lock_guard lk(mu_);
+  subscribers_.erase(id);
+}
+
+OpResult Supervisor::impose(Pid pid, const Policy& policy) {
+  const Caller self{::getuid(), ::getgid(), ::getpid()};
+  if (!policy.track && !policy.heap_quota_bytes && !policy.file_quota) return {};
+  if (auto r = register_node(self, pid); !r.ok()) return r;
+  if (!policy.heap_quota_bytes && !policy.file_quota) return {};
+  const auto bytes = [](std::optional<std::uint64_t> v) -> std::int64_t {
+    if (!v) return -1;
+    return *v > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(*v);
+  };
+  return resource_cap_bytes(self, pid, bytes(policy.heap_quota_bytes), bytes(policy.file_quota));
+}
+
+// ---- sandbox serve: joined targets --------------------------------------------------
+
+std::vector<sock_filter> Supervisor::filter_program() {
+  std::lock_guard lk(mu_);
+  if (filter_.empty()) filter_ = build_filter(opt_.policy);
+  return filter_;
+}
+
+OpResult Supervisor::join(const Caller& c, JoinRequest req) {
+  UniqueFd fd(req.listener_fd);
+  if (!fd) return {EBADF, "join: no seccomp listener fd was passed"};
+  // The listener decides which process is supervised, the pid only which node to create:
+  // a client may only join itself, so it cannot get nodes or quotas on someone else.
+  if (req.pid != c.pid) return {EPERM, "join: pid " + std::to_string(req.pid) + " is not the caller"};
+  auto listener = std::make_unique<SeccompListener>(std::move(fd));
+  listener->enable_sync_wakeup();
+  adopt_root(req.pid);
+  Policy q;
+  q.track = req.track;
+  q.heap_quota_bytes = req.heap_quota_bytes;
+  q.file_quota = req.file_quota;
+  if (!q.track && !q.heap_quota_bytes && !q.file_quota) q.heap_quota_bytes = opt_.policy.heap_quota_bytes;
+  if (!q.track && !q.heap_quota_bytes && !q.file_quota) q.file_quota = opt_.policy.file_quota;
+  if (!q.track && !q.heap_quota_bytes && !q.file_quota) q.track = opt_.policy.track;
+  // Quotas imposed at join are outside quotas: the target cannot lift them.
+  if (auto r = impose(req.pid, q); !r.ok()) return r;
+  std::lock_guard lk(mu_);
+  Joined& j = joined_.emplace_back();
+  j.listener = std::move(listener);
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_BLOCK, &all, &old);  // the thread unblocks only its stop signal
+  j.thread = std::thread([this, &j] {
+    serve(*j.listener, j.stop);
+    j.done.store(true);
+  });
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  emit({Event::Kind::joined, req.pid, req.pid});
+  return {};
+}
+
+void Supervisor::maintain() {
+  std::list<Joined> finished;
+  {
+    std::lock_guard lk(mu_);
+    sweep();
+    for (auto it = joined_.begin(); it != joined_.end();) {
+      // POLLHUP: no task uses the filter any more; the thread blocks in RECV forever.
+      pollfd p{it->listener->fd(), POLLIN, 0};
+      const bool hup = ::poll(&p, 1, 0) > 0 && (p.revents & POLLHUP) && !(p.revents & POLLIN);
+      if (hup || it->done.load() || it->stop.load()) {
+        it->stop.store(true);
+        auto next = std::next(it);
+        finished.splice(finished.end(), joined_, it);
+        it = next;
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& j : finished) {
+    while (!j.done.load()) {
+      ::pthread_kill(j.thread.native_handle(), stop_signal());
+      const timespec tick{0, 1'000'000};
+      ::nanosleep(&tick, nullptr);  // waiting for the thread to notice, not synchronisation
+    }
+    j.thread.join();
+  }
+}
+
+std::size_t Supervisor::listeners() const {
+  std::lock_guard lk(mu_);
+  return joined_.size();
+}
+
+void Supervisor::kill_all() {
+  {
+    std::lock_guard lk(mu_);
+    sweep();
+    // Known processes by pidfd; their unknown descendants by walking /proc (in scope).
+    for (auto& [tgid, p] : procs_) target::pidfd_kill(p.pidfd.get());
+    if (DIR* d = ::opendir("/proc")) {
+      while (const dirent* e = ::readdir(d)) {
+        const Pid pid = std::atoi(e->d_name);
+        if (pid <= 1 || pid == self_) continue;
+        if (in_scope(pid)) {
+          const int fd = target::pidfd_open(pid, false);
+          if (fd >= 0) {
+            target::pidfd_kill(fd);
+            ::close(fd);
+          }
+        }
+      }
+      ::closedir(d);
+    }
+  }
+  for (auto& j : joined_) j.stop.store(true);
+  maintain();
 }
 
 }  // namespace sandbox

@@ -16,12 +16,15 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "control.hpp"
 #include "notify.hpp"
 #include "open_emulation.hpp"
 #include "policy.hpp"
@@ -32,39 +35,48 @@
 
 namespace sandbox {
 
-// What happened to a target, for the CLI's messages and (later) the socket's watch stream.
-struct Event {
-  enum class Kind { registered, deregistered, exited, killed, quota_set, quota_reset } kind;
-  Pid pid = 0;
-  std::optional<Violation> violation;  // for killed
-};
-
-class Supervisor {
+class Supervisor final : public Control {
  public:
   struct Options {
     Policy policy;
     bool verbose = false;
-    std::function<void(const Event&)> on_event;  // called with mu_ held; keep it short
   };
   explicit Supervisor(Options options);
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
-  ~Supervisor();
+  ~Supervisor() override;
 
   // A process launched under our filter: it and its descendants are in scope.
   void adopt_root(Pid pid);
 
-  // Runs the notify loop for one listener until request_stop() (the thread is then woken
-  // with a signal, see stop_signal()) or until the listener fails.
-  void serve(NotifyChannel& channel);
-  void request_stop() { stop_.store(true); }
-  static int stop_signal();  // SIGUSR1 by default; a no-op handler is installed by serve()
+  // Runs the notify loop for one listener until `stop` is set (the thread is then woken
+  // with stop_signal(), which serve() installs as a no-op handler) or the listener fails.
+  // Several listeners may be served at once, each by its own thread.
+  void serve(NotifyChannel& channel, const std::atomic<bool>& stop);
+  static int stop_signal();  // SIGUSR1
 
-  // The five operations from outside the targets (CLI, policy, socket). 0 or errno.
-  int outside_register(Pid pid);
-  int outside_cap_bytes(Pid pid, std::int64_t heap_bytes, std::int64_t files);
-  int outside_fetch(Pid pid, Node& out);
-  std::vector<Node> outside_list();
+  // Quotas from the command line or a policy on a launched root (Actor::outside).
+  OpResult impose(Pid pid, const Policy& policy);
+  // Shutdown: SIGKILL every process known to run under our filters (and their descendants
+  // found in /proc), then stop the listener threads started by join().
+  void kill_all();
+  // For `sandbox serve`: retire the threads of joined listeners whose targets are all gone.
+  // Cheap; call it now and then (the server does, on a timer).
+  void maintain();
+  std::size_t listeners() const;
+
+  // Control (the socket, the CLI).
+  OpResult register_node(const Caller& c, Pid pid) override;
+  OpResult fetch(const Caller& c, Pid pid, Node& out) override;
+  OpResult deregister(const Caller& c, Pid pid) override;
+  OpResult resource_cap(const Caller& c, Pid pid, std::int64_t heap_mib, std::int64_t files) override;
+  OpResult resource_cap_bytes(const Caller& c, Pid pid, std::int64_t heap_bytes, std::int64_t files) override;
+  OpResult resource_reset(const Caller& c, Pid pid) override;
+  std::vector<Node> list(const Caller& c) override;
+  std::uint64_t subscribe(const Caller& c, std::function<void(const Event&)> fn) override;
+  void unsubscribe(std::uint64_t id) override;
+  std::vector<sock_filter> filter_program() override;
+  OpResult join(const Caller& c, JoinRequest request) override;
 
  private:
   struct ThreadState {
@@ -74,12 +86,15 @@ class Supervisor {
   struct ProcState {
     Pid tgid = 0;
     UniqueFd pidfd;
+    uid_t ruid = 0, suid = 0;              // for authorising outside callers
     std::optional<target::Layout> layout;  // data/brk layout; reset at exec
     std::optional<std::uint64_t> brk_end;  // page-aligned break, as far as we know
     std::unordered_map<int, Pid> closing;  // fd -> thread whose close of it is in flight
     std::vector<Pid> threads;
   };
   struct Call {
+    NotifyChannel& ch;
+    OpenEmulator& open;
     const seccomp_notif& n;
     Pid tid;
     Pid tgid;
@@ -90,7 +105,7 @@ class Supervisor {
   class Directory;  // TaskDirectory over /proc, scoped to our targets
 
   // The loop.
-  void handle(NotifyChannel& ch, const seccomp_notif& n);
+  void handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n);
   ThreadState* learn(Pid tid);
   ProcState* ensure_proc(Pid tgid);
   void watch_node(Pid pid, Pid tgid);
@@ -98,6 +113,8 @@ class Supervisor {
   void forget_process(Pid tgid);
   void drop_threads(ProcState& p);
   bool in_scope(Pid tgid);
+  OpResult authorize(const Caller& c, Pid pid);
+  OpResult result(int err, Pid pid, Op op);  // the contract's error, with a message
 
   // Answers. Each returns true when the kernel accepted the answer (the target was still
   // waiting); false (ENOENT) means it died or was interrupted: account nothing.
@@ -108,7 +125,7 @@ class Supervisor {
   // answered with `deny_errno` so it never takes effect.
   bool admit(Call& c, const Delta& d, int deny_errno);
   void kill_for(const Violation& v);
-  void emit(Event e);
+  void emit(const Event& e);
 
   // Handlers, one file per family under supervisor/handlers/.
   void on_brk(Call& c);               // memory.cpp
@@ -120,21 +137,34 @@ class Supervisor {
   void on_credentials(Call& c);       // lifecycle.cpp
   void on_abi(Call& c, Op op);        // abi.cpp
 
+  struct Subscriber {
+    Caller caller;
+    std::function<void(const Event&)> fn;
+  };
+  struct Joined {  // a listener handed over by `sandbox-shim --socket`, with its thread
+    std::unique_ptr<SeccompListener> listener;
+    std::atomic<bool> stop{false};
+    std::atomic<bool> done{false};
+    std::thread thread;
+  };
+
   Options opt_;
   Dispatch dispatch_;
   target::Overcommit overcommit_;
-  std::atomic<bool> stop_{false};
-  NotifyChannel* ch_ = nullptr;  // the channel being served (set by serve())
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unique_ptr<Directory> directory_;
   Tracker tracker_;
-  OpenEmulator open_;
-  UniqueFd epoll_;  // pidfds of known processes and of thread nodes
+  std::vector<OpenEmulator*> emulators_;  // one per serving thread
+  UniqueFd epoll_;                        // pidfds of known processes and of thread nodes
   std::unordered_map<Pid, ProcState> procs_;
   std::unordered_map<Pid, ThreadState> threads_;
   std::unordered_map<Pid, std::pair<Pid, UniqueFd>> thread_nodes_;  // tid -> (tgid, pidfd)
   std::vector<Pid> roots_;
+  std::unordered_map<std::uint64_t, Subscriber> subscribers_;
+  std::uint64_t next_subscriber_ = 1;
+  std::list<Joined> joined_;
+  std::vector<sock_filter> filter_;  // built once, for join()
   Pid self_ = 0;
 };
 

@@ -81,6 +81,15 @@ std::optional<TaskStatus> status(pid_t tid) {
   if (s.empty() || !parse_num(field(text, "Tgid"), st.tgid) || !parse_num(field(text, "PPid"), st.ppid))
     return std::nullopt;
   st.state = s.front();
+  // "Uid:\treal\teffective\tsaved\tfs"
+  std::string_view uids = field(text, "Uid");
+  uid_t* const slots[] = {&st.ruid, &st.euid, &st.suid};
+  for (uid_t* slot : slots) {
+    while (!uids.empty() && (uids.front() == ' ' || uids.front() == '\t')) uids.remove_prefix(1);
+    if (!parse_num(uids, *slot)) return std::nullopt;
+    const std::size_t tab = uids.find_first_of(" \t");
+    uids.remove_prefix(tab == std::string_view::npos ? uids.size() : tab);
+  }
   return st;
 }
 

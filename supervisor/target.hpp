@@ -16,6 +16,7 @@ struct TaskStatus {
   pid_t tgid = 0;
   pid_t ppid = 0;
   char state = '?';  // R, S, D, T, t, Z, X, ...
+  uid_t ruid = 0, euid = 0, suid = 0;
   bool alive() const { return state != 'Z' && state != 'X' && state != 'x'; }
 };
 // /proc/<tid>/status of any task (threads included); nullopt if it does not exist.

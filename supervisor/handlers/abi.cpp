@@ -26,8 +26,9 @@ void Supervisor::on_abi(Call& c, Op op) {
     case Op::abi_register:
       rc = tracker_.register_node(pid, Actor::target);
       if (rc == 0) {
-        watch_node(pid, tracker_.find(pid)->tgid);
-        emit({Event::Kind::registered, pid, std::nullopt});
+        const Pid tgid = tracker_.find(pid)->tgid;
+        watch_node(pid, tgid);
+        emit({Event::Kind::registered, pid, tgid});
       }
       break;
     case Op::abi_fetch: {
@@ -37,28 +38,36 @@ void Supervisor::on_abi(Call& c, Op op) {
       const PerProcResource out{n.pid, 0, n.heapsize, n.openfile_count};
       // Checked just before writing: the caller is still blocked in this call, so its pid
       // still names it (a reuse would need the task killed and reaped first).
-      if (!ch_->id_valid(c.n.id)) return;
+      if (!c.ch.id_valid(c.n.id)) return;
       if (target::write_memory(c.tid, c.arg(0), &out, sizeof out) < 0) rc = EINVAL;
       break;
     }
-    case Op::abi_deregister:
+    case Op::abi_deregister: {
+      const Node* n = tracker_.find(pid);
+      const Pid tgid = n ? n->tgid : 0;
       rc = tracker_.deregister(pid, Actor::target);
       if (rc == 0) {
         thread_nodes_.erase(pid);
-        emit({Event::Kind::deregistered, pid, std::nullopt});
+        emit({Event::Kind::deregistered, pid, tgid});
       }
       break;
+    }
     case Op::abi_resource_cap: {
       std::optional<Violation> enforce;
       rc = tracker_.resource_cap(pid, static_cast<std::int64_t>(c.arg(1)),
                                  static_cast<std::int64_t>(c.arg(2)), Actor::target, enforce);
-      if (rc == 0) emit({Event::Kind::quota_set, pid, std::nullopt});
+      if (rc == 0) {
+        const Node* n = tracker_.find(pid);
+        Event e{Event::Kind::quota_set, pid, n->tgid};
+        e.heap_quota_bytes = n->heap_quota_bytes, e.file_quota = n->file_quota;
+        emit(e);
+      }
       if (enforce) kill_for(*enforce);  // enforced at once, as in the kernel
       break;
     }
     case Op::abi_resource_reset:
       rc = tracker_.resource_reset(pid, Actor::target);
-      if (rc == 0) emit({Event::Kind::quota_reset, pid, std::nullopt});
+      if (rc == 0) emit({Event::Kind::quota_reset, pid, tracker_.find(pid)->tgid});
       break;
     default: rc = ENOSYS;
   }

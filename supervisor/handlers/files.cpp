@@ -72,9 +72,9 @@ void Supervisor::on_open(Call& c, Op op) {
     return;
   }
   // What we read belongs to the caller only if it is still blocked in this very call.
-  if (!ch_->id_valid(c.n.id)) return;
+  if (!c.ch.id_valid(c.n.id)) return;
 
-  const OpenOutcome o = open_.open(req);
+  const OpenOutcome o = c.open.open(req);
   switch (o.kind) {
     case OpenOutcome::Kind::error: reply_error(c, o.err); return;
     case OpenOutcome::Kind::let_target:
@@ -101,7 +101,7 @@ void Supervisor::on_open(Call& c, Op op) {
       a.flags = SECCOMP_ADDFD_FLAG_SEND;
       a.srcfd = static_cast<std::uint32_t>(file.get());
       a.newfd_flags = o.cloexec ? O_CLOEXEC : 0;
-      const int fd = ch_->add_fd(a);
+      const int fd = c.ch.add_fd(a);
       if (fd >= 0) {
         tracker_.apply(c.tid, c.tgid, Delta{0, +1});
         c.proc.closing.erase(fd);  // that fd number is open again: any close of it is done
@@ -122,7 +122,7 @@ void Supervisor::on_close(Call& c) {
   const int open = fd > INT_MAX ? 0 : target::fd_open(c.tid, fd);
   // kcmp names the thread by number: the answer is about the caller only if the caller is
   // still blocked in this call.
-  if (!ch_->id_valid(c.n.id)) return;
+  if (!c.ch.id_valid(c.n.id)) return;
   if (open == 0) {
     reply_error(c, EBADF);  // answered here, so the kernel's view cannot differ
     return;

@@ -12,12 +12,12 @@ void Supervisor::on_exit(Call& c, bool group) {
     // The whole process is going: its nodes go now, so no query reports it any more.
     const bool had = tracker_.find(tgid) != nullptr;
     tracker_.process_exited(tgid);
-    if (had) emit({Event::Kind::exited, tgid, std::nullopt});
+    if (had) emit({Event::Kind::exited, tgid, tgid});
   } else if (tid != tgid) {
     const bool had = tracker_.find(tid) != nullptr;
     tracker_.thread_exited(tid, tgid);
     thread_nodes_.erase(tid);
-    if (had) emit({Event::Kind::exited, tid, std::nullopt});
+    if (had) emit({Event::Kind::exited, tid, tgid});
   }
   reply_continue(c);
   // The thread is gone after this call and its tid may be reused: forget it.
@@ -25,7 +25,7 @@ void Supervisor::on_exit(Call& c, bool group) {
     auto& ts = c.proc.threads;
     ts.erase(std::remove(ts.begin(), ts.end(), tid), ts.end());
     threads_.erase(tid);
-    open_.invalidate_thread(tid);
+    c.open.invalidate_thread(tid);
   }
 }
 
@@ -38,13 +38,13 @@ void Supervisor::on_execve(Call& c) {
   p.brk_end.reset();
   p.closing.clear();
   drop_threads(p);  // c.thread is dangling from here on
-  open_.forget_process(p.tgid);
+  c.open.forget_process(p.tgid);
 }
 
 void Supervisor::on_credentials(Call& c) {
   // set*id/setgroups/capset change only the calling thread's credentials (glibc repeats
   // the call in every thread); re-read them at this thread's next open.
-  open_.invalidate_thread(c.tid);
+  c.open.invalidate_thread(c.tid);
   reply_continue(c);
 }
 

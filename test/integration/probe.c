@@ -501,6 +501,25 @@ static int case_thread_kill(void) {
   return 0;
 }
 
+/* Stays alive for a controlling test: prints its pid, then obeys stdin lines ("open",
+ * "mmap", "fetch") until EOF. */
+static int case_park(void) {
+  char line[64];
+  FILE *in = fdopen(0, "r");
+  say("pid=%d", getpid());
+  while (in && fgets(line, sizeof line, in)) {
+    if (!strncmp(line, "open", 4)) say("opened=%d", open("/dev/null", O_RDONLY) >= 0);
+    if (!strncmp(line, "mmap", 4))
+      say("mapped=%d", (long)mm(PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1) > 0);
+    if (!strncmp(line, "fetch", 5)) {
+      struct per_proc_resource s = stats(getpid());
+      say("fetch=%s files=%lu heap=%lu", s.pid == getpid() ? "0" : ename(-s.pid), s.openfile_count,
+          s.heapsize);
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return 2;
   const char *c = argv[1];
@@ -519,6 +538,7 @@ int main(int argc, char **argv) {
   if (!strcmp(c, "file-kill")) return case_file_kill();
   if (!strcmp(c, "self-cap-kill")) return case_self_cap_kill();
   if (!strcmp(c, "thread-kill")) return case_thread_kill();
+  if (!strcmp(c, "park")) return case_park();
   if (!strcmp(c, "exit")) return argc > 2 ? atoi(argv[2]) : 0;
   if (!strcmp(c, "signal")) return raise(argc > 2 ? atoi(argv[2]) : SIGTERM);
   say("unknown_case=%s", c);

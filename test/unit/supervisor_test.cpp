@@ -80,9 +80,16 @@ struct Fixture {
   Parked child;
   MockChannel ch;
   std::vector<Event> events;
-  Supervisor sup{Supervisor::Options{Policy{}, false, [this](const Event& e) { events.push_back(e); }}};
-  Fixture() { sup.adopt_root(child.pid); }
-  void serve() { sup.serve(ch); }
+  Supervisor sup{Supervisor::Options{Policy{}, false}};
+  const Caller root{0, 0, 1};
+  Fixture() {
+    sup.adopt_root(child.pid);
+    sup.subscribe(root, [this](const Event& e) { events.push_back(e); });
+  }
+  void serve() {
+    std::atomic<bool> stop{false};
+    sup.serve(ch, stop);
+  }
 };
 
 const char kDevNull[] = "/dev/null";  // same address in the forked child
@@ -124,7 +131,7 @@ TEST_CASE_FIXTURE(Fixture, "untracked calls continue without looking at them") {
 }
 
 TEST_CASE_FIXTURE(Fixture, "tracked anonymous mmap continues and is charged page-aligned") {
-  REQUIRE(sup.outside_register(child.pid) == 0);
+  REQUIRE(sup.register_node(root, child.pid).ok());
   ch.inbox.push_back(call(6, child.pid, SYS_mmap,
                           {0, 3 * 4096 + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                            static_cast<std::uint64_t>(-1), 0}));
@@ -135,12 +142,12 @@ TEST_CASE_FIXTURE(Fixture, "tracked anonymous mmap continues and is charged page
   CHECK(ch.sent[0].flags == SECCOMP_USER_NOTIF_FLAG_CONTINUE);
   CHECK(ch.sent[1].flags == SECCOMP_USER_NOTIF_FLAG_CONTINUE);  // fails in the kernel: EINVAL
   Node n;
-  REQUIRE(sup.outside_fetch(child.pid, n) == 0);
+  REQUIRE(sup.fetch(root, child.pid, n).ok());
   CHECK(n.heapsize == 4 * 4096);
 }
 
 TEST_CASE_FIXTURE(Fixture, "tracked open is done by the supervisor and installed with ADDFD|SEND") {
-  REQUIRE(sup.outside_register(child.pid) == 0);
+  REQUIRE(sup.register_node(root, child.pid).ok());
   ch.inbox.push_back(call(8, child.pid, SYS_openat,
                           {static_cast<std::uint64_t>(AT_FDCWD), reinterpret_cast<std::uint64_t>(kDevNull),
                            O_RDONLY | O_CLOEXEC, 0}));
@@ -151,25 +158,25 @@ TEST_CASE_FIXTURE(Fixture, "tracked open is done by the supervisor and installed
   CHECK(ch.added[0].flags == SECCOMP_ADDFD_FLAG_SEND);
   CHECK(ch.added[0].newfd_flags == O_CLOEXEC);
   Node n;
-  REQUIRE(sup.outside_fetch(child.pid, n) == 0);
+  REQUIRE(sup.fetch(root, child.pid, n).ok());
   CHECK(n.openfile_count == 1);
 }
 
 TEST_CASE_FIXTURE(Fixture, "a refused install (EMFILE) is answered with that errno and not counted") {
-  REQUIRE(sup.outside_register(child.pid) == 0);
+  REQUIRE(sup.register_node(root, child.pid).ok());
   ch.addfd_result = -EMFILE;
   ch.inbox.push_back(call(9, child.pid, SYS_open, {reinterpret_cast<std::uint64_t>(kDevNull), O_RDONLY, 0}));
   serve();
   REQUIRE(ch.sent.size() == 1);
   CHECK(ch.sent[0].error == -EMFILE);
   Node n;
-  REQUIRE(sup.outside_fetch(child.pid, n) == 0);
+  REQUIRE(sup.fetch(root, child.pid, n).ok());
   CHECK(n.openfile_count == 0);
 }
 
 TEST_CASE_FIXTURE(Fixture, "tracked open of a missing file: ENOENT answered, nothing counted") {
   static const char missing[] = "/nonexistent/sandbox-test";
-  REQUIRE(sup.outside_register(child.pid) == 0);
+  REQUIRE(sup.register_node(root, child.pid).ok());
   ch.inbox.push_back(call(10, child.pid, SYS_open, {reinterpret_cast<std::uint64_t>(missing), O_RDONLY, 0}));
   ch.inbox.push_back(call(11, child.pid, SYS_open, {8, O_RDONLY, 0}));  // unreadable path
   serve();
@@ -180,7 +187,7 @@ TEST_CASE_FIXTURE(Fixture, "tracked open of a missing file: ENOENT answered, not
 }
 
 TEST_CASE_FIXTURE(Fixture, "close: EBADF answered by the supervisor; an open fd continues and counts -1") {
-  REQUIRE(sup.outside_register(child.pid) == 0);
+  REQUIRE(sup.register_node(root, child.pid).ok());
   ch.inbox.push_back(call(12, child.pid, SYS_close, {9999}));
   ch.inbox.push_back(call(13, child.pid, SYS_close, {0}));  // the child's stdin is open
   serve();
@@ -190,8 +197,8 @@ TEST_CASE_FIXTURE(Fixture, "close: EBADF answered by the supervisor; an open fd 
 }
 
 TEST_CASE_FIXTURE(Fixture, "quota: an open over the file quota kills the process instead") {
-  REQUIRE(sup.outside_register(child.pid) == 0);
-  REQUIRE(sup.outside_cap_bytes(child.pid, -1, 0) == 0);
+  REQUIRE(sup.register_node(root, child.pid).ok());
+  REQUIRE(sup.resource_cap_bytes(root, child.pid, -1, 0).ok());
   ch.inbox.push_back(call(14, child.pid, SYS_open, {reinterpret_cast<std::uint64_t>(kDevNull), O_RDONLY, 0}));
   serve();
   CHECK(ch.added.empty());
@@ -214,13 +221,13 @@ TEST_CASE_FIXTURE(Fixture, "quota: an open over the file quota kills the process
 }
 
 TEST_CASE_FIXTURE(Fixture, "exit_group removes the process's nodes at once") {
-  REQUIRE(sup.outside_register(child.pid) == 0);
+  REQUIRE(sup.register_node(root, child.pid).ok());
   ch.inbox.push_back(call(15, child.pid, SYS_exit_group, {0}));
   serve();
   REQUIRE(ch.sent.size() == 1);
   CHECK(ch.sent[0].flags == SECCOMP_USER_NOTIF_FLAG_CONTINUE);
   Node n;
-  CHECK(sup.outside_fetch(child.pid, n) == EINVAL);
+  CHECK(sup.fetch(root, child.pid, n).err == EINVAL);
 }
 
 TEST_CASE("the table: every handled syscall dispatches, the ABI follows the policy") {
@@ -243,4 +250,32 @@ TEST_CASE("the table: every handled syscall dispatches, the ABI follows the poli
   CHECK(d.at(SYS_close) == Op::none);
   CHECK(d.at(SYS_exit) == Op::exit);  // always notified
   CHECK_FALSE(build_filter(Policy{}).empty());
+}
+
+TEST_CASE_FIXTURE(Fixture, "control: another user may not act on a target that is not theirs") {
+  const Caller nobody{65534, 65534, 2};
+  CHECK(sup.register_node(nobody, child.pid).err == EPERM);
+  REQUIRE(sup.register_node(root, child.pid).ok());
+  Node n;
+  const OpResult r = sup.fetch(nobody, child.pid, n);
+  CHECK(r.err == EPERM);
+  CHECK(r.message.find("belongs to uid 0") != std::string::npos);
+  CHECK(sup.resource_cap(nobody, child.pid, 1, 1).err == EPERM);
+  CHECK(sup.resource_reset(nobody, child.pid).err == EPERM);
+  CHECK(sup.deregister(nobody, child.pid).err == EPERM);
+  CHECK(sup.list(nobody).empty());
+  CHECK(sup.list(root).size() == 1);
+  // the owner (here root) may; errors keep the contract's numbers
+  CHECK(sup.fetch(root, child.pid, n).ok());
+  CHECK(sup.fetch(root, 0, n).err == EINVAL);
+  CHECK(sup.register_node(root, 0x3fffffff).err == ESRCH);
+}
+
+TEST_CASE_FIXTURE(Fixture, "control: a client may only join itself") {
+  JoinRequest j;
+  j.listener_fd = ::dup(0);
+  j.pid = child.pid;
+  const OpResult r = sup.join(Caller{0, 0, ::getpid()}, j);
+  CHECK(r.err == EPERM);
+  CHECK(sup.listeners() == 0);
 }

@@ -1,0 +1,41 @@
+#include "size.hpp"
+
+#include <limits>
+#include <string>
+
+namespace sandbox {
+
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+  std::size_t pos = 0;
+  std::uint64_t value = 0;
+  constexpr std::uint64_t kMax = std::numeric_limits<std::uint64_t>::max();
+  while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+    const auto digit = static_cast<std::uint64_t>(text[pos] - '0');
+    if (value > (kMax - digit) / 10) return std::nullopt;
+    value = value * 10 + digit;
+    ++pos;
+  }
+  if (pos == 0) return std::nullopt;  // empty, negative, or no digits
+
+  std::string suffix;
+  for (const char c : text.substr(pos)) {
+    suffix += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  unsigned shift = 0;
+  if (suffix.empty()) {
+    shift = 20;  // a bare number is MiB, as in the ABI
+  } else {
+    switch (suffix[0]) {
+      case 'k': shift = 10; break;
+      case 'm': shift = 20; break;
+      case 'g': shift = 30; break;
+      default: return std::nullopt;
+    }
+    const std::string_view rest = std::string_view(suffix).substr(1);
+    if (!rest.empty() && rest != "ib" && rest != "b") return std::nullopt;
+  }
+  if (value > (kMax >> shift)) return std::nullopt;
+  return value << shift;
+}
+
+}  // namespace sandbox

@@ -1,0 +1,396 @@
+// ctl: `sandbox ctl` (see ctl.hpp).
+#include "ctl.hpp"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli.hpp"
+#include "policy.hpp"
+#include "unique_fd.hpp"
+
+namespace sandbox {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
+constexpr std::size_t kMaxResponse = 64u << 20;
+
+struct CtlUsage : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// The socket could not be reached, or the connection failed.
+struct CtlIoError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Args {
+  std::string socket;
+  bool json_out = false;
+  bool help = false;
+  std::optional<std::string> heap;
+  std::optional<std::string> files;
+  std::vector<std::string> positional;
+};
+
+bool parse_int(std::string_view s, std::int64_t& out) {
+  if (s.empty()) return false;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+Args parse_args(int argc, const char* const argv[]) {
+  Args a;
+  bool options_done = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i] ? argv[i] : "";
+    std::int64_t ignored = 0;
+    if (options_done || arg.empty() || arg[0] != '-' || parse_int(arg, ignored)) {
+      a.positional.emplace_back(arg);
+      continue;
+    }
+    if (arg == "--") {
+      options_done = true;
+      continue;
+    }
+    if (arg == "-h" || arg == "--help") {
+      a.help = true;
+      continue;
+    }
+    if (arg == "--json") {
+      a.json_out = true;
+      continue;
+    }
+    // Options with a value: --name VALUE or --name=VALUE.
+    std::string_view name = arg;
+    std::optional<std::string> value;
+    if (const auto eq = arg.find('='); eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      value = std::string(arg.substr(eq + 1));
+    }
+    if (name != "--socket" && name != "--heap" && name != "--files") {
+      throw CtlUsage("unknown option '" + std::string(arg) + "'");
+    }
+    if (!value) {
+      if (i + 1 >= argc || argv[i + 1] == nullptr) throw CtlUsage(std::string(name) + " needs a value");
+      value = argv[++i];
+    }
+    if (name == "--socket") {
+      if (value->empty()) throw CtlUsage("--socket: empty path");
+      a.socket = *value;
+    } else if (name == "--heap") {
+      a.heap = *value;
+    } else {
+      a.files = *value;
+    }
+  }
+  return a;
+}
+
+std::int64_t parse_pid(const std::string& s) {
+  std::int64_t pid = 0;
+  if (!parse_int(s, pid) || pid < INT32_MIN || pid > INT32_MAX) {
+    throw CtlUsage("expected a PID (an integer), got '" + s + "'");
+  }
+  return pid;
+}
+
+UniqueFd connect_to(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) throw CtlIoError(path + ": socket path too long");
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) throw CtlIoError(std::string("socket: ") + std::strerror(errno));
+  const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  while (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), len) != 0) {
+    if (errno == EINTR) continue;
+    throw CtlIoError("cannot connect to " + path + ": " + std::strerror(errno));
+  }
+  return fd;
+}
+
+void send_all(int fd, const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw CtlIoError(std::string("send: ") + std::strerror(errno));
+    }
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+// Reads lines from the server, one at a time.
+class LineReader {
+ public:
+  explicit LineReader(int fd) : fd_(fd) {}
+  // The next line without '\n'; nullopt at end of stream.
+  std::optional<std::string> next() {
+    for (;;) {
+      if (const auto nl = buf_.find('\n'); nl != std::string::npos) {
+        std::string line = buf_.substr(0, nl);
+        buf_.erase(0, nl + 1);
+        return line;
+      }
+      if (buf_.size() > kMaxResponse)
+        throw CtlIoError("response longer than " + std::to_string(kMaxResponse));
+      char chunk[16384];
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw CtlIoError(std::string("recv: ") + std::strerror(errno));
+      }
+      if (n == 0) return std::nullopt;
+      buf_.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+
+ private:
+  int fd_;
+  std::string buf_;
+};
+
+json parse_response(const std::string& line) {
+  json j = json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw CtlIoError("malformed response from the server: " + line);
+  return j;
+}
+
+std::int64_t num(const json& j, const char* key, std::int64_t fallback = 0) {
+  const auto it = j.find(key);
+  if (it == j.end() || !it->is_number_integer()) return fallback;
+  return it->get<std::int64_t>();
+}
+
+std::string bytes_text(std::uint64_t b) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%" PRIu64 " (%.1f MiB)", b, static_cast<double>(b) / kMiB);
+  return buf;
+}
+
+std::string heap_quota_text(const json& j) {
+  if (j.contains("heap_quota_bytes")) return std::to_string(num(j, "heap_quota_bytes")) + " bytes";
+  const std::int64_t q = num(j, "heap_quota", -1);
+  return q < 0 ? "unlimited" : std::to_string(q) + " MiB";
+}
+
+std::string file_quota_text(const json& j) {
+  const std::int64_t q = num(j, "file_quota", -1);
+  return q < 0 ? "unlimited" : std::to_string(q);
+}
+
+void print_node(const json& j) {
+  std::printf("pid             %" PRId64 "\n", num(j, "pid"));
+  std::printf("tgid            %" PRId64 "\n", num(j, "tgid"));
+  std::printf("heapsize        %s\n", bytes_text(static_cast<std::uint64_t>(num(j, "heapsize"))).c_str());
+  std::printf("openfile_count  %" PRId64 "\n", num(j, "openfile_count"));
+  std::printf("heap_quota      %s\n", heap_quota_text(j).c_str());
+  std::printf("file_quota      %s\n", file_quota_text(j).c_str());
+}
+
+void print_list(const json& j) {
+  std::printf("%-8s %-8s %-14s %-9s %-14s %s\n", "PID", "TGID", "HEAPSIZE", "OPENFILES", "HEAP_QUOTA",
+              "FILE_QUOTA");
+  const auto it = j.find("nodes");
+  if (it == j.end() || !it->is_array()) return;
+  for (const auto& n : *it) {
+    if (!n.is_object()) continue;
+    std::printf("%-8" PRId64 " %-8" PRId64 " %-14" PRId64 " %-9" PRId64 " %-14s %s\n", num(n, "pid"),
+                num(n, "tgid"), num(n, "heapsize"), num(n, "openfile_count"), heap_quota_text(n).c_str(),
+                file_quota_text(n).c_str());
+  }
+}
+
+std::string str(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+void print_event(const json& j) {
+  const std::string ev = str(j, "event");
+  std::string line = ev + " pid " + std::to_string(num(j, "pid")) + " tgid " + std::to_string(num(j, "tgid"));
+  if (ev == "killed") {
+    const std::string reason = str(j, "reason");
+    const std::string unit = reason == "heap" ? " bytes" : "";
+    line += ": " + reason + " " + std::to_string(num(j, "usage")) + unit + " > limit " +
+            std::to_string(num(j, "limit")) + unit;
+  } else if (ev == "quota_set") {
+    line += ": heap " + heap_quota_text(j) + ", files " + file_quota_text(j);
+  }
+  std::printf("%s\n", line.c_str());
+}
+
+// Prints `sandbox ctl: CONTEXT: ENAME: message` for an error response.
+int report_error(const std::string& context, const json& j) {
+  std::string name = str(j, "error");
+  if (name.empty()) name = "errno " + std::to_string(num(j, "errno"));
+  const std::string message = str(j, "message");
+  std::fprintf(stderr, "sandbox ctl: %s: %s%s%s\n", context.c_str(), name.c_str(),
+               message.empty() ? "" : ": ", message.c_str());
+  return 1;
+}
+
+int run(const Args& a) {
+  if (a.positional.empty())
+    throw CtlUsage(
+        "missing subcommand (register, fetch, deregister, cap, reset, list, "
+        "watch, version)");
+  const std::string& sub = a.positional[0];
+  const std::size_t nargs = a.positional.size() - 1;
+  json req = json::object();
+  std::string context = sub;
+  const bool takes_pid =
+      sub == "register" || sub == "fetch" || sub == "deregister" || sub == "cap" || sub == "reset";
+  const bool takes_none = sub == "list" || sub == "watch" || sub == "version";
+  if (!takes_pid && !takes_none) throw CtlUsage("unknown subcommand '" + sub + "'");
+  if (takes_pid) {
+    if (nargs != 1) throw CtlUsage(sub + ": expected one PID");
+    const std::int64_t pid = parse_pid(a.positional[1]);
+    req["pid"] = pid;
+    context += " " + std::to_string(pid);
+  } else if (nargs != 0) {
+    throw CtlUsage(sub + ": takes no arguments");
+  }
+  if ((a.heap || a.files) && sub != "cap") throw CtlUsage("--heap and --files go with 'cap' only");
+  static const std::pair<const char*, const char*> kOps[] = {
+      {"register", "register"},    {"fetch", "fetch"}, {"deregister", "deregister"}, {"cap", "resource_cap"},
+      {"reset", "resource_reset"}, {"list", "list"},   {"watch", "watch"},           {"version", "version"}};
+  for (const auto& [name, op] : kOps) {
+    if (sub == name) req["op"] = op;
+  }
+  if (a.heap) {
+    if (*a.heap == "-1" || *a.heap == "unlimited") {
+      req["heap_quota"] = -1;
+    } else {
+      const auto bytes = parse_size(*a.heap);
+      if (!bytes || *bytes > static_cast<std::uint64_t>(INT64_MAX)) {
+        throw CtlUsage("--heap: expected a size like 100M (a bare number is MiB), got '" + *a.heap + "'");
+      }
+      if (*bytes % kMiB == 0) {
+        req["heap_quota"] = *bytes / kMiB;
+      } else {
+        req["heap_quota_bytes"] = *bytes;
+      }
+    }
+  }
+  if (a.files) {
+    std::int64_t n = 0;
+    if (*a.files == "unlimited")
+      n = -1;
+    else if (!parse_int(*a.files, n) || n < -1)
+      throw CtlUsage("--files: expected a count, got '" + *a.files + "'");
+    req["file_quota"] = n;
+  }
+
+  const std::string path = a.socket.empty() ? ctl_socket_path() : a.socket;
+  UniqueFd fd = connect_to(path);
+  send_all(fd.get(), req.dump() + "\n");
+  LineReader reader(fd.get());
+  const auto first = reader.next();
+  if (!first) throw CtlIoError("the server closed the connection without answering");
+  const json resp = parse_response(*first);
+  if (a.json_out) {
+    std::printf("%s\n", first->c_str());
+    std::fflush(stdout);
+  }
+  if (!resp.value("ok", false)) return report_error(context, resp);
+
+  if (sub == "watch") {
+    while (const auto line = reader.next()) {
+      if (a.json_out) {
+        std::printf("%s\n", line->c_str());
+      } else {
+        const json ev = json::parse(*line, nullptr, false);
+        if (ev.is_object() && ev.contains("event")) {
+          print_event(ev);
+        } else if (ev.is_object() && !ev.value("ok", true)) {
+          report_error(context, ev);
+        }
+      }
+      std::fflush(stdout);
+    }
+    throw CtlIoError("watch: the server closed the connection");
+  }
+  if (a.json_out) return 0;
+  const std::string pid = takes_pid ? a.positional[1] : "";
+  if (sub == "register") {
+    std::printf("registered %s\n", pid.c_str());
+  } else if (sub == "deregister") {
+    std::printf("deregistered %s\n", pid.c_str());
+  } else if (sub == "reset") {
+    std::printf("reset %s: quotas removed\n", pid.c_str());
+  } else if (sub == "cap") {
+    std::printf("capped %s: heap %s, files %s\n", pid.c_str(), heap_quota_text(req).c_str(),
+                file_quota_text(req).c_str());
+  } else if (sub == "fetch") {
+    print_node(resp);
+  } else if (sub == "list") {
+    print_list(resp);
+  } else if (sub == "version") {
+    std::printf("sandbox %s (protocol %" PRId64 ")\n", str(resp, "version").c_str(), num(resp, "protocol"));
+  }
+  return 0;
+}
+
+}  // namespace
+
+const char* ctl_usage_text() {
+  return "usage: sandbox ctl [--socket PATH] [--json] SUBCOMMAND\n"
+         "  register PID                    start tracking PID\n"
+         "  fetch PID                       print PID's counters and quotas\n"
+         "  deregister PID                  stop tracking PID\n"
+         "  cap PID [--heap SIZE] [--files N]\n"
+         "                                  set quotas (SIZE: bare number = MiB, or K/M/G; -1 = unlimited)\n"
+         "  reset PID                       remove PID's quotas\n"
+         "  list                            every node you may act on\n"
+         "  watch                           stream events until interrupted\n"
+         "  version                         the server's version\n"
+         "Socket: --socket, else $SANDBOX_SOCKET, else $XDG_RUNTIME_DIR/sandbox.sock, else "
+         "/run/sandbox.sock.\n"
+         "--json prints the server's response lines as they are.\n"
+         "Exit: 0 ok, 1 the server answered an error, 2 bad arguments, 3 socket unreachable.\n";
+}
+
+std::string ctl_socket_path() {
+  if (const char* s = std::getenv("SANDBOX_SOCKET"); s != nullptr && *s != '\0') return s;
+  return default_socket_path();
+}
+
+int ctl_main(int argc, const char* const argv[]) {
+  try {
+    const Args a = parse_args(argc, argv);
+    if (a.help) {
+      std::fputs(ctl_usage_text(), stdout);
+      return 0;
+    }
+    return run(a);
+  } catch (const CtlUsage& e) {
+    std::fprintf(stderr, "sandbox ctl: %s\n", e.what());
+    return 2;
+  } catch (const CtlIoError& e) {
+    std::fprintf(stderr, "sandbox ctl: %s\n", e.what());
+    return 3;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sandbox ctl: %s\n", e.what());
+    return 3;
+  }
+}
+
+}  // namespace sandbox

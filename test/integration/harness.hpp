@@ -1,0 +1,205 @@
+// harness: running the sandbox's binaries from the integration tests -- one-shot commands
+// with captured output, and long-lived processes driven line by line over pipes.
+#pragma once
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+struct Result {
+  int status = -1;  // exit code as a shell reports it (128+N for signal N)
+  std::string out, err;
+  std::map<std::string, std::string> kv;  // "key=value" lines of stdout
+  std::string operator[](const std::string& k) const {
+    const auto it = kv.find(k);
+    return it == kv.end() ? "<missing " + k + ">" : it->second;
+  }
+};
+
+// Runs argv, capturing stdout and stderr; a watchdog kills it after `limit_s` seconds so a
+// hang fails the test instead of stalling the suite.
+inline Result run(const std::vector<std::string>& args, int limit_s = 60) {
+  int out[2], err[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(out[1]);
+  ::close(err[1]);
+  REQUIRE_MESSAGE(rc == 0, "posix_spawn " << args[0] << ": " << std::strerror(rc));
+  Result r;
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  timespec start{};
+  ::clock_gettime(CLOCK_MONOTONIC, &start);
+  int open_fds = 2;
+  bool killed = false;
+  while (open_fds > 0) {
+    const int n = ::poll(fds, 2, 1000);
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!killed && now.tv_sec - start.tv_sec > limit_s) {
+      ::kill(pid, SIGKILL);
+      killed = true;
+    }
+    if (n <= 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+      char buf[4096];
+      const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
+      if (got <= 0) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      } else {
+        (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(got));
+      }
+    }
+  }
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  REQUIRE_MESSAGE(!killed, "timed out: " << args[0] << " ... stderr: " << r.err);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);)
+    if (const auto eq = line.find('='); eq != std::string::npos)
+      r.kv[line.substr(0, eq)] = line.substr(eq + 1);
+  return r;
+}
+
+inline const std::string kSandbox = SANDBOX_BIN;
+inline const std::string kProbe = PROBE_BIN;
+inline const std::string kBin = BIN_DIR;
+
+inline Result sandboxed(std::vector<std::string> opts, std::vector<std::string> cmd) {
+  std::vector<std::string> args{kSandbox, "run"};
+  args.insert(args.end(), opts.begin(), opts.end());
+  args.push_back("--");
+  args.insert(args.end(), cmd.begin(), cmd.end());
+  return run(args);
+}
+
+inline Result probe(const std::string& which, std::vector<std::string> opts = {}) {
+  return sandboxed(std::move(opts), {kProbe, which});
+}
+
+// A long-lived child with pipes on stdin, stdout and stderr.
+class Process {
+ public:
+  explicit Process(const std::vector<std::string>& args) {
+    int in[2], out[2], err[2];
+    REQUIRE(::pipe2(in, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    const int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(in[0]);
+    ::close(out[1]);
+    ::close(err[1]);
+    REQUIRE_MESSAGE(rc == 0, "posix_spawn " << args[0] << ": " << std::strerror(rc));
+    in_ = in[1], out_ = out[0], err_ = err[0];
+  }
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  ~Process() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    for (int fd : {in_, out_, err_})
+      if (fd >= 0) ::close(fd);
+  }
+  pid_t pid() const { return pid_; }
+  void send(const std::string& line) {
+    const std::string l = line + "\n";
+    REQUIRE(::write(in_, l.data(), l.size()) == static_cast<ssize_t>(l.size()));
+  }
+  void close_stdin() {
+    ::close(in_);
+    in_ = -1;
+  }
+  // The next line on stdout (or stderr) containing `needle`; fails after `limit_s` seconds.
+  std::string expect_out(const std::string& needle, int limit_s = 20) {
+    return expect(out_, out_buf_, needle, limit_s);
+  }
+  std::string expect_err(const std::string& needle, int limit_s = 20) {
+    return expect(err_, err_buf_, needle, limit_s);
+  }
+  // Waits for the exit; returns the status as a shell reports it. Fails after `limit_s`.
+  int wait(int limit_s = 30) {
+    for (int i = 0; i < limit_s * 100; ++i) {
+      int st = 0;
+      const pid_t w = ::waitpid(pid_, &st, WNOHANG);
+      if (w == pid_) {
+        reaped_ = true;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      }
+      pollfd none{-1, 0, 0};
+      ::poll(&none, 0, 10);  // a bounded wait for an exit, not a synchronisation
+    }
+    FAIL("process " << pid_ << " did not exit within " << limit_s << " s");
+    return -1;
+  }
+  void signal(int sig) { ::kill(pid_, sig); }
+  const std::string& err_so_far() const { return err_buf_; }
+
+ private:
+  static std::string expect(int fd, std::string& buf, const std::string& needle, int limit_s) {
+    timespec start{};
+    ::clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+      std::size_t nl;
+      while ((nl = buf.find('\n')) != std::string::npos) {
+        std::string line = buf.substr(0, nl);
+        buf.erase(0, nl + 1);
+        if (line.find(needle) != std::string::npos) return line;
+      }
+      timespec now{};
+      ::clock_gettime(CLOCK_MONOTONIC, &now);
+      REQUIRE_MESSAGE(now.tv_sec - start.tv_sec < limit_s,
+                      "no line with '" << needle << "' within " << limit_s << " s");
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 1000) <= 0) continue;
+      char chunk[4096];
+      const ssize_t n = ::read(fd, chunk, sizeof chunk);
+      REQUIRE_MESSAGE(n > 0, "stream closed while waiting for '" << needle << "'");
+      buf.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
+  pid_t pid_ = -1;
+  int in_ = -1, out_ = -1, err_ = -1;
+  bool reaped_ = false;
+  std::string out_buf_, err_buf_;
+};

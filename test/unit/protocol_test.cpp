@@ -1,0 +1,346 @@
+// Unit tests for the control socket's schema (supervisor/protocol.*): every op, every field
+// error with its message, hostile input (huge numbers, deep nesting, invalid UTF-8, NUL
+// bytes, random bytes), and the response, event and filter encodings.
+#include "../../supervisor/protocol.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <variant>
+
+using namespace sandbox;
+using namespace sandbox::protocol;
+using nlohmann::json;
+
+namespace {
+
+Request ok(std::string_view line) {
+  auto r = parse_request(line);
+  if (auto* e = std::get_if<ProtocolError>(&r)) FAIL_CHECK("unexpected error: ", e->message, " for ", line);
+  REQUIRE(std::holds_alternative<Request>(r));
+  return std::get<Request>(r);
+}
+
+ProtocolError err(std::string_view line) {
+  auto r = parse_request(line);
+  REQUIRE_MESSAGE(std::holds_alternative<ProtocolError>(r), "parsed: ", line);
+  return std::get<ProtocolError>(r);
+}
+
+json as_json(const std::string& line) {
+  REQUIRE(!line.empty());
+  CHECK(line.back() == '\n');
+  CHECK(line.find('\n') == line.size() - 1);
+  return json::parse(line);
+}
+
+}  // namespace
+
+TEST_CASE("protocol: every op parses") {
+  CHECK(ok(R"({"op":"register","pid":12})").op == Op::register_node);
+  CHECK(ok(R"({"op":"register","pid":12})").pid == 12);
+  CHECK(ok(R"({"op":"fetch","pid":1})").op == Op::fetch);
+  CHECK(ok(R"({"op":"deregister","pid":3})").op == Op::deregister);
+  CHECK(ok(R"({"op":"resource_reset","pid":4})").op == Op::resource_reset);
+  CHECK(ok(R"({"op":"list"})").op == Op::list);
+  CHECK(ok(R"({"op":"version"})").op == Op::version);
+  CHECK(ok(R"({"op":"watch"})").op == Op::watch);
+  CHECK(ok(R"({"op":"filter"})").op == Op::filter);
+
+  const Request cap = ok(R"({"op":"resource_cap","pid":5,"heap_quota":100,"file_quota":10})");
+  CHECK(cap.op == Op::resource_cap);
+  CHECK(cap.pid == 5);
+  CHECK(cap.heap_quota == 100);
+  CHECK(!cap.heap_quota_bytes);
+  CHECK(cap.file_quota == 10);
+  const Request capb = ok(R"({"op":"resource_cap","pid":5,"heap_quota_bytes":4096})");
+  CHECK(capb.heap_quota_bytes == 4096);
+  CHECK(!capb.heap_quota);
+  CHECK(!capb.file_quota);
+
+  const Request join = ok(R"({"op":"join","pid":77,"heap_quota_bytes":1536,"file_quota":3,"track":true})");
+  CHECK(join.op == Op::join);
+  CHECK(join.pid == 77);
+  CHECK(join.track);
+  std::optional<std::uint64_t> heap, files;
+  CHECK(join_heap_bytes(join, heap));
+  CHECK(heap == 1536u);
+  CHECK(join_file_quota(join, files));
+  CHECK(files == 3u);
+  CHECK(!ok(R"({"op":"join","pid":77})").track);
+
+  for (auto op : {Op::register_node, Op::fetch, Op::deregister, Op::resource_cap, Op::resource_reset,
+                  Op::list, Op::version, Op::watch, Op::filter, Op::join}) {
+    const std::string line = R"({"op":")" + std::string(to_string(op)) + R"(","pid":1})";
+    auto r = parse_request(line);
+    if (auto* req = std::get_if<Request>(&r)) CHECK(req->op == op);
+  }
+}
+
+TEST_CASE("protocol: id is echoed as JSON text, whitespace and key order do not matter") {
+  CHECK(ok(R"({"op":"version","id":7})").id == "7");
+  CHECK(ok(R"({"op":"version","id":"abc"})").id == "\"abc\"");
+  CHECK(ok(R"({"op":"version"})").id.empty());
+  CHECK(ok(" \t{ \"pid\" : 9 , \"op\" : \"fetch\" }\r").pid == 9);
+  // An error still carries the id when it could be read.
+  CHECK(err(R"({"op":"fetch","id":"x1"})").id == "\"x1\"");
+  CHECK(err(R"({"op":"nope","id":3})").id == "3");
+  CHECK(err(R"({"op":"fetch","id":[1]})").message == "id: expected a string or a number, got [1]");
+  CHECK(err(R"({"op":"fetch","id":null})").err == EINVAL);
+}
+
+TEST_CASE("protocol: field errors name the field") {
+  CHECK(err(R"({"op":"fetch","pid":"abc"})").message == R"(pid: expected an integer, got "abc")");
+  CHECK(err(R"({"op":"fetch","pid":"abc"})").err == EINVAL);
+  CHECK(err(R"({"op":"fetch","pid":1.5})").message == "pid: expected an integer, got 1.5");
+  CHECK(err(R"({"op":"fetch","pid":true})").message == "pid: expected an integer, got true");
+  CHECK(err(R"({"op":"fetch","pid":null})").message == "pid: expected an integer, got null");
+  CHECK(err(R"({"op":"fetch","pid":{"a":1}})").message == R"(pid: expected an integer, got {"a":1})");
+  CHECK(err(R"({"op":"fetch"})").message == "pid: required field missing for fetch");
+  CHECK(err(R"({"op":"register"})").message == "pid: required field missing for register");
+  CHECK(err(R"({"op":"join"})").message == "pid: required field missing for join");
+  CHECK(err(R"({"pid":1})").message == "op: required field missing");
+  CHECK(err(R"({"op":5})").message == "op: expected a string, got 5");
+  CHECK(err(R"({"op":"frob"})").err == ENOSYS);
+  CHECK(err(R"({"op":"frob"})").message == R"(op: unknown operation "frob")");
+  CHECK(err(R"({"op":"FETCH","pid":1})").err == ENOSYS);
+  CHECK(err(R"({"op":"fetch","pid":1,"heap_quota":3})").message ==
+        R"("heap_quota": unknown field for fetch)");
+  CHECK(err(R"({"op":"list","pid":1})").message == R"("pid": unknown field for list)");
+  CHECK(err(R"({"op":"resource_cap","pid":1,"heap_qouta":3})").message ==
+        R"("heap_qouta": unknown field for resource_cap)");
+  CHECK(err(R"({"op":"resource_cap","pid":1,"track":true})").message ==
+        R"("track": unknown field for resource_cap)");
+  CHECK(err(R"({"op":"resource_cap","pid":1,"heap_quota":"100M"})").message ==
+        R"(heap_quota: expected an integer, got "100M")");
+  CHECK(err(R"({"op":"resource_cap","pid":1,"file_quota":[]})").message ==
+        "file_quota: expected an integer, got []");
+  CHECK(err(R"({"op":"resource_cap","pid":1,"heap_quota":1,"heap_quota_bytes":2})").message ==
+        "heap_quota, heap_quota_bytes: give one or the other, not both");
+  CHECK(err(R"({"op":"join","pid":1,"track":1})").message == "track: expected true or false, got 1");
+  // A long value is cut short in the message.
+  const ProtocolError longv = err(R"({"op":"fetch","pid":")" + std::string(1000, 'x') + "\"}");
+  CHECK(longv.message.size() < 100);
+}
+
+TEST_CASE("protocol: numbers at and beyond the edges") {
+  CHECK(ok(R"({"op":"fetch","pid":2147483647})").pid == 2147483647);
+  CHECK(ok(R"({"op":"fetch","pid":-2147483648})").pid == -2147483648);
+  CHECK(ok(R"({"op":"fetch","pid":0})").pid == 0);  // the Control answers EINVAL/ESRCH as the ABI
+  CHECK(ok(R"({"op":"fetch","pid":-1})").pid == -1);
+  CHECK(err(R"({"op":"fetch","pid":2147483648})").message == "pid: out of range, got 2147483648");
+  CHECK(err(R"({"op":"fetch","pid":-2147483649})").message == "pid: out of range, got -2147483649");
+  CHECK(err(R"({"op":"fetch","pid":18446744073709551615})").err == EINVAL);
+  CHECK(err(R"({"op":"fetch","pid":1e400})").err == EINVAL);
+  CHECK(err(R"({"op":"fetch","pid":123456789012345678901234567890})").err == EINVAL);
+  CHECK(err(R"({"op":"fetch","pid":1e3})").message == "pid: expected an integer, got 1000.0");
+  CHECK(ok(R"({"op":"resource_cap","pid":1,"heap_quota":9223372036854775807})").heap_quota == INT64_MAX);
+  CHECK(ok(R"({"op":"resource_cap","pid":1,"heap_quota":-9223372036854775808})").heap_quota == INT64_MIN);
+  CHECK(err(R"({"op":"resource_cap","pid":1,"heap_quota":9223372036854775808})").message ==
+        "heap_quota: out of range, got 9223372036854775808");
+  // The Control judges values below -1 (EINVAL, as the ABI); join checks them here.
+  CHECK(ok(R"({"op":"resource_cap","pid":1,"file_quota":-5})").file_quota == -5);
+  std::optional<std::uint64_t> q;
+  CHECK(!join_heap_bytes(ok(R"({"op":"join","pid":1,"heap_quota":-2})"), q));
+  CHECK(!join_file_quota(ok(R"({"op":"join","pid":1,"file_quota":-2})"), q));
+  CHECK(join_heap_bytes(ok(R"({"op":"join","pid":1,"heap_quota":-1})"), q));
+  CHECK(!q);
+  CHECK(join_heap_bytes(ok(R"({"op":"join","pid":1,"heap_quota":100})"), q));
+  CHECK(q == 100u << 20);
+  CHECK(join_heap_bytes(ok(R"({"op":"join","pid":1,"heap_quota":17592186044416})"), q));  // 2^44 MiB
+  CHECK(q == UINT64_MAX);
+}
+
+TEST_CASE("protocol: malformed and hostile input is an error, never a crash") {
+  CHECK(err("").err == EINVAL);
+  CHECK(err("not json").message.rfind("malformed JSON: ", 0) == 0);
+  CHECK(err(R"({"op":"fetch","pid":1)").err == EINVAL);
+  CHECK(err(R"({"op":"fetch","pid":1}})").err == EINVAL);  // trailing junk
+  CHECK(err(R"({"op":"fetch","pid":1} {"op":"list"})").err == EINVAL);
+  CHECK(err("[1,2,3]").message == "request: expected a JSON object, got [1,2,3]");
+  CHECK(err("42").err == EINVAL);
+  CHECK(err("\"op\"").err == EINVAL);
+  CHECK(err("null").err == EINVAL);
+  // Duplicate keys: the last one wins, as in nlohmann/json; still one typed request.
+  CHECK(ok(R"({"op":"fetch","pid":1,"pid":2})").pid == 2);
+
+  // Nesting: bounded before the parser sees it.
+  const std::string deep = std::string(30000, '[') + std::string(30000, ']');
+  CHECK(err(deep).err == EINVAL);
+  CHECK(err(std::string(60000, '{')).err == EINVAL);
+  CHECK(err(R"({"op":"fetch","pid":1,"x":)" + std::string(20, '[') + std::string(20, ']') + "}").err ==
+        EINVAL);
+  // Brackets inside strings do not count as nesting.
+  CHECK(
+      err(R"({"op":"fetch","pid":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["})").message.rfind("pid: expected", 0) ==
+      0);
+
+  // Invalid UTF-8 and NUL bytes.
+  CHECK(err("{\"op\":\"fetch\",\"pid\":\"\xff\xfe\"}").err == EINVAL);
+  CHECK(err("{\"op\":\"fe\xc3\x28tch\",\"pid\":1}").err == EINVAL);
+  CHECK(err(std::string_view("{\"op\":\"fetch\",\0\"pid\":1}", 24)).err == EINVAL);
+  CHECK(err(std::string_view("{\"op\":\"fetch\\u0000\",\"pid\":1}")).err == ENOSYS);
+  CHECK(err(std::string_view("\0\0\0\0", 4)).err == EINVAL);
+  CHECK(err("{\"op\":\"fetch\x01\",\"pid\":1}").err == EINVAL);  // raw control character in a string
+
+  // Too long: E2BIG, without parsing.
+  const std::string huge = R"({"op":"list","x":")" + std::string(kMaxLine, 'a') + "\"}";
+  CHECK(err(huge).err == E2BIG);
+  CHECK(std::get<ProtocolError>(parse_request(R"({"op":"list"})", 5)).err == E2BIG);
+
+  // Every message is one line and every error serialises as a valid line, whatever the input.
+  std::mt19937 rng(12345);
+  const std::string alphabet = "{}[]\":,0123456789.eE+-truefalsn \\u\x00\xff\xc3\x80opidhea_qtk";
+  for (int i = 0; i < 20000; ++i) {
+    std::string line;
+    const int len = static_cast<int>(rng() % 64);
+    for (int k = 0; k < len; ++k) {
+      line += (i % 3 == 0) ? static_cast<char>(rng() & 0xff) : alphabet[rng() % alphabet.size()];
+    }
+    if (i % 5 == 0) line = R"({"op":"resource_cap","pid":)" + line;
+    auto r = parse_request(line);
+    if (auto* e = std::get_if<ProtocolError>(&r)) {
+      CHECK(e->message.find('\n') == std::string::npos);
+      const json j = as_json(error_response(*e));
+      CHECK(j["ok"] == false);
+    }
+  }
+}
+
+TEST_CASE("protocol: responses") {
+  json j = as_json(ok_response("7"));
+  CHECK(j == json{{"ok", true}, {"id", 7}});
+  CHECK(ok_response("").find("\"id\"") == std::string::npos);
+  CHECK(ok_response("\"a\"") == "{\"ok\":true,\"id\":\"a\"}\n");
+
+  j = as_json(error_response("", EINVAL, "not registered"));
+  CHECK(j == json{{"ok", false}, {"errno", 22}, {"error", "EINVAL"}, {"message", "not registered"}});
+  CHECK(error_response("1", ENFILE, "x") ==
+        "{\"ok\":false,\"id\":1,\"errno\":23,\"error\":\"ENFILE\",\"message\":\"x\"}\n");
+  CHECK(as_json(error_response("", EPERM, ""))["message"] == "Operation not permitted");
+  CHECK(as_json(error_response("", ESRCH, "a\nb"))["message"] == "a b");
+  CHECK(errno_name(E2BIG) == "E2BIG");
+  CHECK(errno_name(ENOSYS) == "ENOSYS");
+  CHECK(errno_name(4242) == "errno 4242");
+
+  Node n;
+  n.pid = 12;
+  n.tgid = 10;
+  n.heapsize = 8192;
+  n.openfile_count = 3;
+  j = as_json(fetch_response("", n));
+  CHECK(j == json{{"ok", true},
+                  {"pid", 12},
+                  {"tgid", 10},
+                  {"heapsize", 8192},
+                  {"openfile_count", 3},
+                  {"heap_quota", -1},
+                  {"file_quota", -1}});
+  n.heap_quota_bytes = 100u << 20;
+  n.file_quota = 10;
+  j = as_json(fetch_response("\"q\"", n));
+  CHECK(j["id"] == "q");
+  CHECK(j["heap_quota"] == 100);
+  CHECK(!j.contains("heap_quota_bytes"));
+  CHECK(j["file_quota"] == 10);
+  n.heap_quota_bytes = (1u << 20) + 512;
+  j = as_json(fetch_response("", n));
+  CHECK(j["heap_quota"] == 1);
+  CHECK(j["heap_quota_bytes"] == (1u << 20) + 512);
+
+  Node m;
+  m.pid = 13;
+  m.tgid = 10;
+  j = as_json(list_response("2", {n, m}));
+  CHECK(j["ok"] == true);
+  CHECK(j["id"] == 2);
+  REQUIRE(j["nodes"].size() == 2);
+  CHECK(j["nodes"][0]["pid"] == 12);
+  CHECK(j["nodes"][0]["heap_quota_bytes"] == (1u << 20) + 512);
+  CHECK(j["nodes"][1] == json{{"pid", 13},
+                              {"tgid", 10},
+                              {"heapsize", 0},
+                              {"openfile_count", 0},
+                              {"heap_quota", -1},
+                              {"file_quota", -1}});
+  CHECK(as_json(list_response("", {}))["nodes"] == json::array());
+
+  j = as_json(version_response("", "1.2.3"));
+  CHECK(j == json{{"ok", true}, {"version", "1.2.3"}, {"protocol", kProtocolVersion}});
+}
+
+TEST_CASE("protocol: events") {
+  Event e;
+  e.kind = Event::Kind::registered;
+  e.pid = 5;
+  e.tgid = 4;
+  CHECK(as_json(event_line(e)) == json{{"event", "registered"}, {"pid", 5}, {"tgid", 4}});
+  CHECK(event_line(e).rfind("{\"event\":\"registered\"", 0) == 0);
+
+  e.kind = Event::Kind::killed;
+  e.violation = Violation{5, 4, Resource::heap, 105107456, 104857600};
+  CHECK(as_json(event_line(e)) == json{{"event", "killed"},
+                                       {"pid", 5},
+                                       {"tgid", 4},
+                                       {"reason", "heap"},
+                                       {"usage", 105107456},
+                                       {"limit", 104857600}});
+  e.violation = Violation{5, 4, Resource::files, 11, 10};
+  CHECK(as_json(event_line(e))["reason"] == "files");
+
+  e = Event{};
+  e.kind = Event::Kind::quota_set;
+  e.pid = 9;
+  e.tgid = 9;
+  e.heap_quota_bytes = 2u << 20;
+  CHECK(as_json(event_line(e)) ==
+        json{{"event", "quota_set"}, {"pid", 9}, {"tgid", 9}, {"heap_quota", 2}, {"file_quota", -1}});
+  e.file_quota = 4;
+  e.heap_quota_bytes = 1000;
+  CHECK(as_json(event_line(e)) == json{{"event", "quota_set"},
+                                       {"pid", 9},
+                                       {"tgid", 9},
+                                       {"heap_quota", 0},
+                                       {"heap_quota_bytes", 1000},
+                                       {"file_quota", 4}});
+
+  for (auto k :
+       {Event::Kind::deregistered, Event::Kind::exited, Event::Kind::quota_reset, Event::Kind::joined}) {
+    e = Event{};
+    e.kind = k;
+    CHECK(as_json(event_line(e))["event"] == std::string(event_name(k)));
+  }
+  CHECK(event_name(Event::Kind::joined) == "joined");
+  CHECK(event_name(Event::Kind::quota_reset) == "quota_reset");
+}
+
+TEST_CASE("protocol: the BPF program as hex") {
+  const std::vector<sock_filter> prog = {{0x20, 0, 0, 0x00000004},
+                                         {0x15, 1, 0, 0xc000003e},
+                                         {0x06, 0, 0, 0x7fff0000},
+                                         {0xffff, 0xff, 0xff, 0xffffffff}};
+  const std::string hex = encode_filter(prog);
+  CHECK(hex.size() == 16 * prog.size());
+  CHECK(hex.substr(0, 32) == "002000000000000400150100c000003e");
+  const auto back = decode_filter(hex);
+  REQUIRE(back);
+  REQUIRE(back->size() == prog.size());
+  for (std::size_t i = 0; i < prog.size(); ++i) {
+    CHECK((*back)[i].code == prog[i].code);
+    CHECK((*back)[i].jt == prog[i].jt);
+    CHECK((*back)[i].jf == prog[i].jf);
+    CHECK((*back)[i].k == prog[i].k);
+  }
+  CHECK(decode_filter("0020000000000004")->size() == 1);
+  CHECK(decode_filter("00200000000000A4")->front().k == 0xa4);
+  CHECK(!decode_filter("002000000000000"));
+  CHECK(!decode_filter("002000000000000g"));
+  CHECK(decode_filter("")->empty());
+  const json j = as_json(filter_response("1", prog));
+  CHECK(j["filter"] == hex);
+  CHECK(j["id"] == 1);
+}
