@@ -520,6 +520,93 @@ static int case_park(void) {
   return 0;
 }
 
+/* Other ABIs: an i386 open through int 0x80, an x32 open. The filter kills either. */
+static int case_int80(void) {
+  long r;
+  const char *p = "/dev/null";
+  __asm__ volatile("int $0x80" : "=a"(r) : "a"(5), "b"(p), "c"(0) : "memory");
+  say("int80_returned=%ld", r);
+  return 0;
+}
+static int case_x32(void) {
+  say("x32_returned=%ld", syscall(0x40000000 | SYS_open, "/dev/null", O_RDONLY));
+  return 0;
+}
+
+static int case_io_uring(void) {
+  unsigned char params[120];
+  memset(params, 0, sizeof params);
+  long fd = syscall(SYS_io_uring_setup, 4, params);
+  say("io_uring_setup=%s", fd >= 0 ? "0" : ename(errno));
+  return 0;
+}
+
+/* TOCTOU: a second thread rewrites the path while the main thread opens it. Whatever the
+ * supervisor read is what the call did: the count equals the successes exactly. */
+static char racy_path[64] = "/dev/null";
+static volatile int racing = 1;
+static void *flipper(void *arg) {
+  (void)arg;
+  while (racing) {
+    memcpy(racy_path, "/nonexistent/xyz", 17);
+    memcpy(racy_path, "/dev/null", 10);
+  }
+  return NULL;
+}
+static int case_toctou(void) {
+  pid_t me = getpid();
+  ensure_registered(me);
+  pthread_t t;
+  pthread_create(&t, NULL, flipper, NULL);
+  long c0 = count(me), ok = 0, wrong = 0;
+  struct stat null_st, st;
+  stat("/dev/null", &null_st);
+  for (int i = 0; i < 600; ++i) {
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, racy_path, O_RDONLY);
+    if (fd >= 0) {
+      ok++;
+      if (fstat(fd, &st) != 0 || st.st_rdev != null_st.st_rdev) wrong++;
+    }
+  }
+  racing = 0;
+  pthread_join(t, NULL);
+  say("successes_some=%d", ok > 0);
+  say("count_exact=%d", count(me) - c0 == ok);
+  say("wrong_files=%ld", wrong);
+  return 0;
+}
+
+/* SIGSTOP/SIGCONT from another process while calls wait for the supervisor. */
+static int case_stopped(void) {
+  pid_t me = getpid();
+  ensure_registered(me);
+  pid_t stopper = fork();
+  if (stopper == 0) {
+    for (int i = 0; i < 3000; ++i) {
+      kill(me, SIGSTOP);
+      kill(me, SIGCONT);
+    }
+    _exit(0);
+  }
+  struct per_proc_resource s0 = stats(me);
+  long files = 0, heap = 0;
+  for (int i = 0; i < 3000; ++i) {
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY);
+    if (fd >= 0) {
+      files++;
+      if (syscall(SYS_close, fd) == 0) files--;
+    }
+    if ((long)mm(PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1) > 0) heap += PAGE;
+  }
+  int st;
+  waitpid(stopper, &st, 0);
+  struct per_proc_resource s1 = stats(me);
+  say("stopper_done=%d", WIFEXITED(st));
+  say("files_exact=%d", s1.openfile_count - s0.openfile_count == (unsigned long)files);
+  say("heap_exact=%d", s1.heapsize - s0.heapsize == (unsigned long)heap);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return 2;
   const char *c = argv[1];
@@ -539,6 +626,11 @@ int main(int argc, char **argv) {
   if (!strcmp(c, "self-cap-kill")) return case_self_cap_kill();
   if (!strcmp(c, "thread-kill")) return case_thread_kill();
   if (!strcmp(c, "park")) return case_park();
+  if (!strcmp(c, "int80")) return case_int80();
+  if (!strcmp(c, "x32")) return case_x32();
+  if (!strcmp(c, "io-uring")) return case_io_uring();
+  if (!strcmp(c, "toctou")) return case_toctou();
+  if (!strcmp(c, "stopped")) return case_stopped();
   if (!strcmp(c, "exit")) return argc > 2 ? atoi(argv[2]) : 0;
   if (!strcmp(c, "signal")) return raise(argc > 2 ? atoi(argv[2]) : SIGTERM);
   say("unknown_case=%s", c);

@@ -1,0 +1,98 @@
+// Integration tests for issue 6's escapes: each tries a way out of the accounting and
+// asserts that it fails (docs/security.md lists them with the test names).
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "harness.hpp"
+
+namespace {
+
+bool has(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
+std::string write_policy(const std::string& text) {
+  char path[] = "/tmp/sandbox-policy-XXXXXX";
+  const int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+  ::close(fd);
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("escape: system calls through another ABI (i386 int 0x80, x32) kill the target") {
+  const Result i386 = probe("int80", {"--track"});
+  CHECK(i386.status == 128 + SIGSYS);
+  CHECK(i386.kv.count("int80_returned") == 0);
+  const Result x32 = probe("x32", {"--track"});
+  CHECK(x32.status == 128 + SIGSYS);
+  CHECK(x32.kv.count("x32_returned") == 0);
+}
+
+TEST_CASE("escape: io_uring is denied by default, and allowed only by a policy that says so") {
+  CHECK(probe("io-uring")["io_uring_setup"] == "ENOSYS");
+  const std::string allow = write_policy(R"({"version": 1, "io_uring": "allow"})");
+  const Result r = probe("io-uring", {"--policy", allow});
+  ::unlink(allow.c_str());
+  CHECK(r["io_uring_setup"] != "ENOSYS");  // 0 where the kernel enables io_uring
+}
+
+TEST_CASE("escape: rewriting the path while the supervisor reads it (TOCTOU) changes nothing") {
+  const Result r = probe("toctou");
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["successes_some"] == "1");
+  CHECK(r["count_exact"] == "1");
+  CHECK(r["wrong_files"] == "0");  // every fd the target got is the file that was counted
+}
+
+TEST_CASE("escape: SIGSTOP/SIGCONT while the supervisor holds the call loses nothing") {
+  const Result r = probe("stopped");
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["stopper_done"] == "1");
+  CHECK(r["files_exact"] == "1");
+  CHECK(r["heap_exact"] == "1");
+}
+
+TEST_CASE("escape: a tracer (strace -f) on the target changes no count") {
+  if (::access("/usr/bin/strace", X_OK) != 0) {
+    MESSAGE("strace is not installed (scripts/install-deps.sh installs it)");
+    CHECK(false);
+    return;
+  }
+  const Result r = sandboxed({}, {"/usr/bin/strace", "-f", "-qq", "-o", "/dev/null", kProbe, "files"});
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["open_delta"] == "1");
+  CHECK(r["open_missing_delta"] == "1");
+  CHECK(r["after_opens_delta"] == "6");
+  CHECK(r["close_bad_delta"] == "6");
+  CHECK(r["after_closes_delta"] == "0");
+}
+
+TEST_CASE("escape: lifting an outside quota from inside is EPERM") {
+  const Result r = probe("outside-quota", {"--file-quota", "100"});
+  CHECK(r["reset"] == "EPERM");
+  CHECK(r["deregister"] == "EPERM");
+}
+
+TEST_CASE("supervisor death (serve): a joined target can no longer open files or grow its heap") {
+  const std::string path = "/tmp/sandbox-it-death-" + std::to_string(::getpid()) + ".sock";
+  Process serve({kSandbox, "serve", "--socket", path, "--verbose"});
+  serve.expect_err("serving " + path);
+  Process t({SHIM_BIN, "--socket", path, "--track", "--", kProbe, "park"});
+  t.expect_out("pid=");
+  t.send("open");
+  CHECK(has(t.expect_out("opened="), "opened=1"));
+  serve.signal(SIGKILL);
+  CHECK(serve.wait() == 128 + SIGKILL);
+  // With the listener gone every notified call fails (ENOSYS): nothing accounted can grow.
+  t.send("open");
+  CHECK(has(t.expect_out("opened="), "opened=0"));
+  t.send("mmap");
+  CHECK(has(t.expect_out("mapped="), "mapped=0"));
+  ::unlink(path.c_str());
+}
