@@ -160,6 +160,7 @@ void Supervisor::forget_process(Pid tgid) {
   }
   for (auto t = thread_nodes_.begin(); t != thread_nodes_.end();)
     t = t->second.first == tgid ? thread_nodes_.erase(t) : std::next(t);
+  std::erase(roots_, tgid);  // a later process with this pid is not ours by that title
   // Each serving thread caches credentials by tid: none may outlive the process.
   for (OpenEmulator* e : emulators_) e->forget_process(tgid);
 }
