@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
     }
     p.events = POLLIN;
   }
+  std::fprintf(stderr, "socket_load: %d clients connected\n", clients);  // the driver waits for this
   // SIGTERM ends the run early and still prints the figures.
   struct sigaction sa {};
   sa.sa_handler = on_stop;

@@ -17,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 
 def start_serve(bin_dir, path):
@@ -60,13 +59,14 @@ def main():
     try:
         # A parked, registered target for the clients to fetch.
         parked = subprocess.Popen([f"{bin_dir}/sandbox-shim", "--socket", path, "--track", "--",
-                                   "/bin/sleep", "100000"])
-        time.sleep(0.5)  # let it join before the first fetch (a benchmark, not a test)
+                                   "/bin/sh", "-c", "echo ready; exec sleep 100000"],
+                                  stdout=subprocess.PIPE, text=True)
+        parked.stdout.readline()  # it runs, so it has joined and is registered
         for r in range(a.rounds):
             quiet = run_targets(bin_dir, path, a.targets, a.iters)
             load = subprocess.Popen([f"{bin_dir}/socket_load", path, str(parked.pid), str(a.clients), "600"],
-                                    stdout=subprocess.PIPE, text=True)
-            time.sleep(0.5)  # clients connected and looping
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            load.stderr.readline()  # "N clients connected": the load is on
             loaded = run_targets(bin_dir, path, a.targets, a.iters)
             load.terminate()
             out, _ = load.communicate(timeout=60)

@@ -1,5 +1,6 @@
 #include "notify.hpp"
 
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -36,6 +37,11 @@ bool SeccompListener::id_valid(std::uint64_t id) {
 int SeccompListener::add_fd(const seccomp_notif_addfd& a) {
   const int rc = ::ioctl(fd_.get(), SECCOMP_IOCTL_NOTIF_ADDFD, &a);
   return rc >= 0 ? rc : -errno;
+}
+
+bool SeccompListener::hung_up() {
+  pollfd p{fd_.get(), POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & POLLHUP) && !(p.revents & POLLIN);
 }
 
 const char* check_notify_sizes() {

@@ -27,6 +27,8 @@ class NotifyChannel {
   // Installs a file in the target; with SECCOMP_ADDFD_FLAG_SEND this also answers the
   // notification with the new fd number. Returns the target's fd number or -errno.
   virtual int add_fd(const seccomp_notif_addfd& a) = 0;
+  // True once no task uses the filter any more: nothing will ever be received again.
+  virtual bool hung_up() = 0;
 };
 
 class SeccompListener final : public NotifyChannel {
@@ -42,6 +44,7 @@ class SeccompListener final : public NotifyChannel {
   int respond(const seccomp_notif_resp& r) override;
   bool id_valid(std::uint64_t id) override;
   int add_fd(const seccomp_notif_addfd& a) override;
+  bool hung_up() override;
 
  private:
   UniqueFd fd_;

@@ -347,6 +347,13 @@ Policy parse_policy(std::string_view json_text, std::string_view origin) {
     const auto [line, column] = line_column(json_text, e.byte);
     throw PolicyError(std::string(origin) + ": line " + std::to_string(line) + ", column " +
                       std::to_string(column) + ": " + parse_error_reason(e));
+  } catch (const json::exception& e) {
+    // Not a parse_error: a number too large for a double ("1e400") is out_of_range.406,
+    // which carries no position. Found by test/fuzz/fuzz_policy.
+    std::string what = e.what();
+    if (const std::size_t bracket = what.find("] "); bracket != std::string::npos) what.erase(0, bracket + 2);
+    std::replace(what.begin(), what.end(), '\n', ' ');
+    throw PolicyError(std::string(origin) + ": " + what);
   }
   if (duplicates.duplicate()) {
     reader.fail(*duplicates.duplicate(), "duplicate key; each key may appear only once");

@@ -266,10 +266,10 @@ int run_command(const RunOptions& options) {
   reap_leftovers();
 
   stop.store(true);
-  while (serving.load()) {
+  while (serving.load()) {  // wake it from a blocking RECV until it has noticed
     ::pthread_kill(notify.native_handle(), Supervisor::stop_signal());
-    const timespec tick{0, 1'000'000};
-    ::nanosleep(&tick, nullptr);  // wait for the thread to notice, not a synchronisation
+    const timespec tick{0, 20'000};
+    ::nanosleep(&tick, nullptr);  // waiting for the thread to notice, not a synchronisation
   }
   notify.join();
   if (server) {

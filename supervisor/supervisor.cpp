@@ -207,7 +207,11 @@ void Supervisor::serve(NotifyChannel& channel, const std::atomic<bool>& stop) {
   seccomp_notif n{};
   while (!stop.load(std::memory_order_relaxed)) {
     const int rc = channel.receive(n);
-    if (rc == -EINTR || rc == -ENOENT) continue;
+    if (rc == -EINTR) continue;
+    if (rc == -ENOENT) {  // the caller left before we took its call -- or everyone left
+      if (channel.hung_up()) break;
+      continue;
+    }
     if (rc < 0) break;
     std::lock_guard lk(mu_);
     handle(channel, open, n);
@@ -491,10 +495,8 @@ void Supervisor::maintain() {
     std::lock_guard lk(mu_);
     sweep();
     for (auto it = joined_.begin(); it != joined_.end();) {
-      // POLLHUP: no task uses the filter any more; the thread blocks in RECV forever.
-      pollfd p{it->listener->fd(), POLLIN, 0};
-      const bool hup = ::poll(&p, 1, 0) > 0 && (p.revents & POLLHUP) && !(p.revents & POLLIN);
-      if (hup || it->done.load() || it->stop.load()) {
+      // Hung up: no task uses the filter any more; its thread may block in RECV forever.
+      if (it->listener->hung_up() || it->done.load() || it->stop.load()) {
         it->stop.store(true);
         auto next = std::next(it);
         finished.splice(finished.end(), joined_, it);

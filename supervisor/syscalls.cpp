@@ -21,8 +21,8 @@ constexpr std::uint64_t kAnonPrivate = MAP_ANONYMOUS | MAP_PRIVATE;
 // clang-format off
 constexpr SyscallDef kTable[] = {
   // name               nr                  op                      family                 condition
-  {"brk",               SYS_brk,            Op::brk,                Family::memory_brk,    std::nullopt},
-  {"mmap",              SYS_mmap,           Op::mmap,               Family::memory_mmap,   ArgCondition{3, kAnonPrivate, kAnonPrivate}},
+  {"brk",               SYS_brk,            Op::brk,                Family::memory_brk,    ArgCondition{0, ArgCondition::Test::ne, 0, 0}},
+  {"mmap",              SYS_mmap,           Op::mmap,               Family::memory_mmap,   ArgCondition{3, ArgCondition::Test::masked_eq, kAnonPrivate, kAnonPrivate}},
   {"open",              SYS_open,           Op::open,               Family::files_open,    std::nullopt},
   {"openat",            SYS_openat,         Op::openat,             Family::files_open,    std::nullopt},
   {"openat2",           SYS_openat2,        Op::openat2,            Family::files_open,    std::nullopt},
@@ -113,8 +113,10 @@ std::vector<sock_filter> build_filter(const Policy& policy) {
     const std::uint32_t action = d.op == Op::deny_enosys ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_NOTIFY;
     int rc = 0;
     if (d.only_if) {
-      const scmp_arg_cmp cmp =
-          SCMP_CMP64(d.only_if->arg, SCMP_CMP_MASKED_EQ, d.only_if->mask, d.only_if->value);
+      const ArgCondition& c = *d.only_if;
+      const scmp_arg_cmp cmp = c.test == ArgCondition::Test::ne
+                                   ? SCMP_CMP64(c.arg, SCMP_CMP_NE, c.value)
+                                   : SCMP_CMP64(c.arg, SCMP_CMP_MASKED_EQ, c.mask, c.value);
       rc = seccomp_rule_add_exact_array(ctx.get(), action, nr, 1, &cmp);
     } else {
       rc = seccomp_rule_add_exact(ctx.get(), action, nr, 0);

@@ -44,8 +44,13 @@ enum class Op : std::uint8_t {
 // Which policy switch governs a row.
 enum class Family : std::uint8_t { memory_brk, memory_mmap, files_open, files_close, always, abi, io_uring };
 
-struct ArgCondition {  // notify only when (args[arg] & mask) == value
+struct ArgCondition {  // notify only when the argument passes this test
+  enum class Test : std::uint8_t {
+    masked_eq,  // (args[arg] & mask) == value
+    ne,         // args[arg] != value
+  };
   std::uint8_t arg;
+  Test test;
   std::uint64_t mask;
   std::uint64_t value;
 };

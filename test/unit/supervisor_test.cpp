@@ -40,6 +40,7 @@ struct MockChannel final : NotifyChannel {
     added.push_back(a);
     return addfd_result;
   }
+  bool hung_up() override { return inbox.empty(); }
 };
 
 // A child that only waits; it stands in for the target thread that made each call.
