@@ -240,6 +240,8 @@ struct OpenEmulator::Impl {
   Fd proc;      // our procfs root, usable whatever our root is
   Fd our_root;  // our own "/" (to come back from a chroot into a target's root)
   struct statx root_stx {};
+  std::unordered_map<pid_t, bool> same_root;  // tgid -> the target's root is ours (cache)
+  bool roots_change = false;                  // root_may_change() was called: no cache
   std::uint64_t mnt_ns_ino = 0;
   pid_t our_pid = 0;
   TaskCreds self;  // this thread's creds as /proc shows them
@@ -652,8 +654,15 @@ void OpenEmulator::invalidate_thread(pid_t tid) {
   impl_->creds_cache.erase(tid);
 }
 
+void OpenEmulator::root_may_change() {
+  if (!impl_) return;
+  impl_->roots_change = true;
+  impl_->same_root.clear();
+}
+
 void OpenEmulator::forget_process(pid_t tgid) {
   if (!impl_) return;
+  impl_->same_root.erase(tgid);
   for (auto it = impl_->tid_tgid.begin(); it != impl_->tid_tgid.end();) {
     if (it->second == tgid) {
       impl_->creds_cache.erase(it->first);
@@ -711,10 +720,18 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
 
   // 2. Context: root (and mount namespace), then the starting directory.
   std::string tid_s = std::to_string(req.tid);
-  struct statx rst {};
-  if (!statx_at(im.proc.get(), (tid_s + "/root").c_str(), 0, rst))
-    return early(errno == ENOENT ? ESRCH : errno);
-  const bool same_root = same_object(rst, im.root_stx);
+  bool same_root = false;
+  if (auto known = im.same_root.find(req.tgid); known != im.same_root.end() && !im.roots_change) {
+    // Safe to reuse: a root changes only through chroot/pivot_root/setns/unshare, which are
+    // notified and turn this cache off for good (root_may_change()) before they run.
+    same_root = known->second;
+  } else {
+    struct statx rst {};
+    if (!statx_at(im.proc.get(), (tid_s + "/root").c_str(), 0, rst))
+      return early(errno == ENOENT ? ESRCH : errno);
+    same_root = same_object(rst, im.root_stx);
+    if (!im.roots_change) im.same_root[req.tgid] = same_root;
+  }
   if (!same_root) {
     struct stat ns {};
     if (::fstatat(im.proc.get(), (tid_s + "/ns/mnt").c_str(), &ns, 0) != 0)

@@ -69,6 +69,10 @@ class OpenEmulator {
   // changed credentials, cwd, root or mount namespace, or exited).
   void invalidate_thread(pid_t tid);
   void forget_process(pid_t tgid);
+  // A task called chroot, pivot_root, setns or unshare: from now on every open checks the
+  // target's root afresh (it is cached per process until then). Roots change so rarely in
+  // a sandbox that giving up the cache for good is simpler than tracking when they did.
+  void root_may_change();
 
  private:
   struct Impl;

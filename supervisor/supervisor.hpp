@@ -135,6 +135,7 @@ class Supervisor final : public Control {
   void on_exit(Call& c, bool group);  // lifecycle.cpp
   void on_execve(Call& c);            // lifecycle.cpp
   void on_credentials(Call& c);       // lifecycle.cpp
+  void on_root_change(Call& c);       // lifecycle.cpp
   void on_abi(Call& c, Op op);        // abi.cpp
 
   struct Subscriber {

@@ -33,6 +33,7 @@ enum class Op : std::uint8_t {
   exit_group,
   execve,
   credentials,  // set*id, setgroups, capset: the open emulation's cached credentials go stale
+  root_change,  // chroot, pivot_root, setns, unshare: its cached roots may go stale
   abi_register,
   abi_fetch,
   abi_deregister,

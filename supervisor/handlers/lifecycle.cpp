@@ -49,3 +49,14 @@ void Supervisor::on_credentials(Call& c) {
 }
 
 }  // namespace sandbox
+
+namespace sandbox {
+
+void Supervisor::on_root_change(Call& c) {
+  // Before the call runs: every serving thread stops trusting its cached roots, so no open
+  // can be resolved against a root the caller is about to leave.
+  for (OpenEmulator* e : emulators_) e->root_may_change();
+  reply_continue(c);
+}
+
+}  // namespace sandbox

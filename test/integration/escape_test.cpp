@@ -96,3 +96,17 @@ TEST_CASE("supervisor death (serve): a joined target can no longer open files or
   CHECK(has(t.expect_out("mapped="), "mapped=0"));
   ::unlink(path.c_str());
 }
+
+TEST_CASE("escape: a root changed after the supervisor cached it is honoured at once") {
+  if (::geteuid() != 0) {
+    MESSAGE("chroot needs root");
+    CHECK(::geteuid() != 0);
+    return;
+  }
+  const Result r = probe("chroot");
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["before_outside_file"] == "1");
+  CHECK(r["after_marker"] == "0");
+  CHECK(r["after_outside_file"] == "ENOENT");
+}

@@ -607,6 +607,26 @@ static int case_stopped(void) {
   return 0;
 }
 
+/* chroot after opens: later opens must resolve in the new root, not a cached one. */
+static int case_chroot(void) {
+  pid_t me = getpid();
+  ensure_registered(me);
+  char dir[] = "/tmp/sandbox-chroot-XXXXXX", marker[64];
+  if (!mkdtemp(dir)) return 12;
+  snprintf(marker, sizeof marker, "%s/marker", dir);
+  int m = open(marker, O_CREAT | O_WRONLY, 0644);
+  say("before_outside_file=%d", open("/etc/passwd", O_RDONLY) >= 0);
+  if (chroot(dir) != 0 || chdir("/") != 0) {
+    say("chroot_failed=%s", ename(errno));
+    return 13;
+  }
+  say("after_marker=%s", res(open("/marker", O_RDONLY) >= 0 ? 0 : -1));
+  say("after_outside_file=%s", res(open("/etc/passwd", O_RDONLY) >= 0 ? 0 : -1));
+  close(m);
+  unlink("/marker");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return 2;
   const char *c = argv[1];
@@ -627,6 +647,7 @@ int main(int argc, char **argv) {
   if (!strcmp(c, "thread-kill")) return case_thread_kill();
   if (!strcmp(c, "park")) return case_park();
   if (!strcmp(c, "int80")) return case_int80();
+  if (!strcmp(c, "chroot")) return case_chroot();
   if (!strcmp(c, "x32")) return case_x32();
   if (!strcmp(c, "io-uring")) return case_io_uring();
   if (!strcmp(c, "toctou")) return case_toctou();

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds the two libFuzzer harnesses (issue 6) with clang++ and runs each for SECONDS
+# (default 60): fuzz_protocol (the control socket's request parser) and fuzz_policy (the
+# policy parser). Only the parser sources are compiled: protocol.cpp, policy.cpp,
+# syscalls.cpp (the policy checks ABI numbers against the table; it needs libseccomp),
+# tracker.cpp (names used by the serialisers) and shim/size.cpp.
+#
+# Usage: test/fuzz/run.sh [SECONDS]
+#   FUZZ_BUILD_DIR   build directory (default build-fuzz/ at the top of the tree)
+#   CXX              the compiler (default clang++)
+# The seed corpora in test/fuzz/corpus/ are read, never written: inputs libFuzzer finds go
+# to $FUZZ_BUILD_DIR/corpus/NAME, crashing inputs to $FUZZ_BUILD_DIR/artifacts/.
+# Prints, per harness, the executions and the crashes found; exits non-zero on a crash.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+seconds=${1:-60}
+build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
+cxx=${CXX:-clang++}
+mkdir -p "$build/obj" "$build/artifacts"
+
+# shellcheck disable=SC2054 # the commas are inside -fsanitize= lists
+flags=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+       -I"$root/supervisor" -I"$root/shim" -DSANDBOX_VERSION=\"fuzz\")
+seccomp_cflags=$(pkg-config --cflags libseccomp)
+seccomp_libs=$(pkg-config --libs libseccomp)
+headers=("$root"/supervisor/*.hpp "$root"/shim/*.hpp "$here/run.sh")
+
+# Compiles $1 to $2 unless $2 is newer than $1 and every header (a coarse, safe rule).
+compile() {
+  local src=$1 obj=$2 stale=0
+  [[ -f $obj && $obj -nt $src ]] || stale=1
+  for h in "${headers[@]}"; do [[ $h -nt $obj ]] && stale=1; done
+  if ((stale)); then
+    echo "fuzz: compiling ${src#"$root"/}" >&2
+    # shellcheck disable=SC2086
+    nice "$cxx" "${flags[@]}" -fsanitize=fuzzer-no-link $seccomp_cflags -c "$src" -o "$obj"
+  fi
+}
+
+objs=()
+for src in supervisor/protocol.cpp supervisor/policy.cpp supervisor/syscalls.cpp supervisor/tracker.cpp \
+           shim/size.cpp; do
+  obj="$build/obj/$(basename "${src%.cpp}").o"
+  compile "$root/$src" "$obj"
+  objs+=("$obj")
+done
+for name in fuzz_protocol fuzz_policy; do
+  compile "$here/$name.cpp" "$build/obj/$name.o"
+  # shellcheck disable=SC2086
+  nice "$cxx" "${flags[@]}" -fsanitize=fuzzer "$build/obj/$name.o" "${objs[@]}" $seccomp_libs -o "$build/$name"
+done
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+status=0
+summary=()
+for name in fuzz_protocol fuzz_policy; do
+  corpus=${name#fuzz_}
+  work="$build/corpus/$corpus"
+  mkdir -p "$work"
+  log="$build/$name.log"
+  before=$(find "$build/artifacts" -name "$name-*" | wc -l)
+  echo "fuzz: running $name for ${seconds}s (log: $log)" >&2
+  rc=0
+  # -max_len: requests and policies are small; longer inputs only slow the search down.
+  nice "$build/$name" "$work" "$here/corpus/$corpus" -dict="$here/$corpus.dict" \
+    -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$build/artifacts/$name-" >"$log" 2>&1 || rc=$?
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  after=$(find "$build/artifacts" -name "$name-*" | wc -l)
+  crashes=$((after - before))
+  summary+=("$name: ${execs:-?} executions in ${seconds}s, $crashes crash(es), corpus $(find "$work" -type f | wc -l) inputs, exit $rc")
+  if ((rc != 0 || crashes > 0)); then
+    status=1
+    grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error|.*contract violated|.*uncaught exception)' "$log" >&2 || true
+    find "$build/artifacts" -name "$name-*" -newer "$build/$name" >&2 || true
+  fi
+done
+printf 'fuzz: %s\n' "${summary[@]}"
+exit "$status"
