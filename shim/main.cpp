@@ -98,21 +98,7 @@ std::optional<std::vector<sock_filter>> decode(std::string_view hex) {
 }
 
 bool send_line(int fd, const std::string& line, int pass_fd) {
-  iovec iov{const_cast<char*>(line.data()), line.size()};
-  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (pass_fd >= 0) {
-    msg.msg_control = buf;
-    msg.msg_controllen = sizeof buf;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &pass_fd, sizeof pass_fd);
-  }
-  return ::sendmsg(fd, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(line.size());
+  return sandbox::shim::send_with_fd(fd, line.data(), line.size(), pass_fd) == 0;
 }
 
 }  // namespace

@@ -57,23 +57,6 @@ void report(int control, Stage stage, int err) {
   for (;;) ::pause();
 }
 
-int send_fd(int control, int fd) {
-  Message m{Message::listener, Stage::none, 0};
-  iovec iov{&m, sizeof m};
-  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = buf;
-  msg.msg_controllen = sizeof buf;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  return ::sendmsg(control, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
-}
-
 }  // namespace
 
 void exec_target(const sock_fprog& prog, int control, const char* file, char* const argv[]) {
@@ -92,13 +75,35 @@ void exec_target(const sock_fprog& prog, int control, const char* file, char* co
     ::_exit(127);
   }
   // From here on a notified call (close, exit_group, ...) needs a live supervisor.
-  if (int rc = send_fd(control, listener); rc < 0) die_filtered(control, Stage::send_listener, -rc);
+  const Message hello{Message::listener, Stage::none, 0};
+  if (int rc = send_with_fd(control, &hello, sizeof hello, listener); rc < 0)
+    die_filtered(control, Stage::send_listener, -rc);
   char go = 0;
   const ssize_t n = ::recv(control, &go, 1, 0);
   if (n != 1 || go != 'g') die_filtered(control, Stage::wait_go, n < 0 ? errno : ECONNRESET);
   // The listener fd is O_CLOEXEC: exec drops it without a (notified) close().
   ::execvp(file, argv);
   die_filtered(control, Stage::exec, errno);
+}
+
+int send_with_fd(int sock, const void* data, std::size_t len, int fd) {
+  iovec iov{const_cast<void*>(data), len};
+  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (fd >= 0) {
+    msg.msg_control = buf;
+    msg.msg_controllen = sizeof buf;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  const ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+  if (n < 0) return -errno;
+  return static_cast<std::size_t>(n) == len ? 0 : -EMSGSIZE;
 }
 
 int receive_listener(int control, Message& failure) {

@@ -15,6 +15,7 @@
 
 #include <linux/filter.h>
 
+#include <cstddef>
 #include <cstdint>
 
 namespace sandbox::shim {
@@ -37,6 +38,10 @@ const char* stage_name(Stage s);
 // The part of exec_target that installs the filter; returns the listener fd or -errno.
 // Exposed for launchers that want to do the rest themselves.
 int install_filter(const sock_fprog& prog);
+
+// Sends `len` bytes as one message, with `fd` attached (SCM_RIGHTS) unless fd < 0.
+// Returns 0 or -errno. Async-signal-safe.
+int send_with_fd(int sock, const void* data, std::size_t len, int fd);
 
 // Supervisor side: receive the listener (or the failure report) from the child.
 // Returns the listener fd (>= 0), or -1 with `failure` filled in.

@@ -325,16 +325,7 @@ std::string filter_response(std::string_view id, const std::vector<sock_filter>&
 }
 
 std::string_view event_name(Event::Kind k) {
-  switch (k) {
-    case Event::Kind::registered: return "registered";
-    case Event::Kind::deregistered: return "deregistered";
-    case Event::Kind::exited: return "exited";
-    case Event::Kind::killed: return "killed";
-    case Event::Kind::quota_set: return "quota_set";
-    case Event::Kind::quota_reset: return "quota_reset";
-    case Event::Kind::joined: return "joined";
-  }
-  return "unknown";
+  return to_string(k);
 }
 
 std::string event_line(const Event& e) {

@@ -374,12 +374,13 @@ OpResult Supervisor::deregister(const Caller& c, Pid pid) {
   return result(rc, pid, Op::abi_deregister);
 }
 
-OpResult Supervisor::resource_cap(const Caller& c, Pid pid, std::int64_t heap_mib, std::int64_t files) {
+template <typename Cap>
+OpResult Supervisor::cap_outside(const Caller& c, Pid pid, Cap&& cap) {
   std::lock_guard lk(mu_);
   sweep();
   if (auto a = authorize(c, pid); !a.ok()) return a;
   std::optional<Violation> enforce;
-  const int rc = tracker_.resource_cap(pid, heap_mib, files, Actor::outside, enforce);
+  const int rc = cap(enforce);
   if (rc == 0) {
     const Node* n = tracker_.find(pid);
     Event e{Event::Kind::quota_set, pid, n->tgid};
@@ -390,21 +391,17 @@ OpResult Supervisor::resource_cap(const Caller& c, Pid pid, std::int64_t heap_mi
   return result(rc, pid, Op::abi_resource_cap);
 }
 
+OpResult Supervisor::resource_cap(const Caller& c, Pid pid, std::int64_t heap_mib, std::int64_t files) {
+  return cap_outside(c, pid, [&](std::optional<Violation>& enforce) {
+    return tracker_.resource_cap(pid, heap_mib, files, Actor::outside, enforce);
+  });
+}
+
 OpResult Supervisor::resource_cap_bytes(const Caller& c, Pid pid, std::int64_t heap_bytes,
                                         std::int64_t files) {
-  std::lock_guard lk(mu_);
-  sweep();
-  if (auto a = authorize(c, pid); !a.ok()) return a;
-  std::optional<Violation> enforce;
-  const int rc = tracker_.resource_cap_bytes(pid, heap_bytes, files, Actor::outside, enforce);
-  if (rc == 0) {
-    const Node* n = tracker_.find(pid);
-    Event e{Event::Kind::quota_set, pid, n->tgid};
-    e.heap_quota_bytes = n->heap_quota_bytes, e.file_quota = n->file_quota;
-    emit(e);
-  }
-  if (enforce) kill_for(*enforce);
-  return result(rc, pid, Op::abi_resource_cap);
+  return cap_outside(c, pid, [&](std::optional<Violation>& enforce) {
+    return tracker_.resource_cap_bytes(pid, heap_bytes, files, Actor::outside, enforce);
+  });
 }
 
 OpResult Supervisor::resource_reset(const Caller& c, Pid pid) {

@@ -114,7 +114,9 @@ class Supervisor final : public Control {
   void drop_threads(ProcState& p);
   bool in_scope(Pid tgid);
   OpResult authorize(const Caller& c, Pid pid);
-  OpResult result(int err, Pid pid, Op op);  // the contract's error, with a message
+  template <typename Cap>
+  OpResult cap_outside(const Caller& c, Pid pid, Cap&& cap);  // the two resource_cap forms
+  OpResult result(int err, Pid pid, Op op);                   // the contract's error, with a message
 
   // Answers. Each returns true when the kernel accepted the answer (the target was still
   // waiting); false (ENOENT) means it died or was interrupted: account nothing.

@@ -56,10 +56,6 @@ int Tracker::deregister(Pid pid, Actor actor) {
 
 int Tracker::resource_cap(Pid pid, std::int64_t heap_mib, std::int64_t files, Actor actor,
                           std::optional<Violation>& enforce) {
-  enforce.reset();
-  if (pid < 1 || !tasks_.live_task(pid)) return ESRCH;
-  if (!nodes_.contains(pid)) return EINVAL;
-  if (heap_mib < -1 || files < -1) return EINVAL;
   std::optional<std::uint64_t> heap;
   if (heap_mib >= 0) {
     // heap_mib * 2^20 without overflow: 2^44 MiB and above can never be exceeded.
@@ -67,30 +63,27 @@ int Tracker::resource_cap(Pid pid, std::int64_t heap_mib, std::int64_t files, Ac
     heap = heap_mib >= kNeverExceeded ? std::numeric_limits<std::uint64_t>::max()
                                       : static_cast<std::uint64_t>(heap_mib) << 20;
   }
-  std::optional<std::uint64_t> file_limit;
-  if (files >= 0) file_limit = static_cast<std::uint64_t>(files);
-  return cap_impl(pid, heap, file_limit, actor, enforce);
+  return cap_impl(pid, heap_mib < -1, heap, files, actor, enforce);
 }
 
 int Tracker::resource_cap_bytes(Pid pid, std::int64_t heap_bytes, std::int64_t files, Actor actor,
                                 std::optional<Violation>& enforce) {
-  enforce.reset();
-  if (pid < 1 || !tasks_.live_task(pid)) return ESRCH;
-  if (!nodes_.contains(pid)) return EINVAL;
-  if (heap_bytes < -1 || files < -1) return EINVAL;
   std::optional<std::uint64_t> heap;
   if (heap_bytes >= 0) heap = static_cast<std::uint64_t>(heap_bytes);
-  std::optional<std::uint64_t> file_limit;
-  if (files >= 0) file_limit = static_cast<std::uint64_t>(files);
-  return cap_impl(pid, heap, file_limit, actor, enforce);
+  return cap_impl(pid, heap_bytes < -1, heap, files, actor, enforce);
 }
 
-int Tracker::cap_impl(Pid pid, std::optional<std::uint64_t> heap, std::optional<std::uint64_t> files,
+int Tracker::cap_impl(Pid pid, bool bad_heap, std::optional<std::uint64_t> heap, std::int64_t files,
                       Actor actor, std::optional<Violation>& enforce) {
-  Node& n = nodes_.at(pid);
+  enforce.reset();
+  if (pid < 1 || !tasks_.live_task(pid)) return ESRCH;
+  const auto it = nodes_.find(pid);
+  if (it == nodes_.end()) return EINVAL;
+  if (bad_heap || files < -1) return EINVAL;
+  Node& n = it->second;
   if (n.quotas_set()) return ENFILE;
   n.heap_quota_bytes = heap;
-  n.file_quota = files;
+  n.file_quota = files >= 0 ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(files)) : std::nullopt;
   n.imposed_from_outside = actor == Actor::outside && n.quotas_set();
   enforce = over_quota(n, n.heapsize, n.openfile_count);  // enforced at once
   return 0;

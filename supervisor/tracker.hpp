@@ -96,7 +96,9 @@ class Tracker {
 
  private:
   static std::optional<Violation> over_quota(const Node& n, std::uint64_t heap, std::uint64_t files);
-  int cap_impl(Pid pid, std::optional<std::uint64_t> heap, std::optional<std::uint64_t> files, Actor actor,
+  // The checks and effect shared by both resource_cap forms: `bad_heap` says the heap
+  // quota given was below -1.
+  int cap_impl(Pid pid, bool bad_heap, std::optional<std::uint64_t> heap, std::int64_t files, Actor actor,
                std::optional<Violation>& enforce);
 
   TaskDirectory& tasks_;
