@@ -2,6 +2,7 @@
 # Installs everything the project needs on a fresh Debian 12 machine (idempotent).
 # Build + tests: compiler, CMake, libseccomp, Boost.Asio, nlohmann/json, doctest.
 # Parity (kernel side): linux-source-6.1, QEMU and the kernel build tools.
+# Fuzzing (test/fuzz): clang, and libFuzzer's runtime (libclang-rt-14-dev, only recommended by clang).
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates python3
@@ -9,6 +10,7 @@ packages=(
   strace clang-format
   linux-source-6.1 qemu-system-x86 flex bison bc libelf-dev libssl-dev cpio xz-utils
   patch perl python3-ply libc6-dev gcc-multilib
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

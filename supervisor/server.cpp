@@ -170,10 +170,12 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<std::uint64_t> sub_;
   bool closed_ = false;
   bool closing_ = false;  // no more reading; close once the queue is flushed
+  // Ancillary space for recvmsg. A member, not a local of reader(): a coroutine frame does
+  // not honour alignas (GCC 12), and cmsghdr must be aligned.
+  alignas(cmsghdr) char cbuf_[CMSG_SPACE(sizeof(int) * kFdsPerRecv)];
 };
 
 awaitable<void> Session::reader([[maybe_unused]] std::shared_ptr<Session> self) {
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * kFdsPerRecv)];
   try {
     while (!closed_ && !closing_) {
       boost::system::error_code ec;
@@ -185,8 +187,8 @@ awaitable<void> Session::reader([[maybe_unused]] std::shared_ptr<Session> self) 
       msghdr mh{};
       mh.msg_iov = &iov;
       mh.msg_iovlen = 1;
-      mh.msg_control = cbuf;
-      mh.msg_controllen = sizeof cbuf;
+      mh.msg_control = cbuf_;
+      mh.msg_controllen = sizeof cbuf_;
       const ssize_t n = ::recvmsg(sock_.native_handle(), &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
       const int err = errno;
       inbuf_.resize(old + static_cast<std::size_t>(n > 0 ? n : 0));
