@@ -43,7 +43,20 @@ struct Event {
   std::optional<std::uint64_t> heap_quota_bytes;  // quota_set
   std::optional<std::uint64_t> file_quota;        // quota_set
 };
-const char* to_string(Event::Kind k);
+// The wire name of an event kind ("registered", ..., "joined"): one table for logs and
+// the socket's watch stream.
+inline const char* to_string(Event::Kind k) {
+  switch (k) {
+    case Event::Kind::registered: return "registered";
+    case Event::Kind::deregistered: return "deregistered";
+    case Event::Kind::exited: return "exited";
+    case Event::Kind::killed: return "killed";
+    case Event::Kind::quota_set: return "quota_set";
+    case Event::Kind::quota_reset: return "quota_reset";
+    case Event::Kind::joined: return "joined";
+  }
+  return "event";
+}
 
 // Asking a long-running supervisor to take a new target (`sandbox-shim --socket`).
 struct JoinRequest {

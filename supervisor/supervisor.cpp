@@ -36,18 +36,6 @@ const char* errno_name(int e) {
 
 }  // namespace
 
-const char* to_string(Event::Kind k) {
-  switch (k) {
-    case Event::Kind::registered: return "registered";
-    case Event::Kind::deregistered: return "deregistered";
-    case Event::Kind::exited: return "exited";
-    case Event::Kind::killed: return "killed";
-    case Event::Kind::quota_set: return "quota_set";
-    case Event::Kind::quota_reset: return "quota_reset";
-    case Event::Kind::joined: return "joined";
-  }
-  return "event";
-}
 
 // "Is pid a live task in the sandbox's scope?" answered from /proc. A task is in scope
 // when its process is one we have seen a notification from, or descends from a root we
