@@ -36,7 +36,6 @@ const char* errno_name(int e) {
 
 }  // namespace
 
-
 // "Is pid a live task in the sandbox's scope?" answered from /proc. A task is in scope
 // when its process is one we have seen a notification from, or descends from a root we
 // launched (orphans are reparented to us: `sandbox run` makes the supervisor a subreaper).
