@@ -278,6 +278,9 @@ int run_command(const RunOptions& options) {
     server.reset();
   }
 
+  if (options.verbose)
+    std::fprintf(stderr, "sandbox: %llu notifications handled\n",
+                 static_cast<unsigned long long>(sup.notifications()));
   if (exit_code >= 0) return exit_code;
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);

@@ -208,6 +208,7 @@ void Supervisor::serve(NotifyChannel& channel, const std::atomic<bool>& stop) {
 }
 
 void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n) {
+  ++notifications_;
   sweep();
   const auto tid = static_cast<Pid>(n.pid);
   ThreadState* t = n.data.arch == AUDIT_ARCH_X86_64 ? learn(tid) : nullptr;
@@ -499,6 +500,11 @@ void Supervisor::maintain() {
     }
     j.thread.join();
   }
+}
+
+std::uint64_t Supervisor::notifications() const {
+  std::lock_guard lk(mu_);
+  return notifications_;
 }
 
 std::size_t Supervisor::listeners() const {

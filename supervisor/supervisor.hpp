@@ -64,6 +64,8 @@ class Supervisor final : public Control {
   // Cheap; call it now and then (the server does, on a timer).
   void maintain();
   std::size_t listeners() const;
+  // Notifications handled so far (for --verbose and benchmarks).
+  std::uint64_t notifications() const;
 
   // Control (the socket, the CLI).
   OpResult register_node(const Caller& c, Pid pid) override;
@@ -168,6 +170,7 @@ class Supervisor final : public Control {
   std::uint64_t next_subscriber_ = 1;
   std::list<Joined> joined_;
   std::vector<sock_filter> filter_;  // built once, for join()
+  std::uint64_t notifications_ = 0;
   Pid self_ = 0;
 };
 
