@@ -240,6 +240,7 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
     case Op::execve: on_execve(c); break;
     case Op::credentials: on_credentials(c); break;
     case Op::root_change: on_root_change(c); break;
+    case Op::rlimit_change: on_rlimit_change(c); break;
     case Op::abi_register:
     case Op::abi_fetch:
     case Op::abi_deregister:

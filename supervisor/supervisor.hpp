@@ -91,6 +91,10 @@ class Supervisor final : public Control {
     uid_t ruid = 0, suid = 0;              // for authorising outside callers
     std::optional<target::Layout> layout;  // data/brk layout; reset at exec
     std::optional<std::uint64_t> brk_end;  // page-aligned break, as far as we know
+    // RLIMIT_AS/RLIMIT_DATA, cached until the process changes a limit (setrlimit or
+    // prlimit64 with a new value are notified); from then on read at every call.
+    std::optional<target::MemoryLimits> limits;
+    bool limits_change = false;
     std::unordered_map<int, Pid> closing;  // fd -> thread whose close of it is in flight
     std::vector<Pid> threads;
   };
@@ -140,7 +144,9 @@ class Supervisor final : public Control {
   void on_execve(Call& c);            // lifecycle.cpp
   void on_credentials(Call& c);       // lifecycle.cpp
   void on_root_change(Call& c);       // lifecycle.cpp
-  void on_abi(Call& c, Op op);        // abi.cpp
+  void on_rlimit_change(Call& c);     // memory.cpp
+  target::MemoryLimits memory_limits(ProcState& p);
+  void on_abi(Call& c, Op op);  // abi.cpp
 
   struct Subscriber {
     Caller caller;

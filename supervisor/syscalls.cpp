@@ -46,6 +46,8 @@ constexpr SyscallDef kTable[] = {
   {"pivot_root",        SYS_pivot_root,     Op::root_change,        Family::files_open,    std::nullopt},
   {"setns",             SYS_setns,          Op::root_change,        Family::files_open,    std::nullopt},
   {"unshare",           SYS_unshare,        Op::root_change,        Family::files_open,    std::nullopt},
+  {"setrlimit",         SYS_setrlimit,      Op::rlimit_change,      Family::memory_rlimit, std::nullopt},
+  {"prlimit64",         SYS_prlimit64,      Op::rlimit_change,      Family::memory_rlimit, ArgCondition{2, ArgCondition::Test::ne, 0, 0}},
   {"io_uring_setup",    SYS_io_uring_setup, Op::deny_enosys,        Family::io_uring,      std::nullopt},
   {"register",          -1,                 Op::abi_register,       Family::abi,           std::nullopt},
   {"fetch",             -1,                 Op::abi_fetch,          Family::abi,           std::nullopt},
@@ -59,6 +61,7 @@ bool enabled(const SyscallDef& d, const Policy& p) {
   switch (d.family) {
     case Family::memory_brk: return p.notify_brk;
     case Family::memory_mmap: return p.notify_mmap;
+    case Family::memory_rlimit: return p.notify_brk || p.notify_mmap;
     case Family::files_open: return p.notify_open;
     case Family::files_close: return p.notify_close;
     case Family::always: return true;

@@ -32,8 +32,9 @@ enum class Op : std::uint8_t {
   exit,
   exit_group,
   execve,
-  credentials,  // set*id, setgroups, capset: the open emulation's cached credentials go stale
-  root_change,  // chroot, pivot_root, setns, unshare: its cached roots may go stale
+  credentials,    // set*id, setgroups, capset: the open emulation's cached credentials go stale
+  root_change,    // chroot, pivot_root, setns, unshare: its cached roots may go stale
+  rlimit_change,  // setrlimit, prlimit64 with a new value: cached memory limits go stale
   abi_register,
   abi_fetch,
   abi_deregister,
@@ -43,7 +44,16 @@ enum class Op : std::uint8_t {
 };
 
 // Which policy switch governs a row.
-enum class Family : std::uint8_t { memory_brk, memory_mmap, files_open, files_close, always, abi, io_uring };
+enum class Family : std::uint8_t {
+  memory_brk,
+  memory_mmap,
+  memory_rlimit,
+  files_open,
+  files_close,
+  always,
+  abi,
+  io_uring
+};
 
 struct ArgCondition {  // notify only when the argument passes this test
   enum class Test : std::uint8_t {

@@ -41,6 +41,10 @@ struct Limit {
   bool finite() const { return cur != ~0ULL; }
 };
 Limit rlimit(pid_t pid, int resource);
+// RLIMIT_AS and RLIMIT_DATA together: what brk and mmap are checked against.
+struct MemoryLimits {
+  Limit as, data;
+};
 
 // Data/brk layout from /proc/<pid>/stat (fields 45-47).
 struct Layout {

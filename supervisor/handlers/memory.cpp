@@ -10,6 +10,7 @@
 // prediction cannot see is listed in docs/design.md ("Memory: predicting the result").
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include <cerrno>
 
@@ -24,9 +25,7 @@ std::uint64_t page_align(std::uint64_t v) {
   return (v + kPage - 1) & ~(kPage - 1);
 }
 
-struct Limits {
-  target::Limit as, data;
-};
+using Limits = target::MemoryLimits;
 
 // Would growing the address space by `pages` pass may_expand_vm() and the overcommit
 // check? `data` says whether the mapping counts as data (private, writable, not stack).
@@ -44,6 +43,32 @@ bool may_expand(pid_t pid, const Limits& lim, std::uint64_t pages, bool data, bo
 }
 
 }  // namespace
+
+target::MemoryLimits Supervisor::memory_limits(ProcState& p) {
+  // Cached per process: limits change only by setrlimit/prlimit64, which are notified and,
+  // before they run, switch the cache off for that process for good (on_rlimit_change).
+  // (A prlimit from outside the sandbox is not seen: documented in design.md.)
+  if (p.limits && !p.limits_change) return *p.limits;
+  const Limits lim{target::rlimit(p.tgid, RLIMIT_AS), target::rlimit(p.tgid, RLIMIT_DATA)};
+  if (!p.limits_change) p.limits = lim;
+  return lim;
+}
+
+void Supervisor::on_rlimit_change(Call& c) {
+  // setrlimit(res, new) or prlimit64(pid, res, new, old) with a new value: the caller's
+  // process, or the one named by pid, stops trusting its cached limits.
+  Pid target = c.tgid;
+  if (c.n.data.nr == SYS_prlimit64 && static_cast<Pid>(c.arg(0)) != 0) {
+    const auto named = static_cast<Pid>(c.arg(0));
+    auto t = threads_.find(named);
+    target = t != threads_.end() ? t->second.tgid : named;
+  }
+  if (auto it = procs_.find(target); it != procs_.end()) {
+    it->second.limits_change = true;
+    it->second.limits.reset();
+  }
+  reply_continue(c);
+}
 
 void Supervisor::on_brk(Call& c) {
   ProcState& p = c.proc;
@@ -68,7 +93,7 @@ void Supervisor::on_brk(Call& c) {
     reply_continue(c);
     return;
   }
-  const Limits lim{target::rlimit(c.tgid, RLIMIT_AS), target::rlimit(c.tgid, RLIMIT_DATA)};
+  const Limits lim = memory_limits(c.proc);
   // check_data_rlimit(): the whole data segment including the new break.
   if (lim.data.finite() && (want - l.start_brk) + (l.end_data - l.start_data) > lim.data.cur) {
     reply_continue(c);  // the kernel refuses it: the break stays
@@ -111,7 +136,7 @@ void Supervisor::on_mmap(Call& c) {
   }
   const std::uint64_t pages = page_align(len) / kPage;
   if (!fails) {
-    const Limits lim{target::rlimit(c.tgid, RLIMIT_AS), target::rlimit(c.tgid, RLIMIT_DATA)};
+    const Limits lim = memory_limits(c.proc);
     const bool writable = prot & PROT_WRITE;
     const bool data = writable && type == MAP_PRIVATE && !(flags & MAP_GROWSDOWN);
     const bool noreserve = (flags & MAP_NORESERVE) && overcommit_.mode != 2;
