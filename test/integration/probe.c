@@ -627,6 +627,32 @@ static int case_chroot(void) {
   return 0;
 }
 
+/* prlimit on another process: the child's cached limits must not outlive the change. */
+static int case_prlimit_other(void) {
+  int go[2], done[2];
+  if (pipe(go) || pipe(done)) return 14;
+  pid_t c = fork();
+  if (c == 0) {
+    char b;
+    ensure_registered(getpid());
+    mm(16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1); /* limits now cached */
+    (void)!write(done[1], "x", 1);
+    (void)!read(go[0], &b, 1);
+    unsigned long h = stats(getpid()).heapsize;
+    void *big = mm(2UL << 30, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+    say("child_big_failed=%d", (long)big < 0);
+    say("child_big_delta=%lu", stats(getpid()).heapsize - h);
+    _exit(0);
+  }
+  char b;
+  (void)!read(done[0], &b, 1);
+  struct rlimit rl = {1UL << 30, 1UL << 30};
+  say("prlimit=%s", res(prlimit(c, RLIMIT_AS, &rl, NULL)));
+  (void)!write(go[1], "x", 1);
+  waitpid(c, NULL, 0);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return 2;
   const char *c = argv[1];
@@ -648,6 +674,7 @@ int main(int argc, char **argv) {
   if (!strcmp(c, "park")) return case_park();
   if (!strcmp(c, "int80")) return case_int80();
   if (!strcmp(c, "chroot")) return case_chroot();
+  if (!strcmp(c, "prlimit-other")) return case_prlimit_other();
   if (!strcmp(c, "x32")) return case_x32();
   if (!strcmp(c, "io-uring")) return case_io_uring();
   if (!strcmp(c, "toctou")) return case_toctou();

@@ -90,6 +90,15 @@ TEST_CASE("heap: anonymous private mmap counts, shared/file/failed ones do not")
   CHECK(r["within_rlimit_as_delta"] == "65536");
 }
 
+TEST_CASE("heap: a limit lowered by prlimit from another process applies at once") {
+  const Result r = probe("prlimit-other");
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["prlimit"] == "0");
+  CHECK(r["child_big_failed"] == "1");
+  CHECK(r["child_big_delta"] == "0");
+}
+
 TEST_CASE("files: only successful opens and closes count") {
   const Result r = probe("files");
   INFO(r.out << r.err);
