@@ -31,8 +31,8 @@ using sandbox::shim::install_filter;
 
 [[noreturn]] void usage_error(const std::string& what) {
   std::fprintf(stderr,
-               "sandbox-shim: %s\nusage: sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] "
-               "[--track] [--] CMD [ARG...]\n",
+               "sandbox-shim: %s (usage: sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] "
+               "[--track] [--] CMD [ARG...])\n",
                what.c_str());
   std::exit(2);
 }

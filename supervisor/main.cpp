@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
       case Command::Kind::ctl: return ctl_main(cmd.ctl_argc, cmd.ctl_argv);
     }
   } catch (const UsageError& e) {
-    std::fprintf(stderr, "sandbox: %s\nTry 'sandbox --help'.\n", e.what());
+    std::fprintf(stderr, "sandbox: %s (see 'sandbox --help')\n", e.what());
     return 2;
   }
   return 2;

@@ -112,7 +112,9 @@ TEST_CASE("serve: sandbox-shim errors are one line and never run CMD") {
   const Result none = run({kShim, "--socket", temp_socket("nobody-here"), "--", kProbe, "exit"});
   CHECK(none.status == 126);
   CHECK(has(none.err, "cannot reach the supervisor"));
-  CHECK(run({kShim, "--heap-quota", "lots", "--socket", "x", "--", kProbe, "exit"}).status == 2);
+  const Result bad = run({kShim, "--heap-quota", "lots", "--socket", "x", "--", kProbe, "exit"});
+  CHECK(bad.status == 2);
+  CHECK(std::count(bad.err.begin(), bad.err.end(), '\n') == 1);  // one line
 }
 
 TEST_CASE("ctl: every operation and every error against a live joined target") {
