@@ -227,11 +227,11 @@ int run_command(const RunOptions& options) {
       std::fprintf(stderr, "sandbox: control socket disabled: %s\n", e.what());
     }
   }
-  std::atomic<bool> serving{true};
+  std::atomic<bool> done{false};
   std::atomic<bool> stop{false};
   std::thread notify([&] {
     sup.serve(listener, stop);
-    serving.store(false);
+    done.store(true);
   });
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   struct sigaction sa {};
@@ -266,12 +266,7 @@ int run_command(const RunOptions& options) {
   reap_leftovers();
 
   stop.store(true);
-  while (serving.load()) {  // wake it from a blocking RECV until it has noticed
-    ::pthread_kill(notify.native_handle(), Supervisor::stop_signal());
-    const timespec tick{0, 20'000};
-    ::nanosleep(&tick, nullptr);  // waiting for the thread to notice, not a synchronisation
-  }
-  notify.join();
+  Supervisor::finish(notify, done);
   if (server) {
     server->stop();
     io_thread.join();

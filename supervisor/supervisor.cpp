@@ -64,18 +64,21 @@ Supervisor::Supervisor(Options options)
 
 Supervisor::~Supervisor() {
   for (auto& j : joined_) j.stop.store(true);
-  for (auto& j : joined_) {
-    while (!j.done.load()) {
-      ::pthread_kill(j.thread.native_handle(), stop_signal());
-      const timespec tick{0, 1'000'000};
-      ::nanosleep(&tick, nullptr);
-    }
-    j.thread.join();
-  }
+  for (auto& j : joined_) finish(j.thread, j.done);
 }
 
 int Supervisor::stop_signal() {
   return SIGUSR1;
+}
+
+void Supervisor::finish(std::thread& t, const std::atomic<bool>& done) {
+  // A signal sent just before the thread enters RECV is lost, so send until it has left.
+  while (!done.load()) {
+    ::pthread_kill(t.native_handle(), stop_signal());
+    const timespec tick{0, 20'000};
+    ::nanosleep(&tick, nullptr);  // waiting for the thread to notice, not a synchronisation
+  }
+  t.join();
 }
 
 void Supervisor::adopt_root(Pid pid) {
@@ -493,14 +496,7 @@ void Supervisor::maintain() {
       }
     }
   }
-  for (auto& j : finished) {
-    while (!j.done.load()) {
-      ::pthread_kill(j.thread.native_handle(), stop_signal());
-      const timespec tick{0, 1'000'000};
-      ::nanosleep(&tick, nullptr);  // waiting for the thread to notice, not synchronisation
-    }
-    j.thread.join();
-  }
+  for (auto& j : finished) finish(j.thread, j.done);
 }
 
 std::uint64_t Supervisor::notifications() const {

@@ -54,6 +54,9 @@ class Supervisor final : public Control {
   // Several listeners may be served at once, each by its own thread.
   void serve(NotifyChannel& channel, const std::atomic<bool>& stop);
   static int stop_signal();  // SIGUSR1
+  // Ends a thread running serve() whose stop flag is set: wakes it from a blocking RECV
+  // with stop_signal() until it reports `done`, then joins it.
+  static void finish(std::thread& t, const std::atomic<bool>& done);
 
   // Quotas from the command line or a policy on a launched root (Actor::outside).
   OpResult impose(Pid pid, const Policy& policy);
