@@ -99,7 +99,7 @@ bool Supervisor::in_scope(Pid tgid) {
   return false;
 }
 
-Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid) {
+Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatus* known) {
   if (auto it = procs_.find(tgid); it != procs_.end()) return &it->second;
   // pidfd first: from here on, a reuse of this pid is visible as the pidfd's exit.
   const int fd = target::pidfd_open(tgid, false);
@@ -107,7 +107,10 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid) {
   ProcState p;
   p.tgid = tgid;
   p.pidfd.reset(fd);
-  if (const auto st = target::status(tgid)) p.ruid = st->ruid, p.suid = st->suid;
+  // Read after the pidfd, so the uids are this process's (a reuse would show as its exit);
+  // a `known` status comes from a thread blocked in our notification, alive all along.
+  const auto st = known ? std::optional<target::TaskStatus>(*known) : target::status(tgid);
+  if (st) p.ruid = st->ruid, p.suid = st->suid;
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = watch_key(kProcess, tgid);
@@ -131,7 +134,8 @@ Supervisor::ThreadState* Supervisor::learn(Pid tid) {
   if (auto it = threads_.find(tid); it != threads_.end()) return &it->second;
   const auto st = target::status(tid);
   if (!st) return nullptr;
-  ProcState* p = ensure_proc(st->tgid);
+  // The thread's status stands for its process's when it is the leader.
+  ProcState* p = ensure_proc(st->tgid, st->tgid == tid ? &*st : nullptr);
   if (!p) return nullptr;
   p->threads.push_back(tid);
   return &threads_.emplace(tid, ThreadState{st->tgid, -1}).first->second;

@@ -116,7 +116,8 @@ class Supervisor final : public Control {
   // The loop.
   void handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n);
   ThreadState* learn(Pid tid);
-  ProcState* ensure_proc(Pid tgid);
+  // `known`: the process's /proc status when the caller has just read it (saves a read).
+  ProcState* ensure_proc(Pid tgid, const target::TaskStatus* known = nullptr);
   void watch_node(Pid pid, Pid tgid);
   void sweep();
   void forget_process(Pid tgid);
