@@ -33,6 +33,9 @@ patches=("$here"/patches/*.patch)
 
 log() { printf 'kernel/build: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# Every failure ends with one line "kernel/build: error: <cause>" (the parity harness shows
+# it): the named checks below, and this trap for any other failing step.
+trap 'rc=$?; log "error: command failed with status $rc (line $LINENO): $BASH_COMMAND"; exit 1' ERR
 
 key=$( { echo "recipe $recipe"; cat "${patches[@]}" "${fragments[@]}"; } | sha256sum | cut -c1-16)
 if [[ ${1:-} == --key ]]; then echo "$key"; exit 0; fi
@@ -45,12 +48,19 @@ if [[ -s $image ]]; then
 fi
 
 [[ -r $tarball ]] || die "$tarball missing (run scripts/install-deps.sh: package linux-source-6.1)"
-mkdir -p "$cache" "$work"
+for tool in make gcc flex bison bc perl patch; do
+  command -v "$tool" >/dev/null || die "$tool missing (run scripts/install-deps.sh)"
+done
+mkdir -p "$cache" "$work" || die "cannot create the cache directory $cache"
 exec 9>"$cache/.lock"
 flock 9 # one build at a time; a second caller waits, then finds the image cached
 if [[ -s $image ]]; then echo "$image"; exit 0; fi
 
 start=$(date +%s)
+
+# The unpacked tree and one build need about 2 GiB; say so rather than fail half-way.
+free_kib=$(df -Pk "$work" | awk 'NR == 2 { print $4 }')
+((free_kib > 2 * 1024 * 1024)) || die "less than 2 GiB free under $work ($((free_kib / 1024)) MiB): set SANDBOX_KERNEL_WORK"
 
 # 1. The pristine tree, unpacked once per tarball.
 stamp="$(stat -c '%s %Y' "$tarball")"
