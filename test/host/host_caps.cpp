@@ -2,12 +2,12 @@
 // missing capability weakens (scripts/test.sh runs it first, so a CI log says which case
 // every host-dependent test ran). Exit status 0, or 1 when the host lacks what the
 // supervisor cannot run without (seccomp user notification with ADDFD_FLAG_SEND).
+#include "host_caps.hpp"
+
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cstdio>
-
-#include "host_caps.hpp"
 
 namespace {
 
@@ -34,8 +34,7 @@ int main() {
   const auto ia32 = host::ia32();
   row("32-bit emulation (int 0x80)", ia32.on, "the other-ABI test expects SIGSYS",
       "32-bit emulation unavailable on this host: the other-ABI test expects the native SIGSEGV");
-  row("unprivileged user namespaces", host::userns_unprivileged(), "",
-      "namespace tests run as root only");
+  row("unprivileged user namespaces", host::userns_unprivileged(), "", "namespace tests run as root only");
   const bool kvm = ::access("/dev/kvm", R_OK | W_OK) == 0;
   row("/dev/kvm usable by this uid", kvm, "kernel/boot.sh probes it and falls back to TCG if it hangs",
       "the parity VM runs under TCG");

@@ -72,10 +72,10 @@ inline Ia32 ia32() {
 // The seccomp notification features the supervisor uses, probed in a child that installs
 // a filter notifying on nothing it will call again.
 struct Seccomp {
-  bool user_notif = false;      // SECCOMP_FILTER_FLAG_NEW_LISTENER (5.0)
-  bool wait_killable = false;   // SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (6.0)
-  bool addfd_send = false;      // SECCOMP_ADDFD_FLAG_SEND (5.14)
-  bool sync_wakeup = false;     // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6)
+  bool user_notif = false;     // SECCOMP_FILTER_FLAG_NEW_LISTENER (5.0)
+  bool wait_killable = false;  // SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (6.0)
+  bool addfd_send = false;     // SECCOMP_ADDFD_FLAG_SEND (5.14)
+  bool sync_wakeup = false;    // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (6.6)
 };
 inline Seccomp seccomp() {
   const int bits = run_child([] {
