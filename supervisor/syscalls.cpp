@@ -51,12 +51,12 @@ constexpr SyscallDef kTable[] = {
   {"unshare",           SYS_unshare,        Op::root_change,        Family::files_open,    std::nullopt},
   {"setrlimit",         SYS_setrlimit,      Op::rlimit_change,      Family::memory_rlimit, std::nullopt},
   {"prlimit64",         SYS_prlimit64,      Op::rlimit_change,      Family::memory_rlimit, ArgCondition{2, ArgCondition::Test::ne, 0, 0}},
-  // The break and the layout are per address space: the memory handlers must see every
+  // The break and the layout are per address space: the memory handlers must hear of every
   // process that starts sharing one. clone3's flags are in memory (not checkable in BPF,
-  // and a TOCTOU if read): ENOSYS, so libc falls back to clone, whose flags are arg 0.
+  // and a TOCTOU if read): every clone3 is taken as one that may share (threads included).
   {"clone",             SYS_clone,          Op::vm_clone,           Family::memory_share,  ArgCondition{0, ArgCondition::Test::masked_eq, kCloneVmOnly, CLONE_VM}},
+  {"clone3",            SYS_clone3,         Op::vm_clone,           Family::memory_share,  std::nullopt},
   {"vfork",             SYS_vfork,          Op::vm_clone,           Family::memory_share,  std::nullopt},
-  {"clone3",            SYS_clone3,         Op::deny_enosys,        Family::memory_share,  std::nullopt},
   // PR_SET_MM rewrites start_brk/brk and the layout the memory handlers rely on: refused.
   {"prctl",             SYS_prctl,          Op::deny_eperm,         Family::memory_share,  ArgCondition{0, ArgCondition::Test::masked_eq, 0xffffffffu, PR_SET_MM}},
   {"io_uring_setup",    SYS_io_uring_setup, Op::deny_enosys,        Family::io_uring,      std::nullopt},

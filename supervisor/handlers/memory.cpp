@@ -138,8 +138,9 @@ void Supervisor::on_rlimit_change(Call& c) {
 }
 
 void Supervisor::on_vm_clone(Call& c) {
-  // clone(CLONE_VM without CLONE_THREAD) or vfork, before it runs: the caller's mm gets a
-  // second user, linked to it by kcmp at its first memory call.
+  // clone(CLONE_VM without CLONE_THREAD), vfork, or any clone3 (its flags are in memory),
+  // before it runs: the caller's mm may get a second user, linked to it by kcmp at its
+  // first memory call. `shared` only widens that search: being wrong costs a kcmp.
   address_space(c).shared = true;
   any_vm_clone_ = true;
   reply_continue(c);
