@@ -154,13 +154,49 @@ int fd_open(pid_t tid, unsigned int fd) {
   return errno == EBADF ? 0 : -errno;
 }
 
+namespace {
+
+// The same limit from /proc/<tid>/limits (mode 0444): for a supervisor without
+// CAP_SYS_RESOURCE, which prlimit() refuses for a target of another uid.
+std::optional<Limit> rlimit_from_proc(pid_t tid, int resource) {
+  const char* name = resource == RLIMIT_AS        ? "Max address space"
+                     : resource == RLIMIT_DATA    ? "Max data size"
+                     : resource == RLIMIT_MEMLOCK ? "Max locked memory"
+                                                  : nullptr;
+  if (!name) return std::nullopt;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/limits", tid);
+  char buf[4096];
+  const ssize_t n = read_small(path, buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  std::string_view text(buf, static_cast<std::size_t>(n));
+  const std::size_t at = text.find(name);
+  if (at == std::string_view::npos || (at != 0 && text[at - 1] != '\n')) return std::nullopt;
+  std::string_view line = text.substr(at + std::strlen(name));
+  line = line.substr(0, line.find('\n'));
+  Limit out;
+  std::uint64_t* const slots[] = {&out.cur, &out.max};
+  for (std::uint64_t* slot : slots) {
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    const std::string_view tok = line.substr(0, line.find(' '));
+    if (tok != "unlimited" && !parse_num(tok, *slot)) return std::nullopt;
+    line.remove_prefix(tok.size());
+  }
+  return out;
+}
+
+}  // namespace
+
 Limit rlimit(pid_t tid, int resource) {
   struct rlimit r {};
-  Limit out;
-  if (::prlimit(tid, static_cast<__rlimit_resource>(resource), nullptr, &r) == 0) {
-    if (r.rlim_cur != RLIM_INFINITY) out.cur = r.rlim_cur;
-    if (r.rlim_max != RLIM_INFINITY) out.max = r.rlim_max;
+  if (::prlimit(tid, static_cast<__rlimit_resource>(resource), nullptr, &r) != 0) {
+    // Not ours to read (no CAP_SYS_RESOURCE): /proc; if that fails too, "unlimited",
+    // which predicts success and counts.
+    return rlimit_from_proc(tid, resource).value_or(Limit{});
   }
+  Limit out;
+  if (r.rlim_cur != RLIM_INFINITY) out.cur = r.rlim_cur;
+  if (r.rlim_max != RLIM_INFINITY) out.max = r.rlim_max;
   return out;
 }
 

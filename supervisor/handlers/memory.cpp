@@ -273,17 +273,35 @@ void Supervisor::on_mmap(Call& c) {
     reply_continue(c);
     return;
   }
-  // Refusals read from changing state: answered here (see the top of this file). Not for
-  // MAP_HUGETLB or MAP_LOCKED, whose own checks come first in the kernel with other errors.
-  if (!(flags & (MAP_HUGETLB | MAP_LOCKED))) {
+  // Refusals read from changing state: answered here (see the top of this file), in
+  // do_mmap's order. Not for MAP_HUGETLB, whose own checks come first with other errors.
+  if (!(flags & MAP_HUGETLB)) {
     if (noreplace && target::range_mapped(c.tid, addr, addr + plen).value_or(false)) {
       reply_error(c, EEXIST);
       return;
     }
+    std::optional<target::VmCounters> vm;
+    if (flags & MAP_LOCKED) {
+      // can_do_mlock() (EPERM) and mlock_future_check() (EAGAIN): RLIMIT_MEMLOCK and
+      // mm->locked_vm, unless the caller holds CAP_IPC_LOCK.
+      const target::Limit memlock = target::rlimit(c.tid, RLIMIT_MEMLOCK);
+      if (!target::has_capability(c.tid, CAP_IPC_LOCK).value_or(true) && memlock.finite()) {
+        if (memlock.cur == 0) {
+          reply_error(c, EPERM);
+          return;
+        }
+        vm = target::vm_counters(c.tid);
+        if (vm && vm->locked_pages + pages > memlock.cur / kPage) {
+          reply_error(c, EAGAIN);
+          return;
+        }
+      }
+    }
     const Limits lim = memory_limits(c);
     const bool data = writable && !(flags & MAP_GROWSDOWN);  // is_data_mapping()
     if (lim.as.finite() || (data && lim.data.finite())) {
-      if (const auto vm = target::vm_counters(c.tid); vm && !may_expand_vm(*vm, lim, pages, data)) {
+      if (!vm) vm = target::vm_counters(c.tid);
+      if (vm && !may_expand_vm(*vm, lim, pages, data)) {
         // mmap_region() tries again without the pages a MAP_FIXED mapping would unmap.
         std::uint64_t replaced = 0;
         if (fixed && !noreplace) replaced = target::mapped_pages(c.tid, addr, plen).value_or(pages);
