@@ -213,14 +213,16 @@ void Supervisor::on_brk(Call& c) {
   }
   const std::uint64_t len = newbrk - oldbrk;
   const std::uint64_t pages = len / kPage;
-  // check_brk_limits(): get_unmapped_area(MAP_FIXED) -- arithmetic on the break alone --
-  // and do_brk_flags()'s overcommit heuristic (a single request above RAM + swap): the
-  // kernel refuses these the same way; let it.
-  if (len > facts_.task_size || oldbrk > facts_.task_size - len ||
-      (overcommit_.mode == 0 && pages > overcommit_.ram_swap_pages)) {
+  // check_brk_limits(): get_unmapped_area(MAP_FIXED, oldbrk, len) refuses oldbrk + len =
+  // newbrk above TASK_SIZE -- the register alone: let the kernel refuse it.
+  if (newbrk > facts_.task_size) {
     reply_continue(c);
     return;
   }
+  // do_brk_flags(): the overcommit heuristic refuses a single request above RAM + swap.
+  // The request is measured from the break we believe, which a trimmed heap can put too
+  // low: answered here, so a wrong guess can only refuse, never let a growth through.
+  if (overcommit_.mode == 0 && pages > overcommit_.ram_swap_pages && refuse()) return;
   // may_expand_vm() in do_brk_flags(). (brk's look-ahead for a mapping in the way of the
   // growth would cost a maps read at every growth: not predicted, such a growth counts.)
   if (lim.as.finite() || lim.data.finite())
