@@ -111,7 +111,7 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
   // Read after the pidfd, so the uids are this process's (a reuse would show as its exit);
   // a `known` status comes from a thread blocked in our notification, alive all along.
   const auto st = known ? std::optional<target::TaskStatus>(*known) : target::status(tgid);
-  if (st) p.ruid = st->ruid, p.suid = st->suid;
+  if (st) p.ruid = st->ruid, p.suid = st->suid, p.ppid = st->ppid;
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = watch_key(kProcess, tgid);

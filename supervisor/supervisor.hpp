@@ -103,6 +103,7 @@ class Supervisor final : public Control {
     Pid tgid = 0;
     UniqueFd pidfd;
     uid_t ruid = 0, suid = 0;          // for authorising outside callers
+    Pid ppid = 0;                      // parent when first seen (memory.cpp: who may share an mm)
     std::shared_ptr<AddressSpace> mm;  // found at the first memory call; dropped at exec
     bool mm_was_shared = false;        // the mm it had before an exec (that may fail) was
     // RLIMIT_AS/RLIMIT_DATA (per thread group), cached until a limit change names this

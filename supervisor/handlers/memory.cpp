@@ -59,8 +59,12 @@ bool may_expand_vm(const target::VmCounters& vm, const Limits& lim, std::uint64_
 Supervisor::AddressSpace& Supervisor::address_space(Call& c) {
   ProcState& p = c.proc;
   if (p.mm) return *p.mm;
-  // Which known process uses the same mm? Its parent (CLONE_VM, vfork), or any process
-  // whose mm may be shared (CLONE_PARENT siblings, orphans, a failed exec).
+  // Which known process uses the same mm? Only a CLONE_VM clone (clone, clone3, vfork:
+  // notified, see on_vm_clone) makes two processes share one, and it makes them parent and
+  // child or, with CLONE_PARENT, siblings; an orphan's relatives are unknown. So: kcmp with
+  // the parent, then with the siblings whose mm may be shared -- with every such mm only
+  // for an orphan (its parent is a reaper, or unknown), which keeps the cost of a fork
+  // proportional to its own family.
   const auto st = target::status(c.tid);
   std::shared_ptr<AddressSpace> found;
   auto same = [&](ProcState& q) {
@@ -69,13 +73,15 @@ Supervisor::AddressSpace& Supervisor::address_space(Call& c) {
     if (peer && target::same_vm(c.tid, *peer) == 1) found = q.mm;
     return found != nullptr;
   };
-  if (st)
-    if (auto it = procs_.find(st->ppid); it != procs_.end()) same(it->second);
+  const Pid ppid = st ? st->ppid : 0;
+  const auto parent = procs_.find(ppid);
+  if (parent != procs_.end()) same(parent->second);
   if (!found) {
+    const bool orphan = parent == procs_.end() || ppid == self_;
     std::vector<const AddressSpace*> tried;
     for (auto& [tgid, q] : procs_) {
-      if (!q.mm || !q.mm->shared || std::find(tried.begin(), tried.end(), q.mm.get()) != tried.end())
-        continue;
+      if (!q.mm || !q.mm->shared || (!orphan && q.ppid != ppid)) continue;
+      if (std::find(tried.begin(), tried.end(), q.mm.get()) != tried.end()) continue;
       tried.push_back(q.mm.get());
       if (same(q)) break;
     }

@@ -90,6 +90,15 @@ int main(void) {
     printf("child node heap +%lu, parent node heap +%lu\n", child_heap, tl_heap(self) - before);
   }
   parent_grow("parent brk +8 pages after the child's +7", base + 8 * TL_PAGE);
+
+  /* A registered CLONE_VM child shrinks it; the parent's growth back counts in full. */
+  tl_gate_init(&gate);
+  child = clone_vm(registered_child, base + 5 * TL_PAGE);
+  SHOWL("register(clone child)", tl_register(child));
+  tl_gate_open(&gate);
+  tl_reap("registered clone child", child);
+  printf("child node heap +%lu\n", child_heap);
+  parent_grow("parent brk +8 pages after the child's shrink to +5", base + 8 * TL_PAGE);
   tl_show_fetch("self", self);
   return 0;
 }
