@@ -62,8 +62,9 @@ Supervisor::AddressSpace& Supervisor::address_space(Call& c) {
   // Which known process uses the same mm? Only a CLONE_VM clone (clone, clone3, vfork:
   // notified, see on_vm_clone) makes two processes share one, and it makes them parent and
   // child or, with CLONE_PARENT, siblings; an orphan's relatives are unknown. So: kcmp with
-  // the parent, then with the siblings whose mm may be shared -- with every such mm only
-  // for an orphan (its parent is a reaper, or unknown), which keeps the cost of a fork
+  // the parent, then with the siblings and children whose mm may be shared (children: we
+  // come back here after an exec, which may have failed) -- with every such mm only for an
+  // orphan (its parent is a reaper, or unknown), which keeps the cost of a fork
   // proportional to its own family.
   const auto st = target::status(c.tid);
   std::shared_ptr<AddressSpace> found;
@@ -80,7 +81,7 @@ Supervisor::AddressSpace& Supervisor::address_space(Call& c) {
     const bool orphan = parent == procs_.end() || ppid == self_;
     std::vector<const AddressSpace*> tried;
     for (auto& [tgid, q] : procs_) {
-      if (!q.mm || !q.mm->shared || (!orphan && q.ppid != ppid)) continue;
+      if (!q.mm || !q.mm->shared || (!orphan && q.ppid != ppid && q.ppid != c.tgid)) continue;
       if (std::find(tried.begin(), tried.end(), q.mm.get()) != tried.end()) continue;
       tried.push_back(q.mm.get());
       if (same(q)) break;
