@@ -99,6 +99,19 @@ int main(void) {
   tl_reap("registered clone child", child);
   printf("child node heap +%lu\n", child_heap);
   parent_grow("parent brk +8 pages after the child's shrink to +5", base + 8 * TL_PAGE);
+
+  /* An exec that fails leaves the parent in the address space it shares with a child. */
+  tl_gate_init(&gate);
+  child = clone_vm(registered_child, base + 6 * TL_PAGE);
+  {
+    char *const argv[] = {(char *)"/nonexistent", NULL};
+
+    SHOWL("execve(/nonexistent)", execve(argv[0], argv, NULL));
+  }
+  SHOWL("register(clone child)", tl_register(child));
+  tl_gate_open(&gate);
+  tl_reap("registered clone child", child);
+  parent_grow("parent brk +8 pages after a failed exec and the child's shrink to +6", base + 8 * TL_PAGE);
   tl_show_fetch("self", self);
   return 0;
 }
