@@ -57,6 +57,7 @@ Supervisor::Supervisor(Options options)
     : opt_(std::move(options)),
       dispatch_(build_dispatch(opt_.policy)),
       overcommit_(target::overcommit()),
+      facts_(target::address_space_facts()),
       directory_(std::make_unique<Directory>(*this)),
       tracker_(*directory_),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
@@ -110,7 +111,7 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
   // Read after the pidfd, so the uids are this process's (a reuse would show as its exit);
   // a `known` status comes from a thread blocked in our notification, alive all along.
   const auto st = known ? std::optional<target::TaskStatus>(*known) : target::status(tgid);
-  if (st) p.ruid = st->ruid, p.suid = st->suid;
+  if (st) p.ruid = st->ruid, p.suid = st->suid, p.ppid = st->ppid;
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = watch_key(kProcess, tgid);
@@ -248,12 +249,14 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
     case Op::credentials: on_credentials(c); break;
     case Op::root_change: on_root_change(c); break;
     case Op::rlimit_change: on_rlimit_change(c); break;
+    case Op::vm_clone: on_vm_clone(c); break;
     case Op::abi_register:
     case Op::abi_fetch:
     case Op::abi_deregister:
     case Op::abi_resource_cap:
     case Op::abi_resource_reset: on_abi(c, op); break;
     case Op::none:
+    case Op::deny_eperm:
     case Op::deny_enosys: reply_error(c, ENOSYS); break;
   }
 }

@@ -88,14 +88,26 @@ class Supervisor final : public Control {
     Pid tgid = 0;
     int closing_fd = -1;  // a close() of this fd was let through and may still be in flight
   };
+  // One address space (mm_struct) and what the kernel keeps per mm: the break and the
+  // data layout. Shared by the processes that use it (CLONE_VM, vfork); kcmp(KCMP_VM)
+  // tells which (memory.cpp). See docs/design.md "Memory: predicting the result".
+  struct AddressSpace {
+    std::optional<target::Layout> layout;  // fixed from exec to exec (PR_SET_MM is refused)
+    std::optional<std::uint64_t> brk;      // page-aligned mm->brk, followed call by call
+    std::uint64_t brk_value = 0;           // mm->brk itself (what a refused brk returns)
+    std::uint64_t brk_asked = 0;           // the last untracked brk's argument
+    std::uint64_t brk_ceiling = ~0ULL;     // while brk is unknown: the highest it can be
+    bool shared = false;                   // other processes may use it: kcmp it against newcomers
+  };
   struct ProcState {
     Pid tgid = 0;
     UniqueFd pidfd;
-    uid_t ruid = 0, suid = 0;              // for authorising outside callers
-    std::optional<target::Layout> layout;  // data/brk layout; reset at exec
-    std::optional<std::uint64_t> brk_end;  // page-aligned break, as far as we know
-    // RLIMIT_AS/RLIMIT_DATA, cached until the process changes a limit (setrlimit or
-    // prlimit64 with a new value are notified); from then on read at every call.
+    uid_t ruid = 0, suid = 0;          // for authorising outside callers
+    Pid ppid = 0;                      // parent when first seen (memory.cpp: who may share an mm)
+    std::shared_ptr<AddressSpace> mm;  // found at the first memory call; dropped at exec
+    bool mm_was_shared = false;        // the mm it had before an exec (that may fail) was
+    // RLIMIT_AS/RLIMIT_DATA (per thread group), cached until a limit change names this
+    // process (setrlimit, prlimit64 with a new value are notified); then read at every call.
     std::optional<target::MemoryLimits> limits;
     bool limits_change = false;
     std::unordered_map<int, Pid> closing;  // fd -> thread whose close of it is in flight
@@ -149,7 +161,9 @@ class Supervisor final : public Control {
   void on_credentials(Call& c);       // lifecycle.cpp
   void on_root_change(Call& c);       // lifecycle.cpp
   void on_rlimit_change(Call& c);     // memory.cpp
-  target::MemoryLimits memory_limits(ProcState& p);
+  void on_vm_clone(Call& c);          // memory.cpp
+  target::MemoryLimits memory_limits(Call& c);
+  AddressSpace& address_space(Call& c);
   void on_abi(Call& c, Op op);  // abi.cpp
 
   struct Subscriber {
@@ -166,6 +180,7 @@ class Supervisor final : public Control {
   Options opt_;
   Dispatch dispatch_;
   target::Overcommit overcommit_;
+  target::AddressSpaceFacts facts_;
 
   mutable std::mutex mu_;
   std::unique_ptr<Directory> directory_;
@@ -181,6 +196,7 @@ class Supervisor final : public Control {
   std::list<Joined> joined_;
   std::vector<sock_filter> filter_;  // built once, for join()
   std::uint64_t notifications_ = 0;
+  bool any_vm_clone_ = false;  // a CLONE_VM clone or vfork was let through: mms may be shared
   Pid self_ = 0;
 };
 

@@ -1,7 +1,9 @@
 #include "syscalls.hpp"
 
+#include <linux/sched.h>
 #include <seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@ namespace sandbox {
 namespace {
 
 constexpr std::uint64_t kAnonPrivate = MAP_ANONYMOUS | MAP_PRIVATE;
+constexpr std::uint64_t kCloneVmOnly = CLONE_VM | CLONE_THREAD;  // masked: CLONE_VM set, CLONE_THREAD not
 
 // clang-format off
 constexpr SyscallDef kTable[] = {
@@ -48,6 +51,14 @@ constexpr SyscallDef kTable[] = {
   {"unshare",           SYS_unshare,        Op::root_change,        Family::files_open,    std::nullopt},
   {"setrlimit",         SYS_setrlimit,      Op::rlimit_change,      Family::memory_rlimit, std::nullopt},
   {"prlimit64",         SYS_prlimit64,      Op::rlimit_change,      Family::memory_rlimit, ArgCondition{2, ArgCondition::Test::ne, 0, 0}},
+  // The break and the layout are per address space: the memory handlers must hear of every
+  // process that starts sharing one. clone3's flags are in memory (not checkable in BPF,
+  // and a TOCTOU if read): every clone3 is taken as one that may share (threads included).
+  {"clone",             SYS_clone,          Op::vm_clone,           Family::memory_share,  ArgCondition{0, ArgCondition::Test::masked_eq, kCloneVmOnly, CLONE_VM}},
+  {"clone3",            SYS_clone3,         Op::vm_clone,           Family::memory_share,  std::nullopt},
+  {"vfork",             SYS_vfork,          Op::vm_clone,           Family::memory_share,  std::nullopt},
+  // PR_SET_MM rewrites start_brk/brk and the layout the memory handlers rely on: refused.
+  {"prctl",             SYS_prctl,          Op::deny_eperm,         Family::memory_share,  ArgCondition{0, ArgCondition::Test::masked_eq, 0xffffffffu, PR_SET_MM}},
   {"io_uring_setup",    SYS_io_uring_setup, Op::deny_enosys,        Family::io_uring,      std::nullopt},
   {"register",          -1,                 Op::abi_register,       Family::abi,           std::nullopt},
   {"fetch",             -1,                 Op::abi_fetch,          Family::abi,           std::nullopt},
@@ -61,7 +72,8 @@ bool enabled(const SyscallDef& d, const Policy& p) {
   switch (d.family) {
     case Family::memory_brk: return p.notify_brk;
     case Family::memory_mmap: return p.notify_mmap;
-    case Family::memory_rlimit: return p.notify_brk || p.notify_mmap;
+    case Family::memory_rlimit:
+    case Family::memory_share: return p.notify_brk || p.notify_mmap;
     case Family::files_open: return p.notify_open;
     case Family::files_close: return p.notify_close;
     case Family::always: return true;
@@ -97,7 +109,7 @@ std::string_view op_name(Op op) {
 Dispatch build_dispatch(const Policy& policy) {
   Dispatch out;
   for (const auto& d : kTable) {
-    if (!enabled(d, policy) || d.op == Op::deny_enosys) continue;
+    if (!enabled(d, policy) || d.op == Op::deny_enosys || d.op == Op::deny_eperm) continue;
     const int nr = number_of(d, policy);
     if (nr >= 0 && nr < kMaxSyscallNr) out.ops[static_cast<std::size_t>(nr)] = d.op;
   }
@@ -121,7 +133,9 @@ std::vector<sock_filter> build_filter(const Policy& policy) {
   for (const auto& d : kTable) {
     if (!enabled(d, policy)) continue;
     const int nr = number_of(d, policy);
-    const std::uint32_t action = d.op == Op::deny_enosys ? SCMP_ACT_ERRNO(ENOSYS) : SCMP_ACT_NOTIFY;
+    const std::uint32_t action = d.op == Op::deny_enosys  ? SCMP_ACT_ERRNO(ENOSYS)
+                                 : d.op == Op::deny_eperm ? SCMP_ACT_ERRNO(EPERM)
+                                                          : SCMP_ACT_NOTIFY;
     int rc = 0;
     if (d.only_if) {
       const ArgCondition& c = *d.only_if;

@@ -35,12 +35,14 @@ enum class Op : std::uint8_t {
   credentials,    // set*id, setgroups, capset: the open emulation's cached credentials go stale
   root_change,    // chroot, pivot_root, setns, unshare: its cached roots may go stale
   rlimit_change,  // setrlimit, prlimit64 with a new value: cached memory limits go stale
+  vm_clone,       // clone(CLONE_VM without CLONE_THREAD), clone3, vfork: an mm may become shared
   abi_register,
   abi_fetch,
   abi_deregister,
   abi_resource_cap,
   abi_resource_reset,
   deny_enosys,  // answered in BPF with ENOSYS (io_uring_setup unless the policy allows it)
+  deny_eperm,   // answered in BPF with EPERM (prctl(PR_SET_MM))
 };
 
 // Which policy switch governs a row.
@@ -48,6 +50,7 @@ enum class Family : std::uint8_t {
   memory_brk,
   memory_mmap,
   memory_rlimit,
+  memory_share,  // what the memory handlers need to know which processes share an mm
   files_open,
   files_close,
   always,

@@ -5,15 +5,19 @@
 #include <linux/kcmp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -150,18 +154,99 @@ int fd_open(pid_t tid, unsigned int fd) {
   return errno == EBADF ? 0 : -errno;
 }
 
-Limit rlimit(pid_t pid, int resource) {
-  struct rlimit r {};
+namespace {
+
+// The same limit from /proc/<tid>/limits (mode 0444): for a supervisor without
+// CAP_SYS_RESOURCE, which prlimit() refuses for a target of another uid.
+std::optional<Limit> rlimit_from_proc(pid_t tid, int resource) {
+  const char* name = resource == RLIMIT_AS        ? "Max address space"
+                     : resource == RLIMIT_DATA    ? "Max data size"
+                     : resource == RLIMIT_MEMLOCK ? "Max locked memory"
+                                                  : nullptr;
+  if (!name) return std::nullopt;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/limits", tid);
+  char buf[4096];
+  const ssize_t n = read_small(path, buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  std::string_view text(buf, static_cast<std::size_t>(n));
+  const std::size_t at = text.find(name);
+  if (at == std::string_view::npos || (at != 0 && text[at - 1] != '\n')) return std::nullopt;
+  std::string_view line = text.substr(at + std::strlen(name));
+  line = line.substr(0, line.find('\n'));
   Limit out;
-  if (::prlimit(pid, static_cast<__rlimit_resource>(resource), nullptr, &r) == 0 &&
-      r.rlim_cur != RLIM_INFINITY)
-    out.cur = r.rlim_cur;
+  std::uint64_t* const slots[] = {&out.cur, &out.max};
+  for (std::uint64_t* slot : slots) {
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    const std::string_view tok = line.substr(0, line.find(' '));
+    if (tok != "unlimited" && !parse_num(tok, *slot)) return std::nullopt;
+    line.remove_prefix(tok.size());
+  }
   return out;
 }
 
-std::optional<Layout> layout(pid_t pid) {
+}  // namespace
+
+Limit rlimit(pid_t tid, int resource) {
+  struct rlimit r {};
+  if (::prlimit(tid, static_cast<__rlimit_resource>(resource), nullptr, &r) != 0) {
+    // Not ours to read (no CAP_SYS_RESOURCE): /proc; if that fails too, "unlimited",
+    // which predicts success and counts.
+    return rlimit_from_proc(tid, resource).value_or(Limit{});
+  }
+  Limit out;
+  if (r.rlim_cur != RLIM_INFINITY) out.cur = r.rlim_cur;
+  if (r.rlim_max != RLIM_INFINITY) out.max = r.rlim_max;
+  return out;
+}
+
+bool same_pid_ns(pid_t tid) {
   char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  std::snprintf(path, sizeof path, "/proc/%d/ns/pid", tid);
+  struct stat theirs {
+  }, ours{};
+  if (::stat(path, &theirs) != 0 || ::stat("/proc/self/ns/pid", &ours) != 0) return false;
+  return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
+}
+
+int same_vm(pid_t a, pid_t b) {
+  const long rc = ::syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0);
+  if (rc < 0) return -errno;
+  return rc == 0 ? 1 : 0;
+}
+
+std::optional<pid_t> live_thread(pid_t tgid, pid_t prefer) {
+  if (prefer > 0) {
+    const auto st = status(prefer);
+    if (st && st->tgid == tgid && st->alive()) return prefer;
+  }
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/task", tgid);
+  DIR* d = ::opendir(path);
+  if (!d) return std::nullopt;
+  std::optional<pid_t> found;
+  while (const dirent* e = ::readdir(d)) {
+    pid_t tid = 0;
+    if (!parse_num(e->d_name, tid)) continue;
+    const auto st = status(tid);
+    if (st && st->tgid == tgid && st->alive()) {
+      found = tid;
+      break;
+    }
+  }
+  ::closedir(d);
+  return found;
+}
+
+std::string live_task_dir(pid_t tgid, pid_t prefer) {
+  const auto tid = live_thread(tgid, prefer);
+  if (!tid) return {};
+  return "/proc/" + std::to_string(tgid) + "/task/" + std::to_string(*tid);
+}
+
+std::optional<Layout> layout(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", tid);
   char buf[2048];
   const ssize_t n = read_small(path, buf, sizeof buf - 1);
   if (n <= 0) return std::nullopt;
@@ -190,56 +275,80 @@ std::optional<Layout> layout(pid_t pid) {
 
 namespace {
 
-// Calls fn(start, end, rest-of-line) for each line of /proc/<pid>/maps; false if unreadable.
+// Calls fn(start, end, name) for each line of /proc/<tid>/maps, where `name` is the
+// pathname field ("[heap]", "/lib/...", "" for anonymous); false if unreadable. Lines are
+// read whole (getline): a long file name the target chose can never be taken for the
+// start of another line.
 template <typename Fn>
-bool for_each_mapping(pid_t pid, Fn&& fn) {
+bool for_each_mapping(pid_t tid, Fn&& fn) {
   char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/maps", pid);
+  std::snprintf(path, sizeof path, "/proc/%d/maps", tid);
   FILE* f = std::fopen(path, "re");
   if (!f) return false;
-  char line[512];
-  while (std::fgets(line, sizeof line, f)) {
-    std::string_view s(line);
+  char* line = nullptr;
+  std::size_t cap = 0;
+  ssize_t len = 0;
+  while ((len = ::getline(&line, &cap, f)) > 0) {
+    std::string_view s(line, static_cast<std::size_t>(len));
+    if (s.back() == '\n') s.remove_suffix(1);
     const std::size_t dash = s.find('-');
     const std::size_t sp = s.find(' ');
     std::uint64_t start = 0, end = 0;
     if (dash == std::string_view::npos || sp == std::string_view::npos || sp < dash) continue;
     if (!parse_num(s.substr(0, dash), start, 16) || !parse_num(s.substr(dash + 1, sp - dash - 1), end, 16))
       continue;
-    if (fn(start, end, s.substr(sp))) break;
+    // "start-end perms offset dev inode   name": the name follows the fifth field.
+    std::string_view rest = s.substr(sp);
+    for (int fieldno = 0; fieldno < 4 && !rest.empty(); ++fieldno) {
+      while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+      const std::size_t next = rest.find(' ');
+      rest.remove_prefix(next == std::string_view::npos ? rest.size() : next);
+    }
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    if (fn(start, end, rest)) break;
   }
+  std::free(line);
   std::fclose(f);
   return true;
 }
 
 }  // namespace
 
-std::optional<std::uint64_t> heap_end(pid_t pid, std::uint64_t start_brk) {
+std::optional<std::uint64_t> heap_end(pid_t tid, std::uint64_t start_brk) {
   std::uint64_t end = start_brk;
-  const bool ok = for_each_mapping(pid, [&](std::uint64_t, std::uint64_t e, std::string_view rest) {
-    if (rest.find("[heap]") != std::string_view::npos) {
-      end = e;
-      return true;
-    }
+  const bool ok = for_each_mapping(tid, [&](std::uint64_t, std::uint64_t e, std::string_view rest) {
+    if (rest == "[heap]") end = e;  // the last one
     return false;
   });
   if (!ok) return std::nullopt;
   return end;
 }
 
-std::optional<bool> range_mapped(pid_t pid, std::uint64_t addr, std::uint64_t len) {
+std::optional<std::uint64_t> mapped_pages(pid_t tid, std::uint64_t addr, std::uint64_t len) {
+  std::uint64_t pages = 0;
+  const std::uint64_t end = addr + len;
+  const bool ok = for_each_mapping(tid, [&](std::uint64_t s, std::uint64_t e, std::string_view) {
+    if (s >= end) return true;  // sorted by address
+    if (e > addr) pages += (std::min(e, end) - std::max(s, addr)) / kPage;
+    return false;
+  });
+  if (!ok) return std::nullopt;
+  return pages;
+}
+
+std::optional<bool> range_mapped(pid_t tid, std::uint64_t start, std::uint64_t end) {
   bool hit = false;
-  const bool ok = for_each_mapping(pid, [&](std::uint64_t s, std::uint64_t e, std::string_view) {
-    hit = s < addr + len && addr < e;
-    return hit;
+  const bool ok = for_each_mapping(tid, [&](std::uint64_t s, std::uint64_t e, std::string_view) {
+    hit = s < end && start < e;
+    return hit || s >= end;
   });
   if (!ok) return std::nullopt;
   return hit;
 }
 
-std::optional<VmCounters> vm_counters(pid_t pid) {
+std::optional<VmCounters> vm_counters(pid_t tid) {
   char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/status", pid);
+  std::snprintf(path, sizeof path, "/proc/%d/status", tid);
   char buf[4096];
   const ssize_t n = read_small(path, buf, sizeof buf);
   if (n <= 0) return std::nullopt;
@@ -252,6 +361,33 @@ std::optional<VmCounters> vm_counters(pid_t pid) {
   c.data_pages = kb / 4;
   if (parse_num(field(text, "VmLck"), kb)) c.locked_pages = kb / 4;
   return c;
+}
+
+std::optional<bool> has_capability(pid_t tid, int cap) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/status", tid);
+  char buf[4096];
+  const ssize_t n = read_small(path, buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  std::uint64_t eff = 0;
+  if (!parse_num(field(std::string_view(buf, static_cast<std::size_t>(n)), "CapEff"), eff, 16))
+    return std::nullopt;
+  return cap >= 0 && cap < 64 && ((eff >> cap) & 1) != 0;
+}
+
+AddressSpaceFacts address_space_facts() {
+  AddressSpaceFacts f;
+  char buf[64];
+  if (const ssize_t n = read_small("/proc/sys/vm/mmap_min_addr", buf, sizeof buf); n > 0)
+    parse_num(std::string_view(buf, static_cast<std::size_t>(n)), f.mmap_min_addr);
+  // 5-level paging: a fixed mapping just above 47 bits succeeds (ENOMEM with 4 levels).
+  void* const high = reinterpret_cast<void*>(std::uint64_t{1} << 47);
+  void* p = ::mmap(high, kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (p != MAP_FAILED) {
+    ::munmap(p, kPage);
+    if (p == high) f.task_size = (std::uint64_t{1} << 56) - kPage;
+  }
+  return f;
 }
 
 Overcommit overcommit() {

@@ -36,30 +36,68 @@ int write_memory(pid_t tid, std::uint64_t addr, const void* buf, std::size_t len
 // Whether fd is open in the thread's fd table: 1, 0, or -errno (kcmp KCMP_FILE).
 int fd_open(pid_t tid, unsigned int fd);
 
+// Whether the task is in the supervisor's pid namespace (so pids it passes mean ours).
+bool same_pid_ns(pid_t tid);
+
+// Whether two tasks use the same address space: 1, 0, or -errno (kcmp KCMP_VM).
+int same_vm(pid_t a, pid_t b);
+
+// Reading /proc through a live thread. A process's /proc/<tgid>/ files describe its
+// leader, which may be a zombie (pthread_exit) with no mm, no maps and no fd table while
+// other threads run; /proc/<tgid>/task/<tid>/ describes that thread. Every per-process
+// read (maps, status counters, stat layout, fds) should go through a live thread.
+// A live (not zombie/dead) thread of `tgid`: `prefer` if it is one, else the first found
+// in /proc/<tgid>/task; nullopt if none.
+std::optional<pid_t> live_thread(pid_t tgid, pid_t prefer = 0);
+// "/proc/<tgid>/task/<tid>" for that live thread, or "" if the process has none.
+std::string live_task_dir(pid_t tgid, pid_t prefer = 0);
+
 struct Limit {
-  std::uint64_t cur = ~0ULL;  // RLIM_INFINITY
+  std::uint64_t cur = ~0ULL;  // soft; RLIM_INFINITY = ~0
+  std::uint64_t max = ~0ULL;  // hard
   bool finite() const { return cur != ~0ULL; }
+  bool max_finite() const { return max != ~0ULL; }
 };
-Limit rlimit(pid_t pid, int resource);
+// Limits are per thread group: any thread id of the process names them.
+Limit rlimit(pid_t tid, int resource);
 // RLIMIT_AS and RLIMIT_DATA together: what brk and mmap are checked against.
 struct MemoryLimits {
   Limit as, data;
 };
 
-// Data/brk layout from /proc/<pid>/stat (fields 45-47).
+// Data/brk layout from /proc/<tid>/stat (fields 45-47) of any live thread of the process.
 struct Layout {
   std::uint64_t start_data = 0, end_data = 0, start_brk = 0;
 };
-std::optional<Layout> layout(pid_t pid);
-// Page-aligned program break: end of the [heap] mapping, or start_brk if there is none.
-std::optional<std::uint64_t> heap_end(pid_t pid, std::uint64_t start_brk);
-// Whether [addr, addr+len) overlaps any mapping, from /proc/<pid>/maps; nullopt if unreadable.
-std::optional<bool> range_mapped(pid_t pid, std::uint64_t addr, std::uint64_t len);
+std::optional<Layout> layout(pid_t tid);
+// A guess of the page-aligned program break from /proc/<tid>/maps: the end of the last
+// [heap] mapping, or start_brk if there is none. Only a guess: munmap/mprotect split or
+// trim the heap, and mremap or a merged neighbour extend it, without moving the break.
+std::optional<std::uint64_t> heap_end(pid_t tid, std::uint64_t start_brk);
+// Pages of [addr, addr+len) covered by mappings (count_vma_pages_range), from
+// /proc/<tid>/maps; nullopt if unreadable.
+std::optional<std::uint64_t> mapped_pages(pid_t tid, std::uint64_t addr, std::uint64_t len);
+// Whether any mapping starts before `end` and ends after `start` (a vma found by
+// find_vma_intersection, or by brk's look-ahead); nullopt if unreadable.
+std::optional<bool> range_mapped(pid_t tid, std::uint64_t start, std::uint64_t end);
 
 struct VmCounters {
   std::uint64_t total_pages = 0, data_pages = 0, locked_pages = 0;
 };
-std::optional<VmCounters> vm_counters(pid_t pid);
+// mm->total_vm and mm->data_vm from /proc/<tid>/status of a live thread.
+std::optional<VmCounters> vm_counters(pid_t tid);
+
+// Whether the thread's effective capability set holds `cap` (CapEff of /proc/<tid>/status);
+// nullopt if unreadable.
+std::optional<bool> has_capability(pid_t tid, int cap);
+
+// Host facts read once: vm.mmap_min_addr, and the user address space size (TASK_SIZE: 47
+// bits, or 56 with 5-level paging, found by probing).
+struct AddressSpaceFacts {
+  std::uint64_t mmap_min_addr = 65536;
+  std::uint64_t task_size = (std::uint64_t{1} << 47) - 4096;
+};
+AddressSpaceFacts address_space_facts();
 
 // The machine's overcommit policy (read once) for predicting ENOMEM.
 struct Overcommit {

@@ -34,8 +34,10 @@ void Supervisor::on_execve(Call& c) {
   reply_continue(c);
   // A new image (if the exec succeeds): new brk layout, possibly new credentials, and
   // the other threads die in de_thread() without calling exit.
-  p.layout.reset();
-  p.brk_end.reset();
+  // The exec leaves its address space (memory.cpp finds the new one at the next memory
+  // call); if it fails it is still in the old one, possibly shared: remember that.
+  if (p.mm) p.mm_was_shared = p.mm_was_shared || p.mm->shared;
+  p.mm.reset();
   p.closing.clear();
   drop_threads(p);  // c.thread is dangling from here on
   c.open.forget_process(p.tgid);

@@ -1,17 +1,32 @@
-// Memory family: brk and anonymous private mmap (the filter notifies no other mmap).
+// Memory family: brk and anonymous private mmap (the filter notifies no other mmap), the
+// limit changes and the clones that decide what those calls are checked against.
 //
 // The supervisor cannot perform these calls for the target, and it does not see the result
-// of a call it lets continue. So it predicts the result from the same checks the kernel
-// makes (mm/mmap.c of Linux 6.1: brk's RLIMIT_DATA check, may_expand_vm's RLIMIT_AS and
-// RLIMIT_DATA, the overcommit heuristic, argument validation) with the target's limits and
-// counters read while the target is blocked, and charges only calls predicted to succeed.
-// A call predicted to fail is let through uncharged (the kernel fails it the same way);
-// one predicted to succeed is charged once the kernel has accepted our answer. What the
-// prediction cannot see is listed in docs/design.md ("Memory: predicting the result").
+// of a call it lets continue. So it predicts the result from the checks the kernel makes
+// (mm/mmap.c of Linux 6.1, rule by rule) and charges every call predicted to succeed.
+// A predicted failure is never a bet on state some task could change before the call
+// runs (that was issue 10's escape: the call ran, succeeded and was not counted):
+//  - a failure read from the call's own registers (lengths, offsets, flags, addresses) or
+//    the caller's credentials (only the blocked caller changes them) is certain: the call
+//    is let through (CONTINUE), uncharged, and the kernel fails it with its own error;
+//  - a failure read from shared, changing state (limits, the mm's counters, its mappings)
+//    is answered by the supervisor itself (the error, or the unchanged break for brk):
+//    the call never runs, so nothing can be mapped uncharged. The answer is what the
+//    kernel would have given at the moment of the supervisor's read: the call takes
+//    effect at that moment, as if it had run just then.
+// docs/design.md ("Memory: predicting the result") lists every failure branch and its inputs.
+//
+// The kernel keys this state by address space (the break, the layout, the counters: mm)
+// and by thread group (limits); so does the supervisor: AddressSpace is shared by the
+// processes kcmp(KCMP_VM) finds in one mm, and the break is followed from the brk calls
+// themselves, never read back from /proc/<pid>/maps except once when it is unknown.
+#include <linux/capability.h>
+#include <linux/sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "../supervisor.hpp"
@@ -20,101 +35,216 @@ namespace sandbox {
 namespace {
 
 constexpr std::uint64_t kPage = 4096;
-constexpr std::uint64_t kTaskSize = (std::uint64_t{1} << 47) - kPage;
+constexpr std::uint64_t kNone = ~0ULL;  // RLIM_INFINITY, or "no bound"
+
+// PAGE_ALIGN, saturating instead of wrapping to 0 (a wrapped length is refused anyway).
 std::uint64_t page_align(std::uint64_t v) {
-  return (v + kPage - 1) & ~(kPage - 1);
+  return v > kNone - (kPage - 1) ? kNone : (v + kPage - 1) & ~(kPage - 1);
 }
 
 using Limits = target::MemoryLimits;
 
-// Would growing the address space by `pages` pass may_expand_vm() and the overcommit
-// check? `data` says whether the mapping counts as data (private, writable, not stack).
-bool may_expand(pid_t pid, const Limits& lim, std::uint64_t pages, bool data, bool accountable,
-                const target::Overcommit& oc) {
-  if (lim.as.finite() || (data && lim.data.finite())) {
-    const auto vm = target::vm_counters(pid);
-    if (!vm) return true;  // cannot tell: assume success (over-counting fails closed)
-    if (lim.as.finite() && vm->total_pages + pages > lim.as.cur / kPage) return false;
-    if (data && lim.data.finite() && vm->data_pages + pages > lim.data.cur / kPage) return false;
+// may_expand_vm() of mm/mmap.c.
+bool may_expand_vm(const target::VmCounters& vm, const Limits& lim, std::uint64_t pages, bool data) {
+  if (vm.total_pages + pages > lim.as.cur / kPage) return false;
+  if (data && vm.data_pages + pages > lim.data.cur / kPage) {
+    // "Workaround for Valgrind": a soft RLIMIT_DATA of 0 allows up to the hard limit.
+    return lim.data.cur == 0 && vm.data_pages + pages <= lim.data.max / kPage;
   }
-  // OVERCOMMIT_GUESS refuses a single request larger than RAM + swap.
-  if (accountable && oc.mode == 0 && pages > oc.ram_swap_pages) return false;
   return true;
 }
 
 }  // namespace
 
-target::MemoryLimits Supervisor::memory_limits(ProcState& p) {
-  // Cached per process: limits change only by setrlimit/prlimit64, which are notified and,
-  // before they run, switch the cache off for that process for good (on_rlimit_change).
-  // (A prlimit from outside the sandbox is not seen: documented in design.md.)
+Supervisor::AddressSpace& Supervisor::address_space(Call& c) {
+  ProcState& p = c.proc;
+  if (p.mm) return *p.mm;
+  // Which known process uses the same mm? Only a CLONE_VM clone (clone, clone3, vfork:
+  // notified, see on_vm_clone) makes two processes share one, and it makes them parent and
+  // child or, with CLONE_PARENT, siblings; an orphan's relatives are unknown. So: kcmp with
+  // the parent, then with the siblings and children whose mm may be shared (children: we
+  // come back here after an exec, which may have failed) -- with every such mm only for an
+  // orphan (its parent is a reaper, or unknown), which keeps the cost of a fork
+  // proportional to its own family.
+  const auto st = target::status(c.tid);
+  std::shared_ptr<AddressSpace> found;
+  auto same = [&](ProcState& q) {
+    if (&q == &p || !q.mm) return false;
+    const auto peer = target::live_thread(q.tgid);
+    if (peer && target::same_vm(c.tid, *peer) == 1) found = q.mm;
+    return found != nullptr;
+  };
+  const Pid ppid = st ? st->ppid : 0;
+  const auto parent = procs_.find(ppid);
+  if (parent != procs_.end()) same(parent->second);
+  if (!found) {
+    const bool orphan = parent == procs_.end() || ppid == self_;
+    std::vector<const AddressSpace*> tried;
+    for (auto& [tgid, q] : procs_) {
+      if (!q.mm || !q.mm->shared || (!orphan && q.ppid != ppid && q.ppid != c.tgid)) continue;
+      if (std::find(tried.begin(), tried.end(), q.mm.get()) != tried.end()) continue;
+      tried.push_back(q.mm.get());
+      if (same(q)) break;
+    }
+  }
+  if (found) {
+    found->shared = true;
+    p.mm = found;
+    return *p.mm;
+  }
+  // A new one. Another process can be using it only if a CLONE_VM clone made one of them,
+  // and every such clone is notified (on_vm_clone): before the first, no mm is shared.
+  // After it, a new mm is a candidate for the newcomers' kcmp above: the break is one
+  // object for every process we link to it.
+  p.mm = std::make_shared<AddressSpace>();
+  p.mm->shared = any_vm_clone_ || p.mm_was_shared || !st;
+  return *p.mm;
+}
+
+target::MemoryLimits Supervisor::memory_limits(Call& c) {
+  // Per thread group (signal_struct), read through the calling thread (never the leader,
+  // which may be a zombie). Cached until a limit change names this process; from then on
+  // read at every call (a change in flight when we read is simply ordered after this call).
+  ProcState& p = c.proc;
   if (p.limits && !p.limits_change) return *p.limits;
-  const Limits lim{target::rlimit(p.tgid, RLIMIT_AS), target::rlimit(p.tgid, RLIMIT_DATA)};
+  const Limits lim{target::rlimit(c.tid, RLIMIT_AS), target::rlimit(c.tid, RLIMIT_DATA)};
   if (!p.limits_change) p.limits = lim;
   return lim;
 }
 
 void Supervisor::on_rlimit_change(Call& c) {
-  // setrlimit(res, new) or prlimit64(pid, res, new, old) with a new value: the caller's
-  // process, or the one named by pid, stops trusting its cached limits.
-  Pid target = c.tgid;
-  if (c.n.data.nr == SYS_prlimit64 && static_cast<Pid>(c.arg(0)) != 0) {
-    const auto named = static_cast<Pid>(c.arg(0));
-    auto t = threads_.find(named);
-    target = t != threads_.end() ? t->second.tgid : named;
+  // setrlimit(res, new) or prlimit64(pid, res, new, old) with a new value, before it runs:
+  // the process it names stops trusting its cached limits. `pid` may be any thread id of
+  // that process (limits are per thread group); if we cannot tell which process it names
+  // (another pid namespace), every process stops trusting its cache.
+  ProcState* named = &c.proc;
+  if (c.n.data.nr == SYS_prlimit64 && static_cast<pid_t>(c.arg(0)) != 0) {
+    const auto pid = static_cast<pid_t>(c.arg(0));
+    named = nullptr;
+    if (target::same_pid_ns(c.tid)) {
+      Pid tgid = pid;
+      if (auto t = threads_.find(pid); t != threads_.end()) {
+        tgid = t->second.tgid;
+      } else if (const auto st = target::status(pid)) {
+        tgid = st->tgid;
+      }
+      auto it = procs_.find(tgid);
+      if (it == procs_.end()) {  // not known: nothing cached
+        reply_continue(c);
+        return;
+      }
+      named = &it->second;
+    }
   }
-  if (auto it = procs_.find(target); it != procs_.end()) {
-    it->second.limits_change = true;
-    it->second.limits.reset();
+  for (auto& [tgid, q] : procs_) {
+    if (named && &q != named) continue;
+    q.limits_change = true;
+    q.limits.reset();
   }
   reply_continue(c);
 }
 
+void Supervisor::on_vm_clone(Call& c) {
+  // clone(CLONE_VM without CLONE_THREAD), vfork, or any clone3 (its flags are in memory),
+  // before it runs: the caller's mm may get a second user, linked to it by kcmp at its
+  // first memory call. `shared` only widens that search: being wrong costs a kcmp.
+  address_space(c).shared = true;
+  any_vm_clone_ = true;
+  reply_continue(c);
+}
+
 void Supervisor::on_brk(Call& c) {
-  ProcState& p = c.proc;
+  AddressSpace& mm = address_space(c);
+  const std::uint64_t want = c.arg(0);
   if (!tracker_.tracked(c.tid, c.tgid)) {
-    // Nothing to account; our idea of the break goes stale, so forget it.
-    p.brk_end.reset();
+    // Nothing to charge, so nothing is read or predicted: the break this call leaves is
+    // the old one or the one asked for. Forget it; remember the highest it can be.
+    const std::uint64_t was = mm.brk ? *mm.brk : mm.brk_ceiling;
+    mm.brk_ceiling = was == kNone ? kNone : std::max(was, page_align(want));
+    mm.brk.reset();
+    mm.brk_asked = want;
     reply_continue(c);
     return;
   }
-  if (!p.layout) p.layout = target::layout(c.tgid);
-  if (p.layout && !p.brk_end) p.brk_end = target::heap_end(c.tgid, p.layout->start_brk);
-  if (!p.layout || !p.brk_end) {
+  if (!mm.layout) mm.layout = target::layout(c.tid);
+  if (!mm.layout) {
     // Cannot read the target's layout (it is exiting): refuse rather than guess. brk
     // reports failure by returning a break below the one asked for; 0 is always below.
     reply_value(c, 0);
     return;
   }
-  const std::uint64_t want = c.arg(0);
-  const target::Layout& l = *p.layout;
-  // brk below the start of the heap is a query: nothing changes.
+  const target::Layout& l = *mm.layout;
+  // Below start_brk: refused, nothing changes (start_brk is fixed from exec to exec:
+  // PR_SET_MM is refused in BPF).
   if (want < l.start_brk) {
     reply_continue(c);
     return;
   }
-  const Limits lim = memory_limits(c.proc);
+  if (!mm.brk) {
+    // Unknown since an untracked brk, an exec or the first call: the heap's end in maps is
+    // right unless the heap was trimmed (then too low: over-counts) or extended by
+    // something that is not brk (then capped by the highest break possible).
+    const auto guess = target::heap_end(c.tid, l.start_brk);
+    if (!guess) {
+      reply_value(c, 0);
+      return;
+    }
+    mm.brk = std::min(page_align(*guess), mm.brk_ceiling);
+    // mm->brk to the byte is what a refused brk returns: the last break asked for if it
+    // is in that page (it was granted, most likely), else the page boundary. Only the
+    // value a refusal returns depends on this guess, never what is counted.
+    mm.brk_value = page_align(mm.brk_asked) == *mm.brk ? mm.brk_asked : *mm.brk;
+  }
+  // A refusal read from changing state is answered here with the unchanged break.
+  auto refuse = [&] {
+    reply_value(c, static_cast<std::int64_t>(mm.brk_value));
+    return true;
+  };
+  const Limits lim = memory_limits(c);
   // check_data_rlimit(): the whole data segment including the new break.
-  if (lim.data.finite() && (want - l.start_brk) + (l.end_data - l.start_data) > lim.data.cur) {
-    reply_continue(c);  // the kernel refuses it: the break stays
+  if (lim.data.finite() && (want - l.start_brk) + (l.end_data - l.start_data) > lim.data.cur && refuse())
     return;
-  }
+  const std::uint64_t oldbrk = *mm.brk;
   const std::uint64_t newbrk = page_align(want);
-  const std::uint64_t oldbrk = *p.brk_end;
-  if (newbrk <= oldbrk) {  // same page or shrinking: succeeds, nothing to charge
-    if (reply_continue(c)) p.brk_end = newbrk;
+  // Shrinking: 6.1 unmaps [newbrk, oldbrk) from the mapping it finds there, and fails if
+  // there is none (the heap has a hole there). A mapping seen there may vanish before the
+  // call runs: then it fails and the break we believe is below the real one, which only
+  // over-counts the next growth.
+  if (newbrk < oldbrk && !target::range_mapped(c.tid, newbrk, oldbrk).value_or(true) && refuse()) return;
+  if (newbrk <= oldbrk) {  // the same page (mm->brk moves within it), or shrinking
+    if (reply_continue(c)) {
+      mm.brk = newbrk;
+      mm.brk_value = want;
+    }
     return;
   }
-  const std::uint64_t growth = newbrk - oldbrk;
-  if (!may_expand(c.tgid, lim, growth / kPage, /*data=*/true, /*accountable=*/true, overcommit_)) {
+  const std::uint64_t len = newbrk - oldbrk;
+  const std::uint64_t pages = len / kPage;
+  // check_brk_limits(): get_unmapped_area(MAP_FIXED, oldbrk, len) refuses oldbrk + len =
+  // newbrk above TASK_SIZE -- the register alone: let the kernel refuse it.
+  if (newbrk > facts_.task_size) {
     reply_continue(c);
     return;
   }
-  const Delta d{growth, 0};
+  // do_brk_flags(): the overcommit heuristic refuses a single request above RAM + swap.
+  // The request is measured from the break we believe, which a trimmed heap can put too
+  // low: answered here, so a wrong guess can only refuse, never let a growth through.
+  if (overcommit_.mode == 0 && pages > overcommit_.ram_swap_pages && refuse()) return;
+  // may_expand_vm() in do_brk_flags(). (brk's look-ahead for a mapping in the way of the
+  // growth would cost a maps read at every growth: not predicted, such a growth counts.)
+  if (lim.as.finite() || lim.data.finite())
+    if (const auto vm = target::vm_counters(c.tid);
+        vm && !may_expand_vm(*vm, lim, pages, /*data=*/true) && refuse())
+      return;
+  const Delta d{len, 0};
   if (!admit(c, d, ENOMEM)) return;
   if (reply_continue(c)) {
+    // Counted whether or not it succeeds; if it failed after all, the break we believe is
+    // above the real one by exactly what was counted, so the later growth to it that we
+    // do not count has been paid for.
     tracker_.apply(c.tid, c.tgid, d);
-    p.brk_end = newbrk;
+    mm.brk = newbrk;
+    mm.brk_value = want;
   }
 }
 
@@ -125,31 +255,73 @@ void Supervisor::on_mmap(Call& c) {
   }
   const std::uint64_t addr = c.arg(0), len = c.arg(1), prot = c.arg(2), flags = c.arg(3), off = c.arg(5);
   const std::uint64_t type = flags & MAP_TYPE;
-  const bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
-  // Argument checks of sys_mmap/do_mmap that make the call fail with nothing mapped.
-  bool fails = len == 0 || (off & (kPage - 1)) != 0 || page_align(len) == 0 || page_align(len) > kTaskSize ||
-               (fixed && (addr & (kPage - 1)) != 0) ||
-               type != MAP_PRIVATE;  // anonymous MAP_SHARED_VALIDATE (0x03) is EINVAL
-  if (!fails && (flags & MAP_FIXED_NOREPLACE) && !(flags & MAP_FIXED)) {
-    const auto hit = target::range_mapped(c.tgid, addr, page_align(len));
-    fails = hit.value_or(false);  // EEXIST
-  }
-  const std::uint64_t pages = page_align(len) / kPage;
-  if (!fails) {
-    const Limits lim = memory_limits(c.proc);
-    const bool writable = prot & PROT_WRITE;
-    const bool data = writable && type == MAP_PRIVATE && !(flags & MAP_GROWSDOWN);
-    const bool noreserve = (flags & MAP_NORESERVE) && overcommit_.mode != 2;
-    const bool accountable = writable && type == MAP_PRIVATE && !noreserve;
-    // A MAP_FIXED mapping replacing existing pages needs fewer new pages than `pages`;
-    // counting them all can only predict failure too early, and only near a finite limit.
-    fails = !may_expand(c.tgid, lim, pages, data, accountable, overcommit_);
-  }
+  const bool noreplace = flags & MAP_FIXED_NOREPLACE;
+  const bool fixed = (flags & MAP_FIXED) || noreplace;  // do_mmap: NOREPLACE implies MAP_FIXED
+  const std::uint64_t plen = page_align(len);
+  const std::uint64_t pages = plen / kPage;
+  const std::uint64_t pgoff = off / kPage;
+  // sys_mmap/do_mmap/get_unmapped_area checks on the registers alone, and the caller's
+  // capabilities (changed only by the caller, blocked here): the kernel fails these the
+  // same way, with its own error.
+  bool fails = len == 0 || (off & (kPage - 1)) != 0  // EINVAL
+               || plen == kNone                      // PAGE_ALIGN wraps: ENOMEM
+               || pgoff + pages < pgoff              // EOVERFLOW
+               || plen > facts_.task_size            // ENOMEM
+               || type != MAP_PRIVATE;               // anonymous MAP_SHARED_VALIDATE (0x03): EINVAL
+  if (!fails && fixed)
+    fails = addr > facts_.task_size - plen             // ENOMEM
+            || (addr & (kPage - 1)) != 0;              // EINVAL
+  if (!fails && fixed && addr < facts_.mmap_min_addr)  // security_mmap_addr(): EPERM
+    fails = !target::has_capability(c.tid, CAP_SYS_RAWIO).value_or(true);
+  const bool writable = prot & PROT_WRITE;
+  const bool noreserve = (flags & MAP_NORESERVE) && overcommit_.mode != 2;
+  // mmap_region(): the overcommit heuristic refuses a single request above RAM + swap.
+  if (!fails && writable && !noreserve && overcommit_.mode == 0 && pages > overcommit_.ram_swap_pages)
+    fails = true;
   if (fails) {
     reply_continue(c);
     return;
   }
-  const Delta d{pages * kPage, 0};
+  // Refusals read from changing state: answered here (see the top of this file), in
+  // do_mmap's order. Not for MAP_HUGETLB, whose own checks come first with other errors.
+  if (!(flags & MAP_HUGETLB)) {
+    if (noreplace && target::range_mapped(c.tid, addr, addr + plen).value_or(false)) {
+      reply_error(c, EEXIST);
+      return;
+    }
+    std::optional<target::VmCounters> vm;
+    if (flags & MAP_LOCKED) {
+      // can_do_mlock() (EPERM) and mlock_future_check() (EAGAIN): RLIMIT_MEMLOCK and
+      // mm->locked_vm, unless the caller holds CAP_IPC_LOCK.
+      const target::Limit memlock = target::rlimit(c.tid, RLIMIT_MEMLOCK);
+      if (!target::has_capability(c.tid, CAP_IPC_LOCK).value_or(true) && memlock.finite()) {
+        if (memlock.cur == 0) {
+          reply_error(c, EPERM);
+          return;
+        }
+        vm = target::vm_counters(c.tid);
+        if (vm && vm->locked_pages + pages > memlock.cur / kPage) {
+          reply_error(c, EAGAIN);
+          return;
+        }
+      }
+    }
+    const Limits lim = memory_limits(c);
+    const bool data = writable && !(flags & MAP_GROWSDOWN);  // is_data_mapping()
+    if (lim.as.finite() || (data && lim.data.finite())) {
+      if (!vm) vm = target::vm_counters(c.tid);
+      if (vm && !may_expand_vm(*vm, lim, pages, data)) {
+        // mmap_region() tries again without the pages a MAP_FIXED mapping would unmap.
+        std::uint64_t replaced = 0;
+        if (fixed && !noreplace) replaced = target::mapped_pages(c.tid, addr, plen).value_or(pages);
+        if (!may_expand_vm(*vm, lim, pages - std::min(replaced, pages), data)) {
+          reply_error(c, ENOMEM);
+          return;
+        }
+      }
+    }
+  }
+  const Delta d{plen, 0};
   if (!admit(c, d, ENOMEM)) return;
   if (reply_continue(c)) tracker_.apply(c.tid, c.tgid, d);
 }

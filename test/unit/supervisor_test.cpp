@@ -8,6 +8,7 @@
 #include <linux/audit.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -147,6 +148,48 @@ TEST_CASE_FIXTURE(Fixture, "tracked anonymous mmap continues and is charged page
   CHECK(n.heapsize == 4 * 4096);
 }
 
+TEST_CASE_FIXTURE(
+    Fixture, "MAP_FIXED_NOREPLACE over a mapping is answered EEXIST by the supervisor, never continued") {
+  REQUIRE(sup.register_node(root, child.pid).ok());
+  // kDevNull's page is mapped in the forked child too.
+  const auto mapped = reinterpret_cast<std::uint64_t>(kDevNull) & ~std::uint64_t{4095};
+  const std::uint64_t anon = MAP_PRIVATE | MAP_ANONYMOUS, fd = static_cast<std::uint64_t>(-1);
+  ch.inbox.push_back(
+      call(20, child.pid, SYS_mmap, {mapped, 4096, PROT_READ, anon | MAP_FIXED_NOREPLACE, fd, 0}));
+  ch.inbox.push_back(call(21, child.pid, SYS_mmap,
+                          {mapped, 4096, PROT_READ, anon | MAP_FIXED | MAP_FIXED_NOREPLACE, fd, 0}));
+  // Fixed above TASK_SIZE - len: the kernel refuses it from the registers alone.
+  ch.inbox.push_back(
+      call(22, child.pid, SYS_mmap, {std::uint64_t{1} << 57, 4096, PROT_READ, anon | MAP_FIXED, fd, 0}));
+  serve();
+  REQUIRE(ch.sent.size() == 3);
+  CHECK(ch.sent[0].error == -EEXIST);
+  CHECK(ch.sent[0].flags == 0);
+  CHECK(ch.sent[1].error == -EEXIST);
+  CHECK(ch.sent[1].flags == 0);
+  CHECK(ch.sent[2].flags == SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+  Node n;
+  REQUIRE(sup.fetch(root, child.pid, n).ok());
+  CHECK(n.heapsize == 0);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a brk refused by RLIMIT_DATA is answered with the break, never continued") {
+  REQUIRE(sup.register_node(root, child.pid).ok());
+  const rlimit none{0, 0};
+  REQUIRE(::prlimit(child.pid, RLIMIT_DATA, &none, nullptr) == 0);
+  // Above the PIE heap (0x55..., 0x56...) and below the mmap area (0x7f...).
+  ch.inbox.push_back(call(23, child.pid, SYS_brk, {0x600000000000}));
+  serve();
+  REQUIRE(ch.sent.size() == 1);
+  CHECK(ch.sent[0].flags == 0);
+  CHECK(ch.sent[0].error == 0);
+  CHECK(ch.sent[0].val > 0);  // the unchanged break
+  CHECK(static_cast<std::uint64_t>(ch.sent[0].val) < 0x600000000000);
+  Node n;
+  REQUIRE(sup.fetch(root, child.pid, n).ok());
+  CHECK(n.heapsize == 0);
+}
+
 TEST_CASE_FIXTURE(Fixture, "tracked open is done by the supervisor and installed with ADDFD|SEND") {
   REQUIRE(sup.register_node(root, child.pid).ok());
   ch.inbox.push_back(call(8, child.pid, SYS_openat,
@@ -240,6 +283,10 @@ TEST_CASE("the table: every handled syscall dispatches, the ABI follows the poli
   CHECK(d.at(455) == Op::abi_resource_reset);
   CHECK(d.at(SYS_getpid) == Op::none);
   CHECK(d.at(SYS_io_uring_setup) == Op::none);  // answered in BPF, never notified
+  CHECK(d.at(SYS_prctl) == Op::none);           // PR_SET_MM: EPERM in BPF
+  CHECK(d.at(SYS_clone) == Op::vm_clone);       // with CLONE_VM and not CLONE_THREAD (BPF)
+  CHECK(d.at(SYS_clone3) == Op::vm_clone);
+  CHECK(d.at(SYS_vfork) == Op::vm_clone);
   p.abi_numbers = {1000, 1001, 1002, 1003, 1004};
   d = build_dispatch(p);
   CHECK(d.at(451) == Op::none);
