@@ -187,7 +187,7 @@ int run_command(const RunOptions& options) {
   Supervisor sup(Supervisor::Options{policy, options.verbose});
   sup.subscribe(Caller{0, 0, ::getpid()},
                 [verbose = options.verbose](const Event& e) { print_event(e, verbose); });
-  sup.adopt_root(child);
+  sup.adopt_root(child, &listener);
   if (const OpResult r = sup.impose(child, policy); !r.ok()) {
     std::fprintf(stderr, "sandbox: cannot register pid %d: %s\n", child, r.message.c_str());
     ::kill(child, SIGKILL);

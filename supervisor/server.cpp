@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -70,6 +71,23 @@ void raise_nofile_limit() {
     rl.rlim_cur = want;
     ::setrlimit(RLIMIT_NOFILE, &rl);
   }
+}
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+// A pidfd for the process that connected: SO_PEERPIDFD (Linux 6.5) pins the very process
+// SO_PEERCRED names. Older kernels: pidfd_open() of the pid, which names the peer unless it
+// exited and its pid was reused between connect() and now (a window of one accept; the
+// Control decides what to trust, see Supervisor::identify). -1 if neither works.
+int peer_pidfd(int sock, pid_t pid) {
+  int fd = -1;
+  socklen_t len = sizeof fd;
+  if (::getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0) return fd;
+  if (errno != ENOPROTOOPT || pid <= 0) return -1;
+  const long r = ::syscall(SYS_pidfd_open, pid, 0);
+  return r < 0 ? -1 : static_cast<int>(r);
 }
 
 }  // namespace
@@ -530,10 +548,12 @@ awaitable<void> Server::Impl::accept_loop(std::shared_ptr<Impl> self) {
     ucred cred{};
     socklen_t cred_len = sizeof cred;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) != 0) continue;
+    const UniqueFd peer(peer_pidfd(fd, cred.pid));
+    const Caller caller = control.identify(cred, peer.get());
     stream::socket sock(io);
     sock.assign(stream(), owned.release(), ec);
     if (ec) continue;
-    auto session = std::make_shared<Session>(self, std::move(sock), Caller{cred.uid, cred.gid, cred.pid});
+    auto session = std::make_shared<Session>(self, std::move(sock), caller);
     if (sessions.size() >= 64 && sessions.size() % 64 == 0) {
       std::erase_if(sessions, [](const std::weak_ptr<Session>& w) { return w.expired(); });
     }

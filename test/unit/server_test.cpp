@@ -56,6 +56,7 @@ class FakeControl : public Control {
     std::int64_t files = 0;
   };
 
+  Caller identify(const ucred& peer, int) override { return Caller{peer.uid, peer.gid, peer.pid}; }
   OpResult register_node(const Caller& c, Pid pid) override {
     record({"register", c, pid});
     if (pid < 1) return {EINVAL, "pid must be positive"};
