@@ -150,6 +150,19 @@ int main(int argc, char** argv) {
                  std::strerror(errno));
     return 126;
   }
+  // Nothing is sent to, or believed from, a server of another user: it would choose our
+  // filter, get our listener and answer our opens.
+  unsigned server_uid = 0;
+  if (const int rc = sandbox::shim::check_server(sock, server_uid); rc < 0) {
+    if (rc == -EPERM)
+      std::fprintf(stderr,
+                   "sandbox-shim: the server at %s runs as uid %u, neither root nor you: not joining "
+                   "(another user may have taken the path)\n",
+                   socket_path, server_uid);
+    else
+      std::fprintf(stderr, "sandbox-shim: %s: SO_PEERCRED: %s\n", socket_path, std::strerror(-rc));
+    return 126;
+  }
   if (!send_line(sock, "{\"op\":\"filter\"}\n", -1)) {
     std::fprintf(stderr, "sandbox-shim: %s: %s\n", socket_path, std::strerror(errno));
     return 126;

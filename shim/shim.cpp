@@ -106,6 +106,16 @@ int send_with_fd(int sock, const void* data, std::size_t len, int fd) {
   return static_cast<std::size_t>(n) == len ? 0 : -EMSGSIZE;
 }
 
+int check_server(int sock, unsigned& peer_uid) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -errno;
+  peer_uid = cred.uid;
+  // The credentials are the server's as of its listen(): its file may be replaced later,
+  // but this connection stays with the process that was checked.
+  return cred.uid == 0 || cred.uid == ::geteuid() ? 0 : -EPERM;
+}
+
 int receive_listener(int control, Message& failure) {
   Message m{};
   iovec iov{&m, sizeof m};

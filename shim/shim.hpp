@@ -43,6 +43,12 @@ int install_filter(const sock_fprog& prog);
 // Returns 0 or -errno. Async-signal-safe.
 int send_with_fd(int sock, const void* data, std::size_t len, int fd);
 
+// Client side of a control socket: whether the server at the other end of the connected
+// `sock` may be believed -- it runs as root or as our own effective uid (SO_PEERCRED).
+// Anyone else could have bound the path first and would answer our opens, or take our
+// listener. Returns 0, or -EPERM with the server's uid in `peer_uid`, or -errno.
+int check_server(int sock, unsigned& peer_uid);
+
 // Supervisor side: receive the listener (or the failure report) from the child.
 // Returns the listener fd (>= 0), or -1 with `failure` filled in.
 int receive_listener(int control, Message& failure);

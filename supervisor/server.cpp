@@ -465,8 +465,32 @@ awaitable<void> Session::watchdog([[maybe_unused]] std::shared_ptr<Session> self
   }
 }
 
+namespace {
+
+// Makes `dir` (mode 0700) if it is missing, then checks that no other user can write it:
+// a real directory (lstat: a symlink planted under the name is refused), owned by us or
+// root, without group or other write permission. A directory someone else made first, or
+// made writable, is refused: its owner could bind or replace our socket's name.
+void check_private_dir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    throw std::runtime_error(dir + ": cannot make the socket directory: " + errno_text(errno));
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) throw std::runtime_error(dir + ": " + errno_text(errno));
+  const std::string advice = "; remove it, or choose --socket PATH or XDG_RUNTIME_DIR";
+  if (!S_ISDIR(st.st_mode)) throw std::runtime_error(dir + ": not a directory (a symlink?)" + advice);
+  if (st.st_uid != ::geteuid() && st.st_uid != 0)
+    throw std::runtime_error(dir + ": owned by uid " + std::to_string(st.st_uid) + ", not by you" + advice);
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) throw std::runtime_error(dir + ": writable by other users" + advice);
+}
+
+}  // namespace
+
 void Server::Impl::bind_socket() {
   const std::string& path = opt.path;
+  if (opt.private_dir) {
+    const auto slash = path.rfind('/');
+    check_private_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+  }
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof addr.sun_path) {

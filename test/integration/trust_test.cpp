@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <cstdlib>
 #include <memory>
 
 #include "harness.hpp"
@@ -142,4 +143,118 @@ TEST_CASE(
   CHECK(r.status == 0);
   CHECK(has(r.out, "quotas removed"));
   CHECK(has(r.out, "\"file_quota\":-1"));
+}
+
+namespace {
+
+// Two users who are not root: the victim (65534) and the attacker (65533).
+const std::vector<std::string> kAttacker{"/usr/bin/setpriv", "--reuid=65533", "--regid=65533",
+                                         "--clear-groups"};
+std::vector<std::string> as_attacker(std::vector<std::string> args) {
+  std::vector<std::string> a = kAttacker;
+  a.insert(a.end(), args.begin(), args.end());
+  return a;
+}
+
+// Runs with an environment without XDG_RUNTIME_DIR (the default paths' fallback) and
+// without SANDBOX_SOCKET.
+struct NoRuntimeDir {
+  std::optional<std::string> xdg, sock;
+  NoRuntimeDir() {
+    if (const char* x = std::getenv("XDG_RUNTIME_DIR")) xdg = x;
+    if (const char* s = std::getenv("SANDBOX_SOCKET")) sock = s;
+    ::unsetenv("XDG_RUNTIME_DIR");
+    ::unsetenv("SANDBOX_SOCKET");
+  }
+  ~NoRuntimeDir() {
+    if (xdg) ::setenv("XDG_RUNTIME_DIR", xdg->c_str(), 1);
+    if (sock) ::setenv("SANDBOX_SOCKET", sock->c_str(), 1);
+  }
+};
+
+void remove_tree(const std::string& dir) {
+  run({"/bin/rm", "-rf", dir});
+}
+
+}  // namespace
+
+TEST_CASE("trust 2: another user's impostor socket: shim, ctl and the Python client refuse to talk to it") {
+  if (!can_be_nobody()) {
+    MESSAGE("needs root and setpriv to act as two other users");
+    CHECK(::geteuid() != 0);
+    return;
+  }
+  // The impostor: a real `sandbox serve` of the attacker's, open to everyone.
+  const std::string path = temp_socket("impostor");
+  Process impostor(as_attacker({kSandbox, "serve", "--socket", path, "--socket-mode", "0666", "--verbose"}));
+  impostor.expect_err("serving " + path);
+  const Result shim = run(as_nobody({kShim, "--socket", path, "--", kProbe, "exit", "0"}));
+  INFO(shim.out << shim.err);
+  CHECK(shim.status == 126);
+  CHECK(has(shim.err, "uid 65533"));
+  CHECK(std::count(shim.err.begin(), shim.err.end(), '\n') == 1);
+  const Result ctl = run(as_nobody({kSandbox, "ctl", "--socket", path, "list"}));
+  CHECK(ctl.status == 3);
+  CHECK(has(ctl.err, "uid 65533"));
+  const Result py = run(as_nobody({kPython, SOURCE_DIR "/examples/client.py", "1", path}));
+  CHECK(py.status != 0);
+  CHECK(has(py.err, "uid 65533"));
+  CHECK(!has(py.out, "\"ok\""));
+  // The impostor saw no join and no request.
+  impostor.signal(SIGTERM);
+  CHECK(impostor.wait() == 0);
+  CHECK(!has(impostor.err_so_far(), "joined"));
+  // Root's own clients refuse a non-root impostor too.
+  Process impostor2(as_attacker({kSandbox, "serve", "--socket", path, "--socket-mode", "0666", "--verbose"}));
+  impostor2.expect_err("serving " + path);
+  CHECK(run({kShim, "--socket", path, "--", kProbe, "exit", "0"}).status == 126);
+}
+
+TEST_CASE("trust 2: default socket paths are in a directory no other user can write") {
+  if (!can_be_nobody()) {
+    MESSAGE("needs root and setpriv to act as two other users");
+    CHECK(::geteuid() != 0);
+    return;
+  }
+  NoRuntimeDir env;
+  const std::string victim_dir = "/tmp/sandbox-65534";
+  remove_tree(victim_dir);
+  // The attacker takes the old default paths and the new directory's name in advance.
+  Process old_default(
+      as_attacker({kSandbox, "serve", "--socket", "/tmp/sandbox-65534.sock", "--socket-mode", "0666"}));
+  REQUIRE(run(as_attacker({"/bin/mkdir", "-m", "0777", victim_dir})).status == 0);
+  // serve refuses the attacker's directory, naming it; nothing is bound there.
+  const Result serve = run(as_nobody({kSandbox, "serve"}));
+  CHECK(serve.status == 2);
+  CHECK(has(serve.err, victim_dir));
+  CHECK(has(serve.err, "uid 65533"));
+  // run does not export a path in it: CMD finds no socket rather than the attacker's.
+  const Result r =
+      run(as_nobody({kSandbox, "run", "--", "/bin/sh", "-c", "echo sock=${SANDBOX_SOCKET:-none}"}));
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["sock"] == "none");
+  CHECK(has(r.err, "control socket disabled"));
+  remove_tree(victim_dir);
+  // A symlink planted under that name is refused the same way.
+  REQUIRE(run(as_attacker({"/bin/ln", "-s", "/tmp", victim_dir})).status == 0);
+  CHECK(run(as_nobody({kSandbox, "serve"})).status == 2);
+  ::unlink(victim_dir.c_str());
+  // With the name free, the victim's own private directory (0700) is made and used.
+  Process serve_ok(as_nobody({kSandbox, "serve", "--verbose"}));
+  serve_ok.expect_err("serving " + victim_dir + "/sandbox.sock");
+  struct stat st {};
+  REQUIRE(::lstat(victim_dir.c_str(), &st) == 0);
+  CHECK(S_ISDIR(st.st_mode));
+  CHECK(st.st_uid == 65534u);
+  CHECK((st.st_mode & 07777) == 0700);
+  const Result list = run(as_nobody({kSandbox, "ctl", "list"}));
+  CHECK(list.status == 0);
+  serve_ok.signal(SIGTERM);
+  CHECK(serve_ok.wait() == 0);
+  const Result r2 = run(as_nobody({kSandbox, "run", "--", "/bin/sh", "-c", "echo sock=$SANDBOX_SOCKET"}));
+  CHECK(r2["sock"].rfind(victim_dir + "/sandbox-run-", 0) == 0);
+  remove_tree(victim_dir);
+  old_default.signal(SIGTERM);
+  old_default.wait();
 }
