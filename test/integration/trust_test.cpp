@@ -258,3 +258,60 @@ TEST_CASE("trust 2: default socket paths are in a directory no other user can wr
   old_default.signal(SIGTERM);
   old_default.wait();
 }
+
+namespace {
+const std::string kAttack = ATTACK_BIN;
+std::vector<std::string> as_uid(int uid, std::vector<std::string> args) {
+  const std::string id = std::to_string(uid);
+  std::vector<std::string> a{"/usr/bin/setpriv", "--reuid=" + id, "--regid=" + id, "--clear-groups"};
+  a.insert(a.end(), args.begin(), args.end());
+  return a;
+}
+}  // namespace
+
+TEST_CASE("trust 3: under serve, a tenant's ABI cannot reach another tenant's processes") {
+  if (!can_be_nobody()) {
+    MESSAGE("needs root and setpriv to act as two tenants");
+    CHECK(::geteuid() != 0);
+    return;
+  }
+  ::signal(SIGPIPE, SIG_IGN);  // a killed B shows as a failed check, not a dead test runner
+  Serve s("tenants", {"--socket-mode", "0666"});
+  // Tenant B (uid 2), parked and tracked.
+  Process b(as_uid(2, {kShim, "--socket", s.path, "--track", "--", kProbe, "park"}));
+  const std::string bpid = b.expect_out("pid=").substr(4);
+  // Tenant A (uid 1): register, fetch, cap it to nothing, reset, deregister -- all as if B
+  // did not exist.
+  const Result a = run(as_uid(1, {kShim, "--socket", s.path, "--", kAttack, "abi-on", bpid}));
+  INFO(a.out << a.err);
+  CHECK(a.status == 0);
+  CHECK(a["register"] == "ESRCH");
+  CHECK(a["fetch"] == "EINVAL");
+  CHECK(a["cap"] == "ESRCH");
+  CHECK(a["reset"] == "ESRCH");
+  CHECK(a["deregister"] == "ESRCH");
+  // B lives on, its node untouched: the same request over the socket from uid 1 is EPERM.
+  b.send("open");
+  CHECK(has(b.expect_out("opened="), "opened=1"));
+  CHECK(has(s.ctl({"--json", "fetch", bpid}).out, "\"file_quota\":-1"));
+  const Result sock = run(as_uid(1, {kSandbox, "ctl", "--socket", s.path, "cap", bpid, "--files", "0"}));
+  CHECK(has(sock.err, "EPERM"));
+  // Within one job the ABI still reaches everything: A on itself.
+  const Result self =
+      run({kShim, "--socket", s.path, "--", "/bin/sh", "-c", "exec " + kAttack + " abi-on $$"});
+  CHECK(self["register"] == "0");
+  CHECK(self["fetch"] == "0");
+  CHECK(self["cap"] == "0");
+}
+
+TEST_CASE("trust 3: under run, the supervisor itself is not in scope (register(getppid()) is ESRCH)") {
+  const Result r = sandboxed({}, {kAttack, "abi-parent"});
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["register"] == "ESRCH");
+  CHECK(r["cap"] == "ESRCH");
+  // Its orphans stay in scope: a grandchild whose parent exited registers itself.
+  const Result o = sandboxed({}, {kAttack, "orphan"});
+  INFO(o.out << o.err);
+  CHECK(o["orphan_register"] == "0");
+}
