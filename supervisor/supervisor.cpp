@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -571,13 +572,15 @@ OpResult Supervisor::join(const Caller& c, JoinRequest req) {
   auto listener = std::make_unique<SeccompListener>(std::move(fd));
   listener->enable_sync_wakeup();
   adopt_root(req.pid, listener.get());
+  // The server's policy is the operator's: each of its quotas applies, and a joining
+  // target may only tighten it (the smaller of the two), never loosen or drop it.
+  const auto tighter = [](std::optional<std::uint64_t> a, std::optional<std::uint64_t> b) {
+    return a && b ? std::optional(std::min(*a, *b)) : a ? a : b;
+  };
   Policy q;
-  q.track = req.track;
-  q.heap_quota_bytes = req.heap_quota_bytes;
-  q.file_quota = req.file_quota;
-  if (!q.track && !q.heap_quota_bytes && !q.file_quota) q.heap_quota_bytes = opt_.policy.heap_quota_bytes;
-  if (!q.track && !q.heap_quota_bytes && !q.file_quota) q.file_quota = opt_.policy.file_quota;
-  if (!q.track && !q.heap_quota_bytes && !q.file_quota) q.track = opt_.policy.track;
+  q.track = req.track || opt_.policy.track;
+  q.heap_quota_bytes = tighter(req.heap_quota_bytes, opt_.policy.heap_quota_bytes);
+  q.file_quota = tighter(req.file_quota, opt_.policy.file_quota);
   // Quotas imposed at join are outside quotas: the target cannot lift them.
   if (auto r = impose(req.pid, q); !r.ok()) return r;
   std::lock_guard lk(mu_);

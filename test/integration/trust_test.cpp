@@ -315,3 +315,28 @@ TEST_CASE("trust 3: under run, the supervisor itself is not in scope (register(g
   INFO(o.out << o.err);
   CHECK(o["orphan_register"] == "0");
 }
+
+TEST_CASE(
+    "trust 6: serve --policy applies every quota of the policy to joined targets; a join can only tighten") {
+  Serve s("policy", {"--policy", SOURCE_DIR "/policies/strict.json"});
+  {
+    Process t({kShim, "--socket", s.path, "--", kProbe, "park"});
+    const std::string pid = t.expect_out("pid=").substr(4);
+    const std::string f = s.ctl({"--json", "fetch", pid}).out;
+    CHECK(has(f, "\"heap_quota\":256"));
+    CHECK(has(f, "\"file_quota\":64"));
+    CHECK(has(s.ctl({"list"}).out, "256 MiB        64"));
+  }
+  {
+    // Asking for more than the policy gives is no way around it; asking for less is honoured.
+    Process t(
+        {kShim, "--socket", s.path, "--file-quota", "1000", "--heap-quota", "8M", "--", kProbe, "park"});
+    const std::string pid = t.expect_out("pid=").substr(4);
+    const std::string f = s.ctl({"--json", "fetch", pid}).out;
+    CHECK(has(f, "\"heap_quota\":8"));
+    CHECK(has(f, "\"file_quota\":64"));
+  }
+  const Result r = run({kShim, "--socket", s.path, "--", kProbe, "file-kill"});
+  CHECK(r.status == 137);
+  CHECK(r["opened"] == "64");
+}
