@@ -3,9 +3,9 @@
 //   sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] [--track] [--] CMD [ARG...]
 //
 // Asks the server for its BPF program, installs it with a new listener (no_new_privs
-// first), passes the listener and its request (`join`) to the server, waits for the answer,
-// then execs CMD. Free of Boost and JSON libraries: the two request lines are formatted by
-// hand and the two answers are read by looking for fixed keys.
+// first only where the kernel requires it: without CAP_SYS_ADMIN), passes the listener and its request
+// (`join`) to the server, waits for the answer, then execs CMD. Free of Boost and JSON libraries: the two
+// request lines are formatted by hand and the two answers are read by looking for fixed keys.
 #include <linux/filter.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -26,8 +26,6 @@
 #include "size.hpp"
 
 namespace {
-
-using sandbox::shim::install_filter;
 
 [[noreturn]] void usage_error(const std::string& what) {
   std::fprintf(stderr,
@@ -174,10 +172,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sandbox-shim: filter: %s\n", failure(answer).c_str());
     return 126;
   }
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-    std::fprintf(stderr, "sandbox-shim: prctl(PR_SET_NO_NEW_PRIVS): %s\n", std::strerror(errno));
-    return 126;
-  }
   const sock_fprog fprog{static_cast<unsigned short>(prog->size()), const_cast<sock_filter*>(prog->data())};
   // Everything the steps after the filter need is prepared now: from install_filter() on,
   // a notified call (brk from malloc, close, exit_group) would wait for a supervisor that
@@ -189,7 +183,11 @@ int main(int argc, char** argv) {
   if (track) join += ",\"track\":true";
   join += "}\n";
   static char reply[4096];
-  const int listener = install_filter(fprog);
+  const int listener = sandbox::shim::install_filter_nnp_if_needed(fprog);
+  if (listener == sandbox::shim::kNoNewPrivsFailed) {
+    std::fprintf(stderr, "sandbox-shim: prctl(PR_SET_NO_NEW_PRIVS): %s\n", std::strerror(errno));
+    return 126;
+  }
   if (listener < 0) {
     std::fprintf(stderr, "sandbox-shim: seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): %s\n",
                  std::strerror(-listener));

@@ -1,7 +1,8 @@
 // shim: the launcher side of the sandbox, small enough for any launcher to embed.
 //
-// In a freshly forked child, shim_exec() sets PR_SET_NO_NEW_PRIVS, installs the seccomp
-// program with a new listener, hands the listener fd to the supervisor over `control`
+// In a freshly forked child, shim_exec() installs the seccomp program with a new listener
+// (setting PR_SET_NO_NEW_PRIVS first only where the kernel requires it: without
+// CAP_SYS_ADMIN), hands the listener fd to the supervisor over `control`
 // (SCM_RIGHTS), waits for the supervisor's go-ahead (so the target can be registered before
 // its first instruction), and execs the target. Only async-signal-safe calls: safe after
 // fork() in a multi-threaded process. No Boost, no JSON, no allocation.
@@ -38,6 +39,10 @@ const char* stage_name(Stage s);
 // The part of exec_target that installs the filter; returns the listener fd or -errno.
 // Exposed for launchers that want to do the rest themselves.
 int install_filter(const sock_fprog& prog);
+// install_filter, setting PR_SET_NO_NEW_PRIVS first only if the kernel requires it (the
+// caller lacks CAP_SYS_ADMIN: EACCES). kNoNewPrivsFailed (errno set) if that prctl fails.
+constexpr int kNoNewPrivsFailed = -100000;
+int install_filter_nnp_if_needed(const sock_fprog& prog);
 
 // Sends `len` bytes as one message, with `fd` attached (SCM_RIGHTS) unless fd < 0.
 // Returns 0 or -errno. Async-signal-safe.

@@ -3,9 +3,12 @@
  * test, so never sanitizer-instrumented. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,12 +60,44 @@ static int orphan(void) {
   return 0;
 }
 
+/* Its real and effective uid: a setuid program shows whether it kept its privileges. */
+static void ids(void) {
+  printf("ruid=%d\neuid=%d\n", (int)getuid(), (int)geteuid());
+}
+
+/* A setuid-root target (euid 0) asks the run's socket to lift its own quota, then opens
+ * files until something stops it. */
+static int setuid_lift(void) {
+  ids();
+  const char *path = getenv("SANDBOX_SOCKET");
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  if (path) strncpy(a.sun_path, path, sizeof a.sun_path - 1);
+  if (!path || connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
+    printf("connect=%s\n", strerror(errno));
+  } else {
+    char req[128], ans[512];
+    int n = snprintf(req, sizeof req, "{\"op\":\"resource_reset\",\"pid\":%d}\n", (int)getpid());
+    if (write(s, req, (size_t)n) != n) return 4;
+    ssize_t got = read(s, ans, sizeof ans - 1);
+    ans[got > 0 ? got : 0] = 0;
+    ans[strcspn(ans, "\n")] = 0;
+    printf("answer=%s\n", ans);
+  }
+  for (int i = 1;; ++i) {
+    if (open("/dev/null", O_RDONLY) < 0) return 5;
+    printf("opened=%d\n", i);
+  }
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IONBF, 0);
   const char *c = argc > 1 ? argv[1] : "";
   if (!strcmp(c, "abi-on") && argc > 2) return abi_on((pid_t)atoi(argv[2]));
   if (!strcmp(c, "abi-parent")) return abi_on(getppid());
   if (!strcmp(c, "orphan")) return orphan();
+  if (!strcmp(c, "ids")) return ids(), 0;
+  if (!strcmp(c, "setuid-lift")) return setuid_lift();
   printf("unknown_case=%s\n", c);
   return 2;
 }

@@ -340,3 +340,66 @@ TEST_CASE(
   CHECK(r.status == 137);
   CHECK(r["opened"] == "64");
 }
+
+namespace {
+// A setuid-root copy of the attack program, in a directory only root can write.
+struct SetuidCopy {
+  std::string dir, path;
+  SetuidCopy() {
+    char d[] = "/tmp/sandbox-setuid-XXXXXX";
+    REQUIRE(::mkdtemp(d) != nullptr);
+    ::chmod(d, 0755);
+    dir = d;
+    path = dir + "/attack";
+    REQUIRE(run({"/bin/cp", kAttack, path}).status == 0);
+    REQUIRE(::chown(path.c_str(), 0, 0) == 0);
+    REQUIRE(::chmod(path.c_str(), 04755) == 0);
+  }
+  ~SetuidCopy() {
+    ::unlink(path.c_str());
+    ::rmdir(dir.c_str());
+  }
+};
+}  // namespace
+
+TEST_CASE("trust 7: a setuid program keeps its privileges under a root launcher, and is still accounted") {
+  if (!can_be_nobody()) {
+    MESSAGE("needs root and setpriv");
+    CHECK(::geteuid() != 0);
+    return;
+  }
+  SetuidCopy prog;
+  const Result native = run(as_nobody({prog.path, "ids"}));
+  if (native["euid"] != "0") {
+    MESSAGE("setuid programs do not run setuid here (nosuid mount?): " << native.out);
+    return;
+  }
+  CHECK(native["ruid"] == "65534");
+  // Under a root `sandbox run`, as natively: euid 0.
+  const Result r = sandboxed({}, as_nobody({prog.path, "ids"}));
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["ruid"] == "65534");
+  CHECK(r["euid"] == "0");
+  // Under a root `sandbox serve` with sandbox-shim (root) too.
+  {
+    Serve s("setuid");
+    std::vector<std::string> a{kShim, "--socket", s.path, "--"};
+    for (auto& x : as_nobody({prog.path, "ids"})) a.push_back(x);
+    const Result j = run(a);
+    CHECK(j["euid"] == "0");
+  }
+  // A non-root launcher needs no_new_privs (the kernel requires it): privileges are not
+  // gained, as documented.
+  const Result nn = run(as_nobody({kSandbox, "run", "--", prog.path, "ids"}));
+  CHECK(nn.status == 0);
+  CHECK(nn["euid"] == "65534");
+  // Raised privileges buy nothing from the supervisor: the setuid-root target (euid 0) is
+  // still under its outside quota, and the socket treats it as the target it is.
+  const Result q = sandboxed({"--file-quota", "3"}, as_nobody({prog.path, "setuid-lift"}));
+  INFO(q.out << q.err);
+  CHECK(q["euid"] == "0");
+  CHECK(has(q["answer"], "\"errno\":1"));  // EPERM
+  CHECK(q.status == 137);
+  CHECK(q["opened"] == "3");
+}
