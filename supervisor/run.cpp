@@ -154,7 +154,7 @@ int run_command(const RunOptions& options) {
   // $SANDBOX_SOCKET only once it is bound and ours (a default path in a directory no other
   // user can write); else CMD gets no $SANDBOX_SOCKET at all, never a path someone else
   // may hold.
-  Supervisor sup(Supervisor::Options{policy, options.verbose});
+  Supervisor sup(Supervisor::Options{policy, options.verbose, 1});  // one tenant: every descriptor
   sup.subscribe(Caller{0, 0, ::getpid()},
                 [verbose = options.verbose](const Event& e) { print_event(e, verbose); });
   boost::asio::io_context io;

@@ -283,10 +283,16 @@ void Session::take_fds(msghdr& mh, std::uint64_t pos) {
     }
   }
   if (overflow) {
+    // MSG_CTRUNC with room left in the session: the kernel could not install a descriptor
+    // here -- the server, not the client, is out of them. Say which.
+    const bool ours = fds_.size() < srv_->opt.max_fds && (mh.msg_flags & MSG_CTRUNC) != 0;
     fds_.clear();
-    enqueue(protocol::error_response("", EMFILE,
-                                     "too many file descriptors sent (at most " +
-                                         std::to_string(srv_->opt.max_fds) + " per session); closing"));
+    enqueue(protocol::error_response(
+        "", EMFILE,
+        ours
+            ? "the supervisor is out of file descriptors (RLIMIT_NOFILE); a descriptor sent was lost; closing"
+            : "too many file descriptors sent (at most " + std::to_string(srv_->opt.max_fds) +
+                  " per session); closing"));
     close_after_flush();
   }
 }

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,12 +26,51 @@ std::uint64_t watch_key(WatchKind k, Pid pid) {
 
 void on_stop_signal(int) {}
 
+// Descriptors kept for everything but per-process pidfds: listeners, open emulators,
+// control sessions, files being opened for targets.
+constexpr std::uint64_t kFdReserve = 64;
+constexpr std::uint64_t kMinJobBudget = 16;
+
+// RLIMIT_NOFILE's soft limit raised to the hard limit (capped by fs.nr_open); returns the
+// limit now in force.
+std::uint64_t raise_nofile_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  rlim_t want = rl.rlim_max;
+  if (want == RLIM_INFINITY) {
+    unsigned long long n = 0;
+    if (FILE* f = std::fopen("/proc/sys/fs/nr_open", "re")) {
+      if (std::fscanf(f, "%llu", &n) != 1) n = 0;
+      std::fclose(f);
+    }
+    want = n ? static_cast<rlim_t>(n) : rl.rlim_cur;
+  }
+  if (want > rl.rlim_cur) {
+    const rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = want;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = old;
+  }
+  return rl.rlim_cur;
+}
+
+// Descriptors open in this process now (for the rare checks before a join).
+std::uint64_t open_fds() {
+  std::uint64_t n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (const dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.') ++n;
+    ::closedir(d);
+  }
+  return n;
+}
+
 const char* errno_name(int e) {
   switch (e) {
     case EINVAL: return "EINVAL";
     case ESRCH: return "ESRCH";
     case ENFILE: return "ENFILE";
     case EPERM: return "EPERM";
+    case EAGAIN: return "EAGAIN";
     default: return strerrordesc_np(e);
   }
 }
@@ -76,7 +116,11 @@ Supervisor::Supervisor(Options options)
       directory_(std::make_unique<Directory>(*this)),
       tracker_(*directory_),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
-      self_(::getpid()) {}
+      self_(::getpid()) {
+  fd_limit_ = raise_nofile_limit();
+  const std::uint64_t pool = fd_limit_ > kFdReserve ? fd_limit_ - kFdReserve : 0;
+  job_budget_ = std::max<std::uint64_t>(kMinJobBudget, pool / std::max(1u, opt_.job_shares));
+}
 
 Supervisor::~Supervisor() {
   for (auto& j : joined_) j.stop.store(true);
@@ -102,6 +146,7 @@ JobId Supervisor::adopt_root(Pid pid, const NotifyChannel* channel) {
   roots_.push_back(pid);
   const JobId job = next_job_++;
   if (channel) channel_jobs_[channel] = job;
+  job_use_[job].root = pid;
   if (ProcState* p = ensure_proc(pid, nullptr, job)) p->job = job;
   // Our own child (`sandbox run`'s CMD): as a subreaper we inherit its orphans, and they
   // stay in its job. (A `serve` root is someone else's child; its orphans go elsewhere.)
@@ -128,13 +173,36 @@ JobId Supervisor::job_of(Pid tgid) {
   return 0;
 }
 
-Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatus* known, JobId job) {
+Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatus* known, JobId job,
+                                               int* why) {
   if (auto it = procs_.find(tgid); it != procs_.end()) return &it->second;
   // The job first, while the process is not known yet (else job_of would find it).
   if (job == 0) job = job_of(tgid);
+  JobUse* use = job ? &job_use_[job] : nullptr;
+  if (use && use->procs >= job_budget_) {
+    if (why) *why = EAGAIN;
+    if (!use->refusing) {
+      use->refusing = true;
+      std::fprintf(
+          stderr,
+          "sandbox: job of root pid %d holds %zu processes, its share of the supervisor's descriptors "
+          "(one pidfd per process, RLIMIT_NOFILE %llu): pid %d and further new processes of this job "
+          "are refused (EAGAIN) until some exit\n",
+          use->root, use->procs, static_cast<unsigned long long>(fd_limit_), tgid);
+    }
+    return nullptr;
+  }
   // pidfd first: from here on, a reuse of this pid is visible as the pidfd's exit.
   const int fd = target::pidfd_open(tgid, false);
-  if (fd < 0) return nullptr;
+  if (fd < 0) {
+    if (why) *why = fd == -EMFILE || fd == -ENFILE ? EAGAIN : ENOSYS;
+    if (fd == -EMFILE || fd == -ENFILE)
+      std::fprintf(stderr,
+                   "sandbox: pidfd_open(%d): %s (RLIMIT_NOFILE %llu): its calls are refused (EAGAIN)\n", tgid,
+                   std::strerror(-fd), static_cast<unsigned long long>(fd_limit_));
+    return nullptr;
+  }
+  if (use) ++use->procs;
   ProcState p;
   p.tgid = tgid;
   p.job = job;
@@ -150,19 +218,22 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
   return &procs_.emplace(tgid, std::move(p)).first->second;
 }
 
-void Supervisor::watch_node(Pid pid, Pid tgid) {
-  ensure_proc(tgid);
-  if (pid == tgid || thread_nodes_.contains(pid)) return;
+bool Supervisor::watch_node(Pid pid, Pid tgid) {
+  // A node needs its process watched: else its exit would go unseen and a reused pid
+  // could inherit the node.
+  if (!ensure_proc(tgid)) return false;
+  if (pid == tgid || thread_nodes_.contains(pid)) return true;
   const int fd = target::pidfd_open(pid, true);  // PIDFD_THREAD: readable when the thread exits
-  if (fd < 0) return;  // older kernel: the thread's exit() notification still removes it
+  if (fd < 0) return true;  // older kernel (or no fd): the thread's exit() notification removes it
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = watch_key(kThreadNode, pid);
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
   thread_nodes_.emplace(pid, std::make_pair(tgid, UniqueFd(fd)));
+  return true;
 }
 
-Supervisor::ThreadState* Supervisor::learn(Pid tid, const NotifyChannel* channel) {
+Supervisor::ThreadState* Supervisor::learn(Pid tid, const NotifyChannel* channel, int* why) {
   if (auto it = threads_.find(tid); it != threads_.end()) return &it->second;
   const auto st = target::status(tid);
   if (!st) return nullptr;
@@ -172,7 +243,7 @@ Supervisor::ThreadState* Supervisor::learn(Pid tid, const NotifyChannel* channel
   JobId job = 0;
   if (auto it = channel_jobs_.find(channel); it != channel_jobs_.end()) job = it->second;
   // The thread's status stands for its process's when it is the leader.
-  ProcState* p = ensure_proc(st->tgid, st->tgid == tid ? &*st : nullptr, job);
+  ProcState* p = ensure_proc(st->tgid, st->tgid == tid ? &*st : nullptr, job, why);
   if (!p) return nullptr;
   p->threads.push_back(tid);
   return &threads_.emplace(tid, ThreadState{st->tgid, -1}).first->second;
@@ -186,6 +257,10 @@ void Supervisor::drop_threads(ProcState& p) {
 void Supervisor::forget_process(Pid tgid) {
   auto it = procs_.find(tgid);
   if (it != procs_.end()) {
+    if (auto u = job_use_.find(it->second.job); u != job_use_.end()) {
+      if (u->second.procs > 0) --u->second.procs;
+      if (u->second.procs < job_budget_) u->second.refusing = false;
+    }  // kept when empty (a few bytes per job): a later orphan of the job is still named by its root
     drop_threads(it->second);
     procs_.erase(it);  // closes the pidfd, which also leaves the epoll set
   }
@@ -230,7 +305,8 @@ void Supervisor::serve(NotifyChannel& channel, const std::atomic<bool>& stop) {
   ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   OpenEmulator open;  // per thread: it owns this thread's private fs_struct
   if (int rc = open.init(); rc < 0)
-    std::fprintf(stderr, "sandbox: open emulation: unshare(CLONE_FS): %s\n", std::strerror(-rc));
+    std::fprintf(stderr, "sandbox: open emulation for a listener cannot start: %s%s\n", std::strerror(-rc),
+                 rc == -EMFILE || rc == -ENFILE ? " (out of file descriptors)" : "");
   {
     std::lock_guard lk(mu_);
     emulators_.push_back(&open);
@@ -255,11 +331,16 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
   ++notifications_;
   sweep();
   const auto tid = static_cast<Pid>(n.pid);
-  ThreadState* t = n.data.arch == AUDIT_ARCH_X86_64 ? learn(tid, &ch) : nullptr;
+  int why = ENOSYS;
+  ThreadState* t = n.data.arch == AUDIT_ARCH_X86_64 ? learn(tid, &ch, &why) : nullptr;
   if (!t) {
     // Fail closed: a call we cannot attribute (another architecture -- the filter kills
-    // those -- or a task whose /proc entry is gone) is refused, never let through.
-    seccomp_notif_resp r{n.id, 0, -ENOSYS, 0};
+    // those -- or a task whose /proc entry is gone) is refused, never let through. A
+    // process over its job's budget is refused with EAGAIN ("Resource temporarily
+    // unavailable"), but may exit: an exit has nothing to account and needs no state.
+    const Op op = why == EAGAIN ? dispatch_.at(n.data.nr) : Op::none;
+    seccomp_notif_resp r{n.id, 0, -why, 0};
+    if (op == Op::exit || op == Op::exit_group) r = {n.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE};
     ch.respond(r);
     return;
   }
@@ -409,6 +490,9 @@ OpResult Supervisor::result(int err, Pid pid, Op op) {
       break;
     case ENFILE: what = registering ? "already registered" : "quotas already set"; break;
     case EPERM: what = "a quota imposed from outside cannot be lifted from inside"; break;
+    case EAGAIN:
+      what = "its job holds all the processes the supervisor can watch for it; try again later";
+      break;
     default: what = errno_name(err);
   }
   return {err, "pid " + std::to_string(pid) + ": " + what};
@@ -421,7 +505,11 @@ int Supervisor::op_register(const View& v, Pid pid) {
   const int rc = tracker_.register_node(pid, v.actor);
   if (rc == 0) {
     const Pid tgid = tracker_.find(pid)->tgid;
-    watch_node(pid, tgid);
+    if (!watch_node(pid, tgid)) {
+      // Unwatched, the node would outlive its process: no node (EAGAIN, the cause logged).
+      tracker_.deregister(pid, Actor::outside);
+      return EAGAIN;
+    }
     emit({Event::Kind::registered, pid, tgid});
   }
   return rc;
@@ -569,6 +657,11 @@ OpResult Supervisor::join(const Caller& c, JoinRequest req) {
   // The listener decides which process is supervised, the pid only which node to create:
   // a client may only join itself, so it cannot get nodes or quotas on someone else.
   if (req.pid != c.pid) return {EPERM, "join: pid " + std::to_string(req.pid) + " is not the caller"};
+  // A join costs a few descriptors (listener, open emulator, pidfds): refused with the real
+  // cause when they are not there, rather than half-served.
+  if (const std::uint64_t used = open_fds(); used + kFdReserve / 2 > fd_limit_)
+    return {EMFILE, "join: the supervisor is out of file descriptors (" + std::to_string(used) +
+                        " open, RLIMIT_NOFILE " + std::to_string(fd_limit_) + "); try again later"};
   auto listener = std::make_unique<SeccompListener>(std::move(fd));
   listener->enable_sync_wakeup();
   adopt_root(req.pid, listener.get());

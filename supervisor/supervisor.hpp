@@ -40,6 +40,9 @@ class Supervisor final : public Control {
   struct Options {
     Policy policy;
     bool verbose = false;
+    // Each job may hold 1/job_shares of the descriptors left for pidfds: 1 for `sandbox
+    // run` (one tenant), more for `sandbox serve`.
+    unsigned job_shares = 4;
   };
   explicit Supervisor(Options options);
   Supervisor(const Supervisor&) = delete;
@@ -125,11 +128,15 @@ class Supervisor final : public Control {
 
   // The loop.
   void handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n);
-  ThreadState* learn(Pid tid, const NotifyChannel* channel = nullptr);
+  // nullptr with `why` set to EAGAIN when the process's job is over its budget, else ENOSYS.
+  ThreadState* learn(Pid tid, const NotifyChannel* channel = nullptr, int* why = nullptr);
   // `known`: the process's /proc status when the caller has just read it (saves a read);
   // `job`: its job when the caller knows it (the listener it was notified through).
-  ProcState* ensure_proc(Pid tgid, const target::TaskStatus* known = nullptr, JobId job = 0);
-  void watch_node(Pid pid, Pid tgid);
+  // nullptr if the process is gone -- or its job holds its whole budget of processes (one
+  // pidfd each): then `why` is EAGAIN and the refusal is logged, naming the job.
+  ProcState* ensure_proc(Pid tgid, const target::TaskStatus* known = nullptr, JobId job = 0,
+                         int* why = nullptr);
+  bool watch_node(Pid pid, Pid tgid);  // false: the process cannot be watched (gone, budget)
   void sweep();
   void forget_process(Pid tgid);
   void drop_threads(ProcState& p);
@@ -199,6 +206,18 @@ class Supervisor final : public Control {
   std::unordered_map<Pid, std::pair<Pid, UniqueFd>> thread_nodes_;  // tid -> (tgid, pidfd)
   std::vector<Pid> roots_;
   std::unordered_map<const NotifyChannel*, JobId> channel_jobs_;
+  // Descriptors: the supervisor holds one pidfd per known process. Each job may hold at
+  // most its share (Options::job_shares) of what RLIMIT_NOFILE leaves after a reserve, so one tenant that
+  // starts hundreds of processes fails alone (EAGAIN, logged with the cause) and never starves the others or
+  // the control socket.
+  struct JobUse {
+    Pid root = 0;
+    std::size_t procs = 0;
+    bool refusing = false;  // logged once per episode
+  };
+  std::unordered_map<JobId, JobUse> job_use_;
+  std::uint64_t fd_limit_ = 0;
+  std::size_t job_budget_ = 0;
   JobId next_job_ = 1;
   JobId orphan_job_ = 0;  // the job of our own child root: its orphans are reparented to us
   std::unordered_map<std::uint64_t, Subscriber> subscribers_;

@@ -403,3 +403,36 @@ TEST_CASE("trust 7: a setuid program keeps its privileges under a root launcher,
   CHECK(q.status == 137);
   CHECK(q["opened"] == "3");
 }
+
+TEST_CASE("trust 5: a tenant that starts hundreds of processes fails alone, with the real cause named") {
+  const std::string path = temp_socket("fds");
+  Process serve(
+      {"/bin/sh", "-c", "ulimit -n 256 && exec " + kSandbox + " serve --socket " + path + " --verbose"});
+  serve.expect_err("serving " + path);
+  // Tenant A: 300 sleeping children, more than the supervisor can watch with 256 fds.
+  // In a process group of its own (setsid), so that whatever happens, all of it goes.
+  Process a({"/usr/bin/setsid", kShim, "--socket", path, "--", "/bin/sh", "-c",
+             "i=0; while [ $i -lt 300 ]; do /bin/sleep 1000 & i=$((i+1)); done; echo spawned=1; wait"});
+  struct KillGroup {
+    pid_t pgid;
+    ~KillGroup() { ::kill(-pgid, SIGKILL); }
+  } cleanup{a.pid()};
+  a.expect_out("spawned=1", 60);
+  // The supervisor says what ran out, for whom.
+  const std::string why = serve.expect_err("RLIMIT_NOFILE", 60);
+  CHECK(has(why, "pid " + std::to_string(a.pid())));
+  // A's own surplus children are refused with EAGAIN, not ENOSYS.
+  CHECK(has(a.expect_err("cannot"), "Resource temporarily unavailable"));
+  // Every other tenant carries on: a new join, an exec, opens.
+  const Result b = run({kShim, "--socket", path, "--", "/bin/cat", "/etc/hostname"});
+  INFO(b.err);
+  CHECK(b.status == 0);
+  CHECK(!b.out.empty());
+  const Result c = run({kShim, "--socket", path, "--file-quota", "3", "--", kProbe, "file-kill"});
+  CHECK(c.status == 137);
+  CHECK(c["opened"] == "3");
+  CHECK(!has(serve.err_so_far(), "unshare(CLONE_FS)"));
+  serve.signal(SIGTERM);
+  CHECK(serve.wait() == 0);
+  CHECK(a.wait() == 137);
+}
