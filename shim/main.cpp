@@ -188,6 +188,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sandbox-shim: prctl(PR_SET_NO_NEW_PRIVS): %s\n", std::strerror(errno));
     return 126;
   }
+  if (listener == -EBUSY) {
+    std::fprintf(stderr, "sandbox-shim: %s\n", sandbox::shim::kNestedMessage);
+    return 126;
+  }
   if (listener < 0) {
     std::fprintf(stderr, "sandbox-shim: seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): %s\n",
                  std::strerror(-listener));

@@ -31,6 +31,12 @@ struct Message {
 
 const char* stage_name(Stage s);
 
+// The one-line reason for seccomp(NEW_LISTENER) failing with EBUSY: the kernel allows one
+// notify listener per filter chain, so the caller already runs under a supervisor.
+constexpr const char* kNestedMessage =
+    "this process already runs under a sandbox supervisor (its seccomp filter chain has a listener, EBUSY); "
+    "nested sandboxes are not supported: run CMD directly, it is supervised already";
+
 // Never returns. On failure reports {failed, stage, errno} on `control` and dies: with
 // _exit(127) before the filter is installed, with SIGKILL after (an exit_group would wait
 // for a supervisor that never received the listener).

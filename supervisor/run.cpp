@@ -205,8 +205,11 @@ int run_command(const RunOptions& options) {
   UniqueFd listener_fd(shim::receive_listener(control.get(), failure));
   int status = 0;
   if (!listener_fd) {
-    std::fprintf(stderr, "sandbox: cannot start '%s': %s: %s\n", argv[0], shim::stage_name(failure.stage),
-                 std::strerror(failure.err));
+    if (failure.stage == shim::Stage::seccomp && failure.err == EBUSY)
+      std::fprintf(stderr, "sandbox: cannot start '%s': %s\n", argv[0], shim::kNestedMessage);
+    else
+      std::fprintf(stderr, "sandbox: cannot start '%s': %s: %s\n", argv[0], shim::stage_name(failure.stage),
+                   std::strerror(failure.err));
     ::waitpid(child, &status, 0);
     return 126;
   }

@@ -436,3 +436,20 @@ TEST_CASE("trust 5: a tenant that starts hundreds of processes fails alone, with
   CHECK(serve.wait() == 0);
   CHECK(a.wait() == 137);
 }
+
+TEST_CASE("trust 8: a nested sandbox stops with one line that says what happened, exit 126") {
+  const Result nested = sandboxed({}, {kSandbox, "run", "--", kProbe, "exit", "0"});
+  CHECK(nested.status == 126);
+  CHECK(has(nested.err, "already runs under a sandbox supervisor"));
+  CHECK(std::count(nested.err.begin(), nested.err.end(), '\n') == 1);
+  Serve s("nested");
+  const Result shim_in_run = sandboxed({}, {kShim, "--socket", s.path, "--", kProbe, "exit", "0"});
+  CHECK(shim_in_run.status == 126);
+  CHECK(has(shim_in_run.err, "already runs under a sandbox supervisor"));
+  CHECK(std::count(shim_in_run.err.begin(), shim_in_run.err.end(), '\n') == 1);
+  const Result run_in_shim =
+      run({kShim, "--socket", s.path, "--", kSandbox, "run", "--", kProbe, "exit", "0"});
+  CHECK(run_in_shim.status == 126);
+  CHECK(has(run_in_shim.err, "already runs under a sandbox supervisor"));
+  CHECK(std::count(run_in_shim.err.begin(), run_in_shim.err.end(), '\n') == 1);
+}
