@@ -3,9 +3,9 @@
 //   sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] [--track] [--] CMD [ARG...]
 //
 // Asks the server for its BPF program, installs it with a new listener (no_new_privs
-// first), passes the listener and its request (`join`) to the server, waits for the answer,
-// then execs CMD. Free of Boost and JSON libraries: the two request lines are formatted by
-// hand and the two answers are read by looking for fixed keys.
+// first only where the kernel requires it: without CAP_SYS_ADMIN), passes the listener and its request
+// (`join`) to the server, waits for the answer, then execs CMD. Free of Boost and JSON libraries: the two
+// request lines are formatted by hand and the two answers are read by looking for fixed keys.
 #include <linux/filter.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -26,8 +26,6 @@
 #include "size.hpp"
 
 namespace {
-
-using sandbox::shim::install_filter;
 
 [[noreturn]] void usage_error(const std::string& what) {
   std::fprintf(stderr,
@@ -150,6 +148,19 @@ int main(int argc, char** argv) {
                  std::strerror(errno));
     return 126;
   }
+  // Nothing is sent to, or believed from, a server of another user: it would choose our
+  // filter, get our listener and answer our opens.
+  unsigned server_uid = 0;
+  if (const int rc = sandbox::shim::check_server(sock, server_uid); rc < 0) {
+    if (rc == -EPERM)
+      std::fprintf(stderr,
+                   "sandbox-shim: the server at %s runs as uid %u, neither root nor you: not joining "
+                   "(another user may have taken the path)\n",
+                   socket_path, server_uid);
+    else
+      std::fprintf(stderr, "sandbox-shim: %s: SO_PEERCRED: %s\n", socket_path, std::strerror(-rc));
+    return 126;
+  }
   if (!send_line(sock, "{\"op\":\"filter\"}\n", -1)) {
     std::fprintf(stderr, "sandbox-shim: %s: %s\n", socket_path, std::strerror(errno));
     return 126;
@@ -159,10 +170,6 @@ int main(int argc, char** argv) {
   const auto prog = hex ? decode(*hex) : std::nullopt;
   if (!prog) {
     std::fprintf(stderr, "sandbox-shim: filter: %s\n", failure(answer).c_str());
-    return 126;
-  }
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-    std::fprintf(stderr, "sandbox-shim: prctl(PR_SET_NO_NEW_PRIVS): %s\n", std::strerror(errno));
     return 126;
   }
   const sock_fprog fprog{static_cast<unsigned short>(prog->size()), const_cast<sock_filter*>(prog->data())};
@@ -176,7 +183,15 @@ int main(int argc, char** argv) {
   if (track) join += ",\"track\":true";
   join += "}\n";
   static char reply[4096];
-  const int listener = install_filter(fprog);
+  const int listener = sandbox::shim::install_filter_nnp_if_needed(fprog);
+  if (listener == sandbox::shim::kNoNewPrivsFailed) {
+    std::fprintf(stderr, "sandbox-shim: prctl(PR_SET_NO_NEW_PRIVS): %s\n", std::strerror(errno));
+    return 126;
+  }
+  if (listener == -EBUSY) {
+    std::fprintf(stderr, "sandbox-shim: %s\n", sandbox::shim::kNestedMessage);
+    return 126;
+  }
   if (listener < 0) {
     std::fprintf(stderr, "sandbox-shim: seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): %s\n",
                  std::strerror(-listener));

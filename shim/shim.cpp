@@ -41,6 +41,19 @@ int install_filter(const sock_fprog& prog) {
   return fd < 0 ? -errno : static_cast<int>(fd);
 }
 
+int install_filter_nnp_if_needed(const sock_fprog& prog) {
+  // The kernel takes a filter from a task with CAP_SYS_ADMIN (in its user namespace) or
+  // with no_new_privs set; we ask it rather than guess. Only where it refuses (EACCES) is
+  // no_new_privs set: a privileged launcher then leaves setuid programs their native
+  // behaviour. That is safe because the filter, inherited across the setuid exec, keeps
+  // every notified call of the raised process going to the supervisor, which accounts it
+  // like any other and judges its socket requests by job, not by uid (docs/security.md).
+  int listener = install_filter(prog);
+  if (listener != -EACCES) return listener;
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return kNoNewPrivsFailed;
+  return install_filter(prog);
+}
+
 namespace {
 
 void report(int control, Stage stage, int err) {
@@ -65,11 +78,11 @@ void exec_target(const sock_fprog& prog, int control, const char* file, char* co
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+  const int listener = install_filter_nnp_if_needed(prog);
+  if (listener == kNoNewPrivsFailed) {
     report(control, Stage::no_new_privs, errno);
     ::_exit(127);
   }
-  const int listener = install_filter(prog);
   if (listener < 0) {
     report(control, Stage::seccomp, -listener);
     ::_exit(127);
@@ -104,6 +117,16 @@ int send_with_fd(int sock, const void* data, std::size_t len, int fd) {
   const ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
   if (n < 0) return -errno;
   return static_cast<std::size_t>(n) == len ? 0 : -EMSGSIZE;
+}
+
+int check_server(int sock, unsigned& peer_uid) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -errno;
+  peer_uid = cred.uid;
+  // The credentials are the server's as of its listen(): its file may be replaced later,
+  // but this connection stays with the process that was checked.
+  return cred.uid == 0 || cred.uid == ::geteuid() ? 0 : -EPERM;
 }
 
 int receive_listener(int control, Message& failure) {

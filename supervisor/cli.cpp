@@ -1,5 +1,6 @@
 #include "cli.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -67,6 +68,7 @@ Command parse_serve(int argc, const char* const argv[]) {
     };
     if (name == "--socket") {
       o.socket = std::string(value());
+      o.socket_default = false;
       if (o.socket.empty()) throw UsageError("--socket: empty path");
     } else if (name == "--socket-mode") {
       const std::string_view v = value();
@@ -88,11 +90,27 @@ Command parse_serve(int argc, const char* const argv[]) {
 
 }  // namespace
 
+namespace {
+
+// No other user can make or replace a name in it: a real directory of `uid`'s, not
+// writable by group or others.
+bool users_own_dir(const std::string& dir, uid_t uid) {
+  struct stat st {};
+  return ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
+         (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+}  // namespace
+
 std::string default_socket_path(const std::string& tag) {
   const std::string name = tag.empty() ? "sandbox.sock" : "sandbox-" + tag + ".sock";
-  if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x && *x) return std::string(x) + "/" + name;
-  if (::geteuid() == 0) return "/run/" + name;
-  return "/tmp/sandbox-" + std::to_string(::getuid()) + (tag.empty() ? "" : "-" + tag) + ".sock";
+  const uid_t uid = ::geteuid();
+  if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x && *x && users_own_dir(x, uid))
+    return std::string(x) + "/" + name;
+  if (uid == 0) return "/run/" + name;
+  if (const std::string run_user = "/run/user/" + std::to_string(uid); users_own_dir(run_user, uid))
+    return run_user + "/" + name;
+  return "/tmp/sandbox-" + std::to_string(uid) + "/" + name;
 }
 
 Command parse_command_line(int argc, const char* const argv[]) {

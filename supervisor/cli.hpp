@@ -28,7 +28,8 @@ struct RunOptions {
 };
 
 struct ServeOptions {
-  std::string socket;  // control socket path
+  std::string socket;          // control socket path
+  bool socket_default = true;  // not given: in a directory that must be private (server.hpp)
   mode_t socket_mode = 0600;
   std::optional<std::string> policy_file;
   bool verbose = false;
@@ -42,8 +43,11 @@ struct Command {
   const char* const* ctl_argv = nullptr;
 };
 
-// $XDG_RUNTIME_DIR/sandbox.sock, else /run/sandbox.sock (root) or /tmp/sandbox-<uid>.sock;
-// with a non-empty `tag` (sandbox run), the file name becomes sandbox-<tag>.sock.
+// DIR/sandbox.sock in the first directory no other user can write: $XDG_RUNTIME_DIR (if it
+// is a directory owned by the user without group/other write), /run (root),
+// /run/user/<uid> (same test), else /tmp/sandbox-<uid> (made 0700 by the server, which
+// refuses it if someone else made it first). With a non-empty `tag` (sandbox run), the file
+// name becomes sandbox-<tag>.sock. Computes a path only; creates nothing.
 std::string default_socket_path(const std::string& tag = "");
 
 Command parse_command_line(int argc, const char* const argv[]);

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <linux/filter.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -20,11 +21,20 @@
 
 namespace sandbox {
 
+// A job: one launch -- the root `sandbox run` started or `sandbox-shim` joined, and
+// everything that descends from it. Ids are never reused (0: none).
+using JobId = std::uint64_t;
+
 // Who is asking: from SO_PEERCRED on the socket, or the supervisor's own user for the CLI.
 struct Caller {
   uid_t uid = 0;
   gid_t gid = 0;
   pid_t pid = 0;
+  // A client that is itself under the supervisor (Control::identify): it has exactly the
+  // rights its own system calls have (the ABI's), within its own job, whatever its uid.
+  // `job` 0 with `inside`: a client we could not pin down, who sees nothing.
+  bool inside = false;
+  JobId job = 0;
 };
 
 struct OpResult {
@@ -70,6 +80,12 @@ struct JoinRequest {
 class Control {
  public:
   virtual ~Control() = default;
+
+  // Who a socket peer is: SO_PEERCRED's uid, gid and pid (as of connect()), and a pidfd
+  // for that same process (SO_PEERPIDFD), or -1 if it could not be had. Decides once per
+  // connection whether the client is inside (a supervised task, or one descending from
+  // one) or outside.
+  virtual Caller identify(const ucred& peer, int peer_pidfd) = 0;
 
   virtual OpResult register_node(const Caller& c, Pid pid) = 0;
   virtual OpResult fetch(const Caller& c, Pid pid, Node& out) = 0;

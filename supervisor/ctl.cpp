@@ -20,6 +20,7 @@
 
 #include "cli.hpp"
 #include "policy.hpp"
+#include "shim.hpp"
 #include "unique_fd.hpp"
 
 namespace sandbox {
@@ -121,6 +122,15 @@ UniqueFd connect_to(const std::string& path) {
   while (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), len) != 0) {
     if (errno == EINTR) continue;
     throw CtlIoError("cannot connect to " + path + ": " + std::strerror(errno));
+  }
+  // Nothing is sent to, or believed from, a server of another user (it may have bound the
+  // path first): root's, or our own only.
+  unsigned server_uid = 0;
+  if (const int rc = shim::check_server(fd.get(), server_uid); rc == -EPERM) {
+    throw CtlIoError("the server at " + path + " runs as uid " + std::to_string(server_uid) +
+                     ", neither root nor you: not talking to it (another user may have taken the path)");
+  } else if (rc < 0) {
+    throw CtlIoError(path + ": SO_PEERCRED: " + std::strerror(-rc));
   }
   return fd;
 }
@@ -362,8 +372,9 @@ const char* ctl_usage_text() {
          "  list                            every node you may act on\n"
          "  watch                           stream events until interrupted\n"
          "  version                         the server's version\n"
-         "Socket: --socket, else $SANDBOX_SOCKET, else $XDG_RUNTIME_DIR/sandbox.sock, else "
-         "/run/sandbox.sock.\n"
+         "Socket: --socket, else $SANDBOX_SOCKET, else sandbox.sock in $XDG_RUNTIME_DIR, /run (root),\n"
+         "/run/user/UID or /tmp/sandbox-UID/ (the first no other user can write). The server must run\n"
+         "as root or as you.\n"
          "--json prints the server's response lines as they are.\n"
          "Exit: 0 ok, 1 the server answered an error, 2 bad arguments, 3 socket unreachable.\n";
 }

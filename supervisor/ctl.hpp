@@ -15,8 +15,8 @@ int ctl_main(int argc, const char* const argv[]);
 const char* ctl_usage_text();
 
 // The socket ctl talks to without --socket: $SANDBOX_SOCKET, else default_socket_path()
-// (cli.hpp: $XDG_RUNTIME_DIR/sandbox.sock, else /run/sandbox.sock for root or
-// /tmp/sandbox-<uid>.sock), the path `sandbox serve` uses by default.
+// (cli.hpp: in a directory no other user can write), the path `sandbox serve` uses by
+// default.
 std::string ctl_socket_path();
 
 }  // namespace sandbox

@@ -150,6 +150,35 @@ int run_command(const RunOptions& options) {
   ::prctl(PR_SET_PDEATHSIG, kGuardGone);
   if (::getppid() != guard_pid) ::_exit(1);
 
+  // The supervisor and its control socket exist before CMD does: CMD finds the socket in
+  // $SANDBOX_SOCKET only once it is bound and ours (a default path in a directory no other
+  // user can write); else CMD gets no $SANDBOX_SOCKET at all, never a path someone else
+  // may hold.
+  Supervisor sup(Supervisor::Options{policy, options.verbose, 1});  // one tenant: every descriptor
+  sup.subscribe(Caller{0, 0, ::getpid()},
+                [verbose = options.verbose](const Event& e) { print_event(e, verbose); });
+  boost::asio::io_context io;
+  std::unique_ptr<Server> server;
+  if (!socket_path.empty()) {
+    Server::Options so;
+    so.path = socket_path;
+    so.private_dir = !options.socket;
+    so.version = SANDBOX_VERSION;
+    try {
+      server = std::make_unique<Server>(io, sup, so);
+      server->start();
+      if (options.verbose) std::fprintf(stderr, "sandbox: control socket %s\n", socket_path.c_str());
+    } catch (const std::exception& e) {
+      server.reset();
+      if (options.socket) {  // asked for explicitly: not starting CMD without it
+        std::fprintf(stderr, "sandbox: %s\n", e.what());
+        return 2;
+      }
+      std::fprintf(stderr, "sandbox: control socket disabled: %s\n", e.what());
+      ::unsetenv("SANDBOX_SOCKET");
+    }
+  }
+
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     std::fprintf(stderr, "sandbox: socketpair: %s\n", std::strerror(errno));
@@ -176,18 +205,18 @@ int run_command(const RunOptions& options) {
   UniqueFd listener_fd(shim::receive_listener(control.get(), failure));
   int status = 0;
   if (!listener_fd) {
-    std::fprintf(stderr, "sandbox: cannot start '%s': %s: %s\n", argv[0], shim::stage_name(failure.stage),
-                 std::strerror(failure.err));
+    if (failure.stage == shim::Stage::seccomp && failure.err == EBUSY)
+      std::fprintf(stderr, "sandbox: cannot start '%s': %s\n", argv[0], shim::kNestedMessage);
+    else
+      std::fprintf(stderr, "sandbox: cannot start '%s': %s: %s\n", argv[0], shim::stage_name(failure.stage),
+                   std::strerror(failure.err));
     ::waitpid(child, &status, 0);
     return 126;
   }
   SeccompListener listener(std::move(listener_fd));
   const bool sync = listener.enable_sync_wakeup();
 
-  Supervisor sup(Supervisor::Options{policy, options.verbose});
-  sup.subscribe(Caller{0, 0, ::getpid()},
-                [verbose = options.verbose](const Event& e) { print_event(e, verbose); });
-  sup.adopt_root(child);
+  sup.adopt_root(child, &listener);
   if (const OpResult r = sup.impose(child, policy); !r.ok()) {
     std::fprintf(stderr, "sandbox: cannot register pid %d: %s\n", child, r.message.c_str());
     ::kill(child, SIGKILL);
@@ -203,30 +232,8 @@ int run_command(const RunOptions& options) {
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_BLOCK, &all, &old);
-  boost::asio::io_context io;
-  std::unique_ptr<Server> server;
   std::thread io_thread;
-  if (!socket_path.empty()) {
-    Server::Options so;
-    so.path = socket_path;
-    so.version = SANDBOX_VERSION;
-    try {
-      server = std::make_unique<Server>(io, sup, so);
-      server->start();
-      io_thread = std::thread([&io] { io.run(); });
-      if (options.verbose) std::fprintf(stderr, "sandbox: control socket %s\n", socket_path.c_str());
-    } catch (const std::exception& e) {
-      server.reset();
-      if (options.socket) {  // asked for explicitly: not starting CMD without it
-        std::fprintf(stderr, "sandbox: %s\n", e.what());
-        ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-        ::kill(child, SIGKILL);
-        ::waitpid(child, &status, 0);
-        return 2;
-      }
-      std::fprintf(stderr, "sandbox: control socket disabled: %s\n", e.what());
-    }
-  }
+  if (server) io_thread = std::thread([&io] { io.run(); });
   std::atomic<bool> done{false};
   std::atomic<bool> stop{false};
   std::thread notify([&] {

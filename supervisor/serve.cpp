@@ -36,6 +36,7 @@ int serve_command(const ServeOptions& options) {
   Server::Options so;
   so.path = options.socket;
   so.mode = options.socket_mode;
+  so.private_dir = options.socket_default;
   so.version = SANDBOX_VERSION;
   bool stopping = false;
   so.on_signal = [&](int signo) {

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -70,6 +71,23 @@ void raise_nofile_limit() {
     rl.rlim_cur = want;
     ::setrlimit(RLIMIT_NOFILE, &rl);
   }
+}
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+// A pidfd for the process that connected: SO_PEERPIDFD (Linux 6.5) pins the very process
+// SO_PEERCRED names. Older kernels: pidfd_open() of the pid, which names the peer unless it
+// exited and its pid was reused between connect() and now (a window of one accept; the
+// Control decides what to trust, see Supervisor::identify). -1 if neither works.
+int peer_pidfd(int sock, pid_t pid) {
+  int fd = -1;
+  socklen_t len = sizeof fd;
+  if (::getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0) return fd;
+  if (errno != ENOPROTOOPT || pid <= 0) return -1;
+  const long r = ::syscall(SYS_pidfd_open, pid, 0);
+  return r < 0 ? -1 : static_cast<int>(r);
 }
 
 }  // namespace
@@ -265,10 +283,16 @@ void Session::take_fds(msghdr& mh, std::uint64_t pos) {
     }
   }
   if (overflow) {
+    // MSG_CTRUNC with room left in the session: the kernel could not install a descriptor
+    // here -- the server, not the client, is out of them. Say which.
+    const bool ours = fds_.size() < srv_->opt.max_fds && (mh.msg_flags & MSG_CTRUNC) != 0;
     fds_.clear();
-    enqueue(protocol::error_response("", EMFILE,
-                                     "too many file descriptors sent (at most " +
-                                         std::to_string(srv_->opt.max_fds) + " per session); closing"));
+    enqueue(protocol::error_response(
+        "", EMFILE,
+        ours
+            ? "the supervisor is out of file descriptors (RLIMIT_NOFILE); a descriptor sent was lost; closing"
+            : "too many file descriptors sent (at most " + std::to_string(srv_->opt.max_fds) +
+                  " per session); closing"));
     close_after_flush();
   }
 }
@@ -447,8 +471,32 @@ awaitable<void> Session::watchdog([[maybe_unused]] std::shared_ptr<Session> self
   }
 }
 
+namespace {
+
+// Makes `dir` (mode 0700) if it is missing, then checks that no other user can write it:
+// a real directory (lstat: a symlink planted under the name is refused), owned by us or
+// root, without group or other write permission. A directory someone else made first, or
+// made writable, is refused: its owner could bind or replace our socket's name.
+void check_private_dir(const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    throw std::runtime_error(dir + ": cannot make the socket directory: " + errno_text(errno));
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) throw std::runtime_error(dir + ": " + errno_text(errno));
+  const std::string advice = "; remove it, or choose --socket PATH or XDG_RUNTIME_DIR";
+  if (!S_ISDIR(st.st_mode)) throw std::runtime_error(dir + ": not a directory (a symlink?)" + advice);
+  if (st.st_uid != ::geteuid() && st.st_uid != 0)
+    throw std::runtime_error(dir + ": owned by uid " + std::to_string(st.st_uid) + ", not by you" + advice);
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) throw std::runtime_error(dir + ": writable by other users" + advice);
+}
+
+}  // namespace
+
 void Server::Impl::bind_socket() {
   const std::string& path = opt.path;
+  if (opt.private_dir) {
+    const auto slash = path.rfind('/');
+    check_private_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+  }
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof addr.sun_path) {
@@ -530,10 +578,12 @@ awaitable<void> Server::Impl::accept_loop(std::shared_ptr<Impl> self) {
     ucred cred{};
     socklen_t cred_len = sizeof cred;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) != 0) continue;
+    const UniqueFd peer(peer_pidfd(fd, cred.pid));
+    const Caller caller = control.identify(cred, peer.get());
     stream::socket sock(io);
     sock.assign(stream(), owned.release(), ec);
     if (ec) continue;
-    auto session = std::make_shared<Session>(self, std::move(sock), Caller{cred.uid, cred.gid, cred.pid});
+    auto session = std::make_shared<Session>(self, std::move(sock), caller);
     if (sessions.size() >= 64 && sessions.size() % 64 == 0) {
       std::erase_if(sessions, [](const std::weak_ptr<Session>& w) { return w.expired(); });
     }

@@ -33,8 +33,12 @@ namespace sandbox {
 class Server {
  public:
   struct Options {
-    std::string path;                               // the socket's path (at most 107 bytes)
-    mode_t mode = 0600;                             // the socket file's mode
+    std::string path;    // the socket's path (at most 107 bytes)
+    mode_t mode = 0600;  // the socket file's mode
+    // A default path: its directory must be one no other user can write (owned by us or
+    // root, no group/other write bit, not a symlink); made 0700 if missing. Else start()
+    // refuses, naming the directory's owner: someone else could take or replace the name.
+    bool private_dir = false;
     std::size_t max_line = 64 * 1024;               // bytes per request line, without '\n'
     std::chrono::milliseconds line_timeout{10000};  // to finish a line once begun
     std::size_t max_queue = 1 << 20;                // unsent response/event bytes per client

@@ -6,9 +6,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -24,12 +26,51 @@ std::uint64_t watch_key(WatchKind k, Pid pid) {
 
 void on_stop_signal(int) {}
 
+// Descriptors kept for everything but per-process pidfds: listeners, open emulators,
+// control sessions, files being opened for targets.
+constexpr std::uint64_t kFdReserve = 64;
+constexpr std::uint64_t kMinJobBudget = 16;
+
+// RLIMIT_NOFILE's soft limit raised to the hard limit (capped by fs.nr_open); returns the
+// limit now in force.
+std::uint64_t raise_nofile_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  rlim_t want = rl.rlim_max;
+  if (want == RLIM_INFINITY) {
+    unsigned long long n = 0;
+    if (FILE* f = std::fopen("/proc/sys/fs/nr_open", "re")) {
+      if (std::fscanf(f, "%llu", &n) != 1) n = 0;
+      std::fclose(f);
+    }
+    want = n ? static_cast<rlim_t>(n) : rl.rlim_cur;
+  }
+  if (want > rl.rlim_cur) {
+    const rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = want;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = old;
+  }
+  return rl.rlim_cur;
+}
+
+// Descriptors open in this process now (for the rare checks before a join).
+std::uint64_t open_fds() {
+  std::uint64_t n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (const dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.') ++n;
+    ::closedir(d);
+  }
+  return n;
+}
+
 const char* errno_name(int e) {
   switch (e) {
     case EINVAL: return "EINVAL";
     case ESRCH: return "ESRCH";
     case ENFILE: return "ENFILE";
     case EPERM: return "EPERM";
+    case EAGAIN: return "EAGAIN";
     default: return strerrordesc_np(e);
   }
 }
@@ -39,19 +80,34 @@ const char* errno_name(int e) {
 // "Is pid a live task in the sandbox's scope?" answered from /proc. A task is in scope
 // when its process is one we have seen a notification from, or descends from a root we
 // launched (orphans are reparented to us: `sandbox run` makes the supervisor a subreaper).
+// While `view` is set (a target's own call), only the tasks of that job are in scope: the
+// tracker's answers for anything else are those for a task that does not exist.
 class Supervisor::Directory final : public TaskDirectory {
  public:
   explicit Directory(Supervisor& s) : s_(s) {}
   std::optional<TaskFacts> live_task(Pid pid) override {
     if (pid < 1) return std::nullopt;
     const auto st = target::status(pid);
-    if (!st || !st->alive() || !s_.in_scope(st->tgid)) return std::nullopt;
+    if (!st || !st->alive()) return std::nullopt;
+    const JobId job = s_.job_of(st->tgid);
+    if (job == 0 || (view && *view != job)) return std::nullopt;
     return TaskFacts{st->tgid};
   }
+  std::optional<JobId> view;
 
  private:
   Supervisor& s_;
 };
+
+namespace {
+// Sets the directory's view for one tracker operation.
+template <typename D>
+struct ViewGuard {
+  D& d;
+  ViewGuard(D& dir, std::optional<JobId> job) : d(dir) { d.view = job; }
+  ~ViewGuard() { d.view.reset(); }
+};
+}  // namespace
 
 Supervisor::Supervisor(Options options)
     : opt_(std::move(options)),
@@ -61,7 +117,11 @@ Supervisor::Supervisor(Options options)
       directory_(std::make_unique<Directory>(*this)),
       tracker_(*directory_),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
-      self_(::getpid()) {}
+      self_(::getpid()) {
+  fd_limit_ = raise_nofile_limit();
+  const std::uint64_t pool = fd_limit_ > kFdReserve ? fd_limit_ - kFdReserve : 0;
+  job_budget_ = std::max<std::uint64_t>(kMinJobBudget, pool / std::max(1u, opt_.job_shares));
+}
 
 Supervisor::~Supervisor() {
   for (auto& j : joined_) j.stop.store(true);
@@ -82,31 +142,71 @@ void Supervisor::finish(std::thread& t, const std::atomic<bool>& done) {
   t.join();
 }
 
-void Supervisor::adopt_root(Pid pid) {
+JobId Supervisor::adopt_root(Pid pid, const NotifyChannel* channel) {
   std::lock_guard lk(mu_);
   roots_.push_back(pid);
-  ensure_proc(pid);
+  const JobId job = next_job_++;
+  if (channel) channel_jobs_[channel] = job;
+  job_use_[job].root = pid;
+  if (ProcState* p = ensure_proc(pid, nullptr, job)) p->job = job;
+  // Our own child (`sandbox run`'s CMD): as a subreaper we inherit its orphans, and they
+  // stay in its job. (A `serve` root is someone else's child; its orphans go elsewhere.)
+  if (const auto st = target::status(pid); st && st->ppid == self_ && orphan_job_ == 0) orphan_job_ = job;
+  return job;
 }
 
 bool Supervisor::in_scope(Pid tgid) {
-  for (int depth = 0; tgid > 1 && depth < 4096; ++depth) {
-    if (tgid == self_ || procs_.contains(tgid)) return true;
-    for (Pid r : roots_)
-      if (r == tgid) return true;
-    const auto st = target::status(tgid);
-    if (!st) return false;
-    tgid = st->ppid;
-  }
-  return false;
+  return job_of(tgid) != 0;
 }
 
-Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatus* known) {
+JobId Supervisor::job_of(Pid tgid) {
+  // The supervisor itself is never in scope (the contract limits scope to CMD and its
+  // descendants); a process whose parent is the supervisor is either a root (known) or an
+  // orphan reparented to us. A parent link of a live process names a live process, so
+  // the walk never crosses a reused pid; it ends at a process we know (pidfd-tracked).
+  for (int depth = 0; tgid > 1 && tgid != self_ && depth < 4096; ++depth) {
+    if (auto it = procs_.find(tgid); it != procs_.end()) return it->second.job;
+    const auto st = target::status(tgid);
+    if (!st) return 0;
+    if (st->ppid == self_) return orphan_job_;
+    tgid = st->ppid;
+  }
+  return 0;
+}
+
+Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatus* known, JobId job,
+                                               int* why) {
   if (auto it = procs_.find(tgid); it != procs_.end()) return &it->second;
+  // The job first, while the process is not known yet (else job_of would find it).
+  if (job == 0) job = job_of(tgid);
+  JobUse* use = job ? &job_use_[job] : nullptr;
+  if (use && use->procs >= job_budget_) {
+    if (why) *why = EAGAIN;
+    if (!use->refusing) {
+      use->refusing = true;
+      std::fprintf(
+          stderr,
+          "sandbox: job of root pid %d holds %zu processes, its share of the supervisor's descriptors "
+          "(one pidfd per process, RLIMIT_NOFILE %llu): pid %d and further new processes of this job "
+          "are refused (EAGAIN) until some exit\n",
+          use->root, use->procs, static_cast<unsigned long long>(fd_limit_), tgid);
+    }
+    return nullptr;
+  }
   // pidfd first: from here on, a reuse of this pid is visible as the pidfd's exit.
   const int fd = target::pidfd_open(tgid, false);
-  if (fd < 0) return nullptr;
+  if (fd < 0) {
+    if (why) *why = fd == -EMFILE || fd == -ENFILE ? EAGAIN : ENOSYS;
+    if (fd == -EMFILE || fd == -ENFILE)
+      std::fprintf(stderr,
+                   "sandbox: pidfd_open(%d): %s (RLIMIT_NOFILE %llu): its calls are refused (EAGAIN)\n", tgid,
+                   std::strerror(-fd), static_cast<unsigned long long>(fd_limit_));
+    return nullptr;
+  }
+  if (use) ++use->procs;
   ProcState p;
   p.tgid = tgid;
+  p.job = job;
   p.pidfd.reset(fd);
   // Read after the pidfd, so the uids are this process's (a reuse would show as its exit);
   // a `known` status comes from a thread blocked in our notification, alive all along.
@@ -119,24 +219,32 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
   return &procs_.emplace(tgid, std::move(p)).first->second;
 }
 
-void Supervisor::watch_node(Pid pid, Pid tgid) {
-  ensure_proc(tgid);
-  if (pid == tgid || thread_nodes_.contains(pid)) return;
+bool Supervisor::watch_node(Pid pid, Pid tgid) {
+  // A node needs its process watched: else its exit would go unseen and a reused pid
+  // could inherit the node.
+  if (!ensure_proc(tgid)) return false;
+  if (pid == tgid || thread_nodes_.contains(pid)) return true;
   const int fd = target::pidfd_open(pid, true);  // PIDFD_THREAD: readable when the thread exits
-  if (fd < 0) return;  // older kernel: the thread's exit() notification still removes it
+  if (fd < 0) return true;  // older kernel (or no fd): the thread's exit() notification removes it
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = watch_key(kThreadNode, pid);
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev);
   thread_nodes_.emplace(pid, std::make_pair(tgid, UniqueFd(fd)));
+  return true;
 }
 
-Supervisor::ThreadState* Supervisor::learn(Pid tid) {
+Supervisor::ThreadState* Supervisor::learn(Pid tid, const NotifyChannel* channel, int* why) {
   if (auto it = threads_.find(tid); it != threads_.end()) return &it->second;
   const auto st = target::status(tid);
   if (!st) return nullptr;
+  // A notified process runs under the filter of that listener, and a process under a
+  // filter with a listener can never install another: the listener names its job exactly,
+  // even for an orphan whose parent links no longer lead to the root.
+  JobId job = 0;
+  if (auto it = channel_jobs_.find(channel); it != channel_jobs_.end()) job = it->second;
   // The thread's status stands for its process's when it is the leader.
-  ProcState* p = ensure_proc(st->tgid, st->tgid == tid ? &*st : nullptr);
+  ProcState* p = ensure_proc(st->tgid, st->tgid == tid ? &*st : nullptr, job, why);
   if (!p) return nullptr;
   p->threads.push_back(tid);
   return &threads_.emplace(tid, ThreadState{st->tgid, -1}).first->second;
@@ -150,6 +258,10 @@ void Supervisor::drop_threads(ProcState& p) {
 void Supervisor::forget_process(Pid tgid) {
   auto it = procs_.find(tgid);
   if (it != procs_.end()) {
+    if (auto u = job_use_.find(it->second.job); u != job_use_.end()) {
+      if (u->second.procs > 0) --u->second.procs;
+      if (u->second.procs < job_budget_) u->second.refusing = false;
+    }  // kept when empty (a few bytes per job): a later orphan of the job is still named by its root
     drop_threads(it->second);
     procs_.erase(it);  // closes the pidfd, which also leaves the epoll set
   }
@@ -194,7 +306,8 @@ void Supervisor::serve(NotifyChannel& channel, const std::atomic<bool>& stop) {
   ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   OpenEmulator open;  // per thread: it owns this thread's private fs_struct
   if (int rc = open.init(); rc < 0)
-    std::fprintf(stderr, "sandbox: open emulation: unshare(CLONE_FS): %s\n", std::strerror(-rc));
+    std::fprintf(stderr, "sandbox: open emulation for a listener cannot start: %s%s\n", std::strerror(-rc),
+                 rc == -EMFILE || rc == -ENFILE ? " (out of file descriptors)" : "");
   {
     std::lock_guard lk(mu_);
     emulators_.push_back(&open);
@@ -219,11 +332,16 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
   ++notifications_;
   sweep();
   const auto tid = static_cast<Pid>(n.pid);
-  ThreadState* t = n.data.arch == AUDIT_ARCH_X86_64 ? learn(tid) : nullptr;
+  int why = ENOSYS;
+  ThreadState* t = n.data.arch == AUDIT_ARCH_X86_64 ? learn(tid, &ch, &why) : nullptr;
   if (!t) {
     // Fail closed: a call we cannot attribute (another architecture -- the filter kills
-    // those -- or a task whose /proc entry is gone) is refused, never let through.
-    seccomp_notif_resp r{n.id, 0, -ENOSYS, 0};
+    // those -- or a task whose /proc entry is gone) is refused, never let through. A
+    // process over its job's budget is refused with EAGAIN ("Resource temporarily
+    // unavailable"), but may exit: an exit has nothing to account and needs no state.
+    const Op op = why == EAGAIN ? dispatch_.at(n.data.nr) : Op::none;
+    seccomp_notif_resp r{n.id, 0, -why, 0};
+    if (op == Op::exit || op == Op::exit_group) r = {n.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE};
     ch.respond(r);
     return;
   }
@@ -298,20 +416,61 @@ void Supervisor::kill_for(const Violation& v) {
 
 void Supervisor::emit(const Event& e) {
   if (subscribers_.empty()) return;
-  // Non-root watchers see only their own targets: the uid of the event's process.
+  // Non-root watchers see only their own targets: the uid of the event's process; an
+  // inside watcher only its own job's (whatever its uid: a setuid target is not root here).
   uid_t ruid = 0, suid = 0;
+  JobId job = 0;
   bool known = false;
   if (auto it = procs_.find(e.tgid ? e.tgid : e.pid); it != procs_.end()) {
-    ruid = it->second.ruid, suid = it->second.suid, known = true;
+    ruid = it->second.ruid, suid = it->second.suid, job = it->second.job, known = true;
   }
-  for (auto& [id, s] : subscribers_)
-    if (s.caller.uid == 0 || (known && (s.caller.uid == ruid || s.caller.uid == suid))) s.fn(e);
+  for (auto& [id, s] : subscribers_) {
+    const Caller& w = s.caller;
+    if (w.inside ? (known && w.job != 0 && w.job == job)
+                 : (w.uid == 0 || (known && (w.uid == ruid || w.uid == suid))))
+      s.fn(e);
+  }
 }
 
 // ---- outside operations (Control) ----------------------------------------------------
 
+Caller Supervisor::identify(const ucred& peer, int peer_pidfd) {
+  Caller c{peer.uid, peer.gid, peer.pid};
+  // pid 0: the peer is in a pid namespace we cannot see into. Every target is visible in
+  // ours (we read its /proc), so such a peer is none of ours: outside.
+  if (peer.pid <= 0) return c;
+  std::lock_guard lk(mu_);
+  sweep();
+  const JobId job = job_of(peer.pid);
+  // Whose pid? SO_PEERCRED's pid is the process that called connect(), and the pidfd
+  // (SO_PEERPIDFD) pins that very process. If it is still alive after the lookup, the pid
+  // we looked up was it, not a reuse. If it is gone (it connected, handed the socket on and
+  // exited) or could not be pinned, we cannot tell inside from outside: fail closed,
+  // inside with no job, so the connection can see and change nothing.
+  // We trust the connecting process, decided once here: a connection handed to another
+  // process keeps these rights. Handed from inside out, it only loses rights; handed from
+  // outside in, the outside process chose to give its own rights away (it could use them
+  // itself). A later exec does not change the pid or the job.
+  if (peer_pidfd < 0 || target::pidfd_exited(peer_pidfd)) {
+    c.inside = true;
+    return c;
+  }
+  if (job != 0) {
+    c.inside = true;
+    c.job = job;
+  }
+  return c;
+}
+
+Supervisor::View Supervisor::view_of(const Caller& c) {
+  if (c.inside) return View{Actor::target, c.job};
+  return View{Actor::outside, std::nullopt};
+}
+
 OpResult Supervisor::authorize(const Caller& c, Pid pid) {
-  if (c.uid == 0 || pid < 1) return {};
+  // An inside caller has the ABI's rights, scoped to its job by its View: no uid rule
+  // (its uid may be a setuid program's, which gives it nothing here).
+  if (c.inside || c.uid == 0 || pid < 1) return {};
   // kill(2)'s rule: the caller's uid is the target's real or saved uid.
   const auto st = target::status(pid);
   if (!st) return {};  // no such task: the operation's own error (ESRCH/EINVAL) applies
@@ -334,43 +493,91 @@ OpResult Supervisor::result(int err, Pid pid, Op op) {
       break;
     case ENFILE: what = registering ? "already registered" : "quotas already set"; break;
     case EPERM: what = "a quota imposed from outside cannot be lifted from inside"; break;
+    case EAGAIN:
+      what = "its job holds all the processes the supervisor can watch for it; try again later";
+      break;
     default: what = errno_name(err);
   }
   return {err, "pid " + std::to_string(pid) + ": " + what};
+}
+
+// The five operations, shared by the ABI handler and the socket. A node of another job is
+// invisible to a target's view: its errors are those for a pid with no node and no task.
+int Supervisor::op_register(const View& v, Pid pid) {
+  ViewGuard g(*directory_, v.job);
+  const int rc = tracker_.register_node(pid, v.actor);
+  if (rc == 0) {
+    const Pid tgid = tracker_.find(pid)->tgid;
+    if (!watch_node(pid, tgid)) {
+      // Unwatched, the node would outlive its process: no node (EAGAIN, the cause logged).
+      tracker_.deregister(pid, Actor::outside);
+      return EAGAIN;
+    }
+    emit({Event::Kind::registered, pid, tgid});
+  }
+  return rc;
+}
+
+int Supervisor::op_fetch(const View& v, Pid pid, Node& out) {
+  if (const Node* n = tracker_.find(pid); n && !visible(v, n->tgid)) return EINVAL;
+  return tracker_.fetch(pid, out);
+}
+
+int Supervisor::op_deregister(const View& v, Pid pid) {
+  const Node* n = tracker_.find(pid);
+  if (n && !visible(v, n->tgid)) return ESRCH;
+  const Pid tgid = n ? n->tgid : 0;
+  const int rc = tracker_.deregister(pid, v.actor);
+  if (rc == 0) {
+    thread_nodes_.erase(pid);
+    emit({Event::Kind::deregistered, pid, tgid});
+  }
+  return rc;
+}
+
+int Supervisor::op_cap(const View& v, Pid pid, const CapFn& cap) {
+  std::optional<Violation> enforce;
+  int rc;
+  {
+    ViewGuard g(*directory_, v.job);
+    rc = cap(v.actor, enforce);
+  }
+  if (rc == 0) {
+    const Node* n = tracker_.find(pid);
+    Event e{Event::Kind::quota_set, pid, n->tgid};
+    e.heap_quota_bytes = n->heap_quota_bytes, e.file_quota = n->file_quota;
+    emit(e);
+  }
+  if (enforce) kill_for(*enforce);  // enforced at once, as in the kernel
+  return rc;
+}
+
+int Supervisor::op_reset(const View& v, Pid pid) {
+  ViewGuard g(*directory_, v.job);
+  const int rc = tracker_.resource_reset(pid, v.actor);
+  if (rc == 0) emit({Event::Kind::quota_reset, pid, tracker_.find(pid)->tgid});
+  return rc;
 }
 
 OpResult Supervisor::register_node(const Caller& c, Pid pid) {
   std::lock_guard lk(mu_);
   sweep();
   if (auto a = authorize(c, pid); !a.ok()) return a;
-  const int rc = tracker_.register_node(pid, Actor::outside);
-  if (rc == 0) {
-    const Pid tgid = tracker_.find(pid)->tgid;
-    watch_node(pid, tgid);
-    emit({Event::Kind::registered, pid, tgid});
-  }
-  return result(rc, pid, Op::abi_register);
+  return result(op_register(view_of(c), pid), pid, Op::abi_register);
 }
 
 OpResult Supervisor::fetch(const Caller& c, Pid pid, Node& out) {
   std::lock_guard lk(mu_);
   sweep();
   if (auto a = authorize(c, pid); !a.ok()) return a;
-  return result(tracker_.fetch(pid, out), pid, Op::abi_fetch);
+  return result(op_fetch(view_of(c), pid, out), pid, Op::abi_fetch);
 }
 
 OpResult Supervisor::deregister(const Caller& c, Pid pid) {
   std::lock_guard lk(mu_);
   sweep();
   if (auto a = authorize(c, pid); !a.ok()) return a;
-  const Node* n = tracker_.find(pid);
-  const Pid tgid = n ? n->tgid : 0;
-  const int rc = tracker_.deregister(pid, Actor::outside);
-  if (rc == 0) {
-    thread_nodes_.erase(pid);
-    emit({Event::Kind::deregistered, pid, tgid});
-  }
-  return result(rc, pid, Op::abi_deregister);
+  return result(op_deregister(view_of(c), pid), pid, Op::abi_deregister);
 }
 
 template <typename Cap>
@@ -378,28 +585,19 @@ OpResult Supervisor::cap_outside(const Caller& c, Pid pid, Cap&& cap) {
   std::lock_guard lk(mu_);
   sweep();
   if (auto a = authorize(c, pid); !a.ok()) return a;
-  std::optional<Violation> enforce;
-  const int rc = cap(enforce);
-  if (rc == 0) {
-    const Node* n = tracker_.find(pid);
-    Event e{Event::Kind::quota_set, pid, n->tgid};
-    e.heap_quota_bytes = n->heap_quota_bytes, e.file_quota = n->file_quota;
-    emit(e);
-  }
-  if (enforce) kill_for(*enforce);
-  return result(rc, pid, Op::abi_resource_cap);
+  return result(op_cap(view_of(c), pid, cap), pid, Op::abi_resource_cap);
 }
 
 OpResult Supervisor::resource_cap(const Caller& c, Pid pid, std::int64_t heap_mib, std::int64_t files) {
-  return cap_outside(c, pid, [&](std::optional<Violation>& enforce) {
-    return tracker_.resource_cap(pid, heap_mib, files, Actor::outside, enforce);
+  return cap_outside(c, pid, [&](Actor a, std::optional<Violation>& enforce) {
+    return tracker_.resource_cap(pid, heap_mib, files, a, enforce);
   });
 }
 
 OpResult Supervisor::resource_cap_bytes(const Caller& c, Pid pid, std::int64_t heap_bytes,
                                         std::int64_t files) {
-  return cap_outside(c, pid, [&](std::optional<Violation>& enforce) {
-    return tracker_.resource_cap_bytes(pid, heap_bytes, files, Actor::outside, enforce);
+  return cap_outside(c, pid, [&](Actor a, std::optional<Violation>& enforce) {
+    return tracker_.resource_cap_bytes(pid, heap_bytes, files, a, enforce);
   });
 }
 
@@ -407,17 +605,16 @@ OpResult Supervisor::resource_reset(const Caller& c, Pid pid) {
   std::lock_guard lk(mu_);
   sweep();
   if (auto a = authorize(c, pid); !a.ok()) return a;
-  const int rc = tracker_.resource_reset(pid, Actor::outside);
-  if (rc == 0) emit({Event::Kind::quota_reset, pid, tracker_.find(pid)->tgid});
-  return result(rc, pid, Op::abi_resource_reset);
+  return result(op_reset(view_of(c), pid), pid, Op::abi_resource_reset);
 }
 
 std::vector<Node> Supervisor::list(const Caller& c) {
   std::lock_guard lk(mu_);
   sweep();
+  const View v = view_of(c);
   std::vector<Node> out;
   for (const Node& n : tracker_.nodes())
-    if (authorize(c, n.pid).ok()) out.push_back(n);
+    if (authorize(c, n.pid).ok() && visible(v, n.tgid)) out.push_back(n);
   return out;
 }
 
@@ -456,19 +653,30 @@ std::vector<sock_filter> Supervisor::filter_program() {
 OpResult Supervisor::join(const Caller& c, JoinRequest req) {
   UniqueFd fd(req.listener_fd);
   if (!fd) return {EBADF, "join: no seccomp listener fd was passed"};
+  // A supervised process cannot make a listener of its own (the kernel allows one per
+  // filter chain); any it sends was made outside, and would start a job the caller's own
+  // quotas do not cover. Refused.
+  if (c.inside) return {EPERM, "join: the caller already runs under this supervisor"};
   // The listener decides which process is supervised, the pid only which node to create:
   // a client may only join itself, so it cannot get nodes or quotas on someone else.
   if (req.pid != c.pid) return {EPERM, "join: pid " + std::to_string(req.pid) + " is not the caller"};
+  // A join costs a few descriptors (listener, open emulator, pidfds): refused with the real
+  // cause when they are not there, rather than half-served.
+  if (const std::uint64_t used = open_fds(); used + kFdReserve / 2 > fd_limit_)
+    return {EMFILE, "join: the supervisor is out of file descriptors (" + std::to_string(used) +
+                        " open, RLIMIT_NOFILE " + std::to_string(fd_limit_) + "); try again later"};
   auto listener = std::make_unique<SeccompListener>(std::move(fd));
   listener->enable_sync_wakeup();
-  adopt_root(req.pid);
+  adopt_root(req.pid, listener.get());
+  // The server's policy is the operator's: each of its quotas applies, and a joining
+  // target may only tighten it (the smaller of the two), never loosen or drop it.
+  const auto tighter = [](std::optional<std::uint64_t> a, std::optional<std::uint64_t> b) {
+    return a && b ? std::optional(std::min(*a, *b)) : a ? a : b;
+  };
   Policy q;
-  q.track = req.track;
-  q.heap_quota_bytes = req.heap_quota_bytes;
-  q.file_quota = req.file_quota;
-  if (!q.track && !q.heap_quota_bytes && !q.file_quota) q.heap_quota_bytes = opt_.policy.heap_quota_bytes;
-  if (!q.track && !q.heap_quota_bytes && !q.file_quota) q.file_quota = opt_.policy.file_quota;
-  if (!q.track && !q.heap_quota_bytes && !q.file_quota) q.track = opt_.policy.track;
+  q.track = req.track || opt_.policy.track;
+  q.heap_quota_bytes = tighter(req.heap_quota_bytes, opt_.policy.heap_quota_bytes);
+  q.file_quota = tighter(req.file_quota, opt_.policy.file_quota);
   // Quotas imposed at join are outside quotas: the target cannot lift them.
   if (auto r = impose(req.pid, q); !r.ok()) return r;
   std::lock_guard lk(mu_);
@@ -495,6 +703,7 @@ void Supervisor::maintain() {
       // Hung up: no task uses the filter any more; its thread may block in RECV forever.
       if (it->listener->hung_up() || it->done.load() || it->stop.load()) {
         it->stop.store(true);
+        channel_jobs_.erase(it->listener.get());  // a later listener may get its address
         auto next = std::next(it);
         finished.splice(finished.end(), joined_, it);
         it = next;

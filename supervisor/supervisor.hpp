@@ -40,14 +40,18 @@ class Supervisor final : public Control {
   struct Options {
     Policy policy;
     bool verbose = false;
+    // Each job may hold 1/job_shares of the descriptors left for pidfds: 1 for `sandbox
+    // run` (one tenant), more for `sandbox serve`.
+    unsigned job_shares = 4;
   };
   explicit Supervisor(Options options);
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
   ~Supervisor() override;
 
-  // A process launched under our filter: it and its descendants are in scope.
-  void adopt_root(Pid pid);
+  // A process launched under our filter, served through `channel`: it and its
+  // descendants are in scope, as a new job (returned).
+  JobId adopt_root(Pid pid, const NotifyChannel* channel = nullptr);
 
   // Runs the notify loop for one listener until `stop` is set (the thread is then woken
   // with stop_signal(), which serve() installs as a no-op handler) or the listener fails.
@@ -71,6 +75,7 @@ class Supervisor final : public Control {
   std::uint64_t notifications() const;
 
   // Control (the socket, the CLI).
+  Caller identify(const ucred& peer, int peer_pidfd) override;
   OpResult register_node(const Caller& c, Pid pid) override;
   OpResult fetch(const Caller& c, Pid pid, Node& out) override;
   OpResult deregister(const Caller& c, Pid pid) override;
@@ -103,6 +108,7 @@ class Supervisor final : public Control {
     Pid tgid = 0;
     UniqueFd pidfd;
     uid_t ruid = 0, suid = 0;          // for authorising outside callers
+    JobId job = 0;                     // the launch it belongs to (never 0 once known)
     Pid ppid = 0;                      // parent when first seen (memory.cpp: who may share an mm)
     std::shared_ptr<AddressSpace> mm;  // found at the first memory call; dropped at exec
     bool mm_was_shared = false;        // the mm it had before an exec (that may fail) was
@@ -124,18 +130,41 @@ class Supervisor final : public Control {
     std::uint64_t arg(int i) const { return n.data.args[i]; }
   };
   class Directory;  // TaskDirectory over /proc, scoped to our targets
+  // What a caller may see and do: the outside sees every job (authorised by uid); a target
+  // (its ABI, or an inside socket client) sees only its own job, as Actor::target.
+  struct View {
+    Actor actor = Actor::outside;
+    std::optional<JobId> job;  // nullopt: every job
+  };
+  static View view_of(const Caller& c);
 
   // The loop.
   void handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n);
-  ThreadState* learn(Pid tid);
-  // `known`: the process's /proc status when the caller has just read it (saves a read).
-  ProcState* ensure_proc(Pid tgid, const target::TaskStatus* known = nullptr);
-  void watch_node(Pid pid, Pid tgid);
+  // nullptr with `why` set to EAGAIN when the process's job is over its budget, else ENOSYS.
+  ThreadState* learn(Pid tid, const NotifyChannel* channel = nullptr, int* why = nullptr);
+  // `known`: the process's /proc status when the caller has just read it (saves a read);
+  // `job`: its job when the caller knows it (the listener it was notified through).
+  // nullptr if the process is gone -- or its job holds its whole budget of processes (one
+  // pidfd each): then `why` is EAGAIN and the refusal is logged, naming the job.
+  ProcState* ensure_proc(Pid tgid, const target::TaskStatus* known = nullptr, JobId job = 0,
+                         int* why = nullptr);
+  bool watch_node(Pid pid, Pid tgid);  // false: the process cannot be watched (gone, budget)
   void sweep();
   void forget_process(Pid tgid);
   void drop_threads(ProcState& p);
   bool in_scope(Pid tgid);
+  // The job of a process in scope, or 0: a known process's own, else its nearest known
+  // ancestor's (orphans reparented to us belong to the job of our own child).
+  JobId job_of(Pid tgid);
+  bool visible(const View& v, Pid tgid) { return !v.job || job_of(tgid) == *v.job; }
   OpResult authorize(const Caller& c, Pid pid);
+  // The five operations for a caller's view, with the lock held: 0 or the contract's errno.
+  int op_register(const View& v, Pid pid);
+  int op_fetch(const View& v, Pid pid, Node& out);
+  int op_deregister(const View& v, Pid pid);
+  using CapFn = std::function<int(Actor, std::optional<Violation>& enforce)>;  // one resource_cap form
+  int op_cap(const View& v, Pid pid, const CapFn& cap);
+  int op_reset(const View& v, Pid pid);
   template <typename Cap>
   OpResult cap_outside(const Caller& c, Pid pid, Cap&& cap);  // the two resource_cap forms
   OpResult result(int err, Pid pid, Op op);                   // the contract's error, with a message
@@ -191,6 +220,21 @@ class Supervisor final : public Control {
   std::unordered_map<Pid, ThreadState> threads_;
   std::unordered_map<Pid, std::pair<Pid, UniqueFd>> thread_nodes_;  // tid -> (tgid, pidfd)
   std::vector<Pid> roots_;
+  std::unordered_map<const NotifyChannel*, JobId> channel_jobs_;
+  // Descriptors: the supervisor holds one pidfd per known process. Each job may hold at
+  // most its share (Options::job_shares) of what RLIMIT_NOFILE leaves after a reserve, so one tenant that
+  // starts hundreds of processes fails alone (EAGAIN, logged with the cause) and never starves the others or
+  // the control socket.
+  struct JobUse {
+    Pid root = 0;
+    std::size_t procs = 0;
+    bool refusing = false;  // logged once per episode
+  };
+  std::unordered_map<JobId, JobUse> job_use_;
+  std::uint64_t fd_limit_ = 0;
+  std::size_t job_budget_ = 0;
+  JobId next_job_ = 1;
+  JobId orphan_job_ = 0;  // the job of our own child root: its orphans are reparented to us
   std::unordered_map<std::uint64_t, Subscriber> subscribers_;
   std::uint64_t next_subscriber_ = 1;
   std::list<Joined> joined_;

@@ -21,19 +21,16 @@ static_assert(sizeof(PerProcResource) == 24);
 void Supervisor::on_abi(Call& c, Op op) {
   // pid_t arguments are ints: the kernel truncates the 64-bit register, and so do we.
   const auto pid = static_cast<Pid>(static_cast<std::int32_t>(c.arg(op == Op::abi_fetch ? 1 : 0)));
+  // A target sees only its own job (its launch): another tenant's processes are as
+  // invisible to it as tasks outside the filter -- the rights its user would have over the
+  // socket from inside, never more. A process whose job is unknown sees nothing.
+  const View v{Actor::target, c.proc.job};
   int rc = 0;
   switch (op) {
-    case Op::abi_register:
-      rc = tracker_.register_node(pid, Actor::target);
-      if (rc == 0) {
-        const Pid tgid = tracker_.find(pid)->tgid;
-        watch_node(pid, tgid);
-        emit({Event::Kind::registered, pid, tgid});
-      }
-      break;
+    case Op::abi_register: rc = op_register(v, pid); break;
     case Op::abi_fetch: {
       Node n;
-      rc = tracker_.fetch(pid, n);
+      rc = op_fetch(v, pid, n);
       if (rc != 0) break;
       const PerProcResource out{n.pid, 0, n.heapsize, n.openfile_count};
       // Checked just before writing: the caller is still blocked in this call, so its pid
@@ -42,33 +39,14 @@ void Supervisor::on_abi(Call& c, Op op) {
       if (target::write_memory(c.tid, c.arg(0), &out, sizeof out) < 0) rc = EINVAL;
       break;
     }
-    case Op::abi_deregister: {
-      const Node* n = tracker_.find(pid);
-      const Pid tgid = n ? n->tgid : 0;
-      rc = tracker_.deregister(pid, Actor::target);
-      if (rc == 0) {
-        thread_nodes_.erase(pid);
-        emit({Event::Kind::deregistered, pid, tgid});
-      }
+    case Op::abi_deregister: rc = op_deregister(v, pid); break;
+    case Op::abi_resource_cap:
+      rc = op_cap(v, pid, [&](Actor a, std::optional<Violation>& enforce) {
+        return tracker_.resource_cap(pid, static_cast<std::int64_t>(c.arg(1)),
+                                     static_cast<std::int64_t>(c.arg(2)), a, enforce);
+      });
       break;
-    }
-    case Op::abi_resource_cap: {
-      std::optional<Violation> enforce;
-      rc = tracker_.resource_cap(pid, static_cast<std::int64_t>(c.arg(1)),
-                                 static_cast<std::int64_t>(c.arg(2)), Actor::target, enforce);
-      if (rc == 0) {
-        const Node* n = tracker_.find(pid);
-        Event e{Event::Kind::quota_set, pid, n->tgid};
-        e.heap_quota_bytes = n->heap_quota_bytes, e.file_quota = n->file_quota;
-        emit(e);
-      }
-      if (enforce) kill_for(*enforce);  // enforced at once, as in the kernel
-      break;
-    }
-    case Op::abi_resource_reset:
-      rc = tracker_.resource_reset(pid, Actor::target);
-      if (rc == 0) emit({Event::Kind::quota_reset, pid, tracker_.find(pid)->tgid});
-      break;
+    case Op::abi_resource_reset: rc = op_reset(v, pid); break;
     default: rc = ENOSYS;
   }
   if (rc != 0)

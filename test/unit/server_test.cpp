@@ -56,6 +56,7 @@ class FakeControl : public Control {
     std::int64_t files = 0;
   };
 
+  Caller identify(const ucred& peer, int) override { return Caller{peer.uid, peer.gid, peer.pid}; }
   OpResult register_node(const Caller& c, Pid pid) override {
     record({"register", c, pid});
     if (pid < 1) return {EINVAL, "pid must be positive"};
@@ -838,13 +839,20 @@ TEST_CASE("ctl: default socket path") {
   const char* saved_s = std::getenv("SANDBOX_SOCKET");
   const char* saved_x = std::getenv("XDG_RUNTIME_DIR");
   const std::string s = saved_s ? saved_s : "", x = saved_x ? saved_x : "";
+  char own[] = "/tmp/sandbox-xdg-XXXXXX";  // mkdtemp: ours, mode 0700
+  REQUIRE(::mkdtemp(own) != nullptr);
   ::setenv("SANDBOX_SOCKET", "/a/b.sock", 1);
-  ::setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+  ::setenv("XDG_RUNTIME_DIR", own, 1);
   CHECK(ctl_socket_path() == "/a/b.sock");
   ::unsetenv("SANDBOX_SOCKET");
-  CHECK(ctl_socket_path() == "/run/user/1000/sandbox.sock");
+  CHECK(ctl_socket_path() == std::string(own) + "/sandbox.sock");
+  // A runtime directory others can write (or that is not ours) is passed over.
+  ::setenv("XDG_RUNTIME_DIR", "/tmp", 1);
+  if (::geteuid() == 0) CHECK(ctl_socket_path() == "/run/sandbox.sock");
+  if (::geteuid() != 0) CHECK(ctl_socket_path().find("/tmp/sandbox.sock") == std::string::npos);
   ::unsetenv("XDG_RUNTIME_DIR");
   if (::geteuid() == 0) CHECK(ctl_socket_path() == "/run/sandbox.sock");
+  ::rmdir(own);
   if (saved_s) ::setenv("SANDBOX_SOCKET", s.c_str(), 1);
   if (saved_x) ::setenv("XDG_RUNTIME_DIR", x.c_str(), 1);
 }

@@ -327,3 +327,29 @@ TEST_CASE_FIXTURE(Fixture, "control: a client may only join itself") {
   CHECK(r.err == EPERM);
   CHECK(sup.listeners() == 0);
 }
+
+TEST_CASE_FIXTURE(Fixture,
+                  "identify: a supervised peer is inside its job; a peer we cannot pin is inside with none") {
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child.pid, 0));
+  REQUIRE(pidfd >= 0);
+  const Caller in = sup.identify(ucred{child.pid, 0, 0}, pidfd);
+  CHECK(in.inside);
+  CHECK(in.job != 0);
+  // The supervisor's own process (here: this test) is not in scope: outside.
+  const int self_fd = static_cast<int>(::syscall(SYS_pidfd_open, ::getpid(), 0));
+  CHECK_FALSE(sup.identify(ucred{::getpid(), 0, 0}, self_fd).inside);
+  // No pidfd (the peer exited before we could pin it): inside, seeing nothing.
+  const Caller lost = sup.identify(ucred{::getpid(), 0, 0}, -1);
+  CHECK(lost.inside);
+  CHECK(lost.job == 0);
+  REQUIRE(sup.register_node(root, child.pid).ok());
+  CHECK(sup.list(lost).empty());
+  Node n;
+  CHECK(sup.fetch(lost, child.pid, n).err == EINVAL);  // as if there were no node
+  CHECK(sup.resource_reset(lost, child.pid).err == ESRCH);
+  CHECK(sup.list(in).size() == 1);
+  // A peer in a pid namespace we cannot see (pid 0) cannot be a target: outside.
+  CHECK_FALSE(sup.identify(ucred{0, 0, 0}, -1).inside);
+  ::close(pidfd);
+  ::close(self_fd);
+}

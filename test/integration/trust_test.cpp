@@ -1,0 +1,455 @@
+// Integration tests for issue 10 ("Trust"): each runs a real attack against a real
+// `sandbox run` / `sandbox serve` and asserts that it is stopped (docs/security.md lists them).
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include "harness.hpp"
+
+namespace {
+
+const std::string kShim = SHIM_BIN;
+const std::string kPython = "/usr/bin/python3";
+// 100 MiB of heap, then a line that says it got it.
+const std::string kAlloc = "bytearray(100 << 20); print('allocated=1')";
+
+bool has(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
+bool can_be_nobody() {
+  return ::geteuid() == 0 && ::access("/usr/bin/setpriv", X_OK) == 0;
+}
+const std::vector<std::string> kNobody{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                       "--clear-groups"};
+
+std::vector<std::string> as_nobody(std::vector<std::string> args) {
+  std::vector<std::string> a = kNobody;
+  a.insert(a.end(), args.begin(), args.end());
+  return a;
+}
+
+std::string temp_socket(const char* tag) {
+  return "/tmp/sandbox-trust-" + std::string(tag) + "-" + std::to_string(::getpid()) + ".sock";
+}
+
+struct Serve {
+  std::string path;
+  std::unique_ptr<Process> p;
+  explicit Serve(const char* tag, std::vector<std::string> extra = {}, bool nobody = false)
+      : path(temp_socket(tag)) {
+    std::vector<std::string> args{kSandbox, "serve", "--socket", path, "--verbose"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    p = std::make_unique<Process>(nobody ? as_nobody(args) : args);
+    p->expect_err("serving " + path);
+  }
+  Result ctl(std::vector<std::string> args) const {
+    std::vector<std::string> a{kSandbox, "ctl", "--socket", path};
+    a.insert(a.end(), args.begin(), args.end());
+    return run(a);
+  }
+};
+
+// sh -c: lift the quota of the shell itself with `sandbox ctl OP $$`, then become python
+// and allocate 100 MiB.
+std::vector<std::string> lift_then_alloc(const std::string& op, const std::string& socket = "") {
+  const std::string ctl = kSandbox + " ctl" + (socket.empty() ? "" : " --socket " + socket);
+  return {"/bin/sh", "-c", ctl + " " + op + " $$; exec " + kPython + " -c \"" + kAlloc + "\""};
+}
+
+// python: the same with a raw JSON line on $SANDBOX_SOCKET (or argv[1]).
+std::vector<std::string> raw_lift_then_alloc(const std::string& op) {
+  return {kPython, "-c",
+          "import json, os, socket, sys\n"
+          "s = socket.socket(socket.AF_UNIX)\n"
+          "s.connect(sys.argv[1] if len(sys.argv) > 1 else os.environ['SANDBOX_SOCKET'])\n"
+          "s.sendall((json.dumps({'op': '" +
+              op +
+              "', 'pid': os.getpid()}) + '\\n').encode())\n"
+              "print('answer=' + s.makefile().readline().strip(), flush=True)\n" +
+              kAlloc};
+}
+
+}  // namespace
+
+TEST_CASE("trust 1: a target cannot lift its own outside quota through the run's control socket") {
+  for (const std::string op : {"reset", "deregister"}) {
+    CAPTURE(op);
+    const Result r = sandboxed({"--heap-quota", "20M"}, lift_then_alloc(op));
+    INFO(r.out << r.err);
+    CHECK(r.status == 137);
+    CHECK(has(r.err, "EPERM"));
+    CHECK(!has(r.out, "quotas removed"));
+    CHECK(!has(r.out, "allocated=1"));
+  }
+  for (const std::string op : {"resource_reset", "deregister"}) {
+    CAPTURE(op);
+    const Result r = sandboxed({"--heap-quota", "20M"}, raw_lift_then_alloc(op));
+    INFO(r.out << r.err);
+    CHECK(r.status == 137);
+    CHECK(has(r["answer"], "\"errno\":1"));  // EPERM
+    CHECK(!has(r.out, "allocated=1"));
+  }
+}
+
+TEST_CASE("trust 1: ... also as uid 65534, and under serve with sandbox-shim --heap-quota") {
+  if (!can_be_nobody()) {
+    MESSAGE("needs root and setpriv to act as uid 65534");
+    CHECK(::geteuid() != 0);
+    return;
+  }
+  {
+    std::vector<std::string> a{kSandbox, "run", "--heap-quota", "20M", "--"};
+    for (auto& s : lift_then_alloc("reset")) a.push_back(s);
+    const Result r = run(as_nobody(a));
+    INFO(r.out << r.err);
+    CHECK(r.status == 137);
+    CHECK(has(r.err, "EPERM"));
+    CHECK(!has(r.out, "allocated=1"));
+  }
+  for (const bool nobody : {false, true}) {
+    CAPTURE(nobody);
+    Serve s(nobody ? "lift-nobody" : "lift", {}, nobody);
+    for (const std::string op : {"reset", "deregister"}) {
+      CAPTURE(op);
+      std::vector<std::string> a{kShim, "--socket", s.path, "--heap-quota", "20M", "--"};
+      for (auto& x : lift_then_alloc(op, s.path)) a.push_back(x);
+      const Result r = run(nobody ? as_nobody(a) : a);
+      INFO(r.out << r.err);
+      CHECK(r.status == 137);
+      CHECK(has(r.err, "EPERM"));
+      CHECK(!has(r.out, "allocated=1"));
+    }
+    std::vector<std::string> a{kShim, "--socket", s.path, "--heap-quota", "20M", "--"};
+    for (auto& x : raw_lift_then_alloc("resource_reset")) a.push_back(x);
+    a.push_back(s.path);
+    const Result r = run(nobody ? as_nobody(a) : a);
+    INFO(r.out << r.err);
+    CHECK(r.status == 137);
+    CHECK(has(r["answer"], "\"errno\":1"));
+  }
+}
+
+TEST_CASE(
+    "trust 1: an inside client keeps the ABI's rights: it may track and cap itself, and lift its own cap") {
+  const Result r =
+      sandboxed({}, {"/bin/sh", "-c",
+                     kSandbox + " ctl register $$ && " + kSandbox + " ctl cap $$ --files 50 && " + kSandbox +
+                         " ctl reset $$ && " + kSandbox + " ctl --json list"});
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(has(r.out, "quotas removed"));
+  CHECK(has(r.out, "\"file_quota\":-1"));
+}
+
+namespace {
+
+// Two users who are not root: the victim (65534) and the attacker (65533).
+const std::vector<std::string> kAttacker{"/usr/bin/setpriv", "--reuid=65533", "--regid=65533",
+                                         "--clear-groups"};
+std::vector<std::string> as_attacker(std::vector<std::string> args) {
+  std::vector<std::string> a = kAttacker;
+  a.insert(a.end(), args.begin(), args.end());
+  return a;
+}
+
+// Runs with an environment without XDG_RUNTIME_DIR (the default paths' fallback) and
+// without SANDBOX_SOCKET.
+struct NoRuntimeDir {
+  std::optional<std::string> xdg, sock;
+  NoRuntimeDir() {
+    if (const char* x = std::getenv("XDG_RUNTIME_DIR")) xdg = x;
+    if (const char* s = std::getenv("SANDBOX_SOCKET")) sock = s;
+    ::unsetenv("XDG_RUNTIME_DIR");
+    ::unsetenv("SANDBOX_SOCKET");
+  }
+  ~NoRuntimeDir() {
+    if (xdg) ::setenv("XDG_RUNTIME_DIR", xdg->c_str(), 1);
+    if (sock) ::setenv("SANDBOX_SOCKET", sock->c_str(), 1);
+  }
+};
+
+void remove_tree(const std::string& dir) {
+  run({"/bin/rm", "-rf", dir});
+}
+
+}  // namespace
+
+TEST_CASE("trust 2: another user's impostor socket: shim, ctl and the Python client refuse to talk to it") {
+  if (!can_be_nobody()) {
+    MESSAGE("needs root and setpriv to act as two other users");
+    CHECK(::geteuid() != 0);
+    return;
+  }
+  // The impostor: a real `sandbox serve` of the attacker's, open to everyone.
+  const std::string path = temp_socket("impostor");
+  Process impostor(as_attacker({kSandbox, "serve", "--socket", path, "--socket-mode", "0666", "--verbose"}));
+  impostor.expect_err("serving " + path);
+  const Result shim = run(as_nobody({kShim, "--socket", path, "--", kProbe, "exit", "0"}));
+  INFO(shim.out << shim.err);
+  CHECK(shim.status == 126);
+  CHECK(has(shim.err, "uid 65533"));
+  CHECK(std::count(shim.err.begin(), shim.err.end(), '\n') == 1);
+  const Result ctl = run(as_nobody({kSandbox, "ctl", "--socket", path, "list"}));
+  CHECK(ctl.status == 3);
+  CHECK(has(ctl.err, "uid 65533"));
+  const Result py = run(as_nobody({kPython, SOURCE_DIR "/examples/client.py", "1", path}));
+  CHECK(py.status != 0);
+  CHECK(has(py.err, "uid 65533"));
+  CHECK(!has(py.out, "\"ok\""));
+  // The impostor saw no join and no request.
+  impostor.signal(SIGTERM);
+  CHECK(impostor.wait() == 0);
+  CHECK(!has(impostor.err_so_far(), "joined"));
+  // Root's own clients refuse a non-root impostor too.
+  Process impostor2(as_attacker({kSandbox, "serve", "--socket", path, "--socket-mode", "0666", "--verbose"}));
+  impostor2.expect_err("serving " + path);
+  CHECK(run({kShim, "--socket", path, "--", kProbe, "exit", "0"}).status == 126);
+}
+
+TEST_CASE("trust 2: default socket paths are in a directory no other user can write") {
+  if (!can_be_nobody()) {
+    MESSAGE("needs root and setpriv to act as two other users");
+    CHECK(::geteuid() != 0);
+    return;
+  }
+  NoRuntimeDir env;
+  const std::string victim_dir = "/tmp/sandbox-65534";
+  remove_tree(victim_dir);
+  // The attacker takes the old default paths and the new directory's name in advance.
+  Process old_default(
+      as_attacker({kSandbox, "serve", "--socket", "/tmp/sandbox-65534.sock", "--socket-mode", "0666"}));
+  REQUIRE(run(as_attacker({"/bin/mkdir", "-m", "0777", victim_dir})).status == 0);
+  // serve refuses the attacker's directory, naming it; nothing is bound there.
+  const Result serve = run(as_nobody({kSandbox, "serve"}));
+  CHECK(serve.status == 2);
+  CHECK(has(serve.err, victim_dir));
+  CHECK(has(serve.err, "uid 65533"));
+  // run does not export a path in it: CMD finds no socket rather than the attacker's.
+  const Result r =
+      run(as_nobody({kSandbox, "run", "--", "/bin/sh", "-c", "echo sock=${SANDBOX_SOCKET:-none}"}));
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["sock"] == "none");
+  CHECK(has(r.err, "control socket disabled"));
+  remove_tree(victim_dir);
+  // A symlink planted under that name is refused the same way.
+  REQUIRE(run(as_attacker({"/bin/ln", "-s", "/tmp", victim_dir})).status == 0);
+  CHECK(run(as_nobody({kSandbox, "serve"})).status == 2);
+  ::unlink(victim_dir.c_str());
+  // With the name free, the victim's own private directory (0700) is made and used.
+  Process serve_ok(as_nobody({kSandbox, "serve", "--verbose"}));
+  serve_ok.expect_err("serving " + victim_dir + "/sandbox.sock");
+  struct stat st {};
+  REQUIRE(::lstat(victim_dir.c_str(), &st) == 0);
+  CHECK(S_ISDIR(st.st_mode));
+  CHECK(st.st_uid == 65534u);
+  CHECK((st.st_mode & 07777) == 0700);
+  const Result list = run(as_nobody({kSandbox, "ctl", "list"}));
+  CHECK(list.status == 0);
+  serve_ok.signal(SIGTERM);
+  CHECK(serve_ok.wait() == 0);
+  const Result r2 = run(as_nobody({kSandbox, "run", "--", "/bin/sh", "-c", "echo sock=$SANDBOX_SOCKET"}));
+  CHECK(r2["sock"].rfind(victim_dir + "/sandbox-run-", 0) == 0);
+  remove_tree(victim_dir);
+  old_default.signal(SIGTERM);
+  old_default.wait();
+}
+
+namespace {
+const std::string kAttack = ATTACK_BIN;
+std::vector<std::string> as_uid(int uid, std::vector<std::string> args) {
+  const std::string id = std::to_string(uid);
+  std::vector<std::string> a{"/usr/bin/setpriv", "--reuid=" + id, "--regid=" + id, "--clear-groups"};
+  a.insert(a.end(), args.begin(), args.end());
+  return a;
+}
+}  // namespace
+
+TEST_CASE("trust 3: under serve, a tenant's ABI cannot reach another tenant's processes") {
+  if (!can_be_nobody()) {
+    MESSAGE("needs root and setpriv to act as two tenants");
+    CHECK(::geteuid() != 0);
+    return;
+  }
+  ::signal(SIGPIPE, SIG_IGN);  // a killed B shows as a failed check, not a dead test runner
+  Serve s("tenants", {"--socket-mode", "0666"});
+  // Tenant B (uid 2), parked and tracked.
+  Process b(as_uid(2, {kShim, "--socket", s.path, "--track", "--", kProbe, "park"}));
+  const std::string bpid = b.expect_out("pid=").substr(4);
+  // Tenant A (uid 1): register, fetch, cap it to nothing, reset, deregister -- all as if B
+  // did not exist.
+  const Result a = run(as_uid(1, {kShim, "--socket", s.path, "--", kAttack, "abi-on", bpid}));
+  INFO(a.out << a.err);
+  CHECK(a.status == 0);
+  CHECK(a["register"] == "ESRCH");
+  CHECK(a["fetch"] == "EINVAL");
+  CHECK(a["cap"] == "ESRCH");
+  CHECK(a["reset"] == "ESRCH");
+  CHECK(a["deregister"] == "ESRCH");
+  // B lives on, its node untouched: the same request over the socket from uid 1 is EPERM.
+  b.send("open");
+  CHECK(has(b.expect_out("opened="), "opened=1"));
+  CHECK(has(s.ctl({"--json", "fetch", bpid}).out, "\"file_quota\":-1"));
+  const Result sock = run(as_uid(1, {kSandbox, "ctl", "--socket", s.path, "cap", bpid, "--files", "0"}));
+  CHECK(has(sock.err, "EPERM"));
+  // Within one job the ABI still reaches everything: A on itself.
+  const Result self =
+      run({kShim, "--socket", s.path, "--", "/bin/sh", "-c", "exec " + kAttack + " abi-on $$"});
+  CHECK(self["register"] == "0");
+  CHECK(self["fetch"] == "0");
+  CHECK(self["cap"] == "0");
+}
+
+TEST_CASE("trust 3: under run, the supervisor itself is not in scope (register(getppid()) is ESRCH)") {
+  const Result r = sandboxed({}, {kAttack, "abi-parent"});
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["register"] == "ESRCH");
+  CHECK(r["cap"] == "ESRCH");
+  // Its orphans stay in scope: a grandchild whose parent exited registers itself.
+  const Result o = sandboxed({}, {kAttack, "orphan"});
+  INFO(o.out << o.err);
+  CHECK(o["orphan_register"] == "0");
+}
+
+TEST_CASE(
+    "trust 6: serve --policy applies every quota of the policy to joined targets; a join can only tighten") {
+  Serve s("policy", {"--policy", SOURCE_DIR "/policies/strict.json"});
+  {
+    Process t({kShim, "--socket", s.path, "--", kProbe, "park"});
+    const std::string pid = t.expect_out("pid=").substr(4);
+    const std::string f = s.ctl({"--json", "fetch", pid}).out;
+    CHECK(has(f, "\"heap_quota\":256"));
+    CHECK(has(f, "\"file_quota\":64"));
+    CHECK(has(s.ctl({"list"}).out, "256 MiB        64"));
+  }
+  {
+    // Asking for more than the policy gives is no way around it; asking for less is honoured.
+    Process t(
+        {kShim, "--socket", s.path, "--file-quota", "1000", "--heap-quota", "8M", "--", kProbe, "park"});
+    const std::string pid = t.expect_out("pid=").substr(4);
+    const std::string f = s.ctl({"--json", "fetch", pid}).out;
+    CHECK(has(f, "\"heap_quota\":8"));
+    CHECK(has(f, "\"file_quota\":64"));
+  }
+  const Result r = run({kShim, "--socket", s.path, "--", kProbe, "file-kill"});
+  CHECK(r.status == 137);
+  CHECK(r["opened"] == "64");
+}
+
+namespace {
+// A setuid-root copy of the attack program, in a directory only root can write.
+struct SetuidCopy {
+  std::string dir, path;
+  SetuidCopy() {
+    char d[] = "/tmp/sandbox-setuid-XXXXXX";
+    REQUIRE(::mkdtemp(d) != nullptr);
+    ::chmod(d, 0755);
+    dir = d;
+    path = dir + "/attack";
+    REQUIRE(run({"/bin/cp", kAttack, path}).status == 0);
+    REQUIRE(::chown(path.c_str(), 0, 0) == 0);
+    REQUIRE(::chmod(path.c_str(), 04755) == 0);
+  }
+  ~SetuidCopy() {
+    ::unlink(path.c_str());
+    ::rmdir(dir.c_str());
+  }
+};
+}  // namespace
+
+TEST_CASE("trust 7: a setuid program keeps its privileges under a root launcher, and is still accounted") {
+  if (!can_be_nobody()) {
+    MESSAGE("needs root and setpriv");
+    CHECK(::geteuid() != 0);
+    return;
+  }
+  SetuidCopy prog;
+  const Result native = run(as_nobody({prog.path, "ids"}));
+  if (native["euid"] != "0") {
+    MESSAGE("setuid programs do not run setuid here (nosuid mount?): " << native.out);
+    return;
+  }
+  CHECK(native["ruid"] == "65534");
+  // Under a root `sandbox run`, as natively: euid 0.
+  const Result r = sandboxed({}, as_nobody({prog.path, "ids"}));
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["ruid"] == "65534");
+  CHECK(r["euid"] == "0");
+  // Under a root `sandbox serve` with sandbox-shim (root) too.
+  {
+    Serve s("setuid");
+    std::vector<std::string> a{kShim, "--socket", s.path, "--"};
+    for (auto& x : as_nobody({prog.path, "ids"})) a.push_back(x);
+    const Result j = run(a);
+    CHECK(j["euid"] == "0");
+  }
+  // A non-root launcher needs no_new_privs (the kernel requires it): privileges are not
+  // gained, as documented.
+  const Result nn = run(as_nobody({kSandbox, "run", "--", prog.path, "ids"}));
+  CHECK(nn.status == 0);
+  CHECK(nn["euid"] == "65534");
+  // Raised privileges buy nothing from the supervisor: the setuid-root target (euid 0) is
+  // still under its outside quota, and the socket treats it as the target it is.
+  const Result q = sandboxed({"--file-quota", "3"}, as_nobody({prog.path, "setuid-lift"}));
+  INFO(q.out << q.err);
+  CHECK(q["euid"] == "0");
+  CHECK(has(q["answer"], "\"errno\":1"));  // EPERM
+  CHECK(q.status == 137);
+  CHECK(q["opened"] == "3");
+}
+
+TEST_CASE("trust 5: a tenant that starts hundreds of processes fails alone, with the real cause named") {
+  const std::string path = temp_socket("fds");
+  Process serve(
+      {"/bin/sh", "-c", "ulimit -n 256 && exec " + kSandbox + " serve --socket " + path + " --verbose"});
+  serve.expect_err("serving " + path);
+  // Tenant A: 300 sleeping children, more than the supervisor can watch with 256 fds.
+  // In a process group of its own (setsid), so that whatever happens, all of it goes.
+  Process a({"/usr/bin/setsid", kShim, "--socket", path, "--", "/bin/sh", "-c",
+             "i=0; while [ $i -lt 300 ]; do /bin/sleep 1000 & i=$((i+1)); done; echo spawned=1; wait"});
+  struct KillGroup {
+    pid_t pgid;
+    ~KillGroup() { ::kill(-pgid, SIGKILL); }
+  } cleanup{a.pid()};
+  a.expect_out("spawned=1", 60);
+  // The supervisor says what ran out, for whom.
+  const std::string why = serve.expect_err("RLIMIT_NOFILE", 60);
+  CHECK(has(why, "pid " + std::to_string(a.pid())));
+  // A's own surplus children are refused with EAGAIN, not ENOSYS.
+  CHECK(has(a.expect_err("cannot"), "Resource temporarily unavailable"));
+  // Every other tenant carries on: a new join, an exec, opens.
+  const Result b = run({kShim, "--socket", path, "--", "/bin/cat", "/etc/hostname"});
+  INFO(b.err);
+  CHECK(b.status == 0);
+  CHECK(!b.out.empty());
+  const Result c = run({kShim, "--socket", path, "--file-quota", "3", "--", kProbe, "file-kill"});
+  CHECK(c.status == 137);
+  CHECK(c["opened"] == "3");
+  CHECK(!has(serve.err_so_far(), "unshare(CLONE_FS)"));
+  serve.signal(SIGTERM);
+  CHECK(serve.wait() == 0);
+  CHECK(a.wait() == 137);
+}
+
+TEST_CASE("trust 8: a nested sandbox stops with one line that says what happened, exit 126") {
+  const Result nested = sandboxed({}, {kSandbox, "run", "--", kProbe, "exit", "0"});
+  CHECK(nested.status == 126);
+  CHECK(has(nested.err, "already runs under a sandbox supervisor"));
+  CHECK(std::count(nested.err.begin(), nested.err.end(), '\n') == 1);
+  Serve s("nested");
+  const Result shim_in_run = sandboxed({}, {kShim, "--socket", s.path, "--", kProbe, "exit", "0"});
+  CHECK(shim_in_run.status == 126);
+  CHECK(has(shim_in_run.err, "already runs under a sandbox supervisor"));
+  CHECK(std::count(shim_in_run.err.begin(), shim_in_run.err.end(), '\n') == 1);
+  const Result run_in_shim =
+      run({kShim, "--socket", s.path, "--", kSandbox, "run", "--", kProbe, "exit", "0"});
+  CHECK(run_in_shim.status == 126);
+  CHECK(has(run_in_shim.err, "already runs under a sandbox supervisor"));
+  CHECK(std::count(run_in_shim.err.begin(), run_in_shim.err.end(), '\n') == 1);
+}
