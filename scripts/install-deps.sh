@@ -3,6 +3,9 @@
 # Build + tests: compiler, CMake, libseccomp, Boost.Asio, nlohmann/json, doctest.
 # Parity (kernel side): linux-source-6.1, QEMU and the kernel build tools.
 # Fuzzing (test/fuzz): clang, and libFuzzer's runtime (libclang-rt-14-dev, only recommended by clang).
+# Containers (test label `containers`, docs/containers.md): runc, crun, podman (rootful; it pulls
+# conmon, containers-common, netavark/CNI plugins and iptables; no uidmap, slirp4netns or
+# fuse-overlayfs needed as root), and busybox-static for an offline rootfs.
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates python3
@@ -11,6 +14,7 @@ packages=(
   linux-source-6.1 qemu-system-x86 flex bison bc libelf-dev libssl-dev cpio xz-utils
   patch perl python3-ply libc6-dev gcc-multilib
   clang libclang-rt-14-dev
+  runc crun podman busybox-static
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -15,8 +15,11 @@ const char* usage_text() {
   return "usage: sandbox run [--heap-quota SIZE] [--file-quota N] [--track] [--policy FILE]\n"
          "                   [--socket PATH | --no-socket] [--verbose] [--] CMD [ARG...]\n"
          "       sandbox serve [--socket PATH] [--socket-mode MODE] [--policy FILE] [--verbose]\n"
+         "                     [--oci-listener PATH [--oci-listener-mode MODE] [--oci-policy-dir DIR]]\n"
          "       sandbox ctl [--socket PATH] [--json] register|fetch|deregister|cap|reset|list|watch|version "
          "...\n"
+         "       sandbox oci-profile --listener PATH [--heap-quota SIZE] [--file-quota N]\n"
+         "                   [--quota-policy NAME] [--track] [--policy FILE] [--config FILE [--replace]]\n"
          "       sandbox --help | --version\n"
          "\n"
          "Runs CMD under a seccomp supervisor that tracks and limits its heap growth and open\n"
@@ -37,6 +40,9 @@ const char* usage_text() {
          "sandbox serve runs a long-lived supervisor; targets join it with\n"
          "`sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] -- CMD`.\n"
          "sandbox ctl talks to a supervisor's socket (docs/protocol.md).\n"
+         "sandbox oci-profile prints the linux.seccomp object that makes runc, crun or podman hand a\n"
+         "container to `sandbox serve --oci-listener PATH`, with its quotas (docs/containers.md);\n"
+         "with --config it sets it in that config.json.\n"
          "\n"
          "Exit status: CMD's own, 128+N if signal N killed it (137 for a quota kill),\n"
          "2 for bad arguments, 126/127 if CMD could not be started.\n";
@@ -51,6 +57,66 @@ std::uint64_t parse_count(std::string_view flag, std::string_view v) {
     throw UsageError(std::string(flag) + ": '" + std::string(v) +
                      "' is not a count (expected a whole number >= 0)");
   return n;
+}
+
+mode_t parse_mode(std::string_view flag, std::string_view v) {
+  unsigned mode = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), mode, 8);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size() || mode > 0777)
+    throw UsageError(std::string(flag) + ": '" + std::string(v) + "' is not an octal mode like 0600");
+  return static_cast<mode_t>(mode);
+}
+
+std::uint64_t parse_heap(std::string_view flag, std::string_view v) {
+  const auto bytes = parse_size(v);
+  if (!bytes)
+    throw UsageError(std::string(flag) + ": '" + std::string(v) +
+                     "' is not a size (expected e.g. 100M, 512K, 2G, or a number of MiB)");
+  return *bytes;
+}
+
+Command parse_oci_profile(int argc, const char* const argv[]) {
+  Command cmd;
+  cmd.kind = Command::Kind::oci_profile;
+  OciProfileOptions& o = cmd.oci_profile;
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    const std::string_view name = a.substr(0, a.find('='));
+    auto value = [&]() -> std::string_view {
+      if (const auto eq = a.find('='); eq != std::string_view::npos) return a.substr(eq + 1);
+      if (i + 1 >= argc) throw UsageError(std::string(name) + ": missing value");
+      return argv[++i];
+    };
+    if (name == "--listener") {
+      o.listener = std::string(value());
+      if (o.listener.empty()) throw UsageError("--listener: empty path");
+    } else if (name == "--heap-quota") {
+      o.heap_quota_bytes = parse_heap(name, value());
+    } else if (name == "--file-quota") {
+      o.file_quota = parse_count(name, value());
+    } else if (name == "--quota-policy") {
+      o.quota_policy = std::string(value());
+    } else if (a == "--track") {
+      o.track = true;
+    } else if (name == "--policy") {
+      o.policy_file = std::string(value());
+    } else if (name == "--config") {
+      o.config = std::string(value());
+      if (o.config->empty()) throw UsageError("--config: empty path");
+    } else if (a == "--replace") {
+      o.replace = true;
+    } else if (a == "--help" || a == "-h") {
+      cmd.kind = Command::Kind::help;
+      return cmd;
+    } else {
+      throw UsageError("oci-profile: unknown option '" + std::string(a) + "'");
+    }
+  }
+  if (o.listener.empty())
+    throw UsageError("oci-profile: missing --listener PATH (where sandbox serve --oci-listener listens)");
+  if (o.listener.front() != '/') throw UsageError("--listener: '" + o.listener + "' is not an absolute path");
+  if (o.replace && !o.config) throw UsageError("--replace: only with --config FILE");
+  return cmd;
 }
 
 Command parse_serve(int argc, const char* const argv[]) {
@@ -71,20 +137,25 @@ Command parse_serve(int argc, const char* const argv[]) {
       o.socket_default = false;
       if (o.socket.empty()) throw UsageError("--socket: empty path");
     } else if (name == "--socket-mode") {
-      const std::string_view v = value();
-      unsigned mode = 0;
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), mode, 8);
-      if (v.empty() || ec != std::errc() || p != v.data() + v.size() || mode > 0777)
-        throw UsageError("--socket-mode: '" + std::string(v) + "' is not an octal mode like 0600");
-      o.socket_mode = static_cast<mode_t>(mode);
+      o.socket_mode = parse_mode(name, value());
     } else if (name == "--policy") {
       o.policy_file = std::string(value());
+    } else if (name == "--oci-listener") {
+      o.oci_listener = std::string(value());
+      if (o.oci_listener->empty()) throw UsageError("--oci-listener: empty path");
+    } else if (name == "--oci-listener-mode") {
+      o.oci_listener_mode = parse_mode(name, value());
+    } else if (name == "--oci-policy-dir") {
+      o.oci_policy_dir = std::string(value());
+      if (o.oci_policy_dir->empty()) throw UsageError("--oci-policy-dir: empty path");
     } else if (a == "--verbose" || a == "-v") {
       o.verbose = true;
     } else {
       throw UsageError("serve: unknown option '" + std::string(a) + "'");
     }
   }
+  if (!o.oci_listener && o.oci_policy_dir)
+    throw UsageError("--oci-policy-dir: only with --oci-listener PATH");
   return cmd;
 }
 
@@ -129,8 +200,9 @@ Command parse_command_line(int argc, const char* const argv[]) {
     return cmd;
   }
   if (sub == "serve") return parse_serve(argc, argv);
+  if (sub == "oci-profile") return parse_oci_profile(argc, argv);
   if (sub != "run")
-    throw UsageError("unknown command '" + std::string(sub) + "' (expected run, serve or ctl)");
+    throw UsageError("unknown command '" + std::string(sub) + "' (expected run, serve, ctl or oci-profile)");
   cmd.kind = Command::Kind::run;
   RunOptions& o = cmd.run;
   int i = 2;
@@ -148,11 +220,7 @@ Command parse_command_line(int argc, const char* const argv[]) {
     }
     if (a.empty() || a[0] != '-') break;
     if (name == "--heap-quota") {
-      const auto v = value(name, a);
-      o.heap_quota_bytes = parse_size(v);
-      if (!o.heap_quota_bytes)
-        throw UsageError("--heap-quota: '" + std::string(v) +
-                         "' is not a size (expected e.g. 100M, 512K, 2G, or a number of MiB)");
+      o.heap_quota_bytes = parse_heap(name, value(name, a));
     } else if (name == "--file-quota") {
       o.file_quota = parse_count(name, value(name, a));
     } else if (name == "--policy") {

@@ -33,12 +33,28 @@ struct ServeOptions {
   mode_t socket_mode = 0600;
   std::optional<std::string> policy_file;
   bool verbose = false;
+  // --oci-listener: the socket where OCI runtimes hand over container listeners
+  std::optional<std::string> oci_listener;
+  mode_t oci_listener_mode = 0600;
+  std::optional<std::string> oci_policy_dir;  // where listenerMetadata's policy=NAME is looked up
+};
+
+struct OciProfileOptions {
+  std::string listener;  // listenerPath: where `sandbox serve --oci-listener` listens
+  std::optional<std::uint64_t> heap_quota_bytes;
+  std::optional<std::uint64_t> file_quota;
+  std::optional<std::string> quota_policy;  // a policy name for the metadata
+  bool track = false;
+  std::optional<std::string> policy_file;  // which syscall families are notified
+  std::optional<std::string> config;       // set linux.seccomp in this config.json
+  bool replace = false;                    // ... even if it has one
 };
 
 struct Command {
-  enum class Kind { run, serve, ctl, help, version } kind = Kind::help;
+  enum class Kind { run, serve, ctl, oci_profile, help, version } kind = Kind::help;
   RunOptions run;
   ServeOptions serve;
+  OciProfileOptions oci_profile;
   int ctl_argc = 0;  // for ctl: argv from "ctl" on
   const char* const* ctl_argv = nullptr;
 };

@@ -3,6 +3,7 @@
 
 #include "cli.hpp"
 #include "ctl.hpp"
+#include "oci_profile.hpp"
 #include "run.hpp"
 #include "serve.hpp"
 
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
       case Command::Kind::run: return run_command(cmd.run);
       case Command::Kind::serve: return serve_command(cmd.serve);
       case Command::Kind::ctl: return ctl_main(cmd.ctl_argc, cmd.ctl_argv);
+      case Command::Kind::oci_profile: return oci_profile_command(cmd.oci_profile);
     }
   } catch (const UsageError& e) {
     std::fprintf(stderr, "sandbox: %s (see 'sandbox --help')\n", e.what());

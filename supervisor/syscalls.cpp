@@ -106,6 +106,18 @@ std::string_view op_name(Op op) {
   return "syscall";
 }
 
+std::vector<FilterRule> filter_rules(const Policy& policy) {
+  std::vector<FilterRule> out;
+  for (const auto& d : kTable) {
+    if (!enabled(d, policy)) continue;
+    const auto action = d.op == Op::deny_enosys  ? FilterRule::Action::errno_enosys
+                        : d.op == Op::deny_eperm ? FilterRule::Action::errno_eperm
+                                                 : FilterRule::Action::notify;
+    out.push_back({&d, number_of(d, policy), action});
+  }
+  return out;
+}
+
 Dispatch build_dispatch(const Policy& policy) {
   Dispatch out;
   for (const auto& d : kTable) {
@@ -130,21 +142,19 @@ std::vector<sock_filter> build_filter(const Policy& policy) {
   // table (getpid, read, file-backed mmap...) runs a handful of BPF instructions, not all.
   if (int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2); rc < 0)
     fail("seccomp_attr_set(CTL_OPTIMIZE)", rc);
-  for (const auto& d : kTable) {
-    if (!enabled(d, policy)) continue;
-    const int nr = number_of(d, policy);
-    const std::uint32_t action = d.op == Op::deny_enosys  ? SCMP_ACT_ERRNO(ENOSYS)
-                                 : d.op == Op::deny_eperm ? SCMP_ACT_ERRNO(EPERM)
-                                                          : SCMP_ACT_NOTIFY;
+  for (const FilterRule& r : filter_rules(policy)) {
+    const std::uint32_t action = r.action == FilterRule::Action::notify
+                                     ? SCMP_ACT_NOTIFY
+                                     : SCMP_ACT_ERRNO(static_cast<std::uint32_t>(r.errno_value()));
     int rc = 0;
-    if (d.only_if) {
-      const ArgCondition& c = *d.only_if;
+    if (r.def->only_if) {
+      const ArgCondition& c = *r.def->only_if;
       const scmp_arg_cmp cmp = c.test == ArgCondition::Test::ne
                                    ? SCMP_CMP64(c.arg, SCMP_CMP_NE, c.value)
                                    : SCMP_CMP64(c.arg, SCMP_CMP_MASKED_EQ, c.mask, c.value);
-      rc = seccomp_rule_add_exact_array(ctx.get(), action, nr, 1, &cmp);
+      rc = seccomp_rule_add_exact_array(ctx.get(), action, r.nr, 1, &cmp);
     } else {
-      rc = seccomp_rule_add_exact(ctx.get(), action, nr, 0);
+      rc = seccomp_rule_add_exact(ctx.get(), action, r.nr, 0);
     }
     if (rc < 0) fail("seccomp_rule_add", rc);
   }

@@ -10,6 +10,7 @@
 #include <linux/filter.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -91,6 +92,19 @@ Dispatch build_dispatch(const Policy& policy);
 
 // Name of a handled syscall for logs ("brk", "register", ...), or "syscall" if unknown.
 std::string_view op_name(Op op);
+
+// One enabled row as a filter rule under a policy: what build_filter installs and what
+// `sandbox oci-profile` prints as an OCI linux.seccomp rule (docs/containers.md).
+struct FilterRule {
+  enum class Action : std::uint8_t { notify, errno_enosys, errno_eperm };
+  const SyscallDef* def;
+  int nr;  // the row's number (ABI rows: where the policy placed them)
+  Action action;
+  int errno_value() const {  // for the errno actions
+    return action == Action::errno_enosys ? ENOSYS : action == Action::errno_eperm ? EPERM : 0;
+  }
+};
+std::vector<FilterRule> filter_rules(const Policy& policy);
 
 // The BPF program for one policy: notify on the table's rows (with their argument
 // conditions), ENOSYS for denied rows, ALLOW for everything else, and kill the process for
