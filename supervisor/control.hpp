@@ -52,6 +52,7 @@ struct Event {
   std::optional<Violation> violation;             // killed: which quota, usage and limit
   std::optional<std::uint64_t> heap_quota_bytes;  // quota_set
   std::optional<std::uint64_t> file_quota;        // quota_set
+  std::string container;                          // joined through --oci-listener: the container id
 };
 // The wire name of an event kind ("registered", ..., "joined"): one table for logs and
 // the socket's watch stream.

@@ -215,22 +215,23 @@ void print_node(const json& j) {
   std::printf("file_quota      %s\n", file_quota_text(j).c_str());
 }
 
+std::string str(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 void print_list(const json& j) {
-  std::printf("%-8s %-8s %-14s %-9s %-14s %s\n", "PID", "TGID", "HEAPSIZE", "OPENFILES", "HEAP_QUOTA",
-              "FILE_QUOTA");
+  std::printf("%-8s %-8s %-14s %-9s %-14s %-10s %s\n", "PID", "TGID", "HEAPSIZE", "OPENFILES", "HEAP_QUOTA",
+              "FILE_QUOTA", "CONTAINER");
   const auto it = j.find("nodes");
   if (it == j.end() || !it->is_array()) return;
   for (const auto& n : *it) {
     if (!n.is_object()) continue;
-    std::printf("%-8" PRId64 " %-8" PRId64 " %-14" PRId64 " %-9" PRId64 " %-14s %s\n", num(n, "pid"),
+    const std::string container = str(n, "container");
+    std::printf("%-8" PRId64 " %-8" PRId64 " %-14" PRId64 " %-9" PRId64 " %-14s %-10s %s\n", num(n, "pid"),
                 num(n, "tgid"), num(n, "heapsize"), num(n, "openfile_count"), heap_quota_text(n).c_str(),
-                file_quota_text(n).c_str());
+                file_quota_text(n).c_str(), container.empty() ? "-" : container.c_str());
   }
-}
-
-std::string str(const json& j, const char* key) {
-  const auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 void print_event(const json& j) {
@@ -244,6 +245,7 @@ void print_event(const json& j) {
   } else if (ev == "quota_set") {
     line += ": heap " + heap_quota_text(j) + ", files " + file_quota_text(j);
   }
+  if (const std::string c = str(j, "container"); !c.empty()) line += " container " + c;
   std::printf("%s\n", line.c_str());
 }
 

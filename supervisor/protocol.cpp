@@ -220,6 +220,7 @@ ojson node_object(const Node& n) {
   j["heapsize"] = n.heapsize;
   j["openfile_count"] = n.openfile_count;
   put_quotas(j, n.heap_quota_bytes, n.file_quota);
+  if (!n.container.empty()) j["container"] = n.container;
   return j;
 }
 
@@ -339,6 +340,7 @@ std::string event_line(const Event& e) {
     j["limit"] = e.violation->limit;
   }
   if (e.kind == Event::Kind::quota_set) put_quotas(j, e.heap_quota_bytes, e.file_quota);
+  if (!e.container.empty()) j["container"] = e.container;
   return line_of(j);
 }
 

@@ -8,8 +8,10 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <memory>
 
 #include "events.hpp"
+#include "oci_listener.hpp"
 #include "policy.hpp"
 #include "server.hpp"
 #include "supervisor.hpp"
@@ -39,8 +41,10 @@ int serve_command(const ServeOptions& options) {
   so.private_dir = options.socket_default;
   so.version = SANDBOX_VERSION;
   bool stopping = false;
+  std::unique_ptr<OciListener> oci;
   so.on_signal = [&](int signo) {
     stopping = true;
+    if (oci) oci->stop();
     if (options.verbose)
       std::fprintf(stderr, "sandbox: signal %d: killing every target, then exiting\n", signo);
     sup.kill_all();
@@ -53,6 +57,25 @@ int serve_command(const ServeOptions& options) {
     return 2;
   }
   if (options.verbose) std::fprintf(stderr, "sandbox: serving %s\n", options.socket.c_str());
+  if (options.oci_listener) {
+    OciListener::Options oo;
+    oo.path = *options.oci_listener;
+    oo.mode = options.oci_listener_mode;
+    oo.policy_dir = options.oci_policy_dir;
+    oo.verbose = options.verbose;
+    oci = std::make_unique<OciListener>(io, oo, [&sup](OciListener::Container& c) {
+      return sup.attach(std::move(c.listener), c.pid, c.quotas, c.id);
+    });
+    try {
+      oci->start();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "sandbox: --oci-listener: %s\n", e.what());
+      server.stop();
+      io.run();
+      return 2;
+    }
+    if (options.verbose) std::fprintf(stderr, "sandbox: OCI listener on %s\n", options.oci_listener->c_str());
+  }
 
   // Retire the notify threads of targets that are all gone, now and then.
   boost::asio::steady_timer timer(io);

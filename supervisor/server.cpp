@@ -491,12 +491,7 @@ void check_private_dir(const std::string& dir) {
 
 }  // namespace
 
-void Server::Impl::bind_socket() {
-  const std::string& path = opt.path;
-  if (opt.private_dir) {
-    const auto slash = path.rfind('/');
-    check_private_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
-  }
+UniqueFd bind_unix_listener(const std::string& path, mode_t mode, dev_t& sock_dev, ino_t& sock_ino) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof addr.sun_path) {
@@ -529,7 +524,7 @@ void Server::Impl::bind_socket() {
   if (!fd) throw std::runtime_error("socket(AF_UNIX): " + errno_text(errno));
   // The socket inode's mode is what bind() gives the file (less the umask), so the file
   // never exists with a wider mode than asked for; the chmod below undoes the umask.
-  ::fchmod(fd.get(), opt.mode);
+  ::fchmod(fd.get(), mode);
   if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), len) != 0) {
     throw std::runtime_error(path + ": bind: " + errno_text(errno));
   }
@@ -538,7 +533,7 @@ void Server::Impl::bind_socket() {
   sock_dev = bound.st_dev;
   sock_ino = bound.st_ino;
   // Nobody can connect before listen(), so the mode is final before the first client.
-  if ((bound.st_mode & 07777) != opt.mode && ::chmod(path.c_str(), opt.mode) != 0) {
+  if ((bound.st_mode & 07777) != mode && ::chmod(path.c_str(), mode) != 0) {
     const int err = errno;
     ::unlink(path.c_str());
     throw std::runtime_error(path + ": chmod: " + errno_text(err));
@@ -548,11 +543,20 @@ void Server::Impl::bind_socket() {
     ::unlink(path.c_str());
     throw std::runtime_error(path + ": listen: " + errno_text(err));
   }
+  return fd;
+}
+
+void Server::Impl::bind_socket() {
+  if (opt.private_dir) {
+    const auto slash = opt.path.rfind('/');
+    check_private_dir(slash == std::string::npos ? "." : slash == 0 ? "/" : opt.path.substr(0, slash));
+  }
+  UniqueFd fd = bind_unix_listener(opt.path, opt.mode, sock_dev, sock_ino);
   boost::system::error_code ec;
   acceptor.assign(stream(), fd.get(), ec);
   if (ec) {
-    ::unlink(path.c_str());
-    throw std::runtime_error(path + ": " + ec.message());
+    ::unlink(opt.path.c_str());
+    throw std::runtime_error(opt.path + ": " + ec.message());
   }
   fd.release();
 }

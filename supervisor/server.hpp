@@ -23,12 +23,19 @@
 #include <string>
 
 #include "control.hpp"
+#include "unique_fd.hpp"
 
 namespace boost::asio {
 class io_context;
 }
 
 namespace sandbox {
+
+// Creates a listening, non-blocking, close-on-exec Unix stream socket at `path` with file
+// mode `mode` (never wider, not even for an instant). A stale socket file is replaced, a
+// live one is not. Sets the file's identity (to remove it later only if it is still ours).
+// Throws std::runtime_error with one line naming the path. (Also for the OCI listener.)
+UniqueFd bind_unix_listener(const std::string& path, mode_t mode, dev_t& dev, ino_t& ino);
 
 class Server {
  public:

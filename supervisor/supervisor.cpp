@@ -268,6 +268,7 @@ void Supervisor::forget_process(Pid tgid) {
   for (auto t = thread_nodes_.begin(); t != thread_nodes_.end();)
     t = t->second.first == tgid ? thread_nodes_.erase(t) : std::next(t);
   std::erase(roots_, tgid);  // a later process with this pid is not ours by that title
+  containers_.erase(tgid);
   // Each serving thread caches credentials by tid: none may outlive the process.
   for (OpenEmulator* e : emulators_) e->forget_process(tgid);
 }
@@ -414,8 +415,11 @@ void Supervisor::kill_for(const Violation& v) {
   emit(e);
 }
 
-void Supervisor::emit(const Event& e) {
+void Supervisor::emit(const Event& ev) {
   if (subscribers_.empty()) return;
+  Event e = ev;  // a container's root: its events carry the container id
+  if (auto it = containers_.find(e.tgid ? e.tgid : e.pid); e.container.empty() && it != containers_.end())
+    e.container = it->second;
   // Non-root watchers see only their own targets: the uid of the event's process; an
   // inside watcher only its own job's (whatever its uid: a setuid target is not root here).
   uid_t ruid = 0, suid = 0;
@@ -614,7 +618,10 @@ std::vector<Node> Supervisor::list(const Caller& c) {
   const View v = view_of(c);
   std::vector<Node> out;
   for (const Node& n : tracker_.nodes())
-    if (authorize(c, n.pid).ok() && visible(v, n.tgid)) out.push_back(n);
+    if (authorize(c, n.pid).ok() && visible(v, n.tgid)) {
+      out.push_back(n);
+      if (auto it = containers_.find(n.pid); it != containers_.end()) out.back().container = it->second;
+    }
   return out;
 }
 
@@ -660,6 +667,24 @@ OpResult Supervisor::join(const Caller& c, JoinRequest req) {
   // The listener decides which process is supervised, the pid only which node to create:
   // a client may only join itself, so it cannot get nodes or quotas on someone else.
   if (req.pid != c.pid) return {EPERM, "join: pid " + std::to_string(req.pid) + " is not the caller"};
+  Policy q;
+  q.track = req.track;
+  q.heap_quota_bytes = req.heap_quota_bytes;
+  q.file_quota = req.file_quota;
+  return attach(std::move(fd), req.pid, q, "");
+}
+
+OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, const std::string& container) {
+  // The server's policy is the operator's: each of its quotas applies, and a joining
+  // target (or a container's metadata) may only tighten it (the smaller of the two), never
+  // loosen or drop it.
+  const auto tighter = [](std::optional<std::uint64_t> a, std::optional<std::uint64_t> b) {
+    return a && b ? std::optional(std::min(*a, *b)) : a ? a : b;
+  };
+  Policy q;
+  q.track = asked.track || opt_.policy.track;
+  q.heap_quota_bytes = tighter(asked.heap_quota_bytes, opt_.policy.heap_quota_bytes);
+  q.file_quota = tighter(asked.file_quota, opt_.policy.file_quota);
   // A join costs a few descriptors (listener, open emulator, pidfds): refused with the real
   // cause when they are not there, rather than half-served.
   if (const std::uint64_t used = open_fds(); used + kFdReserve / 2 > fd_limit_)
@@ -667,19 +692,11 @@ OpResult Supervisor::join(const Caller& c, JoinRequest req) {
                         " open, RLIMIT_NOFILE " + std::to_string(fd_limit_) + "); try again later"};
   auto listener = std::make_unique<SeccompListener>(std::move(fd));
   listener->enable_sync_wakeup();
-  adopt_root(req.pid, listener.get());
-  // The server's policy is the operator's: each of its quotas applies, and a joining
-  // target may only tighten it (the smaller of the two), never loosen or drop it.
-  const auto tighter = [](std::optional<std::uint64_t> a, std::optional<std::uint64_t> b) {
-    return a && b ? std::optional(std::min(*a, *b)) : a ? a : b;
-  };
-  Policy q;
-  q.track = req.track || opt_.policy.track;
-  q.heap_quota_bytes = tighter(req.heap_quota_bytes, opt_.policy.heap_quota_bytes);
-  q.file_quota = tighter(req.file_quota, opt_.policy.file_quota);
+  adopt_root(pid, listener.get());
   // Quotas imposed at join are outside quotas: the target cannot lift them.
-  if (auto r = impose(req.pid, q); !r.ok()) return r;
+  if (auto r = impose(pid, q); !r.ok()) return r;
   std::lock_guard lk(mu_);
+  if (!container.empty()) containers_[pid] = container;
   Joined& j = joined_.emplace_back();
   j.listener = std::move(listener);
   sigset_t all, old;
@@ -690,7 +707,9 @@ OpResult Supervisor::join(const Caller& c, JoinRequest req) {
     j.done.store(true);
   });
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  emit({Event::Kind::joined, req.pid, req.pid});
+  Event e{Event::Kind::joined, pid, pid};
+  e.container = container;
+  emit(e);
   return {};
 }
 

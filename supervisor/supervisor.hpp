@@ -87,6 +87,11 @@ class Supervisor final : public Control {
   void unsubscribe(std::uint64_t id) override;
   std::vector<sock_filter> filter_program() override;
   OpResult join(const Caller& c, JoinRequest request) override;
+  // A target whose listener came from elsewhere than the target itself (an OCI runtime
+  // through `sandbox serve --oci-listener`): serve `listener` for `pid` and its
+  // descendants with `quotas` imposed from outside. `container` labels it in list and
+  // events. The caller has checked that the listener is `pid`'s (oci_listener.cpp).
+  OpResult attach(UniqueFd listener, Pid pid, const Policy& quotas, const std::string& container);
 
  private:
   struct ThreadState {
@@ -235,6 +240,7 @@ class Supervisor final : public Control {
   std::size_t job_budget_ = 0;
   JobId next_job_ = 1;
   JobId orphan_job_ = 0;  // the job of our own child root: its orphans are reparented to us
+  std::unordered_map<Pid, std::string> containers_;  // root pid -> container id (attach)
   std::unordered_map<std::uint64_t, Subscriber> subscribers_;
   std::uint64_t next_subscriber_ = 1;
   std::list<Joined> joined_;

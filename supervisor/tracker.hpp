@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -52,6 +53,7 @@ struct Node {
   std::optional<std::uint64_t> heap_quota_bytes;  // nullopt: unlimited
   std::optional<std::uint64_t> file_quota;        // nullopt: unlimited
   bool imposed_from_outside = false;              // a quota set by the outside: the target cannot lift it
+  std::string container;                          // not the model's: list() labels a container's root
   bool quotas_set() const { return heap_quota_bytes || file_quota; }
 };
 
