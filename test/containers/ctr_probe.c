@@ -1,0 +1,72 @@
+// ctr_probe: the program inside the test containers (test/containers/containers_test.sh).
+// Static, so the rootfs needs nothing else. Runs its argv as steps, in order:
+//   heap MIB          grow the break by MIB MiB, 1 MiB at a time (each page touched)
+//   files N PATH      open PATH N times and keep every fd open
+//   cat PATH          print PATH's first line (a file that exists only in the rootfs)
+//   signal FIFO       open FIFO for writing and write "ready\n" (the test reads it)
+//   wait FIFO         open FIFO for reading and wait for one byte (the test writes it)
+// Prints one line per step; exits 0 when all succeed, 1 at the first failure.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int fail(const char* what, const char* arg) {
+  printf("probe: %s %s: %s\n", what, arg, strerror(errno));
+  fflush(stdout);
+  return 1;
+}
+
+int main(int argc, char** argv) {
+  setvbuf(stdout, NULL, _IOLBF, 0);
+  for (int i = 1; i < argc; ++i) {
+    const char* step = argv[i];
+    if (strcmp(step, "heap") == 0 && i + 1 < argc) {
+      const long mib = atol(argv[++i]);
+      for (long m = 0; m < mib; ++m) {
+        char* p = sbrk(1 << 20);
+        if (p == (void*)-1) return fail("sbrk", argv[i]);
+        for (long off = 0; off < (1 << 20); off += 4096) p[off] = 1;
+      }
+      printf("probe: heap +%ld MiB\n", mib);
+    } else if (strcmp(step, "files") == 0 && i + 2 < argc) {
+      const long n = atol(argv[++i]);
+      const char* path = argv[++i];
+      for (long k = 0; k < n; ++k)
+        if (open(path, O_RDONLY) < 0) return fail("open", path);
+      printf("probe: opened %s %ld times\n", path, n);
+    } else if (strcmp(step, "cat") == 0 && i + 1 < argc) {
+      const char* path = argv[++i];
+      const int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return fail("open", path);
+      char buf[256];
+      const ssize_t r = read(fd, buf, sizeof buf - 1);
+      if (r < 0) return fail("read", path);
+      buf[r] = 0;
+      buf[strcspn(buf, "\n")] = 0;
+      printf("probe: %s says %s\n", path, buf);
+      close(fd);
+    } else if (strcmp(step, "signal") == 0 && i + 1 < argc) {
+      const char* path = argv[++i];
+      const int fd = open(path, O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return fail("open", path);
+      if (write(fd, "ready\n", 6) != 6) return fail("write", path);
+      close(fd);
+    } else if (strcmp(step, "wait") == 0 && i + 1 < argc) {
+      const char* path = argv[++i];
+      const int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return fail("open", path);
+      char c;
+      if (read(fd, &c, 1) != 1) return fail("read", path);
+      close(fd);
+    } else {
+      printf("probe: bad step %s\n", step);
+      return 2;
+    }
+  }
+  printf("probe: done\n");
+  return 0;
+}
