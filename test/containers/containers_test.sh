@@ -189,17 +189,17 @@ if [[ $runtime != podman ]]; then
 fi
 
 # ---- under: runs to completion, listed while it runs, exact totals -------------------------
-# Parks the container at "signal ready; wait go", reads its node from `ctl list`, lets it go.
+# Parks the container (probe step park), reads its node from `ctl list`, lets it go.
 # Sets tot_heap and tot_files to the container's node's heapsize and openfile_count.
 parked_totals() {
   local name=$1 b=$2
   rm -f "$T/shared/ready" "$T/shared/go"
   mkfifo "$T/shared/ready" "$T/shared/go"
+  # Both FIFOs opened read-write here, first: no open blocks, here or in the container,
+  # whatever the other side does; "go" stays open until the container has read it.
+  exec 5<>"$T/shared/ready" 6<>"$T/shared/go"
   run_container "$name" "$b" &
   local runner=$!
-  # Both FIFOs opened read-write here: neither open blocks, whatever the container does;
-  # "go" stays open until the container has read it (a FIFO drops data when closed).
-  exec 5<>"$T/shared/ready" 6<>"$T/shared/go"
   local line=
   IFS= read -r -t 60 line <&5 || fail "$name: the container never reached its wait: $(cat "$T/$name.out" "$T/$name.err")"
   [[ $line == ready ]] || fail "$name: unexpected '$line' from the container"
@@ -220,10 +220,10 @@ EOF2
     fail "$name: its container id is not in ctl list: $(cat "$T/$name.list")"
   read -r tot_heap tot_files <"$T/$name.totals"
 }
-bundle baseline 64M 20 /bin/probe signal /shared/ready wait /shared/go
+bundle baseline 64M 20 /bin/probe park /shared/ready /shared/go
 parked_totals baseline "$b"
 base_heap=$tot_heap base_files=$tot_files
-bundle under 64M 20 /bin/probe heap 8 files 5 /etc/only-in-container signal /shared/ready wait /shared/go
+bundle under 64M 20 /bin/probe heap 8 files 5 /etc/only-in-container park /shared/ready /shared/go
 parked_totals under "$b"
 heap=$tot_heap files=$tot_files
 grep -q "$(container_id under)" "$T/under.table" || fail "under: ctl list (table) does not show the container id"

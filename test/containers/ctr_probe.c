@@ -3,8 +3,9 @@
 //   heap MIB          grow the break by MIB MiB, 1 MiB at a time (each page touched)
 //   files N PATH      open PATH N times and keep every fd open
 //   cat PATH          print PATH's first line (a file that exists only in the rootfs)
-//   signal FIFO       open FIFO for writing and write "ready\n" (the test reads it)
-//   wait FIFO         open FIFO for reading and wait for one byte (the test writes it)
+//   park READY GO     open GO for reading, then READY for writing, write "ready\n" to READY
+//                     and wait for one byte from GO. Both fds stay open: while parked, the
+//                     process's open files are exactly what it opened before, plus 2.
 // Prints one line per step; exits 0 when all succeed, 1 at the first failure.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,19 +50,16 @@ int main(int argc, char** argv) {
       buf[strcspn(buf, "\n")] = 0;
       printf("probe: %s says %s\n", path, buf);
       close(fd);
-    } else if (strcmp(step, "signal") == 0 && i + 1 < argc) {
-      const char* path = argv[++i];
-      const int fd = open(path, O_WRONLY | O_CLOEXEC);
-      if (fd < 0) return fail("open", path);
-      if (write(fd, "ready\n", 6) != 6) return fail("write", path);
-      close(fd);
-    } else if (strcmp(step, "wait") == 0 && i + 1 < argc) {
-      const char* path = argv[++i];
-      const int fd = open(path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0) return fail("open", path);
+    } else if (strcmp(step, "park") == 0 && i + 2 < argc) {
+      const char* ready = argv[++i];
+      const char* go = argv[++i];
+      const int in = open(go, O_RDONLY | O_CLOEXEC);
+      if (in < 0) return fail("open", go);
+      const int out = open(ready, O_WRONLY | O_CLOEXEC);
+      if (out < 0) return fail("open", ready);
+      if (write(out, "ready\n", 6) != 6) return fail("write", ready);
       char c;
-      if (read(fd, &c, 1) != 1) return fail("read", path);
-      close(fd);
+      if (read(in, &c, 1) != 1) return fail("read", go);
     } else {
       printf("probe: bad step %s\n", step);
       return 2;
