@@ -171,6 +171,7 @@ void Supervisor::sweep() {
       if (kind == kProcess) {
         const bool had_node = tracker_.find(pid) != nullptr;
         tracker_.process_exited(pid);
+        jobs_.leave(pid, Ending::unknown, -1);
         if (had_node) emit({Event::Kind::exited, pid, pid});
         forget_process(pid);
       } else if (auto t = thread_nodes_.find(pid); t != thread_nodes_.end()) {
@@ -235,6 +236,7 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
     t->closing_fd = -1;
   }
   Call c{ch, open, n, tid, t->tgid, p, *t};
+  if (!job_gate(c)) return;
   switch (const Op op = dispatch_.at(n.data.nr)) {
     case Op::brk: on_brk(c); break;
     case Op::mmap: on_mmap(c); break;
@@ -265,7 +267,7 @@ bool Supervisor::reply_continue(Call& c) {
   // CONTINUE lets the kernel run the call with the arguments it reads itself. Safe for
   // every call we continue: either nothing is decided from target memory (brk, mmap,
   // close, exit, execve: register arguments only), or the decision concerns a task with
-  // no node (an untracked open), where there is nothing to account.
+  // no node and no counting job (an untracked open), where there is nothing to account.
   seccomp_notif_resp r{c.n.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE};
   return c.ch.respond(r) == 0;
 }
@@ -281,6 +283,13 @@ bool Supervisor::reply_error(Call& c, int err) {
 }
 
 bool Supervisor::admit(Call& c, const Delta& d, int deny_errno) {
+  // The job first: its totals include the caller's own node's counts, so a job quota is
+  // crossed no later than the same quota on the command's node.
+  if (const auto jv = jobs_.check(c.tgid, d)) {
+    kill_job(*jv);
+    reply_error(c, deny_errno);
+    return false;
+  }
   const auto v = tracker_.check(c.tid, c.tgid, d);
   if (!v) return true;
   kill_for(*v);
@@ -461,6 +470,9 @@ OpResult Supervisor::join(const Caller& c, JoinRequest req) {
   if (req.pid != c.pid) return {EPERM, "join: pid " + std::to_string(req.pid) + " is not the caller"};
   auto listener = std::make_unique<SeccompListener>(std::move(fd));
   listener->enable_sync_wakeup();
+  if (const JobId in = job_by_ancestry(req.pid); in != 0)
+    return {EPERM, "join: pid " + std::to_string(req.pid) + " is in job " + std::to_string(in) +
+                       " already; a process cannot leave its job"};
   adopt_root(req.pid);
   Policy q;
   q.track = req.track;
@@ -471,6 +483,12 @@ OpResult Supervisor::join(const Caller& c, JoinRequest req) {
   if (!q.track && !q.heap_quota_bytes && !q.file_quota) q.track = opt_.policy.track;
   // Quotas imposed at join are outside quotas: the target cannot lift them.
   if (auto r = impose(req.pid, q); !r.ok()) return r;
+  JobSpec spec;
+  spec.root = req.pid;
+  spec.scope = req.scope;
+  spec.track = q.track;
+  if (req.scope == Scope::job) spec.heap_quota_bytes = q.heap_quota_bytes, spec.file_quota = q.file_quota;
+  const JobId job = start_job(*listener, spec);
   std::lock_guard lk(mu_);
   Joined& j = joined_.emplace_back();
   j.listener = std::move(listener);
@@ -482,7 +500,9 @@ OpResult Supervisor::join(const Caller& c, JoinRequest req) {
     j.done.store(true);
   });
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  emit({Event::Kind::joined, req.pid, req.pid});
+  Event joined{Event::Kind::joined, req.pid, req.pid};
+  joined.job = job;
+  emit(joined);
   return {};
 }
 
@@ -495,6 +515,10 @@ void Supervisor::maintain() {
       // Hung up: no task uses the filter any more; its thread may block in RECV forever.
       if (it->listener->hung_up() || it->done.load() || it->stop.load()) {
         it->stop.store(true);
+        if (const auto cj = channel_jobs_.find(it->listener.get()); cj != channel_jobs_.end()) {
+          jobs_.remove(cj->second);  // each join is one job: it ends with its listener
+          channel_jobs_.erase(cj);
+        }
         auto next = std::next(it);
         finished.splice(finished.end(), joined_, it);
         it = next;
