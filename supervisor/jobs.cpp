@@ -8,7 +8,8 @@ namespace sandbox {
 namespace {
 
 std::uint64_t sat_add(std::uint64_t a, std::uint64_t b) {
-  return a > std::numeric_limits<std::uint64_t>::max() - b ? std::numeric_limits<std::uint64_t>::max() : a + b;
+  return a > std::numeric_limits<std::uint64_t>::max() - b ? std::numeric_limits<std::uint64_t>::max()
+                                                           : a + b;
 }
 std::uint64_t sub_floor(std::uint64_t a, std::uint64_t b) {
   return a > b ? a - b : 0;
@@ -168,8 +169,8 @@ std::vector<Pid> Jobs::members(JobId job) const {
   return out;
 }
 
-int Jobs::cap(JobId job, bool bad, std::optional<std::uint64_t> heap_bytes, std::optional<std::uint64_t> files,
-              std::optional<JobViolation>& enforce) {
+int Jobs::cap(JobId job, bool bad, std::optional<std::uint64_t> heap_bytes,
+              std::optional<std::uint64_t> files, std::optional<JobViolation>& enforce) {
   enforce.reset();
   const auto j = jobs_.find(job);
   if (j == jobs_.end()) return ESRCH;

@@ -64,8 +64,8 @@ struct ProcessRecord {
 };
 
 struct JobSpec {
-  Pid root = 0;               // the process the job was started for
-  std::uint32_t owner = 0;    // the uid whose clients may act on the job (root may too)
+  Pid root = 0;             // the process the job was started for
+  std::uint32_t owner = 0;  // the uid whose clients may act on the job (root may too)
   Scope scope = Scope::job;
   // Quotas on the job (nullopt: unlimited). Under Scope::process the caller passes none.
   std::optional<std::uint64_t> heap_quota_bytes;
