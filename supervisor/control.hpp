@@ -11,19 +11,20 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "jobs.hpp"
 #include "tracker.hpp"
 
 namespace sandbox {
 
-// A job: one launch -- the root `sandbox run` started or `sandbox-shim` joined, and
-// everything that descends from it. Ids are never reused (0: none).
-using JobId = std::uint64_t;
+// A job (JobId, jobs.hpp): one launch -- the root `sandbox run` started or `sandbox-shim`
+// joined, and everything that descends from it. Ids are never reused (0: none).
 
 // Who is asking: from SO_PEERCRED on the socket, or the supervisor's own user for the CLI.
 struct Caller {
@@ -52,6 +53,9 @@ struct Event {
   std::optional<Violation> violation;             // killed: which quota, usage and limit
   std::optional<std::uint64_t> heap_quota_bytes;  // quota_set
   std::optional<std::uint64_t> file_quota;        // quota_set
+  JobId job = 0;                                  // joined, killed: the job (0: none)
+  std::optional<JobViolation> job_violation;      // killed for a job quota (then `violation` is empty)
+  std::string name;                               // killed: the process's name (comm), for messages
 };
 // The wire name of an event kind ("registered", ..., "joined"): one table for logs and
 // the socket's watch stream.
@@ -75,6 +79,7 @@ struct JoinRequest {
   std::optional<std::uint64_t> heap_quota_bytes;
   std::optional<std::uint64_t> file_quota;
   bool track = false;
+  Scope scope = Scope::job;  // the quotas cover the whole job, or the target's node only
 };
 
 class Control {
@@ -104,6 +109,18 @@ class Control {
   // an io_context). Returns an id for unsubscribe().
   virtual std::uint64_t subscribe(const Caller& c, std::function<void(const Event&)> fn) = 0;
   virtual void unsubscribe(std::uint64_t id) = 0;
+
+  // Jobs (docs/protocol.md): not visible through 451-455. Authorization as for nodes, with
+  // the job's owner (the uid of the process it was started for). The defaults are for
+  // controls without jobs.
+  virtual OpResult fetch_job(const Caller&, JobId, JobView&) { return {EOPNOTSUPP, "no jobs here"}; }
+  // Quotas in bytes and a count (nullopt: unlimited).
+  virtual OpResult cap_job(const Caller&, JobId, std::optional<std::uint64_t> /*heap_bytes*/,
+                           std::optional<std::uint64_t> /*files*/) {
+    return {EOPNOTSUPP, "no jobs here"};
+  }
+  virtual OpResult reset_job(const Caller&, JobId) { return {EOPNOTSUPP, "no jobs here"}; }
+  virtual std::vector<JobView> list_jobs(const Caller&) { return {}; }
 
   // `sandbox serve` only (others answer EOPNOTSUPP / an empty program): the BPF program a
   // joining target must install, and the join itself.
