@@ -56,12 +56,17 @@ JobId Supervisor::start_job(NotifyChannel& ch, JobSpec spec) {
   std::lock_guard lk(mu_);
   sweep();
   if (ProcState* p = ensure_proc(spec.root)) spec.owner = p->ruid;
+  // Quotas given at the start come from the supervisor's command line or policy (possibly
+  // tightened by the joiner): they are the supervisor's user's to lift (see View::uid).
+  const auto imposer = static_cast<uid_t>(::geteuid());
   // adopt_root() gave the listener's job its identity (scope, descriptor budget); here it
   // gets its quotas. A listener never adopted gets a job of its own.
+  JobId id = 0;
   if (const auto it = channel_jobs_.find(&ch); it != channel_jobs_.end() && jobs_.configure(it->second, spec))
-    return it->second;
-  const JobId id = jobs_.create(spec);
-  channel_jobs_[&ch] = id;
+    id = it->second;
+  else
+    id = channel_jobs_[&ch] = jobs_.create(spec);
+  if (spec.heap_quota_bytes || spec.file_quota) job_imposer_[id] = imposer;
   return id;
 }
 
@@ -222,10 +227,12 @@ OpResult Supervisor::cap_job(const Caller& c, JobId job, std::optional<std::uint
   std::lock_guard lk(mu_);
   sweep();
   if (auto a = authorize_job(c, job); !a.ok()) return a;
+  if (auto a = job_imposed_by_other(c, job); !a.ok()) return a;
   std::optional<JobViolation> enforce;
   const int rc = jobs_.cap(job, false, heap_bytes, files, enforce);
   if (rc == ENFILE) return {ENFILE, "job " + std::to_string(job) + ": quotas already set"};
   if (rc != 0) return {rc, "job " + std::to_string(job)};
+  job_imposer_[job] = c.uid;
   Event e{Event::Kind::quota_set, 0, 0};
   e.job = job;
   e.heap_quota_bytes = heap_bytes, e.file_quota = files;
@@ -238,7 +245,9 @@ OpResult Supervisor::reset_job(const Caller& c, JobId job) {
   std::lock_guard lk(mu_);
   sweep();
   if (auto a = authorize_job(c, job); !a.ok()) return a;
+  if (auto a = job_imposed_by_other(c, job); !a.ok()) return a;
   jobs_.reset(job);
+  job_imposer_.erase(job);
   Event e{Event::Kind::quota_reset, 0, 0};
   e.job = job;
   emit(e);

@@ -475,8 +475,24 @@ Caller Supervisor::identify(const ucred& peer, int peer_pidfd) {
 }
 
 Supervisor::View Supervisor::view_of(const Caller& c) {
-  if (c.inside) return View{Actor::target, c.job};
-  return View{Actor::outside, std::nullopt};
+  if (c.inside) return View{Actor::target, c.job, c.uid};
+  return View{Actor::outside, std::nullopt, c.uid};
+}
+
+int Supervisor::imposed_by_other(const View& v, Pid pid) const {
+  if (v.actor != Actor::outside || v.uid == 0) return 0;
+  const Node* n = tracker_.find(pid);
+  if (!n || (!n->heap_quota_bytes && !n->file_quota)) return 0;
+  const auto it = node_imposer_.find(pid);
+  return it != node_imposer_.end() && it->second != v.uid ? EPERM : 0;
+}
+
+OpResult Supervisor::job_imposed_by_other(const Caller& c, JobId job) const {
+  if (c.uid == 0) return {};
+  const auto it = job_imposer_.find(job);
+  if (it == job_imposer_.end() || it->second == c.uid) return {};
+  return {EPERM, "job " + std::to_string(job) + ": its quotas were set by uid " + std::to_string(it->second) +
+                     "; only that uid or root may lift or change them"};
 }
 
 OpResult Supervisor::authorize(const Caller& c, Pid pid) {
@@ -504,7 +520,12 @@ OpResult Supervisor::result(int err, Pid pid, Op op) {
       what = op == Op::abi_deregister ? "not registered" : "no live task with this pid in the sandbox";
       break;
     case ENFILE: what = registering ? "already registered" : "quotas already set"; break;
-    case EPERM: what = "a quota imposed from outside cannot be lifted from inside"; break;
+    case EPERM:
+      what = op == Op::abi_register || op == Op::abi_fetch
+                 ? "not permitted"
+                 : "a quota imposed from outside cannot be lifted from inside, nor by a uid other than the "
+                   "one that imposed it";
+      break;
     case EAGAIN:
       what = "its job holds all the processes the supervisor can watch for it; try again later";
       break;
@@ -539,8 +560,10 @@ int Supervisor::op_deregister(const View& v, Pid pid) {
   const Node* n = tracker_.find(pid);
   if (n && !visible(v, n->tgid)) return ESRCH;
   const Pid tgid = n ? n->tgid : 0;
+  if (const int denied = imposed_by_other(v, pid)) return denied;
   const int rc = tracker_.deregister(pid, v.actor);
   if (rc == 0) {
+    node_imposer_.erase(pid);
     thread_nodes_.erase(pid);
     emit({Event::Kind::deregistered, pid, tgid});
   }
@@ -548,6 +571,7 @@ int Supervisor::op_deregister(const View& v, Pid pid) {
 }
 
 int Supervisor::op_cap(const View& v, Pid pid, const CapFn& cap) {
+  if (const int denied = imposed_by_other(v, pid)) return denied;
   std::optional<Violation> enforce;
   int rc;
   {
@@ -555,6 +579,10 @@ int Supervisor::op_cap(const View& v, Pid pid, const CapFn& cap) {
     rc = cap(v.actor, enforce);
   }
   if (rc == 0) {
+    if (v.actor == Actor::outside)
+      node_imposer_[pid] = v.uid;
+    else
+      node_imposer_.erase(pid);
     const Node* n = tracker_.find(pid);
     Event e{Event::Kind::quota_set, pid, n->tgid};
     e.heap_quota_bytes = n->heap_quota_bytes, e.file_quota = n->file_quota;
@@ -565,8 +593,10 @@ int Supervisor::op_cap(const View& v, Pid pid, const CapFn& cap) {
 }
 
 int Supervisor::op_reset(const View& v, Pid pid) {
+  if (const int denied = imposed_by_other(v, pid)) return denied;
   ViewGuard g(*directory_, v.job);
   const int rc = tracker_.resource_reset(pid, v.actor);
+  if (rc == 0) node_imposer_.erase(pid);
   if (rc == 0) emit({Event::Kind::quota_reset, pid, tracker_.find(pid)->tgid});
   return rc;
 }
@@ -728,6 +758,7 @@ void Supervisor::maintain() {
         it->stop.store(true);
         if (const auto cj = channel_jobs_.find(it->listener.get()); cj != channel_jobs_.end()) {
           jobs_.remove(cj->second);  // each join is one job: it ends with its listener
+          job_imposer_.erase(cj->second);
           channel_jobs_.erase(cj);
         }
         auto next = std::next(it);

@@ -154,8 +154,15 @@ class Supervisor final : public Control {
   struct View {
     Actor actor = Actor::outside;
     std::optional<JobId> job;  // nullopt: every job
+    uid_t uid = 0;             // an outside caller's uid (for quotas imposed by someone else)
   };
   static View view_of(const Caller& c);
+  // Quotas set from outside belong to the uid that set them (the supervisor's own for a
+  // policy or the command line): another non-root uid may not lift or change them, even on
+  // its own processes -- a tenant of a root `serve` cannot undo the operator's policy.
+  // 0 when allowed, else EPERM.
+  int imposed_by_other(const View& v, Pid pid) const;
+  OpResult job_imposed_by_other(const Caller& c, JobId job) const;
 
   // The loop.
   void handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n);
@@ -270,6 +277,8 @@ class Supervisor final : public Control {
   bool any_vm_clone_ = false;  // a CLONE_VM clone or vfork was let through: mms may be shared
   Pid self_ = 0;
   Jobs jobs_;
+  std::unordered_map<Pid, uid_t> node_imposer_;   // node pid -> uid that set its quotas from outside
+  std::unordered_map<JobId, uid_t> job_imposer_;  // job -> uid that set its quotas
 };
 
 }  // namespace sandbox
