@@ -604,7 +604,7 @@ void Server::Impl::do_stop() {
     if (auto s = w.lock()) s->close();
   }
   sessions.clear();
-  if (started) {
+  if (started && sock_ino != 0) {  // a socket file we bound (not an inherited socket)
     struct stat st {};
     if (::lstat(opt.path.c_str(), &st) == 0 && st.st_dev == sock_dev && st.st_ino == sock_ino) {
       ::unlink(opt.path.c_str());
@@ -623,7 +623,14 @@ void Server::start() {
   if (impl_->started || impl_->stopped)
     throw std::runtime_error(impl_->opt.path + ": server already started");
   raise_nofile_limit();
-  impl_->bind_socket();
+  if (impl_->opt.listen_fd >= 0) {
+    boost::system::error_code ec;
+    impl_->acceptor.assign(stream(), impl_->opt.listen_fd, ec);
+    if (ec) throw std::runtime_error("the inherited control socket (fd " + std::to_string(impl_->opt.listen_fd) +
+                                     "): " + ec.message());
+  } else {
+    impl_->bind_socket();
+  }
   impl_->started = true;
   asio::co_spawn(impl_->io, impl_->accept_loop(impl_), asio::detached);
   if (impl_->opt.on_signal) {
