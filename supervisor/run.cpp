@@ -10,7 +10,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +24,7 @@
 
 #include "events.hpp"
 #include "notify.hpp"
+#include "observe/recorder.hpp"
 #include "policy.hpp"
 #include "server.hpp"
 #include "shim.hpp"
@@ -157,6 +162,23 @@ int run_command(const RunOptions& options) {
   Supervisor sup(Supervisor::Options{policy, options.verbose, 1});  // one tenant: every descriptor
   sup.subscribe(Caller{0, 0, ::getpid()},
                 [verbose = options.verbose](const Event& e) { print_event(e, verbose); });
+  // --trace: every event and every usage change, from the first one on.
+  std::unique_ptr<observe::TraceRecorder> recorder;
+  if (options.trace) {
+    try {
+      std::string job = "run";
+      for (const auto& a : options.command) job += " " + a;
+      if (job.size() > 80) job = job.substr(0, 77) + "...";
+      recorder = std::make_unique<observe::TraceRecorder>(*options.trace, job);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "sandbox: %s\n", e.what());
+      return 2;
+    }
+    WatchFilter all;
+    all.kinds = ~0u;
+    all.raw_usage = true;
+    sup.subscribe(Caller{0, 0, ::getpid()}, all, [r = recorder.get()](const Event& e) { r->on_event(e); });
+  }
   boost::asio::io_context io;
   std::unique_ptr<Server> server;
   if (!socket_path.empty()) {
@@ -234,6 +256,23 @@ int run_command(const RunOptions& options) {
   ::pthread_sigmask(SIG_BLOCK, &all, &old);
   std::thread io_thread;
   if (server) io_thread = std::thread([&io] { io.run(); });
+  // Now and then, on the io thread: coalesced usage events held back are sent, and the
+  // trace's buffer goes to its file (never from the notify thread).
+  boost::asio::steady_timer tick_timer(io);
+  bool ticking = true;
+  std::function<void()> tick = [&] {
+    tick_timer.expires_after(std::chrono::milliseconds(100));
+    tick_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec || !ticking) return;
+      sup.flush_usage();
+      if (recorder) recorder->flush();
+      tick();
+    });
+  };
+  if (server || recorder) {
+    tick();
+    if (!io_thread.joinable()) io_thread = std::thread([&io] { io.run(); });
+  }
   std::atomic<bool> done{false};
   std::atomic<bool> stop{false};
   std::thread notify([&] {
@@ -274,10 +313,21 @@ int run_command(const RunOptions& options) {
 
   stop.store(true);
   Supervisor::finish(notify, done);
-  if (server) {
-    server->stop();
-    io_thread.join();
-    server.reset();
+  sup.maintain();  // notices the exits not seen by a notification (a kill): `exited` events
+  boost::asio::post(io, [&] {
+    ticking = false;
+    tick_timer.cancel();
+  });
+  if (server) server->stop();  // watchers get {"event":"end"}
+  if (io_thread.joinable()) io_thread.join();
+  server.reset();
+  if (recorder) {
+    if (const std::string err = recorder->close(); !err.empty()) {
+      std::fprintf(stderr, "sandbox: %s\n", err.c_str());
+    } else if (options.verbose) {
+      std::fprintf(stderr, "sandbox: trace written to %s (%llu counter points)\n", options.trace->c_str(),
+                   static_cast<unsigned long long>(recorder->points()));
+    }
   }
 
   if (options.verbose)

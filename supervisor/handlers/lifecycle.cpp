@@ -31,6 +31,8 @@ void Supervisor::on_exit(Call& c, bool group) {
 
 void Supervisor::on_execve(Call& c) {
   ProcState& p = c.proc;
+  // An exec is asked for (it may still fail); the new name is read at the next call.
+  if (!subscribers_.empty()) emit({Event::Kind::exec, c.tid, c.tgid});
   reply_continue(c);
   // A new image (if the exec succeeds): new brk layout, possibly new credentials, and
   // the other threads die in de_thread() without calling exit.

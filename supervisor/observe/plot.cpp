@@ -193,7 +193,7 @@ std::string plot_svg(std::string_view trace_json, const PlotOptions& opt) {
   const int W = std::max(opt.width, 480);
   const double left = 84, right = 24, top = 44, panel_h = 200, gap = 64;
   const double plot_w = W - left - right;
-  const double legend_top = top + 2 * panel_h + gap + 40;
+  const double legend_top = top + 2 * panel_h + gap + 60;
   const double legend_rows = static_cast<double>(shown.size() + 1);
   const int H = static_cast<int>(legend_top + legend_rows * 18 + 16);
   const auto x = [&](double t) { return left + plot_w * std::clamp(t / t_end, 0.0, 1.0); };
@@ -251,7 +251,9 @@ std::string plot_svg(std::string_view trace_json, const PlotOptions& opt) {
     svg += "<text x=\"" + num(left + plot_w / 2) + "\" y=\"" + num(pn.y0 + panel_h + 34) +
            "\" text-anchor=\"middle\">time (s)</text>\n";
     // The series: usage as solid steps, quotas dashed.
-    for (std::size_t i = 0; i < shown.size(); ++i) {
+    // Processes first, the jobs last: on top, where they coincide with a single process.
+    for (std::size_t k = 0; k < shown.size(); ++k) {
+      const std::size_t i = (k + jobs.size()) % shown.size();
       const Proc& p = *shown[i];
       const std::string color = p.job() ? "#222222" : kPalette[(i - jobs.size()) % std::size(kPalette)];
       const double end = p.end >= 0 ? p.end : t_end;

@@ -1,0 +1,115 @@
+// The supervisor seen from outside over time: usage events (raw for the trace, coalesced
+// for watchers) and the metrics snapshot. Members of Supervisor, run with mu_ held unless
+// they take it themselves.
+#include <string.h>
+#include <time.h>
+
+#include "observe/metrics.hpp"
+#include "supervisor.hpp"
+
+namespace sandbox {
+namespace {
+
+std::uint64_t monotonic_ns() {
+  timespec t{};
+  ::clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(t.tv_nsec);
+}
+
+}  // namespace
+
+Event Supervisor::usage_event(const Node& n) const {
+  Event e{Event::Kind::usage, n.pid, n.tgid};
+  e.heap_bytes = n.heapsize;
+  e.open_files = n.openfile_count;
+  e.heap_quota_bytes = n.heap_quota_bytes;
+  e.file_quota = n.file_quota;
+  return e;
+}
+
+void Supervisor::publish_usage(Pid tid, Pid tgid) {
+  const Pid keys[] = {tgid, tid};
+  std::uint64_t now = 0;
+  for (int i = 0; i < (tid == tgid ? 1 : 2); ++i) {
+    const Node* n = tracker_.find(keys[i]);
+    if (!n) continue;
+    if (usage_raw_) emit(usage_event(*n), UsageTo::raw);
+    if (!usage_coalesced_) continue;
+    // At most one event per node per interval; a change inside it is held back and sent
+    // by flush_usage() with the values of that moment, so the last value always arrives.
+    if (now == 0) now = monotonic_ns();
+    UsageState& u = usage_state_[n->pid];
+    if (now - u.last_ns >= kUsageIntervalNs) {
+      u.last_ns = now;
+      u.pending = false;
+      emit(usage_event(*n), UsageTo::coalesced);
+    } else if (!u.pending) {
+      u.pending = true;
+      usage_pending_.push_back(n->pid);
+    }
+  }
+}
+
+void Supervisor::flush_usage() {
+  std::lock_guard lk(mu_);
+  if (usage_pending_.empty()) return;
+  const std::uint64_t now = monotonic_ns();
+  std::erase_if(usage_pending_, [&](Pid pid) {
+    const auto it = usage_state_.find(pid);
+    if (it == usage_state_.end() || !it->second.pending) return true;  // the node is gone
+    if (now - it->second.last_ns < kUsageIntervalNs) return false;     // not yet
+    it->second.pending = false;
+    it->second.last_ns = now;
+    if (const Node* n = tracker_.find(pid); n && usage_coalesced_) emit(usage_event(*n), UsageTo::coalesced);
+    return true;
+  });
+}
+
+observe::MetricsSnapshot Supervisor::metrics_snapshot(const Caller& c) {
+  observe::MetricsSnapshot s;
+  std::lock_guard lk(mu_);
+  sweep();
+  for (const Node& n : tracker_.nodes()) {
+    const auto p = procs_.find(n.tgid);
+    // Root sees every node; anyone else their own targets (kill(2)'s rule, from the uids
+    // cached at the process's first call; a node of a process never seen is root's only).
+    if (c.uid != 0 && (p == procs_.end() || (c.uid != p->second.ruid && c.uid != p->second.suid))) continue;
+    observe::MetricsSnapshot::Node m;
+    m.pid = n.pid;
+    m.tgid = n.tgid;
+    if (p != procs_.end()) {
+      m.uid = p->second.ruid;
+      m.comm.assign(p->second.comm, strnlen(p->second.comm, sizeof p->second.comm));
+    }
+    m.heap_bytes = n.heapsize;
+    m.open_files = n.openfile_count;
+    m.heap_quota_bytes = n.heap_quota_bytes;
+    m.file_quota = n.file_quota;
+    s.nodes.push_back(std::move(m));
+  }
+  // Counters are the supervisor's, not any one target's: everyone sees them.
+  for (std::size_t nr = 0; nr < by_nr_.size(); ++nr) {
+    if (by_nr_[nr] == 0) continue;
+    std::string name;
+    for (const SyscallDef& d : syscall_table())
+      if (d.nr == static_cast<int>(nr)) name = std::string(d.name);
+    if (name.empty()) name = std::string(op_name(dispatch_.at(nr)));  // an ABI number
+    s.notifications.emplace_back(std::move(name), by_nr_[nr]);
+  }
+  s.kills = {{"heap", kills_heap_}, {"files", kills_files_}};
+  s.errors = {{"unattributed", unattributed_}};
+  s.listeners = emulators_.size();  // one per thread serving a listener
+  return s;
+}
+
+OpResult Supervisor::metrics(const Caller& c, bool openmetrics, std::string& out) {
+  observe::MetricsSnapshot s = metrics_snapshot(c);
+  s.version = SANDBOX_VERSION;
+  s.supervisor_fds = observe::count_self_fds();
+  s.supervisor_threads = observe::count_self_threads();
+  out = observe::format_metrics(s, openmetrics ? observe::MetricsFormat::openmetrics
+                                               : observe::MetricsFormat::prometheus);
+  return {};
+}
+
+}  // namespace sandbox
