@@ -431,6 +431,9 @@ void Supervisor::kill_for(const Violation& v) {
 
 void Supervisor::emit(const Event& e, UsageTo usage) {
   if (subscribers_.empty()) return;
+  // The last usage of a node that goes arrives before the news that it went.
+  if ((e.kind == Event::Kind::exited || e.kind == Event::Kind::deregistered) && !usage_pending_.empty())
+    release_usage(e.pid);
   // Non-root watchers see only their own targets: the uid of the event's process; an
   // inside watcher only its own job's (whatever its uid: a setuid target is not root here).
   uid_t ruid = 0, suid = 0;

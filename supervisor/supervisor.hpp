@@ -221,8 +221,11 @@ class Supervisor final : public Control {
   };
   struct UsageState {  // per node, for coalescing usage events
     std::uint64_t last_ns = 0;  // CLOCK_MONOTONIC of the last one sent
-    bool pending = false;       // a change is held back
+    bool pending = false;       // a change is held back: `held`
+    Event held;                 // the newest usage event not yet sent
   };
+  // A node is going (exit, deregister): its held-back usage event goes out first.
+  void release_usage(Pid pid);
   struct Joined {  // a listener handed over by `sandbox-shim --socket`, with its thread
     std::unique_ptr<SeccompListener> listener;
     std::atomic<bool> stop{false};

@@ -43,9 +43,10 @@ void Supervisor::publish_usage(Pid tid, Pid tgid) {
       u.last_ns = now;
       u.pending = false;
       emit(usage_event(*n), UsageTo::coalesced);
-    } else if (!u.pending) {
+    } else {
+      u.held = usage_event(*n);
+      if (!u.pending) usage_pending_.push_back(n->pid);
       u.pending = true;
-      usage_pending_.push_back(n->pid);
     }
   }
 }
@@ -60,9 +61,16 @@ void Supervisor::flush_usage() {
     if (now - it->second.last_ns < kUsageIntervalNs) return false;     // not yet
     it->second.pending = false;
     it->second.last_ns = now;
-    if (const Node* n = tracker_.find(pid); n && usage_coalesced_) emit(usage_event(*n), UsageTo::coalesced);
+    if (usage_coalesced_) emit(it->second.held, UsageTo::coalesced);
     return true;
   });
+}
+
+void Supervisor::release_usage(Pid pid) {
+  const auto it = usage_state_.find(pid);
+  if (it == usage_state_.end() || !it->second.pending) return;
+  it->second.pending = false;  // flush_usage() drops it from usage_pending_
+  if (usage_coalesced_) emit(it->second.held, UsageTo::coalesced);
 }
 
 observe::MetricsSnapshot Supervisor::metrics_snapshot(const Caller& c) {
