@@ -17,7 +17,8 @@ const char* usage_text() {
          "       sandbox serve [--socket PATH] [--socket-mode MODE] [--policy FILE] [--metrics HOST:PORT]\n"
          "                     [--verbose]\n"
          "       sandbox plot TRACE -o FILE.svg [--top N] [--title TEXT]\n"
-         "       sandbox ctl [--socket PATH] [--json] register|fetch|deregister|cap|reset|list|watch|metrics|version "
+         "       sandbox ctl [--socket PATH] [--json] "
+         "register|fetch|deregister|cap|reset|list|watch|metrics|version "
          "...\n"
          "       sandbox --help | --version\n"
          "\n"
@@ -107,7 +108,8 @@ Command parse_plot(int argc, const char* const argv[]) {
     const std::string_view a = argv[i];
     const std::string_view name = a.substr(0, a.find('='));
     auto value = [&]() -> std::string_view {
-      if (const auto eq = a.find('='); eq != std::string_view::npos && a.rfind("--", 0) == 0) return a.substr(eq + 1);
+      if (const auto eq = a.find('='); eq != std::string_view::npos && a.rfind("--", 0) == 0)
+        return a.substr(eq + 1);
       if (i + 1 >= argc) throw UsageError(std::string(name) + ": missing value");
       return argv[++i];
     };

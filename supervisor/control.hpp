@@ -129,7 +129,8 @@ class Control {
   virtual std::uint64_t subscribe(const Caller& c, std::function<void(const Event&)> fn) = 0;
   // The same for the events `f` selects (usage events, coalesced to about ten per second
   // per node, only when f asks for them).
-  virtual std::uint64_t subscribe(const Caller& c, const WatchFilter& f, std::function<void(const Event&)> fn) {
+  virtual std::uint64_t subscribe(const Caller& c, const WatchFilter& f,
+                                  std::function<void(const Event&)> fn) {
     return subscribe(c, [f, fn = std::move(fn)](const Event& e) {
       if (f.wants(e)) fn(e);
     });

@@ -3,9 +3,8 @@
 
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <unistd.h>
-
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -49,10 +48,10 @@ struct Args {
   bool help = false;
   std::optional<std::string> heap;
   std::optional<std::string> files;
-  std::optional<std::string> pid;             // watch --pid
-  std::vector<std::string> kinds;             // watch --kind (repeatable, or comma-separated)
-  bool usage = false;                         // watch --usage: add usage events
-  bool openmetrics = false;                   // metrics --openmetrics
+  std::optional<std::string> pid;  // watch --pid
+  std::vector<std::string> kinds;  // watch --kind (repeatable, or comma-separated)
+  bool usage = false;              // watch --usage: add usage events
+  bool openmetrics = false;        // metrics --openmetrics
   std::vector<std::string> positional;
 };
 
@@ -289,8 +288,9 @@ void print_event(const json& j) {
   } else if (ev == "quota_set") {
     line += ": heap " + heap_quota_text(j) + ", files " + file_quota_text(j);
   } else if (ev == "usage") {
-    line += ": heap " + bytes_text(static_cast<std::uint64_t>(num(j, "heapsize"))) + " of " + heap_quota_text(j) +
-            ", files " + std::to_string(num(j, "openfile_count")) + " of " + file_quota_text(j);
+    line += ": heap " + bytes_text(static_cast<std::uint64_t>(num(j, "heapsize"))) + " of " +
+            heap_quota_text(j) + ", files " + std::to_string(num(j, "openfile_count")) + " of " +
+            file_quota_text(j);
   }
   std::printf("%s\n", line.c_str());
 }
@@ -335,16 +335,17 @@ int run(const Args& a) {
     std::vector<std::string> kinds = a.kinds;
     if (a.usage) {
       if (kinds.empty())  // --usage alone: everything, usage included
-        kinds = {"registered", "deregistered", "exited", "killed", "quota_set", "quota_reset", "joined", "exec"};
+        kinds = {"registered", "deregistered", "exited", "killed",
+                 "quota_set",  "quota_reset",  "joined", "exec"};
       kinds.push_back("usage");
     }
     if (!kinds.empty()) req["kinds"] = kinds;
   }
   if (sub == "metrics") req["format"] = a.openmetrics ? "openmetrics" : "prometheus";
   static const std::pair<const char*, const char*> kOps[] = {
-      {"register", "register"},    {"fetch", "fetch"}, {"deregister", "deregister"}, {"cap", "resource_cap"},
-      {"reset", "resource_reset"}, {"list", "list"},   {"watch", "watch"},           {"version", "version"},
-      {"metrics", "metrics"}};
+      {"register", "register"}, {"fetch", "fetch"},          {"deregister", "deregister"},
+      {"cap", "resource_cap"},  {"reset", "resource_reset"}, {"list", "list"},
+      {"watch", "watch"},       {"version", "version"},      {"metrics", "metrics"}};
   for (const auto& [name, op] : kOps) {
     if (sub == name) req["op"] = op;
   }

@@ -174,9 +174,11 @@ ParseResult parse_impl(std::string_view line, std::size_t max_line) {
         for (const auto& k : value) {
           int found = -1;
           for (int i = 0; i < Event::kKinds; ++i)
-            if (k.is_string() && k.get_ref<const std::string&>() == to_string(static_cast<Event::Kind>(i))) found = i;
+            if (k.is_string() && k.get_ref<const std::string&>() == to_string(static_cast<Event::Kind>(i)))
+              found = i;
           if (found < 0) {
-            err = "kinds: unknown event " + quote(k) + " (registered, deregistered, exited, killed, quota_set, "
+            err = "kinds: unknown event " + quote(k) +
+                  " (registered, deregistered, exited, killed, quota_set, "
                   "quota_reset, joined, exec, usage)";
             break;
           }
@@ -184,8 +186,10 @@ ParseResult parse_impl(std::string_view line, std::size_t max_line) {
         }
       }
     } else if (key == "format" && r.op == Op::metrics) {
-      if (value == "openmetrics") r.openmetrics = true;
-      else if (value != "prometheus") err = "format: expected \"openmetrics\" or \"prometheus\", got " + quote(value);
+      if (value == "openmetrics")
+        r.openmetrics = true;
+      else if (value != "prometheus")
+        err = "format: expected \"openmetrics\" or \"prometheus\", got " + quote(value);
     } else if (key == "track" && info->takes_track) {
       if (!value.is_boolean()) err = "track: expected true or false, got " + quote(value);
       r.track = value.is_boolean() && value.get<bool>();

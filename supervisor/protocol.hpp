@@ -39,8 +39,8 @@ enum class Op {
   list,
   version,
   watch,
-  filter,  // internal (sandbox-shim): the BPF program a joining target installs
-  join,    // internal (sandbox-shim): take a new target; its listener fd rides on the line
+  filter,   // internal (sandbox-shim): the BPF program a joining target installs
+  join,     // internal (sandbox-shim): take a new target; its listener fd rides on the line
   metrics,  // the metrics text (observe/metrics.hpp)
 };
 // The wire name of an op ("register", "fetch", ..., "join").

@@ -8,8 +8,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdio>
-#include <functional>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -43,8 +43,8 @@ int serve_command(const ServeOptions& options) {
     } else if ((l.family == AF_INET || l.family == AF_INET6) && l.listening && metrics_fd < 0) {
       metrics_fd = l.fd;
     } else {
-      std::fprintf(stderr, "sandbox: ignoring inherited fd %d (%s): not a listening Unix or TCP socket\n", l.fd,
-                   l.name.c_str());
+      std::fprintf(stderr, "sandbox: ignoring inherited fd %d (%s): not a listening Unix or TCP socket\n",
+                   l.fd, l.name.c_str());
       ::close(l.fd);
     }
   }
@@ -103,7 +103,8 @@ int serve_command(const ServeOptions& options) {
     return 2;
   }
   if (options.verbose)
-    std::fprintf(stderr, "sandbox: serving %s\n", control_fd >= 0 ? "the inherited control socket" : options.socket.c_str());
+    std::fprintf(stderr, "sandbox: serving %s\n",
+                 control_fd >= 0 ? "the inherited control socket" : options.socket.c_str());
   // Ready: the sockets accept. A service manager waiting for it (Type=notify) is told.
   if (const int rc = systemd::notify("READY=1"); rc < 0)
     std::fprintf(stderr, "sandbox: NOTIFY_SOCKET: %s\n", std::strerror(-rc));

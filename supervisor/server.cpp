@@ -649,8 +649,9 @@ void Server::start() {
   if (impl_->opt.listen_fd >= 0) {
     boost::system::error_code ec;
     impl_->acceptor.assign(stream(), impl_->opt.listen_fd, ec);
-    if (ec) throw std::runtime_error("the inherited control socket (fd " + std::to_string(impl_->opt.listen_fd) +
-                                     "): " + ec.message());
+    if (ec)
+      throw std::runtime_error("the inherited control socket (fd " + std::to_string(impl_->opt.listen_fd) +
+                               "): " + ec.message());
   } else {
     impl_->bind_socket();
   }

@@ -354,7 +354,8 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
     ++unattributed_;
     return;
   }
-  if (n.data.nr >= 0 && static_cast<std::size_t>(n.data.nr) < by_nr_.size()) ++by_nr_[static_cast<std::size_t>(n.data.nr)];
+  if (n.data.nr >= 0 && static_cast<std::size_t>(n.data.nr) < by_nr_.size())
+    ++by_nr_[static_cast<std::size_t>(n.data.nr)];
   const Pid tgid = t->tgid;
   const std::uint64_t changes = tracker_.changes();
   ProcState& p = procs_.at(t->tgid);
@@ -442,7 +443,8 @@ void Supervisor::emit(const Event& e, UsageTo usage) {
   Event stamped = e;
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  stamped.time_ns = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(now.tv_nsec);
+  stamped.time_ns =
+      static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(now.tv_nsec);
   if (auto it = procs_.find(e.tgid ? e.tgid : e.pid); it != procs_.end()) {
     ruid = it->second.ruid, suid = it->second.suid, job = it->second.job, known = true;
     std::memcpy(stamped.comm, it->second.comm, sizeof stamped.comm);
@@ -647,7 +649,8 @@ std::uint64_t Supervisor::subscribe(const Caller& c, std::function<void(const Ev
   return subscribe(c, WatchFilter{}, std::move(fn));
 }
 
-std::uint64_t Supervisor::subscribe(const Caller& c, const WatchFilter& f, std::function<void(const Event&)> fn) {
+std::uint64_t Supervisor::subscribe(const Caller& c, const WatchFilter& f,
+                                    std::function<void(const Event&)> fn) {
   std::lock_guard lk(mu_);
   const std::uint64_t id = next_subscriber_++;
   subscribers_.emplace(id, Subscriber{c, f, std::move(fn)});

@@ -26,8 +26,8 @@
 #include <vector>
 
 #include "control.hpp"
-#include "observe/metrics.hpp"
 #include "notify.hpp"
+#include "observe/metrics.hpp"
 #include "open_emulation.hpp"
 #include "policy.hpp"
 #include "syscalls.hpp"
@@ -86,7 +86,8 @@ class Supervisor final : public Control {
   OpResult resource_reset(const Caller& c, Pid pid) override;
   std::vector<Node> list(const Caller& c) override;
   std::uint64_t subscribe(const Caller& c, std::function<void(const Event&)> fn) override;
-  std::uint64_t subscribe(const Caller& c, const WatchFilter& f, std::function<void(const Event&)> fn) override;
+  std::uint64_t subscribe(const Caller& c, const WatchFilter& f,
+                          std::function<void(const Event&)> fn) override;
   void unsubscribe(std::uint64_t id) override;
   OpResult metrics(const Caller& c, bool openmetrics, std::string& out) override;
 
@@ -219,7 +220,7 @@ class Supervisor final : public Control {
     WatchFilter filter;
     std::function<void(const Event&)> fn;
   };
-  struct UsageState {  // per node, for coalescing usage events
+  struct UsageState {           // per node, for coalescing usage events
     std::uint64_t last_ns = 0;  // CLOCK_MONOTONIC of the last one sent
     bool pending = false;       // a change is held back: `held`
     Event held;                 // the newest usage event not yet sent
@@ -272,7 +273,7 @@ class Supervisor final : public Control {
   // Observability: counters for the metrics, and usage subscribers.
   std::array<std::uint64_t, kMaxSyscallNr> by_nr_{};  // notifications by syscall number
   std::uint64_t kills_heap_ = 0, kills_files_ = 0;
-  std::uint64_t unattributed_ = 0;  // calls refused (ENOSYS) because no task could be learnt
+  std::uint64_t unattributed_ = 0;                   // calls refused (ENOSYS) because no task could be learnt
   std::size_t usage_raw_ = 0, usage_coalesced_ = 0;  // subscribers wanting usage events
   std::unordered_map<Pid, UsageState> usage_state_;
   std::vector<Pid> usage_pending_;

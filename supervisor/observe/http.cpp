@@ -1,7 +1,5 @@
 #include <utility>  // before Asio: 1.74's awaitable.hpp uses std::exchange without it
 //
-#include "observe/http.hpp"
-
 #include <sys/socket.h>
 
 #include <atomic>
@@ -17,6 +15,8 @@
 #include <charconv>
 #include <stdexcept>
 #include <vector>
+
+#include "observe/http.hpp"
 
 namespace sandbox::observe {
 
@@ -39,7 +39,8 @@ ListenAddress parse_listen_address(std::string_view text) {
   unsigned v = 0;
   const auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
   if (port.empty() || ec != std::errc() || p != port.data() + port.size() || v > 65535)
-    throw std::invalid_argument("'" + std::string(text) + "' is not HOST:PORT (e.g. 127.0.0.1:9464 or :9464)");
+    throw std::invalid_argument("'" + std::string(text) +
+                                "' is not HOST:PORT (e.g. 127.0.0.1:9464 or :9464)");
   boost::system::error_code bad;
   asio::ip::make_address(a.host, bad);
   if (bad)
@@ -50,7 +51,8 @@ ListenAddress parse_listen_address(std::string_view text) {
 }
 
 struct MetricsServer::Impl {
-  Impl(asio::io_context& io_, Options o, Body b) : io(io_), opt(std::move(o)), body(std::move(b)), acceptor(io_) {}
+  Impl(asio::io_context& io_, Options o, Body b)
+      : io(io_), opt(std::move(o)), body(std::move(b)), acceptor(io_) {}
 
   awaitable<void> accept_loop(std::shared_ptr<Impl> self);
   awaitable<void> session(std::shared_ptr<Impl> self, std::shared_ptr<beast::tcp_stream> stream);
@@ -92,7 +94,8 @@ awaitable<void> MetricsServer::Impl::accept_loop(std::shared_ptr<Impl> self) {
   }
 }
 
-awaitable<void> MetricsServer::Impl::session(std::shared_ptr<Impl> self, std::shared_ptr<beast::tcp_stream> stream) {
+awaitable<void> MetricsServer::Impl::session(std::shared_ptr<Impl> self,
+                                             std::shared_ptr<beast::tcp_stream> stream) {
   ++live;
   struct Leave {
     Impl& impl;
@@ -155,8 +158,9 @@ MetricsServer::~MetricsServer() {
 void MetricsServer::start() {
   Impl& m = *impl_;
   boost::system::error_code ec;
-  const std::string where = m.opt.listen_fd >= 0 ? "the inherited metrics socket"
-                                                 : m.opt.address.host + ":" + std::to_string(m.opt.address.port);
+  const std::string where = m.opt.listen_fd >= 0
+                                ? "the inherited metrics socket"
+                                : m.opt.address.host + ":" + std::to_string(m.opt.address.port);
   if (m.opt.listen_fd >= 0) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;

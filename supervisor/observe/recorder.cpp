@@ -25,7 +25,8 @@ TraceRecorder::TraceRecorder(const std::string& path, std::string job_name) : pa
   if (!fd_) throw std::runtime_error("--trace: cannot create '" + path + "': " + std::strerror(errno));
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  start_ns_ = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(now.tv_nsec);
+  start_ns_ =
+      static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(now.tv_nsec);
   writer_.name(kJob, job_name);
   writer_.sample(0, kJob, Series::heap, 0);
   writer_.sample(0, kJob, Series::files, 0);
@@ -76,8 +77,8 @@ void TraceRecorder::on_event(const Event& e) {
       if (e.violation) {
         const Violation& v = *e.violation;
         writer_.instant(ts, e.tgid, "kill",
-                        "{\"resource\":\"" + std::string(to_string(v.resource)) +
-                            "\",\"node\":" + std::to_string(v.node) + ",\"usage\":" + std::to_string(v.usage) +
+                        "{\"resource\":\"" + std::string(to_string(v.resource)) + "\",\"node\":" +
+                            std::to_string(v.node) + ",\"usage\":" + std::to_string(v.usage) +
                             ",\"limit\":" + std::to_string(v.limit) + "}");
       }
       break;

@@ -53,6 +53,9 @@ void Supervisor::publish_usage(Pid tid, Pid tgid) {
 
 void Supervisor::flush_usage() {
   std::lock_guard lk(mu_);
+  // Exits that no notification has noticed yet (a killed process, an idle target's end)
+  // are reported now, not at the next call: a cheap epoll_wait of zero timeout.
+  if (!subscribers_.empty()) sweep();
   if (usage_pending_.empty()) return;
   const std::uint64_t now = monotonic_ns();
   std::erase_if(usage_pending_, [&](Pid pid) {
@@ -115,8 +118,8 @@ OpResult Supervisor::metrics(const Caller& c, bool openmetrics, std::string& out
   s.version = SANDBOX_VERSION;
   s.supervisor_fds = observe::count_self_fds();
   s.supervisor_threads = observe::count_self_threads();
-  out = observe::format_metrics(s, openmetrics ? observe::MetricsFormat::openmetrics
-                                               : observe::MetricsFormat::prometheus);
+  out = observe::format_metrics(
+      s, openmetrics ? observe::MetricsFormat::openmetrics : observe::MetricsFormat::prometheus);
   return {};
 }
 

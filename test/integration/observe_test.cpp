@@ -46,7 +46,8 @@ Result shell(const std::string& cmd, const std::string& input = "") {
 // The trace's counter points for (pid, name), and its instants by name.
 struct Trace {
   json doc;
-  std::vector<std::pair<std::uint64_t, std::int64_t>> points(std::int64_t pid, const std::string& name) const {
+  std::vector<std::pair<std::uint64_t, std::int64_t>> points(std::int64_t pid,
+                                                             const std::string& name) const {
     std::vector<std::pair<std::uint64_t, std::int64_t>> out;
     for (const auto& e : doc["traceEvents"])
       if (e["ph"] == "C" && e["pid"] == pid && e["name"] == name)
@@ -147,7 +148,8 @@ TEST_CASE("trace: a heap-quota kill, traced: Chrome trace JSON whose values agre
   CHECK(t.instants("exit")[0]["pid"] == pid);
   // The quota line, and the peak: exactly the last growth admitted, one 1 MiB step short
   // of the usage that crossed the quota (coalescing keeps peaks exact).
-  CHECK(t.points(pid, "heap quota") == std::vector<std::pair<std::uint64_t, std::int64_t>>{{t.points(pid, "heap quota")[0].first, limit}});
+  CHECK(t.points(pid, "heap quota") ==
+        std::vector<std::pair<std::uint64_t, std::int64_t>>{{t.points(pid, "heap quota")[0].first, limit}});
   CHECK(t.peak(pid, "heap") == usage - (1 << 20));
   CHECK(t.peak(pid, "heap") <= limit);
   // The job (the whole run) peaks with its one process and ends at 0 after the exit.
@@ -206,13 +208,15 @@ TEST_CASE("plot: errors are one line and the exit status says which") {
   ::unlink(bad.c_str());
 }
 
-TEST_CASE("watch: usage events of a busy target, at most one per node per 100 ms, the last value kept; "
-          "the stream ends cleanly with the run") {
+TEST_CASE(
+    "watch: usage events of a busy target, at most one per node per 100 ms, the last value kept; "
+    "the stream ends cleanly with the run") {
   const std::string sock = temp_path("watch.sock");
   // A shell that opens and closes /dev/null 3000 times once told to go (tracked: each open
   // is counted).
-  Process run({kSandbox, "run", "--track", "--socket", sock, "--", "/bin/sh", "-c",
-               "echo ready; read go; i=0; while [ $i -lt 3000 ]; do : < /dev/null; i=$((i+1)); done; echo done"});
+  Process run(
+      {kSandbox, "run", "--track", "--socket", sock, "--", "/bin/sh", "-c",
+       "echo ready; read go; i=0; while [ $i -lt 3000 ]; do : < /dev/null; i=$((i+1)); done; echo done"});
   run.expect_out("ready");  // the socket is up before the target starts
   Process all({kSandbox, "ctl", "--socket", sock, "--json", "watch", "--usage"});
   all.expect_out("\"ok\":true");
@@ -286,8 +290,9 @@ TEST_CASE("watch: --pid selects one process; bad filters are one-line errors") {
   CHECK(mine.wait() == 0);
 }
 
-TEST_CASE("metrics: serve --metrics, scraped over HTTP in both formats; promtool and the OpenMetrics parser "
-          "accept it; ctl metrics prints the same families") {
+TEST_CASE(
+    "metrics: serve --metrics, scraped over HTTP in both formats; promtool and the OpenMetrics parser "
+    "accept it; ctl metrics prints the same families") {
   const std::string sock = temp_path("metrics.sock");
   Process serve({kSandbox, "serve", "--socket", sock, "--metrics", "127.0.0.1:0", "--verbose"});
   const std::string at = serve.expect_err("metrics on http://127.0.0.1:");
@@ -303,8 +308,8 @@ TEST_CASE("metrics: serve --metrics, scraped over HTTP in both formats; promtool
   CHECK(plain.rfind("HTTP/1.1 200", 0) == 0);
   CHECK(has(plain, "Content-Type: text/plain; version=0.0.4"));
   const std::string text = http_body(plain);
-  const std::string labels = "pid=\"" + pid + "\",tgid=\"" + pid + "\",comm=\"probe\",uid=\"" +
-                             std::to_string(::getuid()) + "\"";
+  const std::string labels =
+      "pid=\"" + pid + "\",tgid=\"" + pid + "\",comm=\"probe\",uid=\"" + std::to_string(::getuid()) + "\"";
   CHECK(has(text, "sandbox_node_open_files{" + labels + "} 1\n"));
   CHECK(has(text, "sandbox_node_file_quota{" + labels + "} 7\n"));
   CHECK(has(text, "sandbox_notifications_total{syscall=\"openat\"}"));
@@ -316,7 +321,8 @@ TEST_CASE("metrics: serve --metrics, scraped over HTTP in both formats; promtool
   CHECK(promtool.status == 0);
   CHECK((promtool.out + promtool.err).empty());
 
-  const std::string om = http_get(static_cast<std::uint16_t>(port), "application/openmetrics-text;version=1.0.0");
+  const std::string om =
+      http_get(static_cast<std::uint16_t>(port), "application/openmetrics-text;version=1.0.0");
   CHECK(has(om, "Content-Type: application/openmetrics-text; version=1.0.0"));
   const std::string om_text = http_body(om);
   CHECK(om_text.substr(om_text.size() - 6) == "# EOF\n");
@@ -335,7 +341,8 @@ TEST_CASE("metrics: serve --metrics, scraped over HTTP in both formats; promtool
   // A kill shows in the counter.
   for (int i = 0; i < 7; ++i) target.send("open");
   CHECK(target.wait() == 137);
-  CHECK(has(http_body(http_get(static_cast<std::uint16_t>(port))), "sandbox_kills_total{resource=\"files\"} 1\n"));
+  CHECK(has(http_body(http_get(static_cast<std::uint16_t>(port))),
+            "sandbox_kills_total{resource=\"files\"} 1\n"));
   serve.signal(SIGTERM);
   CHECK(serve.wait() == 0);
 }
@@ -347,8 +354,9 @@ TEST_CASE("metrics: a bad --metrics address is a one-line usage error") {
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
 }
 
-TEST_CASE("systemd: serve started as systemd does -- inherited sockets from fd 3, LISTEN_PID checked, "
-          "READY=1 and STOPPING=1 to NOTIFY_SOCKET") {
+TEST_CASE(
+    "systemd: serve started as systemd does -- inherited sockets from fd 3, LISTEN_PID checked, "
+    "READY=1 and STOPPING=1 to NOTIFY_SOCKET") {
   // The sockets a .socket unit would make: the control socket, and the metrics one.
   const std::string path = temp_path("activated.sock");
   ::unlink(path.c_str());
@@ -392,7 +400,8 @@ TEST_CASE("systemd: serve started as systemd does -- inherited sockets from fd 3
     ::setenv("LISTEN_FDNAMES", "sandbox.socket:sandbox.socket", 1);
     ::setenv("NOTIFY_SOCKET", ("@" + notify_name).c_str(), 1);
     // --socket names a path that must NOT be created: the inherited socket is used.
-    ::execl(kSandbox.c_str(), kSandbox.c_str(), "serve", "--socket", (path + ".unused").c_str(), (char*)nullptr);
+    ::execl(kSandbox.c_str(), kSandbox.c_str(), "serve", "--socket", (path + ".unused").c_str(),
+            (char*)nullptr);
     ::_exit(127);
   }
   ::close(err[1]);

@@ -34,7 +34,8 @@ struct Running {
   std::thread thread;
   explicit Running(MetricsServer::Options o)
       : server(io, o, [](MetricsFormat f) {
-          return f == MetricsFormat::openmetrics ? std::string("om_metric 1\n# EOF\n") : std::string("metric 1\n");
+          return f == MetricsFormat::openmetrics ? std::string("om_metric 1\n# EOF\n")
+                                                 : std::string("metric 1\n");
         }) {
     server.start();
     thread = std::thread([this] { io.run(); });
@@ -73,7 +74,8 @@ std::string read_all(int fd) {
 
 std::string exchange(std::uint16_t port, const std::string& request) {
   UniqueFd fd = connect_tcp(port);
-  REQUIRE(::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+  REQUIRE(::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size()));
   return read_all(fd.get());
 }
 
@@ -112,9 +114,11 @@ TEST_CASE("http: GET /metrics answers the text, negotiated; anything else is 404
                                   "application/openmetrics-text;version=1.0.0\r\nConnection: close\r\n\r\n");
   CHECK(om.find("Content-Type: application/openmetrics-text") != std::string::npos);
   CHECK(om.find("# EOF\n") != std::string::npos);
-  CHECK(exchange(port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 404", 0) == 0);
-  CHECK(exchange(port, "GET /metrics/../etc HTTP/1.1\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 404", 0) ==
+  CHECK(exchange(port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 404", 0) ==
         0);
+  CHECK(
+      exchange(port, "GET /metrics/../etc HTTP/1.1\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 404", 0) ==
+      0);
   CHECK(exchange(port, "POST /metrics HTTP/1.1\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 405", 0) == 0);
   const std::string head = exchange(port, "HEAD /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
   CHECK(head.rfind("HTTP/1.1 200", 0) == 0);
@@ -123,8 +127,8 @@ TEST_CASE("http: GET /metrics answers the text, negotiated; anything else is 404
 
 TEST_CASE("http: keep-alive serves several requests on one connection") {
   Running r(loopback());
-  const std::string two =
-      exchange(r.server.port(), "GET /metrics HTTP/1.1\r\n\r\nGET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
+  const std::string two = exchange(
+      r.server.port(), "GET /metrics HTTP/1.1\r\n\r\nGET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
   std::size_t n = 0;
   for (auto p = two.find("HTTP/1.1 200"); p != std::string::npos; p = two.find("HTTP/1.1 200", p + 1)) ++n;
   CHECK(n == 2);
