@@ -80,11 +80,12 @@ observe::MetricsSnapshot Supervisor::metrics_snapshot(const Caller& c) {
   observe::MetricsSnapshot s;
   std::lock_guard lk(mu_);
   sweep();
+  const View v = view_of(c);
   for (const Node& n : tracker_.nodes()) {
+    // What `list` shows this caller: root every node, another user their own targets
+    // (kill(2)'s rule), a caller inside the sandbox its own job's.
+    if (!authorize(c, n.pid).ok() || !visible(v, n.tgid)) continue;
     const auto p = procs_.find(n.tgid);
-    // Root sees every node; anyone else their own targets (kill(2)'s rule, from the uids
-    // cached at the process's first call; a node of a process never seen is root's only).
-    if (c.uid != 0 && (p == procs_.end() || (c.uid != p->second.ruid && c.uid != p->second.suid))) continue;
     observe::MetricsSnapshot::Node m;
     m.pid = n.pid;
     m.tgid = n.tgid;
@@ -98,7 +99,9 @@ observe::MetricsSnapshot Supervisor::metrics_snapshot(const Caller& c) {
     m.file_quota = n.file_quota;
     s.nodes.push_back(std::move(m));
   }
-  // Counters are the supervisor's, not any one target's: everyone sees them.
+  // Counters are the supervisor's, not any one target's: every outside caller sees them;
+  // a caller inside the sandbox does not learn about other tenants' activity.
+  if (c.inside) return s;
   for (std::size_t nr = 0; nr < by_nr_.size(); ++nr) {
     if (by_nr_[nr] == 0) continue;
     std::string name;
