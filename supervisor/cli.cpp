@@ -12,8 +12,9 @@
 namespace sandbox {
 
 const char* usage_text() {
-  return "usage: sandbox run [--heap-quota SIZE] [--file-quota N] [--track] [--policy FILE]\n"
-         "                   [--socket PATH | --no-socket] [--trace FILE] [--verbose] [--] CMD [ARG...]\n"
+  return "usage: sandbox run [--heap-quota SIZE] [--file-quota N] [--scope job|process] [--track]\n"
+         "                   [--policy FILE] [--summary] [-o FILE] [--trace FILE]\n"
+         "                   [--socket PATH | --no-socket] [--verbose] [--] CMD [ARG...]\n"
          "       sandbox serve [--socket PATH] [--socket-mode MODE] [--policy FILE] [--metrics HOST:PORT]\n"
          "                     [--verbose]\n"
          "       sandbox plot TRACE -o FILE.svg [--top N] [--title TEXT]\n"
@@ -26,10 +27,17 @@ const char* usage_text() {
          "files the way the tracker-limiter kernel patch does (docs/semantics.md), and answers\n"
          "its register/fetch/deregister/resource_cap/resource_reset system calls (451-455).\n"
          "\n"
-         "  --heap-quota SIZE  kill CMD when its heap grows past SIZE (a bare number is MiB;\n"
+         "  --heap-quota SIZE  kill the job when its heap grows past SIZE (a bare number is MiB;\n"
          "                     K, M, G suffixes accepted)\n"
-         "  --file-quota N     kill CMD when it holds more than N files opened by open/openat/\n"
+         "  --file-quota N     kill the job when it holds more than N files opened by open/openat/\n"
          "                     openat2/creat\n"
+         "  --scope job        (default) the quotas hold for CMD and every process it starts,\n"
+         "                     together; going over kills them all\n"
+         "  --scope process    the quotas hold for CMD's own process only (the kernel patch's\n"
+         "                     resource_cap on CMD)\n"
+         "  --summary          print one line on stderr at the end: peak heap, peak files,\n"
+         "                     processes, notifications, the kill if any\n"
+         "  -o, --output FILE  write what the run used as JSON (docs/protocol.md)\n"
          "  --track            register CMD from its first instruction even without a quota\n"
          "  --policy FILE      read quotas, ABI numbers and notified syscalls from a JSON policy\n"
          "                     (policies/README.md); the flags above override it\n"
@@ -216,6 +224,16 @@ Command parse_command_line(int argc, const char* const argv[]) {
       if (o.trace->empty()) throw UsageError("--trace: empty file name");
     } else if (a == "--track") {
       o.track = true;
+    } else if (name == "--scope") {
+      const auto v = value(name, a);
+      const auto s = parse_scope(v);
+      if (!s) throw UsageError("--scope: '" + std::string(v) + "' is not a scope (expected job or process)");
+      o.scope = *s;
+    } else if (a == "--summary") {
+      o.summary = true;
+    } else if (name == "--output" || a == "-o") {
+      o.output = std::string(value(name, a));
+      if (o.output->empty()) throw UsageError(std::string(name) + ": empty path");
     } else if (a == "--verbose" || a == "-v") {
       o.verbose = true;
     } else if (a == "--help" || a == "-h") {

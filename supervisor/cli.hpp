@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "jobs.hpp"
+
 namespace sandbox {
 
 struct UsageError : std::runtime_error {
@@ -24,8 +26,11 @@ struct RunOptions {
   bool verbose = false;
   std::optional<std::string> socket;  // control socket path (default: see default_socket_path)
   bool no_socket = false;
-  std::optional<std::string> trace;  // --trace FILE: usage over time, Chrome trace-event JSON
-  std::vector<std::string> command;  // CMD ARG...
+  Scope scope = Scope::job;           // what the quotas cover
+  bool summary = false;               // one line on stderr at the end
+  std::optional<std::string> output;  // JSON summary to this file
+  std::optional<std::string> trace;   // --trace FILE: usage over time, Chrome trace-event JSON
+  std::vector<std::string> command;   // CMD ARG...
 };
 
 struct ServeOptions {

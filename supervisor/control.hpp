@@ -18,13 +18,13 @@
 #include <string>
 #include <vector>
 
+#include "jobs.hpp"
 #include "tracker.hpp"
 
 namespace sandbox {
 
-// A job: one launch -- the root `sandbox run` started or `sandbox-shim` joined, and
-// everything that descends from it. Ids are never reused (0: none).
-using JobId = std::uint64_t;
+// A job (JobId, jobs.hpp): one launch -- the root `sandbox run` started or `sandbox-shim`
+// joined, and everything that descends from it. Ids are never reused (0: none).
 
 // Who is asking: from SO_PEERCRED on the socket, or the supervisor's own user for the CLI.
 struct Caller {
@@ -52,10 +52,13 @@ struct Event {
   Pid pid = 0;
   Pid tgid = 0;
   std::optional<Violation> violation;             // killed: which quota, usage and limit
-  std::optional<std::uint64_t> heap_quota_bytes;  // quota_set; usage: the node's quotas
+  std::optional<std::uint64_t> heap_quota_bytes;  // quota_set; usage: the node's (or job's) quotas
   std::optional<std::uint64_t> file_quota;        // quota_set; usage
-  std::optional<std::uint64_t> heap_bytes;        // usage: the node's heapsize now
-  std::optional<std::uint64_t> open_files;        // usage: the node's openfile_count now
+  std::optional<std::uint64_t> heap_bytes;        // usage: the node's (or job's) heapsize now
+  std::optional<std::uint64_t> open_files;        // usage: the node's (or job's) openfile_count now
+  JobId job = 0;                                  // joined, killed, usage: the job (0: none)
+  std::optional<JobViolation> job_violation;      // killed for a job quota (then `violation` is empty)
+  std::string name;                               // killed: the process's name (comm), for messages
   // Stamped by the supervisor when the event is emitted.
   std::uint64_t time_ns = 0;  // CLOCK_REALTIME
   char comm[16] = {};         // the process's name (TASK_COMM_LEN), NUL-terminated; "" if unknown
@@ -99,6 +102,7 @@ struct JoinRequest {
   std::optional<std::uint64_t> heap_quota_bytes;
   std::optional<std::uint64_t> file_quota;
   bool track = false;
+  Scope scope = Scope::job;  // the quotas cover the whole job, or the target's node only
 };
 
 class Control {
@@ -142,6 +146,18 @@ class Control {
     (void)c, (void)openmetrics, (void)out;
     return {EOPNOTSUPP, "no metrics here"};
   }
+
+  // Jobs (docs/protocol.md): not visible through 451-455. Authorization as for nodes, with
+  // the job's owner (the uid of the process it was started for). The defaults are for
+  // controls without jobs.
+  virtual OpResult fetch_job(const Caller&, JobId, JobView&) { return {EOPNOTSUPP, "no jobs here"}; }
+  // Quotas in bytes and a count (nullopt: unlimited).
+  virtual OpResult cap_job(const Caller&, JobId, std::optional<std::uint64_t> /*heap_bytes*/,
+                           std::optional<std::uint64_t> /*files*/) {
+    return {EOPNOTSUPP, "no jobs here"};
+  }
+  virtual OpResult reset_job(const Caller&, JobId) { return {EOPNOTSUPP, "no jobs here"}; }
+  virtual std::vector<JobView> list_jobs(const Caller&) { return {}; }
 
   // `sandbox serve` only (others answer EOPNOTSUPP / an empty program): the BPF program a
   // joining target must install, and the join itself.

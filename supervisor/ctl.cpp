@@ -48,6 +48,7 @@ struct Args {
   bool help = false;
   std::optional<std::string> heap;
   std::optional<std::string> files;
+  std::optional<std::string> job;
   std::optional<std::string> pid;  // watch --pid
   std::vector<std::string> kinds;  // watch --kind (repeatable, or comma-separated)
   bool usage = false;              // watch --usage: add usage events
@@ -98,7 +99,8 @@ Args parse_args(int argc, const char* const argv[]) {
       name = arg.substr(0, eq);
       value = std::string(arg.substr(eq + 1));
     }
-    if (name != "--socket" && name != "--heap" && name != "--files" && name != "--pid" && name != "--kind") {
+    if (name != "--socket" && name != "--heap" && name != "--files" && name != "--pid" && name != "--kind" &&
+        name != "--job") {
       throw CtlUsage("unknown option '" + std::string(arg) + "'");
     }
     if (!value) {
@@ -118,6 +120,8 @@ Args parse_args(int argc, const char* const argv[]) {
       }
     } else if (name == "--heap") {
       a.heap = *value;
+    } else if (name == "--job") {
+      a.job = *value;
     } else {
       a.files = *value;
     }
@@ -237,6 +241,34 @@ void print_node(const json& j) {
   std::printf("file_quota      %s\n", file_quota_text(j).c_str());
 }
 
+std::string str(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::string killed_text(const json& j) {
+  const auto k = j.find("killed");
+  if (k == j.end() || !k->is_object()) return "-";
+  return "pid " + std::to_string(num(*k, "pid")) + " " + str(*k, "resource") + " " +
+         std::to_string(num(*k, "usage")) + " > " + std::to_string(num(*k, "limit"));
+}
+
+void print_job(const json& j) {
+  std::printf("job             %" PRId64 "\n", num(j, "job"));
+  std::printf("root            %" PRId64 "\n", num(j, "root"));
+  std::printf("scope           %s%s\n", str(j, "scope").c_str(),
+              j.value("tracked", false) ? "" : " (not counting)");
+  std::printf("heapsize        %s\n", bytes_text(static_cast<std::uint64_t>(num(j, "heapsize"))).c_str());
+  std::printf("openfile_count  %" PRId64 "\n", num(j, "openfile_count"));
+  std::printf("heap_quota      %s\n", heap_quota_text(j).c_str());
+  std::printf("file_quota      %s\n", file_quota_text(j).c_str());
+  std::printf("peak heap       %s\n",
+              bytes_text(static_cast<std::uint64_t>(num(j, "peak_heap_bytes"))).c_str());
+  std::printf("peak files      %" PRId64 "\n", num(j, "peak_files"));
+  std::printf("processes       %" PRId64 " (%" PRId64 " live)\n", num(j, "processes"), num(j, "live"));
+  std::printf("killed          %s\n", killed_text(j).c_str());
+}
+
 void print_list(const json& j) {
   std::printf("%-8s %-8s %-14s %-9s %-14s %s\n", "PID", "TGID", "HEAPSIZE", "OPENFILES", "HEAP_QUOTA",
               "FILE_QUOTA");
@@ -248,11 +280,17 @@ void print_list(const json& j) {
                 num(n, "tgid"), num(n, "heapsize"), num(n, "openfile_count"), heap_quota_text(n).c_str(),
                 file_quota_text(n).c_str());
   }
-}
-
-std::string str(const json& j, const char* key) {
-  const auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  const auto jobs = j.find("jobs");
+  if (jobs == j.end() || !jobs->is_array() || jobs->empty()) return;
+  std::printf("\n%-6s %-8s %-8s %-14s %-9s %-14s %-10s %-6s %s\n", "JOB", "ROOT", "SCOPE", "HEAPSIZE",
+              "OPENFILES", "HEAP_QUOTA", "FILE_QUOTA", "PROCS", "KILLED");
+  for (const auto& n : *jobs) {
+    if (!n.is_object()) continue;
+    std::printf(
+        "%-6" PRId64 " %-8" PRId64 " %-8s %-14" PRId64 " %-9" PRId64 " %-14s %-10s %-6" PRId64 " %s\n",
+        num(n, "job"), num(n, "root"), str(n, "scope").c_str(), num(n, "heapsize"), num(n, "openfile_count"),
+        heap_quota_text(n).c_str(), file_quota_text(n).c_str(), num(n, "live"), killed_text(n).c_str());
+  }
 }
 
 // "12:34:56.789 " from the event's time_ns (local time), or "" without one.
@@ -318,8 +356,18 @@ int run(const Args& a) {
       sub == "register" || sub == "fetch" || sub == "deregister" || sub == "cap" || sub == "reset";
   const bool takes_none = sub == "list" || sub == "watch" || sub == "version" || sub == "metrics";
   if (!takes_pid && !takes_none) throw CtlUsage("unknown subcommand '" + sub + "'");
-  if (takes_pid) {
-    if (nargs != 1) throw CtlUsage(sub + ": expected one PID");
+  const bool on_job = a.job.has_value();
+  if (on_job) {
+    if (sub != "fetch" && sub != "cap" && sub != "reset")
+      throw CtlUsage("--job goes with fetch, cap and reset only");
+    if (nargs != 0) throw CtlUsage(sub + ": give a PID or --job ID, not both");
+    std::int64_t id = 0;
+    if (!parse_int(*a.job, id) || id < 1 || id > UINT32_MAX)
+      throw CtlUsage("--job: expected a job id (a positive integer), got '" + *a.job + "'");
+    req["job"] = id;
+    context += " job " + std::to_string(id);
+  } else if (takes_pid) {
+    if (nargs != 1) throw CtlUsage(sub + ": expected one PID (or --job ID)");
     const std::int64_t pid = parse_pid(a.positional[1]);
     req["pid"] = pid;
     context += " " + std::to_string(pid);
@@ -407,7 +455,7 @@ int run(const Args& a) {
     throw CtlIoError("watch: the server closed the connection");
   }
   if (a.json_out) return 0;
-  const std::string pid = takes_pid ? a.positional[1] : "";
+  const std::string pid = on_job ? "job " + *a.job : takes_pid ? a.positional[1] : "";
   if (sub == "register") {
     std::printf("registered %s\n", pid.c_str());
   } else if (sub == "deregister") {
@@ -418,7 +466,7 @@ int run(const Args& a) {
     std::printf("capped %s: heap %s, files %s\n", pid.c_str(), heap_quota_text(req).c_str(),
                 file_quota_text(req).c_str());
   } else if (sub == "fetch") {
-    print_node(resp);
+    on_job ? print_job(resp) : print_node(resp);
   } else if (sub == "list") {
     print_list(resp);
   } else if (sub == "version") {
@@ -434,12 +482,12 @@ int run(const Args& a) {
 const char* ctl_usage_text() {
   return "usage: sandbox ctl [--socket PATH] [--json] SUBCOMMAND\n"
          "  register PID                    start tracking PID\n"
-         "  fetch PID                       print PID's counters and quotas\n"
+         "  fetch PID | --job ID            print PID's (or the job's) counters and quotas\n"
          "  deregister PID                  stop tracking PID\n"
-         "  cap PID [--heap SIZE] [--files N]\n"
+         "  cap PID | --job ID [--heap SIZE] [--files N]\n"
          "                                  set quotas (SIZE: bare number = MiB, or K/M/G; -1 = unlimited)\n"
-         "  reset PID                       remove PID's quotas\n"
-         "  list                            every node you may act on\n"
+         "  reset PID | --job ID            remove PID's (or the job's) quotas\n"
+         "  list                            every node and job you may act on\n"
          "  watch [--pid PID] [--kind K,...] [--usage]\n"
          "                                  stream events until interrupted or the supervisor ends\n"
          "                                  (K: registered deregistered exited killed quota_set\n"

@@ -1,10 +1,34 @@
 #include "events.hpp"
 
 #include <cstdio>
+#include <string>
 
 namespace sandbox {
 
 void print_event(const Event& e, bool verbose) {
+  if (e.kind == Event::Kind::killed && e.job_violation) {
+    // The process whose call crossed the line, then the job's totals with that call.
+    const JobViolation& v = *e.job_violation;
+    const auto mib = [](std::uint64_t b) { return static_cast<double>(b) / (1 << 20); };
+    const auto ull = [](std::uint64_t x) { return static_cast<unsigned long long>(x); };
+    std::string name = e.name.empty() ? "" : " (" + e.name + ")";
+    for (char& c : name)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';  // the target's choice: one line
+    const unsigned long long live = v.live;
+    if (v.resource == Resource::heap)
+      std::fprintf(stderr,
+                   "sandbox: killed pid %d%s and the rest of job %u (%llu live process%s): job heap quota "
+                   "exceeded: %llu bytes (%.1f MiB) > limit %llu bytes (%.1f MiB); job files %llu\n",
+                   v.pid, name.c_str(), v.job, live, live == 1 ? "" : "es", ull(v.usage), mib(v.usage),
+                   ull(v.limit), mib(v.limit), ull(v.totals.files));
+    else
+      std::fprintf(stderr,
+                   "sandbox: killed pid %d%s and the rest of job %u (%llu live process%s): job file quota "
+                   "exceeded: %llu open files > limit %llu; job heap %llu bytes (%.1f MiB)\n",
+                   v.pid, name.c_str(), v.job, live, live == 1 ? "" : "es", ull(v.usage), ull(v.limit),
+                   ull(v.totals.heap), mib(v.totals.heap));
+    return;
+  }
   if (e.kind == Event::Kind::killed && e.violation) {
     const Violation& v = *e.violation;
     char who[64] = "";

@@ -57,6 +57,9 @@ struct Request {
   bool track = false;                            // join: register the target without quotas
   std::uint32_t kinds = 0;                       // watch: WatchFilter::kinds (with pid: WatchFilter::pid)
   bool openmetrics = false;                      // metrics: "format": "openmetrics" (else "prometheus")
+  // fetch, resource_cap, resource_reset: a job instead of a pid (exactly one of the two).
+  std::optional<JobId> job;
+  Scope scope = Scope::job;  // join: what the quotas cover
 };
 
 struct ProtocolError {
@@ -87,7 +90,10 @@ std::string ok_response(std::string_view id);
 std::string error_response(std::string_view id, int err, std::string_view message);
 std::string error_response(const ProtocolError& e);
 std::string fetch_response(std::string_view id, const Node& n);
-std::string list_response(std::string_view id, const std::vector<Node>& nodes);
+std::string list_response(std::string_view id, const std::vector<Node>& nodes,
+                          const std::vector<JobView>& jobs = {});
+// fetch of a job: {"ok":true,"job":1,"root":..,"scope":"job","heapsize":..,...}.
+std::string job_response(std::string_view id, const JobView& j);
 std::string version_response(std::string_view id, std::string_view version);
 std::string filter_response(std::string_view id, const std::vector<sock_filter>& program);
 // A `watch` event line: {"event": "killed", "pid": .., "tgid": .., "time_ns": .., "comm": .., ...}.

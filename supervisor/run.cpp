@@ -26,6 +26,7 @@
 #include "notify.hpp"
 #include "observe/recorder.hpp"
 #include "policy.hpp"
+#include "report.hpp"
 #include "server.hpp"
 #include "shim.hpp"
 #include "supervisor.hpp"
@@ -56,16 +57,32 @@ Policy effective_policy(const RunOptions& o) {
 
 // Kills and reaps whatever is left of the run once CMD has exited: nothing launched under
 // the sandbox keeps running unsupervised. We are a subreaper, so orphans come to us.
-void reap_leftovers() {
+void reap_leftovers(Supervisor* sup = nullptr) {
   for (int round = 0; round < 10000; ++round) {
     const auto kids = target::own_children();
     if (kids.empty()) return;
     // Our own unreaped children: their pids cannot be reused until we wait for them.
     for (pid_t k : kids) ::kill(k, SIGKILL);
     int st;
-    while (::waitpid(-1, &st, __WALL) > 0) {
-    }
+    pid_t w;
+    while ((w = ::waitpid(-1, &st, __WALL)) > 0)
+      if (sup) sup->reaped(w, st);
   }
+}
+
+// --summary and --output: what the job used, once everything has ended.
+void report(Supervisor& sup, JobId job, const RunOptions& o, int exit_status) {
+  RunReport r;
+  r.exit_status = exit_status;
+  r.job = sup.job_view(job);
+  r.processes = sup.job_history(job);
+  r.notifications = sup.notifications();
+  if (o.summary) std::fputs(summary_line(r).c_str(), stderr);
+  if (!o.output) return;
+  const std::string text = report_json(r);
+  FILE* f = std::fopen(o.output->c_str(), "w");
+  if (!f || std::fwrite(text.data(), 1, text.size(), f) != text.size() || std::fclose(f) != 0)
+    std::fprintf(stderr, "sandbox: --output %s: %s\n", o.output->c_str(), std::strerror(errno));
 }
 
 // ---- the guard ---------------------------------------------------------------------
@@ -245,9 +262,20 @@ int run_command(const RunOptions& options) {
     ::waitpid(child, &status, 0);
     return 126;
   }
+  // The job: everything whose calls come through this listener. Under --scope job the
+  // quotas hold for all of it together; CMD's own node (above) keeps the kernel's semantics.
+  JobSpec job_spec;
+  job_spec.root = child;
+  job_spec.scope = options.scope;
+  if (options.scope == Scope::job)
+    job_spec.heap_quota_bytes = policy.heap_quota_bytes, job_spec.file_quota = policy.file_quota;
+  job_spec.track = policy.track || options.summary || options.output;
+  job_spec.keep_history = options.output.has_value();
+  const JobId job = sup.start_job(listener, job_spec);
   if (options.verbose)
-    std::fprintf(stderr, "sandbox: supervising pid %d (%zu BPF instructions, sync wake-up %s)\n", child,
-                 bpf.size(), sync ? "on" : "off");
+    std::fprintf(stderr,
+                 "sandbox: supervising pid %d as job %u, scope %s (%zu BPF instructions, sync wake-up %s)\n",
+                 child, job, std::string(to_string(options.scope)).c_str(), bpf.size(), sync ? "on" : "off");
 
   // The notify and server threads take no signals (but the notify thread's stop signal);
   // the main thread forwards them to CMD.
@@ -299,9 +327,15 @@ int run_command(const RunOptions& options) {
     exit_code = late.err == ENOENT ? 127 : 126;
   }
 
+  const bool reporting = options.summary || options.output;
   for (;;) {
-    const pid_t w = ::waitpid(-1, &status, __WALL);
-    if (w == child) break;
+    int st = 0;
+    const pid_t w = ::waitpid(-1, &st, __WALL);
+    if (w > 0 && reporting) sup.reaped(w, st);
+    if (w == child) {
+      status = st;
+      break;
+    }
     if (w < 0 && errno != EINTR) break;
     if (g_guard_gone) {  // the guard was killed: take everything down with us
       g_guard_gone = 0;
@@ -309,7 +343,7 @@ int run_command(const RunOptions& options) {
     }
   }
   g_child = 0;
-  reap_leftovers();
+  reap_leftovers(reporting ? &sup : nullptr);
 
   stop.store(true);
   Supervisor::finish(notify, done);
@@ -333,10 +367,18 @@ int run_command(const RunOptions& options) {
   if (options.verbose)
     std::fprintf(stderr, "sandbox: %llu notifications handled\n",
                  static_cast<unsigned long long>(sup.notifications()));
-  if (exit_code >= 0) return exit_code;
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
+  if (exit_code < 0) {
+    if (sup.job_killed(job))
+      exit_code = 128 + SIGKILL;  // a job quota kill, even if CMD itself got out first
+    else if (WIFEXITED(status))
+      exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+      exit_code = 128 + WTERMSIG(status);
+    else
+      exit_code = 1;
+  }
+  if (reporting) report(sup, job, options, exit_code);
+  return exit_code;
 }
 
 }  // namespace sandbox

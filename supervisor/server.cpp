@@ -342,22 +342,40 @@ void Session::dispatch(const protocol::Request& r, std::vector<UniqueFd>& fds) {
   switch (r.op) {
     case Op::register_node: reply(control.register_node(caller_, r.pid)); return;
     case Op::deregister: reply(control.deregister(caller_, r.pid)); return;
-    case Op::resource_reset: reply(control.resource_reset(caller_, r.pid)); return;
+    case Op::resource_reset:
+      reply(r.job ? control.reset_job(caller_, *r.job) : control.resource_reset(caller_, r.pid));
+      return;
     case Op::resource_cap:
-      if (r.heap_quota_bytes) {
+      if (r.job) {
+        std::optional<std::uint64_t> heap, files;
+        if (!protocol::join_heap_bytes(r, heap) || !protocol::join_file_quota(r, files)) {
+          enqueue(protocol::error_response(r.id, EINVAL, "a quota below -1"));
+        } else {
+          reply(control.cap_job(caller_, *r.job, heap, files));
+        }
+      } else if (r.heap_quota_bytes) {
         reply(control.resource_cap_bytes(caller_, r.pid, *r.heap_quota_bytes, r.file_quota.value_or(-1)));
       } else {
         reply(control.resource_cap(caller_, r.pid, r.heap_quota.value_or(-1), r.file_quota.value_or(-1)));
       }
       return;
     case Op::fetch: {
+      if (r.job) {
+        JobView v;
+        const OpResult res = control.fetch_job(caller_, *r.job, v);
+        enqueue(res.ok() ? protocol::job_response(r.id, v)
+                         : protocol::error_response(r.id, res.err, res.message));
+        return;
+      }
       Node n;
       const OpResult res = control.fetch(caller_, r.pid, n);
       enqueue(res.ok() ? protocol::fetch_response(r.id, n)
                        : protocol::error_response(r.id, res.err, res.message));
       return;
     }
-    case Op::list: enqueue(protocol::list_response(r.id, control.list(caller_))); return;
+    case Op::list:
+      enqueue(protocol::list_response(r.id, control.list(caller_), control.list_jobs(caller_)));
+      return;
     case Op::version: enqueue(protocol::version_response(r.id, srv_->opt.version)); return;
     case Op::watch: {
       // The answer goes first; events follow it. The callback runs on the notify thread
@@ -397,6 +415,7 @@ void Session::dispatch(const protocol::Request& r, std::vector<UniqueFd>& fds) {
       JoinRequest jr;
       jr.pid = r.pid;
       jr.track = r.track;
+      jr.scope = r.scope;
       if (!protocol::join_heap_bytes(r, jr.heap_quota_bytes)) {
         enqueue(protocol::error_response(r.id, EINVAL, "heap_quota: below -1"));
         return;

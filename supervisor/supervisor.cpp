@@ -145,7 +145,10 @@ void Supervisor::finish(std::thread& t, const std::atomic<bool>& done) {
 JobId Supervisor::adopt_root(Pid pid, const NotifyChannel* channel) {
   std::lock_guard lk(mu_);
   roots_.push_back(pid);
-  const JobId job = next_job_++;
+  // The job's identity; start_job() gives it its quotas once they are known.
+  JobSpec spec;
+  spec.root = pid;
+  const JobId job = jobs_.create(spec);
   if (channel) channel_jobs_[channel] = job;
   job_use_[job].root = pid;
   if (ProcState* p = ensure_proc(pid, nullptr, job)) p->job = job;
@@ -290,6 +293,7 @@ void Supervisor::sweep() {
       if (kind == kProcess) {
         const bool had_node = tracker_.find(pid) != nullptr;
         tracker_.process_exited(pid);
+        jobs_.leave(pid, Ending::unknown, -1);
         if (had_node) emit({Event::Kind::exited, pid, pid});
         forget_process(pid);
       } else if (auto t = thread_nodes_.find(pid); t != thread_nodes_.end()) {
@@ -366,6 +370,7 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
     t->closing_fd = -1;
   }
   Call c{ch, open, n, tid, t->tgid, p, *t};
+  if (!job_gate(c)) return;
   switch (const Op op = dispatch_.at(n.data.nr)) {
     case Op::brk: on_brk(c); break;
     case Op::mmap: on_mmap(c); break;
@@ -398,7 +403,7 @@ bool Supervisor::reply_continue(Call& c) {
   // CONTINUE lets the kernel run the call with the arguments it reads itself. Safe for
   // every call we continue: either nothing is decided from target memory (brk, mmap,
   // close, exit, execve: register arguments only), or the decision concerns a task with
-  // no node (an untracked open), where there is nothing to account.
+  // no node and no counting job (an untracked open), where there is nothing to account.
   seccomp_notif_resp r{c.n.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE};
   return c.ch.respond(r) == 0;
 }
@@ -414,6 +419,13 @@ bool Supervisor::reply_error(Call& c, int err) {
 }
 
 bool Supervisor::admit(Call& c, const Delta& d, int deny_errno) {
+  // The job first: its totals include the caller's own node's counts, so a job quota is
+  // crossed no later than the same quota on the command's node.
+  if (const auto jv = jobs_.check(c.tgid, d)) {
+    kill_job(*jv);
+    reply_error(c, deny_errno);
+    return false;
+  }
   const auto v = tracker_.check(c.tid, c.tgid, d);
   if (!v) return true;
   kill_for(*v);
@@ -703,6 +715,9 @@ OpResult Supervisor::join(const Caller& c, JoinRequest req) {
                         " open, RLIMIT_NOFILE " + std::to_string(fd_limit_) + "); try again later"};
   auto listener = std::make_unique<SeccompListener>(std::move(fd));
   listener->enable_sync_wakeup();
+  if (const JobId in = job_by_ancestry(req.pid); in != 0)
+    return {EPERM, "join: pid " + std::to_string(req.pid) + " is in job " + std::to_string(in) +
+                       " already; a process cannot leave its job"};
   adopt_root(req.pid, listener.get());
   // The server's policy is the operator's: each of its quotas applies, and a joining
   // target may only tighten it (the smaller of the two), never loosen or drop it.
@@ -715,6 +730,12 @@ OpResult Supervisor::join(const Caller& c, JoinRequest req) {
   q.file_quota = tighter(req.file_quota, opt_.policy.file_quota);
   // Quotas imposed at join are outside quotas: the target cannot lift them.
   if (auto r = impose(req.pid, q); !r.ok()) return r;
+  JobSpec spec;
+  spec.root = req.pid;
+  spec.scope = req.scope;
+  spec.track = q.track;
+  if (req.scope == Scope::job) spec.heap_quota_bytes = q.heap_quota_bytes, spec.file_quota = q.file_quota;
+  const JobId job = start_job(*listener, spec);
   std::lock_guard lk(mu_);
   Joined& j = joined_.emplace_back();
   j.listener = std::move(listener);
@@ -726,7 +747,9 @@ OpResult Supervisor::join(const Caller& c, JoinRequest req) {
     j.done.store(true);
   });
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  emit({Event::Kind::joined, req.pid, req.pid});
+  Event joined{Event::Kind::joined, req.pid, req.pid};
+  joined.job = job;
+  emit(joined);
   return {};
 }
 
@@ -739,7 +762,10 @@ void Supervisor::maintain() {
       // Hung up: no task uses the filter any more; its thread may block in RECV forever.
       if (it->listener->hung_up() || it->done.load() || it->stop.load()) {
         it->stop.store(true);
-        channel_jobs_.erase(it->listener.get());  // a later listener may get its address
+        if (const auto cj = channel_jobs_.find(it->listener.get()); cj != channel_jobs_.end()) {
+          jobs_.remove(cj->second);  // each join is one job: it ends with its listener
+          channel_jobs_.erase(cj);
+        }
         auto next = std::next(it);
         finished.splice(finished.end(), joined_, it);
         it = next;

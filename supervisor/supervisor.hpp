@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "control.hpp"
+#include "jobs.hpp"
 #include "notify.hpp"
 #include "observe/metrics.hpp"
 #include "open_emulation.hpp"
@@ -75,6 +76,22 @@ class Supervisor final : public Control {
   std::size_t listeners() const;
   // Notifications handled so far (for --verbose and benchmarks).
   std::uint64_t notifications() const;
+
+  // Jobs (job_control.cpp). Every process whose calls come through `ch` belongs to a new
+  // job, from its first call on; a Scope::job spec's quotas hold for all of them together.
+  JobId start_job(NotifyChannel& ch, JobSpec spec);
+  // The job and its processes' records, for the run's report (retires exited ones first).
+  JobView job_view(JobId job);
+  std::vector<ProcessRecord> job_history(JobId job);
+  bool job_killed(JobId job);
+  // `sandbox run` reaped one of its children (`status` from waitpid): its record gets the
+  // exact ending.
+  void reaped(Pid pid, int status);
+  OpResult fetch_job(const Caller& c, JobId job, JobView& out) override;
+  OpResult cap_job(const Caller& c, JobId job, std::optional<std::uint64_t> heap_bytes,
+                   std::optional<std::uint64_t> files) override;
+  OpResult reset_job(const Caller& c, JobId job) override;
+  std::vector<JobView> list_jobs(const Caller& c) override;
 
   // Control (the socket, the CLI).
   Caller identify(const ucred& peer, int peer_pidfd) override;
@@ -131,7 +148,9 @@ class Supervisor final : public Control {
     bool limits_change = false;
     std::unordered_map<int, Pid> closing;  // fd -> thread whose close of it is in flight
     std::vector<Pid> threads;
-    char comm[16] = {};  // its name, from /proc status (refreshed when its leader is learnt anew)
+    char comm[16] = {};      // its name, from /proc status (refreshed when its leader is learnt anew)
+    bool entered = false;    // in jobs_ (job_control.cpp: job_gate)
+    bool name_stale = true;  // argv[0] to be read for the report (at first sight, after exec)
   };
   struct Call {
     NotifyChannel& ch;
@@ -192,6 +211,15 @@ class Supervisor final : public Control {
   // answered with `deny_errno` so it never takes effect.
   bool admit(Call& c, const Delta& d, int deny_errno);
   void kill_for(const Violation& v);
+  // Jobs (job_control.cpp). job_gate() runs before every dispatch: it puts a new process in
+  // its channel's job, and answers (false) the calls of a killed job's stragglers.
+  bool job_gate(Call& c);
+  bool counted(const Call& c) const;     // the call must be accounted: a node or a counting job
+  void charge(Call& c, const Delta& d);  // apply `d` to the caller's nodes and its job share
+  void kill_job(const JobViolation& v);
+  void kill_job_descendants(JobId job);  // members not seen yet, found through /proc
+  JobId job_by_ancestry(Pid pid);        // the job of pid or of its nearest known ancestor
+  OpResult authorize_job(const Caller& c, JobId job);
   // To every subscriber that wants it and may see it, stamped with the time and the comm.
   // `usage`: which usage subscribers an Event::Kind::usage goes to.
   enum class UsageTo { none, raw, coalesced };
@@ -261,7 +289,6 @@ class Supervisor final : public Control {
   std::unordered_map<JobId, JobUse> job_use_;
   std::uint64_t fd_limit_ = 0;
   std::size_t job_budget_ = 0;
-  JobId next_job_ = 1;
   JobId orphan_job_ = 0;  // the job of our own child root: its orphans are reparented to us
   std::unordered_map<std::uint64_t, Subscriber> subscribers_;
   std::uint64_t next_subscriber_ = 1;
@@ -277,6 +304,7 @@ class Supervisor final : public Control {
   std::size_t usage_raw_ = 0, usage_coalesced_ = 0;  // subscribers wanting usage events
   std::unordered_map<Pid, UsageState> usage_state_;
   std::vector<Pid> usage_pending_;
+  Jobs jobs_;
 };
 
 }  // namespace sandbox

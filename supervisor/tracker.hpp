@@ -61,6 +61,16 @@ struct Delta {
   int files = 0;
 };
 
+// Two counters under the node rules of docs/semantics.md.
+struct Usage {
+  std::uint64_t heap = 0;   // bytes; never decreases (saturates)
+  std::uint64_t files = 0;  // never below 0
+};
+// The one accounting function: `u` after the change `d`. Nodes (Tracker) and each process's
+// share of a job (Jobs) both count with it, so a job counts every process exactly as a
+// leader node on that process would.
+Usage counted(Usage u, const Delta& d);
+
 class Tracker {
  public:
   explicit Tracker(TaskDirectory& tasks) : tasks_(tasks) {}

@@ -25,7 +25,7 @@ constexpr std::uint64_t kPage = 4096;
 }  // namespace
 
 void Supervisor::on_open(Call& c, Op op) {
-  if (!tracker_.tracked(c.tid, c.tgid)) {
+  if (!counted(c)) {
     reply_continue(c);  // untracked: nothing to count, the kernel does it all
     return;
   }
@@ -83,7 +83,7 @@ void Supervisor::on_open(Call& c, Op op) {
       // the target swaps the path meanwhile, the worst case is an extra count (fails closed).
       if (o.err) return void(reply_error(c, o.err));
       if (!admit(c, Delta{0, +1}, EMFILE)) return;
-      if (reply_continue(c)) tracker_.apply(c.tid, c.tgid, Delta{0, +1});
+      if (reply_continue(c)) charge(c, Delta{0, +1});
       return;
     case OpenOutcome::Kind::installed: {
       UniqueFd file(o.fd);
@@ -93,7 +93,7 @@ void Supervisor::on_open(Call& c, Op op) {
         // effect, so the target repeats it: our open succeeded, so the target's will too,
         // unless the target swaps the path meanwhile -- then it is counted anyway (fails
         // closed: a swap can add a count, never hide an open).
-        if (reply_continue(c)) tracker_.apply(c.tid, c.tgid, Delta{0, +1});
+        if (reply_continue(c)) charge(c, Delta{0, +1});
         return;
       }
       seccomp_notif_addfd a{};
@@ -103,7 +103,7 @@ void Supervisor::on_open(Call& c, Op op) {
       a.newfd_flags = o.cloexec ? O_CLOEXEC : 0;
       const int fd = c.ch.add_fd(a);
       if (fd >= 0) {
-        tracker_.apply(c.tid, c.tgid, Delta{0, +1});
+        charge(c, Delta{0, +1});
         c.proc.closing.erase(fd);  // that fd number is open again: any close of it is done
         return;
       }
@@ -114,7 +114,7 @@ void Supervisor::on_open(Call& c, Op op) {
 }
 
 void Supervisor::on_close(Call& c) {
-  if (!tracker_.tracked(c.tid, c.tgid)) {
+  if (!counted(c)) {
     reply_continue(c);
     return;
   }
@@ -136,7 +136,7 @@ void Supervisor::on_close(Call& c) {
   }
   c.thread.closing_fd = key;
   if (reply_continue(c)) {
-    tracker_.apply(c.tid, c.tgid, Delta{0, -1});
+    charge(c, Delta{0, -1});
   } else {
     c.proc.closing.erase(key);
     c.thread.closing_fd = -1;

@@ -12,6 +12,7 @@ void Supervisor::on_exit(Call& c, bool group) {
     // The whole process is going: its nodes go now, so no query reports it any more.
     const bool had = tracker_.find(tgid) != nullptr;
     tracker_.process_exited(tgid);
+    jobs_.leave(tgid, Ending::exit, static_cast<int>(c.arg(0) & 0xff));  // its job share goes too
     if (had) emit({Event::Kind::exited, tgid, tgid});
   } else if (tid != tgid) {
     const bool had = tracker_.find(tid) != nullptr;
@@ -41,6 +42,7 @@ void Supervisor::on_execve(Call& c) {
   if (p.mm) p.mm_was_shared = p.mm_was_shared || p.mm->shared;
   p.mm.reset();
   p.closing.clear();
+  p.name_stale = true;
   drop_threads(p);  // c.thread is dangling from here on
   c.open.forget_process(p.tgid);
 }

@@ -80,6 +80,12 @@ void TraceRecorder::on_event(const Event& e) {
                         "{\"resource\":\"" + std::string(to_string(v.resource)) + "\",\"node\":" +
                             std::to_string(v.node) + ",\"usage\":" + std::to_string(v.usage) +
                             ",\"limit\":" + std::to_string(v.limit) + "}");
+      } else if (e.job_violation) {  // a job quota: the whole job dies; marked on the process that crossed
+        const JobViolation& v = *e.job_violation;
+        writer_.instant(ts, e.tgid, "kill",
+                        "{\"resource\":\"" + std::string(to_string(v.resource)) +
+                            "\",\"job\":" + std::to_string(v.job) + ",\"usage\":" + std::to_string(v.usage) +
+                            ",\"limit\":" + std::to_string(v.limit) + "}");
       }
       break;
     case Event::Kind::exec: writer_.instant(ts, e.tgid, "exec"); break;
