@@ -83,6 +83,7 @@ inline const char* to_string(Event::Kind k) {
 // Which events a watcher wants.
 struct WatchFilter {
   Pid pid = 0;              // 0: every process; else events of this node or of its process
+  JobId job = 0;            // 0: every job; else events about this job or one of its processes
   std::uint32_t kinds = 0;  // bits (1 << Kind); 0: every kind but usage
   // Usage events as they happen, not coalesced (for the trace writer in the same process;
   // not reachable from the socket).
@@ -91,7 +92,7 @@ struct WatchFilter {
   bool usage() const { return (kinds & bit(Event::Kind::usage)) != 0; }
   bool wants(const Event& e) const {
     if (kinds == 0 ? e.kind == Event::Kind::usage : (kinds & bit(e.kind)) == 0) return false;
-    return pid == 0 || e.pid == pid || e.tgid == pid;
+    return (pid == 0 || e.pid == pid || e.tgid == pid) && (job == 0 || e.job == job);
   }
 };
 

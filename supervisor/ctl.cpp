@@ -316,13 +316,19 @@ std::string comm_text(const json& j) {
 
 void print_event(const json& j) {
   const std::string ev = str(j, "event");
-  std::string line = time_text(j) + ev + " pid " + std::to_string(num(j, "pid")) + " tgid " +
-                     std::to_string(num(j, "tgid")) + comm_text(j);
+  const std::int64_t job = num(j, "job", 0);
+  // An event about a job as a whole has pid 0; one about a process of a job names it too.
+  std::string line = time_text(j) + ev +
+                     (num(j, "pid") == 0 && job != 0 ? " job " + std::to_string(job)
+                                                     : " pid " + std::to_string(num(j, "pid")) + " tgid " +
+                                                           std::to_string(num(j, "tgid")) +
+                                                           (job != 0 ? " job " + std::to_string(job) : "")) +
+                     comm_text(j);
   if (ev == "killed") {
     const std::string reason = str(j, "reason");
     const std::string unit = reason == "heap" ? " bytes" : "";
-    line += ": " + reason + " " + std::to_string(num(j, "usage")) + unit + " > limit " +
-            std::to_string(num(j, "limit")) + unit;
+    line += ": " + reason + (j.contains("openfile_count") ? " (job quota) " : " ") +
+            std::to_string(num(j, "usage")) + unit + " > limit " + std::to_string(num(j, "limit")) + unit;
   } else if (ev == "quota_set") {
     line += ": heap " + heap_quota_text(j) + ", files " + file_quota_text(j);
   } else if (ev == "usage") {
@@ -358,8 +364,8 @@ int run(const Args& a) {
   if (!takes_pid && !takes_none) throw CtlUsage("unknown subcommand '" + sub + "'");
   const bool on_job = a.job.has_value();
   if (on_job) {
-    if (sub != "fetch" && sub != "cap" && sub != "reset")
-      throw CtlUsage("--job goes with fetch, cap and reset only");
+    if (sub != "fetch" && sub != "cap" && sub != "reset" && sub != "watch")
+      throw CtlUsage("--job goes with fetch, cap, reset and watch only");
     if (nargs != 0) throw CtlUsage(sub + ": give a PID or --job ID, not both");
     std::int64_t id = 0;
     if (!parse_int(*a.job, id) || id < 1 || id > UINT32_MAX)
@@ -488,11 +494,11 @@ const char* ctl_usage_text() {
          "                                  set quotas (SIZE: bare number = MiB, or K/M/G; -1 = unlimited)\n"
          "  reset PID | --job ID            remove PID's (or the job's) quotas\n"
          "  list                            every node and job you may act on\n"
-         "  watch [--pid PID] [--kind K,...] [--usage]\n"
+         "  watch [--pid PID] [--job ID] [--kind K,...] [--usage]\n"
          "                                  stream events until interrupted or the supervisor ends\n"
          "                                  (K: registered deregistered exited killed quota_set\n"
          "                                  quota_reset joined exec usage; --usage adds usage events,\n"
-         "                                  coalesced to about ten a second per node)\n"
+         "                                  coalesced to about ten a second per node or job)\n"
          "  metrics [--openmetrics]         print the metrics text (Prometheus text format, for the\n"
          "                                  node_exporter textfile collector; or OpenMetrics)\n"
          "  version                         the server's version\n"

@@ -198,7 +198,7 @@ ParseResult parse_impl(std::string_view line, std::size_t max_line) {
       const auto s = value.is_string() ? parse_scope(value.get_ref<const std::string&>()) : std::nullopt;
       if (!s) err = "scope: expected \"job\" or \"process\", got " + quote(value);
       r.scope = s.value_or(Scope::job);
-    } else if (key == "job" && info->takes_job) {
+    } else if (key == "job" && (info->takes_job || r.op == Op::watch)) {
       err = read_int(value, key, 1, std::numeric_limits<JobId>::max(), n);
       r.job = static_cast<JobId>(n);
     } else {

@@ -269,9 +269,11 @@ int run_command(const RunOptions& options) {
   job_spec.scope = options.scope;
   if (options.scope == Scope::job)
     job_spec.heap_quota_bytes = policy.heap_quota_bytes, job_spec.file_quota = policy.file_quota;
-  job_spec.track = policy.track || options.summary || options.output;
+  // A trace shows the job's totals, so it counts them (as --summary does).
+  job_spec.track = policy.track || options.summary || options.output || options.trace;
   job_spec.keep_history = options.output.has_value();
   const JobId job = sup.start_job(listener, job_spec);
+  if (recorder) recorder->job(job, job_spec.heap_quota_bytes, job_spec.file_quota);
   if (options.verbose)
     std::fprintf(stderr,
                  "sandbox: supervising pid %d as job %u, scope %s (%zu BPF instructions, sync wake-up %s)\n",

@@ -386,6 +386,7 @@ void Session::dispatch(const protocol::Request& r, std::vector<UniqueFd>& fds) {
         auto ex = sock_.get_executor();
         WatchFilter f;
         f.pid = r.pid;
+        f.job = r.job.value_or(0);
         f.kinds = r.kinds;
         sub_ = control.subscribe(caller_, f, [weak, ex](const Event& e) {
           asio::post(ex, [weak, e] {

@@ -293,7 +293,9 @@ void Supervisor::sweep() {
       if (kind == kProcess) {
         const bool had_node = tracker_.find(pid) != nullptr;
         tracker_.process_exited(pid);
+        const JobId job = jobs_.job_of(pid);
         jobs_.leave(pid, Ending::unknown, -1);
+        if (job != 0 && (usage_raw_ | usage_coalesced_) != 0) publish_job_usage(job);
         if (had_node) emit({Event::Kind::exited, pid, pid});
         forget_process(pid);
       } else if (auto t = thread_nodes_.find(pid); t != thread_nodes_.end()) {
@@ -361,7 +363,7 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
   if (n.data.nr >= 0 && static_cast<std::size_t>(n.data.nr) < by_nr_.size())
     ++by_nr_[static_cast<std::size_t>(n.data.nr)];
   const Pid tgid = t->tgid;
-  const std::uint64_t changes = tracker_.changes();
+  const std::uint64_t changes = tracker_.changes(), job_changes = jobs_.changes();
   ProcState& p = procs_.at(t->tgid);
   // This thread is making a new call, so any close() it had in flight has completed.
   if (t->closing_fd >= 0) {
@@ -396,7 +398,10 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
     case Op::deny_enosys: reply_error(c, ENOSYS); break;
   }
   // Usage watchers (the trace, `watch` with usage): only when a counter changed.
-  if ((usage_raw_ | usage_coalesced_) != 0 && tracker_.changes() != changes) publish_usage(tid, tgid);
+  if ((usage_raw_ | usage_coalesced_) != 0) {
+    if (tracker_.changes() != changes) publish_usage(tid, tgid);
+    if (jobs_.changes() != job_changes) publish_job_usage(jobs_.job_of(tgid));
+  }
 }
 
 bool Supervisor::reply_continue(Call& c) {
@@ -460,6 +465,16 @@ void Supervisor::emit(const Event& e, UsageTo usage) {
   if (auto it = procs_.find(e.tgid ? e.tgid : e.pid); it != procs_.end()) {
     ruid = it->second.ruid, suid = it->second.suid, job = it->second.job, known = true;
     std::memcpy(stamped.comm, it->second.comm, sizeof stamped.comm);
+    if (stamped.job == 0) stamped.job = job;  // every event about a job's process names the job
+  } else if (e.pid == 0 && e.job != 0) {
+    // An event about a job as a whole: seen as its owner's, with the name of its root.
+    std::uint32_t owner = 0;
+    Pid root = 0;
+    if (jobs_.owner(e.job, owner, root)) {
+      ruid = suid = owner, job = e.job, known = true;
+      if (const auto r = procs_.find(root); r != procs_.end())
+        std::memcpy(stamped.comm, r->second.comm, sizeof stamped.comm);
+    }
   }
   for (auto& [id, s] : subscribers_) {
     if (e.kind == Event::Kind::usage && s.filter.raw_usage != (usage == UsageTo::raw)) continue;
@@ -763,6 +778,8 @@ void Supervisor::maintain() {
       if (it->listener->hung_up() || it->done.load() || it->stop.load()) {
         it->stop.store(true);
         if (const auto cj = channel_jobs_.find(it->listener.get()); cj != channel_jobs_.end()) {
+          release_usage(usage_key(cj->second));  // its last usage, while the job is still known
+          usage_state_.erase(usage_key(cj->second));
           jobs_.remove(cj->second);  // each join is one job: it ends with its listener
           channel_jobs_.erase(cj);
         }

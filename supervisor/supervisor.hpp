@@ -253,8 +253,13 @@ class Supervisor final : public Control {
     bool pending = false;       // a change is held back: `held`
     Event held;                 // the newest usage event not yet sent
   };
+  static std::int64_t usage_key(JobId job) { return -static_cast<std::int64_t>(job) - 1; }
   // A node is going (exit, deregister): its held-back usage event goes out first.
-  void release_usage(Pid pid);
+  void release_usage(std::int64_t key);
+  // Coalesced for watchers, as for nodes (raw for the trace); a job no process is left in
+  // is never held back (its last value arrives).
+  void publish_job_usage(JobId job);
+  void publish_usage_event(std::int64_t key, const Event& e, bool hold_allowed);
   struct Joined {  // a listener handed over by `sandbox-shim --socket`, with its thread
     std::unique_ptr<SeccompListener> listener;
     std::atomic<bool> stop{false};
@@ -302,8 +307,9 @@ class Supervisor final : public Control {
   std::uint64_t kills_heap_ = 0, kills_files_ = 0;
   std::uint64_t unattributed_ = 0;                   // calls refused (ENOSYS) because no task could be learnt
   std::size_t usage_raw_ = 0, usage_coalesced_ = 0;  // subscribers wanting usage events
-  std::unordered_map<Pid, UsageState> usage_state_;
-  std::vector<Pid> usage_pending_;
+  // Keyed by usage_key(): a node's pid, or a job (negative, so the two never collide).
+  std::unordered_map<std::int64_t, UsageState> usage_state_;
+  std::vector<std::int64_t> usage_pending_;
   Jobs jobs_;
 };
 

@@ -72,6 +72,11 @@ std::string node_labels(const MetricsSnapshot::Node& n) {
   return l;
 }
 
+std::string job_labels(const MetricsSnapshot::Job& j) {
+  return "job=\"" + label_value(j.job) + "\",root=\"" + std::to_string(j.root) + "\",comm=\"" +
+         label_value(j.comm) + "\",uid=\"" + std::to_string(j.uid) + "\"";
+}
+
 std::string one(std::string_view key, std::string_view v) {
   return std::string(key) + "=\"" + label_value(v) + "\"";
 }
@@ -140,15 +145,15 @@ std::string format_metrics(const MetricsSnapshot& s, MetricsFormat f) {
   auto per_job = [&](const char* name, const char* unit, const char* help, auto value) {
     w.family(name, "gauge", unit, help);
     for (const auto& j : s.jobs)
-      if (const std::optional<std::uint64_t> v = value(j)) w.sample(one("job", j.job), *v);
+      if (const std::optional<std::uint64_t> v = value(j)) w.sample(job_labels(j), *v);
   };
   using J = MetricsSnapshot::Job;
   per_job("sandbox_job_processes", "", "Live processes in the job.",
           [](const J& j) { return std::optional(j.processes); });
   per_job("sandbox_job_heap_bytes", "bytes", "Heap growth accounted to the job.",
-          [](const J& j) { return std::optional(j.heap_bytes); });
+          [](const J& j) { return j.counting ? std::optional(j.heap_bytes) : std::nullopt; });
   per_job("sandbox_job_open_files", "", "Files the job's processes hold open.",
-          [](const J& j) { return std::optional(j.open_files); });
+          [](const J& j) { return j.counting ? std::optional(j.open_files) : std::nullopt; });
   per_job("sandbox_job_heap_quota_bytes", "bytes", "The job's heap quota (absent: unlimited).",
           [](const J& j) { return j.heap_quota_bytes; });
   per_job("sandbox_job_file_quota", "", "The job's open-file quota (absent: unlimited).",

@@ -29,7 +29,11 @@ struct MetricsSnapshot {
   };
   struct Job {
     std::string job;
-    std::uint64_t processes = 0;
+    std::int64_t root = 0;        // the process it was started for
+    std::string comm;             // the root's name ("" once it is gone)
+    std::uint32_t uid = 0;        // its owner
+    std::uint64_t processes = 0;  // live
+    bool counting = false;        // heap and files are counted (else they are not shown)
     std::uint64_t heap_bytes = 0, open_files = 0;
     std::optional<std::uint64_t> heap_quota_bytes, file_quota;
   };

@@ -12,7 +12,9 @@
 namespace sandbox::observe {
 namespace {
 
-constexpr std::int64_t kJob = kJobTrackBase + 1;
+std::int64_t job_track(JobId job) {
+  return kJobTrackBase + static_cast<std::int64_t>(job);
+}
 
 std::int64_t as_value(std::uint64_t v) {
   return v > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(v);
@@ -20,16 +22,29 @@ std::int64_t as_value(std::uint64_t v) {
 
 }  // namespace
 
-TraceRecorder::TraceRecorder(const std::string& path, std::string job_name) : path_(path) {
+TraceRecorder::TraceRecorder(const std::string& path, std::string job_name)
+    : path_(path), job_name_(std::move(job_name)) {
   fd_.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644));
   if (!fd_) throw std::runtime_error("--trace: cannot create '" + path + "': " + std::strerror(errno));
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
   start_ns_ =
       static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(now.tv_nsec);
-  writer_.name(kJob, job_name);
-  writer_.sample(0, kJob, Series::heap, 0);
-  writer_.sample(0, kJob, Series::files, 0);
+}
+
+void TraceRecorder::job(JobId id, std::optional<std::uint64_t> heap_quota_bytes,
+                        std::optional<std::uint64_t> file_quota) {
+  std::lock_guard lk(mu_);
+  const std::int64_t track = job_track(id);
+  writer_.name(track, job_name_);
+  if (nodes_.contains(track)) return;  // its events came first
+  Usage& u = nodes_[track];
+  writer_.sample(0, track, Series::heap, 0);
+  writer_.sample(0, track, Series::files, 0);
+  if (!heap_quota_bytes && !file_quota) return;
+  u.quota_seen = true;
+  writer_.sample(0, track, Series::heap_quota, heap_quota_bytes ? as_value(*heap_quota_bytes) : -1);
+  writer_.sample(0, track, Series::file_quota, file_quota ? as_value(*file_quota) : -1);
 }
 
 std::uint64_t TraceRecorder::ts_us(std::uint64_t time_ns) {
@@ -42,8 +57,11 @@ std::uint64_t TraceRecorder::ts_us(std::uint64_t time_ns) {
 void TraceRecorder::on_event(const Event& e) {
   std::lock_guard lk(mu_);
   const std::uint64_t ts = ts_us(e.time_ns);
-  Usage& u = nodes_[e.pid];
-  if (e.comm[0] && std::memcmp(u.comm.data(), e.comm, u.comm.size()) != 0) {
+  // An event about a job as a whole (pid 0) goes to the job's track.
+  const bool whole_job = e.pid == 0 && e.job != 0;
+  const std::int64_t track = whole_job ? job_track(e.job) : e.pid;
+  Usage& u = nodes_[track];
+  if (!whole_job && e.comm[0] && std::memcmp(u.comm.data(), e.comm, u.comm.size()) != 0) {
     std::memcpy(u.comm.data(), e.comm, u.comm.size());
     const std::string comm(e.comm, strnlen(e.comm, sizeof e.comm));
     writer_.name(e.pid, e.pid == e.tgid ? comm + " (" + std::to_string(e.pid) + ")"
@@ -52,21 +70,15 @@ void TraceRecorder::on_event(const Event& e) {
   auto quotas = [&] {
     if (e.heap_quota_bytes || e.file_quota) u.quota_seen = true;
     if (!u.quota_seen) return;
-    writer_.sample(ts, e.pid, Series::heap_quota, e.heap_quota_bytes ? as_value(*e.heap_quota_bytes) : -1);
-    writer_.sample(ts, e.pid, Series::file_quota, e.file_quota ? as_value(*e.file_quota) : -1);
+    writer_.sample(ts, track, Series::heap_quota, e.heap_quota_bytes ? as_value(*e.heap_quota_bytes) : -1);
+    writer_.sample(ts, track, Series::file_quota, e.file_quota ? as_value(*e.file_quota) : -1);
   };
   switch (e.kind) {
     case Event::Kind::usage: {
       const std::uint64_t heap = e.heap_bytes.value_or(0), files = e.open_files.value_or(0);
-      writer_.sample(ts, e.pid, Series::heap, as_value(heap));
-      writer_.sample(ts, e.pid, Series::files, as_value(files));
+      writer_.sample(ts, track, Series::heap, as_value(heap));
+      writer_.sample(ts, track, Series::files, as_value(files));
       quotas();
-      if (e.pid == e.tgid) {  // a process node: the job is the sum of these
-        job_heap_ += heap - u.heap;
-        job_files_ += files - u.files;
-        writer_.sample(ts, kJob, Series::heap, as_value(job_heap_));
-        writer_.sample(ts, kJob, Series::files, as_value(job_files_));
-      }
       u.heap = heap;
       u.files = files;
       break;
@@ -80,23 +92,18 @@ void TraceRecorder::on_event(const Event& e) {
                         "{\"resource\":\"" + std::string(to_string(v.resource)) + "\",\"node\":" +
                             std::to_string(v.node) + ",\"usage\":" + std::to_string(v.usage) +
                             ",\"limit\":" + std::to_string(v.limit) + "}");
-      } else if (e.job_violation) {  // a job quota: the whole job dies; marked on the process that crossed
+      } else if (e.job_violation) {  // a job quota: the whole job dies; marked on the job's track
         const JobViolation& v = *e.job_violation;
-        writer_.instant(ts, e.tgid, "kill",
+        writer_.instant(ts, job_track(v.job), "kill",
                         "{\"resource\":\"" + std::string(to_string(v.resource)) +
-                            "\",\"job\":" + std::to_string(v.job) + ",\"usage\":" + std::to_string(v.usage) +
+                            "\",\"job\":" + std::to_string(v.job) + ",\"pid\":" + std::to_string(v.pid) +
+                            ",\"usage\":" + std::to_string(v.usage) +
                             ",\"limit\":" + std::to_string(v.limit) + "}");
       }
       break;
     case Event::Kind::exec: writer_.instant(ts, e.tgid, "exec"); break;
     case Event::Kind::exited:
-      writer_.instant(ts, e.pid, "exit");
-      if (e.pid == e.tgid) {  // the process's usage leaves the job
-        job_heap_ -= u.heap;
-        job_files_ -= u.files;
-        writer_.sample(ts, kJob, Series::heap, as_value(job_heap_));
-        writer_.sample(ts, kJob, Series::files, as_value(job_files_));
-      }
+      writer_.instant(ts, e.pid, "exit");  // the job's totals follow in its own usage event
       nodes_.erase(e.pid);
       break;
     default: break;

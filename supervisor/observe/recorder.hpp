@@ -6,12 +6,15 @@
 // flush() runs on a timer thread: it takes the text under the recorder's own lock and
 // writes it to the file outside every lock. close() writes the rest.
 //
-// The run is one job: its track (observe::kJobTrackBase + 1) sums the process nodes.
+// Jobs: the usage events of a job (pid 0) are its real totals (every process of it, nodes or
+// not) and its quotas, on the track observe::kJobTrackBase + job id; a job-quota kill is an
+// instant on that track.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -26,6 +29,8 @@ class TraceRecorder {
   // Creates (or truncates) `path`; throws std::runtime_error with one line naming it.
   TraceRecorder(const std::string& path, std::string job_name);
   void on_event(const Event& e);
+  // The run's job: named (the name given above), starting at 0, with its quotas if any.
+  void job(JobId id, std::optional<std::uint64_t> heap_quota_bytes, std::optional<std::uint64_t> file_quota);
   void flush();
   // Finishes the document and writes it; "" or a one-line error.
   std::string close();
@@ -46,8 +51,8 @@ class TraceRecorder {
   UniqueFd fd_;
   TraceWriter writer_;
   std::uint64_t start_ns_ = 0, last_us_ = 0;
-  std::unordered_map<Pid, Usage> nodes_;  // by node pid; leaders (pid == tgid) sum to the job
-  std::uint64_t job_heap_ = 0, job_files_ = 0;
+  std::unordered_map<std::int64_t, Usage> nodes_;  // by track: a node's pid, or a job's track
+  std::string job_name_;
   std::string error_;
 };
 

@@ -29,25 +29,37 @@ Event Supervisor::usage_event(const Node& n) const {
 
 void Supervisor::publish_usage(Pid tid, Pid tgid) {
   const Pid keys[] = {tgid, tid};
-  std::uint64_t now = 0;
-  for (int i = 0; i < (tid == tgid ? 1 : 2); ++i) {
-    const Node* n = tracker_.find(keys[i]);
-    if (!n) continue;
-    if (usage_raw_) emit(usage_event(*n), UsageTo::raw);
-    if (!usage_coalesced_) continue;
-    // At most one event per node per interval; a change inside it is held back and sent
-    // by flush_usage() with the values of that moment, so the last value always arrives.
-    if (now == 0) now = monotonic_ns();
-    UsageState& u = usage_state_[n->pid];
-    if (now - u.last_ns >= kUsageIntervalNs) {
-      u.last_ns = now;
-      u.pending = false;
-      emit(usage_event(*n), UsageTo::coalesced);
-    } else {
-      u.held = usage_event(*n);
-      if (!u.pending) usage_pending_.push_back(n->pid);
-      u.pending = true;
-    }
+  for (int i = 0; i < (tid == tgid ? 1 : 2); ++i)
+    if (const Node* n = tracker_.find(keys[i])) publish_usage_event(n->pid, usage_event(*n), true);
+}
+
+void Supervisor::publish_job_usage(JobId job) {
+  JobView v;
+  if (job == 0 || jobs_.fetch(job, v) != 0 || !v.counting) return;
+  Event e{Event::Kind::usage, 0, 0};
+  e.job = job;
+  e.heap_bytes = v.usage.heap;
+  e.open_files = v.usage.files;
+  e.heap_quota_bytes = v.heap_quota_bytes;
+  e.file_quota = v.file_quota;
+  publish_usage_event(usage_key(job), e, v.live != 0);
+}
+
+void Supervisor::publish_usage_event(std::int64_t key, const Event& e, bool hold_allowed) {
+  if (usage_raw_) emit(e, UsageTo::raw);
+  if (!usage_coalesced_) return;
+  // At most one event per node (or job) per interval; a change inside it is held back and
+  // sent by flush_usage() with the values of that moment, so the last value always arrives.
+  const std::uint64_t now = monotonic_ns();
+  UsageState& u = usage_state_[key];
+  if (!hold_allowed || now - u.last_ns >= kUsageIntervalNs) {
+    u.last_ns = now;
+    u.pending = false;  // flush_usage() drops it from usage_pending_
+    emit(e, UsageTo::coalesced);
+  } else {
+    u.held = e;
+    if (!u.pending) usage_pending_.push_back(key);
+    u.pending = true;
   }
 }
 
@@ -58,8 +70,8 @@ void Supervisor::flush_usage() {
   if (!subscribers_.empty()) sweep();
   if (usage_pending_.empty()) return;
   const std::uint64_t now = monotonic_ns();
-  std::erase_if(usage_pending_, [&](Pid pid) {
-    const auto it = usage_state_.find(pid);
+  std::erase_if(usage_pending_, [&](std::int64_t key) {
+    const auto it = usage_state_.find(key);
     if (it == usage_state_.end() || !it->second.pending) return true;  // the node is gone
     if (now - it->second.last_ns < kUsageIntervalNs) return false;     // not yet
     it->second.pending = false;
@@ -69,8 +81,8 @@ void Supervisor::flush_usage() {
   });
 }
 
-void Supervisor::release_usage(Pid pid) {
-  const auto it = usage_state_.find(pid);
+void Supervisor::release_usage(std::int64_t key) {
+  const auto it = usage_state_.find(key);
   if (it == usage_state_.end() || !it->second.pending) return;
   it->second.pending = false;  // flush_usage() drops it from usage_pending_
   if (usage_coalesced_) emit(it->second.held, UsageTo::coalesced);
@@ -93,11 +105,30 @@ observe::MetricsSnapshot Supervisor::metrics_snapshot(const Caller& c) {
       m.uid = p->second.ruid;
       m.comm.assign(p->second.comm, strnlen(p->second.comm, sizeof p->second.comm));
     }
+    if (p != procs_.end() && p->second.job != 0) m.job = std::to_string(p->second.job);
     m.heap_bytes = n.heapsize;
     m.open_files = n.openfile_count;
     m.heap_quota_bytes = n.heap_quota_bytes;
     m.file_quota = n.file_quota;
     s.nodes.push_back(std::move(m));
+  }
+  // Jobs as list shows them: root every job, another user their own, a caller inside the
+  // sandbox only its own job.
+  for (const JobView& j : jobs_.list()) {
+    if (c.inside ? c.job != j.id : (c.uid != 0 && c.uid != j.owner)) continue;
+    observe::MetricsSnapshot::Job m;
+    m.job = std::to_string(j.id);
+    m.root = j.root;
+    m.uid = j.owner;
+    if (const auto p = procs_.find(j.root); p != procs_.end())
+      m.comm.assign(p->second.comm, strnlen(p->second.comm, sizeof p->second.comm));
+    m.processes = j.live;
+    m.counting = j.counting;
+    m.heap_bytes = j.usage.heap;
+    m.open_files = j.usage.files;
+    m.heap_quota_bytes = j.heap_quota_bytes;
+    m.file_quota = j.file_quota;
+    s.jobs.push_back(std::move(m));
   }
   // Counters are the supervisor's, not any one target's: every outside caller sees them;
   // a caller inside the sandbox does not learn about other tenants' activity.

@@ -18,6 +18,7 @@ namespace {
 
 using json = nlohmann::json;
 const std::string kShim = SHIM_BIN;
+const std::string kJobsTarget = JOBS_TARGET_BIN;
 
 std::string temp_path(const std::string& tag) {
   return "/tmp/sandbox-obs-" + tag + "-" + std::to_string(::getpid());
@@ -122,7 +123,9 @@ const char* const kOpenMetricsCheck =
 
 TEST_CASE("trace: a heap-quota kill, traced: Chrome trace JSON whose values agree with the run") {
   const std::string path = temp_path("heap.json");
-  const Result r = sandboxed({"--heap-quota", "8M", "--trace", path}, {kProbe, "heap-kill", "1"});
+  // --scope process: the command's own node is killed (the job's kill is the next test's).
+  const Result r =
+      sandboxed({"--scope", "process", "--heap-quota", "8M", "--trace", path}, {kProbe, "heap-kill", "1"});
   INFO(r.err);
   REQUIRE(r.status == 137);
   // The run's own account: "killed pid N: heap quota exceeded: USAGE bytes ... > limit LIMIT bytes".
@@ -164,7 +167,8 @@ TEST_CASE("trace: a heap-quota kill, traced: Chrome trace JSON whose values agre
 
 TEST_CASE("trace: a file-quota kill; the plot of it renders with rsvg-convert") {
   const std::string path = temp_path("files.json"), svg = temp_path("files.svg");
-  const Result r = sandboxed({"--file-quota", "5", "--trace", path}, {kProbe, "file-kill"});
+  const Result r =
+      sandboxed({"--scope", "process", "--file-quota", "5", "--trace", path}, {kProbe, "file-kill"});
   INFO(r.err);
   REQUIRE(r.status == 137);
   CHECK(has(r.err, "file quota exceeded: 6 open files > limit 5"));
@@ -189,6 +193,52 @@ TEST_CASE("trace: a file-quota kill; the plot of it renders with rsvg-convert") 
   CHECK(render.status == 0);
   CHECK(render.err.empty());
   CHECK(::access((svg + ".png").c_str(), F_OK) == 0);
+  for (const auto& p : {path, svg, svg + ".png"}) ::unlink(p.c_str());
+}
+
+TEST_CASE("trace: a job-quota kill: the job's own totals reach its quota line, and the kill is on the job") {
+  const std::string path = temp_path("job.json"), svg = temp_path("job.svg");
+  // Four children of 20 MiB each, under a 50 MiB quota on the job: none is over it alone,
+  // the third one's mapping puts the job over.
+  const Result r = sandboxed({"--heap-quota", "50M", "--trace", path}, {kJobsTarget, "fork-heap", "4", "20"});
+  INFO(r.err);
+  REQUIRE(r.status == 137);
+  REQUIRE(has(r.err, "job heap quota exceeded: "));
+  const std::int64_t usage = std::atoll(r.err.c_str() + r.err.find("exceeded: ") + 10);
+  const std::int64_t limit = std::atoll(r.err.c_str() + r.err.find("> limit ") + 8);
+  REQUIRE(limit == 50 << 20);
+
+  const Trace t = load_trace(path);
+  CHECK(has(t.process_name(kJob), "jobs_target fork-heap 4 20"));
+  // The job's quota line, from the start.
+  const auto quota = t.points(kJob, "heap quota");
+  REQUIRE(quota.size() == 1);
+  CHECK(quota[0].second == limit);
+  // The job's counter: the sum over its processes (children have no node of their own, so
+  // no process track could show this), up to the last mapping admitted, exactly one 20 MiB
+  // mapping short of the call that crossed.
+  const std::int64_t peak = t.peak(kJob, "heap");
+  CHECK(peak <= limit);
+  CHECK(peak + (20 << 20) == usage);
+  CHECK(peak >= 40 << 20);
+  // The kill: one instant, on the job's track, naming the resource, the job and the values.
+  const auto kills = t.instants("kill");
+  REQUIRE(kills.size() == 1);
+  CHECK(kills[0]["pid"] == kJob);
+  CHECK(kills[0]["args"]["resource"] == "heap");
+  CHECK(kills[0]["args"]["job"] == 1);
+  CHECK(kills[0]["args"]["usage"] == usage);
+  CHECK(kills[0]["args"]["limit"] == limit);
+  CHECK(kills[0]["args"]["usage"].get<std::int64_t>() > quota[0].second);
+  // Every process gone, the job's counter is back at 0.
+  CHECK(t.points(kJob, "heap").back().second == 0);
+
+  const Result plot = run({kSandbox, "plot", path, "-o", svg});
+  INFO(plot.err);
+  REQUIRE(plot.status == 0);
+  const std::string text = slurp(svg);
+  CHECK(has(text, "killed run " + kJobsTarget + " fork-heap 4 20 (heap quota)"));
+  CHECK(shell("rsvg-convert -o " + svg + ".png " + svg).status == 0);
   for (const auto& p : {path, svg, svg + ".png"}) ::unlink(p.c_str());
 }
 
@@ -234,21 +284,27 @@ TEST_CASE(
     if (e["event"] == "end") break;
     if (e["event"] != "usage") continue;
     CHECK(e.contains("time_ns"));
-    CHECK(e["comm"] == "sh");
+    CHECK(e["job"] == 1);
+    if (e["pid"] != 0) CHECK(e["comm"] == "sh");  // the job's own events (pid 0) after sh has gone have none
     usage[e["pid"]].push_back(e);
   }
   CHECK(all.wait() == 0);
-  REQUIRE(usage.size() == 1);
-  const auto& evs = usage.begin()->second;
-  CHECK(evs.size() >= 1);
-  // 6000 changes, coalesced: consecutive events of one node are at least 100 ms apart
-  // (99.9 allows for the wall clock and the monotonic clock being read a moment apart) --
-  // but for the last one, sent as the node goes so that its final value is not lost.
-  for (std::size_t i = 1; i + 1 < evs.size(); ++i)
-    CHECK(evs[i]["time_ns"].get<std::uint64_t>() - evs[i - 1]["time_ns"].get<std::uint64_t>() >= 99'900'000u);
-  // The last value arrives: every file closed again.
-  CHECK(evs.back()["openfile_count"] == 0);
-  CHECK(evs.size() < 6000);
+  // The shell's node, and the job as a whole (pid 0).
+  REQUIRE(usage.size() == 2);
+  REQUIRE(usage.count(0) == 1);
+  for (const auto& [pid, evs] : usage) {
+    INFO("pid " << pid);
+    CHECK(evs.size() >= 1);
+    // 6000 changes, coalesced: consecutive events of one node (or job) are at least 100 ms
+    // apart (99.9 allows for the wall clock and the monotonic clock being read a moment
+    // apart) -- but for the last one, sent as the node goes so that its final value is not lost.
+    for (std::size_t i = 1; i + 1 < evs.size(); ++i)
+      CHECK(evs[i]["time_ns"].get<std::uint64_t>() - evs[i - 1]["time_ns"].get<std::uint64_t>() >=
+            99'900'000u);
+    // The last value arrives: every file closed again.
+    CHECK(evs.back()["openfile_count"] == 0);
+    CHECK(evs.size() < 6000);
+  }
 
   // The kind filter: nothing but the answer and the end.
   CHECK(has(only_kill.expect_out(""), "\"event\":\"end\""));
@@ -290,6 +346,60 @@ TEST_CASE("watch: --pid selects one process; bad filters are one-line errors") {
   CHECK(mine.wait() == 0);
 }
 
+TEST_CASE("watch: --job selects one job's events under serve, its own usage events included") {
+  const std::string sock = temp_path("job.sock");
+  Process serve({kSandbox, "serve", "--socket", sock, "--verbose"});
+  serve.expect_err("serving " + sock);
+  Process a({kShim, "--socket", sock, "--file-quota", "9", "--", kProbe, "park"});
+  const std::string pid_a = a.expect_out("pid=").substr(4);
+  Process b({kShim, "--socket", sock, "--file-quota", "9", "--", kProbe, "park"});
+  const std::string pid_b = b.expect_out("pid=").substr(4);
+  const json listed = json::parse(::run({kSandbox, "ctl", "--socket", sock, "--json", "list"}).out);
+  std::int64_t job_a = 0, job_b = 0;
+  for (const auto& j : listed["jobs"]) {
+    if (j["root"] == std::stoi(pid_a)) job_a = j["job"];
+    if (j["root"] == std::stoi(pid_b)) job_b = j["job"];
+  }
+  REQUIRE(job_a != 0);
+  REQUIRE(job_b != 0);
+  REQUIRE(job_a != job_b);
+  Process watch(
+      {kSandbox, "ctl", "--socket", sock, "--json", "watch", "--usage", "--job", std::to_string(job_a)});
+  watch.expect_out("\"ok\":true");
+  // B changes first: a watcher of every job would see B's events before A's.
+  b.send("open");
+  b.expect_out("opened=1");
+  a.send("open");
+  a.expect_out("opened=1");
+  bool node = false, whole = false;
+  while (!(node && whole)) {
+    const json e = json::parse(watch.expect_out("\"event\""));
+    INFO(e.dump());
+    CHECK(e["job"] == job_a);
+    if (e["event"] != "usage") continue;
+    if (e["pid"] == 0) {  // the job as a whole: its totals and its quota
+      CHECK(e["openfile_count"] == 1);
+      CHECK(e["file_quota"] == 9);
+      CHECK(e["comm"] == "probe");  // its root's name
+      whole = true;
+    } else {
+      CHECK(e["pid"] == std::stoi(pid_a));
+      node = true;
+    }
+  }
+  const Result bad = ::run({kSandbox, "ctl", "--socket", sock, "watch", "--job", "x"});
+  CHECK(bad.status == 2);
+  CHECK(has(bad.err, "--job: expected a job id"));
+  a.close_stdin();
+  b.close_stdin();
+  CHECK(a.wait() == 0);
+  CHECK(b.wait() == 0);
+  serve.signal(SIGTERM);
+  CHECK(has(watch.expect_out("\"end\""), "\"event\":\"end\""));
+  CHECK(watch.wait() == 0);
+  CHECK(serve.wait() == 0);
+}
+
 TEST_CASE(
     "metrics: serve --metrics, scraped over HTTP in both formats; promtool and the OpenMetrics parser "
     "accept it; ctl metrics prints the same families") {
@@ -308,10 +418,25 @@ TEST_CASE(
   CHECK(plain.rfind("HTTP/1.1 200", 0) == 0);
   CHECK(has(plain, "Content-Type: text/plain; version=0.0.4"));
   const std::string text = http_body(plain);
+  // The target's job (one per join), from list.
+  const json listed = json::parse(::run({kSandbox, "ctl", "--socket", sock, "--json", "list"}).out);
+  std::string job;
+  for (const auto& j : listed["jobs"])
+    if (j["root"] == std::stoi(pid)) job = std::to_string(j["job"].get<int>());
+  REQUIRE(!job.empty());
+  const std::string uid = std::to_string(::getuid());
   const std::string labels =
-      "pid=\"" + pid + "\",tgid=\"" + pid + "\",comm=\"probe\",uid=\"" + std::to_string(::getuid()) + "\"";
+      "pid=\"" + pid + "\",tgid=\"" + pid + "\",comm=\"probe\",uid=\"" + uid + "\",job=\"" + job + "\"";
   CHECK(has(text, "sandbox_node_open_files{" + labels + "} 1\n"));
   CHECK(has(text, "sandbox_node_file_quota{" + labels + "} 7\n"));
+  // The job: its quota (--file-quota covers the job by default), its usage, its processes.
+  const std::string job_labels =
+      "job=\"" + job + "\",root=\"" + pid + "\",comm=\"probe\",uid=\"" + uid + "\"";
+  CHECK(has(text, "sandbox_job_processes{" + job_labels + "} 1\n"));
+  CHECK(has(text, "sandbox_job_open_files{" + job_labels + "} 1\n"));
+  CHECK(has(text, "sandbox_job_file_quota{" + job_labels + "} 7\n"));
+  CHECK(has(text, "sandbox_job_heap_bytes{" + job_labels + "} "));
+  CHECK(!has(text, "sandbox_job_heap_quota_bytes{"));  // unlimited: absent
   CHECK(has(text, "sandbox_notifications_total{syscall=\"openat\"}"));
   CHECK(has(text, "sandbox_kills_total{resource=\"files\"} 0\n"));
   CHECK(has(text, "sandbox_listeners 1\n"));

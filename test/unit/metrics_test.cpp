@@ -37,7 +37,11 @@ MetricsSnapshot sample_snapshot() {
   s.nodes = {a, b};
   MetricsSnapshot::Job j;
   j.job = "build-7";
+  j.root = 100;
+  j.comm = "leaky";
+  j.uid = 1000;
   j.processes = 1;
+  j.counting = true;
   j.heap_bytes = 1 << 20;
   j.open_files = 4;
   s.jobs = {j};
@@ -86,7 +90,8 @@ TEST_CASE("metrics: OpenMetrics text names, types and ends correctly") {
   // No quota: no sample (absent means unlimited).
   CHECK(t.find("sandbox_node_heap_quota_bytes{pid=\"101\"") == std::string::npos);
   CHECK(t.find("sandbox_node_file_quota{pid=\"101\"") != std::string::npos);
-  CHECK(t.find("sandbox_job_open_files{job=\"build-7\"} 4\n") != std::string::npos);
+  CHECK(t.find("sandbox_job_open_files{job=\"build-7\",root=\"100\",comm=\"leaky\",uid=\"1000\"} 4\n") !=
+        std::string::npos);
   CHECK(t.find("sandbox_supervisor_open_fds 9\n") != std::string::npos);
   CHECK(t.find("sandbox_supervisor_threads 3\n") != std::string::npos);
 }
