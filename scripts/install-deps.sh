@@ -3,6 +3,8 @@
 # Build + tests: compiler, CMake, libseccomp, Boost.Asio, nlohmann/json, doctest.
 # Parity (kernel side): linux-source-6.1, QEMU and the kernel build tools.
 # Fuzzing (test/fuzz): clang, and libFuzzer's runtime (libclang-rt-14-dev, only recommended by clang).
+# Observability tests: promtool (prometheus) checks the Prometheus text, python3-prometheus-client parses the
+# OpenMetrics text strictly, rsvg-convert (librsvg2-bin) renders the plot.
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates python3
@@ -11,6 +13,7 @@ packages=(
   linux-source-6.1 qemu-system-x86 flex bison bc libelf-dev libssl-dev cpio xz-utils
   patch perl python3-ply libc6-dev gcc-multilib
   clang libclang-rt-14-dev
+  prometheus librsvg2-bin python3-prometheus-client
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -13,10 +13,13 @@ namespace sandbox {
 
 const char* usage_text() {
   return "usage: sandbox run [--heap-quota SIZE] [--file-quota N] [--scope job|process] [--track]\n"
-         "                   [--policy FILE] [--summary] [-o FILE] [--socket PATH | --no-socket]\n"
-         "                   [--verbose] [--] CMD [ARG...]\n"
-         "       sandbox serve [--socket PATH] [--socket-mode MODE] [--policy FILE] [--verbose]\n"
-         "       sandbox ctl [--socket PATH] [--json] register|fetch|deregister|cap|reset|list|watch|version "
+         "                   [--policy FILE] [--summary] [-o FILE] [--trace FILE]\n"
+         "                   [--socket PATH | --no-socket] [--verbose] [--] CMD [ARG...]\n"
+         "       sandbox serve [--socket PATH] [--socket-mode MODE] [--policy FILE] [--metrics HOST:PORT]\n"
+         "                     [--verbose]\n"
+         "       sandbox plot TRACE -o FILE.svg [--top N] [--title TEXT]\n"
+         "       sandbox ctl [--socket PATH] [--json] "
+         "register|fetch|deregister|cap|reset|list|watch|metrics|version "
          "...\n"
          "       sandbox --help | --version\n"
          "\n"
@@ -40,10 +43,16 @@ const char* usage_text() {
          "                     (policies/README.md); the flags above override it\n"
          "  --socket PATH      serve the control socket there (default under $XDG_RUNTIME_DIR or /run;\n"
          "                     CMD finds it in $SANDBOX_SOCKET); --no-socket: none\n"
+         "  --trace FILE       write heap and open files over time (and exec, kill, exit) to FILE as\n"
+         "                     Chrome trace-event JSON: open it in ui.perfetto.dev, or draw it with\n"
+         "                     `sandbox plot FILE -o usage.svg` (docs/observability.md)\n"
          "  --verbose, -v      say what the supervisor does\n"
          "\n"
          "sandbox serve runs a long-lived supervisor; targets join it with\n"
-         "`sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] -- CMD`.\n"
+         "`sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] -- CMD`; with\n"
+         "--metrics it serves Prometheus metrics on http://HOST:PORT/metrics (HOST defaults to\n"
+         "127.0.0.1). Under systemd it takes its sockets from socket activation (LISTEN_FDS) and\n"
+         "reports READY=1 (packaging/systemd/).\n"
          "sandbox ctl talks to a supervisor's socket (docs/protocol.md).\n"
          "\n"
          "Exit status: CMD's own, 128+N if signal N killed it (137 for a quota kill),\n"
@@ -87,12 +96,51 @@ Command parse_serve(int argc, const char* const argv[]) {
       o.socket_mode = static_cast<mode_t>(mode);
     } else if (name == "--policy") {
       o.policy_file = std::string(value());
+    } else if (name == "--metrics") {
+      o.metrics = std::string(value());
+      if (o.metrics->empty()) throw UsageError("--metrics: empty address (expected HOST:PORT or :PORT)");
     } else if (a == "--verbose" || a == "-v") {
       o.verbose = true;
     } else {
       throw UsageError("serve: unknown option '" + std::string(a) + "'");
     }
   }
+  return cmd;
+}
+
+Command parse_plot(int argc, const char* const argv[]) {
+  Command cmd;
+  cmd.kind = Command::Kind::plot;
+  PlotCommand& o = cmd.plot;
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    const std::string_view name = a.substr(0, a.find('='));
+    auto value = [&]() -> std::string_view {
+      if (const auto eq = a.find('='); eq != std::string_view::npos && a.rfind("--", 0) == 0)
+        return a.substr(eq + 1);
+      if (i + 1 >= argc) throw UsageError(std::string(name) + ": missing value");
+      return argv[++i];
+    };
+    if (a == "-o" || name == "--output") {
+      o.output = std::string(value());
+      if (o.output.empty()) throw UsageError("-o: empty file name");
+    } else if (name == "--top") {
+      o.top = parse_count(name, value());
+    } else if (name == "--title") {
+      o.title = std::string(value());
+    } else if (a == "--help" || a == "-h") {
+      cmd.kind = Command::Kind::help;
+      return cmd;
+    } else if (!a.empty() && a[0] == '-' && a != "-") {
+      throw UsageError("plot: unknown option '" + std::string(a) + "'");
+    } else if (o.trace.empty()) {
+      o.trace = std::string(a);
+    } else {
+      throw UsageError("plot: one TRACE only (got '" + o.trace + "' and '" + std::string(a) + "')");
+    }
+  }
+  if (o.trace.empty()) throw UsageError("plot: missing TRACE (usage: sandbox plot TRACE -o usage.svg)");
+  if (o.output.empty()) throw UsageError("plot: missing -o FILE.svg (or -o - for stdout)");
   return cmd;
 }
 
@@ -137,8 +185,9 @@ Command parse_command_line(int argc, const char* const argv[]) {
     return cmd;
   }
   if (sub == "serve") return parse_serve(argc, argv);
+  if (sub == "plot") return parse_plot(argc, argv);
   if (sub != "run")
-    throw UsageError("unknown command '" + std::string(sub) + "' (expected run, serve or ctl)");
+    throw UsageError("unknown command '" + std::string(sub) + "' (expected run, serve, ctl or plot)");
   cmd.kind = Command::Kind::run;
   RunOptions& o = cmd.run;
   int i = 2;
@@ -170,6 +219,9 @@ Command parse_command_line(int argc, const char* const argv[]) {
       if (o.socket->empty()) throw UsageError("--socket: empty path");
     } else if (a == "--no-socket") {
       o.no_socket = true;
+    } else if (name == "--trace") {
+      o.trace = std::string(value(name, a));
+      if (o.trace->empty()) throw UsageError("--trace: empty file name");
     } else if (a == "--track") {
       o.track = true;
     } else if (name == "--scope") {

@@ -29,6 +29,7 @@ struct RunOptions {
   Scope scope = Scope::job;           // what the quotas cover
   bool summary = false;               // one line on stderr at the end
   std::optional<std::string> output;  // JSON summary to this file
+  std::optional<std::string> trace;   // --trace FILE: usage over time, Chrome trace-event JSON
   std::vector<std::string> command;   // CMD ARG...
 };
 
@@ -38,12 +39,21 @@ struct ServeOptions {
   mode_t socket_mode = 0600;
   std::optional<std::string> policy_file;
   bool verbose = false;
+  std::optional<std::string> metrics;  // --metrics HOST:PORT (validated by the server)
+};
+
+struct PlotCommand {
+  std::string trace;   // TRACE (a file from `sandbox run --trace`)
+  std::string output;  // -o FILE; "-" for stdout
+  std::size_t top = 5;
+  std::string title;
 };
 
 struct Command {
-  enum class Kind { run, serve, ctl, help, version } kind = Kind::help;
+  enum class Kind { run, serve, ctl, plot, help, version } kind = Kind::help;
   RunOptions run;
   ServeOptions serve;
+  PlotCommand plot;
   int ctl_argc = 0;  // for ctl: argv from "ctl" on
   const char* const* ctl_argv = nullptr;
 };
@@ -56,6 +66,8 @@ struct Command {
 std::string default_socket_path(const std::string& tag = "");
 
 Command parse_command_line(int argc, const char* const argv[]);
+// `sandbox plot` (observe/plot_command.cpp): 0, 1 (bad trace, cannot write) or 2 (cannot read).
+int plot_command(const PlotCommand& o);
 const char* usage_text();
 
 }  // namespace sandbox

@@ -112,6 +112,7 @@ void Supervisor::kill_job(const JobViolation& v) {
     if (p.job == v.job) target::pidfd_kill(p.pidfd.get());
   kill_job_descendants(v.job);
   if (!first) return;
+  ++(v.resource == Resource::heap ? kills_heap_ : kills_files_);
   Event e{Event::Kind::killed, v.pid, v.pid};
   e.job = v.job;
   e.job_violation = v;

@@ -116,6 +116,7 @@ void Jobs::apply(Pid tgid, const Delta& d) {
   Member& mem = m->second;
   Job& job = j->second;
   const Usage share = counted(mem.share, d);
+  if (share.heap != mem.share.heap || share.files != mem.share.files) ++changes_;
   job.usage = totals_with(job, mem, share);
   mem.share = share;
   mem.peak_files = std::max(mem.peak_files, share.files);
@@ -142,6 +143,7 @@ void Jobs::leave(Pid tgid, Ending how, int code) {
   const auto j = jobs_.find(mem.job);
   if (j == jobs_.end()) return;
   Job& job = j->second;
+  ++changes_;  // live processes at least
   job.usage = {sub_floor(job.usage.heap, mem.share.heap), sub_floor(job.usage.files, mem.share.files)};
   if (job.live > 0) --job.live;
   if (!job.spec.keep_history) return;
@@ -187,10 +189,18 @@ int Jobs::cap(JobId job, bool bad, std::optional<std::uint64_t> heap_bytes,
   if (jb.spec.heap_quota_bytes || jb.spec.file_quota) return ENFILE;
   jb.spec.heap_quota_bytes = heap_bytes;
   jb.spec.file_quota = files;
+  ++changes_;
   if (heap_bytes || files) jb.counting = true;  // from now on, as a node counts from its registration
   enforce = over(jb, jb.usage);
   if (enforce) enforce->job = job, enforce->pid = jb.spec.root;
   return 0;
+}
+
+bool Jobs::owner(JobId job, std::uint32_t& uid, Pid& root) const {
+  const auto j = jobs_.find(job);
+  if (j == jobs_.end()) return false;
+  uid = j->second.spec.owner, root = j->second.spec.root;
+  return true;
 }
 
 int Jobs::reset(JobId job) {
@@ -198,6 +208,7 @@ int Jobs::reset(JobId job) {
   if (j == jobs_.end()) return ESRCH;
   j->second.spec.heap_quota_bytes.reset();
   j->second.spec.file_quota.reset();
+  ++changes_;
   return 0;
 }
 

@@ -122,6 +122,8 @@ class Jobs {
   void mark_killed(const JobViolation& v);
   bool killed(JobId job) const;
   std::vector<Pid> members(JobId job) const;
+  // Who may see the job (its owner) and the process it was started for; false if none.
+  bool owner(JobId job, std::uint32_t& uid, Pid& root) const;
 
   // Outside operations, with the node operations' rules: ESRCH for no such job; EINVAL for
   // a quota below -1 (the caller passes `bad`); ENFILE when quotas are already set. cap()
@@ -135,6 +137,9 @@ class Jobs {
   // live ones (Ending::running).
   std::vector<ProcessRecord> history(JobId job) const;
   std::size_t size() const { return jobs_.size(); }
+  // Bumped whenever a job's totals or quotas change (cheap: for usage events, compare before
+  // and after a call).
+  std::uint64_t changes() const { return changes_; }
   std::size_t members() const { return members_.size(); }
 
  private:
@@ -159,6 +164,7 @@ class Jobs {
   std::unordered_map<JobId, Job> jobs_;
   std::unordered_map<Pid, Member> members_;
   JobId next_ = 1;
+  std::uint64_t changes_ = 0;
 };
 
 }  // namespace sandbox

@@ -39,6 +39,7 @@ constexpr OpInfo kOps[] = {
     {"watch", Op::watch, false, false, false, false},
     {"filter", Op::filter, false, false, false, false},
     {"join", Op::join, true, true, true, false},
+    {"metrics", Op::metrics, false, false, false, false},
 };
 
 // A value quoted for a message: its JSON text, cut short if long. Never throws on odd
@@ -164,6 +165,32 @@ ParseResult parse_impl(std::string_view line, std::size_t max_line) {
       (key == "heap_quota"         ? r.heap_quota
        : key == "heap_quota_bytes" ? r.heap_quota_bytes
                                    : r.file_quota) = n;
+    } else if (key == "pid" && r.op == Op::watch) {
+      err = read_int(value, key, 1, std::numeric_limits<Pid>::max(), n);
+      r.pid = static_cast<Pid>(n);
+    } else if (key == "kinds" && r.op == Op::watch) {
+      if (!value.is_array() || value.empty() || value.size() > 2 * Event::kKinds) {
+        err = "kinds: expected a non-empty array of event names, got " + quote(value);
+      } else {
+        for (const auto& k : value) {
+          int found = -1;
+          for (int i = 0; i < Event::kKinds; ++i)
+            if (k.is_string() && k.get_ref<const std::string&>() == to_string(static_cast<Event::Kind>(i)))
+              found = i;
+          if (found < 0) {
+            err = "kinds: unknown event " + quote(k) +
+                  " (registered, deregistered, exited, killed, quota_set, "
+                  "quota_reset, joined, exec, usage)";
+            break;
+          }
+          r.kinds |= 1u << found;
+        }
+      }
+    } else if (key == "format" && r.op == Op::metrics) {
+      if (value == "openmetrics")
+        r.openmetrics = true;
+      else if (value != "prometheus")
+        err = "format: expected \"openmetrics\" or \"prometheus\", got " + quote(value);
     } else if (key == "track" && info->takes_track) {
       if (!value.is_boolean()) err = "track: expected true or false, got " + quote(value);
       r.track = value.is_boolean() && value.get<bool>();
@@ -171,7 +198,7 @@ ParseResult parse_impl(std::string_view line, std::size_t max_line) {
       const auto s = value.is_string() ? parse_scope(value.get_ref<const std::string&>()) : std::nullopt;
       if (!s) err = "scope: expected \"job\" or \"process\", got " + quote(value);
       r.scope = s.value_or(Scope::job);
-    } else if (key == "job" && info->takes_job) {
+    } else if (key == "job" && (info->takes_job || r.op == Op::watch)) {
       err = read_int(value, key, 1, std::numeric_limits<JobId>::max(), n);
       r.job = static_cast<JobId>(n);
     } else {
@@ -392,7 +419,29 @@ std::string event_line(const Event& e) {
     j["heapsize"] = e.job_violation->totals.heap;
     j["openfile_count"] = e.job_violation->totals.files;
   }
+  if (e.time_ns) j["time_ns"] = e.time_ns;
+  // A target names itself: the name is escaped by the JSON writer (bad UTF-8 replaced).
+  if (e.comm[0]) j["comm"] = std::string(e.comm, strnlen(e.comm, sizeof e.comm));
   if (e.kind == Event::Kind::quota_set) put_quotas(j, e.heap_quota_bytes, e.file_quota);
+  if (e.kind == Event::Kind::usage) {
+    j["heapsize"] = e.heap_bytes.value_or(0);
+    j["openfile_count"] = e.open_files.value_or(0);
+    put_quotas(j, e.heap_quota_bytes, e.file_quota);
+  }
+  return line_of(j);
+}
+
+std::string end_line(std::string_view reason) {
+  ojson j;
+  j["event"] = "end";
+  j["reason"] = std::string(reason);
+  return line_of(j);
+}
+
+std::string metrics_response(std::string_view id, bool openmetrics, const std::string& text) {
+  ojson j = ok_object(id);
+  j["format"] = openmetrics ? "openmetrics" : "prometheus";
+  j["text"] = text;
   return line_of(j);
 }
 

@@ -11,15 +11,20 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "events.hpp"
 #include "notify.hpp"
+#include "observe/recorder.hpp"
 #include "policy.hpp"
 #include "report.hpp"
 #include "server.hpp"
@@ -174,6 +179,23 @@ int run_command(const RunOptions& options) {
   Supervisor sup(Supervisor::Options{policy, options.verbose, 1});  // one tenant: every descriptor
   sup.subscribe(Caller{0, 0, ::getpid()},
                 [verbose = options.verbose](const Event& e) { print_event(e, verbose); });
+  // --trace: every event and every usage change, from the first one on.
+  std::unique_ptr<observe::TraceRecorder> recorder;
+  if (options.trace) {
+    try {
+      std::string job = "run";
+      for (const auto& a : options.command) job += " " + a;
+      if (job.size() > 80) job = job.substr(0, 77) + "...";
+      recorder = std::make_unique<observe::TraceRecorder>(*options.trace, job);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "sandbox: %s\n", e.what());
+      return 2;
+    }
+    WatchFilter all;
+    all.kinds = ~0u;
+    all.raw_usage = true;
+    sup.subscribe(Caller{0, 0, ::getpid()}, all, [r = recorder.get()](const Event& e) { r->on_event(e); });
+  }
   boost::asio::io_context io;
   std::unique_ptr<Server> server;
   if (!socket_path.empty()) {
@@ -247,9 +269,11 @@ int run_command(const RunOptions& options) {
   job_spec.scope = options.scope;
   if (options.scope == Scope::job)
     job_spec.heap_quota_bytes = policy.heap_quota_bytes, job_spec.file_quota = policy.file_quota;
-  job_spec.track = policy.track || options.summary || options.output;
+  // A trace shows the job's totals, so it counts them (as --summary does).
+  job_spec.track = policy.track || options.summary || options.output || options.trace;
   job_spec.keep_history = options.output.has_value();
   const JobId job = sup.start_job(listener, job_spec);
+  if (recorder) recorder->job(job, job_spec.heap_quota_bytes, job_spec.file_quota);
   if (options.verbose)
     std::fprintf(stderr,
                  "sandbox: supervising pid %d as job %u, scope %s (%zu BPF instructions, sync wake-up %s)\n",
@@ -262,6 +286,23 @@ int run_command(const RunOptions& options) {
   ::pthread_sigmask(SIG_BLOCK, &all, &old);
   std::thread io_thread;
   if (server) io_thread = std::thread([&io] { io.run(); });
+  // Now and then, on the io thread: coalesced usage events held back are sent, and the
+  // trace's buffer goes to its file (never from the notify thread).
+  boost::asio::steady_timer tick_timer(io);
+  bool ticking = true;
+  std::function<void()> tick = [&] {
+    tick_timer.expires_after(std::chrono::milliseconds(100));
+    tick_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec || !ticking) return;
+      sup.flush_usage();
+      if (recorder) recorder->flush();
+      tick();
+    });
+  };
+  if (server || recorder) {
+    tick();
+    if (!io_thread.joinable()) io_thread = std::thread([&io] { io.run(); });
+  }
   std::atomic<bool> done{false};
   std::atomic<bool> stop{false};
   std::thread notify([&] {
@@ -308,10 +349,21 @@ int run_command(const RunOptions& options) {
 
   stop.store(true);
   Supervisor::finish(notify, done);
-  if (server) {
-    server->stop();
-    io_thread.join();
-    server.reset();
+  sup.maintain();  // notices the exits not seen by a notification (a kill): `exited` events
+  boost::asio::post(io, [&] {
+    ticking = false;
+    tick_timer.cancel();
+  });
+  if (server) server->stop();  // watchers get {"event":"end"}
+  if (io_thread.joinable()) io_thread.join();
+  server.reset();
+  if (recorder) {
+    if (const std::string err = recorder->close(); !err.empty()) {
+      std::fprintf(stderr, "sandbox: %s\n", err.c_str());
+    } else if (options.verbose) {
+      std::fprintf(stderr, "sandbox: trace written to %s (%llu counter points)\n", options.trace->c_str(),
+                   static_cast<unsigned long long>(recorder->points()));
+    }
   }
 
   if (options.verbose)

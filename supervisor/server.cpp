@@ -155,6 +155,19 @@ class Session : public std::enable_shared_from_this<Session> {
     outq_.clear();
   }
 
+  // The server is stopping: a watcher is told the stream ends ({"event":"end"}), queued
+  // answers are flushed, then the session closes -- within a short grace for a client that
+  // does not read.
+  void end(std::string_view reason) {
+    if (closed_) return;
+    if (sub_) {
+      srv_->control.unsubscribe(*std::exchange(sub_, std::nullopt));
+      enqueue(protocol::end_line(reason));
+    }
+    close_after_flush();
+    set_deadline(Clock::now() + std::chrono::seconds(2));
+  }
+
  private:
   struct HeldFd {
     std::uint64_t pos;  // stream offset of the first byte received with it
@@ -371,12 +384,23 @@ void Session::dispatch(const protocol::Request& r, std::vector<UniqueFd>& fds) {
       if (!sub_) {
         std::weak_ptr<Session> weak = weak_from_this();
         auto ex = sock_.get_executor();
-        sub_ = control.subscribe(caller_, [weak, ex](const Event& e) {
+        WatchFilter f;
+        f.pid = r.pid;
+        f.job = r.job.value_or(0);
+        f.kinds = r.kinds;
+        sub_ = control.subscribe(caller_, f, [weak, ex](const Event& e) {
           asio::post(ex, [weak, e] {
             if (auto s = weak.lock()) s->enqueue(protocol::event_line(e));
           });
         });
       }
+      return;
+    }
+    case Op::metrics: {
+      std::string text;
+      const OpResult res = control.metrics(caller_, r.openmetrics, text);
+      enqueue(res.ok() ? protocol::metrics_response(r.id, r.openmetrics, text)
+                       : protocol::error_response(r.id, res.err, res.message));
       return;
     }
     case Op::filter: {
@@ -620,10 +644,10 @@ void Server::Impl::do_stop() {
   signals.cancel(ignored);
   signals.clear(ignored);
   for (auto& w : sessions) {
-    if (auto s = w.lock()) s->close();
+    if (auto s = w.lock()) s->end("the supervisor is stopping");
   }
   sessions.clear();
-  if (started) {
+  if (started && sock_ino != 0) {  // a socket file we bound (not an inherited socket)
     struct stat st {};
     if (::lstat(opt.path.c_str(), &st) == 0 && st.st_dev == sock_dev && st.st_ino == sock_ino) {
       ::unlink(opt.path.c_str());
@@ -642,7 +666,15 @@ void Server::start() {
   if (impl_->started || impl_->stopped)
     throw std::runtime_error(impl_->opt.path + ": server already started");
   raise_nofile_limit();
-  impl_->bind_socket();
+  if (impl_->opt.listen_fd >= 0) {
+    boost::system::error_code ec;
+    impl_->acceptor.assign(stream(), impl_->opt.listen_fd, ec);
+    if (ec)
+      throw std::runtime_error("the inherited control socket (fd " + std::to_string(impl_->opt.listen_fd) +
+                               "): " + ec.message());
+  } else {
+    impl_->bind_socket();
+  }
   impl_->started = true;
   asio::co_spawn(impl_->io, impl_->accept_loop(impl_), asio::detached);
   if (impl_->opt.on_signal) {

@@ -214,7 +214,10 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
   // Read after the pidfd, so the uids are this process's (a reuse would show as its exit);
   // a `known` status comes from a thread blocked in our notification, alive all along.
   const auto st = known ? std::optional<target::TaskStatus>(*known) : target::status(tgid);
-  if (st) p.ruid = st->ruid, p.suid = st->suid, p.ppid = st->ppid;
+  if (st) {
+    p.ruid = st->ruid, p.suid = st->suid, p.ppid = st->ppid;
+    std::memcpy(p.comm, st->name, sizeof p.comm);
+  }
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = watch_key(kProcess, tgid);
@@ -249,6 +252,7 @@ Supervisor::ThreadState* Supervisor::learn(Pid tid, const NotifyChannel* channel
   // The thread's status stands for its process's when it is the leader.
   ProcState* p = ensure_proc(st->tgid, st->tgid == tid ? &*st : nullptr, job, why);
   if (!p) return nullptr;
+  if (st->tgid == tid) std::memcpy(p->comm, st->name, sizeof p->comm);  // e.g. the first call after an exec
   p->threads.push_back(tid);
   return &threads_.emplace(tid, ThreadState{st->tgid, -1}).first->second;
 }
@@ -268,8 +272,11 @@ void Supervisor::forget_process(Pid tgid) {
     drop_threads(it->second);
     procs_.erase(it);  // closes the pidfd, which also leaves the epoll set
   }
-  for (auto t = thread_nodes_.begin(); t != thread_nodes_.end();)
+  usage_state_.erase(tgid);
+  for (auto t = thread_nodes_.begin(); t != thread_nodes_.end();) {
+    if (t->second.first == tgid) usage_state_.erase(t->first);
     t = t->second.first == tgid ? thread_nodes_.erase(t) : std::next(t);
+  }
   std::erase(roots_, tgid);  // a later process with this pid is not ours by that title
   // Each serving thread caches credentials by tid: none may outlive the process.
   for (OpenEmulator* e : emulators_) e->forget_process(tgid);
@@ -286,13 +293,16 @@ void Supervisor::sweep() {
       if (kind == kProcess) {
         const bool had_node = tracker_.find(pid) != nullptr;
         tracker_.process_exited(pid);
+        const JobId job = jobs_.job_of(pid);
         jobs_.leave(pid, Ending::unknown, -1);
+        if (job != 0 && (usage_raw_ | usage_coalesced_) != 0) publish_job_usage(job);
         if (had_node) emit({Event::Kind::exited, pid, pid});
         forget_process(pid);
       } else if (auto t = thread_nodes_.find(pid); t != thread_nodes_.end()) {
         const Pid tgid = t->second.first;
         tracker_.thread_exited(pid, tgid);
         thread_nodes_.erase(t);
+        usage_state_.erase(pid);
         emit({Event::Kind::exited, pid, tgid});
       }
     }
@@ -347,8 +357,13 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
     seccomp_notif_resp r{n.id, 0, -why, 0};
     if (op == Op::exit || op == Op::exit_group) r = {n.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE};
     ch.respond(r);
+    ++unattributed_;
     return;
   }
+  if (n.data.nr >= 0 && static_cast<std::size_t>(n.data.nr) < by_nr_.size())
+    ++by_nr_[static_cast<std::size_t>(n.data.nr)];
+  const Pid tgid = t->tgid;
+  const std::uint64_t changes = tracker_.changes(), job_changes = jobs_.changes();
   ProcState& p = procs_.at(t->tgid);
   // This thread is making a new call, so any close() it had in flight has completed.
   if (t->closing_fd >= 0) {
@@ -381,6 +396,11 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
     case Op::none:
     case Op::deny_eperm:
     case Op::deny_enosys: reply_error(c, ENOSYS); break;
+  }
+  // Usage watchers (the trace, `watch` with usage): only when a counter changed.
+  if ((usage_raw_ | usage_coalesced_) != 0) {
+    if (tracker_.changes() != changes) publish_usage(tid, tgid);
+    if (jobs_.changes() != job_changes) publish_job_usage(jobs_.job_of(tgid));
   }
 }
 
@@ -421,26 +441,48 @@ bool Supervisor::admit(Call& c, const Delta& d, int deny_errno) {
 void Supervisor::kill_for(const Violation& v) {
   // Signal through the pidfd, never by number: the process may be gone and its pid reused.
   if (ProcState* p = ensure_proc(v.tgid)) target::pidfd_kill(p->pidfd.get());
+  ++(v.resource == Resource::heap ? kills_heap_ : kills_files_);
   Event e{Event::Kind::killed, v.node, v.tgid};
   e.violation = v;
   emit(e);
 }
 
-void Supervisor::emit(const Event& e) {
+void Supervisor::emit(const Event& e, UsageTo usage) {
   if (subscribers_.empty()) return;
+  // The last usage of a node that goes arrives before the news that it went.
+  if ((e.kind == Event::Kind::exited || e.kind == Event::Kind::deregistered) && !usage_pending_.empty())
+    release_usage(e.pid);
   // Non-root watchers see only their own targets: the uid of the event's process; an
   // inside watcher only its own job's (whatever its uid: a setuid target is not root here).
   uid_t ruid = 0, suid = 0;
   JobId job = 0;
   bool known = false;
+  Event stamped = e;
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  stamped.time_ns =
+      static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(now.tv_nsec);
   if (auto it = procs_.find(e.tgid ? e.tgid : e.pid); it != procs_.end()) {
     ruid = it->second.ruid, suid = it->second.suid, job = it->second.job, known = true;
+    std::memcpy(stamped.comm, it->second.comm, sizeof stamped.comm);
+    if (stamped.job == 0) stamped.job = job;  // every event about a job's process names the job
+  } else if (e.pid == 0 && e.job != 0) {
+    // An event about a job as a whole: seen as its owner's, with the name of its root.
+    std::uint32_t owner = 0;
+    Pid root = 0;
+    if (jobs_.owner(e.job, owner, root)) {
+      ruid = suid = owner, job = e.job, known = true;
+      if (const auto r = procs_.find(root); r != procs_.end())
+        std::memcpy(stamped.comm, r->second.comm, sizeof stamped.comm);
+    }
   }
   for (auto& [id, s] : subscribers_) {
+    if (e.kind == Event::Kind::usage && s.filter.raw_usage != (usage == UsageTo::raw)) continue;
+    if (!s.filter.wants(stamped)) continue;
     const Caller& w = s.caller;
     if (w.inside ? (known && w.job != 0 && w.job == job)
                  : (w.uid == 0 || (known && (w.uid == ruid || w.uid == suid))))
-      s.fn(e);
+      s.fn(stamped);
   }
 }
 
@@ -661,15 +703,24 @@ std::vector<Node> Supervisor::list(const Caller& c) {
 }
 
 std::uint64_t Supervisor::subscribe(const Caller& c, std::function<void(const Event&)> fn) {
+  return subscribe(c, WatchFilter{}, std::move(fn));
+}
+
+std::uint64_t Supervisor::subscribe(const Caller& c, const WatchFilter& f,
+                                    std::function<void(const Event&)> fn) {
   std::lock_guard lk(mu_);
   const std::uint64_t id = next_subscriber_++;
-  subscribers_.emplace(id, Subscriber{c, std::move(fn)});
+  subscribers_.emplace(id, Subscriber{c, f, std::move(fn)});
+  if (f.usage()) ++(f.raw_usage ? usage_raw_ : usage_coalesced_);
   return id;
 }
 
 void Supervisor::unsubscribe(std::uint64_t id) {
   std::lock_guard lk(mu_);
-  subscribers_.erase(id);
+  const auto it = subscribers_.find(id);
+  if (it == subscribers_.end()) return;
+  if (it->second.filter.usage()) --(it->second.filter.raw_usage ? usage_raw_ : usage_coalesced_);
+  subscribers_.erase(it);
 }
 
 OpResult Supervisor::impose(Pid pid, const Policy& policy) {
@@ -757,6 +808,8 @@ void Supervisor::maintain() {
       if (it->listener->hung_up() || it->done.load() || it->stop.load()) {
         it->stop.store(true);
         if (const auto cj = channel_jobs_.find(it->listener.get()); cj != channel_jobs_.end()) {
+          release_usage(usage_key(cj->second));  // its last usage, while the job is still known
+          usage_state_.erase(usage_key(cj->second));
           jobs_.remove(cj->second);  // each join is one job: it ends with its listener
           job_imposer_.erase(cj->second);
           channel_jobs_.erase(cj);

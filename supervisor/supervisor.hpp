@@ -13,6 +13,7 @@
 
 #include <linux/seccomp.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -27,6 +28,7 @@
 #include "control.hpp"
 #include "jobs.hpp"
 #include "notify.hpp"
+#include "observe/metrics.hpp"
 #include "open_emulation.hpp"
 #include "policy.hpp"
 #include "syscalls.hpp"
@@ -101,7 +103,18 @@ class Supervisor final : public Control {
   OpResult resource_reset(const Caller& c, Pid pid) override;
   std::vector<Node> list(const Caller& c) override;
   std::uint64_t subscribe(const Caller& c, std::function<void(const Event&)> fn) override;
+  std::uint64_t subscribe(const Caller& c, const WatchFilter& f,
+                          std::function<void(const Event&)> fn) override;
   void unsubscribe(std::uint64_t id) override;
+  OpResult metrics(const Caller& c, bool openmetrics, std::string& out) override;
+
+  // Observability (observe.cpp). Usage events for watchers are coalesced: at most one per
+  // node per kUsageInterval; a change held back is sent by flush_usage(), which the owner
+  // calls every kUsageInterval or so (a timer on the io thread).
+  static constexpr std::uint64_t kUsageIntervalNs = 100'000'000;
+  void flush_usage();
+  // What the metrics text shows to caller `c` (its own targets unless root).
+  observe::MetricsSnapshot metrics_snapshot(const Caller& c);
   std::vector<sock_filter> filter_program() override;
   OpResult join(const Caller& c, JoinRequest request) override;
 
@@ -135,6 +148,7 @@ class Supervisor final : public Control {
     bool limits_change = false;
     std::unordered_map<int, Pid> closing;  // fd -> thread whose close of it is in flight
     std::vector<Pid> threads;
+    char comm[16] = {};      // its name, from /proc status (refreshed when its leader is learnt anew)
     bool entered = false;    // in jobs_ (job_control.cpp: job_gate)
     bool name_stale = true;  // argv[0] to be read for the report (at first sight, after exec)
   };
@@ -213,7 +227,13 @@ class Supervisor final : public Control {
   void kill_job_descendants(JobId job);  // members not seen yet, found through /proc
   JobId job_by_ancestry(Pid pid);        // the job of pid or of its nearest known ancestor
   OpResult authorize_job(const Caller& c, JobId job);
-  void emit(const Event& e);
+  // To every subscriber that wants it and may see it, stamped with the time and the comm.
+  // `usage`: which usage subscribers an Event::Kind::usage goes to.
+  enum class UsageTo { none, raw, coalesced };
+  void emit(const Event& e, UsageTo usage = UsageTo::none);
+  // After a call changed counters: usage events for nodes tid and tgid (observe.cpp).
+  void publish_usage(Pid tid, Pid tgid);
+  Event usage_event(const Node& n) const;
 
   // Handlers, one file per family under supervisor/handlers/.
   void on_brk(Call& c);               // memory.cpp
@@ -232,8 +252,21 @@ class Supervisor final : public Control {
 
   struct Subscriber {
     Caller caller;
+    WatchFilter filter;
     std::function<void(const Event&)> fn;
   };
+  struct UsageState {           // per node, for coalescing usage events
+    std::uint64_t last_ns = 0;  // CLOCK_MONOTONIC of the last one sent
+    bool pending = false;       // a change is held back: `held`
+    Event held;                 // the newest usage event not yet sent
+  };
+  static std::int64_t usage_key(JobId job) { return -static_cast<std::int64_t>(job) - 1; }
+  // A node is going (exit, deregister): its held-back usage event goes out first.
+  void release_usage(std::int64_t key);
+  // Coalesced for watchers, as for nodes (raw for the trace); a job no process is left in
+  // is never held back (its last value arrives).
+  void publish_job_usage(JobId job);
+  void publish_usage_event(std::int64_t key, const Event& e, bool hold_allowed);
   struct Joined {  // a listener handed over by `sandbox-shim --socket`, with its thread
     std::unique_ptr<SeccompListener> listener;
     std::atomic<bool> stop{false};
@@ -276,6 +309,14 @@ class Supervisor final : public Control {
   std::uint64_t notifications_ = 0;
   bool any_vm_clone_ = false;  // a CLONE_VM clone or vfork was let through: mms may be shared
   Pid self_ = 0;
+  // Observability: counters for the metrics, and usage subscribers.
+  std::array<std::uint64_t, kMaxSyscallNr> by_nr_{};  // notifications by syscall number
+  std::uint64_t kills_heap_ = 0, kills_files_ = 0;
+  std::uint64_t unattributed_ = 0;                   // calls refused (ENOSYS) because no task could be learnt
+  std::size_t usage_raw_ = 0, usage_coalesced_ = 0;  // subscribers wanting usage events
+  // Keyed by usage_key(): a node's pid, or a job (negative, so the two never collide).
+  std::unordered_map<std::int64_t, UsageState> usage_state_;
+  std::vector<std::int64_t> usage_pending_;
   Jobs jobs_;
   std::unordered_map<Pid, uid_t> node_imposer_;   // node pid -> uid that set its quotas from outside
   std::unordered_map<JobId, uid_t> job_imposer_;  // job -> uid that set its quotas

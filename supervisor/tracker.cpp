@@ -132,6 +132,7 @@ std::optional<Violation> Tracker::check(Pid tid, Pid tgid, const Delta& d) const
 }
 
 void Tracker::apply(Pid tid, Pid tgid, const Delta& d) {
+  ++changes_;
   const Pid keys[] = {tgid, tid};
   for (int i = 0; i < (tid == tgid ? 1 : 2); ++i) {
     const auto it = nodes_.find(keys[i]);

@@ -103,6 +103,8 @@ class Tracker {
   const Node* find(Pid pid) const;
   std::vector<Node> nodes() const;
   std::size_t size() const { return nodes_.size(); }
+  // How many times apply() has run: a cheap "did any counter change?" for observers.
+  std::uint64_t changes() const { return changes_; }
 
  private:
   static std::optional<Violation> over_quota(const Node& n, std::uint64_t heap, std::uint64_t files);
@@ -113,6 +115,7 @@ class Tracker {
 
   TaskDirectory& tasks_;
   std::unordered_map<Pid, Node> nodes_;
+  std::uint64_t changes_ = 0;
 };
 
 }  // namespace sandbox
