@@ -27,6 +27,7 @@
 #include "control.hpp"
 #include "jobs.hpp"
 #include "notify.hpp"
+#include "open/waits.hpp"
 #include "open_emulation.hpp"
 #include "policy.hpp"
 #include "syscalls.hpp"
@@ -133,7 +134,9 @@ class Supervisor final : public Control {
     // process (setrlimit, prlimit64 with a new value are notified); then read at every call.
     std::optional<target::MemoryLimits> limits;
     bool limits_change = false;
-    std::unordered_map<int, Pid> closing;  // fd -> thread whose close of it is in flight
+    // fd -> threads whose close of it was let through and may be in flight. Several: the
+    // threads of a process may have fd tables of their own (unshare(CLONE_FILES)).
+    std::unordered_multimap<int, Pid> closing;
     std::vector<Pid> threads;
     bool entered = false;    // in jobs_ (job_control.cpp: job_gate)
     bool name_stale = true;  // argv[0] to be read for the report (at first sight, after exec)
@@ -146,6 +149,10 @@ class Supervisor final : public Control {
     Pid tgid;
     ProcState& proc;
     ThreadState& thread;
+    // mu_, held. A handler that must wait (an open) releases it meanwhile; proc and thread
+    // are then not to be used again (the process may be swept).
+    std::unique_lock<std::mutex>& lock;
+    opening::ReceiverPool* pool = nullptr;  // the serving threads, when there are several
     std::uint64_t arg(int i) const { return n.data.args[i]; }
   };
   class Directory;  // TaskDirectory over /proc, scoped to our targets
@@ -157,8 +164,13 @@ class Supervisor final : public Control {
   };
   static View view_of(const Caller& c);
 
+  // The threads serving one listener (supervisor.cpp).
+  struct Receivers;
+
   // The loop.
-  void handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n);
+  void receive(Receivers& r, bool primary);
+  void handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n, std::unique_lock<std::mutex>& lk,
+              opening::ReceiverPool* pool);
   // nullptr with `why` set to EAGAIN when the process's job is over its budget, else ENOSYS.
   ThreadState* learn(Pid tid, const NotifyChannel* channel = nullptr, int* why = nullptr);
   // `known`: the process's /proc status when the caller has just read it (saves a read);
@@ -223,6 +235,10 @@ class Supervisor final : public Control {
   AddressSpace& address_space(Call& c);
   void on_abi(Call& c, Op op);  // abi.cpp
 
+  // files.cpp: the end of an open, under the lock again.
+  struct OpenCall;
+  void finish_open(OpenCall& o, const OpenOutcome& out);
+
   struct Subscriber {
     Caller caller;
     std::function<void(const Event&)> fn;
@@ -270,6 +286,11 @@ class Supervisor final : public Control {
   bool any_vm_clone_ = false;  // a CLONE_VM clone or vfork was let through: mms may be shared
   Pid self_ = 0;
   Jobs jobs_;
+
+  // Opens (files.cpp): the caches every serving thread's emulator shares, and the watch
+  // on opens that take long (signals, death).
+  std::shared_ptr<OpenEmulator::Shared> open_shared_ = OpenEmulator::make_shared_state();
+  opening::Waits waits_{stop_signal()};
 };
 
 }  // namespace sandbox
