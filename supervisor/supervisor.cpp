@@ -12,9 +12,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace sandbox {
 namespace {
@@ -310,6 +313,90 @@ void Supervisor::sweep() {
   }
 }
 
+// The threads serving one listener. Normally one thread receives and handles each call in
+// turn, as cheaply as a single loop. A call that may wait (an open: a FIFO, a lease, a
+// device, a path in userfaultfd memory) runs without the model's lock and is watched
+// (opening::Waits); once it has waited kPatience while no other thread receives, the pool
+// wakes a parked thread, or starts one, to receive meanwhile. A thread that finishes a call
+// while another one receives parks instead of receiving too (two receivers would take turns,
+// which costs a cross-thread wake-up per call). There are at most as many threads as calls
+// waiting at once, plus one (bounded at kThreadsMax per listener).
+struct Supervisor::Receivers final : opening::ReceiverPool {
+  static constexpr int kParkedMax = 8;
+  static constexpr int kThreadsMax = 4096;
+  static constexpr std::size_t kStack = 512 * 1024;
+
+  Receivers(Supervisor& s, NotifyChannel& c, const std::atomic<bool>& st) : sup(s), ch(c), stop(st) {}
+  Supervisor& sup;
+  NotifyChannel& ch;
+  const std::atomic<bool>& stop;
+  pthread_t primary = ::pthread_self();
+  std::atomic<bool> failed{false};  // the listener failed or the pool ends: every thread leaves
+  std::atomic<int> receiving{0};    // threads in (or about to enter) RECV
+  std::mutex mu;
+  std::condition_variable unpark;
+  int parked = 0, wakeups = 0;   // guarded by mu
+  std::vector<pthread_t> extra;  // started threads still running (guarded by mu)
+
+  bool running() const {
+    return !stop.load(std::memory_order_relaxed) && !failed.load(std::memory_order_relaxed);
+  }
+  void ensure_receiver() override {
+    std::lock_guard lk(mu);
+    if (!running() || receiving.load() > 0) return;
+    if (parked > wakeups) {
+      ++wakeups;
+      receiving.fetch_add(1);  // counted from now: no second wake-up for the same need
+      unpark.notify_one();
+      return;
+    }
+    start_locked();
+  }
+  void start_locked() {
+    if (static_cast<int>(extra.size()) + 1 >= kThreadsMax) return;
+    pthread_attr_t attr;
+    ::pthread_attr_init(&attr);
+    ::pthread_attr_setstacksize(&attr, kStack);
+    ::pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigset_t all, old;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_BLOCK, &all, &old);  // it unblocks only the stop signal
+    pthread_t t{};
+    receiving.fetch_add(1);
+    if (::pthread_create(&t, &attr, &Receivers::body, this) == 0)
+      extra.push_back(t);
+    else
+      receiving.fetch_sub(1);  // no thread: the listener waits for the busy ones
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    ::pthread_attr_destroy(&attr);
+  }
+  // After a call: false when this thread should leave. Parks while another thread receives.
+  bool park(bool is_primary) {
+    if (receiving.load() == 0) return true;
+    std::unique_lock lk(mu);
+    if (!is_primary && parked >= kParkedMax) return false;
+    ++parked;
+    // With a deadline: the stop flag is set by a thread that only signals us, and a signal
+    // does not end a condition variable's wait.
+    while (!unpark.wait_for(lk, std::chrono::milliseconds(50), [&] { return wakeups > 0 || !running(); })) {
+    }
+    --parked;
+    if (wakeups > 0) {
+      --wakeups;
+      receiving.fetch_sub(1);  // receive() counts itself again
+    }
+    return running();
+  }
+  static void* body(void* arg) {
+    auto& r = *static_cast<Receivers*>(arg);
+    r.receiving.fetch_sub(1);  // receive() counts itself
+    r.sup.receive(r, false);
+    std::lock_guard lk(r.mu);
+    std::erase_if(r.extra, [](pthread_t t) { return ::pthread_equal(t, ::pthread_self()); });
+    return nullptr;
+  }
+};
+
 void Supervisor::serve(NotifyChannel& channel, const std::atomic<bool>& stop) {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;  // no SA_RESTART: the blocking RECV returns EINTR
@@ -318,31 +405,64 @@ void Supervisor::serve(NotifyChannel& channel, const std::atomic<bool>& stop) {
   sigemptyset(&set);
   sigaddset(&set, stop_signal());
   ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-  OpenEmulator open;  // per thread: it owns this thread's private fs_struct
+  Receivers r{*this, channel, stop};
+  receive(r, true);
+  // Leaving: the other threads are parked, wait in RECV, or in a call that the stop
+  // signal interrupts.
+  r.failed.store(true);
+  for (;;) {
+    {
+      std::lock_guard lk(r.mu);
+      r.unpark.notify_all();
+      if (r.extra.empty()) break;
+      for (pthread_t t : r.extra) ::pthread_kill(t, stop_signal());
+    }
+    const timespec tick{0, 200'000};
+    ::nanosleep(&tick, nullptr);  // waiting for the threads to notice, not a synchronisation
+  }
+}
+
+void Supervisor::receive(Receivers& r, bool primary) {
+  OpenEmulator open(open_shared_);  // per thread: it owns this thread's private fs_struct
   if (int rc = open.init(); rc < 0)
     std::fprintf(stderr, "sandbox: open emulation for a listener cannot start: %s%s\n", std::strerror(-rc),
                  rc == -EMFILE || rc == -ENFILE ? " (out of file descriptors)" : "");
+  if (!primary) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, stop_signal());
+    ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  }
   {
     std::lock_guard lk(mu_);
     emulators_.push_back(&open);
   }
+  opening::ReceiverPool* pool = r.ch.concurrent() ? &r : nullptr;
   seccomp_notif n{};
-  while (!stop.load(std::memory_order_relaxed)) {
-    const int rc = channel.receive(n);
+  while (r.running()) {
+    r.receiving.fetch_add(1);
+    const int rc = r.ch.receive(n);
+    r.receiving.fetch_sub(1);
     if (rc == -EINTR) continue;
-    if (rc == -ENOENT) {  // the caller left before we took its call -- or everyone left
-      if (channel.hung_up()) break;
-      continue;
+    // ENOENT: the caller left before we took its call -- or everyone left (hung up).
+    if (rc == -ENOENT && !r.ch.hung_up()) continue;
+    if (rc < 0) {
+      r.failed.store(true);
+      if (!primary) ::pthread_kill(r.primary, stop_signal());
+      break;
     }
-    if (rc < 0) break;
-    std::lock_guard lk(mu_);
-    handle(channel, open, n);
+    {
+      std::unique_lock lk(mu_);
+      handle(r.ch, open, n, lk, pool);
+    }
+    if (pool && !r.park(primary)) break;
   }
   std::lock_guard lk(mu_);
   std::erase(emulators_, &open);
 }
 
-void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n) {
+void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n,
+                        std::unique_lock<std::mutex>& lk, opening::ReceiverPool* pool) {
   ++notifications_;
   sweep();
   const auto tid = static_cast<Pid>(n.pid);
@@ -367,11 +487,14 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
   ProcState& p = procs_.at(t->tgid);
   // This thread is making a new call, so any close() it had in flight has completed.
   if (t->closing_fd >= 0) {
-    if (auto it = p.closing.find(t->closing_fd); it != p.closing.end() && it->second == tid)
-      p.closing.erase(it);
+    for (auto [it, end] = p.closing.equal_range(t->closing_fd); it != end; ++it)
+      if (it->second == tid) {
+        p.closing.erase(it);
+        break;
+      }
     t->closing_fd = -1;
   }
-  Call c{ch, open, n, tid, t->tgid, p, *t};
+  Call c{ch, open, n, tid, t->tgid, p, *t, lk, pool};
   if (!job_gate(c)) return;
   switch (const Op op = dispatch_.at(n.data.nr)) {
     case Op::brk: on_brk(c); break;

@@ -29,6 +29,7 @@
 #include "jobs.hpp"
 #include "notify.hpp"
 #include "observe/metrics.hpp"
+#include "open/waits.hpp"
 #include "open_emulation.hpp"
 #include "policy.hpp"
 #include "syscalls.hpp"
@@ -146,7 +147,9 @@ class Supervisor final : public Control {
     // process (setrlimit, prlimit64 with a new value are notified); then read at every call.
     std::optional<target::MemoryLimits> limits;
     bool limits_change = false;
-    std::unordered_map<int, Pid> closing;  // fd -> thread whose close of it is in flight
+    // fd -> threads whose close of it was let through and may be in flight. Several: the
+    // threads of a process may have fd tables of their own (unshare(CLONE_FILES)).
+    std::unordered_multimap<int, Pid> closing;
     std::vector<Pid> threads;
     char comm[16] = {};      // its name, from /proc status (refreshed when its leader is learnt anew)
     bool entered = false;    // in jobs_ (job_control.cpp: job_gate)
@@ -160,6 +163,10 @@ class Supervisor final : public Control {
     Pid tgid;
     ProcState& proc;
     ThreadState& thread;
+    // mu_, held. A handler that must wait (an open) releases it meanwhile; proc and thread
+    // are then not to be used again (the process may be swept).
+    std::unique_lock<std::mutex>& lock;
+    opening::ReceiverPool* pool = nullptr;  // the serving threads, when there are several
     std::uint64_t arg(int i) const { return n.data.args[i]; }
   };
   class Directory;  // TaskDirectory over /proc, scoped to our targets
@@ -178,8 +185,13 @@ class Supervisor final : public Control {
   int imposed_by_other(const View& v, Pid pid) const;
   OpResult job_imposed_by_other(const Caller& c, JobId job) const;
 
+  // The threads serving one listener (supervisor.cpp).
+  struct Receivers;
+
   // The loop.
-  void handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n);
+  void receive(Receivers& r, bool primary);
+  void handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n, std::unique_lock<std::mutex>& lk,
+              opening::ReceiverPool* pool);
   // nullptr with `why` set to EAGAIN when the process's job is over its budget, else ENOSYS.
   ThreadState* learn(Pid tid, const NotifyChannel* channel = nullptr, int* why = nullptr);
   // `known`: the process's /proc status when the caller has just read it (saves a read);
@@ -249,6 +261,10 @@ class Supervisor final : public Control {
   target::MemoryLimits memory_limits(Call& c);
   AddressSpace& address_space(Call& c);
   void on_abi(Call& c, Op op);  // abi.cpp
+
+  // files.cpp: the end of an open, under the lock again.
+  struct OpenCall;
+  void finish_open(OpenCall& o, const OpenOutcome& out);
 
   struct Subscriber {
     Caller caller;
@@ -320,6 +336,11 @@ class Supervisor final : public Control {
   Jobs jobs_;
   std::unordered_map<Pid, uid_t> node_imposer_;   // node pid -> uid that set its quotas from outside
   std::unordered_map<JobId, uid_t> job_imposer_;  // job -> uid that set its quotas
+
+  // Opens (files.cpp): the caches every serving thread's emulator shares, and the watch
+  // on opens that take long (signals, death).
+  std::shared_ptr<OpenEmulator::Shared> open_shared_ = OpenEmulator::make_shared_state();
+  opening::Waits waits_{stop_signal()};
 };
 
 }  // namespace sandbox
