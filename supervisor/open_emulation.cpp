@@ -450,6 +450,40 @@ struct OpenEmulator::Impl {
     return -EACCES;
   }
 
+  // What "self" ("thread-self") says to the target in `procfs` when that procfs shows the
+  // target's own pid namespace (a container's /proc, where our pid means nothing): its
+  // pids there, the last NSpid of its status, read through our own procfs. nullopt for a
+  // procfs of any other pid namespace (the caller fails closed). Safe: the calling thread
+  // is blocked in its notification, and a task never changes pid namespace; a procfs
+  // mount's namespace is its pid 1's, and pid 1 is always a member of the namespace it is
+  // init of.
+  std::optional<std::string> self_in_own_pid_ns(int procfs, pid_t tgid, pid_t tid, bool thread) {
+    struct stat ns_there {
+    }, ns_target{};
+    const std::string task = std::to_string(tgid) + "/task/" + std::to_string(tid);
+    if (::fstatat(procfs, "1/ns/pid", &ns_there, 0) != 0 ||
+        ::fstatat(proc.get(), (task + "/ns/pid").c_str(), &ns_target, 0) != 0 ||
+        ns_there.st_dev != ns_target.st_dev || ns_there.st_ino != ns_target.st_ino)
+      return std::nullopt;
+    auto innermost = [&](const std::string& dir) -> std::string {
+      std::string status;
+      if (!read_file_at(proc.get(), dir + "/status", status)) return {};
+      const auto at = status.find("\nNSpid:");
+      if (at == std::string::npos) return {};
+      const auto end = status.find('\n', at + 1);
+      const std::string line = status.substr(at + 7, end - at - 7);
+      const auto last = line.find_last_of(" \t");
+      const std::string pid = last == std::string::npos ? line : line.substr(last + 1);
+      return is_number(pid) ? pid : std::string();
+    };
+    const std::string p = innermost(std::to_string(tgid));
+    if (p.empty()) return std::nullopt;
+    if (!thread) return p;
+    const std::string t = innermost(task);
+    if (t.empty()) return std::nullopt;
+    return p + "/task/" + t;
+  }
+
   // The open itself, in whatever context this thread (or executor) is in: the kernel's
   // walk first, the userspace walk when procfs may be involved. A descriptor or -errno.
   int perform(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
@@ -575,10 +609,15 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
       if (comp.name == "self" || comp.name == "thread-self") {
         if (final && ((flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL))))
           return sys_openat2(cur.get(), comp.name.c_str(), final_flags, mode, step_resolve);
-        if (read_link_at(cur.get(), "self") != std::to_string(self_pid))
+        std::string text;
+        if (read_link_at(cur.get(), "self") == std::to_string(self_pid)) {
+          text = std::to_string(tgid);
+          if (comp.name == "thread-self") text += "/task/" + std::to_string(tid);
+        } else if (auto t = self_in_own_pid_ns(cur.get(), tgid, tid, comp.name == "thread-self")) {
+          text = *t;  // a container's /proc: the target's pids in its own namespace
+        } else {
           return -EPERM;  // a procfs of another pid namespace: fail closed
-        std::string text = std::to_string(tgid);
-        if (comp.name == "thread-self") text += "/task/" + std::to_string(tid);
+        }
         if (int r = follow_text(text, comp.trailing_slash); r < 0) return r;
         continue;
       }
