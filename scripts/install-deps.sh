@@ -6,6 +6,8 @@
 # Containers (test label `containers`, docs/containers.md): runc, crun, podman (rootful; it pulls
 # conmon, containers-common, netavark/CNI plugins and iptables; no uidmap, slirp4netns or
 # fuse-overlayfs needed as root), and busybox-static for an offline rootfs.
+# Observability tests: promtool (prometheus) checks the Prometheus text, python3-prometheus-client parses the
+# OpenMetrics text strictly, rsvg-convert (librsvg2-bin) renders the plot.
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates python3
@@ -15,6 +17,7 @@ packages=(
   patch perl python3-ply libc6-dev gcc-multilib
   clang libclang-rt-14-dev
   runc crun podman busybox-static
+  prometheus librsvg2-bin python3-prometheus-client
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,7 @@
 // sandbox-shim: puts CMD under a running `sandbox serve`.
 //
-//   sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] [--track] [--] CMD [ARG...]
+//   sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] [--scope job|process] [--track]
+//                [--] CMD [ARG...]
 //
 // Asks the server for its BPF program, installs it with a new listener (no_new_privs
 // first only where the kernel requires it: without CAP_SYS_ADMIN), passes the listener and its request
@@ -30,7 +31,7 @@ namespace {
 [[noreturn]] void usage_error(const std::string& what) {
   std::fprintf(stderr,
                "sandbox-shim: %s (usage: sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] "
-               "[--track] [--] CMD [ARG...])\n",
+               "[--scope job|process] [--track] [--] CMD [ARG...])\n",
                what.c_str());
   std::exit(2);
 }
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
   const char* socket_path = std::getenv("SANDBOX_SOCKET");
   std::optional<std::uint64_t> heap, files;
   bool track = false;
+  const char* scope = "job";  // the quotas hold for CMD and everything it starts, together
   int i = 1;
   for (; i < argc; ++i) {
     const std::string_view a = argv[i];
@@ -129,6 +131,10 @@ int main(int argc, char** argv) {
       const long long n = std::strtoll(v, &end, 10);
       if (!*v || *end || n < 0) usage_error(std::string("--file-quota: '") + v + "' is not a count");
       files = static_cast<std::uint64_t>(n);
+    } else if (a == "--scope") {
+      scope = value();
+      if (std::strcmp(scope, "job") != 0 && std::strcmp(scope, "process") != 0)
+        usage_error(std::string("--scope: '") + scope + "' is not a scope (expected job or process)");
     } else if (a == "--track") {
       track = true;
     } else {
@@ -181,6 +187,7 @@ int main(int argc, char** argv) {
   if (heap) join += ",\"heap_quota_bytes\":" + std::to_string(*heap);
   if (files) join += ",\"file_quota\":" + std::to_string(*files);
   if (track) join += ",\"track\":true";
+  join += ",\"scope\":\"" + std::string(scope) + "\"";
   join += "}\n";
   static char reply[4096];
   const int listener = sandbox::shim::install_filter_nnp_if_needed(fprog);

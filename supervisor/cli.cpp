@@ -12,11 +12,15 @@
 namespace sandbox {
 
 const char* usage_text() {
-  return "usage: sandbox run [--heap-quota SIZE] [--file-quota N] [--track] [--policy FILE]\n"
+  return "usage: sandbox run [--heap-quota SIZE] [--file-quota N] [--scope job|process] [--track]\n"
+         "                   [--policy FILE] [--summary] [-o FILE] [--trace FILE]\n"
          "                   [--socket PATH | --no-socket] [--verbose] [--] CMD [ARG...]\n"
-         "       sandbox serve [--socket PATH] [--socket-mode MODE] [--policy FILE] [--verbose]\n"
+         "       sandbox serve [--socket PATH] [--socket-mode MODE] [--policy FILE] [--metrics HOST:PORT]\n"
          "                     [--oci-listener PATH [--oci-listener-mode MODE] [--oci-policy-dir DIR]]\n"
-         "       sandbox ctl [--socket PATH] [--json] register|fetch|deregister|cap|reset|list|watch|version "
+         "                     [--verbose]\n"
+         "       sandbox plot TRACE -o FILE.svg [--top N] [--title TEXT]\n"
+         "       sandbox ctl [--socket PATH] [--json] "
+         "register|fetch|deregister|cap|reset|list|watch|metrics|version "
          "...\n"
          "       sandbox oci-profile --listener PATH [--heap-quota SIZE] [--file-quota N]\n"
          "                   [--quota-policy NAME] [--track] [--policy FILE] [--config FILE [--replace]]\n"
@@ -26,19 +30,32 @@ const char* usage_text() {
          "files the way the tracker-limiter kernel patch does (docs/semantics.md), and answers\n"
          "its register/fetch/deregister/resource_cap/resource_reset system calls (451-455).\n"
          "\n"
-         "  --heap-quota SIZE  kill CMD when its heap grows past SIZE (a bare number is MiB;\n"
+         "  --heap-quota SIZE  kill the job when its heap grows past SIZE (a bare number is MiB;\n"
          "                     K, M, G suffixes accepted)\n"
-         "  --file-quota N     kill CMD when it holds more than N files opened by open/openat/\n"
+         "  --file-quota N     kill the job when it holds more than N files opened by open/openat/\n"
          "                     openat2/creat\n"
+         "  --scope job        (default) the quotas hold for CMD and every process it starts,\n"
+         "                     together; going over kills them all\n"
+         "  --scope process    the quotas hold for CMD's own process only (the kernel patch's\n"
+         "                     resource_cap on CMD)\n"
+         "  --summary          print one line on stderr at the end: peak heap, peak files,\n"
+         "                     processes, notifications, the kill if any\n"
+         "  -o, --output FILE  write what the run used as JSON (docs/protocol.md)\n"
          "  --track            register CMD from its first instruction even without a quota\n"
          "  --policy FILE      read quotas, ABI numbers and notified syscalls from a JSON policy\n"
          "                     (policies/README.md); the flags above override it\n"
          "  --socket PATH      serve the control socket there (default under $XDG_RUNTIME_DIR or /run;\n"
          "                     CMD finds it in $SANDBOX_SOCKET); --no-socket: none\n"
+         "  --trace FILE       write heap and open files over time (and exec, kill, exit) to FILE as\n"
+         "                     Chrome trace-event JSON: open it in ui.perfetto.dev, or draw it with\n"
+         "                     `sandbox plot FILE -o usage.svg` (docs/observability.md)\n"
          "  --verbose, -v      say what the supervisor does\n"
          "\n"
          "sandbox serve runs a long-lived supervisor; targets join it with\n"
-         "`sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] -- CMD`.\n"
+         "`sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] -- CMD`; with\n"
+         "--metrics it serves Prometheus metrics on http://HOST:PORT/metrics (HOST defaults to\n"
+         "127.0.0.1). Under systemd it takes its sockets from socket activation (LISTEN_FDS) and\n"
+         "reports READY=1 (packaging/systemd/).\n"
          "sandbox ctl talks to a supervisor's socket (docs/protocol.md).\n"
          "sandbox oci-profile prints the linux.seccomp object that makes runc, crun or podman hand a\n"
          "container to `sandbox serve --oci-listener PATH`, with its quotas (docs/containers.md);\n"
@@ -140,6 +157,9 @@ Command parse_serve(int argc, const char* const argv[]) {
       o.socket_mode = parse_mode(name, value());
     } else if (name == "--policy") {
       o.policy_file = std::string(value());
+    } else if (name == "--metrics") {
+      o.metrics = std::string(value());
+      if (o.metrics->empty()) throw UsageError("--metrics: empty address (expected HOST:PORT or :PORT)");
     } else if (name == "--oci-listener") {
       o.oci_listener = std::string(value());
       if (o.oci_listener->empty()) throw UsageError("--oci-listener: empty path");
@@ -156,6 +176,42 @@ Command parse_serve(int argc, const char* const argv[]) {
   }
   if (!o.oci_listener && o.oci_policy_dir)
     throw UsageError("--oci-policy-dir: only with --oci-listener PATH");
+  return cmd;
+}
+
+Command parse_plot(int argc, const char* const argv[]) {
+  Command cmd;
+  cmd.kind = Command::Kind::plot;
+  PlotCommand& o = cmd.plot;
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    const std::string_view name = a.substr(0, a.find('='));
+    auto value = [&]() -> std::string_view {
+      if (const auto eq = a.find('='); eq != std::string_view::npos && a.rfind("--", 0) == 0)
+        return a.substr(eq + 1);
+      if (i + 1 >= argc) throw UsageError(std::string(name) + ": missing value");
+      return argv[++i];
+    };
+    if (a == "-o" || name == "--output") {
+      o.output = std::string(value());
+      if (o.output.empty()) throw UsageError("-o: empty file name");
+    } else if (name == "--top") {
+      o.top = parse_count(name, value());
+    } else if (name == "--title") {
+      o.title = std::string(value());
+    } else if (a == "--help" || a == "-h") {
+      cmd.kind = Command::Kind::help;
+      return cmd;
+    } else if (!a.empty() && a[0] == '-' && a != "-") {
+      throw UsageError("plot: unknown option '" + std::string(a) + "'");
+    } else if (o.trace.empty()) {
+      o.trace = std::string(a);
+    } else {
+      throw UsageError("plot: one TRACE only (got '" + o.trace + "' and '" + std::string(a) + "')");
+    }
+  }
+  if (o.trace.empty()) throw UsageError("plot: missing TRACE (usage: sandbox plot TRACE -o usage.svg)");
+  if (o.output.empty()) throw UsageError("plot: missing -o FILE.svg (or -o - for stdout)");
   return cmd;
 }
 
@@ -200,9 +256,11 @@ Command parse_command_line(int argc, const char* const argv[]) {
     return cmd;
   }
   if (sub == "serve") return parse_serve(argc, argv);
+  if (sub == "plot") return parse_plot(argc, argv);
   if (sub == "oci-profile") return parse_oci_profile(argc, argv);
   if (sub != "run")
-    throw UsageError("unknown command '" + std::string(sub) + "' (expected run, serve, ctl or oci-profile)");
+    throw UsageError("unknown command '" + std::string(sub) +
+                     "' (expected run, serve, ctl, plot or oci-profile)");
   cmd.kind = Command::Kind::run;
   RunOptions& o = cmd.run;
   int i = 2;
@@ -230,8 +288,21 @@ Command parse_command_line(int argc, const char* const argv[]) {
       if (o.socket->empty()) throw UsageError("--socket: empty path");
     } else if (a == "--no-socket") {
       o.no_socket = true;
+    } else if (name == "--trace") {
+      o.trace = std::string(value(name, a));
+      if (o.trace->empty()) throw UsageError("--trace: empty file name");
     } else if (a == "--track") {
       o.track = true;
+    } else if (name == "--scope") {
+      const auto v = value(name, a);
+      const auto s = parse_scope(v);
+      if (!s) throw UsageError("--scope: '" + std::string(v) + "' is not a scope (expected job or process)");
+      o.scope = *s;
+    } else if (a == "--summary") {
+      o.summary = true;
+    } else if (name == "--output" || a == "-o") {
+      o.output = std::string(value(name, a));
+      if (o.output->empty()) throw UsageError(std::string(name) + ": empty path");
     } else if (a == "--verbose" || a == "-v") {
       o.verbose = true;
     } else if (a == "--help" || a == "-h") {

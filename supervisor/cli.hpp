@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "jobs.hpp"
+
 namespace sandbox {
 
 struct UsageError : std::runtime_error {
@@ -24,7 +26,11 @@ struct RunOptions {
   bool verbose = false;
   std::optional<std::string> socket;  // control socket path (default: see default_socket_path)
   bool no_socket = false;
-  std::vector<std::string> command;  // CMD ARG...
+  Scope scope = Scope::job;           // what the quotas cover
+  bool summary = false;               // one line on stderr at the end
+  std::optional<std::string> output;  // JSON summary to this file
+  std::optional<std::string> trace;   // --trace FILE: usage over time, Chrome trace-event JSON
+  std::vector<std::string> command;   // CMD ARG...
 };
 
 struct ServeOptions {
@@ -33,6 +39,7 @@ struct ServeOptions {
   mode_t socket_mode = 0600;
   std::optional<std::string> policy_file;
   bool verbose = false;
+  std::optional<std::string> metrics;  // --metrics HOST:PORT (validated by the server)
   // --oci-listener: the socket where OCI runtimes hand over container listeners
   std::optional<std::string> oci_listener;
   mode_t oci_listener_mode = 0600;
@@ -50,10 +57,18 @@ struct OciProfileOptions {
   bool replace = false;                    // ... even if it has one
 };
 
+struct PlotCommand {
+  std::string trace;   // TRACE (a file from `sandbox run --trace`)
+  std::string output;  // -o FILE; "-" for stdout
+  std::size_t top = 5;
+  std::string title;
+};
+
 struct Command {
-  enum class Kind { run, serve, ctl, oci_profile, help, version } kind = Kind::help;
+  enum class Kind { run, serve, ctl, plot, oci_profile, help, version } kind = Kind::help;
   RunOptions run;
   ServeOptions serve;
+  PlotCommand plot;
   OciProfileOptions oci_profile;
   int ctl_argc = 0;  // for ctl: argv from "ctl" on
   const char* const* ctl_argv = nullptr;
@@ -67,6 +82,8 @@ struct Command {
 std::string default_socket_path(const std::string& tag = "");
 
 Command parse_command_line(int argc, const char* const argv[]);
+// `sandbox plot` (observe/plot_command.cpp): 0, 1 (bad trace, cannot write) or 2 (cannot read).
+int plot_command(const PlotCommand& o);
 const char* usage_text();
 
 }  // namespace sandbox

@@ -3,8 +3,10 @@
 
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cinttypes>
@@ -46,6 +48,11 @@ struct Args {
   bool help = false;
   std::optional<std::string> heap;
   std::optional<std::string> files;
+  std::optional<std::string> job;
+  std::optional<std::string> pid;  // watch --pid
+  std::vector<std::string> kinds;  // watch --kind (repeatable, or comma-separated)
+  bool usage = false;              // watch --usage: add usage events
+  bool openmetrics = false;        // metrics --openmetrics
   std::vector<std::string> positional;
 };
 
@@ -77,6 +84,14 @@ Args parse_args(int argc, const char* const argv[]) {
       a.json_out = true;
       continue;
     }
+    if (arg == "--usage") {
+      a.usage = true;
+      continue;
+    }
+    if (arg == "--openmetrics") {
+      a.openmetrics = true;
+      continue;
+    }
     // Options with a value: --name VALUE or --name=VALUE.
     std::string_view name = arg;
     std::optional<std::string> value;
@@ -84,7 +99,8 @@ Args parse_args(int argc, const char* const argv[]) {
       name = arg.substr(0, eq);
       value = std::string(arg.substr(eq + 1));
     }
-    if (name != "--socket" && name != "--heap" && name != "--files") {
+    if (name != "--socket" && name != "--heap" && name != "--files" && name != "--pid" && name != "--kind" &&
+        name != "--job") {
       throw CtlUsage("unknown option '" + std::string(arg) + "'");
     }
     if (!value) {
@@ -94,8 +110,18 @@ Args parse_args(int argc, const char* const argv[]) {
     if (name == "--socket") {
       if (value->empty()) throw CtlUsage("--socket: empty path");
       a.socket = *value;
+    } else if (name == "--pid") {
+      a.pid = *value;
+    } else if (name == "--kind") {
+      for (std::size_t start = 0; start <= value->size();) {
+        const std::size_t comma = std::min(value->find(',', start), value->size());
+        if (comma > start) a.kinds.push_back(value->substr(start, comma - start));
+        start = comma + 1;
+      }
     } else if (name == "--heap") {
       a.heap = *value;
+    } else if (name == "--job") {
+      a.job = *value;
     } else {
       a.files = *value;
     }
@@ -220,6 +246,29 @@ std::string str(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+std::string killed_text(const json& j) {
+  const auto k = j.find("killed");
+  if (k == j.end() || !k->is_object()) return "-";
+  return "pid " + std::to_string(num(*k, "pid")) + " " + str(*k, "resource") + " " +
+         std::to_string(num(*k, "usage")) + " > " + std::to_string(num(*k, "limit"));
+}
+
+void print_job(const json& j) {
+  std::printf("job             %" PRId64 "\n", num(j, "job"));
+  std::printf("root            %" PRId64 "\n", num(j, "root"));
+  std::printf("scope           %s%s\n", str(j, "scope").c_str(),
+              j.value("tracked", false) ? "" : " (not counting)");
+  std::printf("heapsize        %s\n", bytes_text(static_cast<std::uint64_t>(num(j, "heapsize"))).c_str());
+  std::printf("openfile_count  %" PRId64 "\n", num(j, "openfile_count"));
+  std::printf("heap_quota      %s\n", heap_quota_text(j).c_str());
+  std::printf("file_quota      %s\n", file_quota_text(j).c_str());
+  std::printf("peak heap       %s\n",
+              bytes_text(static_cast<std::uint64_t>(num(j, "peak_heap_bytes"))).c_str());
+  std::printf("peak files      %" PRId64 "\n", num(j, "peak_files"));
+  std::printf("processes       %" PRId64 " (%" PRId64 " live)\n", num(j, "processes"), num(j, "live"));
+  std::printf("killed          %s\n", killed_text(j).c_str());
+}
+
 void print_list(const json& j) {
   std::printf("%-8s %-8s %-14s %-9s %-14s %-10s %s\n", "PID", "TGID", "HEAPSIZE", "OPENFILES", "HEAP_QUOTA",
               "FILE_QUOTA", "CONTAINER");
@@ -232,18 +281,61 @@ void print_list(const json& j) {
                 num(n, "tgid"), num(n, "heapsize"), num(n, "openfile_count"), heap_quota_text(n).c_str(),
                 file_quota_text(n).c_str(), container.empty() ? "-" : container.c_str());
   }
+  const auto jobs = j.find("jobs");
+  if (jobs == j.end() || !jobs->is_array() || jobs->empty()) return;
+  std::printf("\n%-6s %-8s %-8s %-14s %-9s %-14s %-10s %-6s %s\n", "JOB", "ROOT", "SCOPE", "HEAPSIZE",
+              "OPENFILES", "HEAP_QUOTA", "FILE_QUOTA", "PROCS", "KILLED");
+  for (const auto& n : *jobs) {
+    if (!n.is_object()) continue;
+    std::printf(
+        "%-6" PRId64 " %-8" PRId64 " %-8s %-14" PRId64 " %-9" PRId64 " %-14s %-10s %-6" PRId64 " %s\n",
+        num(n, "job"), num(n, "root"), str(n, "scope").c_str(), num(n, "heapsize"), num(n, "openfile_count"),
+        heap_quota_text(n).c_str(), file_quota_text(n).c_str(), num(n, "live"), killed_text(n).c_str());
+  }
+}
+
+// "12:34:56.789 " from the event's time_ns (local time), or "" without one.
+std::string time_text(const json& j) {
+  const std::int64_t ns = num(j, "time_ns", 0);
+  if (ns <= 0) return "";
+  const time_t secs = static_cast<time_t>(ns / 1'000'000'000);
+  tm local{};
+  ::localtime_r(&secs, &local);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03d ", local.tm_hour, local.tm_min, local.tm_sec,
+                static_cast<int>((ns / 1'000'000) % 1000));
+  return buf;
+}
+
+// A target's name as printed: control characters shown as '?', so it cannot forge lines.
+std::string comm_text(const json& j) {
+  std::string c = str(j, "comm");
+  for (char& ch : c)
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
+  return c.empty() ? "" : " (" + c + ")";
 }
 
 void print_event(const json& j) {
   const std::string ev = str(j, "event");
-  std::string line = ev + " pid " + std::to_string(num(j, "pid")) + " tgid " + std::to_string(num(j, "tgid"));
+  const std::int64_t job = num(j, "job", 0);
+  // An event about a job as a whole has pid 0; one about a process of a job names it too.
+  std::string line = time_text(j) + ev +
+                     (num(j, "pid") == 0 && job != 0 ? " job " + std::to_string(job)
+                                                     : " pid " + std::to_string(num(j, "pid")) + " tgid " +
+                                                           std::to_string(num(j, "tgid")) +
+                                                           (job != 0 ? " job " + std::to_string(job) : "")) +
+                     comm_text(j);
   if (ev == "killed") {
     const std::string reason = str(j, "reason");
     const std::string unit = reason == "heap" ? " bytes" : "";
-    line += ": " + reason + " " + std::to_string(num(j, "usage")) + unit + " > limit " +
-            std::to_string(num(j, "limit")) + unit;
+    line += ": " + reason + (j.contains("openfile_count") ? " (job quota) " : " ") +
+            std::to_string(num(j, "usage")) + unit + " > limit " + std::to_string(num(j, "limit")) + unit;
   } else if (ev == "quota_set") {
     line += ": heap " + heap_quota_text(j) + ", files " + file_quota_text(j);
+  } else if (ev == "usage") {
+    line += ": heap " + bytes_text(static_cast<std::uint64_t>(num(j, "heapsize"))) + " of " +
+            heap_quota_text(j) + ", files " + std::to_string(num(j, "openfile_count")) + " of " +
+            file_quota_text(j);
   }
   if (const std::string c = str(j, "container"); !c.empty()) line += " container " + c;
   std::printf("%s\n", line.c_str());
@@ -263,17 +355,27 @@ int run(const Args& a) {
   if (a.positional.empty())
     throw CtlUsage(
         "missing subcommand (register, fetch, deregister, cap, reset, list, "
-        "watch, version)");
+        "watch, metrics, version)");
   const std::string& sub = a.positional[0];
   const std::size_t nargs = a.positional.size() - 1;
   json req = json::object();
   std::string context = sub;
   const bool takes_pid =
       sub == "register" || sub == "fetch" || sub == "deregister" || sub == "cap" || sub == "reset";
-  const bool takes_none = sub == "list" || sub == "watch" || sub == "version";
+  const bool takes_none = sub == "list" || sub == "watch" || sub == "version" || sub == "metrics";
   if (!takes_pid && !takes_none) throw CtlUsage("unknown subcommand '" + sub + "'");
-  if (takes_pid) {
-    if (nargs != 1) throw CtlUsage(sub + ": expected one PID");
+  const bool on_job = a.job.has_value();
+  if (on_job) {
+    if (sub != "fetch" && sub != "cap" && sub != "reset" && sub != "watch")
+      throw CtlUsage("--job goes with fetch, cap, reset and watch only");
+    if (nargs != 0) throw CtlUsage(sub + ": give a PID or --job ID, not both");
+    std::int64_t id = 0;
+    if (!parse_int(*a.job, id) || id < 1 || id > UINT32_MAX)
+      throw CtlUsage("--job: expected a job id (a positive integer), got '" + *a.job + "'");
+    req["job"] = id;
+    context += " job " + std::to_string(id);
+  } else if (takes_pid) {
+    if (nargs != 1) throw CtlUsage(sub + ": expected one PID (or --job ID)");
     const std::int64_t pid = parse_pid(a.positional[1]);
     req["pid"] = pid;
     context += " " + std::to_string(pid);
@@ -281,9 +383,25 @@ int run(const Args& a) {
     throw CtlUsage(sub + ": takes no arguments");
   }
   if ((a.heap || a.files) && sub != "cap") throw CtlUsage("--heap and --files go with 'cap' only");
+  if ((a.pid || !a.kinds.empty() || a.usage) && sub != "watch")
+    throw CtlUsage("--pid, --kind and --usage go with 'watch' only");
+  if (a.openmetrics && sub != "metrics") throw CtlUsage("--openmetrics goes with 'metrics' only");
+  if (sub == "watch") {
+    if (a.pid) req["pid"] = parse_pid(*a.pid);
+    std::vector<std::string> kinds = a.kinds;
+    if (a.usage) {
+      if (kinds.empty())  // --usage alone: everything, usage included
+        kinds = {"registered", "deregistered", "exited", "killed",
+                 "quota_set",  "quota_reset",  "joined", "exec"};
+      kinds.push_back("usage");
+    }
+    if (!kinds.empty()) req["kinds"] = kinds;
+  }
+  if (sub == "metrics") req["format"] = a.openmetrics ? "openmetrics" : "prometheus";
   static const std::pair<const char*, const char*> kOps[] = {
-      {"register", "register"},    {"fetch", "fetch"}, {"deregister", "deregister"}, {"cap", "resource_cap"},
-      {"reset", "resource_reset"}, {"list", "list"},   {"watch", "watch"},           {"version", "version"}};
+      {"register", "register"}, {"fetch", "fetch"},          {"deregister", "deregister"},
+      {"cap", "resource_cap"},  {"reset", "resource_reset"}, {"list", "list"},
+      {"watch", "watch"},       {"version", "version"},      {"metrics", "metrics"}};
   for (const auto& [name, op] : kOps) {
     if (sub == name) req["op"] = op;
   }
@@ -326,10 +444,13 @@ int run(const Args& a) {
 
   if (sub == "watch") {
     while (const auto line = reader.next()) {
+      const json ev = json::parse(*line, nullptr, false);
+      const bool end = ev.is_object() && ev.value("event", "") == "end";
       if (a.json_out) {
         std::printf("%s\n", line->c_str());
+      } else if (end) {
+        std::printf("end: %s\n", str(ev, "reason").c_str());
       } else {
-        const json ev = json::parse(*line, nullptr, false);
         if (ev.is_object() && ev.contains("event")) {
           print_event(ev);
         } else if (ev.is_object() && !ev.value("ok", true)) {
@@ -337,11 +458,12 @@ int run(const Args& a) {
         }
       }
       std::fflush(stdout);
+      if (end) return 0;  // the supervisor ended the stream: the run is over
     }
     throw CtlIoError("watch: the server closed the connection");
   }
   if (a.json_out) return 0;
-  const std::string pid = takes_pid ? a.positional[1] : "";
+  const std::string pid = on_job ? "job " + *a.job : takes_pid ? a.positional[1] : "";
   if (sub == "register") {
     std::printf("registered %s\n", pid.c_str());
   } else if (sub == "deregister") {
@@ -352,11 +474,13 @@ int run(const Args& a) {
     std::printf("capped %s: heap %s, files %s\n", pid.c_str(), heap_quota_text(req).c_str(),
                 file_quota_text(req).c_str());
   } else if (sub == "fetch") {
-    print_node(resp);
+    on_job ? print_job(resp) : print_node(resp);
   } else if (sub == "list") {
     print_list(resp);
   } else if (sub == "version") {
     std::printf("sandbox %s (protocol %" PRId64 ")\n", str(resp, "version").c_str(), num(resp, "protocol"));
+  } else if (sub == "metrics") {
+    std::fputs(str(resp, "text").c_str(), stdout);
   }
   return 0;
 }
@@ -366,13 +490,19 @@ int run(const Args& a) {
 const char* ctl_usage_text() {
   return "usage: sandbox ctl [--socket PATH] [--json] SUBCOMMAND\n"
          "  register PID                    start tracking PID\n"
-         "  fetch PID                       print PID's counters and quotas\n"
+         "  fetch PID | --job ID            print PID's (or the job's) counters and quotas\n"
          "  deregister PID                  stop tracking PID\n"
-         "  cap PID [--heap SIZE] [--files N]\n"
+         "  cap PID | --job ID [--heap SIZE] [--files N]\n"
          "                                  set quotas (SIZE: bare number = MiB, or K/M/G; -1 = unlimited)\n"
-         "  reset PID                       remove PID's quotas\n"
-         "  list                            every node you may act on\n"
-         "  watch                           stream events until interrupted\n"
+         "  reset PID | --job ID            remove PID's (or the job's) quotas\n"
+         "  list                            every node and job you may act on\n"
+         "  watch [--pid PID] [--job ID] [--kind K,...] [--usage]\n"
+         "                                  stream events until interrupted or the supervisor ends\n"
+         "                                  (K: registered deregistered exited killed quota_set\n"
+         "                                  quota_reset joined exec usage; --usage adds usage events,\n"
+         "                                  coalesced to about ten a second per node or job)\n"
+         "  metrics [--openmetrics]         print the metrics text (Prometheus text format, for the\n"
+         "                                  node_exporter textfile collector; or OpenMetrics)\n"
          "  version                         the server's version\n"
          "Socket: --socket, else $SANDBOX_SOCKET, else sandbox.sock in $XDG_RUNTIME_DIR, /run (root),\n"
          "/run/user/UID or /tmp/sandbox-UID/ (the first no other user can write). The server must run\n"

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
       case Command::Kind::serve: return serve_command(cmd.serve);
       case Command::Kind::ctl: return ctl_main(cmd.ctl_argc, cmd.ctl_argv);
       case Command::Kind::oci_profile: return oci_profile_command(cmd.oci_profile);
+      case Command::Kind::plot: return plot_command(cmd.plot);
     }
   } catch (const UsageError& e) {
     std::fprintf(stderr, "sandbox: %s (see 'sandbox --help')\n", e.what());

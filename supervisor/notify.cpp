@@ -35,8 +35,13 @@ bool SeccompListener::id_valid(std::uint64_t id) {
 }
 
 int SeccompListener::add_fd(const seccomp_notif_addfd& a) {
-  const int rc = ::ioctl(fd_.get(), SECCOMP_IOCTL_NOTIF_ADDFD, &a);
-  return rc >= 0 ? rc : -errno;
+  // ADDFD waits (interruptibly) for the target to install the file; interrupted, it has
+  // taken its request back (nothing installed), so asking again is exact.
+  for (;;) {
+    const int rc = ::ioctl(fd_.get(), SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+    if (rc >= 0) return rc;
+    if (errno != EINTR) return -errno;
+  }
 }
 
 bool SeccompListener::hung_up() {

@@ -29,6 +29,9 @@ class NotifyChannel {
   virtual int add_fd(const seccomp_notif_addfd& a) = 0;
   // True once no task uses the filter any more: nothing will ever be received again.
   virtual bool hung_up() = 0;
+  // Whether several threads may call receive() at once (each notification then goes to
+  // one of them). A test double answers false and is served by one thread.
+  virtual bool concurrent() const { return false; }
 };
 
 class SeccompListener final : public NotifyChannel {
@@ -45,6 +48,7 @@ class SeccompListener final : public NotifyChannel {
   bool id_valid(std::uint64_t id) override;
   int add_fd(const seccomp_notif_addfd& a) override;
   bool hung_up() override;
+  bool concurrent() const override { return true; }
 
  private:
   UniqueFd fd_;

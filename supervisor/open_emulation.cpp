@@ -29,16 +29,19 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "open/executor.hpp"
 #include "unique_fd.hpp"
 
 namespace sandbox {
@@ -132,6 +135,8 @@ struct TaskCreds {
   std::vector<gid_t> groups;
   std::uint64_t cap_eff = 0;
   mode_t umask = 022;
+  std::array<std::uint32_t, 4> uid{}, gid{};  // real, effective, saved, fs
+  std::array<std::uint64_t, 6> ns{};          // opening::kNamespaces, when read
   bool operator==(const TaskCreds& o) const {
     return fsuid == o.fsuid && fsgid == o.fsgid && groups == o.groups && cap_eff == o.cap_eff;
   }
@@ -167,6 +172,12 @@ bool status_field(std::string_view text, std::string_view name, std::size_t inde
 
 bool parse_creds(std::string_view text, TaskCreds& c) {
   std::uint64_t v = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    if (!status_field(text, "Uid", i, v)) return false;
+    c.uid[i] = static_cast<std::uint32_t>(v);
+    if (!status_field(text, "Gid", i, v)) return false;
+    c.gid[i] = static_cast<std::uint32_t>(v);
+  }
   if (!status_field(text, "Uid", 3, v)) return false;
   c.fsuid = static_cast<std::uint32_t>(v);
   if (!status_field(text, "Gid", 3, v)) return false;
@@ -217,15 +228,30 @@ void push_path(std::vector<PathComp>& pending, std::string_view path, bool trail
 
 }  // namespace
 
+// Caches shared by the emulators of every serving thread (guarded by mu). Lookups copy
+// out: an entry may be dropped by another thread while an open is in progress.
+struct OpenEmulator::Shared {
+  std::mutex mu;
+  std::unordered_map<pid_t, bool> same_root;  // tgid -> the target's root is ours (cache)
+  bool roots_change = false;                  // root_may_change() was called: no cache
+  std::unordered_map<pid_t, TaskCreds> creds_cache;
+  std::unordered_map<pid_t, pid_t> tid_tgid;
+  // Opens of targets in other namespaces (executor.hpp), started on first use.
+  std::array<std::uint64_t, 6> our_ns{};
+  std::unique_ptr<opening::Executors> executors;
+};
+
+std::shared_ptr<OpenEmulator::Shared> OpenEmulator::make_shared_state() {
+  return std::make_shared<Shared>();
+}
+
 struct OpenEmulator::Impl {
   Fd proc;      // our procfs root, usable whatever our root is
   Fd our_root;  // our own "/" (to come back from a chroot into a target's root)
   struct statx root_stx {};
-  std::unordered_map<pid_t, bool> same_root;  // tgid -> the target's root is ours (cache)
-  bool roots_change = false;                  // root_may_change() was called: no cache
-  std::uint64_t mnt_ns_ino = 0;
-  pid_t our_pid = 0;
-  TaskCreds self;  // this thread's creds as /proc shows them
+  pid_t our_pid = 0;   // the supervisor
+  pid_t self_pid = 0;  // this process (an executor's own pid, in an executor)
+  TaskCreds self;      // this thread's creds as /proc shows them
   std::uint32_t euid = 0, egid = 0;
   std::vector<gid_t> groups;
   __user_cap_data_struct caps[2]{};
@@ -233,9 +259,6 @@ struct OpenEmulator::Impl {
   int pdeathsig = 0;
   bool chrooted = false;
   const TaskCreds* worn = nullptr;  // creds currently worn (nullptr: our own)
-
-  std::unordered_map<pid_t, TaskCreds> creds_cache;
-  std::unordered_map<pid_t, pid_t> tid_tgid;
 
   // ---- credentials -----------------------------------------------------------------
   int wear(const TaskCreds& t) {
@@ -311,8 +334,9 @@ struct OpenEmulator::Impl {
 
   // ---- helpers -------------------------------------------------------------------------
   // Is pid `n` (a number in the procfs whose root is `proc_root`) one of our threads?
-  static bool is_ours(int proc_root, const std::string& n) {
-    return ::faccessat(proc_root, ("self/task/" + n).c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+  bool is_ours(int proc_root, const std::string& n) const {
+    const std::string task = std::to_string(our_pid) + "/task/" + n;
+    return ::faccessat(proc_root, task.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0;
   }
 
   // Where a procfs descriptor is, relative to its procfs root ("123/task/124/fd"), from
@@ -374,8 +398,117 @@ struct OpenEmulator::Impl {
     return w[0] == std::to_string(tgid) || w[0] == std::to_string(tid);
   }
 
+  // The calling thread's descriptor `fd` (a dirfd), as an O_PATH file of ours. Taken from
+  // the thread's own fd table: after unshare(CLONE_FILES) it is not the process's, and
+  // once the leader has exited the process pidfd names a zombie without one. Returns a
+  // descriptor or -errno (EBADF: not open in that table).
+  int thread_fd(const OpenRequest& req, int fd) const {
+    // pidfd_getfd needs PTRACE_MODE_ATTACH_REALCREDS: the supervisor is root. The thread
+    // is blocked in our notification, so its tid names it; the caller checks id_valid
+    // before using anything we return.
+    if (req.pidfd >= 0 && req.tid == req.tgid) {
+      const long r = syscall(SYS_pidfd_getfd, req.pidfd, fd, 0);
+      return r < 0 ? -errno : static_cast<int>(r);
+    }
+    // PIDFD_THREAD (6.9): a pidfd for this thread, whose fd table pidfd_getfd reads.
+    const long pfd = syscall(SYS_pidfd_open, req.tid, O_EXCL /* PIDFD_THREAD */);
+    if (pfd >= 0) {
+      const long r = syscall(SYS_pidfd_getfd, static_cast<int>(pfd), fd, 0);
+      const int e = errno;
+      ::close(static_cast<int>(pfd));
+      return r < 0 ? -e : static_cast<int>(r);
+    }
+    if (errno != EINVAL) return errno == ESRCH ? -ESRCH : -errno;
+    // Older kernels: /proc/<tid>/fd/<fd> follows the thread's own table too. An O_PATH
+    // reopen of the same path: for a dirfd only the path (dentry and mount) matters.
+    const std::string link = std::to_string(req.tid) + "/fd/" + std::to_string(fd);
+    const int r = ::openat(proc.get(), link.c_str(), O_PATH | O_CLOEXEC);
+    if (r >= 0) return r;
+    return errno == ENOENT ? -EBADF : -errno;
+  }
+
   int slow_open(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
                 std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev);
+
+  // The kernel's may_follow_link() for the symlink `name` in `dir`, which the slow path is
+  // about to follow itself: a nosymfollow mount refuses (ELOOP), and so does
+  // fs.protected_symlinks (EACCES) for a link in a sticky world-writable directory owned
+  // by neither the follower (our fsuid: the target's, worn or taken) nor the directory's
+  // owner. 0 or -errno.
+  int may_follow(int dir, const char* name) const {
+    struct statfs sf {};
+    if (::fstatfs(dir, &sf) == 0 && (sf.f_flags & 0x2000 /* ST_NOSYMFOLLOW */)) return -ELOOP;
+    struct statx d {
+    }, l{};
+    if (!statx_at(dir, "", AT_EMPTY_PATH, d) || (d.stx_mode & (S_ISVTX | S_IWOTH)) != (S_ISVTX | S_IWOTH))
+      return 0;
+    std::string v;
+    if (!read_file_at(proc.get(), "sys/fs/protected_symlinks", v) || v.empty() || v[0] == '0') return 0;
+    if (!statx_at(dir, name, AT_SYMLINK_NOFOLLOW, l)) return 0;
+    const auto fsuid = static_cast<std::uint32_t>(::syscall(SYS_setfsuid, -1));  // reads it
+    if (l.stx_uid == fsuid || l.stx_uid == d.stx_uid) return 0;
+    return -EACCES;
+  }
+
+  // What "self" ("thread-self") says to the target in `procfs` when that procfs shows the
+  // target's own pid namespace (a container's /proc, where our pid means nothing): its
+  // pids there, the last NSpid of its status, read through our own procfs. nullopt for a
+  // procfs of any other pid namespace (the caller fails closed). Safe: the calling thread
+  // is blocked in its notification, and a task never changes pid namespace; a procfs
+  // mount's namespace is its pid 1's, and pid 1 is always a member of the namespace it is
+  // init of.
+  std::optional<std::string> self_in_own_pid_ns(int procfs, pid_t tgid, pid_t tid, bool thread) {
+    struct stat ns_there {
+    }, ns_target{};
+    const std::string task = std::to_string(tgid) + "/task/" + std::to_string(tid);
+    if (::fstatat(procfs, "1/ns/pid", &ns_there, 0) != 0 ||
+        ::fstatat(proc.get(), (task + "/ns/pid").c_str(), &ns_target, 0) != 0 ||
+        ns_there.st_dev != ns_target.st_dev || ns_there.st_ino != ns_target.st_ino)
+      return std::nullopt;
+    auto innermost = [&](const std::string& dir) -> std::string {
+      std::string status;
+      if (!read_file_at(proc.get(), dir + "/status", status)) return {};
+      const auto at = status.find("\nNSpid:");
+      if (at == std::string::npos) return {};
+      const auto end = status.find('\n', at + 1);
+      const std::string line = status.substr(at + 7, end - at - 7);
+      const auto last = line.find_last_of(" \t");
+      const std::string pid = last == std::string::npos ? line : line.substr(last + 1);
+      return is_number(pid) ? pid : std::string();
+    };
+    const std::string p = innermost(std::to_string(tgid));
+    if (p.empty()) return std::nullopt;
+    if (!thread) return p;
+    const std::string t = innermost(task);
+    if (t.empty()) return std::nullopt;
+    return p + "/task/" + t;
+  }
+
+  // The open itself, in whatever context this thread (or executor) is in: the kernel's
+  // walk first, the userspace walk when procfs may be involved. A descriptor or -errno.
+  int perform(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
+              std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev) {
+    const bool scoped = resolve & kScoped;
+    const std::uint64_t final_flags =
+        flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : static_cast<std::uint64_t>(O_NOCTTY));
+    bool slow = false;
+    int r =
+        sys_openat2(start, path.c_str(), final_flags, mode, resolve | (scoped ? 0 : RESOLVE_NO_MAGICLINKS));
+    if (r >= 0) {
+      if (is_procfs(r)) {
+        ::close(r);
+        slow = true;
+      }
+    } else if (r != -EINVAL && r != -ENAMETOOLONG && r != -E2BIG && r != -EAGAIN && r != -EINTR &&
+               !(r == -ELOOP && (resolve & (RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS))) &&
+               !(r == -EXDEV && scoped)) {
+      // Any other failure may have come from OUR view of procfs (/proc/self/fd/N,
+      // /proc/self/task/<target tid>, a magic link refused): decide on the slow path.
+      slow = true;
+    }
+    if (slow) r = slow_open(start, path, flags, mode, resolve, tid, tgid, tty_dev);
+    return r;
+  }
 };
 
 // The userspace walk: one component at a time, O_PATH|O_NOFOLLOW, so that every symlink
@@ -476,10 +609,15 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
       if (comp.name == "self" || comp.name == "thread-self") {
         if (final && ((flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL))))
           return sys_openat2(cur.get(), comp.name.c_str(), final_flags, mode, step_resolve);
-        if (read_link_at(cur.get(), "self") != std::to_string(our_pid))
+        std::string text;
+        if (read_link_at(cur.get(), "self") == std::to_string(self_pid)) {
+          text = std::to_string(tgid);
+          if (comp.name == "thread-self") text += "/task/" + std::to_string(tid);
+        } else if (auto t = self_in_own_pid_ns(cur.get(), tgid, tid, comp.name == "thread-self")) {
+          text = *t;  // a container's /proc: the target's pids in its own namespace
+        } else {
           return -EPERM;  // a procfs of another pid namespace: fail closed
-        std::string text = std::to_string(tgid);
-        if (comp.name == "thread-self") text += "/task/" + std::to_string(tid);
+        }
         if (int r = follow_text(text, comp.trailing_slash); r < 0) return r;
         continue;
       }
@@ -499,6 +637,7 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
                     S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 0);
         }
         if (r != -ELOOP || (flags & O_NOFOLLOW) || no_links) return r;
+        if (int e = may_follow(cur.get(), comp.name.c_str()); e < 0) return e;
         std::string text = read_link_at(cur.get(), comp.name);
         if (text.empty()) return -ELOOP;
         if (int e = follow_text(text, false); e < 0) return e;
@@ -530,6 +669,7 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
       bool procfs_link = is_procfs(next.get());
       if (!procfs_link || cur_proc_root) {
         // An ordinary symlink (procfs root ones like "mounts" -> "self/mounts" too).
+        if (int e = may_follow(cur.get(), comp.name.c_str()); e < 0) return e;
         std::string text = read_link_at(next.get(), "");
         if (int e = follow_text(text, comp.trailing_slash); e < 0) return e;
         continue;
@@ -613,8 +753,7 @@ int OpenEmulator::init() {
   if (!statx_at(im->our_root.get(), "", AT_EMPTY_PATH, im->root_stx)) return -errno;
   struct stat ns {};
   if (::fstatat(im->proc.get(), "thread-self/ns/mnt", &ns, 0) != 0) return -errno;
-  im->mnt_ns_ino = ns.st_ino;
-  im->our_pid = ::getpid();
+  im->our_pid = im->self_pid = ::getpid();
   std::string text;
   if (!read_file_at(im->proc.get(), "thread-self/status", text) || !parse_creds(text, im->self)) return -EIO;
   std::uint64_t v = 0;
@@ -626,33 +765,58 @@ int OpenEmulator::init() {
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
   if (syscall(SYS_capget, &hdr, im->caps) != 0) return -errno;
   im->dumpable = prctl(PR_GET_DUMPABLE);
+  {
+    std::lock_guard lk(shared_->mu);
+    if (!shared_->executors) {
+      for (std::size_t i = 0; i < opening::kNamespaces.size(); ++i) {
+        struct stat st {};
+        if (::fstatat(im->proc.get(), (std::string("thread-self/ns/") + opening::kNamespaces[i]).c_str(), &st,
+                      0) != 0)
+          return -errno;
+        shared_->our_ns[i] = st.st_ino;
+      }
+      // What an executor runs: the same walk, in its own process (built before fork).
+      shared_->executors = std::make_unique<opening::Executors>([]() -> opening::Perform {
+        auto ex = std::make_shared<Impl>();
+        ex->proc.reset(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
+        ex->our_root.reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+        ex->our_pid = ::getpid();
+        return [ex](const opening::ExecRequest& q, int start, bool& tty) {
+          if (!ex->self_pid) ex->self_pid = ::getpid();  // in the executor
+          return ex->perform(start, q.path, q.flags, q.mode, q.resolve, q.tid, q.tgid, tty);
+        };
+      });
+    }
+  }
   prctl(PR_GET_PDEATHSIG, &im->pdeathsig);
   return 0;
 }
 
 void OpenEmulator::invalidate_thread(pid_t tid) {
-  if (!impl_) return;
-  impl_->creds_cache.erase(tid);
+  std::lock_guard lk(shared_->mu);
+  shared_->creds_cache.erase(tid);
 }
 
 void OpenEmulator::root_may_change() {
-  if (!impl_) return;
-  impl_->roots_change = true;
-  impl_->same_root.clear();
+  std::lock_guard lk(shared_->mu);
+  shared_->roots_change = true;
+  shared_->same_root.clear();
+  shared_->creds_cache.clear();  // namespaces are cached with the credentials
 }
 
 void OpenEmulator::forget_process(pid_t tgid) {
-  if (!impl_) return;
-  impl_->same_root.erase(tgid);
-  for (auto it = impl_->tid_tgid.begin(); it != impl_->tid_tgid.end();) {
+  Shared& sh = *shared_;
+  std::lock_guard lk(sh.mu);
+  sh.same_root.erase(tgid);
+  for (auto it = sh.tid_tgid.begin(); it != sh.tid_tgid.end();) {
     if (it->second == tgid) {
-      impl_->creds_cache.erase(it->first);
-      it = impl_->tid_tgid.erase(it);
+      sh.creds_cache.erase(it->first);
+      it = sh.tid_tgid.erase(it);
     } else {
       ++it;
     }
   }
-  impl_->creds_cache.erase(tgid);
+  sh.creds_cache.erase(tgid);
 }
 
 OpenOutcome OpenEmulator::open(const OpenRequest& req) {
@@ -685,7 +849,6 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
   }
   out.cloexec = flags & O_CLOEXEC;
   const bool absolute = !req.path.empty() && req.path[0] == '/';
-  const bool scoped = resolve & kScoped;
   const bool needs_dir = !req.path.empty() && (!absolute || (resolve & RESOLVE_IN_ROOT));
   const bool creates = flags & (O_CREAT | kTmpfileBit);
 
@@ -699,88 +862,111 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
     return fail(err);
   };
 
-  // 2. Context: root (and mount namespace), then the starting directory.
+  // get_unused_fd_flags() runs after the flags and the path were checked and before any
+  // lookup: with a full table nothing is looked up, created or truncated.
+  if (req.table_full) return early(EMFILE);
+
+  // 2. Credentials and namespaces (cached per thread until it changes credentials or
+  // namespaces -- notified calls that drop the entry before they run; the status is read
+  // again, for the umask, when creating). A copy: another serving thread may drop it.
   std::string tid_s = std::to_string(req.tid);
+  TaskCreds creds_copy;
+  bool cached_creds = false;
+  {
+    std::lock_guard lk(shared_->mu);
+    if (auto it = shared_->creds_cache.find(req.tid); it != shared_->creds_cache.end()) {
+      creds_copy = it->second;
+      cached_creds = true;
+    }
+  }
+  if (!cached_creds || creates) {
+    std::string text;
+    const auto ns = creds_copy.ns;
+    if (!read_file_at(im.proc.get(), tid_s + "/status", text) || !parse_creds(text, creds_copy))
+      return early(ESRCH);
+    creds_copy.ns = ns;
+    if (!cached_creds) {
+      for (std::size_t i = 0; i < opening::kNamespaces.size(); ++i) {
+        struct stat st {};
+        if (::fstatat(im.proc.get(), (tid_s + "/ns/" + opening::kNamespaces[i]).c_str(), &st, 0) != 0)
+          return early(errno == ENOENT ? ESRCH : errno);
+        creds_copy.ns[i] = st.st_ino;
+      }
+    }
+    std::lock_guard lk(shared_->mu);
+    shared_->creds_cache.insert_or_assign(req.tid, creds_copy);
+    shared_->tid_tgid[req.tid] = req.tgid;
+  }
+  const TaskCreds* creds = &creds_copy;
+  const bool other_ns = creds->ns != shared_->our_ns;
+
+  // 3. Root, then the starting directory.
   bool same_root = false;
-  if (auto known = im.same_root.find(req.tgid); known != im.same_root.end() && !im.roots_change) {
+  std::optional<bool> cached_root;
+  if (!other_ns) {
+    std::lock_guard lk(shared_->mu);
     // Safe to reuse: a root changes only through chroot/pivot_root/setns/unshare, which are
     // notified and turn this cache off for good (root_may_change()) before they run.
-    same_root = known->second;
-  } else {
+    if (auto known = shared_->same_root.find(req.tgid);
+        known != shared_->same_root.end() && !shared_->roots_change)
+      cached_root = known->second;
+  }
+  if (cached_root) {
+    same_root = *cached_root;
+  } else if (!other_ns) {
     struct statx rst {};
     if (!statx_at(im.proc.get(), (tid_s + "/root").c_str(), 0, rst))
       return early(errno == ENOENT ? ESRCH : errno);
     same_root = same_object(rst, im.root_stx);
-    if (!im.roots_change) im.same_root[req.tgid] = same_root;
-  }
-  if (!same_root) {
-    struct stat ns {};
-    if (::fstatat(im.proc.get(), (tid_s + "/ns/mnt").c_str(), &ns, 0) != 0)
-      return early(errno == ENOENT ? ESRCH : errno);
-    if (ns.st_ino != im.mnt_ns_ino) return early(EPERM);  // documented: fail closed
+    std::lock_guard lk(shared_->mu);
+    if (!shared_->roots_change) shared_->same_root[req.tgid] = same_root;
   }
   Fd dir;
   if (needs_dir) {
     if (dirfd == AT_FDCWD) {
       dir.reset(::openat(im.proc.get(), (tid_s + "/cwd").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
       if (dir.get() < 0) return early(errno == ENOENT ? ESRCH : errno);
+    } else if (dirfd < 0) {
+      return early(EBADF);
     } else {
-      // pidfd_getfd needs PTRACE_MODE_ATTACH_REALCREDS: the supervisor is root.
-      long r = dirfd < 0 ? -1 : syscall(SYS_pidfd_getfd, req.pidfd, dirfd, 0);
-      if (r < 0) {
-        if (dirfd < 0 || errno == EBADF) return early(EBADF);
-        return early(errno);
-      }
-      dir.reset(static_cast<int>(r));
+      const int r = im.thread_fd(req, dirfd);
+      if (r < 0) return early(-r);
+      dir.reset(r);
     }
   }
   const int start = needs_dir ? dir.get() : AT_FDCWD;
 
-  // 3. Credentials (cached per thread; re-read with the umask when creating).
-  TaskCreds* creds = nullptr;
-  auto it = im.creds_cache.find(req.tid);
-  if (it == im.creds_cache.end() || creates) {
-    std::string text;
-    TaskCreds c;
-    if (!read_file_at(im.proc.get(), tid_s + "/status", text) || !parse_creds(text, c)) return early(ESRCH);
-    it = im.creds_cache.insert_or_assign(req.tid, std::move(c)).first;
-    im.tid_tgid[req.tid] = req.tgid;
-  }
-  creds = &it->second;
-  if (creates) ::umask(creds->umask);  // our private fs_struct
-  const bool switch_creds = !(*creds == im.self);
-
   // 4. The open, in the target's context.
-  if (!same_root) {
-    if (int e = im.enter_root(req.tid); e < 0) return early(-e);
-  }
-  if (switch_creds) {
-    if (int e = im.wear(*creds); e < 0) {
-      if (im.chrooted) im.leave_root_always();
-      return early(-e);
-    }
-  }
-  const std::uint64_t final_flags =
-      flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : static_cast<std::uint64_t>(O_NOCTTY));
   bool tty_dev = false;
-  bool slow = false;
-  int r =
-      sys_openat2(start, req.path.c_str(), final_flags, mode, resolve | (scoped ? 0 : RESOLVE_NO_MAGICLINKS));
-  if (r >= 0) {
-    if (is_procfs(r)) {
-      ::close(r);
-      slow = true;
+  int r = -EPERM;
+  if (other_ns) {
+    // Another user, mount, network, IPC, UTS or cgroup namespace: an executor that joined
+    // them opens it (executor.hpp), with the target's credentials as they hold there.
+    Fd root(::openat(im.proc.get(), (tid_s + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) return early(errno == ENOENT ? ESRCH : errno);
+    opening::ExecContext ctx;
+    ctx.ns = creds->ns, ctx.uid = creds->uid, ctx.gid = creds->gid;
+    ctx.groups = creds->groups, ctx.cap_eff = creds->cap_eff;
+    opening::ExecRequest er;
+    er.tid = req.tid, er.tgid = req.tgid, er.flags = flags, er.mode = mode, er.resolve = resolve;
+    er.umask = creates ? static_cast<int>(creds->umask) : -1;
+    er.path = req.path;
+    r = shared_->executors->run(ctx, root.get(), start, er, tty_dev);
+  } else {
+    if (creates) ::umask(creds->umask);  // our private fs_struct
+    if (!same_root) {
+      if (int e = im.enter_root(req.tid); e < 0) return early(-e);
     }
-  } else if (r != -EINVAL && r != -ENAMETOOLONG && r != -E2BIG && r != -EAGAIN &&
-             !(r == -ELOOP && (resolve & (RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS))) &&
-             !(r == -EXDEV && scoped)) {
-    // Any other failure may have come from OUR view of procfs (/proc/self/fd/N,
-    // /proc/self/task/<target tid>, a magic link refused): decide on the slow path.
-    slow = true;
+    if (!(*creds == im.self)) {
+      if (int e = im.wear(*creds); e < 0) {
+        if (im.chrooted) im.leave_root_always();
+        return early(-e);
+      }
+    }
+    r = im.perform(start, req.path, flags, mode, resolve, req.tid, req.tgid, tty_dev);
+    im.unwear();
+    if (im.chrooted) im.leave_root_always();
   }
-  if (slow) r = im.slow_open(start, req.path, flags, mode, resolve, req.tid, req.tgid, tty_dev);
-  im.unwear();
-  if (im.chrooted) im.leave_root_always();
 
   // 5. The result, checked.
   if (r < 0) {
@@ -794,8 +980,8 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
     std::string stat_text;
     long long tty_nr = 0;
     out.kind = OpenOutcome::Kind::let_target;
-    out.err = read_file_at(im.proc.get(), std::to_string(req.tgid) + "/stat", stat_text) &&
-                      stat_field(stat_text, 7, tty_nr) && tty_nr != 0
+    out.err = read_file_at(im.proc.get(), tid_s + "/stat", stat_text) && stat_field(stat_text, 7, tty_nr) &&
+                      tty_nr != 0
                   ? 0
                   : ENXIO;
     return out;
@@ -807,16 +993,15 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
     if (::ioctl(file.get(), TCGETS, &tio) == 0) {
       std::string stat_text;
       long long session = 0, tty_nr = 0;
-      if (read_file_at(im.proc.get(), std::to_string(req.tgid) + "/stat", stat_text) &&
-          stat_field(stat_text, 6, session) && stat_field(stat_text, 7, tty_nr) && session == req.tgid &&
-          tty_nr == 0) {
+      if (read_file_at(im.proc.get(), tid_s + "/stat", stat_text) && stat_field(stat_text, 6, session) &&
+          stat_field(stat_text, 7, tty_nr) && session == req.tgid && tty_nr == 0) {
         out.kind = OpenOutcome::Kind::let_target;
         out.err = 0;
         return out;
       }
     }
   }
-  if (slow && is_procfs(file.get()) && im.names_supervisor(file.get())) return fail(EACCES);
+  if (is_procfs(file.get()) && im.names_supervisor(file.get())) return fail(EACCES);
   out.kind = OpenOutcome::Kind::installed;
   out.fd = file.release();
   out.err = 0;

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace sandbox {
@@ -25,7 +26,10 @@ enum class OpenSyscall { open, openat, openat2, creat };
 struct OpenRequest {
   pid_t tid = 0;   // calling thread, in the supervisor's pid namespace
   pid_t tgid = 0;  // its process
-  int pidfd = -1;  // pidfd of the process (for pidfd_getfd of dirfd)
+  // A pidfd of the process, used for dirfd only when the caller is the leader; -1: the
+  // emulator opens a pidfd of the calling thread itself (its own fd table, which matters
+  // after unshare(CLONE_FILES) and once the leader has exited).
+  int pidfd = -1;
   OpenSyscall call = OpenSyscall::openat;
   int dirfd = -100;  // AT_FDCWD or a target fd number (open/creat: AT_FDCWD)
   std::string path;  // read from target memory by the caller
@@ -34,6 +38,9 @@ struct OpenRequest {
   std::uint64_t flags = 0;
   std::uint64_t mode = 0;
   std::uint64_t resolve = 0;
+  // The caller's fd table has no free slot below its RLIMIT_NOFILE: the kernel fails with
+  // EMFILE before any lookup (get_unused_fd_flags() comes first), so nothing is opened.
+  bool table_full = false;
 };
 
 struct OpenOutcome {
@@ -51,7 +58,12 @@ struct OpenOutcome {
 
 class OpenEmulator {
  public:
-  OpenEmulator() = default;
+  // What every emulator of one supervisor shares: the per-thread credential cache and the
+  // per-process root cache, so an invalidation reaches every serving thread at once.
+  struct Shared;
+  static std::shared_ptr<Shared> make_shared_state();
+  OpenEmulator() : OpenEmulator(make_shared_state()) {}
+  explicit OpenEmulator(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
   OpenEmulator(const OpenEmulator&) = delete;
   OpenEmulator& operator=(const OpenEmulator&) = delete;
   ~OpenEmulator();
@@ -66,7 +78,8 @@ class OpenEmulator {
   OpenOutcome open(const OpenRequest& req);
 
   // Cache invalidation hooks (called by the handlers when a target thread may have
-  // changed credentials, cwd, root or mount namespace, or exited).
+  // changed credentials, cwd, root or mount namespace, or exited). They act on the state
+  // shared by all emulators of the supervisor, and may be called from any thread.
   void invalidate_thread(pid_t tid);
   void forget_process(pid_t tgid);
   // A task called chroot, pivot_root, setns or unshare: from now on every open checks the
@@ -76,6 +89,7 @@ class OpenEmulator {
 
  private:
   struct Impl;
+  std::shared_ptr<Shared> shared_;
   Impl* impl_ = nullptr;
 };
 

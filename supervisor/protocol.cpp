@@ -24,20 +24,22 @@ struct OpInfo {
   Op op;
   bool takes_pid;     // pid is required
   bool takes_quotas;  // heap_quota / heap_quota_bytes / file_quota allowed
-  bool takes_track;
+  bool takes_track;   // track, scope (join)
+  bool takes_job;     // job instead of pid
 };
 
 constexpr OpInfo kOps[] = {
-    {"register", Op::register_node, true, false, false},
-    {"fetch", Op::fetch, true, false, false},
-    {"deregister", Op::deregister, true, false, false},
-    {"resource_cap", Op::resource_cap, true, true, false},
-    {"resource_reset", Op::resource_reset, true, false, false},
-    {"list", Op::list, false, false, false},
-    {"version", Op::version, false, false, false},
-    {"watch", Op::watch, false, false, false},
-    {"filter", Op::filter, false, false, false},
-    {"join", Op::join, true, true, true},
+    {"register", Op::register_node, true, false, false, false},
+    {"fetch", Op::fetch, true, false, false, true},
+    {"deregister", Op::deregister, true, false, false, false},
+    {"resource_cap", Op::resource_cap, true, true, false, true},
+    {"resource_reset", Op::resource_reset, true, false, false, true},
+    {"list", Op::list, false, false, false, false},
+    {"version", Op::version, false, false, false, false},
+    {"watch", Op::watch, false, false, false, false},
+    {"filter", Op::filter, false, false, false, false},
+    {"join", Op::join, true, true, true, false},
+    {"metrics", Op::metrics, false, false, false, false},
 };
 
 // A value quoted for a message: its JSON text, cut short if long. Never throws on odd
@@ -163,15 +165,49 @@ ParseResult parse_impl(std::string_view line, std::size_t max_line) {
       (key == "heap_quota"         ? r.heap_quota
        : key == "heap_quota_bytes" ? r.heap_quota_bytes
                                    : r.file_quota) = n;
+    } else if (key == "pid" && r.op == Op::watch) {
+      err = read_int(value, key, 1, std::numeric_limits<Pid>::max(), n);
+      r.pid = static_cast<Pid>(n);
+    } else if (key == "kinds" && r.op == Op::watch) {
+      if (!value.is_array() || value.empty() || value.size() > 2 * Event::kKinds) {
+        err = "kinds: expected a non-empty array of event names, got " + quote(value);
+      } else {
+        for (const auto& k : value) {
+          int found = -1;
+          for (int i = 0; i < Event::kKinds; ++i)
+            if (k.is_string() && k.get_ref<const std::string&>() == to_string(static_cast<Event::Kind>(i)))
+              found = i;
+          if (found < 0) {
+            err = "kinds: unknown event " + quote(k) +
+                  " (registered, deregistered, exited, killed, quota_set, "
+                  "quota_reset, joined, exec, usage)";
+            break;
+          }
+          r.kinds |= 1u << found;
+        }
+      }
+    } else if (key == "format" && r.op == Op::metrics) {
+      if (value == "openmetrics")
+        r.openmetrics = true;
+      else if (value != "prometheus")
+        err = "format: expected \"openmetrics\" or \"prometheus\", got " + quote(value);
     } else if (key == "track" && info->takes_track) {
       if (!value.is_boolean()) err = "track: expected true or false, got " + quote(value);
       r.track = value.is_boolean() && value.get<bool>();
+    } else if (key == "scope" && info->takes_track) {
+      const auto s = value.is_string() ? parse_scope(value.get_ref<const std::string&>()) : std::nullopt;
+      if (!s) err = "scope: expected \"job\" or \"process\", got " + quote(value);
+      r.scope = s.value_or(Scope::job);
+    } else if (key == "job" && (info->takes_job || r.op == Op::watch)) {
+      err = read_int(value, key, 1, std::numeric_limits<JobId>::max(), n);
+      r.job = static_cast<JobId>(n);
     } else {
       err = quote_key(key) + ": unknown field for " + std::string(info->name);
     }
     if (err) return fail(EINVAL, *err, r.id);
   }
-  if (info->takes_pid && !have_pid) {
+  if (have_pid && r.job) return fail(EINVAL, "pid, job: give one or the other, not both", r.id);
+  if (info->takes_pid && !have_pid && !r.job) {
     return fail(EINVAL, "pid: required field missing for " + std::string(info->name), r.id);
   }
   if (r.heap_quota && r.heap_quota_bytes) {
@@ -221,6 +257,32 @@ ojson node_object(const Node& n) {
   j["openfile_count"] = n.openfile_count;
   put_quotas(j, n.heap_quota_bytes, n.file_quota);
   if (!n.container.empty()) j["container"] = n.container;
+  return j;
+}
+
+ojson job_violation_object(const JobViolation& v) {
+  ojson k;
+  k["pid"] = v.pid;
+  k["resource"] = std::string(to_string(v.resource));
+  k["usage"] = v.usage;
+  k["limit"] = v.limit;
+  return k;
+}
+
+ojson job_object(const JobView& v) {
+  ojson j;
+  j["job"] = v.id;
+  j["root"] = v.root;
+  j["scope"] = std::string(to_string(v.scope));
+  j["tracked"] = v.counting;
+  j["heapsize"] = v.usage.heap;
+  j["openfile_count"] = v.usage.files;
+  put_quotas(j, v.heap_quota_bytes, v.file_quota);
+  j["peak_heap_bytes"] = v.peak_heap;
+  j["peak_files"] = v.peak_files;
+  j["processes"] = v.processes;
+  j["live"] = v.live;
+  j["killed"] = v.killed ? job_violation_object(*v.killed) : ojson(nullptr);
   return j;
 }
 
@@ -304,11 +366,22 @@ std::string fetch_response(std::string_view id, const Node& n) {
   return line_of(j);
 }
 
-std::string list_response(std::string_view id, const std::vector<Node>& nodes) {
+std::string list_response(std::string_view id, const std::vector<Node>& nodes,
+                          const std::vector<JobView>& jobs) {
   ojson j = ok_object(id);
   ojson arr = ojson::array();
   for (const auto& n : nodes) arr.push_back(node_object(n));
   j["nodes"] = std::move(arr);
+  ojson jarr = ojson::array();
+  for (const auto& v : jobs) jarr.push_back(job_object(v));
+  j["jobs"] = std::move(jarr);
+  return line_of(j);
+}
+
+std::string job_response(std::string_view id, const JobView& v) {
+  ojson j = ok_object(id);
+  const ojson job = job_object(v);
+  for (const auto& [k, val] : job.items()) j[k] = val;
   return line_of(j);
 }
 
@@ -339,8 +412,38 @@ std::string event_line(const Event& e) {
     j["usage"] = e.violation->usage;
     j["limit"] = e.violation->limit;
   }
+  if (e.job != 0) j["job"] = e.job;
+  if (e.kind == Event::Kind::killed && e.job_violation) {
+    j["reason"] = std::string(to_string(e.job_violation->resource));
+    j["usage"] = e.job_violation->usage;
+    j["limit"] = e.job_violation->limit;
+    j["heapsize"] = e.job_violation->totals.heap;
+    j["openfile_count"] = e.job_violation->totals.files;
+  }
+  if (e.time_ns) j["time_ns"] = e.time_ns;
+  // A target names itself: the name is escaped by the JSON writer (bad UTF-8 replaced).
+  if (e.comm[0]) j["comm"] = std::string(e.comm, strnlen(e.comm, sizeof e.comm));
   if (e.kind == Event::Kind::quota_set) put_quotas(j, e.heap_quota_bytes, e.file_quota);
   if (!e.container.empty()) j["container"] = e.container;
+  if (e.kind == Event::Kind::usage) {
+    j["heapsize"] = e.heap_bytes.value_or(0);
+    j["openfile_count"] = e.open_files.value_or(0);
+    put_quotas(j, e.heap_quota_bytes, e.file_quota);
+  }
+  return line_of(j);
+}
+
+std::string end_line(std::string_view reason) {
+  ojson j;
+  j["event"] = "end";
+  j["reason"] = std::string(reason);
+  return line_of(j);
+}
+
+std::string metrics_response(std::string_view id, bool openmetrics, const std::string& text) {
+  ojson j = ok_object(id);
+  j["format"] = openmetrics ? "openmetrics" : "prometheus";
+  j["text"] = text;
   return line_of(j);
 }
 

@@ -39,8 +39,9 @@ enum class Op {
   list,
   version,
   watch,
-  filter,  // internal (sandbox-shim): the BPF program a joining target installs
-  join,    // internal (sandbox-shim): take a new target; its listener fd rides on the line
+  filter,   // internal (sandbox-shim): the BPF program a joining target installs
+  join,     // internal (sandbox-shim): take a new target; its listener fd rides on the line
+  metrics,  // the metrics text (observe/metrics.hpp)
 };
 // The wire name of an op ("register", "fetch", ..., "join").
 std::string_view to_string(Op op);
@@ -54,6 +55,11 @@ struct Request {
   std::optional<std::int64_t> heap_quota_bytes;  // bytes
   std::optional<std::int64_t> file_quota;        // a count
   bool track = false;                            // join: register the target without quotas
+  std::uint32_t kinds = 0;                       // watch: WatchFilter::kinds (with pid: WatchFilter::pid)
+  bool openmetrics = false;                      // metrics: "format": "openmetrics" (else "prometheus")
+  // fetch, resource_cap, resource_reset: a job instead of a pid (exactly one of the two).
+  std::optional<JobId> job;
+  Scope scope = Scope::job;  // join: what the quotas cover
 };
 
 struct ProtocolError {
@@ -84,11 +90,19 @@ std::string ok_response(std::string_view id);
 std::string error_response(std::string_view id, int err, std::string_view message);
 std::string error_response(const ProtocolError& e);
 std::string fetch_response(std::string_view id, const Node& n);
-std::string list_response(std::string_view id, const std::vector<Node>& nodes);
+std::string list_response(std::string_view id, const std::vector<Node>& nodes,
+                          const std::vector<JobView>& jobs = {});
+// fetch of a job: {"ok":true,"job":1,"root":..,"scope":"job","heapsize":..,...}.
+std::string job_response(std::string_view id, const JobView& j);
 std::string version_response(std::string_view id, std::string_view version);
 std::string filter_response(std::string_view id, const std::vector<sock_filter>& program);
-// A `watch` event line: {"event": "killed", "pid": .., "tgid": .., ...}.
+// A `watch` event line: {"event": "killed", "pid": .., "tgid": .., "time_ns": .., "comm": .., ...}.
 std::string event_line(const Event& e);
+// The last line of a watch stream when the supervisor ends it (a run is over, serve stops):
+// {"event": "end", "reason": ...}.
+std::string end_line(std::string_view reason);
+// {"ok": true, "format": "openmetrics"|"prometheus", "text": ...}
+std::string metrics_response(std::string_view id, bool openmetrics, const std::string& text);
 // The wire name of an event kind ("registered", ..., "joined").
 std::string_view event_name(Event::Kind k);
 

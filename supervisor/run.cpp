@@ -11,16 +11,22 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "events.hpp"
 #include "notify.hpp"
+#include "observe/recorder.hpp"
 #include "policy.hpp"
+#include "report.hpp"
 #include "server.hpp"
 #include "shim.hpp"
 #include "supervisor.hpp"
@@ -51,16 +57,32 @@ Policy effective_policy(const RunOptions& o) {
 
 // Kills and reaps whatever is left of the run once CMD has exited: nothing launched under
 // the sandbox keeps running unsupervised. We are a subreaper, so orphans come to us.
-void reap_leftovers() {
+void reap_leftovers(Supervisor* sup = nullptr) {
   for (int round = 0; round < 10000; ++round) {
     const auto kids = target::own_children();
     if (kids.empty()) return;
     // Our own unreaped children: their pids cannot be reused until we wait for them.
     for (pid_t k : kids) ::kill(k, SIGKILL);
     int st;
-    while (::waitpid(-1, &st, __WALL) > 0) {
-    }
+    pid_t w;
+    while ((w = ::waitpid(-1, &st, __WALL)) > 0)
+      if (sup) sup->reaped(w, st);
   }
+}
+
+// --summary and --output: what the job used, once everything has ended.
+void report(Supervisor& sup, JobId job, const RunOptions& o, int exit_status) {
+  RunReport r;
+  r.exit_status = exit_status;
+  r.job = sup.job_view(job);
+  r.processes = sup.job_history(job);
+  r.notifications = sup.notifications();
+  if (o.summary) std::fputs(summary_line(r).c_str(), stderr);
+  if (!o.output) return;
+  const std::string text = report_json(r);
+  FILE* f = std::fopen(o.output->c_str(), "w");
+  if (!f || std::fwrite(text.data(), 1, text.size(), f) != text.size() || std::fclose(f) != 0)
+    std::fprintf(stderr, "sandbox: --output %s: %s\n", o.output->c_str(), std::strerror(errno));
 }
 
 // ---- the guard ---------------------------------------------------------------------
@@ -157,6 +179,23 @@ int run_command(const RunOptions& options) {
   Supervisor sup(Supervisor::Options{policy, options.verbose, 1});  // one tenant: every descriptor
   sup.subscribe(Caller{0, 0, ::getpid()},
                 [verbose = options.verbose](const Event& e) { print_event(e, verbose); });
+  // --trace: every event and every usage change, from the first one on.
+  std::unique_ptr<observe::TraceRecorder> recorder;
+  if (options.trace) {
+    try {
+      std::string job = "run";
+      for (const auto& a : options.command) job += " " + a;
+      if (job.size() > 80) job = job.substr(0, 77) + "...";
+      recorder = std::make_unique<observe::TraceRecorder>(*options.trace, job);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "sandbox: %s\n", e.what());
+      return 2;
+    }
+    WatchFilter all;
+    all.kinds = ~0u;
+    all.raw_usage = true;
+    sup.subscribe(Caller{0, 0, ::getpid()}, all, [r = recorder.get()](const Event& e) { r->on_event(e); });
+  }
   boost::asio::io_context io;
   std::unique_ptr<Server> server;
   if (!socket_path.empty()) {
@@ -223,9 +262,22 @@ int run_command(const RunOptions& options) {
     ::waitpid(child, &status, 0);
     return 126;
   }
+  // The job: everything whose calls come through this listener. Under --scope job the
+  // quotas hold for all of it together; CMD's own node (above) keeps the kernel's semantics.
+  JobSpec job_spec;
+  job_spec.root = child;
+  job_spec.scope = options.scope;
+  if (options.scope == Scope::job)
+    job_spec.heap_quota_bytes = policy.heap_quota_bytes, job_spec.file_quota = policy.file_quota;
+  // A trace shows the job's totals, so it counts them (as --summary does).
+  job_spec.track = policy.track || options.summary || options.output || options.trace;
+  job_spec.keep_history = options.output.has_value();
+  const JobId job = sup.start_job(listener, job_spec);
+  if (recorder) recorder->job(job, job_spec.heap_quota_bytes, job_spec.file_quota);
   if (options.verbose)
-    std::fprintf(stderr, "sandbox: supervising pid %d (%zu BPF instructions, sync wake-up %s)\n", child,
-                 bpf.size(), sync ? "on" : "off");
+    std::fprintf(stderr,
+                 "sandbox: supervising pid %d as job %u, scope %s (%zu BPF instructions, sync wake-up %s)\n",
+                 child, job, std::string(to_string(options.scope)).c_str(), bpf.size(), sync ? "on" : "off");
 
   // The notify and server threads take no signals (but the notify thread's stop signal);
   // the main thread forwards them to CMD.
@@ -234,6 +286,23 @@ int run_command(const RunOptions& options) {
   ::pthread_sigmask(SIG_BLOCK, &all, &old);
   std::thread io_thread;
   if (server) io_thread = std::thread([&io] { io.run(); });
+  // Now and then, on the io thread: coalesced usage events held back are sent, and the
+  // trace's buffer goes to its file (never from the notify thread).
+  boost::asio::steady_timer tick_timer(io);
+  bool ticking = true;
+  std::function<void()> tick = [&] {
+    tick_timer.expires_after(std::chrono::milliseconds(100));
+    tick_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec || !ticking) return;
+      sup.flush_usage();
+      if (recorder) recorder->flush();
+      tick();
+    });
+  };
+  if (server || recorder) {
+    tick();
+    if (!io_thread.joinable()) io_thread = std::thread([&io] { io.run(); });
+  }
   std::atomic<bool> done{false};
   std::atomic<bool> stop{false};
   std::thread notify([&] {
@@ -260,9 +329,15 @@ int run_command(const RunOptions& options) {
     exit_code = late.err == ENOENT ? 127 : 126;
   }
 
+  const bool reporting = options.summary || options.output;
   for (;;) {
-    const pid_t w = ::waitpid(-1, &status, __WALL);
-    if (w == child) break;
+    int st = 0;
+    const pid_t w = ::waitpid(-1, &st, __WALL);
+    if (w > 0 && reporting) sup.reaped(w, st);
+    if (w == child) {
+      status = st;
+      break;
+    }
     if (w < 0 && errno != EINTR) break;
     if (g_guard_gone) {  // the guard was killed: take everything down with us
       g_guard_gone = 0;
@@ -270,23 +345,42 @@ int run_command(const RunOptions& options) {
     }
   }
   g_child = 0;
-  reap_leftovers();
+  reap_leftovers(reporting ? &sup : nullptr);
 
   stop.store(true);
   Supervisor::finish(notify, done);
-  if (server) {
-    server->stop();
-    io_thread.join();
-    server.reset();
+  sup.maintain();  // notices the exits not seen by a notification (a kill): `exited` events
+  boost::asio::post(io, [&] {
+    ticking = false;
+    tick_timer.cancel();
+  });
+  if (server) server->stop();  // watchers get {"event":"end"}
+  if (io_thread.joinable()) io_thread.join();
+  server.reset();
+  if (recorder) {
+    if (const std::string err = recorder->close(); !err.empty()) {
+      std::fprintf(stderr, "sandbox: %s\n", err.c_str());
+    } else if (options.verbose) {
+      std::fprintf(stderr, "sandbox: trace written to %s (%llu counter points)\n", options.trace->c_str(),
+                   static_cast<unsigned long long>(recorder->points()));
+    }
   }
 
   if (options.verbose)
     std::fprintf(stderr, "sandbox: %llu notifications handled\n",
                  static_cast<unsigned long long>(sup.notifications()));
-  if (exit_code >= 0) return exit_code;
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
+  if (exit_code < 0) {
+    if (sup.job_killed(job))
+      exit_code = 128 + SIGKILL;  // a job quota kill, even if CMD itself got out first
+    else if (WIFEXITED(status))
+      exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+      exit_code = 128 + WTERMSIG(status);
+    else
+      exit_code = 1;
+  }
+  if (reporting) report(sup, job, options, exit_code);
+  return exit_code;
 }
 
 }  // namespace sandbox

@@ -155,6 +155,19 @@ class Session : public std::enable_shared_from_this<Session> {
     outq_.clear();
   }
 
+  // The server is stopping: a watcher is told the stream ends ({"event":"end"}), queued
+  // answers are flushed, then the session closes -- within a short grace for a client that
+  // does not read.
+  void end(std::string_view reason) {
+    if (closed_) return;
+    if (sub_) {
+      srv_->control.unsubscribe(*std::exchange(sub_, std::nullopt));
+      enqueue(protocol::end_line(reason));
+    }
+    close_after_flush();
+    set_deadline(Clock::now() + std::chrono::seconds(2));
+  }
+
  private:
   struct HeldFd {
     std::uint64_t pos;  // stream offset of the first byte received with it
@@ -329,22 +342,40 @@ void Session::dispatch(const protocol::Request& r, std::vector<UniqueFd>& fds) {
   switch (r.op) {
     case Op::register_node: reply(control.register_node(caller_, r.pid)); return;
     case Op::deregister: reply(control.deregister(caller_, r.pid)); return;
-    case Op::resource_reset: reply(control.resource_reset(caller_, r.pid)); return;
+    case Op::resource_reset:
+      reply(r.job ? control.reset_job(caller_, *r.job) : control.resource_reset(caller_, r.pid));
+      return;
     case Op::resource_cap:
-      if (r.heap_quota_bytes) {
+      if (r.job) {
+        std::optional<std::uint64_t> heap, files;
+        if (!protocol::join_heap_bytes(r, heap) || !protocol::join_file_quota(r, files)) {
+          enqueue(protocol::error_response(r.id, EINVAL, "a quota below -1"));
+        } else {
+          reply(control.cap_job(caller_, *r.job, heap, files));
+        }
+      } else if (r.heap_quota_bytes) {
         reply(control.resource_cap_bytes(caller_, r.pid, *r.heap_quota_bytes, r.file_quota.value_or(-1)));
       } else {
         reply(control.resource_cap(caller_, r.pid, r.heap_quota.value_or(-1), r.file_quota.value_or(-1)));
       }
       return;
     case Op::fetch: {
+      if (r.job) {
+        JobView v;
+        const OpResult res = control.fetch_job(caller_, *r.job, v);
+        enqueue(res.ok() ? protocol::job_response(r.id, v)
+                         : protocol::error_response(r.id, res.err, res.message));
+        return;
+      }
       Node n;
       const OpResult res = control.fetch(caller_, r.pid, n);
       enqueue(res.ok() ? protocol::fetch_response(r.id, n)
                        : protocol::error_response(r.id, res.err, res.message));
       return;
     }
-    case Op::list: enqueue(protocol::list_response(r.id, control.list(caller_))); return;
+    case Op::list:
+      enqueue(protocol::list_response(r.id, control.list(caller_), control.list_jobs(caller_)));
+      return;
     case Op::version: enqueue(protocol::version_response(r.id, srv_->opt.version)); return;
     case Op::watch: {
       // The answer goes first; events follow it. The callback runs on the notify thread
@@ -353,12 +384,23 @@ void Session::dispatch(const protocol::Request& r, std::vector<UniqueFd>& fds) {
       if (!sub_) {
         std::weak_ptr<Session> weak = weak_from_this();
         auto ex = sock_.get_executor();
-        sub_ = control.subscribe(caller_, [weak, ex](const Event& e) {
+        WatchFilter f;
+        f.pid = r.pid;
+        f.job = r.job.value_or(0);
+        f.kinds = r.kinds;
+        sub_ = control.subscribe(caller_, f, [weak, ex](const Event& e) {
           asio::post(ex, [weak, e] {
             if (auto s = weak.lock()) s->enqueue(protocol::event_line(e));
           });
         });
       }
+      return;
+    }
+    case Op::metrics: {
+      std::string text;
+      const OpResult res = control.metrics(caller_, r.openmetrics, text);
+      enqueue(res.ok() ? protocol::metrics_response(r.id, r.openmetrics, text)
+                       : protocol::error_response(r.id, res.err, res.message));
       return;
     }
     case Op::filter: {
@@ -374,6 +416,7 @@ void Session::dispatch(const protocol::Request& r, std::vector<UniqueFd>& fds) {
       JoinRequest jr;
       jr.pid = r.pid;
       jr.track = r.track;
+      jr.scope = r.scope;
       if (!protocol::join_heap_bytes(r, jr.heap_quota_bytes)) {
         enqueue(protocol::error_response(r.id, EINVAL, "heap_quota: below -1"));
         return;
@@ -605,10 +648,10 @@ void Server::Impl::do_stop() {
   signals.cancel(ignored);
   signals.clear(ignored);
   for (auto& w : sessions) {
-    if (auto s = w.lock()) s->close();
+    if (auto s = w.lock()) s->end("the supervisor is stopping");
   }
   sessions.clear();
-  if (started) {
+  if (started && sock_ino != 0) {  // a socket file we bound (not an inherited socket)
     struct stat st {};
     if (::lstat(opt.path.c_str(), &st) == 0 && st.st_dev == sock_dev && st.st_ino == sock_ino) {
       ::unlink(opt.path.c_str());
@@ -627,7 +670,15 @@ void Server::start() {
   if (impl_->started || impl_->stopped)
     throw std::runtime_error(impl_->opt.path + ": server already started");
   raise_nofile_limit();
-  impl_->bind_socket();
+  if (impl_->opt.listen_fd >= 0) {
+    boost::system::error_code ec;
+    impl_->acceptor.assign(stream(), impl_->opt.listen_fd, ec);
+    if (ec)
+      throw std::runtime_error("the inherited control socket (fd " + std::to_string(impl_->opt.listen_fd) +
+                               "): " + ec.message());
+  } else {
+    impl_->bind_socket();
+  }
   impl_->started = true;
   asio::co_spawn(impl_->io, impl_->accept_loop(impl_), asio::detached);
   if (impl_->opt.on_signal) {

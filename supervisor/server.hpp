@@ -51,6 +51,9 @@ class Server {
     std::size_t max_queue = 1 << 20;                // unsent response/event bytes per client
     std::size_t max_fds = 8;                        // descriptors a session may hold unclaimed
     std::string version = "unknown";                // answered by `version`
+    // An inherited listening Unix socket (systemd socket activation) to serve instead of
+    // binding `path`; the server then neither creates nor removes a socket file.
+    int listen_fd = -1;
     // When set, SIGTERM and SIGINT are caught: on_signal(signo) runs on the io thread,
     // then the server stops (stop()).
     std::function<void(int signo)> on_signal;

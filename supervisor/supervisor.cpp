@@ -12,9 +12,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace sandbox {
 namespace {
@@ -145,7 +148,10 @@ void Supervisor::finish(std::thread& t, const std::atomic<bool>& done) {
 JobId Supervisor::adopt_root(Pid pid, const NotifyChannel* channel) {
   std::lock_guard lk(mu_);
   roots_.push_back(pid);
-  const JobId job = next_job_++;
+  // The job's identity; start_job() gives it its quotas once they are known.
+  JobSpec spec;
+  spec.root = pid;
+  const JobId job = jobs_.create(spec);
   if (channel) channel_jobs_[channel] = job;
   job_use_[job].root = pid;
   if (ProcState* p = ensure_proc(pid, nullptr, job)) p->job = job;
@@ -211,7 +217,10 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
   // Read after the pidfd, so the uids are this process's (a reuse would show as its exit);
   // a `known` status comes from a thread blocked in our notification, alive all along.
   const auto st = known ? std::optional<target::TaskStatus>(*known) : target::status(tgid);
-  if (st) p.ruid = st->ruid, p.suid = st->suid, p.ppid = st->ppid;
+  if (st) {
+    p.ruid = st->ruid, p.suid = st->suid, p.ppid = st->ppid;
+    std::memcpy(p.comm, st->name, sizeof p.comm);
+  }
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = watch_key(kProcess, tgid);
@@ -246,6 +255,7 @@ Supervisor::ThreadState* Supervisor::learn(Pid tid, const NotifyChannel* channel
   // The thread's status stands for its process's when it is the leader.
   ProcState* p = ensure_proc(st->tgid, st->tgid == tid ? &*st : nullptr, job, why);
   if (!p) return nullptr;
+  if (st->tgid == tid) std::memcpy(p->comm, st->name, sizeof p->comm);  // e.g. the first call after an exec
   p->threads.push_back(tid);
   return &threads_.emplace(tid, ThreadState{st->tgid, -1}).first->second;
 }
@@ -265,8 +275,11 @@ void Supervisor::forget_process(Pid tgid) {
     drop_threads(it->second);
     procs_.erase(it);  // closes the pidfd, which also leaves the epoll set
   }
-  for (auto t = thread_nodes_.begin(); t != thread_nodes_.end();)
+  usage_state_.erase(tgid);
+  for (auto t = thread_nodes_.begin(); t != thread_nodes_.end();) {
+    if (t->second.first == tgid) usage_state_.erase(t->first);
     t = t->second.first == tgid ? thread_nodes_.erase(t) : std::next(t);
+  }
   std::erase(roots_, tgid);  // a later process with this pid is not ours by that title
   containers_.erase(tgid);
   // Each serving thread caches credentials by tid: none may outlive the process.
@@ -284,18 +297,106 @@ void Supervisor::sweep() {
       if (kind == kProcess) {
         const bool had_node = tracker_.find(pid) != nullptr;
         tracker_.process_exited(pid);
+        const JobId job = jobs_.job_of(pid);
+        jobs_.leave(pid, Ending::unknown, -1);
+        if (job != 0 && (usage_raw_ | usage_coalesced_) != 0) publish_job_usage(job);
         if (had_node) emit({Event::Kind::exited, pid, pid});
         forget_process(pid);
       } else if (auto t = thread_nodes_.find(pid); t != thread_nodes_.end()) {
         const Pid tgid = t->second.first;
         tracker_.thread_exited(pid, tgid);
         thread_nodes_.erase(t);
+        usage_state_.erase(pid);
         emit({Event::Kind::exited, pid, tgid});
       }
     }
     if (n < 64) return;
   }
 }
+
+// The threads serving one listener. Normally one thread receives and handles each call in
+// turn, as cheaply as a single loop. A call that may wait (an open: a FIFO, a lease, a
+// device, a path in userfaultfd memory) runs without the model's lock and is watched
+// (opening::Waits); once it has waited kPatience while no other thread receives, the pool
+// wakes a parked thread, or starts one, to receive meanwhile. A thread that finishes a call
+// while another one receives parks instead of receiving too (two receivers would take turns,
+// which costs a cross-thread wake-up per call). There are at most as many threads as calls
+// waiting at once, plus one (bounded at kThreadsMax per listener).
+struct Supervisor::Receivers final : opening::ReceiverPool {
+  static constexpr int kParkedMax = 8;
+  static constexpr int kThreadsMax = 4096;
+  static constexpr std::size_t kStack = 512 * 1024;
+
+  Receivers(Supervisor& s, NotifyChannel& c, const std::atomic<bool>& st) : sup(s), ch(c), stop(st) {}
+  Supervisor& sup;
+  NotifyChannel& ch;
+  const std::atomic<bool>& stop;
+  pthread_t primary = ::pthread_self();
+  std::atomic<bool> failed{false};  // the listener failed or the pool ends: every thread leaves
+  std::atomic<int> receiving{0};    // threads in (or about to enter) RECV
+  std::mutex mu;
+  std::condition_variable unpark;
+  int parked = 0, wakeups = 0;   // guarded by mu
+  std::vector<pthread_t> extra;  // started threads still running (guarded by mu)
+
+  bool running() const {
+    return !stop.load(std::memory_order_relaxed) && !failed.load(std::memory_order_relaxed);
+  }
+  void ensure_receiver() override {
+    std::lock_guard lk(mu);
+    if (!running() || receiving.load() > 0) return;
+    if (parked > wakeups) {
+      ++wakeups;
+      receiving.fetch_add(1);  // counted from now: no second wake-up for the same need
+      unpark.notify_one();
+      return;
+    }
+    start_locked();
+  }
+  void start_locked() {
+    if (static_cast<int>(extra.size()) + 1 >= kThreadsMax) return;
+    pthread_attr_t attr;
+    ::pthread_attr_init(&attr);
+    ::pthread_attr_setstacksize(&attr, kStack);
+    ::pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    sigset_t all, old;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_BLOCK, &all, &old);  // it unblocks only the stop signal
+    pthread_t t{};
+    receiving.fetch_add(1);
+    if (::pthread_create(&t, &attr, &Receivers::body, this) == 0)
+      extra.push_back(t);
+    else
+      receiving.fetch_sub(1);  // no thread: the listener waits for the busy ones
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    ::pthread_attr_destroy(&attr);
+  }
+  // After a call: false when this thread should leave. Parks while another thread receives.
+  bool park(bool is_primary) {
+    if (receiving.load() == 0) return true;
+    std::unique_lock lk(mu);
+    if (!is_primary && parked >= kParkedMax) return false;
+    ++parked;
+    // With a deadline: the stop flag is set by a thread that only signals us, and a signal
+    // does not end a condition variable's wait.
+    while (!unpark.wait_for(lk, std::chrono::milliseconds(50), [&] { return wakeups > 0 || !running(); })) {
+    }
+    --parked;
+    if (wakeups > 0) {
+      --wakeups;
+      receiving.fetch_sub(1);  // receive() counts itself again
+    }
+    return running();
+  }
+  static void* body(void* arg) {
+    auto& r = *static_cast<Receivers*>(arg);
+    r.receiving.fetch_sub(1);  // receive() counts itself
+    r.sup.receive(r, false);
+    std::lock_guard lk(r.mu);
+    std::erase_if(r.extra, [](pthread_t t) { return ::pthread_equal(t, ::pthread_self()); });
+    return nullptr;
+  }
+};
 
 void Supervisor::serve(NotifyChannel& channel, const std::atomic<bool>& stop) {
   struct sigaction sa {};
@@ -305,31 +406,64 @@ void Supervisor::serve(NotifyChannel& channel, const std::atomic<bool>& stop) {
   sigemptyset(&set);
   sigaddset(&set, stop_signal());
   ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-  OpenEmulator open;  // per thread: it owns this thread's private fs_struct
+  Receivers r{*this, channel, stop};
+  receive(r, true);
+  // Leaving: the other threads are parked, wait in RECV, or in a call that the stop
+  // signal interrupts.
+  r.failed.store(true);
+  for (;;) {
+    {
+      std::lock_guard lk(r.mu);
+      r.unpark.notify_all();
+      if (r.extra.empty()) break;
+      for (pthread_t t : r.extra) ::pthread_kill(t, stop_signal());
+    }
+    const timespec tick{0, 200'000};
+    ::nanosleep(&tick, nullptr);  // waiting for the threads to notice, not a synchronisation
+  }
+}
+
+void Supervisor::receive(Receivers& r, bool primary) {
+  OpenEmulator open(open_shared_);  // per thread: it owns this thread's private fs_struct
   if (int rc = open.init(); rc < 0)
     std::fprintf(stderr, "sandbox: open emulation for a listener cannot start: %s%s\n", std::strerror(-rc),
                  rc == -EMFILE || rc == -ENFILE ? " (out of file descriptors)" : "");
+  if (!primary) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, stop_signal());
+    ::pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  }
   {
     std::lock_guard lk(mu_);
     emulators_.push_back(&open);
   }
+  opening::ReceiverPool* pool = r.ch.concurrent() ? &r : nullptr;
   seccomp_notif n{};
-  while (!stop.load(std::memory_order_relaxed)) {
-    const int rc = channel.receive(n);
+  while (r.running()) {
+    r.receiving.fetch_add(1);
+    const int rc = r.ch.receive(n);
+    r.receiving.fetch_sub(1);
     if (rc == -EINTR) continue;
-    if (rc == -ENOENT) {  // the caller left before we took its call -- or everyone left
-      if (channel.hung_up()) break;
-      continue;
+    // ENOENT: the caller left before we took its call -- or everyone left (hung up).
+    if (rc == -ENOENT && !r.ch.hung_up()) continue;
+    if (rc < 0) {
+      r.failed.store(true);
+      if (!primary) ::pthread_kill(r.primary, stop_signal());
+      break;
     }
-    if (rc < 0) break;
-    std::lock_guard lk(mu_);
-    handle(channel, open, n);
+    {
+      std::unique_lock lk(mu_);
+      handle(r.ch, open, n, lk, pool);
+    }
+    if (pool && !r.park(primary)) break;
   }
   std::lock_guard lk(mu_);
   std::erase(emulators_, &open);
 }
 
-void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n) {
+void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n,
+                        std::unique_lock<std::mutex>& lk, opening::ReceiverPool* pool) {
   ++notifications_;
   sweep();
   const auto tid = static_cast<Pid>(n.pid);
@@ -344,16 +478,25 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
     seccomp_notif_resp r{n.id, 0, -why, 0};
     if (op == Op::exit || op == Op::exit_group) r = {n.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE};
     ch.respond(r);
+    ++unattributed_;
     return;
   }
+  if (n.data.nr >= 0 && static_cast<std::size_t>(n.data.nr) < by_nr_.size())
+    ++by_nr_[static_cast<std::size_t>(n.data.nr)];
+  const Pid tgid = t->tgid;
+  const std::uint64_t changes = tracker_.changes(), job_changes = jobs_.changes();
   ProcState& p = procs_.at(t->tgid);
   // This thread is making a new call, so any close() it had in flight has completed.
   if (t->closing_fd >= 0) {
-    if (auto it = p.closing.find(t->closing_fd); it != p.closing.end() && it->second == tid)
-      p.closing.erase(it);
+    for (auto [it, end] = p.closing.equal_range(t->closing_fd); it != end; ++it)
+      if (it->second == tid) {
+        p.closing.erase(it);
+        break;
+      }
     t->closing_fd = -1;
   }
-  Call c{ch, open, n, tid, t->tgid, p, *t};
+  Call c{ch, open, n, tid, t->tgid, p, *t, lk, pool};
+  if (!job_gate(c)) return;
   switch (const Op op = dispatch_.at(n.data.nr)) {
     case Op::brk: on_brk(c); break;
     case Op::mmap: on_mmap(c); break;
@@ -378,13 +521,18 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
     case Op::deny_eperm:
     case Op::deny_enosys: reply_error(c, ENOSYS); break;
   }
+  // Usage watchers (the trace, `watch` with usage): only when a counter changed.
+  if ((usage_raw_ | usage_coalesced_) != 0) {
+    if (tracker_.changes() != changes) publish_usage(tid, tgid);
+    if (jobs_.changes() != job_changes) publish_job_usage(jobs_.job_of(tgid));
+  }
 }
 
 bool Supervisor::reply_continue(Call& c) {
   // CONTINUE lets the kernel run the call with the arguments it reads itself. Safe for
   // every call we continue: either nothing is decided from target memory (brk, mmap,
   // close, exit, execve: register arguments only), or the decision concerns a task with
-  // no node (an untracked open), where there is nothing to account.
+  // no node and no counting job (an untracked open), where there is nothing to account.
   seccomp_notif_resp r{c.n.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE};
   return c.ch.respond(r) == 0;
 }
@@ -400,6 +548,13 @@ bool Supervisor::reply_error(Call& c, int err) {
 }
 
 bool Supervisor::admit(Call& c, const Delta& d, int deny_errno) {
+  // The job first: its totals include the caller's own node's counts, so a job quota is
+  // crossed no later than the same quota on the command's node.
+  if (const auto jv = jobs_.check(c.tgid, d)) {
+    kill_job(*jv);
+    reply_error(c, deny_errno);
+    return false;
+  }
   const auto v = tracker_.check(c.tid, c.tgid, d);
   if (!v) return true;
   kill_for(*v);
@@ -410,29 +565,52 @@ bool Supervisor::admit(Call& c, const Delta& d, int deny_errno) {
 void Supervisor::kill_for(const Violation& v) {
   // Signal through the pidfd, never by number: the process may be gone and its pid reused.
   if (ProcState* p = ensure_proc(v.tgid)) target::pidfd_kill(p->pidfd.get());
+  ++(v.resource == Resource::heap ? kills_heap_ : kills_files_);
   Event e{Event::Kind::killed, v.node, v.tgid};
   e.violation = v;
   emit(e);
 }
 
-void Supervisor::emit(const Event& ev) {
+void Supervisor::emit(const Event& e, UsageTo usage) {
   if (subscribers_.empty()) return;
-  Event e = ev;  // a container's root: its events carry the container id
-  if (auto it = containers_.find(e.tgid ? e.tgid : e.pid); e.container.empty() && it != containers_.end())
-    e.container = it->second;
+  // The last usage of a node that goes arrives before the news that it went.
+  if ((e.kind == Event::Kind::exited || e.kind == Event::Kind::deregistered) && !usage_pending_.empty())
+    release_usage(e.pid);
   // Non-root watchers see only their own targets: the uid of the event's process; an
   // inside watcher only its own job's (whatever its uid: a setuid target is not root here).
   uid_t ruid = 0, suid = 0;
   JobId job = 0;
   bool known = false;
+  Event stamped = e;
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  stamped.time_ns =
+      static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(now.tv_nsec);
+  // A container's root: its events carry the container id.
+  if (const auto c = containers_.find(e.tgid ? e.tgid : e.pid);
+      stamped.container.empty() && c != containers_.end())
+    stamped.container = c->second;
   if (auto it = procs_.find(e.tgid ? e.tgid : e.pid); it != procs_.end()) {
     ruid = it->second.ruid, suid = it->second.suid, job = it->second.job, known = true;
+    std::memcpy(stamped.comm, it->second.comm, sizeof stamped.comm);
+    if (stamped.job == 0) stamped.job = job;  // every event about a job's process names the job
+  } else if (e.pid == 0 && e.job != 0) {
+    // An event about a job as a whole: seen as its owner's, with the name of its root.
+    std::uint32_t owner = 0;
+    Pid root = 0;
+    if (jobs_.owner(e.job, owner, root)) {
+      ruid = suid = owner, job = e.job, known = true;
+      if (const auto r = procs_.find(root); r != procs_.end())
+        std::memcpy(stamped.comm, r->second.comm, sizeof stamped.comm);
+    }
   }
   for (auto& [id, s] : subscribers_) {
+    if (e.kind == Event::Kind::usage && s.filter.raw_usage != (usage == UsageTo::raw)) continue;
+    if (!s.filter.wants(stamped)) continue;
     const Caller& w = s.caller;
     if (w.inside ? (known && w.job != 0 && w.job == job)
                  : (w.uid == 0 || (known && (w.uid == ruid || w.uid == suid))))
-      s.fn(e);
+      s.fn(stamped);
   }
 }
 
@@ -467,8 +645,24 @@ Caller Supervisor::identify(const ucred& peer, int peer_pidfd) {
 }
 
 Supervisor::View Supervisor::view_of(const Caller& c) {
-  if (c.inside) return View{Actor::target, c.job};
-  return View{Actor::outside, std::nullopt};
+  if (c.inside) return View{Actor::target, c.job, c.uid};
+  return View{Actor::outside, std::nullopt, c.uid};
+}
+
+int Supervisor::imposed_by_other(const View& v, Pid pid) const {
+  if (v.actor != Actor::outside || v.uid == 0) return 0;
+  const Node* n = tracker_.find(pid);
+  if (!n || (!n->heap_quota_bytes && !n->file_quota)) return 0;
+  const auto it = node_imposer_.find(pid);
+  return it != node_imposer_.end() && it->second != v.uid ? EPERM : 0;
+}
+
+OpResult Supervisor::job_imposed_by_other(const Caller& c, JobId job) const {
+  if (c.uid == 0) return {};
+  const auto it = job_imposer_.find(job);
+  if (it == job_imposer_.end() || it->second == c.uid) return {};
+  return {EPERM, "job " + std::to_string(job) + ": its quotas were set by uid " + std::to_string(it->second) +
+                     "; only that uid or root may lift or change them"};
 }
 
 OpResult Supervisor::authorize(const Caller& c, Pid pid) {
@@ -496,7 +690,12 @@ OpResult Supervisor::result(int err, Pid pid, Op op) {
       what = op == Op::abi_deregister ? "not registered" : "no live task with this pid in the sandbox";
       break;
     case ENFILE: what = registering ? "already registered" : "quotas already set"; break;
-    case EPERM: what = "a quota imposed from outside cannot be lifted from inside"; break;
+    case EPERM:
+      what = op == Op::abi_register || op == Op::abi_fetch
+                 ? "not permitted"
+                 : "a quota imposed from outside cannot be lifted from inside, nor by a uid other than the "
+                   "one that imposed it";
+      break;
     case EAGAIN:
       what = "its job holds all the processes the supervisor can watch for it; try again later";
       break;
@@ -531,8 +730,10 @@ int Supervisor::op_deregister(const View& v, Pid pid) {
   const Node* n = tracker_.find(pid);
   if (n && !visible(v, n->tgid)) return ESRCH;
   const Pid tgid = n ? n->tgid : 0;
+  if (const int denied = imposed_by_other(v, pid)) return denied;
   const int rc = tracker_.deregister(pid, v.actor);
   if (rc == 0) {
+    node_imposer_.erase(pid);
     thread_nodes_.erase(pid);
     emit({Event::Kind::deregistered, pid, tgid});
   }
@@ -540,6 +741,7 @@ int Supervisor::op_deregister(const View& v, Pid pid) {
 }
 
 int Supervisor::op_cap(const View& v, Pid pid, const CapFn& cap) {
+  if (const int denied = imposed_by_other(v, pid)) return denied;
   std::optional<Violation> enforce;
   int rc;
   {
@@ -547,6 +749,10 @@ int Supervisor::op_cap(const View& v, Pid pid, const CapFn& cap) {
     rc = cap(v.actor, enforce);
   }
   if (rc == 0) {
+    if (v.actor == Actor::outside)
+      node_imposer_[pid] = v.uid;
+    else
+      node_imposer_.erase(pid);
     const Node* n = tracker_.find(pid);
     Event e{Event::Kind::quota_set, pid, n->tgid};
     e.heap_quota_bytes = n->heap_quota_bytes, e.file_quota = n->file_quota;
@@ -557,8 +763,10 @@ int Supervisor::op_cap(const View& v, Pid pid, const CapFn& cap) {
 }
 
 int Supervisor::op_reset(const View& v, Pid pid) {
+  if (const int denied = imposed_by_other(v, pid)) return denied;
   ViewGuard g(*directory_, v.job);
   const int rc = tracker_.resource_reset(pid, v.actor);
+  if (rc == 0) node_imposer_.erase(pid);
   if (rc == 0) emit({Event::Kind::quota_reset, pid, tracker_.find(pid)->tgid});
   return rc;
 }
@@ -626,15 +834,24 @@ std::vector<Node> Supervisor::list(const Caller& c) {
 }
 
 std::uint64_t Supervisor::subscribe(const Caller& c, std::function<void(const Event&)> fn) {
+  return subscribe(c, WatchFilter{}, std::move(fn));
+}
+
+std::uint64_t Supervisor::subscribe(const Caller& c, const WatchFilter& f,
+                                    std::function<void(const Event&)> fn) {
   std::lock_guard lk(mu_);
   const std::uint64_t id = next_subscriber_++;
-  subscribers_.emplace(id, Subscriber{c, std::move(fn)});
+  subscribers_.emplace(id, Subscriber{c, f, std::move(fn)});
+  if (f.usage()) ++(f.raw_usage ? usage_raw_ : usage_coalesced_);
   return id;
 }
 
 void Supervisor::unsubscribe(std::uint64_t id) {
   std::lock_guard lk(mu_);
-  subscribers_.erase(id);
+  const auto it = subscribers_.find(id);
+  if (it == subscribers_.end()) return;
+  if (it->second.filter.usage()) --(it->second.filter.raw_usage ? usage_raw_ : usage_coalesced_);
+  subscribers_.erase(it);
 }
 
 OpResult Supervisor::impose(Pid pid, const Policy& policy) {
@@ -671,10 +888,11 @@ OpResult Supervisor::join(const Caller& c, JoinRequest req) {
   q.track = req.track;
   q.heap_quota_bytes = req.heap_quota_bytes;
   q.file_quota = req.file_quota;
-  return attach(std::move(fd), req.pid, q, "");
+  return attach(std::move(fd), req.pid, q, req.scope, "");
 }
 
-OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, const std::string& container) {
+OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, Scope scope,
+                            const std::string& container) {
   // The server's policy is the operator's: each of its quotas applies, and a joining
   // target (or a container's metadata) may only tighten it (the smaller of the two), never
   // loosen or drop it.
@@ -692,9 +910,18 @@ OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, const std
                         " open, RLIMIT_NOFILE " + std::to_string(fd_limit_) + "); try again later"};
   auto listener = std::make_unique<SeccompListener>(std::move(fd));
   listener->enable_sync_wakeup();
+  if (const JobId in = job_by_ancestry(pid); in != 0)
+    return {EPERM, "join: pid " + std::to_string(pid) + " is in job " + std::to_string(in) +
+                       " already; a process cannot leave its job"};
   adopt_root(pid, listener.get());
   // Quotas imposed at join are outside quotas: the target cannot lift them.
   if (auto r = impose(pid, q); !r.ok()) return r;
+  JobSpec spec;
+  spec.root = pid;
+  spec.scope = scope;
+  spec.track = q.track;
+  if (scope == Scope::job) spec.heap_quota_bytes = q.heap_quota_bytes, spec.file_quota = q.file_quota;
+  const JobId job = start_job(*listener, spec);
   std::lock_guard lk(mu_);
   if (!container.empty()) containers_[pid] = container;
   Joined& j = joined_.emplace_back();
@@ -707,9 +934,10 @@ OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, const std
     j.done.store(true);
   });
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  Event e{Event::Kind::joined, pid, pid};
-  e.container = container;
-  emit(e);
+  Event joined{Event::Kind::joined, pid, pid};
+  joined.job = job;
+  joined.container = container;
+  emit(joined);
   return {};
 }
 
@@ -722,7 +950,13 @@ void Supervisor::maintain() {
       // Hung up: no task uses the filter any more; its thread may block in RECV forever.
       if (it->listener->hung_up() || it->done.load() || it->stop.load()) {
         it->stop.store(true);
-        channel_jobs_.erase(it->listener.get());  // a later listener may get its address
+        if (const auto cj = channel_jobs_.find(it->listener.get()); cj != channel_jobs_.end()) {
+          release_usage(usage_key(cj->second));  // its last usage, while the job is still known
+          usage_state_.erase(usage_key(cj->second));
+          jobs_.remove(cj->second);  // each join is one job: it ends with its listener
+          job_imposer_.erase(cj->second);
+          channel_jobs_.erase(cj);
+        }
         auto next = std::next(it);
         finished.splice(finished.end(), joined_, it);
         it = next;

@@ -13,6 +13,7 @@
 
 #include <linux/seccomp.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -25,7 +26,10 @@
 #include <vector>
 
 #include "control.hpp"
+#include "jobs.hpp"
 #include "notify.hpp"
+#include "observe/metrics.hpp"
+#include "open/waits.hpp"
 #include "open_emulation.hpp"
 #include "policy.hpp"
 #include "syscalls.hpp"
@@ -74,6 +78,22 @@ class Supervisor final : public Control {
   // Notifications handled so far (for --verbose and benchmarks).
   std::uint64_t notifications() const;
 
+  // Jobs (job_control.cpp). Every process whose calls come through `ch` belongs to a new
+  // job, from its first call on; a Scope::job spec's quotas hold for all of them together.
+  JobId start_job(NotifyChannel& ch, JobSpec spec);
+  // The job and its processes' records, for the run's report (retires exited ones first).
+  JobView job_view(JobId job);
+  std::vector<ProcessRecord> job_history(JobId job);
+  bool job_killed(JobId job);
+  // `sandbox run` reaped one of its children (`status` from waitpid): its record gets the
+  // exact ending.
+  void reaped(Pid pid, int status);
+  OpResult fetch_job(const Caller& c, JobId job, JobView& out) override;
+  OpResult cap_job(const Caller& c, JobId job, std::optional<std::uint64_t> heap_bytes,
+                   std::optional<std::uint64_t> files) override;
+  OpResult reset_job(const Caller& c, JobId job) override;
+  std::vector<JobView> list_jobs(const Caller& c) override;
+
   // Control (the socket, the CLI).
   Caller identify(const ucred& peer, int peer_pidfd) override;
   OpResult register_node(const Caller& c, Pid pid) override;
@@ -84,14 +104,27 @@ class Supervisor final : public Control {
   OpResult resource_reset(const Caller& c, Pid pid) override;
   std::vector<Node> list(const Caller& c) override;
   std::uint64_t subscribe(const Caller& c, std::function<void(const Event&)> fn) override;
+  std::uint64_t subscribe(const Caller& c, const WatchFilter& f,
+                          std::function<void(const Event&)> fn) override;
   void unsubscribe(std::uint64_t id) override;
+  OpResult metrics(const Caller& c, bool openmetrics, std::string& out) override;
+
+  // Observability (observe.cpp). Usage events for watchers are coalesced: at most one per
+  // node per kUsageInterval; a change held back is sent by flush_usage(), which the owner
+  // calls every kUsageInterval or so (a timer on the io thread).
+  static constexpr std::uint64_t kUsageIntervalNs = 100'000'000;
+  void flush_usage();
+  // What the metrics text shows to caller `c` (its own targets unless root).
+  observe::MetricsSnapshot metrics_snapshot(const Caller& c);
   std::vector<sock_filter> filter_program() override;
   OpResult join(const Caller& c, JoinRequest request) override;
   // A target whose listener came from elsewhere than the target itself (an OCI runtime
   // through `sandbox serve --oci-listener`): serve `listener` for `pid` and its
-  // descendants with `quotas` imposed from outside. `container` labels it in list and
-  // events. The caller has checked that the listener is `pid`'s (oci_listener.cpp).
-  OpResult attach(UniqueFd listener, Pid pid, const Policy& quotas, const std::string& container);
+  // descendants as one job (adopt_root + impose + start_job, as join does) with `quotas`
+  // imposed from outside; under Scope::job they are the job's. `container` labels it in
+  // list and events. The caller has checked that the listener is `pid`'s (oci_listener.cpp).
+  OpResult attach(UniqueFd listener, Pid pid, const Policy& quotas, Scope scope,
+                  const std::string& container);
 
  private:
   struct ThreadState {
@@ -121,8 +154,13 @@ class Supervisor final : public Control {
     // process (setrlimit, prlimit64 with a new value are notified); then read at every call.
     std::optional<target::MemoryLimits> limits;
     bool limits_change = false;
-    std::unordered_map<int, Pid> closing;  // fd -> thread whose close of it is in flight
+    // fd -> threads whose close of it was let through and may be in flight. Several: the
+    // threads of a process may have fd tables of their own (unshare(CLONE_FILES)).
+    std::unordered_multimap<int, Pid> closing;
     std::vector<Pid> threads;
+    char comm[16] = {};      // its name, from /proc status (refreshed when its leader is learnt anew)
+    bool entered = false;    // in jobs_ (job_control.cpp: job_gate)
+    bool name_stale = true;  // argv[0] to be read for the report (at first sight, after exec)
   };
   struct Call {
     NotifyChannel& ch;
@@ -132,6 +170,10 @@ class Supervisor final : public Control {
     Pid tgid;
     ProcState& proc;
     ThreadState& thread;
+    // mu_, held. A handler that must wait (an open) releases it meanwhile; proc and thread
+    // are then not to be used again (the process may be swept).
+    std::unique_lock<std::mutex>& lock;
+    opening::ReceiverPool* pool = nullptr;  // the serving threads, when there are several
     std::uint64_t arg(int i) const { return n.data.args[i]; }
   };
   class Directory;  // TaskDirectory over /proc, scoped to our targets
@@ -140,11 +182,23 @@ class Supervisor final : public Control {
   struct View {
     Actor actor = Actor::outside;
     std::optional<JobId> job;  // nullopt: every job
+    uid_t uid = 0;             // an outside caller's uid (for quotas imposed by someone else)
   };
   static View view_of(const Caller& c);
+  // Quotas set from outside belong to the uid that set them (the supervisor's own for a
+  // policy or the command line): another non-root uid may not lift or change them, even on
+  // its own processes -- a tenant of a root `serve` cannot undo the operator's policy.
+  // 0 when allowed, else EPERM.
+  int imposed_by_other(const View& v, Pid pid) const;
+  OpResult job_imposed_by_other(const Caller& c, JobId job) const;
+
+  // The threads serving one listener (supervisor.cpp).
+  struct Receivers;
 
   // The loop.
-  void handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n);
+  void receive(Receivers& r, bool primary);
+  void handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n, std::unique_lock<std::mutex>& lk,
+              opening::ReceiverPool* pool);
   // nullptr with `why` set to EAGAIN when the process's job is over its budget, else ENOSYS.
   ThreadState* learn(Pid tid, const NotifyChannel* channel = nullptr, int* why = nullptr);
   // `known`: the process's /proc status when the caller has just read it (saves a read);
@@ -183,7 +237,22 @@ class Supervisor final : public Control {
   // answered with `deny_errno` so it never takes effect.
   bool admit(Call& c, const Delta& d, int deny_errno);
   void kill_for(const Violation& v);
-  void emit(const Event& e);
+  // Jobs (job_control.cpp). job_gate() runs before every dispatch: it puts a new process in
+  // its channel's job, and answers (false) the calls of a killed job's stragglers.
+  bool job_gate(Call& c);
+  bool counted(const Call& c) const;     // the call must be accounted: a node or a counting job
+  void charge(Call& c, const Delta& d);  // apply `d` to the caller's nodes and its job share
+  void kill_job(const JobViolation& v);
+  void kill_job_descendants(JobId job);  // members not seen yet, found through /proc
+  JobId job_by_ancestry(Pid pid);        // the job of pid or of its nearest known ancestor
+  OpResult authorize_job(const Caller& c, JobId job);
+  // To every subscriber that wants it and may see it, stamped with the time and the comm.
+  // `usage`: which usage subscribers an Event::Kind::usage goes to.
+  enum class UsageTo { none, raw, coalesced };
+  void emit(const Event& e, UsageTo usage = UsageTo::none);
+  // After a call changed counters: usage events for nodes tid and tgid (observe.cpp).
+  void publish_usage(Pid tid, Pid tgid);
+  Event usage_event(const Node& n) const;
 
   // Handlers, one file per family under supervisor/handlers/.
   void on_brk(Call& c);               // memory.cpp
@@ -200,10 +269,27 @@ class Supervisor final : public Control {
   AddressSpace& address_space(Call& c);
   void on_abi(Call& c, Op op);  // abi.cpp
 
+  // files.cpp: the end of an open, under the lock again.
+  struct OpenCall;
+  void finish_open(OpenCall& o, const OpenOutcome& out);
+
   struct Subscriber {
     Caller caller;
+    WatchFilter filter;
     std::function<void(const Event&)> fn;
   };
+  struct UsageState {           // per node, for coalescing usage events
+    std::uint64_t last_ns = 0;  // CLOCK_MONOTONIC of the last one sent
+    bool pending = false;       // a change is held back: `held`
+    Event held;                 // the newest usage event not yet sent
+  };
+  static std::int64_t usage_key(JobId job) { return -static_cast<std::int64_t>(job) - 1; }
+  // A node is going (exit, deregister): its held-back usage event goes out first.
+  void release_usage(std::int64_t key);
+  // Coalesced for watchers, as for nodes (raw for the trace); a job no process is left in
+  // is never held back (its last value arrives).
+  void publish_job_usage(JobId job);
+  void publish_usage_event(std::int64_t key, const Event& e, bool hold_allowed);
   struct Joined {  // a listener handed over by `sandbox-shim --socket`, with its thread
     std::unique_ptr<SeccompListener> listener;
     std::atomic<bool> stop{false};
@@ -238,7 +324,6 @@ class Supervisor final : public Control {
   std::unordered_map<JobId, JobUse> job_use_;
   std::uint64_t fd_limit_ = 0;
   std::size_t job_budget_ = 0;
-  JobId next_job_ = 1;
   JobId orphan_job_ = 0;  // the job of our own child root: its orphans are reparented to us
   std::unordered_map<Pid, std::string> containers_;  // root pid -> container id (attach)
   std::unordered_map<std::uint64_t, Subscriber> subscribers_;
@@ -248,6 +333,22 @@ class Supervisor final : public Control {
   std::uint64_t notifications_ = 0;
   bool any_vm_clone_ = false;  // a CLONE_VM clone or vfork was let through: mms may be shared
   Pid self_ = 0;
+  // Observability: counters for the metrics, and usage subscribers.
+  std::array<std::uint64_t, kMaxSyscallNr> by_nr_{};  // notifications by syscall number
+  std::uint64_t kills_heap_ = 0, kills_files_ = 0;
+  std::uint64_t unattributed_ = 0;                   // calls refused (ENOSYS) because no task could be learnt
+  std::size_t usage_raw_ = 0, usage_coalesced_ = 0;  // subscribers wanting usage events
+  // Keyed by usage_key(): a node's pid, or a job (negative, so the two never collide).
+  std::unordered_map<std::int64_t, UsageState> usage_state_;
+  std::vector<std::int64_t> usage_pending_;
+  Jobs jobs_;
+  std::unordered_map<Pid, uid_t> node_imposer_;   // node pid -> uid that set its quotas from outside
+  std::unordered_map<JobId, uid_t> job_imposer_;  // job -> uid that set its quotas
+
+  // Opens (files.cpp): the caches every serving thread's emulator shares, and the watch
+  // on opens that take long (signals, death).
+  std::shared_ptr<OpenEmulator::Shared> open_shared_ = OpenEmulator::make_shared_state();
+  opening::Waits waits_{stop_signal()};
 };
 
 }  // namespace sandbox

@@ -85,6 +85,10 @@ std::optional<TaskStatus> status(pid_t tid) {
   if (s.empty() || !parse_num(field(text, "Tgid"), st.tgid) || !parse_num(field(text, "PPid"), st.ppid))
     return std::nullopt;
   st.state = s.front();
+  std::string_view name = field(text, "Name");
+  while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
+  name = name.substr(0, std::min(name.size(), sizeof st.name - 1));
+  std::memcpy(st.name, name.data(), name.size());
   // "Uid:\treal\teffective\tsaved\tfs"
   std::string_view uids = field(text, "Uid");
   uid_t* const slots[] = {&st.ruid, &st.euid, &st.suid};

@@ -17,6 +17,7 @@ struct TaskStatus {
   pid_t ppid = 0;
   char state = '?';  // R, S, D, T, t, Z, X, ...
   uid_t ruid = 0, euid = 0, suid = 0;
+  char name[16] = {};  // "Name:" (the comm, as /proc escapes it), NUL-terminated
   bool alive() const { return state != 'Z' && state != 'X' && state != 'x'; }
 };
 // /proc/<tid>/status of any task (threads included); nullopt if it does not exist.

@@ -24,6 +24,10 @@ std::uint64_t apply_files(std::uint64_t count, int delta) {
 
 }  // namespace
 
+Usage counted(Usage u, const Delta& d) {
+  return {saturating_add(u.heap, d.heap_bytes), apply_files(u.files, d.files)};
+}
+
 int Tracker::register_node(Pid pid, Actor /*actor*/) {
   if (pid < 1) return EINVAL;
   const auto task = tasks_.live_task(pid);
@@ -118,8 +122,8 @@ std::optional<Violation> Tracker::check(Pid tid, Pid tgid, const Delta& d) const
     const auto it = nodes_.find(keys[i]);
     if (it == nodes_.end()) continue;
     const Node& n = it->second;
-    if (auto v =
-            over_quota(n, saturating_add(n.heapsize, d.heap_bytes), apply_files(n.openfile_count, d.files))) {
+    const Usage after = counted({n.heapsize, n.openfile_count}, d);
+    if (auto v = over_quota(n, after.heap, after.files)) {
       v->tgid = tgid;  // the caller's whole process dies, whichever of its nodes crossed
       return v;
     }
@@ -128,12 +132,14 @@ std::optional<Violation> Tracker::check(Pid tid, Pid tgid, const Delta& d) const
 }
 
 void Tracker::apply(Pid tid, Pid tgid, const Delta& d) {
+  ++changes_;
   const Pid keys[] = {tgid, tid};
   for (int i = 0; i < (tid == tgid ? 1 : 2); ++i) {
     const auto it = nodes_.find(keys[i]);
     if (it == nodes_.end()) continue;
-    it->second.heapsize = saturating_add(it->second.heapsize, d.heap_bytes);
-    it->second.openfile_count = apply_files(it->second.openfile_count, d.files);
+    Node& n = it->second;
+    const Usage after = counted({n.heapsize, n.openfile_count}, d);
+    n.heapsize = after.heap, n.openfile_count = after.files;
   }
 }
 

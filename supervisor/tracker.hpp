@@ -63,6 +63,16 @@ struct Delta {
   int files = 0;
 };
 
+// Two counters under the node rules of docs/semantics.md.
+struct Usage {
+  std::uint64_t heap = 0;   // bytes; never decreases (saturates)
+  std::uint64_t files = 0;  // never below 0
+};
+// The one accounting function: `u` after the change `d`. Nodes (Tracker) and each process's
+// share of a job (Jobs) both count with it, so a job counts every process exactly as a
+// leader node on that process would.
+Usage counted(Usage u, const Delta& d);
+
 class Tracker {
  public:
   explicit Tracker(TaskDirectory& tasks) : tasks_(tasks) {}
@@ -95,6 +105,8 @@ class Tracker {
   const Node* find(Pid pid) const;
   std::vector<Node> nodes() const;
   std::size_t size() const { return nodes_.size(); }
+  // How many times apply() has run: a cheap "did any counter change?" for observers.
+  std::uint64_t changes() const { return changes_; }
 
  private:
   static std::optional<Violation> over_quota(const Node& n, std::uint64_t heap, std::uint64_t files);
@@ -105,6 +117,7 @@ class Tracker {
 
   TaskDirectory& tasks_;
   std::unordered_map<Pid, Node> nodes_;
+  std::uint64_t changes_ = 0;
 };
 
 }  // namespace sandbox

@@ -3,16 +3,26 @@
 // Opens by a tracked task are performed by the supervisor on the target's behalf (see
 // open_emulation.hpp) and installed with ADDFD + SEND, so the count moves exactly when the
 // target receives a new fd, and the kernel never reads the path from target memory again
-// (no TOCTOU). Closes cannot be performed for the target: the supervisor checks that the
-// fd is open (kcmp), answers EBADF itself when it is not, and lets a close of an open fd
-// through, charging -1.
+// (no TOCTOU). An open may wait (target memory behind a userfaultfd, a FIFO, a lease, a
+// device, FUSE): it runs without the model's lock, on the serving thread that took it,
+// while the listener's other threads serve every other call (supervisor.cpp, Receivers),
+// and opening::Waits ends it as a signal or death would end the target's own wait.
+// Closes cannot be performed for the target: the supervisor checks that the fd is open
+// (kcmp), answers EBADF itself when it is not, and lets a close of an open fd through,
+// charging -1.
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstring>
+#include <string_view>
 
+#include "../open/caller.hpp"
 #include "../supervisor.hpp"
 
 namespace sandbox {
@@ -21,19 +31,53 @@ namespace {
 constexpr std::size_t kPathMax = 4096;      // PATH_MAX, including the NUL
 constexpr std::uint64_t kOpenHowVer0 = 24;  // OPEN_HOW_SIZE_VER0
 constexpr std::uint64_t kPage = 4096;
+constexpr int kErestartsys = 512;  // include/linux/errno.h: the kernel restarts or says EINTR
+constexpr int kNrClose = 3;
+
+// 1: a and b share one fd table, 0: they do not, -1: one of them is gone.
+int same_fd_table(Pid a, Pid b) {
+  if (a == b) return 1;
+  const long r = ::syscall(SYS_kcmp, a, b, KCMP_FILES, 0, 0);
+  return r < 0 ? -1 : r == 0;
+}
+
+// Whether thread `tid`'s close(fd), let through earlier, may not have taken fd out of the
+// table yet. The kernel does that first thing in close(), so a thread seen in any other
+// system call is past it. "running" cannot be told apart from the instant after our
+// CONTINUE: it counts as in flight (fails closed: this close is then not subtracted).
+bool close_in_flight(Pid tgid, Pid tid, int fd) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", tgid, tid);
+  const int f = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (f < 0) return false;  // gone: its close is over
+  char buf[256];
+  const ssize_t n = ::read(f, buf, sizeof buf - 1);
+  ::close(f);
+  if (n <= 0) return true;
+  buf[n] = 0;
+  if (std::string_view(buf).starts_with("running")) return true;
+  char* end = nullptr;
+  if (std::strtol(buf, &end, 10) != kNrClose || *end != ' ') return false;
+  return std::strtoull(end + 1, nullptr, 16) == static_cast<unsigned>(fd);
+}
 
 }  // namespace
 
+// What finish_open needs once the lock is taken again: nothing of Call's process state.
+struct Supervisor::OpenCall {
+  Call& c;
+  std::uint64_t flags = 0;
+};
+
 void Supervisor::on_open(Call& c, Op op) {
-  if (!tracker_.tracked(c.tid, c.tgid)) {
+  if (!counted(c)) {
     reply_continue(c);  // untracked: nothing to count, the kernel does it all
     return;
   }
   OpenRequest req;
   req.tid = c.tid;
   req.tgid = c.tgid;
-  req.pidfd = c.proc.pidfd.get();
-  std::uint64_t path_addr = 0;
+  std::uint64_t path_addr = 0, how_addr = 0, how_size = 0;
   switch (op) {
     case Op::open:
       req.call = OpenSyscall::open;
@@ -50,31 +94,63 @@ void Supervisor::on_open(Call& c, Op op) {
       req.dirfd = static_cast<int>(c.arg(0));
       path_addr = c.arg(1), req.flags = c.arg(2), req.mode = c.arg(3);
       break;
-    default: {  // openat2(dirfd, path, how, size): copy_struct_from_user() rules
+    default:  // openat2(dirfd, path, how, size): copy_struct_from_user() rules
       req.call = OpenSyscall::openat2;
       req.dirfd = static_cast<int>(c.arg(0));
-      path_addr = c.arg(1);
-      const std::uint64_t size = c.arg(3);
-      if (size < kOpenHowVer0) return void(reply_error(c, EINVAL));
-      if (size > kPage) return void(reply_error(c, E2BIG));
-      unsigned char raw[kPage];
-      if (target::read_memory(c.tid, c.arg(2), raw, size) < 0) return void(reply_error(c, EFAULT));
-      for (std::uint64_t i = sizeof(open_how); i < size; ++i)
-        if (raw[i] != 0) return void(reply_error(c, E2BIG));
-      open_how how{};
-      std::memcpy(&how, raw, std::min<std::uint64_t>(size, sizeof how));
-      req.flags = how.flags, req.mode = how.mode, req.resolve = how.resolve;
+      path_addr = c.arg(1), how_addr = c.arg(2), how_size = c.arg(3);
+      if (how_size < kOpenHowVer0) return void(reply_error(c, EINVAL));
+      if (how_size > kPage) return void(reply_error(c, E2BIG));
       break;
-    }
   }
-  if (int rc = target::read_string(c.tid, path_addr, kPathMax, req.path); rc < 0) {
+
+  // From here until the answer, the open may wait: the model's lock is released, and c.proc
+  // and c.thread are not used again (finish_open looks the process up afresh).
+  c.lock.unlock();
+  // Watched from here (waits.hpp): a signal or death ends the wait; after kPatience another
+  // thread serves the listener.
+  opening::Waits::Wait wait(waits_, c.ch, c.pool, c.n.id, c.tid, c.tgid);
+  if (req.call == OpenSyscall::openat2) {
+    unsigned char raw[kPage];
+    if (int rc = opening::read_user(c.tid, how_addr, raw, how_size); rc < 0) {
+      if (rc != -ESRCH) reply_error(c, EFAULT);
+      return;
+    }
+    for (std::uint64_t i = sizeof(open_how); i < how_size; ++i)
+      if (raw[i] != 0) return void(reply_error(c, E2BIG));
+    open_how how{};
+    std::memcpy(&how, raw, std::min<std::uint64_t>(how_size, sizeof how));
+    req.flags = how.flags, req.mode = how.mode, req.resolve = how.resolve;
+  }
+  if (int rc = opening::read_user_string(c.tid, path_addr, kPathMax, req.path); rc < 0) {
     if (rc != -ESRCH) reply_error(c, -rc);  // EFAULT or ENAMETOOLONG, as getname() says
     return;
   }
+  // Open only if the caller's table has room, as the kernel allocates the fd first (no file
+  // created or truncated for an EMFILE). Unknown counts as room: ADDFD still applies the
+  // target's own limit.
+  req.table_full = opening::fd_table_has_room(c.tid) == 0;
   // What we read belongs to the caller only if it is still blocked in this very call.
   if (!c.ch.id_valid(c.n.id)) return;
 
-  const OpenOutcome o = c.open.open(req);
+  OpenOutcome o = c.open.open(req);
+  const auto why = wait.end();
+  UniqueFd file(o.kind == OpenOutcome::Kind::installed ? o.fd : -1);
+  if (why == opening::Waits::End::gone) return;  // the target is gone: drop the file
+  if (o.kind == OpenOutcome::Kind::error && o.err == EINTR && why == opening::Waits::End::signal) {
+    // A signal is pending for the target thread (waits.hpp): the kernel delivers it on the
+    // way out and restarts the open or fails it with EINTR, as after its own wait.
+    reply_error(c, kErestartsys);
+    return;
+  }
+  c.lock.lock();
+  o.fd = file.release();
+  OpenCall oc{c, req.flags};
+  finish_open(oc, o);
+}
+
+void Supervisor::finish_open(OpenCall& oc, const OpenOutcome& o) {
+  Call& c = oc.c;
+  UniqueFd file(o.fd);
   switch (o.kind) {
     case OpenOutcome::Kind::error: reply_error(c, o.err); return;
     case OpenOutcome::Kind::let_target:
@@ -83,17 +159,17 @@ void Supervisor::on_open(Call& c, Op op) {
       // the target swaps the path meanwhile, the worst case is an extra count (fails closed).
       if (o.err) return void(reply_error(c, o.err));
       if (!admit(c, Delta{0, +1}, EMFILE)) return;
-      if (reply_continue(c)) tracker_.apply(c.tid, c.tgid, Delta{0, +1});
+      if (reply_continue(c)) charge(c, Delta{0, +1});
       return;
     case OpenOutcome::Kind::installed: {
-      UniqueFd file(o.fd);
       if (!admit(c, Delta{0, +1}, EMFILE)) return;
-      if (req.flags & O_PATH) {
+      if (oc.flags & O_PATH) {
         // ADDFD cannot pass O_PATH files (fget() refuses them). An O_PATH open has no side
-        // effect, so the target repeats it: our open succeeded, so the target's will too,
-        // unless the target swaps the path meanwhile -- then it is counted anyway (fails
-        // closed: a swap can add a count, never hide an open).
-        if (reply_continue(c)) tracker_.apply(c.tid, c.tgid, Delta{0, +1});
+        // effect, so the target repeats it: our open succeeded and its table had room, so
+        // the target's will succeed too, unless the target swaps the path or fills its
+        // table meanwhile -- then it is counted anyway (fails closed: a race can add a
+        // count, never hide an open).
+        if (reply_continue(c)) charge(c, Delta{0, +1});
         return;
       }
       seccomp_notif_addfd a{};
@@ -103,8 +179,13 @@ void Supervisor::on_open(Call& c, Op op) {
       a.newfd_flags = o.cloexec ? O_CLOEXEC : 0;
       const int fd = c.ch.add_fd(a);
       if (fd >= 0) {
-        tracker_.apply(c.tid, c.tgid, Delta{0, +1});
-        c.proc.closing.erase(fd);  // that fd number is open again: any close of it is done
+        charge(c, Delta{0, +1});
+        // That fd number is open again in the caller's table: any close of it there is done.
+        if (auto p = procs_.find(c.tgid); p != procs_.end()) {
+          auto& closing = p->second.closing;
+          for (auto [it, end] = closing.equal_range(fd); it != end;)
+            it = same_fd_table(it->second, c.tid) != 0 ? closing.erase(it) : std::next(it);
+        }
         return;
       }
       if (fd != -ENOENT) reply_error(c, -fd);  // EMFILE: the target's own RLIMIT_NOFILE
@@ -114,7 +195,7 @@ void Supervisor::on_open(Call& c, Op op) {
 }
 
 void Supervisor::on_close(Call& c) {
-  if (!tracker_.tracked(c.tid, c.tgid)) {
+  if (!counted(c)) {
     reply_continue(c);
     return;
   }
@@ -128,17 +209,34 @@ void Supervisor::on_close(Call& c) {
     return;
   }
   const auto key = static_cast<int>(fd);
-  if (open < 0 || !c.proc.closing.try_emplace(key, c.tid).second) {
-    // Cannot tell, or another thread's close of the same fd may still be in flight (then
-    // one of the two fails with EBADF): do not count this one. Fails closed.
+  // Another thread's close of the same number, let through earlier, may still be in flight
+  // (then one of the two fails with EBADF, and only one may be subtracted). Entries are
+  // kept per fd table, and an entry whose thread has since moved on is stale: that thread's
+  // close took the fd out long ago, and the number was made again (dup2, F_DUPFD, an
+  // uncounted open) before this close.
+  bool in_flight = false;
+  auto& closing = c.proc.closing;
+  for (auto [it, end] = closing.equal_range(key); it != end;) {
+    const int same = same_fd_table(it->second, c.tid);
+    if (it->second == c.tid || same < 0 || (same == 1 && !close_in_flight(c.tgid, it->second, key))) {
+      it = closing.erase(it);
+      continue;
+    }
+    in_flight = in_flight || same == 1;
+    ++it;
+  }
+  if (open < 0 || in_flight) {
+    // Cannot tell, or a close of this fd may still be in flight: do not count this one.
+    // Fails closed.
     reply_continue(c);
     return;
   }
+  const auto entry = closing.emplace(key, c.tid);
   c.thread.closing_fd = key;
   if (reply_continue(c)) {
-    tracker_.apply(c.tid, c.tgid, Delta{0, -1});
+    charge(c, Delta{0, -1});
   } else {
-    c.proc.closing.erase(key);
+    closing.erase(entry);
     c.thread.closing_fd = -1;
   }
 }

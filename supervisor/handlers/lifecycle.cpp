@@ -12,6 +12,9 @@ void Supervisor::on_exit(Call& c, bool group) {
     // The whole process is going: its nodes go now, so no query reports it any more.
     const bool had = tracker_.find(tgid) != nullptr;
     tracker_.process_exited(tgid);
+    const JobId job = jobs_.job_of(tgid);
+    jobs_.leave(tgid, Ending::exit, static_cast<int>(c.arg(0) & 0xff));  // its job share goes too
+    if (job != 0 && (usage_raw_ | usage_coalesced_) != 0) publish_job_usage(job);
     if (had) emit({Event::Kind::exited, tgid, tgid});
   } else if (tid != tgid) {
     const bool had = tracker_.find(tid) != nullptr;
@@ -31,6 +34,8 @@ void Supervisor::on_exit(Call& c, bool group) {
 
 void Supervisor::on_execve(Call& c) {
   ProcState& p = c.proc;
+  // An exec is asked for (it may still fail); the new name is read at the next call.
+  if (!subscribers_.empty()) emit({Event::Kind::exec, c.tid, c.tgid});
   reply_continue(c);
   // A new image (if the exec succeeds): new brk layout, possibly new credentials, and
   // the other threads die in de_thread() without calling exit.
@@ -39,6 +44,7 @@ void Supervisor::on_execve(Call& c) {
   if (p.mm) p.mm_was_shared = p.mm_was_shared || p.mm->shared;
   p.mm.reset();
   p.closing.clear();
+  p.name_stale = true;
   drop_threads(p);  // c.thread is dangling from here on
   c.open.forget_process(p.tgid);
 }

@@ -156,7 +156,7 @@ void Supervisor::on_vm_clone(Call& c) {
 void Supervisor::on_brk(Call& c) {
   AddressSpace& mm = address_space(c);
   const std::uint64_t want = c.arg(0);
-  if (!tracker_.tracked(c.tid, c.tgid)) {
+  if (!counted(c)) {
     // Nothing to charge, so nothing is read or predicted: the break this call leaves is
     // the old one or the one asked for. Forget it; remember the highest it can be.
     const std::uint64_t was = mm.brk ? *mm.brk : mm.brk_ceiling;
@@ -242,14 +242,14 @@ void Supervisor::on_brk(Call& c) {
     // Counted whether or not it succeeds; if it failed after all, the break we believe is
     // above the real one by exactly what was counted, so the later growth to it that we
     // do not count has been paid for.
-    tracker_.apply(c.tid, c.tgid, d);
+    charge(c, d);
     mm.brk = newbrk;
     mm.brk_value = want;
   }
 }
 
 void Supervisor::on_mmap(Call& c) {
-  if (!tracker_.tracked(c.tid, c.tgid)) {
+  if (!counted(c)) {
     reply_continue(c);
     return;
   }
@@ -323,7 +323,7 @@ void Supervisor::on_mmap(Call& c) {
   }
   const Delta d{plen, 0};
   if (!admit(c, d, ENOMEM)) return;
-  if (reply_continue(c)) tracker_.apply(c.tid, c.tgid, d);
+  if (reply_continue(c)) charge(c, d);
 }
 
 }  // namespace sandbox

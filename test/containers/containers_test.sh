@@ -174,7 +174,7 @@ run_container heap "$b"
 st=$?
 [[ $st == 137 ]] || fail "heap: expected exit 137 (SIGKILL), got $st: $(tail -n 2 "$T/heap.out" "$T/heap.err")"
 grep -q "probe: heap +64 MiB" "$T/heap.out" && fail "heap: the probe got its 64 MiB"
-expect_log "killed pid [0-9]+ \(container $(container_id heap)\): heap quota exceeded: [0-9]+ bytes .* > limit 16777216 bytes"
+expect_log "killed pid [0-9]+ \(probe\) and the rest of job [0-9]+, container $(container_id heap) \([0-9]+ live process(es)?\): job heap quota exceeded: [0-9]+ bytes .* > limit 16777216 bytes"
 pass "heap: 64 MiB against a 16M quota: killed (137), one log line with the container id"
 
 # ---- files: too many open files, killed ---------------------------------------------------
@@ -184,7 +184,7 @@ if [[ $runtime != podman ]]; then
   st=$?
   [[ $st == 137 ]] || fail "files: expected exit 137 (SIGKILL), got $st: $(tail -n 2 "$T/files.out" "$T/files.err")"
   grep -q "probe: opened" "$T/files.out" && fail "files: the probe opened its 30 files"
-  expect_log "killed pid [0-9]+ \(container $(container_id files)\): file quota exceeded: 11 open files > limit 10"
+  expect_log "killed pid [0-9]+ \(probe\) and the rest of job [0-9]+, container $(container_id files) \([0-9]+ live process(es)?\): job file quota exceeded: 11 open files > limit 10"
   pass "files: 30 opens against a quota of 10: killed at the 11th (137)"
 fi
 

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "harness.hpp"
 
@@ -452,4 +453,43 @@ TEST_CASE("trust 8: a nested sandbox stops with one line that says what happened
   CHECK(run_in_shim.status == 126);
   CHECK(has(run_in_shim.err, "already runs under a sandbox supervisor"));
   CHECK(std::count(run_in_shim.err.begin(), run_in_shim.err.end(), '\n') == 1);
+}
+
+TEST_CASE("trust 6: a tenant cannot lift the operator's policy quotas from outside, on its node or its job") {
+  if (!can_be_nobody()) {
+    MESSAGE("needs root and setpriv to act as a tenant of a root serve");
+    CHECK(::geteuid() != 0);  // as root this must not be skipped
+    return;
+  }
+  Serve s("imposer", {"--policy", SOURCE_DIR "/policies/strict.json", "--socket-mode", "0666"});
+  Process t(as_nobody({kShim, "--socket", s.path, "--", kProbe, "park"}));
+  const std::string pid = t.expect_out("pid=").substr(4);
+  const auto tenant_ctl = [&](std::vector<std::string> args) {
+    std::vector<std::string> a{kSandbox, "ctl", "--socket", s.path};
+    a.insert(a.end(), args.begin(), args.end());
+    return run(as_nobody(a));
+  };
+  // The tenant owns the process (kill(2)'s rule lets it act on it), but not the quotas.
+  for (const std::vector<std::string>& lift : {std::vector<std::string>{"reset", pid},
+                                               {"deregister", pid},
+                                               {"cap", pid, "--heap", "-1", "--files", "-1"}}) {
+    const Result r = tenant_ctl(lift);
+    INFO(lift[0] << ": " << r.out << r.err);
+    CHECK(r.status != 0);
+    CHECK(has(r.err, "EPERM"));
+  }
+  const std::string job =
+      std::to_string(nlohmann::json::parse(s.ctl({"--json", "list"}).out)["jobs"][0]["job"].get<int>());
+  const Result rj = tenant_ctl({"reset", "--job", job});
+  INFO(rj.out << rj.err);
+  CHECK(rj.status != 0);
+  CHECK(has(rj.err, "EPERM"));
+  // Nothing was lifted: the node and the job keep the policy's quotas.
+  const Result f = s.ctl({"--json", "fetch", pid});
+  CHECK(has(f.out, "\"heap_quota\":256"));
+  CHECK(has(f.out, "\"file_quota\":64"));
+  CHECK(nlohmann::json::parse(s.ctl({"--json", "fetch", "--job", job}).out)["file_quota"] == 64);
+  // Root (the operator) still may.
+  CHECK(s.ctl({"reset", pid}).status == 0);
+  CHECK(s.ctl({"reset", "--job", job}).status == 0);
 }

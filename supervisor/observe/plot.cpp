@@ -1,0 +1,325 @@
+#include "observe/plot.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "observe/trace.hpp"
+
+namespace sandbox::observe {
+namespace {
+
+using json = nlohmann::json;
+
+struct Pt {
+  double t = 0;  // seconds since the first event
+  double v = 0;
+};
+
+struct Proc {
+  std::int64_t pid = 0;
+  std::string name;
+  std::vector<Pt> heap, files, heap_quota, file_quota;
+  std::vector<double> kills;
+  std::vector<std::string> kill_what;
+  double end = -1;  // exit time, if it exited
+  bool job() const { return pid >= kJobTrackBase; }
+  double peak(const std::vector<Pt>& s) const {
+    double m = 0;
+    for (const Pt& p : s) m = std::max(m, p.v);
+    return m;
+  }
+};
+
+std::string xml(std::string_view s) {
+  std::string out;
+  for (const char ch : s) {
+    switch (ch) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        if (static_cast<unsigned char>(ch) >= 0x20 || ch == '\t') out += ch;  // XML forbids other controls
+    }
+  }
+  return out;
+}
+
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
+
+std::string label(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+// A "nice" tick step (1, 2 or 5 times a power of ten) giving about `n` ticks up to `max`.
+double tick_step(double max, int n) {
+  if (max <= 0) return 1;
+  const double raw = max / n;
+  const double p = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 5.0, 10.0})
+    if (raw <= m * p) return m * p;
+  return 10 * p;
+}
+
+struct Unit {
+  double scale;
+  const char* name;
+};
+Unit bytes_unit(double max) {
+  static const Unit units[] = {{1, "bytes"}, {1024, "KiB"}, {1 << 20, "MiB"}, {1 << 30, "GiB"}};
+  Unit u = units[0];
+  for (const Unit& c : units)
+    if (max >= c.scale) u = c;
+  return u;
+}
+
+const char* const kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
+                                "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#aec7e8"};
+
+std::int64_t int_field(const json& e, const char* k, std::string_view what) {
+  const auto it = e.find(k);
+  if (it == e.end() || !it->is_number())
+    throw PlotError("trace event without a numeric \"" + std::string(k) + "\" (" + std::string(what) + ")");
+  return it->is_number_float() ? static_cast<std::int64_t>(it->get<double>()) : it->get<std::int64_t>();
+}
+
+}  // namespace
+
+std::string plot_svg(std::string_view trace_json, const PlotOptions& opt) {
+  json doc = json::parse(trace_json, nullptr, false);
+  if (doc.is_discarded())
+    throw PlotError("not a JSON document (expected a trace from 'sandbox run --trace')");
+  const json* events = nullptr;
+  if (doc.is_object() && doc.contains("traceEvents")) events = &doc["traceEvents"];
+  if (doc.is_array()) events = &doc;
+  if (!events || !events->is_array())
+    throw PlotError("no \"traceEvents\" array (expected a trace from 'sandbox run --trace')");
+
+  std::map<std::int64_t, Proc> procs;
+  std::int64_t t0 = INT64_MAX, t1 = INT64_MIN;
+  for (const json& e : *events) {
+    if (!e.is_object() || !e.contains("ph") || !e["ph"].is_string()) continue;
+    const std::string ph = e["ph"];
+    if (ph != "C" && ph != "i" && ph != "M") continue;
+    const std::int64_t pid = int_field(e, "pid", ph);
+    const std::string name = e.contains("name") && e["name"].is_string() ? e["name"].get<std::string>() : "";
+    Proc& p = procs[pid];
+    p.pid = pid;
+    if (ph == "M") {
+      if (name == "process_name" && e.contains("args") && e["args"].is_object() &&
+          e["args"].contains("name") && e["args"]["name"].is_string())
+        p.name = e["args"]["name"];
+      continue;
+    }
+    const std::int64_t ts = int_field(e, "ts", ph);
+    t0 = std::min(t0, ts);
+    t1 = std::max(t1, ts);
+  }
+  if (t0 == INT64_MAX) t0 = t1 = 0;
+  const auto secs = [&](std::int64_t ts) { return static_cast<double>(ts - t0) / 1e6; };
+  for (const json& e : *events) {
+    if (!e.is_object() || !e.contains("ph") || !e["ph"].is_string()) continue;
+    const std::string ph = e["ph"];
+    if (ph != "C" && ph != "i") continue;
+    Proc& p = procs[int_field(e, "pid", ph)];
+    const std::string name = e.contains("name") && e["name"].is_string() ? e["name"].get<std::string>() : "";
+    const double t = secs(int_field(e, "ts", ph));
+    const json args = e.contains("args") && e["args"].is_object() ? e["args"] : json::object();
+    if (ph == "C") {
+      if (args.size() != 1 || !args.begin()->is_number()) continue;
+      const Pt pt{t, args.begin()->get<double>()};
+      if (name == "heap")
+        p.heap.push_back(pt);
+      else if (name == "files")
+        p.files.push_back(pt);
+      else if (name == "heap quota")
+        p.heap_quota.push_back(pt);
+      else if (name == "file quota")
+        p.file_quota.push_back(pt);
+    } else if (name == "kill") {
+      p.kills.push_back(t);
+      p.kill_what.push_back(args.contains("resource") && args["resource"].is_string()
+                                ? args["resource"].get<std::string>()
+                                : std::string());
+    } else if (name == "exit") {
+      p.end = t;
+    }
+  }
+  for (auto& [pid, p] : procs) {
+    for (auto* s : {&p.heap, &p.files, &p.heap_quota, &p.file_quota})
+      std::stable_sort(s->begin(), s->end(), [](const Pt& a, const Pt& b) { return a.t < b.t; });
+    if (p.name.empty()) p.name = p.job() ? "job" : "pid " + std::to_string(pid);
+  }
+
+  // What to draw: every job, then the top processes by peak heap, then peak files.
+  std::vector<const Proc*> jobs, shown;
+  std::vector<const Proc*> candidates;
+  for (const auto& [pid, p] : procs) {
+    if (p.heap.empty() && p.files.empty()) continue;
+    (p.job() ? jobs : candidates).push_back(&p);
+  }
+  std::stable_sort(candidates.begin(), candidates.end(), [](const Proc* a, const Proc* b) {
+    const double ha = a->peak(a->heap), hb = b->peak(b->heap);
+    if (ha != hb) return ha > hb;
+    return a->peak(a->files) > b->peak(b->files);
+  });
+  shown = jobs;
+  for (std::size_t i = 0; i < candidates.size() && i < opt.top; ++i) shown.push_back(candidates[i]);
+  // Kills are marked whoever was killed, drawn or not.
+  std::vector<const Proc*> killed;
+  for (const auto& [pid, p] : procs)
+    if (!p.kills.empty()) killed.push_back(&p);
+
+  // A little room after the last event, so a kill at the very end stays visible.
+  const double t_end = std::max(secs(t1) * 1.02, 1e-3);
+  double heap_max = 0, files_max = 0;
+  for (const Proc* p : shown) {
+    heap_max = std::max({heap_max, p->peak(p->heap), p->peak(p->heap_quota)});
+    files_max = std::max({files_max, p->peak(p->files), p->peak(p->file_quota)});
+  }
+
+  // Layout.
+  const int W = std::max(opt.width, 480);
+  const double left = 84, right = 24, top = 44, panel_h = 200, gap = 64;
+  const double plot_w = W - left - right;
+  const double legend_top = top + 2 * panel_h + gap + 60;
+  const double legend_rows = static_cast<double>(shown.size() + 1);
+  const int H = static_cast<int>(legend_top + legend_rows * 18 + 16);
+  const auto x = [&](double t) { return left + plot_w * std::clamp(t / t_end, 0.0, 1.0); };
+
+  std::string svg;
+  svg += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  svg += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(W) + "\" height=\"" +
+         std::to_string(H) + "\" viewBox=\"0 0 " + std::to_string(W) + " " + std::to_string(H) +
+         "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+  svg += "<title>" + xml(opt.title.empty() ? "sandbox usage" : opt.title) + "</title>\n";
+  svg += "<rect x=\"0\" y=\"0\" width=\"" + std::to_string(W) + "\" height=\"" + std::to_string(H) +
+         "\" fill=\"#ffffff\"/>\n";
+  svg += "<text x=\"" + num(left) + "\" y=\"24\" font-size=\"16\" font-weight=\"bold\">" +
+         xml(opt.title.empty() ? "sandbox usage" : opt.title) + "</text>\n";
+
+  struct Panel {
+    double y0;  // top of the plot area
+    double max;
+    Unit unit;
+    std::string title;
+    bool heap;
+  };
+  const Unit hu = bytes_unit(heap_max);
+  const Panel panels[] = {{top, heap_max, hu, std::string("heap (") + hu.name + ")", true},
+                          {top + panel_h + gap, files_max, Unit{1, "files"}, "open files", false}};
+  for (const Panel& pn : panels) {
+    const double scaled = pn.max / pn.unit.scale;
+    const double step = tick_step(std::max(scaled, pn.heap ? 1.0 : 1.0), 5);
+    const double ymax = std::max(step, std::ceil(scaled / step) * step);
+    const auto y = [&](double v) {
+      return pn.y0 + panel_h - panel_h * std::clamp(v / pn.unit.scale / ymax, 0.0, 1.0);
+    };
+    svg += "<g class=\"panel\" data-series=\"" + std::string(pn.heap ? "heap" : "files") + "\">\n";
+    svg += "<rect x=\"" + num(left) + "\" y=\"" + num(pn.y0) + "\" width=\"" + num(plot_w) + "\" height=\"" +
+           num(panel_h) + "\" fill=\"#fafafa\" stroke=\"#999999\"/>\n";
+    // y axis: ticks, grid and the unit.
+    for (double v = 0; v <= ymax + step / 2; v += step) {
+      const double yy = pn.y0 + panel_h - panel_h * (v / ymax);
+      svg += "<line x1=\"" + num(left) + "\" y1=\"" + num(yy) + "\" x2=\"" + num(left + plot_w) + "\" y2=\"" +
+             num(yy) + "\" stroke=\"#e0e0e0\"/>\n";
+      svg += "<text x=\"" + num(left - 6) + "\" y=\"" + num(yy + 4) + "\" text-anchor=\"end\">" + label(v) +
+             "</text>\n";
+    }
+    svg += "<text x=\"16\" y=\"" + num(pn.y0 + panel_h / 2) +
+           "\" text-anchor=\"middle\" transform=\"rotate(-90 16 " + num(pn.y0 + panel_h / 2) + ")\">" +
+           xml(pn.title) + "</text>\n";
+    // x axis: seconds.
+    const double tstep = tick_step(t_end, 8);
+    for (double t = 0; t <= t_end + tstep / 1e6; t += tstep) {
+      svg += "<line x1=\"" + num(x(t)) + "\" y1=\"" + num(pn.y0 + panel_h) + "\" x2=\"" + num(x(t)) +
+             "\" y2=\"" + num(pn.y0 + panel_h + 5) + "\" stroke=\"#999999\"/>\n";
+      svg += "<text x=\"" + num(x(t)) + "\" y=\"" + num(pn.y0 + panel_h + 18) + "\" text-anchor=\"middle\">" +
+             label(t) + "</text>\n";
+    }
+    svg += "<text x=\"" + num(left + plot_w / 2) + "\" y=\"" + num(pn.y0 + panel_h + 34) +
+           "\" text-anchor=\"middle\">time (s)</text>\n";
+    // The series: usage as solid steps, quotas dashed.
+    // Processes first, the jobs last: on top, where they coincide with a single process.
+    for (std::size_t k = 0; k < shown.size(); ++k) {
+      const std::size_t i = (k + jobs.size()) % shown.size();
+      const Proc& p = *shown[i];
+      const std::string color = p.job() ? "#222222" : kPalette[(i - jobs.size()) % std::size(kPalette)];
+      const double end = p.end >= 0 ? p.end : t_end;
+      auto steps = [&](const std::vector<Pt>& s, const char* cls, bool dashed) {
+        std::string pts;
+        double last_v = 0;
+        bool open = false;
+        for (const Pt& q : s) {
+          if (q.v < 0) {  // a quota lifted: the line stops here
+            if (open) pts += num(x(q.t)) + "," + num(y(last_v)) + " ";
+            if (!pts.empty())
+              svg += "<polyline class=\"" + std::string(cls) + "\" fill=\"none\" stroke=\"" + color +
+                     "\" stroke-width=\"" + (p.job() ? "2.5" : "1.5") + "\"" +
+                     (dashed ? " stroke-dasharray=\"6 4\"" : "") + " points=\"" + pts + "\"/>\n";
+            pts.clear();
+            open = false;
+            continue;
+          }
+          if (open) pts += num(x(q.t)) + "," + num(y(last_v)) + " ";
+          pts += num(x(q.t)) + "," + num(y(q.v)) + " ";
+          last_v = q.v;
+          open = true;
+        }
+        if (open) pts += num(x(std::max(end, s.back().t))) + "," + num(y(last_v));
+        if (!pts.empty())
+          svg += "<polyline class=\"" + std::string(cls) + "\" fill=\"none\" stroke=\"" + color +
+                 "\" stroke-width=\"" + (p.job() ? "2.5" : "1.5") + "\"" +
+                 (dashed ? " stroke-dasharray=\"6 4\"" : "") + " points=\"" + pts + "\"/>\n";
+      };
+      steps(pn.heap ? p.heap : p.files, "usage", false);
+      steps(pn.heap ? p.heap_quota : p.file_quota, "quota", true);
+    }
+    // Kills: a red line across the panel.
+    for (const Proc* p : killed)
+      for (double t : p->kills)
+        svg += "<line class=\"kill\" x1=\"" + num(x(t)) + "\" y1=\"" + num(pn.y0) + "\" x2=\"" + num(x(t)) +
+               "\" y2=\"" + num(pn.y0 + panel_h) + "\" stroke=\"#d62728\" stroke-width=\"1.5\"/>\n";
+    svg += "</g>\n";
+  }
+  for (const Proc* p : killed)
+    for (std::size_t k = 0; k < p->kills.size(); ++k)
+      svg += "<text class=\"kill-label\" x=\"" + num(x(p->kills[k]) - 4) + "\" y=\"" + num(top - 6) +
+             "\" text-anchor=\"end\" fill=\"#d62728\">killed " + xml(p->name) +
+             (p->kill_what[k].empty() ? "" : " (" + xml(p->kill_what[k]) + " quota)") + "</text>\n";
+
+  // Legend.
+  double ly = legend_top;
+  svg += "<g class=\"legend\">\n";
+  for (std::size_t i = 0; i < shown.size(); ++i) {
+    const Proc& p = *shown[i];
+    const std::string color = p.job() ? "#222222" : kPalette[(i - jobs.size()) % std::size(kPalette)];
+    svg += "<line x1=\"" + num(left) + "\" y1=\"" + num(ly - 4) + "\" x2=\"" + num(left + 24) + "\" y2=\"" +
+           num(ly - 4) + "\" stroke=\"" + color + "\" stroke-width=\"2.5\"/>\n";
+    char peak[96];
+    std::snprintf(peak, sizeof peak, " -- peak heap %.3g %s, peak files %.0f", p.peak(p.heap) / hu.scale,
+                  hu.name, p.peak(p.files));
+    svg += "<text x=\"" + num(left + 30) + "\" y=\"" + num(ly) + "\">" + xml(p.name) + peak + "</text>\n";
+    ly += 18;
+  }
+  svg += "<text x=\"" + num(left) + "\" y=\"" + num(ly) +
+         "\" fill=\"#555555\">dashed: quota; red line: a process killed for crossing a quota</text>\n";
+  if (shown.empty())
+    svg += "<text x=\"" + num(left + plot_w / 2) + "\" y=\"" + num(top + panel_h / 2) +
+           "\" text-anchor=\"middle\">no usage recorded (was anything tracked?)</text>\n";
+  svg += "</g>\n</svg>\n";
+  return svg;
+}
+
+}  // namespace sandbox::observe

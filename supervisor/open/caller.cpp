@@ -1,0 +1,134 @@
+#include "caller.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "../unique_fd.hpp"
+
+namespace sandbox::opening {
+namespace {
+
+constexpr std::uint64_t kPage = 4096;
+
+// Whether the mapping holding `addr` can be read by the kernel on the task's behalf
+// (x86-64, no protection keys: any of r, w, x). 1, 0 (unmapped or PROT_NONE), -errno.
+int kernel_readable(pid_t tid, std::uint64_t addr) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/maps", tid);
+  FILE* f = std::fopen(path, "re");
+  if (!f) return errno == ENOENT ? -ESRCH : -errno;
+  char line[512];
+  int out = 0;
+  while (std::fgets(line, sizeof line, f)) {
+    std::string_view s(line);
+    const std::size_t dash = s.find('-'), sp = s.find(' ');
+    if (dash == std::string_view::npos || sp == std::string_view::npos || sp < dash || s.size() < sp + 4)
+      continue;
+    std::uint64_t start = 0, end = 0;
+    std::from_chars(s.data(), s.data() + dash, start, 16);
+    std::from_chars(s.data() + dash + 1, s.data() + sp, end, 16);
+    if (addr < start || addr >= end) continue;
+    out = s[sp + 1] == 'r' || s[sp + 2] == 'w' || s[sp + 3] == 'x';
+    break;
+  }
+  std::fclose(f);
+  return out;
+}
+
+// One piece within a page.
+int read_piece(pid_t tid, std::uint64_t addr, void* buf, std::size_t len) {
+  iovec local{buf, len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  // process_vm_readv reads what the target could read from user mode (VM_READ). It may wait
+  // for a userfaultfd handler, as the target's own copy_from_user() would: we are not on a
+  // thread anyone else waits for.
+  const ssize_t n = ::process_vm_readv(tid, &local, 1, &remote, 1, 0);
+  if (n == static_cast<ssize_t>(len)) return 0;
+  if (n < 0 && errno == ESRCH) return -ESRCH;
+  // Not readable from user mode: a PROT_WRITE-only or PROT_EXEC-only page is still read by
+  // the kernel (x86 page tables have no write-only or execute-only user pages).
+  const int readable = kernel_readable(tid, addr);
+  if (readable <= 0) return readable == -ESRCH ? -ESRCH : -EFAULT;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/mem", tid);
+  // /proc/<tid>/mem needs PTRACE_MODE_ATTACH: the supervisor is root. Its reads use FOLL_FORCE
+  // (reaching pages without VM_READ; PROT_NONE was refused just above) and never wait for a
+  // userfaultfd handler (they fail instead: EFAULT, as an unresolvable fault).
+  UniqueFd mem(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!mem) return errno == ENOENT ? -ESRCH : -EFAULT;
+  const ssize_t m = ::pread(mem.get(), buf, len, static_cast<off_t>(addr));
+  return m == static_cast<ssize_t>(len) ? 0 : -EFAULT;
+}
+
+}  // namespace
+
+int read_user(pid_t tid, std::uint64_t addr, void* buf, std::size_t len) {
+  auto* out = static_cast<unsigned char*>(buf);
+  while (len > 0) {
+    if (addr + len < addr) return -EFAULT;
+    const std::size_t want = std::min<std::uint64_t>(len, kPage - (addr % kPage));
+    if (int rc = read_piece(tid, addr, out, want); rc < 0) return rc;
+    out += want, addr += want, len -= want;
+  }
+  return 0;
+}
+
+int read_user_string(pid_t tid, std::uint64_t addr, std::size_t max, std::string& out) {
+  out.clear();
+  char chunk[kPage];
+  while (out.size() < max) {
+    const std::size_t want = std::min<std::uint64_t>(kPage - (addr % kPage), max - out.size());
+    if (int rc = read_piece(tid, addr, chunk, want); rc < 0) return rc;
+    if (const void* nul = std::memchr(chunk, 0, want)) {
+      out.append(chunk, static_cast<const char*>(nul) - chunk);
+      return 0;
+    }
+    out.append(chunk, want);
+    addr += want;
+  }
+  return -ENAMETOOLONG;
+}
+
+int fd_table_has_room(pid_t tid) {
+  // RLIMIT_NOFILE is per process; prlimit accepts any thread id of it.
+  struct rlimit rl {};
+  if (::prlimit(tid, RLIMIT_NOFILE, nullptr, &rl) != 0) return -errno;
+  const std::uint64_t limit = std::min<std::uint64_t>(rl.rlim_cur, 1u << 30);
+  if (limit == 0) return 0;
+  // The common case in one call: the highest allowed descriptor is free. kcmp reads the
+  // thread's own table (CLONE_FILES and unshare(CLONE_FILES) included).
+  for (std::uint64_t fd = limit; fd-- > 0 && fd + 3 >= limit;) {
+    if (::syscall(SYS_kcmp, tid, tid, KCMP_FILE, fd, fd) != 0) {
+      if (errno == EBADF) return 1;
+      return -errno;
+    }
+  }
+  // Crowded near the limit: count the open descriptors below it.
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/fd", tid);
+  DIR* d = ::opendir(path);
+  if (!d) return errno == ENOENT ? -ESRCH : -errno;
+  std::uint64_t below = 0;
+  while (const dirent* e = ::readdir(d)) {
+    std::uint64_t fd = 0;
+    const char* end = e->d_name + std::strlen(e->d_name);
+    if (auto [p, ec] = std::from_chars(e->d_name, end, fd); ec == std::errc() && p == end && fd < limit)
+      ++below;
+  }
+  ::closedir(d);
+  return below < limit ? 1 : 0;
+}
+
+}  // namespace sandbox::opening

@@ -1,0 +1,125 @@
+#include "waits.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <string_view>
+
+#include "../unique_fd.hpp"
+
+namespace sandbox::opening {
+namespace {
+
+bool field(std::string_view text, std::string_view key, std::uint64_t& out, int base = 16) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t eol = std::min(text.find('\n', pos), text.size());
+    std::string_view line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.size() <= key.size() || line.substr(0, key.size()) != key || line[key.size()] != ':') continue;
+    line.remove_prefix(key.size() + 1);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    return std::from_chars(line.data(), line.data() + line.size(), out, base).ec == std::errc();
+  }
+  return false;
+}
+
+}  // namespace
+
+bool signal_would_interrupt(const char* status_text, std::size_t len) {
+  const std::string_view text(status_text, len);
+  std::uint64_t own = 0, shared = 0, blocked = 0, threads = 0;
+  if (!field(text, "SigPnd", own) || !field(text, "ShdPnd", shared) || !field(text, "SigBlk", blocked) ||
+      !field(text, "Threads", threads, 10))
+    return false;
+  std::uint64_t pending = own;
+  if (threads == 1) pending |= shared;
+  return (pending & ~blocked) != 0;
+}
+
+Waits::~Waits() {
+  {
+    std::lock_guard lk(mu_);
+    quit_ = true;
+  }
+  cv_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
+}
+
+Waits::Wait::Wait(Waits& w, NotifyChannel& ch, ReceiverPool* pool, std::uint64_t id, pid_t tid, pid_t tgid)
+    : w_(w),
+      ch_(ch),
+      pool_(pool),
+      id_(id),
+      tid_(tid),
+      tgid_(tgid),
+      thread_(::pthread_self()),
+      start_(std::chrono::steady_clock::now()) {
+  bool wake = false;
+  {
+    std::lock_guard lk(w_.mu_);
+    pos_ = w_.waits_.insert(w_.waits_.end(), this);
+    if (!w_.watcher_.joinable()) {
+      // Started on first use, with every signal blocked (it must never take one).
+      sigset_t all, old;
+      sigfillset(&all);
+      ::pthread_sigmask(SIG_BLOCK, &all, &old);
+      w_.watcher_ = std::thread([&ws = w_] { ws.watch(); });
+      ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+    wake = w_.idle_;
+  }
+  if (wake) w_.cv_.notify_one();
+}
+
+Waits::End Waits::Wait::end() {
+  std::lock_guard lk(w_.mu_);
+  if (!done_) {
+    done_ = true;
+    w_.waits_.erase(pos_);
+  }
+  return why_;
+}
+
+Waits::End Waits::check(const Wait& w) const {
+  // The notification is pending exactly as long as the target waits in this call.
+  if (!w.ch_.id_valid(w.id_)) return End::gone;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/task/%d/status", w.tgid_, w.tid_);
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return End::none;
+  char buf[4096];
+  const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  if (n <= 0) return End::none;
+  return signal_would_interrupt(buf, static_cast<std::size_t>(n)) ? End::signal : End::none;
+}
+
+void Waits::watch() {
+  std::unique_lock lk(mu_);
+  while (!quit_) {
+    if (waits_.empty()) {
+      idle_ = true;
+      cv_.wait(lk);
+      idle_ = false;
+      continue;
+    }
+    cv_.wait_for(lk, kPatience);
+    const auto now = std::chrono::steady_clock::now();
+    for (Wait* w : waits_) {
+      if (now - w->start_ < kPatience) continue;
+      if (!w->relieved_ && w->pool_) w->pool_->ensure_receiver();  // the listener goes on
+      w->relieved_ = true;
+      if (w->why_ == End::none) w->why_ = check(*w);
+      // Sent again at every tick while the open goes on: a signal that arrived between two
+      // system calls of the open interrupted nothing. The thread cannot leave the list
+      // (end() takes mu_) while we signal it, so its handle is valid.
+      if (w->why_ != End::none) ::pthread_kill(w->thread_, signal_);
+    }
+  }
+}
+
+}  // namespace sandbox::opening

@@ -1,0 +1,94 @@
+// waits: opens that wait (a FIFO without a partner, a lease being broken, a device, FUSE or
+// NFS) run on a serving thread of their own, never holding the supervisor's lock. This
+// watches them, so that what ends the target's own wait ends ours:
+//  - a signal the target thread would take (pending for the thread and not blocked): the
+//    serving thread is interrupted (its open fails with EINTR) and the target is answered
+//    ERESTARTSYS, so the kernel runs its handler and then restarts the call (SA_RESTART) or
+//    fails it with EINTR, or stops it and restarts at SIGCONT -- as for its own open;
+//  - the target's death (its notification is no longer pending): the open is abandoned;
+//  - and the listener is not left without a receiver: the pool is asked for another one.
+// Calls shorter than kPatience are never looked at; the longer ones are checked every
+// kPatience (the delays are documented in docs/design.md).
+#pragma once
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <list>
+#include <mutex>
+#include <thread>
+
+#include "../notify.hpp"
+
+namespace sandbox::opening {
+
+// The threads serving one listener (supervisor.cpp): asked for another receiver when a
+// call has been waiting for kPatience, so that the listener is served meanwhile.
+class ReceiverPool {
+ public:
+  virtual ~ReceiverPool() = default;
+  virtual void ensure_receiver() = 0;
+};
+
+class Waits {
+ public:
+  enum class End { none, signal, gone };
+  static constexpr std::chrono::milliseconds kPatience{10};
+
+  // `interrupt`: a signal with a no-op handler installed without SA_RESTART, unblocked in
+  // every thread that opens.
+  explicit Waits(int interrupt) : signal_(interrupt) {}
+  Waits(const Waits&) = delete;
+  Waits& operator=(const Waits&) = delete;
+  ~Waits();
+
+  // Registered from construction until end() (or destruction): the work (reading the
+  // target's memory, the open) this thread does for notification `id` of thread `tid`.
+  class Wait {
+   public:
+    Wait(Waits& w, NotifyChannel& ch, ReceiverPool* pool, std::uint64_t id, pid_t tid, pid_t tgid);
+    Wait(const Wait&) = delete;
+    Wait& operator=(const Wait&) = delete;
+    ~Wait() { end(); }
+    // Leaves the watch; says what interrupted the open, if anything.
+    End end();
+
+   private:
+    friend class Waits;
+    Waits& w_;
+    NotifyChannel& ch_;
+    ReceiverPool* pool_;
+    bool relieved_ = false;  // another receiver was asked for
+    std::uint64_t id_;
+    pid_t tid_, tgid_;
+    pthread_t thread_;
+    std::chrono::steady_clock::time_point start_;
+    End why_ = End::none;
+    bool done_ = false;
+    std::list<Wait*>::iterator pos_;
+  };
+
+ private:
+  void watch();
+  End check(const Wait& w) const;
+
+  const int signal_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::list<Wait*> waits_;
+  bool idle_ = false;  // the watcher sleeps without a deadline
+  bool quit_ = false;
+  std::thread watcher_;
+};
+
+// What of /proc/<tid>/status says that a signal would interrupt the thread's own
+// interruptible wait: pending for the thread, or for a process of one thread, and not
+// blocked. A signal pending for a process of several threads may be taken by another one;
+// answering ERESTARTSYS with no signal left would show the target errno 512, so those are
+// not acted on (documented). Pure, for unit tests.
+bool signal_would_interrupt(const char* status_text, std::size_t len);
+
+}  // namespace sandbox::opening

@@ -1,0 +1,371 @@
+// Jobs (issue 13): a quota covers the program the user ran and every process it starts,
+// with real programs (sh, python3, make, gcc) and the tree builder jobs_target.c. Each
+// case runs under the default --scope job, where it must be killed, and under --scope
+// process, where only CMD's own node is capped and the same run must be left alone.
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "harness.hpp"
+
+namespace {
+
+using nlohmann::json;
+
+const std::string kJobs = JOBS_TARGET_BIN;
+const std::string kShim = SHIM_BIN;
+const std::string kPython = "/usr/bin/python3";
+constexpr std::uint64_t MiB = 1 << 20;
+
+int lines(const std::string& s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
+
+std::string temp_path(const std::string& tag) {
+  return "/tmp/sandbox-jobs-" + tag + "-" + std::to_string(::getpid());
+}
+
+json read_json(const std::string& path) {
+  std::ifstream f(path);
+  REQUIRE_MESSAGE(f.good(), "no report at " << path);
+  json j = json::parse(f, nullptr, false);
+  REQUIRE_MESSAGE(!j.is_discarded(), "report at " << path << " is not JSON");
+  std::remove(path.c_str());
+  return j;
+}
+
+// A small multi-file C project for make.
+struct Project {
+  std::string dir = temp_path("make");
+  Project() {
+    REQUIRE(std::system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()) == 0);
+    for (int i = 0; i < 3; ++i) {
+      std::ofstream(dir + "/f" + std::to_string(i) + ".c")
+          << "#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
+          << "int f" << i
+          << "(int n) { char b[64]; snprintf(b, sizeof b, \"%d\", n); return (int)strlen(b); }\n";
+    }
+    std::ofstream(dir + "/main.c") << "int f0(int); int f1(int); int f2(int);\n"
+                                   << "int main(void) { return f0(1) + f1(2) + f2(3) == 3 ? 0 : 1; }\n";
+    std::ofstream(dir + "/Makefile") << "prog: main.o f0.o f1.o f2.o\n\t$(CC) -o $@ $^\n"
+                                     << "%.o: %.c\n\t$(CC) -O2 -c $< -o $@\n"
+                                     << "clean:\n\trm -f prog *.o\n";
+  }
+  ~Project() { (void)!std::system(("rm -rf " + dir).c_str()); }
+};
+
+}  // namespace
+
+TEST_CASE("jobs: a shell wrapper's child over the heap quota kills the job; --scope process leaves it") {
+  const std::vector<std::string> cmd{"sh", "-c",
+                                     kPython + " -c 'b = bytearray(200 << 20); print(\"allocated\")'"};
+  const Result job = sandboxed({"--heap-quota", "50M"}, cmd);
+  INFO(job.out << job.err);
+  CHECK(job.status == 137);
+  CHECK(job.out.find("allocated") == std::string::npos);
+  CHECK(job.err.find("killed pid ") != std::string::npos);
+  CHECK(job.err.find("job heap quota exceeded") != std::string::npos);
+  CHECK(job.err.find("> limit 52428800 bytes (50.0 MiB)") != std::string::npos);
+  CHECK(lines(job.err) == 1);
+
+  const Result proc = sandboxed({"--scope", "process", "--heap-quota", "50M"}, cmd);
+  INFO(proc.out << proc.err);
+  CHECK(proc.status == 0);
+  CHECK(proc.out.find("allocated") != std::string::npos);
+}
+
+TEST_CASE("jobs: a shell wrapper's child over the file quota kills the job; --scope process leaves it") {
+  const std::vector<std::string> cmd{
+      "sh", "-c", kPython + " -c 'fs = [open(\"/dev/null\") for i in range(10)]; print(\"opened\")'"};
+  const Result job = sandboxed({"--file-quota", "5"}, cmd);
+  INFO(job.out << job.err);
+  CHECK(job.status == 137);
+  CHECK(job.out.find("opened") == std::string::npos);
+  CHECK(job.err.find("job file quota exceeded: 6 open files > limit 5") != std::string::npos);
+  const Result proc = sandboxed({"--scope", "process", "--file-quota", "5"}, cmd);
+  INFO(proc.out << proc.err);
+  CHECK(proc.status == 0);
+  CHECK(proc.out.find("opened") != std::string::npos);
+}
+
+TEST_CASE("jobs: make and the compilers it runs are under the job's quota") {
+  Project p;
+  // make's own heap stays under 2 MiB, cc1's does not.
+  const std::vector<std::string> cmd{"make", "-s", "-j2", "-C", p.dir};
+  const Result job = sandboxed({"--heap-quota", "2M"}, cmd);
+  INFO(job.out << job.err);
+  CHECK(job.status == 137);
+  CHECK(job.err.find("job heap quota exceeded") != std::string::npos);
+  CHECK(::access((p.dir + "/prog").c_str(), F_OK) != 0);
+
+  const Result proc = sandboxed({"--scope", "process", "--heap-quota", "2M"}, cmd);
+  INFO(proc.out << proc.err);
+  CHECK(proc.status == 0);
+  CHECK(::access((p.dir + "/prog").c_str(), X_OK) == 0);
+
+  // And a whole build under a roomy job quota succeeds, every process accounted.
+  REQUIRE(std::system(("make -s -C " + p.dir + " clean").c_str()) == 0);
+  const std::string out = temp_path("make.json");
+  const Result roomy = sandboxed({"--heap-quota", "1G", "--file-quota", "1000", "-o", out}, cmd);
+  INFO(roomy.out << roomy.err);
+  CHECK(roomy.status == 0);
+  const json r = read_json(out);
+  CHECK(r["exit_status"] == 0);
+  CHECK(r["killed"].is_null());
+  // make, 4 x (gcc, cc1, as), then gcc, collect2, ld for the link
+  CHECK(r["job"]["processes"].get<int>() >= 1 + 4 * 3 + 3);
+  CHECK(r["job"]["peak_heap_bytes"].get<std::uint64_t>() > 2 * MiB);
+}
+
+TEST_CASE("jobs: a forking program whose child goes over the quota") {
+  const Result job = sandboxed({"--heap-quota", "50M"}, {kJobs, "fork-heap", "1", "80"});
+  INFO(job.out << job.err);
+  CHECK(job.status == 137);
+  CHECK(job.kv.count("all_ready") == 0);
+  const Result proc =
+      sandboxed({"--scope", "process", "--heap-quota", "50M"}, {kJobs, "fork-heap", "1", "80"});
+  INFO(proc.out << proc.err);
+  CHECK(proc.status == 0);
+  CHECK(proc["all_ready"] == "1");
+}
+
+TEST_CASE("jobs: children each under the quota but together over it") {
+  SUBCASE("heap: 4 children of 20 MiB under 50 MiB") {
+    const Result job = sandboxed({"--heap-quota", "50M"}, {kJobs, "fork-heap", "4", "20"});
+    INFO(job.out << job.err);
+    CHECK(job.status == 137);
+    CHECK(job.kv.count("all_ready") == 0);
+    CHECK(job.err.find("job heap quota exceeded") != std::string::npos);
+    const Result proc =
+        sandboxed({"--scope", "process", "--heap-quota", "50M"}, {kJobs, "fork-heap", "4", "20"});
+    INFO(proc.out << proc.err);
+    CHECK(proc.status == 0);
+    CHECK(proc["all_ready"] == "1");
+  }
+  SUBCASE("files: 3 children of 2 files under 5") {
+    const Result job = sandboxed({"--file-quota", "5"}, {kJobs, "fork-files", "3", "2"});
+    INFO(job.out << job.err);
+    CHECK(job.status == 137);
+    CHECK(job.err.find("job file quota exceeded: 6 open files > limit 5") != std::string::npos);
+    const Result proc =
+        sandboxed({"--scope", "process", "--file-quota", "5"}, {kJobs, "fork-files", "3", "2"});
+    INFO(proc.out << proc.err);
+    CHECK(proc.status == 0);
+    CHECK(proc["all_ready"] == "1");
+  }
+}
+
+TEST_CASE("jobs: a process that ends takes its share with it") {
+  // 5 x 30 MiB one after the other never hold more than 30 MiB at once.
+  const Result r = sandboxed({"--heap-quota", "50M"}, {kJobs, "seq-heap", "5", "30"});
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["children"] == "5");
+}
+
+TEST_CASE("jobs: a daemon (double fork, setsid, orphaned) stays in the job") {
+  const Result job = sandboxed({"--heap-quota", "50M"}, {kJobs, "daemon", "80"});
+  INFO(job.out << job.err);
+  CHECK(job.status == 137);
+  CHECK(job.err.find("job heap quota exceeded") != std::string::npos);
+  const Result proc = sandboxed({"--scope", "process", "--heap-quota", "50M"}, {kJobs, "daemon", "80"});
+  INFO(proc.out << proc.err);
+  CHECK(proc.status == 0);
+  CHECK(proc["daemon_allocated"] == "1");
+}
+
+TEST_CASE("jobs: the JSON summary of a run that ends normally") {
+  const std::string out = temp_path("normal.json");
+  const Result r = sandboxed({"--heap-quota", "100M", "-o", out}, {kJobs, "fork-heap", "2", "5"});
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 0);
+  const json j = read_json(out);
+  INFO(j.dump(2));
+  CHECK(j["exit_status"] == 0);
+  CHECK(j["killed"].is_null());
+  CHECK(j["job"]["processes"] == 3);
+  CHECK(j["job"]["scope"] == "job");
+  CHECK(j["job"]["heap_quota_bytes"] == 100 * MiB);
+  // Both children's 5 MiB at once, plus the parent's loader and stdio (well under 1 MiB).
+  const auto peak = j["job"]["peak_heap_bytes"].get<std::uint64_t>();
+  CHECK(peak >= 10 * MiB);
+  CHECK(peak < 11 * MiB);
+  REQUIRE(j["processes"].size() == 3);
+  int children = 0;
+  for (const json& p : j["processes"]) {
+    CHECK(p["pid"].get<int>() > 1);
+    CHECK(p["argv0"] == kJobs);
+    CHECK(p["end"] == "exit");
+    CHECK(p["exit_status"] == 0);
+    if (p["peak_heap_bytes"] == 5 * MiB) ++children;
+  }
+  CHECK(children == 2);  // each child's share is exactly its own mapping
+}
+
+TEST_CASE("jobs: the JSON summary of a run killed for heap") {
+  const std::string out = temp_path("heap.json");
+  const Result r = sandboxed({"--heap-quota", "50M", "--output", out}, {kJobs, "fork-heap", "4", "20"});
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 137);
+  const json j = read_json(out);
+  INFO(j.dump(2));
+  CHECK(j["exit_status"] == 137);
+  REQUIRE(j["killed"].is_object());
+  CHECK(j["killed"]["resource"] == "heap");
+  CHECK(j["killed"]["limit"] == 50 * MiB);
+  const auto usage = j["killed"]["usage"].get<std::uint64_t>();
+  CHECK(usage > 50 * MiB);
+  CHECK(usage <= 61 * MiB);  // 3 x 20 MiB and the parent's loader
+  // The crossing call never took effect: the peak stays within the quota.
+  CHECK(j["job"]["peak_heap_bytes"].get<std::uint64_t>() <= 50 * MiB);
+  CHECK(j["job"]["peak_heap_bytes"].get<std::uint64_t>() >= 40 * MiB);
+  bool crosser_listed = false;
+  for (const json& p : j["processes"]) {
+    CHECK(p["end"] == "killed");
+    if (p["pid"] == j["killed"]["pid"]) crosser_listed = true;
+  }
+  CHECK(crosser_listed);
+  CHECK(j["job"]["processes"].get<std::size_t>() == j["processes"].size());
+}
+
+TEST_CASE("jobs: the JSON summary of a run killed for files") {
+  const std::string out = temp_path("files.json");
+  const Result r = sandboxed({"--file-quota", "5", "-o", out}, {kJobs, "fork-files", "3", "2"});
+  INFO(r.out << r.err);
+  REQUIRE(r.status == 137);
+  const json j = read_json(out);
+  INFO(j.dump(2));
+  CHECK(j["exit_status"] == 137);
+  REQUIRE(j["killed"].is_object());
+  CHECK(j["killed"]["resource"] == "files");
+  CHECK(j["killed"]["usage"] == 6);
+  CHECK(j["killed"]["limit"] == 5);
+  CHECK(j["job"]["peak_files"] == 5);
+  CHECK(j["job"]["file_quota"] == 5);
+  CHECK(j["job"]["heap_quota_bytes"].is_null());
+}
+
+TEST_CASE("jobs: --summary prints one line at the end") {
+  const Result r = sandboxed({"--summary"}, {kJobs, "fork-heap", "2", "5"});
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(lines(r.err) == 1);
+  CHECK(r.err.rfind("sandbox: job 1 (scope job): peak heap ", 0) == 0);
+  CHECK(r.err.find(", 3 processes, ") != std::string::npos);
+  CHECK(r.err.find("notifications, no kill, exit status 0\n") != std::string::npos);
+  const Result k = sandboxed({"--summary", "--file-quota", "5"}, {kJobs, "fork-files", "3", "2"});
+  CHECK(k.status == 137);
+  CHECK(lines(k.err) == 2);  // the kill, then the summary
+  CHECK(k.err.find("killed: pid ") != std::string::npos);
+  CHECK(k.err.find("crossed the job's files quota (6 files > 5 files), exit status 137") !=
+        std::string::npos);
+}
+
+TEST_CASE("jobs: bad --scope and --output are one-line errors with status 2") {
+  const Result bad = run({kSandbox, "run", "--scope", "tree", "--", kJobs, "seq-heap", "1", "1"});
+  CHECK(bad.status == 2);
+  CHECK(bad.err.find("--scope: 'tree' is not a scope (expected job or process)") != std::string::npos);
+  CHECK(lines(bad.err) == 1);
+  CHECK(run({kSandbox, "run", "-o", "", "--", kJobs, "seq-heap", "1", "1"}).status == 2);
+  const Result shim = run({kShim, "--socket", "/nonexistent", "--scope", "x", "--", "true"});
+  CHECK(shim.status == 2);
+  CHECK(shim.err.find("--scope: 'x' is not a scope") != std::string::npos);
+}
+
+namespace {
+
+// A running `sandbox serve`.
+struct Serve {
+  std::string path = temp_path("serve") + ".sock";
+  std::unique_ptr<Process> p;
+  Serve() {
+    p = std::make_unique<Process>(std::vector<std::string>{kSandbox, "serve", "--socket", path, "--verbose"});
+    p->expect_err("serving " + path);
+  }
+  Result ctl(std::vector<std::string> args) const {
+    std::vector<std::string> a{kSandbox, "ctl", "--socket", path};
+    a.insert(a.end(), args.begin(), args.end());
+    return run(a);
+  }
+  Result shim(std::vector<std::string> opts, std::vector<std::string> cmd) const {
+    std::vector<std::string> a{kShim, "--socket", path};
+    a.insert(a.end(), opts.begin(), opts.end());
+    a.push_back("--");
+    a.insert(a.end(), cmd.begin(), cmd.end());
+    return run(a);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("jobs under serve: each join is one job") {
+  Serve s;
+  const Result job = s.shim({"--heap-quota", "50M"}, {kJobs, "fork-heap", "4", "20"});
+  INFO(job.out << job.err);
+  CHECK(job.status == 137);
+  CHECK(job.kv.count("all_ready") == 0);
+  s.p->expect_err("job heap quota exceeded");
+  const Result proc = s.shim({"--scope", "process", "--heap-quota", "50M"}, {kJobs, "fork-heap", "4", "20"});
+  INFO(proc.out << proc.err);
+  CHECK(proc.status == 0);
+  CHECK(proc["all_ready"] == "1");
+}
+
+TEST_CASE("jobs under serve: list, fetch, cap and reset work on a job") {
+  Serve s;
+  Process t({kShim, "--socket", s.path, "--file-quota", "7", "--", "sh", "-c",
+             "exec 3</dev/null; echo ready; read x"});
+  t.expect_out("ready");
+  const Result list = s.ctl({"--json", "list"});
+  INFO(list.out << list.err);
+  REQUIRE(list.status == 0);
+  const json l = json::parse(list.out);
+  REQUIRE(l["jobs"].size() == 1);
+  const json& j = l["jobs"][0];
+  CHECK(j["root"] == t.pid());
+  CHECK(j["scope"] == "job");
+  CHECK(j["openfile_count"] == 1);
+  CHECK(j["file_quota"] == 7);
+  CHECK(j["killed"].is_null());
+  const std::string id = std::to_string(j["job"].get<int>());
+
+  const Result fetch = s.ctl({"--json", "fetch", "--job", id});
+  REQUIRE(fetch.status == 0);
+  CHECK(json::parse(fetch.out)["live"] == 1);
+  const Result human = s.ctl({"fetch", "--job", id});
+  CHECK(human.out.find("openfile_count  1") != std::string::npos);
+  CHECK(s.ctl({"fetch", "--job", "999"}).err.find("ESRCH: job 999: no such job") != std::string::npos);
+  const Result again = s.ctl({"cap", "--job", id, "--files", "9"});
+  CHECK(again.status == 1);
+  CHECK(again.err.find("ENFILE") != std::string::npos);
+  CHECK(s.ctl({"reset", "--job", id}).status == 0);
+  CHECK(json::parse(s.ctl({"--json", "fetch", "--job", id}).out)["file_quota"] == -1);
+  CHECK(s.ctl({"fetch", "--job", id, "7"}).status == 2);  // a PID or --job, not both
+  // A cap below what the job holds is enforced at once: the whole job dies.
+  CHECK(s.ctl({"cap", "--job", id, "--files", "0"}).status == 0);
+  CHECK(t.wait() == 137);
+  s.p->expect_err("job file quota exceeded: 1 open files > limit 0");
+}
+
+TEST_CASE("jobs: a process cannot leave its job by starting a supervisor of its own") {
+  // The kernel allows one listener per filter tree (EBUSY): nothing under our filter can
+  // install a listener of its own, so no nested `sandbox run` or `sandbox-shim` starts.
+  Serve s;
+  const std::string alloc = kPython + " -c 'b = bytearray(200 << 20); print(\"allocated\")'";
+  const Result nested =
+      sandboxed({"--heap-quota", "50M"},
+                {"sh", "-c", kSandbox + " run --scope process -- " + alloc + "; echo inner=$?"});
+  INFO(nested.out << nested.err);
+  CHECK(nested.status == 0);
+  CHECK(nested["inner"] == "126");
+  CHECK(nested.out.find("allocated") == std::string::npos);
+  CHECK(nested.err.find("already runs under a sandbox supervisor") != std::string::npos);
+  const Result joined =
+      s.shim({"--heap-quota", "50M"},
+             {"sh", "-c", kShim + " --socket " + s.path + " -- " + alloc + "; echo inner=$?"});
+  INFO(joined.out << joined.err);
+  CHECK(joined.status == 0);
+  CHECK(joined["inner"] == "126");
+  CHECK(joined.out.find("allocated") == std::string::npos);
+}

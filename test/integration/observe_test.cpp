@@ -1,0 +1,580 @@
+// Integration tests for issue 14, with real programs: the trace of a real run (and its
+// plot), live usage events from `watch`, the metrics of a real `serve` checked by promtool
+// and by a strict OpenMetrics parser, and `serve` started the way systemd starts it.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "harness.hpp"
+
+namespace {
+
+using json = nlohmann::json;
+const std::string kShim = SHIM_BIN;
+const std::string kJobsTarget = JOBS_TARGET_BIN;
+
+std::string temp_path(const std::string& tag) {
+  return "/tmp/sandbox-obs-" + tag + "-" + std::to_string(::getpid());
+}
+
+bool has(const std::string& hay, const std::string& needle) {
+  return hay.find(needle) != std::string::npos;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// A shell command's status and combined output, with `input` on its stdin.
+Result shell(const std::string& cmd, const std::string& input = "") {
+  const std::string in = temp_path("stdin");
+  std::ofstream(in, std::ios::binary) << input;
+  Result r = run({"/bin/sh", "-c", cmd + " < " + in});
+  ::unlink(in.c_str());
+  return r;
+}
+
+// The trace's counter points for (pid, name), and its instants by name.
+struct Trace {
+  json doc;
+  std::vector<std::pair<std::uint64_t, std::int64_t>> points(std::int64_t pid,
+                                                             const std::string& name) const {
+    std::vector<std::pair<std::uint64_t, std::int64_t>> out;
+    for (const auto& e : doc["traceEvents"])
+      if (e["ph"] == "C" && e["pid"] == pid && e["name"] == name)
+        out.emplace_back(e["ts"].get<std::uint64_t>(), e["args"].begin()->get<std::int64_t>());
+    return out;
+  }
+  std::int64_t peak(std::int64_t pid, const std::string& name) const {
+    std::int64_t m = -1;
+    for (const auto& [ts, v] : points(pid, name)) m = std::max(m, v);
+    return m;
+  }
+  std::vector<json> instants(const std::string& name) const {
+    std::vector<json> out;
+    for (const auto& e : doc["traceEvents"])
+      if (e["ph"] == "i" && e["name"] == name) out.push_back(e);
+    return out;
+  }
+  std::string process_name(std::int64_t pid) const {
+    for (const auto& e : doc["traceEvents"])
+      if (e["ph"] == "M" && e["name"] == "process_name" && e["pid"] == pid) return e["args"]["name"];
+    return "";
+  }
+};
+
+Trace load_trace(const std::string& path) {
+  Trace t;
+  t.doc = json::parse(slurp(path), nullptr, false);
+  REQUIRE_MESSAGE(!t.doc.is_discarded(), "the trace is not JSON: " << slurp(path).substr(0, 200));
+  REQUIRE(t.doc["traceEvents"].is_array());
+  return t;
+}
+
+constexpr std::int64_t kJob = (std::int64_t{1} << 22) + 1;
+
+// "GET /metrics" over TCP; the whole answer.
+std::string http_get(std::uint16_t port, const std::string& accept = "") {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  std::string req = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n";
+  if (!accept.empty()) req += "Accept: " + accept + "\r\n";
+  req += "\r\n";
+  REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    REQUIRE_MESSAGE(::poll(&p, 1, 10'000) == 1, "no answer from /metrics within 10 s");
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+std::string http_body(const std::string& response) {
+  const auto p = response.find("\r\n\r\n");
+  REQUIRE(p != std::string::npos);
+  return response.substr(p + 4);
+}
+
+const char* const kOpenMetricsCheck =
+    "/usr/bin/python3 -c 'import sys\n"
+    "from prometheus_client.openmetrics.parser import text_string_to_metric_families as p\n"
+    "print(sum(len(f.samples) for f in p(sys.stdin.read())))'";
+
+}  // namespace
+
+TEST_CASE("trace: a heap-quota kill, traced: Chrome trace JSON whose values agree with the run") {
+  const std::string path = temp_path("heap.json");
+  // --scope process: the command's own node is killed (the job's kill is the next test's).
+  const Result r =
+      sandboxed({"--scope", "process", "--heap-quota", "8M", "--trace", path}, {kProbe, "heap-kill", "1"});
+  INFO(r.err);
+  REQUIRE(r.status == 137);
+  // The run's own account: "killed pid N: heap quota exceeded: USAGE bytes ... > limit LIMIT bytes".
+  const auto killed_at = r.err.find("killed pid ");
+  REQUIRE(killed_at != std::string::npos);
+  const std::int64_t pid = std::atoll(r.err.c_str() + killed_at + 11);
+  const std::int64_t usage = std::atoll(r.err.c_str() + r.err.find("exceeded: ") + 10);
+  const std::int64_t limit = std::atoll(r.err.c_str() + r.err.find("> limit ") + 8);
+  REQUIRE(limit == 8 << 20);
+
+  const Trace t = load_trace(path);
+  CHECK(t.doc["displayTimeUnit"] == "ms");
+  CHECK(t.process_name(pid) == "probe (" + std::to_string(pid) + ")");
+  CHECK(has(t.process_name(kJob), "probe heap-kill 1"));
+  const auto kills = t.instants("kill");
+  REQUIRE(kills.size() == 1);
+  CHECK(kills[0]["pid"] == pid);
+  CHECK(kills[0]["args"]["resource"] == "heap");
+  CHECK(kills[0]["args"]["usage"] == usage);
+  CHECK(kills[0]["args"]["limit"] == limit);
+  CHECK(t.instants("exec").size() == 1);
+  REQUIRE(t.instants("exit").size() == 1);
+  CHECK(t.instants("exit")[0]["pid"] == pid);
+  // The quota line, and the peak: exactly the last growth admitted, one 1 MiB step short
+  // of the usage that crossed the quota (coalescing keeps peaks exact).
+  CHECK(t.points(pid, "heap quota") ==
+        std::vector<std::pair<std::uint64_t, std::int64_t>>{{t.points(pid, "heap quota")[0].first, limit}});
+  CHECK(t.peak(pid, "heap") == usage - (1 << 20));
+  CHECK(t.peak(pid, "heap") <= limit);
+  // The job (the whole run) peaks with its one process and ends at 0 after the exit.
+  CHECK(t.peak(kJob, "heap") == t.peak(pid, "heap"));
+  CHECK(t.points(kJob, "heap").back().second == 0);
+  // Timestamps are microseconds from the start, in order per track, and the kill comes last.
+  const auto heap = t.points(pid, "heap");
+  for (std::size_t i = 1; i < heap.size(); ++i) CHECK(heap[i - 1].first <= heap[i].first);
+  CHECK(kills[0]["ts"].get<std::uint64_t>() >= heap.back().first);
+  ::unlink(path.c_str());
+}
+
+TEST_CASE("trace: a file-quota kill; the plot of it renders with rsvg-convert") {
+  const std::string path = temp_path("files.json"), svg = temp_path("files.svg");
+  const Result r =
+      sandboxed({"--scope", "process", "--file-quota", "5", "--trace", path}, {kProbe, "file-kill"});
+  INFO(r.err);
+  REQUIRE(r.status == 137);
+  CHECK(has(r.err, "file quota exceeded: 6 open files > limit 5"));
+  const Trace t = load_trace(path);
+  const auto kills = t.instants("kill");
+  REQUIRE(kills.size() == 1);
+  const std::int64_t pid = kills[0]["pid"];
+  CHECK(t.peak(pid, "files") == 5);
+  CHECK(t.peak(pid, "file quota") == 5);
+  CHECK(t.peak(kJob, "files") == 5);
+
+  const Result plot = run({kSandbox, "plot", path, "-o", svg});
+  INFO(plot.err);
+  REQUIRE(plot.status == 0);
+  const std::string text = slurp(svg);
+  CHECK(has(text, "<svg"));
+  CHECK(!has(text, "<script"));
+  CHECK(has(text, "killed probe (" + std::to_string(pid) + ") (files quota)"));
+  CHECK(has(text, "class=\"quota\""));
+  const Result render = shell("rsvg-convert -o " + svg + ".png " + svg);
+  INFO(render.err);
+  CHECK(render.status == 0);
+  CHECK(render.err.empty());
+  CHECK(::access((svg + ".png").c_str(), F_OK) == 0);
+  for (const auto& p : {path, svg, svg + ".png"}) ::unlink(p.c_str());
+}
+
+TEST_CASE("trace: a job-quota kill: the job's own totals reach its quota line, and the kill is on the job") {
+  const std::string path = temp_path("job.json"), svg = temp_path("job.svg");
+  // Four children of 20 MiB each, under a 50 MiB quota on the job: none is over it alone,
+  // the third one's mapping puts the job over.
+  const Result r = sandboxed({"--heap-quota", "50M", "--trace", path}, {kJobsTarget, "fork-heap", "4", "20"});
+  INFO(r.err);
+  REQUIRE(r.status == 137);
+  REQUIRE(has(r.err, "job heap quota exceeded: "));
+  const std::int64_t usage = std::atoll(r.err.c_str() + r.err.find("exceeded: ") + 10);
+  const std::int64_t limit = std::atoll(r.err.c_str() + r.err.find("> limit ") + 8);
+  REQUIRE(limit == 50 << 20);
+
+  const Trace t = load_trace(path);
+  CHECK(has(t.process_name(kJob), "jobs_target fork-heap 4 20"));
+  // The job's quota line, from the start.
+  const auto quota = t.points(kJob, "heap quota");
+  REQUIRE(quota.size() == 1);
+  CHECK(quota[0].second == limit);
+  // The job's counter: the sum over its processes (children have no node of their own, so
+  // no process track could show this), up to the last mapping admitted, exactly one 20 MiB
+  // mapping short of the call that crossed.
+  const std::int64_t peak = t.peak(kJob, "heap");
+  CHECK(peak <= limit);
+  CHECK(peak + (20 << 20) == usage);
+  CHECK(peak >= 40 << 20);
+  // The kill: one instant, on the job's track, naming the resource, the job and the values.
+  const auto kills = t.instants("kill");
+  REQUIRE(kills.size() == 1);
+  CHECK(kills[0]["pid"] == kJob);
+  CHECK(kills[0]["args"]["resource"] == "heap");
+  CHECK(kills[0]["args"]["job"] == 1);
+  CHECK(kills[0]["args"]["usage"] == usage);
+  CHECK(kills[0]["args"]["limit"] == limit);
+  CHECK(kills[0]["args"]["usage"].get<std::int64_t>() > quota[0].second);
+  // Every process gone, the job's counter is back at 0.
+  CHECK(t.points(kJob, "heap").back().second == 0);
+
+  const Result plot = run({kSandbox, "plot", path, "-o", svg});
+  INFO(plot.err);
+  REQUIRE(plot.status == 0);
+  const std::string text = slurp(svg);
+  CHECK(has(text, "killed run " + kJobsTarget + " fork-heap 4 20 (heap quota)"));
+  CHECK(shell("rsvg-convert -o " + svg + ".png " + svg).status == 0);
+  for (const auto& p : {path, svg, svg + ".png"}) ::unlink(p.c_str());
+}
+
+TEST_CASE("plot: errors are one line and the exit status says which") {
+  const Result missing = run({kSandbox, "plot", "/nonexistent/trace.json", "-o", "/tmp/x.svg"});
+  CHECK(missing.status == 2);
+  CHECK(has(missing.err, "cannot read '/nonexistent/trace.json'"));
+  const std::string bad = temp_path("bad.json");
+  std::ofstream(bad) << "{\"traceEvents\": 3}";
+  const Result r = run({kSandbox, "plot", bad, "-o", "-"});
+  CHECK(r.status == 1);
+  CHECK(has(r.err, "no \"traceEvents\" array"));
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  const Result usage = run({kSandbox, "plot", bad});
+  CHECK(usage.status == 2);
+  CHECK(has(usage.err, "missing -o"));
+  ::unlink(bad.c_str());
+}
+
+TEST_CASE(
+    "watch: usage events of a busy target, at most one per node per 100 ms, the last value kept; "
+    "the stream ends cleanly with the run") {
+  const std::string sock = temp_path("watch.sock");
+  // A shell that opens and closes /dev/null 3000 times once told to go (tracked: each open
+  // is counted).
+  Process run(
+      {kSandbox, "run", "--track", "--socket", sock, "--", "/bin/sh", "-c",
+       "echo ready; read go; i=0; while [ $i -lt 3000 ]; do : < /dev/null; i=$((i+1)); done; echo done"});
+  run.expect_out("ready");  // the socket is up before the target starts
+  Process all({kSandbox, "ctl", "--socket", sock, "--json", "watch", "--usage"});
+  all.expect_out("\"ok\":true");
+  Process only_kill({kSandbox, "ctl", "--socket", sock, "--json", "watch", "--kind", "killed"});
+  only_kill.expect_out("\"ok\":true");
+  Process human({kSandbox, "ctl", "--socket", sock, "watch", "--usage"});
+  run.send("go");
+  run.expect_out("done");
+  CHECK(run.wait() == 0);
+
+  std::map<std::int64_t, std::vector<json>> usage;
+  for (;;) {
+    const json e = json::parse(all.expect_out(""), nullptr, false);
+    REQUIRE(e.is_object());
+    if (e["event"] == "end") break;
+    if (e["event"] != "usage") continue;
+    CHECK(e.contains("time_ns"));
+    CHECK(e["job"] == 1);
+    if (e["pid"] != 0) CHECK(e["comm"] == "sh");  // the job's own events (pid 0) after sh has gone have none
+    usage[e["pid"]].push_back(e);
+  }
+  CHECK(all.wait() == 0);
+  // The shell's node, and the job as a whole (pid 0).
+  REQUIRE(usage.size() == 2);
+  REQUIRE(usage.count(0) == 1);
+  for (const auto& [pid, evs] : usage) {
+    INFO("pid " << pid);
+    CHECK(evs.size() >= 1);
+    // 6000 changes, coalesced: consecutive events of one node (or job) are at least 100 ms
+    // apart (99.9 allows for the wall clock and the monotonic clock being read a moment
+    // apart) -- but for the last one, sent as the node goes so that its final value is not lost.
+    for (std::size_t i = 1; i + 1 < evs.size(); ++i)
+      CHECK(evs[i]["time_ns"].get<std::uint64_t>() - evs[i - 1]["time_ns"].get<std::uint64_t>() >=
+            99'900'000u);
+    // The last value arrives: every file closed again.
+    CHECK(evs.back()["openfile_count"] == 0);
+    CHECK(evs.size() < 6000);
+  }
+
+  // The kind filter: nothing but the answer and the end.
+  CHECK(has(only_kill.expect_out(""), "\"event\":\"end\""));
+  CHECK(only_kill.wait() == 0);
+  // Without --json: a readable line per event, and "end: ..." with exit status 0 (it was
+  // "the server closed the connection", status 3).
+  const std::string line = human.expect_out("usage pid");
+  CHECK(has(line, "(sh): heap "));
+  CHECK(has(human.expect_out("end: "), "the supervisor is stopping"));
+  CHECK(human.wait() == 0);
+}
+
+TEST_CASE("watch: --pid selects one process; bad filters are one-line errors") {
+  const std::string sock = temp_path("pid.sock");
+  Process run({kSandbox, "run", "--track", "--socket", sock, "--", kProbe, "park"});
+  const std::string pid = run.expect_out("pid=").substr(4);
+  Process mine({kSandbox, "ctl", "--socket", sock, "--json", "watch", "--usage", "--pid", pid});
+  mine.expect_out("\"ok\":true");
+  Process other({kSandbox, "ctl", "--socket", sock, "--json", "watch", "--usage", "--pid", "1"});
+  other.expect_out("\"ok\":true");
+  run.send("open");
+  run.expect_out("opened=1");
+  const json e = json::parse(mine.expect_out("\"usage\""));
+  CHECK(e["pid"] == std::stoi(pid));
+  CHECK(e["openfile_count"] == 1);
+  CHECK(e["comm"] == "probe");
+  const Result bogus = ::run({kSandbox, "ctl", "--socket", sock, "watch", "--kind", "bogus"});
+  CHECK(bogus.status == 1);
+  CHECK(has(bogus.err, "kinds: unknown event \"bogus\""));
+  CHECK(std::count(bogus.err.begin(), bogus.err.end(), '\n') == 1);
+  const Result badpid = ::run({kSandbox, "ctl", "--socket", sock, "watch", "--pid", "x"});
+  CHECK(badpid.status == 2);
+  const Result misplaced = ::run({kSandbox, "ctl", "--socket", sock, "list", "--usage"});
+  CHECK(misplaced.status == 2);
+  run.close_stdin();
+  CHECK(run.wait() == 0);
+  CHECK(has(other.expect_out(""), "\"end\""));  // pid 1's watcher saw nothing else
+  CHECK(other.wait() == 0);
+  CHECK(mine.wait() == 0);
+}
+
+TEST_CASE("watch: --job selects one job's events under serve, its own usage events included") {
+  const std::string sock = temp_path("job.sock");
+  Process serve({kSandbox, "serve", "--socket", sock, "--verbose"});
+  serve.expect_err("serving " + sock);
+  Process a({kShim, "--socket", sock, "--file-quota", "9", "--", kProbe, "park"});
+  const std::string pid_a = a.expect_out("pid=").substr(4);
+  Process b({kShim, "--socket", sock, "--file-quota", "9", "--", kProbe, "park"});
+  const std::string pid_b = b.expect_out("pid=").substr(4);
+  const json listed = json::parse(::run({kSandbox, "ctl", "--socket", sock, "--json", "list"}).out);
+  std::int64_t job_a = 0, job_b = 0;
+  for (const auto& j : listed["jobs"]) {
+    if (j["root"] == std::stoi(pid_a)) job_a = j["job"];
+    if (j["root"] == std::stoi(pid_b)) job_b = j["job"];
+  }
+  REQUIRE(job_a != 0);
+  REQUIRE(job_b != 0);
+  REQUIRE(job_a != job_b);
+  Process watch(
+      {kSandbox, "ctl", "--socket", sock, "--json", "watch", "--usage", "--job", std::to_string(job_a)});
+  watch.expect_out("\"ok\":true");
+  // B changes first: a watcher of every job would see B's events before A's.
+  b.send("open");
+  b.expect_out("opened=1");
+  a.send("open");
+  a.expect_out("opened=1");
+  bool node = false, whole = false;
+  while (!(node && whole)) {
+    const json e = json::parse(watch.expect_out("\"event\""));
+    INFO(e.dump());
+    CHECK(e["job"] == job_a);
+    if (e["event"] != "usage") continue;
+    if (e["pid"] == 0) {  // the job as a whole: its totals and its quota
+      CHECK(e["openfile_count"] == 1);
+      CHECK(e["file_quota"] == 9);
+      CHECK(e["comm"] == "probe");  // its root's name
+      whole = true;
+    } else {
+      CHECK(e["pid"] == std::stoi(pid_a));
+      node = true;
+    }
+  }
+  const Result bad = ::run({kSandbox, "ctl", "--socket", sock, "watch", "--job", "x"});
+  CHECK(bad.status == 2);
+  CHECK(has(bad.err, "--job: expected a job id"));
+  a.close_stdin();
+  b.close_stdin();
+  CHECK(a.wait() == 0);
+  CHECK(b.wait() == 0);
+  serve.signal(SIGTERM);
+  CHECK(has(watch.expect_out("\"end\""), "\"event\":\"end\""));
+  CHECK(watch.wait() == 0);
+  CHECK(serve.wait() == 0);
+}
+
+TEST_CASE(
+    "metrics: serve --metrics, scraped over HTTP in both formats; promtool and the OpenMetrics parser "
+    "accept it; ctl metrics prints the same families") {
+  const std::string sock = temp_path("metrics.sock");
+  Process serve({kSandbox, "serve", "--socket", sock, "--metrics", "127.0.0.1:0", "--verbose"});
+  const std::string at = serve.expect_err("metrics on http://127.0.0.1:");
+  const int port = std::atoi(at.c_str() + at.find("127.0.0.1:") + 10);
+  REQUIRE(port > 0);
+  serve.expect_err("serving " + sock);
+  Process target({kShim, "--socket", sock, "--file-quota", "7", "--", kProbe, "park"});
+  const std::string pid = target.expect_out("pid=").substr(4);
+  target.send("open");
+  target.expect_out("opened=1");
+
+  const std::string plain = http_get(static_cast<std::uint16_t>(port));
+  CHECK(plain.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(has(plain, "Content-Type: text/plain; version=0.0.4"));
+  const std::string text = http_body(plain);
+  // The target's job (one per join), from list.
+  const json listed = json::parse(::run({kSandbox, "ctl", "--socket", sock, "--json", "list"}).out);
+  std::string job;
+  for (const auto& j : listed["jobs"])
+    if (j["root"] == std::stoi(pid)) job = std::to_string(j["job"].get<int>());
+  REQUIRE(!job.empty());
+  const std::string uid = std::to_string(::getuid());
+  const std::string labels =
+      "pid=\"" + pid + "\",tgid=\"" + pid + "\",comm=\"probe\",uid=\"" + uid + "\",job=\"" + job + "\"";
+  CHECK(has(text, "sandbox_node_open_files{" + labels + "} 1\n"));
+  CHECK(has(text, "sandbox_node_file_quota{" + labels + "} 7\n"));
+  // The job: its quota (--file-quota covers the job by default), its usage, its processes.
+  const std::string job_labels =
+      "job=\"" + job + "\",root=\"" + pid + "\",comm=\"probe\",uid=\"" + uid + "\"";
+  CHECK(has(text, "sandbox_job_processes{" + job_labels + "} 1\n"));
+  CHECK(has(text, "sandbox_job_open_files{" + job_labels + "} 1\n"));
+  CHECK(has(text, "sandbox_job_file_quota{" + job_labels + "} 7\n"));
+  CHECK(has(text, "sandbox_job_heap_bytes{" + job_labels + "} "));
+  CHECK(!has(text, "sandbox_job_heap_quota_bytes{"));  // unlimited: absent
+  CHECK(has(text, "sandbox_notifications_total{syscall=\"openat\"}"));
+  CHECK(has(text, "sandbox_kills_total{resource=\"files\"} 0\n"));
+  CHECK(has(text, "sandbox_listeners 1\n"));
+  CHECK(has(text, "sandbox_supervisor_threads "));
+  const Result promtool = shell("promtool check metrics", text);
+  INFO(promtool.out << promtool.err);
+  CHECK(promtool.status == 0);
+  CHECK((promtool.out + promtool.err).empty());
+
+  const std::string om =
+      http_get(static_cast<std::uint16_t>(port), "application/openmetrics-text;version=1.0.0");
+  CHECK(has(om, "Content-Type: application/openmetrics-text; version=1.0.0"));
+  const std::string om_text = http_body(om);
+  CHECK(om_text.substr(om_text.size() - 6) == "# EOF\n");
+  const Result parsed = shell(kOpenMetricsCheck, om_text);
+  INFO(parsed.out << parsed.err);
+  CHECK(parsed.status == 0);
+  CHECK(std::atoi(parsed.out.c_str()) > 10);
+
+  const Result ctl = ::run({kSandbox, "ctl", "--socket", sock, "metrics"});
+  CHECK(ctl.status == 0);
+  CHECK(has(ctl.out, "sandbox_node_open_files{" + labels + "} 1\n"));
+  CHECK(shell("promtool check metrics", ctl.out).status == 0);
+  const Result ctl_om = ::run({kSandbox, "ctl", "--socket", sock, "metrics", "--openmetrics"});
+  CHECK(shell(kOpenMetricsCheck, ctl_om.out).status == 0);
+
+  // A kill shows in the counter.
+  for (int i = 0; i < 7; ++i) target.send("open");
+  CHECK(target.wait() == 137);
+  CHECK(has(http_body(http_get(static_cast<std::uint16_t>(port))),
+            "sandbox_kills_total{resource=\"files\"} 1\n"));
+  serve.signal(SIGTERM);
+  CHECK(serve.wait() == 0);
+}
+
+TEST_CASE("metrics: a bad --metrics address is a one-line usage error") {
+  const Result r = ::run({kSandbox, "serve", "--socket", temp_path("bad.sock"), "--metrics", "localhost:x"});
+  CHECK(r.status == 2);
+  CHECK(has(r.err, "--metrics: 'localhost:x' is not HOST:PORT"));
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+}
+
+TEST_CASE(
+    "systemd: serve started as systemd does -- inherited sockets from fd 3, LISTEN_PID checked, "
+    "READY=1 and STOPPING=1 to NOTIFY_SOCKET") {
+  // The sockets a .socket unit would make: the control socket, and the metrics one.
+  const std::string path = temp_path("activated.sock");
+  ::unlink(path.c_str());
+  const int control = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un ua{};
+  ua.sun_family = AF_UNIX;
+  std::strncpy(ua.sun_path, path.c_str(), sizeof ua.sun_path - 1);
+  REQUIRE(::bind(control, reinterpret_cast<sockaddr*>(&ua), sizeof ua) == 0);
+  REQUIRE(::listen(control, 16) == 0);
+  const int tcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in ta{};
+  ta.sin_family = AF_INET;
+  ta.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(tcp, reinterpret_cast<sockaddr*>(&ta), sizeof ta) == 0);
+  REQUIRE(::listen(tcp, 16) == 0);
+  socklen_t tlen = sizeof ta;
+  REQUIRE(::getsockname(tcp, reinterpret_cast<sockaddr*>(&ta), &tlen) == 0);
+  const std::uint16_t port = ntohs(ta.sin_port);
+  // The manager's notification socket, in the abstract namespace ("@name").
+  const std::string notify_name = "sandbox-it-notify-" + std::to_string(::getpid());
+  const int notify = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un na{};
+  na.sun_family = AF_UNIX;
+  std::memcpy(na.sun_path + 1, notify_name.data(), notify_name.size());
+  REQUIRE(::bind(notify, reinterpret_cast<sockaddr*>(&na),
+                 static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + notify_name.size())) == 0);
+
+  int err[2];
+  REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    // As systemd does: the sockets at 3 and 4, LISTEN_PID naming the service's own pid.
+    ::dup2(err[1], 2);
+    // Out of the way first (either may already sit at 3 or 4), then into place; dup2 leaves
+    // the copies inheritable, as systemd passes them.
+    const int c = ::fcntl(control, F_DUPFD, 10), t = ::fcntl(tcp, F_DUPFD, 10);
+    if (c < 0 || t < 0 || ::dup2(c, 3) != 3 || ::dup2(t, 4) != 4) ::_exit(120);
+    ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+    ::setenv("LISTEN_FDS", "2", 1);
+    ::setenv("LISTEN_FDNAMES", "sandbox.socket:sandbox.socket", 1);
+    ::setenv("NOTIFY_SOCKET", ("@" + notify_name).c_str(), 1);
+    // --socket names a path that must NOT be created: the inherited socket is used.
+    ::execl(kSandbox.c_str(), kSandbox.c_str(), "serve", "--socket", (path + ".unused").c_str(),
+            (char*)nullptr);
+    ::_exit(127);
+  }
+  ::close(err[1]);
+  struct Reap {  // a failed check must not leave the server running
+    pid_t pid;
+    ~Reap() {
+      if (pid > 0 && ::kill(pid, SIGKILL) == 0) ::waitpid(pid, nullptr, 0);
+    }
+  } reap{child};
+  auto datagram = [&]() -> std::string {
+    pollfd p{notify, POLLIN, 0};
+    if (::poll(&p, 1, 20'000) != 1) return "<nothing within 20 s>";
+    char buf[256] = {};
+    const ssize_t n = ::recv(notify, buf, sizeof buf - 1, 0);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "<error>";
+  };
+  CHECK(datagram() == "READY=1");
+  // Ready means serving: the control socket answers, the metrics socket too.
+  const Result version = ::run({kSandbox, "ctl", "--socket", path, "version"});
+  CHECK(version.status == 0);
+  CHECK(has(version.out, "sandbox "));
+  CHECK(::access((path + ".unused").c_str(), F_OK) != 0);
+  const std::string m = http_get(port);
+  CHECK(m.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(has(m, "sandbox_build_info"));
+  ::kill(child, SIGTERM);
+  CHECK(datagram() == "STOPPING=1");
+  int st = 0;
+  REQUIRE(::waitpid(child, &st, 0) == child);
+  reap.pid = 0;  // reaped: nothing for the guard to do
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+  char ebuf[4096];
+  const ssize_t en = ::read(err[0], ebuf, sizeof ebuf);
+  CHECK_MESSAGE(en <= 0, std::string(ebuf, en > 0 ? static_cast<std::size_t>(en) : 0));
+  for (int fd : {control, tcp, notify, err[0]}) ::close(fd);
+  ::unlink(path.c_str());
+}
+
+TEST_CASE("systemd: LISTEN_PID of another process is ignored: serve binds its own socket") {
+  const std::string path = temp_path("notmine.sock");
+  ::setenv("LISTEN_PID", "1", 1);
+  ::setenv("LISTEN_FDS", "1", 1);
+  Process serve({kSandbox, "serve", "--socket", path, "--verbose"});
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
+  serve.expect_err("serving " + path);
+  CHECK(::run({kSandbox, "ctl", "--socket", path, "version"}).status == 0);
+  serve.signal(SIGTERM);
+  CHECK(serve.wait() == 0);
+}

@@ -1,0 +1,185 @@
+// Opens that wait, under `sandbox run` and `sandbox serve` (issue 11): a FIFO whose partner
+// is another tracked process, a signal to a target waiting in such an open, a lease whose
+// holder releases it with a tracked close, a path in userfaultfd-backed memory whose handler
+// opens a file itself. Each of these deadlocked (or waited for lease-break-time) while the
+// notify thread performed the open itself; each asserts the native outcome.
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <memory>
+
+#include "harness.hpp"
+
+namespace {
+
+const std::string kOpenProbe = OPEN_PROBE_BIN;
+const std::string kShim = SHIM_BIN;
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char p[] = "/tmp/sandbox-open-XXXXXX";
+    REQUIRE(::mkdtemp(p) != nullptr);
+    path = p;
+  }
+  ~TempDir() { REQUIRE(std::system(("rm -rf '" + path + "'").c_str()) == 0); }
+};
+
+Result open_probe(const std::string& which, const std::string& arg = "") {
+  std::vector<std::string> cmd{kOpenProbe, which};
+  if (!arg.empty()) cmd.push_back(arg);
+  return sandboxed({}, cmd);
+}
+
+}  // namespace
+
+TEST_CASE("opens that wait: a FIFO reader and writer, both tracked, both proceed") {
+  TempDir d;
+  const Result r = open_probe("fifo", d.path);
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["reader_open"] == "0");
+  CHECK(r["read"] == "x");
+  CHECK(r["files_delta"] == "1");
+  CHECK(r["writer_status"] == "0");
+  CHECK(r["files_after_close"] == "0");
+}
+
+TEST_CASE("opens that wait: a signal ends a FIFO open with EINTR, or restarts it under SA_RESTART") {
+  TempDir d1, d2;
+  const Result eintr = open_probe("fifo-signal", d1.path);
+  INFO(eintr.out << eintr.err);
+  CHECK(eintr["open"] == "EINTR");
+  CHECK(eintr["handled"] == "1");
+  CHECK(eintr["files_delta"] == "0");
+  CHECK(eintr["helper_status"] == "0");
+  const Result restart = open_probe("fifo-signal-restart", d2.path);
+  INFO(restart.out << restart.err);
+  CHECK(restart["open"] == "0");
+  CHECK(restart["handled"] == "1");
+  CHECK(restart["files_delta"] == "1");
+  CHECK(restart["helper_status"] == "0");
+}
+
+TEST_CASE("opens that wait: a lease released by its holder's tracked close") {
+  TempDir d;
+  const Result r = open_probe("lease", d.path);
+  INFO(r.out << r.err);
+  CHECK(r["open"] == "0");
+  CHECK(r["released_by_holder"] == "1");
+  CHECK(r["holder_status"] == "0");
+}
+
+TEST_CASE("opens that wait: a path in userfaultfd memory waits for its handler, which can open") {
+  const Result r = open_probe("uffd");
+  INFO(r.out << r.err);
+  REQUIRE(r.kv.count("userfaultfd") == 0);  // the host has userfaultfd (root)
+  CHECK(r["handler_open"] == "0");
+  CHECK(r["open"] == "0");
+  CHECK(r["handler"] == "0");
+  CHECK(r["files_delta"] == "1");
+}
+
+TEST_CASE("serve: a tenant waiting in a FIFO open stalls no one: ctl, other tenants, SIGTERM") {
+  TempDir d;
+  const std::string fifo = d.path + "/fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0666) == 0);
+  const std::string sock = "/tmp/sandbox-it-openwait-" + std::to_string(::getpid()) + ".sock";
+  Process serve({kSandbox, "serve", "--socket", sock, "--verbose"});
+  serve.expect_err("serving " + sock);
+  Process blocked({kShim, "--socket", sock, "--track", "--", kOpenProbe, "fifo-block", fifo});
+  blocked.expect_out("blocking=1");
+  // The tenant is (about to be) waiting in its open. Everything else goes on:
+  const Result list = run({kSandbox, "ctl", "--socket", sock, "list"}, 20);
+  CHECK(list.status == 0);
+  const Result other = run({kShim, "--socket", sock, "--track", "--", kOpenProbe, "quick"}, 20);
+  INFO(other.out << other.err);
+  CHECK(other["quick_ok"] == "1");
+  // Then the writer comes (from outside): the waiting open completes.
+  const int w = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+  REQUIRE(w >= 0);
+  REQUIRE(::write(w, "y", 1) == 1);
+  ::close(w);
+  CHECK(blocked.expect_out("open=") == "open=0");
+  CHECK(blocked.expect_out("read=") == "read=y");
+  CHECK(blocked.wait() == 0);
+  // And SIGTERM ends the server promptly, with a tenant waiting in a FIFO open again.
+  Process again({kShim, "--socket", sock, "--track", "--", kOpenProbe, "fifo-block", fifo});
+  again.expect_out("blocking=1");
+  ::kill(serve.pid(), SIGTERM);
+  CHECK(serve.wait() == 0);
+}
+
+// ---- opens in namespaces the target made itself: the same program natively and under
+// `sandbox run --track` (every open performed by the supervisor), outputs compared.
+namespace {
+
+const std::vector<std::string> kAsNobody{"/usr/bin/setpriv", "--reuid", "65534",
+                                         "--regid",          "65534",   "--clear-groups"};
+
+// Runs `cmd` natively and tracked; both must agree line by line. Returns the tracked run.
+Result native_and_tracked(std::vector<std::string> cmd, bool as_nobody) {
+  if (as_nobody) cmd.insert(cmd.begin(), kAsNobody.begin(), kAsNobody.end());
+  const Result native = run(cmd);
+  const Result tracked = sandboxed({"--track"}, cmd);
+  INFO("native:\n" << native.out << native.err << "tracked:\n" << tracked.out << tracked.err);
+  CHECK(tracked.status == native.status);
+  CHECK(tracked.out == native.out);
+  return tracked;
+}
+
+std::string host_interface() {
+  std::string name;
+  if (DIR* d = ::opendir("/sys/class/net")) {
+    while (const dirent* e = ::readdir(d))
+      if (e->d_name[0] != '.' && std::string(e->d_name) != "lo") name = e->d_name;
+    ::closedir(d);
+  }
+  return name;
+}
+
+}  // namespace
+
+TEST_CASE("namespaces: uid 65534 as root of its own user namespace opens with its rights there") {
+  const Result r = native_and_tracked({kOpenProbe, "ns", "userns", "-"}, true);
+  CHECK(r["become"] == "0");
+  CHECK(r["status_uid"] == "Uid: 0 0 0 0");  // seen from its own user namespace
+  CHECK(r["shadow"] == "EACCES");            // its capabilities mean nothing for host files
+  CHECK(r["create_in_etc"] == "EACCES");
+}
+
+TEST_CASE("namespaces: root that unshares a user namespace opens with its new, weaker rights") {
+  TempDir d;
+  const std::string other = d.path + "/other";
+  const int fd = ::open(other.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  REQUIRE(::chown(other.c_str(), 65533, 65533) == 0);
+  REQUIRE(::chmod(d.path.c_str(), 0755) == 0);
+  const Result r = native_and_tracked({kOpenProbe, "ns", "root-drops", d.path}, false);
+  CHECK(r["before"] == "0");
+  CHECK(r["after"] == "EACCES");
+  CHECK(r["status_uid"] == "Uid: 65534 65534 65534 65534");  // unmapped in its namespace
+}
+
+TEST_CASE("namespaces: network, IPC and UTS namespaces of the target are the ones its opens see") {
+  const std::string iface = host_interface();
+  REQUIRE_MESSAGE(!iface.empty(), "no network interface besides lo on this host");
+  const Result r = native_and_tracked({kOpenProbe, "ns", "netns", iface}, false);
+  CHECK(r["unshare"] == "0");
+  CHECK(r["host_iface_sysctl"] == "ENOENT");
+  CHECK(r["hostname"] == "probe-uts");
+}
+
+TEST_CASE("namespaces: unshare -m (as root, and as uid 65534 in a user namespace) runs tracked") {
+  for (const bool nobody : {false, true}) {
+    TempDir d;
+    REQUIRE(::chmod(d.path.c_str(), 0777) == 0);
+    const Result r = native_and_tracked({kOpenProbe, "ns", "mountns", d.path}, nobody);
+    CHECK(r["mount"] == "0");
+    CHECK(r["create"] == "0");
+    CHECK(r["reopen"] == "0");
+    CHECK(r["nosymfollow_link"] == "ELOOP");  // the kernel's own walk: mount options apply
+  }
+}

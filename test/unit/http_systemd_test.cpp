@@ -1,0 +1,250 @@
+// The /metrics HTTP server (real sockets on loopback) and the systemd protocols
+// (socket activation's environment, readiness datagrams).
+#include <utility>  // before Asio (1.74)
+//
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "observe/http.hpp"
+#include "observe/systemd.hpp"
+#include "unique_fd.hpp"
+
+using namespace sandbox::observe;
+using sandbox::UniqueFd;
+
+namespace {
+
+// A MetricsServer on 127.0.0.1:<ephemeral>, run on its own thread for the test's length.
+struct Running {
+  boost::asio::io_context io;
+  MetricsServer server;
+  std::thread thread;
+  explicit Running(MetricsServer::Options o)
+      : server(io, o, [](MetricsFormat f) {
+          return f == MetricsFormat::openmetrics ? std::string("om_metric 1\n# EOF\n")
+                                                 : std::string("metric 1\n");
+        }) {
+    server.start();
+    thread = std::thread([this] { io.run(); });
+  }
+  ~Running() {
+    server.stop();
+    thread.join();
+  }
+};
+
+UniqueFd connect_tcp(std::uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  return fd;
+}
+
+// Everything the server sends until it closes the connection (or 10 s pass: a failure).
+std::string read_all(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 10'000) <= 0) {
+      out += "<no EOF within 10 s>";
+      return out;
+    }
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+std::string exchange(std::uint16_t port, const std::string& request) {
+  UniqueFd fd = connect_tcp(port);
+  REQUIRE(::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size()));
+  return read_all(fd.get());
+}
+
+MetricsServer::Options loopback(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
+  MetricsServer::Options o;
+  o.address = parse_listen_address("127.0.0.1:0");
+  o.timeout = timeout;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("http: listen addresses; loopback unless a host is given") {
+  CHECK(parse_listen_address(":9464").host == "127.0.0.1");
+  CHECK(parse_listen_address("9464").port == 9464);
+  CHECK(parse_listen_address("0.0.0.0:80").host == "0.0.0.0");
+  CHECK(parse_listen_address("[::1]:9464").host == "::1");
+  CHECK_THROWS_WITH_AS(parse_listen_address("localhost:x"), doctest::Contains("is not HOST:PORT"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(parse_listen_address("host.example:9464"), doctest::Contains("not an IP address"),
+                       std::invalid_argument);
+  CHECK_THROWS_AS(parse_listen_address(":65536"), std::invalid_argument);
+  CHECK_THROWS_AS(parse_listen_address(""), std::invalid_argument);
+}
+
+TEST_CASE("http: GET /metrics answers the text, negotiated; anything else is 404 or 405") {
+  Running r(loopback());
+  const std::uint16_t port = r.server.port();
+  REQUIRE(port != 0);
+  const std::string plain = exchange(port, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(plain.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+  CHECK(plain.find("Content-Type: text/plain; version=0.0.4") != std::string::npos);
+  CHECK(plain.substr(plain.size() - 9) == "metric 1\n");
+  const std::string om = exchange(port,
+                                  "GET /metrics?x=1 HTTP/1.1\r\nHost: x\r\nAccept: "
+                                  "application/openmetrics-text;version=1.0.0\r\nConnection: close\r\n\r\n");
+  CHECK(om.find("Content-Type: application/openmetrics-text") != std::string::npos);
+  CHECK(om.find("# EOF\n") != std::string::npos);
+  CHECK(exchange(port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 404", 0) ==
+        0);
+  CHECK(
+      exchange(port, "GET /metrics/../etc HTTP/1.1\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 404", 0) ==
+      0);
+  CHECK(exchange(port, "POST /metrics HTTP/1.1\r\nConnection: close\r\n\r\n").rfind("HTTP/1.1 405", 0) == 0);
+  const std::string head = exchange(port, "HEAD /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
+  CHECK(head.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(head.find("metric 1") == std::string::npos);
+}
+
+TEST_CASE("http: keep-alive serves several requests on one connection") {
+  Running r(loopback());
+  const std::string two = exchange(
+      r.server.port(), "GET /metrics HTTP/1.1\r\n\r\nGET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
+  std::size_t n = 0;
+  for (auto p = two.find("HTTP/1.1 200"); p != std::string::npos; p = two.find("HTTP/1.1 200", p + 1)) ++n;
+  CHECK(n == 2);
+  CHECK(r.server.requests() == 2);
+}
+
+TEST_CASE("http: an oversized request, a request with a body, and garbage are refused without an answer") {
+  Running r(loopback());
+  const std::string big = "GET /metrics HTTP/1.1\r\nX-Pad: " + std::string(16 * 1024, 'a') + "\r\n\r\n";
+  CHECK(exchange(r.server.port(), big).find("200 OK") == std::string::npos);
+  CHECK(exchange(r.server.port(), "GET /metrics HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello").find("200 OK") ==
+        std::string::npos);
+  CHECK(exchange(r.server.port(), "\x01\x02 nonsense\r\n\r\n").empty());
+  CHECK(r.server.requests() == 0);
+}
+
+TEST_CASE("http: a client that stops mid-request is dropped after the timeout") {
+  Running r(loopback(std::chrono::milliseconds(200)));
+  UniqueFd fd = connect_tcp(r.server.port());
+  const std::string half = "GET /metr";
+  REQUIRE(::send(fd.get(), half.data(), half.size(), MSG_NOSIGNAL) > 0);
+  // The server closes it: EOF well within read_all's 10 s.
+  CHECK(read_all(fd.get()).empty());
+}
+
+TEST_CASE("http: connections past max_sessions are closed at once; the others still work") {
+  auto o = loopback();
+  o.max_sessions = 2;
+  Running r(o);
+  UniqueFd a = connect_tcp(r.server.port());
+  UniqueFd b = connect_tcp(r.server.port());
+  // Make sure both are being served (each answered one request) before the third comes.
+  for (int fd : {a.get(), b.get()}) {
+    const std::string req = "GET /metrics HTTP/1.1\r\n\r\n";
+    REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) > 0);
+    char buf[512];
+    pollfd p{fd, POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 10'000) == 1);
+    CHECK(::recv(fd, buf, sizeof buf, 0) > 0);
+  }
+  CHECK(exchange(r.server.port(), "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n").empty());
+  a.reset();
+  b.reset();
+}
+
+TEST_CASE("http: a busy port is a one-line error naming the address") {
+  Running r(loopback());
+  MetricsServer::Options o;
+  o.address.port = r.server.port();
+  boost::asio::io_context io;
+  MetricsServer second(io, o, [](MetricsFormat) { return std::string(); });
+  const std::string where = "127.0.0.1:" + std::to_string(r.server.port());
+  CHECK_THROWS_WITH_AS(second.start(), doctest::Contains(where.c_str()), std::runtime_error);
+}
+
+TEST_CASE("systemd: notify sends one datagram to a path or an abstract socket; nothing when unset") {
+  using sandbox::systemd::notify;
+  for (const bool abstract : {false, true}) {
+    UniqueFd rx(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    const std::string name = "/tmp/sandbox-notify-" + std::to_string(::getpid()) + (abstract ? "-a" : "-p");
+    std::memcpy(a.sun_path, name.data(), name.size());
+    socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() + 1);
+    if (abstract) {
+      a.sun_path[0] = '\0';
+      len -= 1;
+    } else {
+      ::unlink(name.c_str());
+    }
+    REQUIRE(::bind(rx.get(), reinterpret_cast<sockaddr*>(&a), len) == 0);
+    ::setenv("NOTIFY_SOCKET", (abstract ? "@" + name.substr(1) : name).c_str(), 1);
+    CHECK(notify("READY=1") == 0);
+    char buf[64] = {};
+    CHECK(::recv(rx.get(), buf, sizeof buf, MSG_DONTWAIT) == 7);
+    CHECK(std::string(buf) == "READY=1");
+    if (!abstract) ::unlink(name.c_str());
+  }
+  ::setenv("NOTIFY_SOCKET", "relative/path", 1);
+  CHECK(notify("READY=1") == -EINVAL);
+  ::unsetenv("NOTIFY_SOCKET");
+  CHECK(notify("READY=1") == 0);
+}
+
+TEST_CASE("systemd: listen_fds takes fd 3 on when LISTEN_PID is ours, and clears the environment") {
+  // In a child, so fd 3 and the environment are ours to arrange.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    int code = 0;
+    const int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    const char name[] = "\0sandbox-listen-test";
+    std::memcpy(a.sun_path, name, sizeof name - 1);
+    if (::bind(s, reinterpret_cast<sockaddr*>(&a), offsetof(sockaddr_un, sun_path) + sizeof name - 1) != 0 ||
+        ::listen(s, 4) != 0 || ::dup2(s, 3) != 3)
+      ::_exit(10);
+    // Someone else's pid: ignored, and the variables are gone afterwards.
+    ::setenv("LISTEN_PID", std::to_string(::getppid()).c_str(), 1);
+    ::setenv("LISTEN_FDS", "1", 1);
+    if (!sandbox::systemd::listen_fds().empty()) code |= 1;
+    if (std::getenv("LISTEN_FDS") || std::getenv("LISTEN_PID")) code |= 2;
+    ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+    ::setenv("LISTEN_FDS", "1", 1);
+    ::setenv("LISTEN_FDNAMES", "control", 1);
+    const auto fds = sandbox::systemd::listen_fds();
+    if (fds.size() != 1 || fds[0].fd != 3 || fds[0].name != "control" || fds[0].family != AF_UNIX ||
+        !fds[0].listening)
+      code |= 4;
+    if ((::fcntl(3, F_GETFD) & FD_CLOEXEC) == 0) code |= 8;
+    if (std::getenv("LISTEN_FDNAMES")) code |= 16;
+    ::_exit(code);
+  }
+  int st = 0;
+  REQUIRE(::waitpid(child, &st, 0) == child);
+  REQUIRE(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+}
