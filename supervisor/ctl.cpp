@@ -267,6 +267,7 @@ void print_job(const json& j) {
   std::printf("peak files      %" PRId64 "\n", num(j, "peak_files"));
   std::printf("processes       %" PRId64 " (%" PRId64 " live)\n", num(j, "processes"), num(j, "live"));
   std::printf("killed          %s\n", killed_text(j).c_str());
+  if (const std::string c = str(j, "container"); !c.empty()) std::printf("container       %s\n", c.c_str());
 }
 
 void print_list(const json& j) {
@@ -283,14 +284,16 @@ void print_list(const json& j) {
   }
   const auto jobs = j.find("jobs");
   if (jobs == j.end() || !jobs->is_array() || jobs->empty()) return;
-  std::printf("\n%-6s %-8s %-8s %-14s %-9s %-14s %-10s %-6s %s\n", "JOB", "ROOT", "SCOPE", "HEAPSIZE",
-              "OPENFILES", "HEAP_QUOTA", "FILE_QUOTA", "PROCS", "KILLED");
+  std::printf("\n%-6s %-8s %-8s %-14s %-9s %-14s %-10s %-6s %-10s %s\n", "JOB", "ROOT", "SCOPE", "HEAPSIZE",
+              "OPENFILES", "HEAP_QUOTA", "FILE_QUOTA", "PROCS", "CONTAINER", "KILLED");
   for (const auto& n : *jobs) {
     if (!n.is_object()) continue;
-    std::printf(
-        "%-6" PRId64 " %-8" PRId64 " %-8s %-14" PRId64 " %-9" PRId64 " %-14s %-10s %-6" PRId64 " %s\n",
-        num(n, "job"), num(n, "root"), str(n, "scope").c_str(), num(n, "heapsize"), num(n, "openfile_count"),
-        heap_quota_text(n).c_str(), file_quota_text(n).c_str(), num(n, "live"), killed_text(n).c_str());
+    const std::string container = str(n, "container");
+    std::printf("%-6" PRId64 " %-8" PRId64 " %-8s %-14" PRId64 " %-9" PRId64 " %-14s %-10s %-6" PRId64
+                " %-10s %s\n",
+                num(n, "job"), num(n, "root"), str(n, "scope").c_str(), num(n, "heapsize"),
+                num(n, "openfile_count"), heap_quota_text(n).c_str(), file_quota_text(n).c_str(),
+                num(n, "live"), container.empty() ? "-" : container.c_str(), killed_text(n).c_str());
   }
 }
 

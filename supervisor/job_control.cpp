@@ -220,6 +220,7 @@ OpResult Supervisor::fetch_job(const Caller& c, JobId job, JobView& out) {
   sweep();
   if (auto a = authorize_job(c, job); !a.ok()) return a;
   jobs_.fetch(job, out);
+  if (const auto it = job_containers_.find(job); it != job_containers_.end()) out.container = it->second;
   return {};
 }
 
@@ -260,7 +261,11 @@ std::vector<JobView> Supervisor::list_jobs(const Caller& c) {
   sweep();
   std::vector<JobView> out;
   for (const JobView& v : jobs_.list())
-    if (c.uid == 0 || c.uid == v.owner) out.push_back(v);
+    if (c.uid == 0 || c.uid == v.owner) {
+      out.push_back(v);
+      if (const auto it = job_containers_.find(v.id); it != job_containers_.end())
+        out.back().container = it->second;
+    }
   return out;
 }
 

@@ -89,6 +89,7 @@ struct JobView {
   std::optional<std::uint64_t> heap_quota_bytes;
   std::optional<std::uint64_t> file_quota;
   std::optional<JobViolation> killed;
+  std::string container;  // not the model's: fetch/list label a container's job (oci listener)
 };
 
 class Jobs {

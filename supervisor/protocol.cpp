@@ -283,6 +283,7 @@ ojson job_object(const JobView& v) {
   j["processes"] = v.processes;
   j["live"] = v.live;
   j["killed"] = v.killed ? job_violation_object(*v.killed) : ojson(nullptr);
+  if (!v.container.empty()) j["container"] = v.container;
   return j;
 }
 

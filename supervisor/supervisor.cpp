@@ -281,7 +281,6 @@ void Supervisor::forget_process(Pid tgid) {
     t = t->second.first == tgid ? thread_nodes_.erase(t) : std::next(t);
   }
   std::erase(roots_, tgid);  // a later process with this pid is not ours by that title
-  containers_.erase(tgid);
   // Each serving thread caches credentials by tid: none may outlive the process.
   for (OpenEmulator* e : emulators_) e->forget_process(tgid);
 }
@@ -586,10 +585,6 @@ void Supervisor::emit(const Event& e, UsageTo usage) {
   ::clock_gettime(CLOCK_REALTIME, &now);
   stamped.time_ns =
       static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(now.tv_nsec);
-  // A container's root: its events carry the container id.
-  if (const auto c = containers_.find(e.tgid ? e.tgid : e.pid);
-      stamped.container.empty() && c != containers_.end())
-    stamped.container = c->second;
   if (auto it = procs_.find(e.tgid ? e.tgid : e.pid); it != procs_.end()) {
     ruid = it->second.ruid, suid = it->second.suid, job = it->second.job, known = true;
     std::memcpy(stamped.comm, it->second.comm, sizeof stamped.comm);
@@ -604,6 +599,10 @@ void Supervisor::emit(const Event& e, UsageTo usage) {
         std::memcpy(stamped.comm, r->second.comm, sizeof stamped.comm);
     }
   }
+  // A container is one job: every event about it, or about any of its processes, names it.
+  if (const auto c = job_containers_.find(stamped.job ? stamped.job : job);
+      stamped.container.empty() && c != job_containers_.end())
+    stamped.container = c->second;
   for (auto& [id, s] : subscribers_) {
     if (e.kind == Event::Kind::usage && s.filter.raw_usage != (usage == UsageTo::raw)) continue;
     if (!s.filter.wants(stamped)) continue;
@@ -828,7 +827,8 @@ std::vector<Node> Supervisor::list(const Caller& c) {
   for (const Node& n : tracker_.nodes())
     if (authorize(c, n.pid).ok() && visible(v, n.tgid)) {
       out.push_back(n);
-      if (auto it = containers_.find(n.pid); it != containers_.end()) out.back().container = it->second;
+      if (const auto it = job_containers_.find(job_of(n.tgid)); it != job_containers_.end())
+        out.back().container = it->second;
     }
   return out;
 }
@@ -923,7 +923,7 @@ OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, Scope sco
   if (scope == Scope::job) spec.heap_quota_bytes = q.heap_quota_bytes, spec.file_quota = q.file_quota;
   const JobId job = start_job(*listener, spec);
   std::lock_guard lk(mu_);
-  if (!container.empty()) containers_[pid] = container;
+  if (!container.empty()) job_containers_[job] = container;
   Joined& j = joined_.emplace_back();
   j.listener = std::move(listener);
   sigset_t all, old;
@@ -955,6 +955,7 @@ void Supervisor::maintain() {
           usage_state_.erase(usage_key(cj->second));
           jobs_.remove(cj->second);  // each join is one job: it ends with its listener
           job_imposer_.erase(cj->second);
+          job_containers_.erase(cj->second);
           channel_jobs_.erase(cj);
         }
         auto next = std::next(it);

@@ -325,7 +325,7 @@ class Supervisor final : public Control {
   std::uint64_t fd_limit_ = 0;
   std::size_t job_budget_ = 0;
   JobId orphan_job_ = 0;  // the job of our own child root: its orphans are reparented to us
-  std::unordered_map<Pid, std::string> containers_;  // root pid -> container id (attach)
+  std::unordered_map<JobId, std::string> job_containers_;  // a container's job -> its id (attach)
   std::unordered_map<std::uint64_t, Subscriber> subscribers_;
   std::uint64_t next_subscriber_ = 1;
   std::list<Joined> joined_;

@@ -8,9 +8,11 @@
 #            exists only there), from the probe (container init) and from a busybox child
 #   heap     a container over its heap quota is killed (exit 137, one log line naming it)
 #   files    a container that opens too many files is killed
+#   children a container whose init forks children that each stay under the heap quota but
+#            together go over it is killed as one job: a child's crossing kills them all
 #   under    a container under its quotas runs to completion; while it runs, `ctl list`
-#            shows its id, and its totals are exactly a baseline container's plus what
-#            the probe did (8 MiB, 5 files)
+#            shows its id on its node and on its job, its totals are exactly a baseline
+#            container's plus what the probe did (8 MiB, 5 files), and its job's are its own
 # Exit: 0 when every assertion held; 1 at the first that did not; 77 (CTest: skipped, never
 # a pass) when this host cannot run the runtime, with the reason on one line. The first
 # line says which case of the host it ran.
@@ -188,6 +190,27 @@ if [[ $runtime != podman ]]; then
   pass "files: 30 opens against a quota of 10: killed at the 11th (137)"
 fi
 
+# ---- children: each under the quota, together over it: the container is one job ----------
+# Three children of the container's init grow 6 MiB each and hold it until all three have:
+# each stays under the 16M quota, together they are over it. The child whose growth crosses
+# it is killed with the rest of the job (init and the other children), so the probe never
+# says that all three held their memory.
+bundle children 16M - /bin/probe forks 3 6
+run_container children "$b"
+st=$?
+[[ $st == 137 ]] || fail "children: expected exit 137 (SIGKILL), got $st: $(tail -n 2 "$T/children.out" "$T/children.err")"
+grep -q "children held" "$T/children.out" && fail "children: 3 x 6 MiB were held at once under a 16M quota: $(cat "$T/children.out")"
+expect_log "container '$(container_id children)' \(pid ([0-9]+)\): served, heap-quota=16M"
+init=${BASH_REMATCH[1]}
+expect_log "killed pid ([0-9]+) \(probe\) and the rest of job [0-9]+, container $(container_id children) \(([0-9]+) live processes\): job heap quota exceeded: ([0-9]+) bytes .* > limit 16777216 bytes"
+killer=${BASH_REMATCH[1]} live=${BASH_REMATCH[2]} usage=${BASH_REMATCH[3]}
+[[ $killer != "$init" ]] || fail "children: the kill was for init (pid $init), not for a child's growth"
+# init and three children; the job's total with the crossing call is over 16 MiB by less
+# than the 1 MiB step that crossed it, and no one process held more than 6 MiB.
+((live == 4)) || fail "children: $live live processes in the job at the kill, expected 4 (init + 3 children)"
+((usage > 16777216 && usage <= 16777216 + 1048576)) || fail "children: job heap $usage at the kill, expected just over 16 MiB"
+pass "children: 3 children x 6 MiB (each under 16M, together over): child pid $killer's crossing killed the container's job of 4 (137)"
+
 # ---- under: runs to completion, listed while it runs, exact totals -------------------------
 # Parks the container (probe step park), reads its node from `ctl list`, lets it go.
 # Sets tot_heap and tot_files to the container's node's heapsize and openfile_count.
@@ -213,11 +236,18 @@ parked_totals() {
   grep -qx "probe: done" "$T/$name.out" || fail "$name: the probe did not finish: $(cat "$T/$name.out")"
   python3 - "$T/$name.list" "$(container_id "$name")" >"$T/$name.totals" <<'EOF2' ||
 import json, sys
-nodes = [n for n in json.load(open(sys.argv[1]))["nodes"] if n.get("container") == sys.argv[2]]
-assert len(nodes) == 1
-print(nodes[0]["heapsize"], nodes[0]["openfile_count"])
+doc = json.load(open(sys.argv[1]))
+nodes = [n for n in doc["nodes"] if n.get("container") == sys.argv[2]]
+jobs = [j for j in doc.get("jobs", []) if j.get("container") == sys.argv[2]]
+assert len(nodes) == 1, "nodes with the container id: %d" % len(nodes)
+assert len(jobs) == 1, "jobs with the container id: %d" % len(jobs)
+# One process in the container: its job's totals are its node's, and the job holds the quota.
+n, j = nodes[0], jobs[0]
+assert (j["heapsize"], j["openfile_count"]) == (n["heapsize"], n["openfile_count"]), (j, n)
+assert j["root"] == n["pid"] and j["live"] == 1 and j["heap_quota"] == 64, j
+print(n["heapsize"], n["openfile_count"])
 EOF2
-    fail "$name: its container id is not in ctl list: $(cat "$T/$name.list")"
+    fail "$name: ctl list does not show the container id on one node and its job: $(cat "$T/$name.list")"
   read -r tot_heap tot_files <"$T/$name.totals"
 }
 bundle baseline 64M 20 /bin/probe park /shared/ready /shared/go
@@ -226,7 +256,8 @@ base_heap=$tot_heap base_files=$tot_files
 bundle under 64M 20 /bin/probe heap 8 files 5 /etc/only-in-container park /shared/ready /shared/go
 parked_totals under "$b"
 heap=$tot_heap files=$tot_files
-grep -q "$(container_id under)" "$T/under.table" || fail "under: ctl list (table) does not show the container id"
+(($(grep -c "$(container_id under)" "$T/under.table") == 2)) ||
+  fail "under: ctl list (table) does not show the container id on its node and its job: $(cat "$T/under.table")"
 ((heap == base_heap + 8 * 1048576)) ||
   fail "under: heapsize $heap, expected the baseline's $base_heap + 8 MiB = $((base_heap + 8 * 1048576))"
 ((files == base_files + 5)) || fail "under: openfile_count $files, expected the baseline's $base_files + 5"
