@@ -69,12 +69,15 @@ std::string node_labels(const MetricsSnapshot::Node& n) {
   std::string l = "pid=\"" + std::to_string(n.pid) + "\",tgid=\"" + std::to_string(n.tgid) + "\",comm=\"" +
                   label_value(n.comm) + "\",uid=\"" + std::to_string(n.uid) + "\"";
   if (!n.job.empty()) l += ",job=\"" + label_value(n.job) + "\"";
+  if (!n.container.empty()) l += ",container=\"" + label_value(n.container) + "\"";
   return l;
 }
 
 std::string job_labels(const MetricsSnapshot::Job& j) {
-  return "job=\"" + label_value(j.job) + "\",root=\"" + std::to_string(j.root) + "\",comm=\"" +
-         label_value(j.comm) + "\",uid=\"" + std::to_string(j.uid) + "\"";
+  std::string l = "job=\"" + label_value(j.job) + "\",root=\"" + std::to_string(j.root) + "\",comm=\"" +
+                  label_value(j.comm) + "\",uid=\"" + std::to_string(j.uid) + "\"";
+  if (!j.container.empty()) l += ",container=\"" + label_value(j.container) + "\"";
+  return l;
 }
 
 std::string one(std::string_view key, std::string_view v) {

@@ -23,7 +23,8 @@ struct MetricsSnapshot {
     std::int64_t pid = 0, tgid = 0;
     std::uint32_t uid = 0;
     std::string comm;
-    std::string job;  // empty: not in a job
+    std::string job;        // empty: not in a job
+    std::string container;  // its job's container id (serve --oci-listener); empty: none
     std::uint64_t heap_bytes = 0, open_files = 0;
     std::optional<std::uint64_t> heap_quota_bytes, file_quota;
   };
@@ -32,6 +33,7 @@ struct MetricsSnapshot {
     std::int64_t root = 0;        // the process it was started for
     std::string comm;             // the root's name ("" once it is gone)
     std::uint32_t uid = 0;        // its owner
+    std::string container;        // the container it is (serve --oci-listener); empty: none
     std::uint64_t processes = 0;  // live
     bool counting = false;        // heap and files are counted (else they are not shown)
     std::uint64_t heap_bytes = 0, open_files = 0;

@@ -105,7 +105,11 @@ observe::MetricsSnapshot Supervisor::metrics_snapshot(const Caller& c) {
       m.uid = p->second.ruid;
       m.comm.assign(p->second.comm, strnlen(p->second.comm, sizeof p->second.comm));
     }
-    if (p != procs_.end() && p->second.job != 0) m.job = std::to_string(p->second.job);
+    if (p != procs_.end() && p->second.job != 0) {
+      m.job = std::to_string(p->second.job);
+      if (const auto ct = job_containers_.find(p->second.job); ct != job_containers_.end())
+        m.container = ct->second;
+    }
     m.heap_bytes = n.heapsize;
     m.open_files = n.openfile_count;
     m.heap_quota_bytes = n.heap_quota_bytes;
@@ -120,6 +124,7 @@ observe::MetricsSnapshot Supervisor::metrics_snapshot(const Caller& c) {
     m.job = std::to_string(j.id);
     m.root = j.root;
     m.uid = j.owner;
+    if (const auto ct = job_containers_.find(j.id); ct != job_containers_.end()) m.container = ct->second;
     if (const auto p = procs_.find(j.root); p != procs_.end())
       m.comm.assign(p->second.comm, strnlen(p->second.comm, sizeof p->second.comm));
     m.processes = j.live;

@@ -13,6 +13,7 @@
 #   under    a container under its quotas runs to completion; while it runs, `ctl list`
 #            shows its id on its node and on its job, its totals are exactly a baseline
 #            container's plus what the probe did (8 MiB, 5 files), and its job's are its own
+#            (also in `ctl metrics`, labelled with the container id)
 # Exit: 0 when every assertion held; 1 at the first that did not; 77 (CTest: skipped, never
 # a pass) when this host cannot run the runtime, with the reason on one line. The first
 # line says which case of the host it ran.
@@ -228,6 +229,7 @@ parked_totals() {
   [[ $line == ready ]] || fail "$name: unexpected '$line' from the container"
   ctl --json list >"$T/$name.list" || fail "$name: ctl list failed"
   ctl list >"$T/$name.table" || fail "$name: ctl list (table) failed"
+  ctl metrics >"$T/$name.metrics" || fail "$name: ctl metrics failed"
   echo go >&6
   wait "$runner"
   local st=$?
@@ -261,6 +263,8 @@ heap=$tot_heap files=$tot_files
 ((heap == base_heap + 8 * 1048576)) ||
   fail "under: heapsize $heap, expected the baseline's $base_heap + 8 MiB = $((base_heap + 8 * 1048576))"
 ((files == base_files + 5)) || fail "under: openfile_count $files, expected the baseline's $base_files + 5"
-pass "under: ran to completion (exit 0); listed as $(container_id under) while parked; totals heap $heap = $base_heap + 8 MiB, files $files = $base_files + 5"
+grep -Eq "^sandbox_job_heap_bytes\{[^}]*container=\"$(container_id under)\"[^}]*\} $heap\$" "$T/under.metrics" ||
+  fail "under: ctl metrics has no sandbox_job_heap_bytes $heap labelled with the container id: $(grep sandbox_job_heap "$T/under.metrics")"
+pass "under: ran to completion (exit 0); listed as $(container_id under) (node, job, metrics) while parked; totals heap $heap = $base_heap + 8 MiB, files $files = $base_files + 5"
 
 echo "containers/$runtime: all cases passed"

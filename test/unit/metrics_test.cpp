@@ -96,6 +96,23 @@ TEST_CASE("metrics: OpenMetrics text names, types and ends correctly") {
   CHECK(t.find("sandbox_supervisor_threads 3\n") != std::string::npos);
 }
 
+TEST_CASE("metrics: a container's job and its nodes carry the container id") {
+  MetricsSnapshot s = sample_snapshot();
+  s.nodes[0].container = "web-1";
+  s.jobs[0].container = "web-1";
+  for (const MetricsFormat f : {MetricsFormat::prometheus, MetricsFormat::openmetrics}) {
+    const std::string t = format_metrics(s, f);
+    CHECK(t.find("sandbox_job_open_files{job=\"build-7\",root=\"100\",comm=\"leaky\",uid=\"1000\","
+                 "container=\"web-1\"} 4\n") != std::string::npos);
+    CHECK(
+        t.find("sandbox_node_heap_bytes{pid=\"100\",tgid=\"100\",comm=\"leaky\",uid=\"1000\",job=\"build-7\","
+               "container=\"web-1\"} 1048576\n") != std::string::npos);
+    // Not in a container: no label.
+    CHECK(t.find("sandbox_node_open_files{pid=\"101\",tgid=\"100\"") != std::string::npos);
+    CHECK(t.find("container=\"\"") == std::string::npos);
+  }
+}
+
 TEST_CASE("metrics: a hostile comm is escaped, one sample per line") {
   const std::string t = format_metrics(sample_snapshot(), MetricsFormat::openmetrics);
   CHECK(t.find("comm=\"ev\\\"il\\\\\\n?? name\"") != std::string::npos);
