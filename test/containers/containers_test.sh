@@ -9,7 +9,8 @@
 #   heap     a container over its heap quota is killed (exit 137, one log line naming it)
 #   files    a container that opens too many files is killed
 #   children a container whose init forks children that each stay under the heap quota but
-#            together go over it is killed as one job: a child's crossing kills them all
+#            together go over it is killed as one job: a child's crossing kills them all;
+#            a watcher on the control socket gets the killed event with the container id
 #   under    a container under its quotas runs to completion; while it runs, `ctl list`
 #            shows its id on its node and on its job, its totals are exactly a baseline
 #            container's plus what the probe did (8 MiB, 5 files), and its job's are its own
@@ -196,6 +197,21 @@ fi
 # each stays under the 16M quota, together they are over it. The child whose growth crosses
 # it is killed with the rest of the job (init and the other children), so the probe never
 # says that all three held their memory.
+# A watcher over the control socket (protocol: the response, then one line per event) sees
+# the kill with the container id; it is subscribed before the container starts.
+mkfifo "$T/watch.out"
+python3 - "$T/ctl.sock" >"$T/watch.out" <<'EOF3' &
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b'{"op":"watch","kinds":["killed"]}\n')
+for line in s.makefile():
+    print(line.strip(), flush=True)
+EOF3
+watcher=$!
+exec 8<"$T/watch.out"
+IFS= read -r -t 30 line <&8 || fail "children: no answer to watch"
+[[ $line == *'"ok":true'* ]] || fail "children: watch refused: $line"
 bundle children 16M - /bin/probe forks 3 6
 run_container children "$b"
 st=$?
@@ -210,7 +226,17 @@ killer=${BASH_REMATCH[1]} live=${BASH_REMATCH[2]} usage=${BASH_REMATCH[3]}
 # than the 1 MiB step that crossed it, and no one process held more than 6 MiB.
 ((live == 4)) || fail "children: $live live processes in the job at the kill, expected 4 (init + 3 children)"
 ((usage > 16777216 && usage <= 16777216 + 1048576)) || fail "children: job heap $usage at the kill, expected just over 16 MiB"
-pass "children: 3 children x 6 MiB (each under 16M, together over): child pid $killer's crossing killed the container's job of 4 (137)"
+IFS= read -r -t 30 line <&8 || fail "children: the watcher saw no killed event"
+kill "$watcher" 2>/dev/null
+wait "$watcher" 2>/dev/null
+exec 8<&-
+python3 - "$line" "$(container_id children)" "$killer" <<'EOF3' || fail "children: the watch event is not the container's job kill: $line"
+import json, sys
+e = json.loads(sys.argv[1])
+assert e["event"] == "killed" and e["container"] == sys.argv[2] and e["pid"] == int(sys.argv[3]), e
+assert e["reason"] == "heap" and e["limit"] == 16 << 20 and e["heapsize"] == e["usage"] and e["job"] > 0, e
+EOF3
+pass "children: 3 children x 6 MiB (each under 16M, together over): child pid $killer's crossing killed the container's job of 4 (137); ctl watch's killed event names the container"
 
 # ---- under: runs to completion, listed while it runs, exact totals -------------------------
 # Parks the container (probe step park), reads its node from `ctl list`, lets it go.
