@@ -3,7 +3,7 @@
 # (default 60): fuzz_protocol (the control socket's request parser) and fuzz_policy (the
 # policy parser). Only the parser sources are compiled: protocol.cpp, policy.cpp,
 # syscalls.cpp (the policy checks ABI numbers against the table; it needs libseccomp),
-# tracker.cpp (names used by the serialisers) and shim/size.cpp.
+# tracker.cpp and jobs.cpp (names used by the serialisers) and shim/size.cpp.
 #
 # Usage: test/fuzz/run.sh [SECONDS]
 #   FUZZ_BUILD_DIR   build directory (default build-fuzz/ at the top of the tree)
@@ -39,7 +39,7 @@ compile() {
 }
 
 objs=()
-for src in supervisor/protocol.cpp supervisor/policy.cpp supervisor/syscalls.cpp supervisor/tracker.cpp \
+for src in supervisor/protocol.cpp supervisor/policy.cpp supervisor/syscalls.cpp supervisor/tracker.cpp supervisor/jobs.cpp \
            shim/size.cpp; do
   obj="$build/obj/$(basename "${src%.cpp}").o"
   compile "$root/$src" "$obj"

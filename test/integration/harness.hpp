@@ -43,6 +43,9 @@ inline Result run(const std::vector<std::string>& args, int limit_s = 60) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  // Only 0, 1 and 2: a descriptor the test binary happens to hold (from an earlier test)
+  // must not shift the fd numbers, and so the counts, of the program under test.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -120,6 +123,7 @@ class Process {
     posix_spawn_file_actions_adddup2(&fa, in[0], 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
