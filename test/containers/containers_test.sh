@@ -11,6 +11,7 @@
 #   children a container whose init forks children that each stay under the heap quota but
 #            together go over it is killed as one job: a child's crossing kills them all;
 #            a watcher on the control socket gets the killed event with the container id
+#   childfiles the same with open files (runc, crun)
 #   under    a container under its quotas runs to completion; while it runs, `ctl list`
 #            shows its id on its node and on its job, its totals are exactly a baseline
 #            container's plus what the probe did (8 MiB, 5 files), and its job's are its own
@@ -237,6 +238,23 @@ assert e["event"] == "killed" and e["container"] == sys.argv[2] and e["pid"] == 
 assert e["reason"] == "heap" and e["limit"] == 16 << 20 and e["heapsize"] == e["usage"] and e["job"] > 0, e
 EOF3
 pass "children: 3 children x 6 MiB (each under 16M, together over): child pid $killer's crossing killed the container's job of 4 (137); ctl watch's killed event names the container"
+
+# The same with files (runc and crun, as for `files`): 3 children open 4 files each and hold
+# them; each is under a quota of 10, together over it: the 11th open kills the job.
+if [[ $runtime != podman ]]; then
+  bundle childfiles - 10 /bin/probe forkfiles 3 4 /etc/only-in-container
+  run_container childfiles "$b"
+  st=$?
+  [[ $st == 137 ]] || fail "childfiles: expected exit 137 (SIGKILL), got $st: $(tail -n 2 "$T/childfiles.out" "$T/childfiles.err")"
+  grep -q "children held" "$T/childfiles.out" && fail "childfiles: 3 x 4 files were held at once under a quota of 10"
+  expect_log "container '$(container_id childfiles)' \(pid ([0-9]+)\): served, file-quota=10"
+  init=${BASH_REMATCH[1]}
+  expect_log "killed pid ([0-9]+) \(probe\) and the rest of job [0-9]+, container $(container_id childfiles) \(([0-9]+) live processes\): job file quota exceeded: 11 open files > limit 10"
+  killer=${BASH_REMATCH[1]} live=${BASH_REMATCH[2]}
+  [[ $killer != "$init" ]] || fail "childfiles: the kill was for init (pid $init), not for a child's open"
+  ((live == 4)) || fail "childfiles: $live live processes in the job at the kill, expected 4 (init + 3 children)"
+  pass "childfiles: 3 children x 4 files (each under 10, together over): child pid $killer's 11th open killed the container's job (137)"
+fi
 
 # ---- under: runs to completion, listed while it runs, exact totals -------------------------
 # Parks the container (probe step park), reads its node from `ctl list`, lets it go.

@@ -10,6 +10,7 @@
 //                     so through a pipe and holds it until all N have; then they exit and
 //                     are reaped. Prints "probe: N children held MIB MiB each" only when
 //                     all N held their MiB at once (a job quota kills them all first).
+//   forkfiles N K PATH  the same with files: each child opens PATH K times and holds them.
 // Prints one line per step; exits 0 when all succeed, 1 at the first failure.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,7 +36,14 @@ static int grow(long mib) {  // 0, or -1 with errno
   return 0;
 }
 
-static int forks(long n, long mib, const char* arg) {
+static int open_n(long k, const char* path) {  // 0, or -1 with errno; the fds stay open
+  for (long i = 0; i < k; ++i)
+    if (open(path, O_RDONLY) < 0) return -1;
+  return 0;
+}
+
+// Each of n children takes its share (mib MiB of heap, or k opens of path when path is set).
+static int forks(long n, long mib, const char* path, const char* arg) {
   int held[2], release[2];
   if (pipe(held) != 0 || pipe(release) != 0) return fail("pipe", arg);
   for (long k = 0; k < n; ++k) {
@@ -44,7 +52,7 @@ static int forks(long n, long mib, const char* arg) {
     if (pid == 0) {
       close(held[0]);
       close(release[1]);
-      if (grow(mib) != 0) _exit(3);
+      if ((path ? open_n(mib, path) : grow(mib)) != 0) _exit(3);
       char c = 'h';
       if (write(held[1], &c, 1) != 1) _exit(4);
       // EOF once the parent lets go: the MiB are held until then.
@@ -56,7 +64,7 @@ static int forks(long n, long mib, const char* arg) {
   char c;
   for (long k = 0; k < n; ++k)
     if (read(held[0], &c, 1) != 1) return fail("children", "did not all hold their memory");
-  printf("probe: %ld children held %ld MiB each\n", n, mib);
+  printf("probe: %ld children held %ld %s each\n", n, mib, path ? "files" : "MiB");
   close(release[1]);
   for (long k = 0; k < n; ++k) {
     int st = 0;
@@ -104,7 +112,12 @@ int main(int argc, char** argv) {
     } else if (strcmp(step, "forks") == 0 && i + 2 < argc) {
       const long n = atol(argv[++i]);
       const long mib = atol(argv[++i]);
-      if (forks(n, mib, argv[i]) != 0) return 1;
+      if (forks(n, mib, NULL, argv[i]) != 0) return 1;
+    } else if (strcmp(step, "forkfiles") == 0 && i + 3 < argc) {
+      const long n = atol(argv[++i]);
+      const long k = atol(argv[++i]);
+      const char* path = argv[++i];
+      if (forks(n, k, path, path) != 0) return 1;
     } else {
       printf("probe: bad step %s\n", step);
       return 2;
