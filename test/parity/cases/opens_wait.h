@@ -13,16 +13,23 @@ static inline int ow_syscall_file(pid_t tid) {
   return open(path, O_RDONLY | O_CLOEXEC);
 }
 
-/* Spins (yielding) until the thread is inside system call `nr`: a condition, not a delay. */
-static inline void ow_wait_in_syscall(int file, long nr) {
+/* Spins (yielding) until the thread is inside system call `nr` with `fd` as its first
+ * argument: a condition, not a delay. The fd matters: the thread's earlier wait on its
+ * gate is a read() too, and a thread not yet woken from it must not pass for one that has
+ * closed its fd and gone on to the next read. */
+static inline void ow_wait_in_syscall(int file, long nr, int fd) {
   char buf[128];
 
   for (;;) {
     ssize_t n = pread(file, buf, sizeof(buf) - 1, 0);
 
     if (n > 0) {
+      char *end = NULL;
+
       buf[n] = 0;
-      if (buf[0] != 'r' && strtol(buf, NULL, 10) == nr) return;
+      if (buf[0] != 'r' && strtol(buf, &end, 10) == nr && *end == ' ' &&
+          strtoul(end + 1, NULL, 16) == (unsigned long)fd)
+        return;
     }
     sched_yield();
   }
@@ -55,7 +62,7 @@ static inline pthread_t ow_close_in_thread(struct ow_closer *c) {
   while (!__atomic_load_n(&c->tid, __ATOMIC_SEQ_CST)) sched_yield();
   c->watch = ow_syscall_file(c->tid);
   tl_gate_open(&c->go);
-  ow_wait_in_syscall(c->watch, SYS_read);
+  ow_wait_in_syscall(c->watch, SYS_read, c->hold);
   return t;
 }
 
