@@ -11,11 +11,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "supervisor.hpp"
 
@@ -108,8 +111,23 @@ void Supervisor::kill_job(const JobViolation& v) {
   const std::string name = first ? comm_of(v.pid) : std::string();  // before it dies
   jobs_.mark_killed(v);
   // Every member we know, through its pidfd: never by number, a pid may have been reused.
-  for (auto& [tgid, p] : procs_)
-    if (p.job == v.job) target::pidfd_kill(p.pidfd.get());
+  // First all are stopped, parents before children, then all are killed: no member can
+  // see another one die and react to it (a shell printing "Killed", a supervisor of its
+  // own restarting a worker) before its own end.
+  std::vector<std::pair<int, int>> members;  // (depth in the job, pidfd)
+  for (auto& [tgid, p] : procs_) {
+    if (p.job != v.job) continue;
+    int depth = 0;
+    for (Pid up = p.ppid; depth < 4096; ++depth) {
+      const auto it = procs_.find(up);
+      if (it == procs_.end() || it->second.job != v.job) break;
+      up = it->second.ppid;
+    }
+    members.emplace_back(depth, p.pidfd.get());
+  }
+  std::sort(members.begin(), members.end());
+  for (const auto& [depth, fd] : members) target::pidfd_signal(fd, SIGSTOP);
+  for (const auto& [depth, fd] : members) target::pidfd_kill(fd);
   kill_job_descendants(v.job);
   if (!first) return;
   ++(v.resource == Resource::heap ? kills_heap_ : kills_files_);

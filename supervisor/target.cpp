@@ -112,7 +112,11 @@ bool pidfd_exited(int pidfd) {
 }
 
 int pidfd_kill(int pidfd) {
-  return ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0) == 0 ? 0 : -errno;
+  return pidfd_signal(pidfd, SIGKILL);
+}
+
+int pidfd_signal(int pidfd, int sig) {
+  return ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) == 0 ? 0 : -errno;
 }
 
 int read_memory(pid_t tid, std::uint64_t addr, void* buf, std::size_t len) {

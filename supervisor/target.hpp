@@ -27,6 +27,7 @@ std::optional<TaskStatus> status(pid_t tid);
 int pidfd_open(pid_t pid, bool thread);  // fd or -errno
 bool pidfd_exited(int pidfd);            // readable = the task (or group) has exited
 int pidfd_kill(int pidfd);               // SIGKILL; 0 or -errno
+int pidfd_signal(int pidfd, int sig);    // any signal; 0 or -errno
 
 // Target memory. read_string stops at the first NUL; -EFAULT if unreadable before it,
 // -ENAMETOOLONG if no NUL within `max` bytes.
