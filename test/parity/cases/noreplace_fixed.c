@@ -26,7 +26,11 @@ static void try_map(const char *what, void *addr, size_t len, int flags) {
 
 int main(void) {
   pid_t self = getpid();
-  struct tl_gate g;
+  /*
+   * Static, not on main's stack: the worker may first touch it after main has returned
+   * (exit() reuses that stack), and a garbage fd there made the worker exit(1) first.
+   */
+  static struct tl_gate g;
   char *area, *shared;
 
   SHOWL("register(self)", tl_register(self));
