@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "jobs.hpp"
+#include "model/jobs.hpp"
 
 using namespace sandbox;
 

@@ -2,7 +2,7 @@
 // answered entirely by the supervisor with the kernel patch's return values.
 #include <cerrno>
 
-#include "../supervisor.hpp"
+#include "notify/supervisor.hpp"
 
 namespace sandbox {
 namespace {

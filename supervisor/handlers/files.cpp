@@ -22,8 +22,8 @@
 #include <cstring>
 #include <string_view>
 
-#include "../open/caller.hpp"
-#include "../supervisor.hpp"
+#include "notify/supervisor.hpp"
+#include "open/caller.hpp"
 
 namespace sandbox {
 namespace {

@@ -2,7 +2,7 @@
 // that end nodes or make the supervisor's cached view of a task stale.
 #include <algorithm>
 
-#include "../supervisor.hpp"
+#include "notify/supervisor.hpp"
 
 namespace sandbox {
 

@@ -29,7 +29,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "../supervisor.hpp"
+#include "notify/supervisor.hpp"
 
 namespace sandbox {
 namespace {

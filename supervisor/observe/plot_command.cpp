@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "cli.hpp"
+#include "cli/cli.hpp"
 #include "observe/plot.hpp"
 
 namespace sandbox {

@@ -18,9 +18,9 @@
 #include <string>
 #include <unordered_map>
 
-#include "control.hpp"
+#include "control/control.hpp"
 #include "observe/trace.hpp"
-#include "unique_fd.hpp"
+#include "target/unique_fd.hpp"
 
 namespace sandbox::observe {
 

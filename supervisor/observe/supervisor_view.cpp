@@ -4,8 +4,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "notify/supervisor.hpp"
 #include "observe/metrics.hpp"
-#include "supervisor.hpp"
 
 namespace sandbox {
 namespace {

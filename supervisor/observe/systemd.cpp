@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "unique_fd.hpp"
+#include "target/unique_fd.hpp"
 
 namespace sandbox::systemd {
 namespace {

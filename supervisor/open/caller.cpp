@@ -1,4 +1,4 @@
-#include "caller.hpp"
+#include "open/caller.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "../unique_fd.hpp"
+#include "target/unique_fd.hpp"
 
 namespace sandbox::opening {
 namespace {

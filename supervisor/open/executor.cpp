@@ -1,4 +1,4 @@
-#include "executor.hpp"
+#include "open/executor.hpp"
 
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -15,7 +15,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "../unique_fd.hpp"
+#include "target/unique_fd.hpp"
 
 namespace sandbox::opening {
 namespace {

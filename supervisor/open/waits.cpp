@@ -1,4 +1,4 @@
-#include "waits.hpp"
+#include "open/waits.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <string_view>
 
-#include "../unique_fd.hpp"
+#include "target/unique_fd.hpp"
 
 namespace sandbox::opening {
 namespace {

@@ -21,7 +21,7 @@
 #include <mutex>
 #include <thread>
 
-#include "../notify.hpp"
+#include "notify/notify.hpp"
 
 namespace sandbox::opening {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "policy.hpp"
+#include "cli/policy.hpp"
 
 namespace {
 

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <variant>
 
-#include "protocol.hpp"
+#include "control/protocol.hpp"
 
 namespace {
 

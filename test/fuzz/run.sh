@@ -39,7 +39,7 @@ compile() {
 }
 
 objs=()
-for src in supervisor/protocol.cpp supervisor/policy.cpp supervisor/syscalls.cpp supervisor/tracker.cpp supervisor/jobs.cpp \
+for src in supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp \
            shim/size.cpp; do
   obj="$build/obj/$(basename "${src%.cpp}").o"
   compile "$root/$src" "$obj"

@@ -20,7 +20,7 @@
 
 #include "observe/http.hpp"
 #include "observe/systemd.hpp"
-#include "unique_fd.hpp"
+#include "target/unique_fd.hpp"
 
 using namespace sandbox::observe;
 using sandbox::UniqueFd;

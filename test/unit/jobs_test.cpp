@@ -1,5 +1,5 @@
 // The job model: a quota over a command and every process it starts (issue 13).
-#include "jobs.hpp"
+#include "model/jobs.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,10 +1,8 @@
-// Unit tests for the OCI listener socket (supervisor/oci_listener.*): hostile runtime
+// Unit tests for the OCI listener socket (supervisor/oci/listener.*): hostile runtime
 // messages over a real Unix socket -- bad JSON, no fd, several fds, too many fds, a fd that
 // is no seccomp listener, a huge message, a client that never finishes -- each refused with
 // one log line, nothing admitted, and a silent client never delays the others.
 // (The success path, with real runtimes, is test/containers/containers_test.sh.)
-#include "../../supervisor/oci_listener.hpp"
-
 #include <doctest/doctest.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -21,6 +19,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "oci/listener.hpp"
 
 using sandbox::OciListener;
 using sandbox::OpResult;

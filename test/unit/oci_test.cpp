@@ -1,8 +1,8 @@
-// Unit tests for the OCI formats (supervisor/oci.*): the linux.seccomp profile generated from
+// Unit tests for the OCI formats (supervisor/oci/oci.*): the linux.seccomp profile generated from
 // the syscall table, compiled the way an OCI runtime compiles it and compared verdict by
 // verdict with our own BPF filter; the listener metadata; config.json editing; and the
 // containerProcessState a runtime sends, with every malformed variant refused.
-#include "../../supervisor/oci.hpp"
+#include "oci/oci.hpp"
 
 #include <doctest/doctest.h>
 #include <linux/audit.h>
@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "../../supervisor/syscalls.hpp"
+#include "notify/syscalls.hpp"
 
 using nlohmann::json;
 using sandbox::Policy;

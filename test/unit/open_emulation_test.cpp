@@ -1,9 +1,7 @@
-// Tests for supervisor/open_emulation.*: a real child process sets up a context (cwd,
+// Tests for supervisor/open/emulation.*: a real child process sets up a context (cwd,
 // umask, a dirfd, fd 0, uid 65534 when asked), then, on command over a pipe, opens a path
 // itself and reports what it got; the test emulates the same open as that child and
 // compares. Synchronisation is by pipes only. Needs root (CAP_SETUID, CAP_SYS_PTRACE).
-#include "../../supervisor/open_emulation.hpp"
-
 #include <dirent.h>
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -22,6 +20,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+
+#include "open/emulation.hpp"
 
 namespace {
 

@@ -1,6 +1,6 @@
-// Unit tests for the policy parser (supervisor/policy.*): every field, every error path
+// Unit tests for the policy parser (supervisor/cli/policy.*): every field, every error path
 // (with the exact JSON path in the message), the SIZE grammar, and the shipped policies.
-#include "../../supervisor/policy.hpp"
+#include "cli/policy.hpp"
 
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "../../supervisor/syscalls.hpp"
+#include "notify/syscalls.hpp"
 
 #ifndef SANDBOX_SOURCE_DIR
 #error "compile with -DSANDBOX_SOURCE_DIR=\"/path/to/source\""

@@ -1,7 +1,7 @@
-// Unit tests for the control socket's schema (supervisor/protocol.*): every op, every field
+// Unit tests for the control socket's schema (supervisor/control/protocol.*): every op, every field
 // error with its message, hostile input (huge numbers, deep nesting, invalid UTF-8, NUL
 // bytes, random bytes), and the response, event and filter encodings.
-#include "../../supervisor/protocol.hpp"
+#include "control/protocol.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
-// Unit tests for the control socket server (supervisor/server.*) and `sandbox ctl`
-// (supervisor/ctl.*): the real Server on a real socket in a temporary directory, answered
+// Unit tests for the control socket server (supervisor/control/server.*) and `sandbox ctl`
+// (supervisor/cli/ctl.*): the real Server on a real socket in a temporary directory, answered
 // by a FakeControl. Every op, id echo and order, the bad-input list (malformed, unknown op,
 // wrong type, over-long line, a stalled half line, a client that never reads, a thousand
 // clients), socket creation rules, SO_PEERCRED, SCM_RIGHTS, watch, stop and signals.
@@ -34,10 +34,10 @@
 #include <thread>
 #include <vector>
 
-#include "../../supervisor/control.hpp"
-#include "../../supervisor/ctl.hpp"
-#include "../../supervisor/server.hpp"
-#include "../../supervisor/unique_fd.hpp"
+#include "cli/ctl.hpp"
+#include "control/control.hpp"
+#include "control/server.hpp"
+#include "target/unique_fd.hpp"
 
 using namespace sandbox;
 using nlohmann::json;

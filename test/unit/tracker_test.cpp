@@ -1,5 +1,5 @@
 // The accounting model against the contract (docs/semantics.md), rule by rule.
-#include "tracker.hpp"
+#include "model/tracker.hpp"
 
 #include <doctest/doctest.h>
 

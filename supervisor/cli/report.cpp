@@ -1,0 +1,81 @@
+#include "cli/report.hpp"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace sandbox {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+std::string bytes(std::uint64_t b) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%llu bytes (%.1f MiB)", static_cast<unsigned long long>(b),
+                static_cast<double>(b) / (1 << 20));
+  return buf;
+}
+
+std::string limit_text(Resource r, std::uint64_t v) {
+  return r == Resource::heap ? bytes(v) : std::to_string(v) + " files";
+}
+
+}  // namespace
+
+std::string summary_line(const RunReport& r) {
+  const JobView& j = r.job;
+  std::string s = "sandbox: job " + std::to_string(j.id) + " (scope " + std::string(to_string(j.scope)) +
+                  "): peak heap " + bytes(j.peak_heap) + ", peak files " + std::to_string(j.peak_files) +
+                  ", " + std::to_string(j.processes) + (j.processes == 1 ? " process" : " processes") + ", " +
+                  std::to_string(r.notifications) + " notifications, ";
+  if (j.killed) {
+    const JobViolation& k = *j.killed;
+    s += "killed: pid " + std::to_string(k.pid) + " crossed the job's " + std::string(to_string(k.resource)) +
+         " quota (" + limit_text(k.resource, k.usage) + " > " + limit_text(k.resource, k.limit) + ")";
+  } else {
+    s += "no kill";
+  }
+  return s + ", exit status " + std::to_string(r.exit_status) + "\n";
+}
+
+std::string report_json(const RunReport& r) {
+  const JobView& j = r.job;
+  ojson doc;
+  doc["exit_status"] = r.exit_status;
+  ojson job;
+  job["id"] = j.id;
+  job["scope"] = std::string(to_string(j.scope));
+  job["peak_heap_bytes"] = j.peak_heap;
+  job["peak_files"] = j.peak_files;
+  job["processes"] = j.processes;
+  job["heap_quota_bytes"] = j.heap_quota_bytes ? ojson(*j.heap_quota_bytes) : ojson(nullptr);
+  job["file_quota"] = j.file_quota ? ojson(*j.file_quota) : ojson(nullptr);
+  doc["job"] = std::move(job);
+  if (j.killed) {
+    ojson k;
+    k["pid"] = j.killed->pid;
+    k["resource"] = std::string(to_string(j.killed->resource));
+    k["usage"] = j.killed->usage;
+    k["limit"] = j.killed->limit;
+    doc["killed"] = std::move(k);
+  } else {
+    doc["killed"] = nullptr;
+  }
+  doc["notifications"] = r.notifications;
+  ojson procs = ojson::array();
+  for (const ProcessRecord& p : r.processes) {
+    ojson o;
+    o["pid"] = p.pid;
+    o["argv0"] = p.argv0;
+    o["peak_heap_bytes"] = p.peak_heap;
+    o["peak_files"] = p.peak_files;
+    o["end"] = std::string(to_string(p.end));
+    if (p.end == Ending::exit) o["exit_status"] = p.code;
+    if (p.end == Ending::signal) o["signal"] = p.code;
+    procs.push_back(std::move(o));
+  }
+  doc["processes"] = std::move(procs);
+  // argv[0] is the target's to choose: invalid UTF-8 is replaced, never fatal.
+  return doc.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
+}
+
+}  // namespace sandbox

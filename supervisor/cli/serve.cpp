@@ -1,0 +1,154 @@
+#include "cli/serve.hpp"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "cli/events.hpp"
+#include "cli/policy.hpp"
+#include "control/server.hpp"
+#include "notify/supervisor.hpp"
+#include "observe/http.hpp"
+#include "observe/systemd.hpp"
+#include "oci/listener.hpp"
+
+#ifndef SANDBOX_VERSION
+#define SANDBOX_VERSION "0.0.0"
+#endif
+
+namespace sandbox {
+
+int serve_command(const ServeOptions& options) {
+  Policy policy;
+  try {
+    if (options.policy_file) policy = load_policy_file(*options.policy_file);
+  } catch (const PolicyError& e) {
+    std::fprintf(stderr, "sandbox: %s\n", e.what());
+    return 2;
+  }
+  // Socket activation: a Unix socket passed by the service manager is the control socket, a
+  // TCP one the metrics endpoint (docs/observability.md).
+  int control_fd = -1, metrics_fd = -1;
+  for (const auto& l : systemd::listen_fds()) {
+    if (l.family == AF_UNIX && l.listening && control_fd < 0) {
+      control_fd = l.fd;
+    } else if ((l.family == AF_INET || l.family == AF_INET6) && l.listening && metrics_fd < 0) {
+      metrics_fd = l.fd;
+    } else {
+      std::fprintf(stderr, "sandbox: ignoring inherited fd %d (%s): not a listening Unix or TCP socket\n",
+                   l.fd, l.name.c_str());
+      ::close(l.fd);
+    }
+  }
+  std::optional<observe::ListenAddress> metrics_address;
+  if (options.metrics) {
+    try {
+      metrics_address = observe::parse_listen_address(*options.metrics);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "sandbox: --metrics: %s\n", e.what());
+      return 2;
+    }
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  Supervisor sup(Supervisor::Options{policy, options.verbose});
+  sup.subscribe(Caller{0, 0, ::getpid()}, [v = options.verbose](const Event& e) { print_event(e, v); });
+
+  boost::asio::io_context io;
+  Server::Options so;
+  so.path = options.socket;
+  so.mode = options.socket_mode;
+  so.private_dir = options.socket_default;
+  so.version = SANDBOX_VERSION;
+  so.listen_fd = control_fd;
+  std::unique_ptr<observe::MetricsServer> metrics;
+  bool stopping = false;
+  std::unique_ptr<OciListener> oci;
+  so.on_signal = [&](int signo) {
+    stopping = true;
+    if (oci) oci->stop();
+    if (options.verbose)
+      std::fprintf(stderr, "sandbox: signal %d: killing every target, then exiting\n", signo);
+    systemd::notify("STOPPING=1");
+    if (metrics) metrics->stop();
+    sup.kill_all();
+  };
+  Server server(io, sup, so);
+  try {
+    server.start();
+    if (metrics_address || metrics_fd >= 0) {
+      observe::MetricsServer::Options mo;
+      if (metrics_address) mo.address = *metrics_address;
+      mo.listen_fd = metrics_address ? -1 : metrics_fd;  // --metrics wins over an inherited socket
+      // Root's view (every target): the endpoint is for the machine's monitoring; bind it to
+      // loopback or firewall it (docs/observability.md).
+      metrics = std::make_unique<observe::MetricsServer>(io, mo, [&sup](observe::MetricsFormat f) {
+        std::string text;
+        sup.metrics(Caller{0, 0, 0}, f == observe::MetricsFormat::openmetrics, text);
+        return text;
+      });
+      metrics->start();
+      if (options.verbose)
+        std::fprintf(stderr, "sandbox: metrics on http://%s:%u/metrics\n",
+                     metrics_address ? metrics_address->host.c_str() : "(inherited socket)",
+                     static_cast<unsigned>(metrics->port()));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sandbox: %s\n", e.what());
+    return 2;
+  }
+  if (options.verbose)
+    std::fprintf(stderr, "sandbox: serving %s\n",
+                 control_fd >= 0 ? "the inherited control socket" : options.socket.c_str());
+  if (options.oci_listener) {
+    OciListener::Options oo;
+    oo.path = *options.oci_listener;
+    oo.mode = options.oci_listener_mode;
+    oo.policy_dir = options.oci_policy_dir;
+    oo.verbose = options.verbose;
+    oci = std::make_unique<OciListener>(io, oo, [&sup](OciListener::Container& c) {
+      return sup.attach(std::move(c.listener), c.pid, c.quotas, Scope::job, c.id);
+    });
+    try {
+      oci->start();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "sandbox: --oci-listener: %s\n", e.what());
+      if (metrics) metrics->stop();
+      server.stop();
+      io.run();
+      return 2;
+    }
+    if (options.verbose) std::fprintf(stderr, "sandbox: OCI listener on %s\n", options.oci_listener->c_str());
+  }
+  // Ready: the sockets accept. A service manager waiting for it (Type=notify) is told.
+  if (const int rc = systemd::notify("READY=1"); rc < 0)
+    std::fprintf(stderr, "sandbox: NOTIFY_SOCKET: %s\n", std::strerror(-rc));
+
+  // Retire the notify threads of targets that are all gone, now and then.
+  boost::asio::steady_timer timer(io);
+  std::function<void()> tick = [&] {
+    timer.expires_after(std::chrono::milliseconds(100));
+    timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec || stopping) return;
+      sup.maintain();
+      sup.flush_usage();
+      tick();
+    });
+  };
+  tick();
+  // The server stops itself after on_signal; the timer is the only other work.
+  io.run();
+  timer.cancel();
+  sup.kill_all();
+  return 0;
+}
+
+}  // namespace sandbox

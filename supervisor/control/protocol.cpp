@@ -1,0 +1,484 @@
+// protocol: parsing requests and building response/event lines (see protocol.hpp).
+#include "control/protocol.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace sandbox::protocol {
+
+namespace {
+
+using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;
+
+constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
+// A heap quota of this many MiB or more can never be exceeded (docs/semantics.md).
+constexpr std::int64_t kHugeMiB = std::int64_t{1} << 44;
+
+struct OpInfo {
+  std::string_view name;
+  Op op;
+  bool takes_pid;     // pid is required
+  bool takes_quotas;  // heap_quota / heap_quota_bytes / file_quota allowed
+  bool takes_track;   // track, scope (join)
+  bool takes_job;     // job instead of pid
+};
+
+constexpr OpInfo kOps[] = {
+    {"register", Op::register_node, true, false, false, false},
+    {"fetch", Op::fetch, true, false, false, true},
+    {"deregister", Op::deregister, true, false, false, false},
+    {"resource_cap", Op::resource_cap, true, true, false, true},
+    {"resource_reset", Op::resource_reset, true, false, false, true},
+    {"list", Op::list, false, false, false, false},
+    {"version", Op::version, false, false, false, false},
+    {"watch", Op::watch, false, false, false, false},
+    {"filter", Op::filter, false, false, false, false},
+    {"join", Op::join, true, true, true, false},
+    {"metrics", Op::metrics, false, false, false, false},
+};
+
+// A value quoted for a message: its JSON text, cut short if long. Never throws on odd
+// bytes (invalid UTF-8 is replaced).
+std::string quote(const json& v) {
+  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (s.size() > 40) s = s.substr(0, 37) + "...";
+  return s;
+}
+
+std::string quote_key(const std::string& key) {
+  return quote(json(key));
+}
+
+// Cuts a message to one bounded line: control characters become spaces.
+std::string one_line(std::string s, std::size_t max = 200) {
+  if (s.size() > max) s = s.substr(0, max - 3) + "...";
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return s;
+}
+
+// Nesting depth of arrays/objects outside strings; stops counting past `limit`.
+bool too_deep(std::string_view line, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : line) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if (c == ']' || c == '}') {
+      if (depth > 0) --depth;
+    }
+  }
+  return false;
+}
+
+ProtocolError fail(int err, std::string message, const std::string& id) {
+  return ProtocolError{err, one_line(std::move(message)), id};
+}
+
+// Reads integer field `name` into `out` within [lo, hi]; an error message otherwise.
+std::optional<std::string> read_int(const json& v, std::string_view name, std::int64_t lo, std::int64_t hi,
+                                    std::int64_t& out) {
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(hi)) return std::string(name) + ": out of range, got " + quote(v);
+    out = static_cast<std::int64_t>(u);
+    return std::nullopt;
+  }
+  if (v.is_number_integer()) {
+    const auto i = v.get<std::int64_t>();
+    if (i < lo || i > hi) return std::string(name) + ": out of range, got " + quote(v);
+    out = i;
+    return std::nullopt;
+  }
+  return std::string(name) + ": expected an integer, got " + quote(v);
+}
+
+ParseResult parse_impl(std::string_view line, std::size_t max_line) {
+  if (line.size() > max_line) {
+    return fail(E2BIG, "request line longer than " + std::to_string(max_line) + " bytes", "");
+  }
+  if (too_deep(line, kMaxDepth)) {
+    return fail(EINVAL, "malformed request: nested deeper than " + std::to_string(kMaxDepth) + " levels", "");
+  }
+  json doc;
+  try {
+    doc = json::parse(line.begin(), line.end());
+  } catch (const json::exception& e) {
+    std::string what = e.what();
+    if (const auto p = what.find("] "); what.rfind("[json.exception.", 0) == 0 && p != std::string::npos) {
+      what.erase(0, p + 2);
+    }
+    return fail(EINVAL, "malformed JSON: " + what, "");
+  }
+  if (!doc.is_object()) return fail(EINVAL, "request: expected a JSON object, got " + quote(doc), "");
+
+  Request r;
+  if (const auto it = doc.find("id"); it != doc.end()) {
+    if (!it->is_string() && !it->is_number()) {
+      return fail(EINVAL, "id: expected a string or a number, got " + quote(*it), "");
+    }
+    r.id = it->dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  const auto op_it = doc.find("op");
+  if (op_it == doc.end()) return fail(EINVAL, "op: required field missing", r.id);
+  if (!op_it->is_string()) return fail(EINVAL, "op: expected a string, got " + quote(*op_it), r.id);
+  const auto& op_name = op_it->get_ref<const std::string&>();
+  const OpInfo* info = nullptr;
+  for (const auto& o : kOps) {
+    if (o.name == op_name) info = &o;
+  }
+  if (info == nullptr) return fail(ENOSYS, "op: unknown operation " + quote(*op_it), r.id);
+  r.op = info->op;
+
+  bool have_pid = false;
+  for (const auto& [key, value] : doc.items()) {
+    std::int64_t n = 0;
+    std::optional<std::string> err;
+    if (key == "op" || key == "id") continue;
+    if (key == "pid" && info->takes_pid) {
+      err = read_int(value, key, std::numeric_limits<Pid>::min(), std::numeric_limits<Pid>::max(), n);
+      r.pid = static_cast<Pid>(n);
+      have_pid = true;
+    } else if ((key == "heap_quota" || key == "heap_quota_bytes" || key == "file_quota") &&
+               info->takes_quotas) {
+      err = read_int(value, key, std::numeric_limits<std::int64_t>::min(),
+                     std::numeric_limits<std::int64_t>::max(), n);
+      (key == "heap_quota"         ? r.heap_quota
+       : key == "heap_quota_bytes" ? r.heap_quota_bytes
+                                   : r.file_quota) = n;
+    } else if (key == "pid" && r.op == Op::watch) {
+      err = read_int(value, key, 1, std::numeric_limits<Pid>::max(), n);
+      r.pid = static_cast<Pid>(n);
+    } else if (key == "kinds" && r.op == Op::watch) {
+      if (!value.is_array() || value.empty() || value.size() > 2 * Event::kKinds) {
+        err = "kinds: expected a non-empty array of event names, got " + quote(value);
+      } else {
+        for (const auto& k : value) {
+          int found = -1;
+          for (int i = 0; i < Event::kKinds; ++i)
+            if (k.is_string() && k.get_ref<const std::string&>() == to_string(static_cast<Event::Kind>(i)))
+              found = i;
+          if (found < 0) {
+            err = "kinds: unknown event " + quote(k) +
+                  " (registered, deregistered, exited, killed, quota_set, "
+                  "quota_reset, joined, exec, usage)";
+            break;
+          }
+          r.kinds |= 1u << found;
+        }
+      }
+    } else if (key == "format" && r.op == Op::metrics) {
+      if (value == "openmetrics")
+        r.openmetrics = true;
+      else if (value != "prometheus")
+        err = "format: expected \"openmetrics\" or \"prometheus\", got " + quote(value);
+    } else if (key == "track" && info->takes_track) {
+      if (!value.is_boolean()) err = "track: expected true or false, got " + quote(value);
+      r.track = value.is_boolean() && value.get<bool>();
+    } else if (key == "scope" && info->takes_track) {
+      const auto s = value.is_string() ? parse_scope(value.get_ref<const std::string&>()) : std::nullopt;
+      if (!s) err = "scope: expected \"job\" or \"process\", got " + quote(value);
+      r.scope = s.value_or(Scope::job);
+    } else if (key == "job" && (info->takes_job || r.op == Op::watch)) {
+      err = read_int(value, key, 1, std::numeric_limits<JobId>::max(), n);
+      r.job = static_cast<JobId>(n);
+    } else {
+      err = quote_key(key) + ": unknown field for " + std::string(info->name);
+    }
+    if (err) return fail(EINVAL, *err, r.id);
+  }
+  if (have_pid && r.job) return fail(EINVAL, "pid, job: give one or the other, not both", r.id);
+  if (info->takes_pid && !have_pid && !r.job) {
+    return fail(EINVAL, "pid: required field missing for " + std::string(info->name), r.id);
+  }
+  if (r.heap_quota && r.heap_quota_bytes) {
+    return fail(EINVAL, "heap_quota, heap_quota_bytes: give one or the other, not both", r.id);
+  }
+  return r;
+}
+
+void put_id(ojson& j, std::string_view id) {
+  if (id.empty()) return;
+  ojson v = ojson::parse(id.begin(), id.end(), nullptr, false);
+  if (!v.is_discarded()) j["id"] = std::move(v);
+}
+
+std::string line_of(const ojson& j) {
+  return j.dump(-1, ' ', false, ojson::error_handler_t::replace) + "\n";
+}
+
+ojson ok_object(std::string_view id) {
+  ojson j;
+  j["ok"] = true;
+  put_id(j, id);
+  return j;
+}
+
+// heap_quota in MiB (-1 unlimited), plus heap_quota_bytes when the quota is not a whole MiB.
+void put_quotas(ojson& j, const std::optional<std::uint64_t>& heap_bytes,
+                const std::optional<std::uint64_t>& files) {
+  if (heap_bytes) {
+    j["heap_quota"] = *heap_bytes / kMiB;
+    if (*heap_bytes % kMiB != 0) j["heap_quota_bytes"] = *heap_bytes;
+  } else {
+    j["heap_quota"] = -1;
+  }
+  if (files) {
+    j["file_quota"] = *files;
+  } else {
+    j["file_quota"] = -1;
+  }
+}
+
+ojson node_object(const Node& n) {
+  ojson j;
+  j["pid"] = n.pid;
+  j["tgid"] = n.tgid;
+  j["heapsize"] = n.heapsize;
+  j["openfile_count"] = n.openfile_count;
+  put_quotas(j, n.heap_quota_bytes, n.file_quota);
+  if (!n.container.empty()) j["container"] = n.container;
+  return j;
+}
+
+ojson job_violation_object(const JobViolation& v) {
+  ojson k;
+  k["pid"] = v.pid;
+  k["resource"] = std::string(to_string(v.resource));
+  k["usage"] = v.usage;
+  k["limit"] = v.limit;
+  return k;
+}
+
+ojson job_object(const JobView& v) {
+  ojson j;
+  j["job"] = v.id;
+  j["root"] = v.root;
+  j["scope"] = std::string(to_string(v.scope));
+  j["tracked"] = v.counting;
+  j["heapsize"] = v.usage.heap;
+  j["openfile_count"] = v.usage.files;
+  put_quotas(j, v.heap_quota_bytes, v.file_quota);
+  j["peak_heap_bytes"] = v.peak_heap;
+  j["peak_files"] = v.peak_files;
+  j["processes"] = v.processes;
+  j["live"] = v.live;
+  j["killed"] = v.killed ? job_violation_object(*v.killed) : ojson(nullptr);
+  if (!v.container.empty()) j["container"] = v.container;
+  return j;
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string_view to_string(Op op) {
+  for (const auto& o : kOps) {
+    if (o.op == op) return o.name;
+  }
+  return "?";
+}
+
+ParseResult parse_request(std::string_view line, std::size_t max_line) noexcept {
+  try {
+    return parse_impl(line, max_line);
+  } catch (const std::bad_alloc&) {
+    return ProtocolError{ENOMEM, "out of memory parsing the request", ""};
+  } catch (...) {
+    return ProtocolError{EINVAL, "malformed request", ""};
+  }
+}
+
+bool join_heap_bytes(const Request& r, std::optional<std::uint64_t>& out) {
+  out.reset();
+  if (r.heap_quota_bytes) {
+    if (*r.heap_quota_bytes < -1) return false;
+    if (*r.heap_quota_bytes >= 0) out = static_cast<std::uint64_t>(*r.heap_quota_bytes);
+  } else if (r.heap_quota) {
+    if (*r.heap_quota < -1) return false;
+    if (*r.heap_quota >= kHugeMiB) {
+      out = std::numeric_limits<std::uint64_t>::max();
+    } else if (*r.heap_quota >= 0) {
+      out = static_cast<std::uint64_t>(*r.heap_quota) * kMiB;
+    }
+  }
+  return true;
+}
+
+bool join_file_quota(const Request& r, std::optional<std::uint64_t>& out) {
+  out.reset();
+  if (!r.file_quota) return true;
+  if (*r.file_quota < -1) return false;
+  if (*r.file_quota >= 0) out = static_cast<std::uint64_t>(*r.file_quota);
+  return true;
+}
+
+std::string errno_name(int err) {
+  if (const char* name = ::strerrorname_np(err)) return name;
+  return "errno " + std::to_string(err);
+}
+
+std::string ok_response(std::string_view id) {
+  return line_of(ok_object(id));
+}
+
+std::string error_response(std::string_view id, int err, std::string_view message) {
+  ojson j;
+  j["ok"] = false;
+  put_id(j, id);
+  j["errno"] = err;
+  j["error"] = errno_name(err);
+  j["message"] = message.empty() ? std::string(::strerror(err)) : one_line(std::string(message), 400);
+  return line_of(j);
+}
+
+std::string error_response(const ProtocolError& e) {
+  return error_response(e.id, e.err, e.message);
+}
+
+std::string fetch_response(std::string_view id, const Node& n) {
+  ojson j = ok_object(id);
+  const ojson node = node_object(n);
+  for (const auto& [k, v] : node.items()) j[k] = v;
+  return line_of(j);
+}
+
+std::string list_response(std::string_view id, const std::vector<Node>& nodes,
+                          const std::vector<JobView>& jobs) {
+  ojson j = ok_object(id);
+  ojson arr = ojson::array();
+  for (const auto& n : nodes) arr.push_back(node_object(n));
+  j["nodes"] = std::move(arr);
+  ojson jarr = ojson::array();
+  for (const auto& v : jobs) jarr.push_back(job_object(v));
+  j["jobs"] = std::move(jarr);
+  return line_of(j);
+}
+
+std::string job_response(std::string_view id, const JobView& v) {
+  ojson j = ok_object(id);
+  const ojson job = job_object(v);
+  for (const auto& [k, val] : job.items()) j[k] = val;
+  return line_of(j);
+}
+
+std::string version_response(std::string_view id, std::string_view version) {
+  ojson j = ok_object(id);
+  j["version"] = std::string(version);
+  j["protocol"] = kProtocolVersion;
+  return line_of(j);
+}
+
+std::string filter_response(std::string_view id, const std::vector<sock_filter>& program) {
+  ojson j = ok_object(id);
+  j["filter"] = encode_filter(program);
+  return line_of(j);
+}
+
+std::string_view event_name(Event::Kind k) {
+  return to_string(k);
+}
+
+std::string event_line(const Event& e) {
+  ojson j;
+  j["event"] = std::string(event_name(e.kind));
+  j["pid"] = e.pid;
+  j["tgid"] = e.tgid;
+  if (e.kind == Event::Kind::killed && e.violation) {
+    j["reason"] = std::string(to_string(e.violation->resource));
+    j["usage"] = e.violation->usage;
+    j["limit"] = e.violation->limit;
+  }
+  if (e.job != 0) j["job"] = e.job;
+  if (e.kind == Event::Kind::killed && e.job_violation) {
+    j["reason"] = std::string(to_string(e.job_violation->resource));
+    j["usage"] = e.job_violation->usage;
+    j["limit"] = e.job_violation->limit;
+    j["heapsize"] = e.job_violation->totals.heap;
+    j["openfile_count"] = e.job_violation->totals.files;
+  }
+  if (e.time_ns) j["time_ns"] = e.time_ns;
+  // A target names itself: the name is escaped by the JSON writer (bad UTF-8 replaced).
+  if (e.comm[0]) j["comm"] = std::string(e.comm, strnlen(e.comm, sizeof e.comm));
+  if (e.kind == Event::Kind::quota_set) put_quotas(j, e.heap_quota_bytes, e.file_quota);
+  if (!e.container.empty()) j["container"] = e.container;
+  if (e.kind == Event::Kind::usage) {
+    j["heapsize"] = e.heap_bytes.value_or(0);
+    j["openfile_count"] = e.open_files.value_or(0);
+    put_quotas(j, e.heap_quota_bytes, e.file_quota);
+  }
+  return line_of(j);
+}
+
+std::string end_line(std::string_view reason) {
+  ojson j;
+  j["event"] = "end";
+  j["reason"] = std::string(reason);
+  return line_of(j);
+}
+
+std::string metrics_response(std::string_view id, bool openmetrics, const std::string& text) {
+  ojson j = ok_object(id);
+  j["format"] = openmetrics ? "openmetrics" : "prometheus";
+  j["text"] = text;
+  return line_of(j);
+}
+
+std::string encode_filter(const std::vector<sock_filter>& program) {
+  std::string out;
+  out.reserve(program.size() * 16);
+  char buf[17];
+  for (const auto& f : program) {
+    std::snprintf(buf, sizeof buf, "%04x%02x%02x%08x", static_cast<unsigned>(f.code),
+                  static_cast<unsigned>(f.jt), static_cast<unsigned>(f.jf), static_cast<unsigned>(f.k));
+    out.append(buf, 16);
+  }
+  return out;
+}
+
+std::optional<std::vector<sock_filter>> decode_filter(std::string_view hex) {
+  if (hex.size() % 16 != 0) return std::nullopt;
+  std::vector<sock_filter> program;
+  program.reserve(hex.size() / 16);
+  for (std::size_t i = 0; i < hex.size(); i += 16) {
+    std::uint64_t v = 0;
+    for (std::size_t d = 0; d < 16; ++d) {
+      const int x = hex_digit(hex[i + d]);
+      if (x < 0) return std::nullopt;
+      v = (v << 4) | static_cast<std::uint64_t>(x);
+    }
+    sock_filter f{};
+    f.code = static_cast<std::uint16_t>(v >> 48);
+    f.jt = static_cast<std::uint8_t>(v >> 40);
+    f.jf = static_cast<std::uint8_t>(v >> 32);
+    f.k = static_cast<std::uint32_t>(v);
+    program.push_back(f);
+  }
+  return program;
+}
+
+}  // namespace sandbox::protocol

@@ -1,0 +1,167 @@
+#include "model/tracker.hpp"
+
+#include <cerrno>
+#include <limits>
+
+namespace sandbox {
+
+std::string_view to_string(Resource r) {
+  return r == Resource::heap ? "heap" : "files";
+}
+
+namespace {
+
+std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
+  return a > std::numeric_limits<std::uint64_t>::max() - b ? std::numeric_limits<std::uint64_t>::max()
+                                                           : a + b;
+}
+
+std::uint64_t apply_files(std::uint64_t count, int delta) {
+  if (delta >= 0) return saturating_add(count, static_cast<std::uint64_t>(delta));
+  const auto dec = static_cast<std::uint64_t>(-static_cast<std::int64_t>(delta));
+  return count > dec ? count - dec : 0;  // never below 0
+}
+
+}  // namespace
+
+Usage counted(Usage u, const Delta& d) {
+  return {saturating_add(u.heap, d.heap_bytes), apply_files(u.files, d.files)};
+}
+
+int Tracker::register_node(Pid pid, Actor /*actor*/) {
+  if (pid < 1) return EINVAL;
+  const auto task = tasks_.live_task(pid);
+  if (!task) return ESRCH;
+  if (nodes_.contains(pid)) return ENFILE;
+  Node n;
+  n.pid = pid;
+  n.tgid = task->tgid;
+  nodes_.emplace(pid, n);
+  return 0;
+}
+
+int Tracker::fetch(Pid pid, Node& out) const {
+  if (pid < 1) return EINVAL;
+  const auto it = nodes_.find(pid);
+  if (it == nodes_.end()) return EINVAL;
+  out = it->second;
+  return 0;
+}
+
+int Tracker::deregister(Pid pid, Actor actor) {
+  if (pid < 1) return EINVAL;
+  const auto it = nodes_.find(pid);
+  if (it == nodes_.end()) return ESRCH;
+  // Stricter than the kernel: a quota imposed from outside cannot be dropped from inside.
+  if (actor == Actor::target && it->second.imposed_from_outside) return EPERM;
+  nodes_.erase(it);
+  return 0;
+}
+
+int Tracker::resource_cap(Pid pid, std::int64_t heap_mib, std::int64_t files, Actor actor,
+                          std::optional<Violation>& enforce) {
+  std::optional<std::uint64_t> heap;
+  if (heap_mib >= 0) {
+    // heap_mib * 2^20 without overflow: 2^44 MiB and above can never be exceeded.
+    constexpr std::int64_t kNeverExceeded = std::int64_t{1} << 44;
+    heap = heap_mib >= kNeverExceeded ? std::numeric_limits<std::uint64_t>::max()
+                                      : static_cast<std::uint64_t>(heap_mib) << 20;
+  }
+  return cap_impl(pid, heap_mib < -1, heap, files, actor, enforce);
+}
+
+int Tracker::resource_cap_bytes(Pid pid, std::int64_t heap_bytes, std::int64_t files, Actor actor,
+                                std::optional<Violation>& enforce) {
+  std::optional<std::uint64_t> heap;
+  if (heap_bytes >= 0) heap = static_cast<std::uint64_t>(heap_bytes);
+  return cap_impl(pid, heap_bytes < -1, heap, files, actor, enforce);
+}
+
+int Tracker::cap_impl(Pid pid, bool bad_heap, std::optional<std::uint64_t> heap, std::int64_t files,
+                      Actor actor, std::optional<Violation>& enforce) {
+  enforce.reset();
+  if (pid < 1 || !tasks_.live_task(pid)) return ESRCH;
+  const auto it = nodes_.find(pid);
+  if (it == nodes_.end()) return EINVAL;
+  if (bad_heap || files < -1) return EINVAL;
+  Node& n = it->second;
+  if (n.quotas_set()) return ENFILE;
+  n.heap_quota_bytes = heap;
+  n.file_quota = files >= 0 ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(files)) : std::nullopt;
+  n.imposed_from_outside = actor == Actor::outside && n.quotas_set();
+  enforce = over_quota(n, n.heapsize, n.openfile_count);  // enforced at once
+  return 0;
+}
+
+int Tracker::resource_reset(Pid pid, Actor actor) {
+  if (pid < 1 || !tasks_.live_task(pid)) return ESRCH;
+  const auto it = nodes_.find(pid);
+  if (it == nodes_.end()) return EINVAL;
+  if (actor == Actor::target && it->second.imposed_from_outside) return EPERM;
+  it->second.heap_quota_bytes.reset();
+  it->second.file_quota.reset();
+  it->second.imposed_from_outside = false;
+  return 0;
+}
+
+std::optional<Violation> Tracker::over_quota(const Node& n, std::uint64_t heap, std::uint64_t files) {
+  if (n.heap_quota_bytes && heap > *n.heap_quota_bytes)
+    return Violation{n.pid, n.tgid, Resource::heap, heap, *n.heap_quota_bytes};
+  if (n.file_quota && files > *n.file_quota)
+    return Violation{n.pid, n.tgid, Resource::files, files, *n.file_quota};
+  return std::nullopt;
+}
+
+bool Tracker::tracked(Pid tid, Pid tgid) const {
+  return !nodes_.empty() && (nodes_.contains(tgid) || (tid != tgid && nodes_.contains(tid)));
+}
+
+std::optional<Violation> Tracker::check(Pid tid, Pid tgid, const Delta& d) const {
+  const Pid keys[] = {tgid, tid};
+  for (int i = 0; i < (tid == tgid ? 1 : 2); ++i) {
+    const auto it = nodes_.find(keys[i]);
+    if (it == nodes_.end()) continue;
+    const Node& n = it->second;
+    const Usage after = counted({n.heapsize, n.openfile_count}, d);
+    if (auto v = over_quota(n, after.heap, after.files)) {
+      v->tgid = tgid;  // the caller's whole process dies, whichever of its nodes crossed
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+void Tracker::apply(Pid tid, Pid tgid, const Delta& d) {
+  ++changes_;
+  const Pid keys[] = {tgid, tid};
+  for (int i = 0; i < (tid == tgid ? 1 : 2); ++i) {
+    const auto it = nodes_.find(keys[i]);
+    if (it == nodes_.end()) continue;
+    Node& n = it->second;
+    const Usage after = counted({n.heapsize, n.openfile_count}, d);
+    n.heapsize = after.heap, n.openfile_count = after.files;
+  }
+}
+
+void Tracker::thread_exited(Pid tid, Pid tgid) {
+  if (tid != tgid) nodes_.erase(tid);
+}
+
+void Tracker::process_exited(Pid tgid) {
+  std::erase_if(nodes_, [tgid](const auto& kv) { return kv.second.tgid == tgid; });
+  nodes_.erase(tgid);
+}
+
+const Node* Tracker::find(Pid pid) const {
+  const auto it = nodes_.find(pid);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+std::vector<Node> Tracker::nodes() const {
+  std::vector<Node> out;
+  out.reserve(nodes_.size());
+  for (const auto& [pid, n] : nodes_) out.push_back(n);
+  return out;
+}
+
+}  // namespace sandbox

@@ -1,0 +1,290 @@
+// Jobs at the edge: which job a process is in, accounting its calls, killing a whole job,
+// and the outside operations on jobs. The model (shares, totals, quotas) is jobs.*.
+//
+// A job is what one listener supervises. Every process whose calls come through a listener
+// runs under the filter that listener belongs to, and so does everything it starts: seccomp
+// filters are inherited and cannot be removed, so a process cannot leave its job by forking,
+// daemonizing or being orphaned. A process enters its job at its first notified call (every
+// counted call is notified, so nothing it does before is lost).
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "notify/supervisor.hpp"
+
+namespace sandbox {
+namespace {
+
+// The first bytes of a small /proc file of `pid` (empty if unreadable). The content is the
+// target's to choose: it is only ever reported, quoted, never used to decide anything.
+std::string read_proc(Pid pid, const char* file, std::size_t max) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string out(max, '\0');
+  ssize_t n;
+  do n = ::read(fd, out.data(), max);
+  while (n < 0 && errno == EINTR);
+  ::close(fd);
+  out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  return out;
+}
+
+std::string argv0_of(Pid pid) {
+  std::string s = read_proc(pid, "cmdline", 256);
+  if (const auto nul = s.find('\0'); nul != std::string::npos) s.resize(nul);
+  return s;
+}
+
+std::string comm_of(Pid pid) {
+  std::string s = read_proc(pid, "comm", 64);
+  if (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+JobId Supervisor::start_job(NotifyChannel& ch, JobSpec spec) {
+  std::lock_guard lk(mu_);
+  sweep();
+  if (ProcState* p = ensure_proc(spec.root)) spec.owner = p->ruid;
+  // Quotas given at the start come from the supervisor's command line or policy (possibly
+  // tightened by the joiner): they are the supervisor's user's to lift (see View::uid).
+  const auto imposer = static_cast<uid_t>(::geteuid());
+  // adopt_root() gave the listener's job its identity (scope, descriptor budget); here it
+  // gets its quotas. A listener never adopted gets a job of its own.
+  JobId id = 0;
+  if (const auto it = channel_jobs_.find(&ch); it != channel_jobs_.end() && jobs_.configure(it->second, spec))
+    id = it->second;
+  else
+    id = channel_jobs_[&ch] = jobs_.create(spec);
+  if (spec.heap_quota_bytes || spec.file_quota) job_imposer_[id] = imposer;
+  return id;
+}
+
+bool Supervisor::job_gate(Call& c) {
+  ProcState& p = c.proc;
+  if (p.job == 0)
+    if (const auto it = channel_jobs_.find(&c.ch); it != channel_jobs_.end()) p.job = it->second;
+  if (p.job != 0 && !p.entered) {
+    p.entered = true;
+    jobs_.enter(p.job, p.tgid);
+  }
+  if (p.job == 0) return true;
+  if (jobs_.killed(p.job)) {
+    // A straggler of a killed job (one the /proc walk could not find, e.g. an orphan
+    // reparented to init under `serve`): it goes the way of the rest, and its call never
+    // runs. Killed by its pidfd, which names this very process.
+    target::pidfd_kill(p.pidfd.get());
+    reply_error(c, EPERM);
+    return false;
+  }
+  if (p.name_stale) {
+    p.name_stale = false;
+    if (jobs_.keeps_history(p.job)) jobs_.name(p.tgid, argv0_of(p.tgid));
+  }
+  return true;
+}
+
+bool Supervisor::counted(const Call& c) const {
+  return tracker_.tracked(c.tid, c.tgid) || jobs_.counting(c.tgid);
+}
+
+void Supervisor::charge(Call& c, const Delta& d) {
+  tracker_.apply(c.tid, c.tgid, d);
+  jobs_.apply(c.tgid, d);
+}
+
+void Supervisor::kill_job(const JobViolation& v) {
+  const bool first = !jobs_.killed(v.job);
+  const std::string name = first ? comm_of(v.pid) : std::string();  // before it dies
+  jobs_.mark_killed(v);
+  // Every member we know, through its pidfd: never by number, a pid may have been reused.
+  // First all are stopped, parents before children, then all are killed: no member can
+  // see another one die and react to it (a shell printing "Killed", a supervisor of its
+  // own restarting a worker) before its own end.
+  std::vector<std::pair<int, int>> members;  // (depth in the job, pidfd)
+  for (auto& [tgid, p] : procs_) {
+    if (p.job != v.job) continue;
+    int depth = 0;
+    for (Pid up = p.ppid; depth < 4096; ++depth) {
+      const auto it = procs_.find(up);
+      if (it == procs_.end() || it->second.job != v.job) break;
+      up = it->second.ppid;
+    }
+    members.emplace_back(depth, p.pidfd.get());
+  }
+  std::sort(members.begin(), members.end());
+  for (const auto& [depth, fd] : members) target::pidfd_signal(fd, SIGSTOP);
+  for (const auto& [depth, fd] : members) target::pidfd_kill(fd);
+  kill_job_descendants(v.job);
+  if (!first) return;
+  ++(v.resource == Resource::heap ? kills_heap_ : kills_files_);
+  Event e{Event::Kind::killed, v.pid, v.pid};
+  e.job = v.job;
+  e.job_violation = v;
+  e.name = name;
+  emit(e);
+}
+
+void Supervisor::kill_job_descendants(JobId job) {
+  // Processes of the job that have made no notified call yet (just forked, or busy
+  // computing) are found by their parent links: a process descends from a member, from the
+  // job's root, or (sandbox run, a subreaper) from the supervisor itself. Repeated until a
+  // pass finds nobody new, so a child forked during a pass is caught by the next; one
+  // forked later still dies at its first notified call (job_gate).
+  std::unordered_set<Pid> done;
+  for (const auto& [tgid, p] : procs_)
+    if (p.job == job) done.insert(tgid);
+  for (int pass = 0; pass < 64; ++pass) {
+    std::unordered_map<Pid, Pid> parent;  // live processes: pid -> ppid, one status read each
+    if (DIR* d = ::opendir("/proc")) {
+      while (const dirent* e = ::readdir(d)) {
+        const Pid pid = std::atoi(e->d_name);
+        if (pid <= 1 || pid == self_) continue;
+        if (const auto st = target::status(pid); st && st->alive() && st->tgid == pid) parent[pid] = st->ppid;
+      }
+      ::closedir(d);
+    }
+    const auto job_of = [&](Pid pid) -> JobId {
+      for (int depth = 0; pid > 1 && depth < 4096; ++depth) {
+        if (pid == self_) return orphan_job_;
+        if (const auto it = procs_.find(pid); it != procs_.end() && it->second.job != 0)
+          return it->second.job;
+        const auto up = parent.find(pid);
+        if (up == parent.end()) return 0;
+        pid = up->second;
+      }
+      return 0;
+    };
+    bool found = false;
+    for (const auto& [pid, ppid] : parent) {
+      if (done.contains(pid) || job_of(pid) != job) continue;
+      done.insert(pid);
+      found = true;
+      const int fd = target::pidfd_open(pid, false);
+      if (fd < 0) continue;
+      // Checked after the pidfd is open: if `pid` still has the parent we resolved, the
+      // pidfd names a process of the job (a reused pid with that parent descends from the
+      // job too); if not, it is left alone.
+      if (const auto st = target::status(pid); st && st->alive() && st->ppid == ppid) target::pidfd_kill(fd);
+      ::close(fd);
+    }
+    if (!found) break;
+  }
+}
+
+JobId Supervisor::job_by_ancestry(Pid pid) {
+  std::lock_guard lk(mu_);
+  sweep();
+  for (int depth = 0; pid > 1 && depth < 4096; ++depth) {
+    if (pid == self_) return orphan_job_;
+    if (const auto it = procs_.find(pid); it != procs_.end() && it->second.job != 0) return it->second.job;
+    const auto st = target::status(pid);
+    if (!st) return 0;
+    pid = st->ppid;
+  }
+  return 0;
+}
+
+// ---- queries and outside operations ----------------------------------------------------
+
+JobView Supervisor::job_view(JobId job) {
+  std::lock_guard lk(mu_);
+  sweep();
+  JobView v;
+  jobs_.fetch(job, v);
+  return v;
+}
+
+std::vector<ProcessRecord> Supervisor::job_history(JobId job) {
+  std::lock_guard lk(mu_);
+  sweep();
+  return jobs_.history(job);
+}
+
+bool Supervisor::job_killed(JobId job) {
+  std::lock_guard lk(mu_);
+  return jobs_.killed(job);
+}
+
+void Supervisor::reaped(Pid pid, int status) {
+  std::lock_guard lk(mu_);
+  sweep();  // the process's pidfd has reported its end: its share has left, its record is there
+  if (WIFEXITED(status)) jobs_.reaped(pid, Ending::exit, WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) jobs_.reaped(pid, Ending::signal, WTERMSIG(status));
+}
+
+OpResult Supervisor::authorize_job(const Caller& c, JobId job) {
+  JobView v;
+  if (jobs_.fetch(job, v) != 0) return {ESRCH, "job " + std::to_string(job) + ": no such job"};
+  if (c.uid == 0 || c.uid == v.owner) return {};
+  return {EPERM, "job " + std::to_string(job) + " belongs to uid " + std::to_string(v.owner)};
+}
+
+OpResult Supervisor::fetch_job(const Caller& c, JobId job, JobView& out) {
+  std::lock_guard lk(mu_);
+  sweep();
+  if (auto a = authorize_job(c, job); !a.ok()) return a;
+  jobs_.fetch(job, out);
+  if (const auto it = job_containers_.find(job); it != job_containers_.end()) out.container = it->second;
+  return {};
+}
+
+OpResult Supervisor::cap_job(const Caller& c, JobId job, std::optional<std::uint64_t> heap_bytes,
+                             std::optional<std::uint64_t> files) {
+  std::lock_guard lk(mu_);
+  sweep();
+  if (auto a = authorize_job(c, job); !a.ok()) return a;
+  if (auto a = job_imposed_by_other(c, job); !a.ok()) return a;
+  std::optional<JobViolation> enforce;
+  const int rc = jobs_.cap(job, false, heap_bytes, files, enforce);
+  if (rc == ENFILE) return {ENFILE, "job " + std::to_string(job) + ": quotas already set"};
+  if (rc != 0) return {rc, "job " + std::to_string(job)};
+  job_imposer_[job] = c.uid;
+  Event e{Event::Kind::quota_set, 0, 0};
+  e.job = job;
+  e.heap_quota_bytes = heap_bytes, e.file_quota = files;
+  emit(e);
+  if (enforce) kill_job(*enforce);  // enforced at once, as for a node
+  return {};
+}
+
+OpResult Supervisor::reset_job(const Caller& c, JobId job) {
+  std::lock_guard lk(mu_);
+  sweep();
+  if (auto a = authorize_job(c, job); !a.ok()) return a;
+  if (auto a = job_imposed_by_other(c, job); !a.ok()) return a;
+  jobs_.reset(job);
+  job_imposer_.erase(job);
+  Event e{Event::Kind::quota_reset, 0, 0};
+  e.job = job;
+  emit(e);
+  return {};
+}
+
+std::vector<JobView> Supervisor::list_jobs(const Caller& c) {
+  std::lock_guard lk(mu_);
+  sweep();
+  std::vector<JobView> out;
+  for (const JobView& v : jobs_.list())
+    if (c.uid == 0 || c.uid == v.owner) {
+      out.push_back(v);
+      if (const auto it = job_containers_.find(v.id); it != job_containers_.end())
+        out.back().container = it->second;
+    }
+  return out;
+}
+
+}  // namespace sandbox

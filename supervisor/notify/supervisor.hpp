@@ -1,0 +1,354 @@
+// supervisor: the notify loop and the per-target state it owns.
+//
+// One thread runs serve() for a listener: receive a notification, dispatch it through the
+// syscall table to a handler (supervisor/handlers/*.cpp, one file per family), answer.
+// Other threads (the CLI, the socket server) reach the model through the locked methods at
+// the bottom. Everything below `private:` is guarded by mu_.
+//
+// Per-target state is keyed by kernel ids but never trusted across an id's lifetime:
+// every process we know has a pidfd in an epoll set, and sweep() (run before every
+// notification and every query) retires the state of tasks that have exited, so a reused
+// pid never inherits a dead task's nodes, credentials or counters.
+#pragma once
+
+#include <linux/seccomp.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "cli/policy.hpp"
+#include "control/control.hpp"
+#include "model/jobs.hpp"
+#include "model/tracker.hpp"
+#include "notify/notify.hpp"
+#include "notify/syscalls.hpp"
+#include "observe/metrics.hpp"
+#include "open/emulation.hpp"
+#include "open/waits.hpp"
+#include "target/target.hpp"
+#include "target/unique_fd.hpp"
+
+namespace sandbox {
+
+class Supervisor final : public Control {
+ public:
+  struct Options {
+    Policy policy;
+    bool verbose = false;
+    // Each job may hold 1/job_shares of the descriptors left for pidfds: 1 for `sandbox
+    // run` (one tenant), more for `sandbox serve`.
+    unsigned job_shares = 4;
+  };
+  explicit Supervisor(Options options);
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+  ~Supervisor() override;
+
+  // A process launched under our filter, served through `channel`: it and its
+  // descendants are in scope, as a new job (returned).
+  JobId adopt_root(Pid pid, const NotifyChannel* channel = nullptr);
+
+  // Runs the notify loop for one listener until `stop` is set (the thread is then woken
+  // with stop_signal(), which serve() installs as a no-op handler) or the listener fails.
+  // Several listeners may be served at once, each by its own thread.
+  void serve(NotifyChannel& channel, const std::atomic<bool>& stop);
+  static int stop_signal();  // SIGUSR1
+  // Ends a thread running serve() whose stop flag is set: wakes it from a blocking RECV
+  // with stop_signal() until it reports `done`, then joins it.
+  static void finish(std::thread& t, const std::atomic<bool>& done);
+
+  // Quotas from the command line or a policy on a launched root (Actor::outside).
+  OpResult impose(Pid pid, const Policy& policy);
+  // Shutdown: SIGKILL every process known to run under our filters (and their descendants
+  // found in /proc), then stop the listener threads started by join().
+  void kill_all();
+  // For `sandbox serve`: retire the threads of joined listeners whose targets are all gone.
+  // Cheap; call it now and then (the server does, on a timer).
+  void maintain();
+  std::size_t listeners() const;
+  // Notifications handled so far (for --verbose and benchmarks).
+  std::uint64_t notifications() const;
+
+  // Jobs (job_control.cpp). Every process whose calls come through `ch` belongs to a new
+  // job, from its first call on; a Scope::job spec's quotas hold for all of them together.
+  JobId start_job(NotifyChannel& ch, JobSpec spec);
+  // The job and its processes' records, for the run's report (retires exited ones first).
+  JobView job_view(JobId job);
+  std::vector<ProcessRecord> job_history(JobId job);
+  bool job_killed(JobId job);
+  // `sandbox run` reaped one of its children (`status` from waitpid): its record gets the
+  // exact ending.
+  void reaped(Pid pid, int status);
+  OpResult fetch_job(const Caller& c, JobId job, JobView& out) override;
+  OpResult cap_job(const Caller& c, JobId job, std::optional<std::uint64_t> heap_bytes,
+                   std::optional<std::uint64_t> files) override;
+  OpResult reset_job(const Caller& c, JobId job) override;
+  std::vector<JobView> list_jobs(const Caller& c) override;
+
+  // Control (the socket, the CLI).
+  Caller identify(const ucred& peer, int peer_pidfd) override;
+  OpResult register_node(const Caller& c, Pid pid) override;
+  OpResult fetch(const Caller& c, Pid pid, Node& out) override;
+  OpResult deregister(const Caller& c, Pid pid) override;
+  OpResult resource_cap(const Caller& c, Pid pid, std::int64_t heap_mib, std::int64_t files) override;
+  OpResult resource_cap_bytes(const Caller& c, Pid pid, std::int64_t heap_bytes, std::int64_t files) override;
+  OpResult resource_reset(const Caller& c, Pid pid) override;
+  std::vector<Node> list(const Caller& c) override;
+  std::uint64_t subscribe(const Caller& c, std::function<void(const Event&)> fn) override;
+  std::uint64_t subscribe(const Caller& c, const WatchFilter& f,
+                          std::function<void(const Event&)> fn) override;
+  void unsubscribe(std::uint64_t id) override;
+  OpResult metrics(const Caller& c, bool openmetrics, std::string& out) override;
+
+  // Observability (observe.cpp). Usage events for watchers are coalesced: at most one per
+  // node per kUsageInterval; a change held back is sent by flush_usage(), which the owner
+  // calls every kUsageInterval or so (a timer on the io thread).
+  static constexpr std::uint64_t kUsageIntervalNs = 100'000'000;
+  void flush_usage();
+  // What the metrics text shows to caller `c` (its own targets unless root).
+  observe::MetricsSnapshot metrics_snapshot(const Caller& c);
+  std::vector<sock_filter> filter_program() override;
+  OpResult join(const Caller& c, JoinRequest request) override;
+  // A target whose listener came from elsewhere than the target itself (an OCI runtime
+  // through `sandbox serve --oci-listener`): serve `listener` for `pid` and its
+  // descendants as one job (adopt_root + impose + start_job, as join does) with `quotas`
+  // imposed from outside; under Scope::job they are the job's. `container` labels it in
+  // list and events. The caller has checked that the listener is `pid`'s (oci_listener.cpp).
+  OpResult attach(UniqueFd listener, Pid pid, const Policy& quotas, Scope scope,
+                  const std::string& container);
+
+ private:
+  struct ThreadState {
+    Pid tgid = 0;
+    int closing_fd = -1;  // a close() of this fd was let through and may still be in flight
+  };
+  // One address space (mm_struct) and what the kernel keeps per mm: the break and the
+  // data layout. Shared by the processes that use it (CLONE_VM, vfork); kcmp(KCMP_VM)
+  // tells which (memory.cpp). See docs/design.md "Memory: predicting the result".
+  struct AddressSpace {
+    std::optional<target::Layout> layout;  // fixed from exec to exec (PR_SET_MM is refused)
+    std::optional<std::uint64_t> brk;      // page-aligned mm->brk, followed call by call
+    std::uint64_t brk_value = 0;           // mm->brk itself (what a refused brk returns)
+    std::uint64_t brk_asked = 0;           // the last untracked brk's argument
+    std::uint64_t brk_ceiling = ~0ULL;     // while brk is unknown: the highest it can be
+    bool shared = false;                   // other processes may use it: kcmp it against newcomers
+  };
+  struct ProcState {
+    Pid tgid = 0;
+    UniqueFd pidfd;
+    uid_t ruid = 0, suid = 0;          // for authorising outside callers
+    JobId job = 0;                     // the launch it belongs to (never 0 once known)
+    Pid ppid = 0;                      // parent when first seen (memory.cpp: who may share an mm)
+    std::shared_ptr<AddressSpace> mm;  // found at the first memory call; dropped at exec
+    bool mm_was_shared = false;        // the mm it had before an exec (that may fail) was
+    // RLIMIT_AS/RLIMIT_DATA (per thread group), cached until a limit change names this
+    // process (setrlimit, prlimit64 with a new value are notified); then read at every call.
+    std::optional<target::MemoryLimits> limits;
+    bool limits_change = false;
+    // fd -> threads whose close of it was let through and may be in flight. Several: the
+    // threads of a process may have fd tables of their own (unshare(CLONE_FILES)).
+    std::unordered_multimap<int, Pid> closing;
+    std::vector<Pid> threads;
+    char comm[16] = {};      // its name, from /proc status (refreshed when its leader is learnt anew)
+    bool entered = false;    // in jobs_ (job_control.cpp: job_gate)
+    bool name_stale = true;  // argv[0] to be read for the report (at first sight, after exec)
+  };
+  struct Call {
+    NotifyChannel& ch;
+    OpenEmulator& open;
+    const seccomp_notif& n;
+    Pid tid;
+    Pid tgid;
+    ProcState& proc;
+    ThreadState& thread;
+    // mu_, held. A handler that must wait (an open) releases it meanwhile; proc and thread
+    // are then not to be used again (the process may be swept).
+    std::unique_lock<std::mutex>& lock;
+    opening::ReceiverPool* pool = nullptr;  // the serving threads, when there are several
+    std::uint64_t arg(int i) const { return n.data.args[i]; }
+  };
+  class Directory;  // TaskDirectory over /proc, scoped to our targets
+  // What a caller may see and do: the outside sees every job (authorised by uid); a target
+  // (its ABI, or an inside socket client) sees only its own job, as Actor::target.
+  struct View {
+    Actor actor = Actor::outside;
+    std::optional<JobId> job;  // nullopt: every job
+    uid_t uid = 0;             // an outside caller's uid (for quotas imposed by someone else)
+  };
+  static View view_of(const Caller& c);
+  // Quotas set from outside belong to the uid that set them (the supervisor's own for a
+  // policy or the command line): another non-root uid may not lift or change them, even on
+  // its own processes -- a tenant of a root `serve` cannot undo the operator's policy.
+  // 0 when allowed, else EPERM.
+  int imposed_by_other(const View& v, Pid pid) const;
+  OpResult job_imposed_by_other(const Caller& c, JobId job) const;
+
+  // The threads serving one listener (supervisor.cpp).
+  struct Receivers;
+
+  // The loop.
+  void receive(Receivers& r, bool primary);
+  void handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n, std::unique_lock<std::mutex>& lk,
+              opening::ReceiverPool* pool);
+  // nullptr with `why` set to EAGAIN when the process's job is over its budget, else ENOSYS.
+  ThreadState* learn(Pid tid, const NotifyChannel* channel = nullptr, int* why = nullptr);
+  // `known`: the process's /proc status when the caller has just read it (saves a read);
+  // `job`: its job when the caller knows it (the listener it was notified through).
+  // nullptr if the process is gone -- or its job holds its whole budget of processes (one
+  // pidfd each): then `why` is EAGAIN and the refusal is logged, naming the job.
+  ProcState* ensure_proc(Pid tgid, const target::TaskStatus* known = nullptr, JobId job = 0,
+                         int* why = nullptr);
+  bool watch_node(Pid pid, Pid tgid);  // false: the process cannot be watched (gone, budget)
+  void sweep();
+  void forget_process(Pid tgid);
+  void drop_threads(ProcState& p);
+  bool in_scope(Pid tgid);
+  // The job of a process in scope, or 0: a known process's own, else its nearest known
+  // ancestor's (orphans reparented to us belong to the job of our own child).
+  JobId job_of(Pid tgid);
+  bool visible(const View& v, Pid tgid) { return !v.job || job_of(tgid) == *v.job; }
+  OpResult authorize(const Caller& c, Pid pid);
+  // The five operations for a caller's view, with the lock held: 0 or the contract's errno.
+  int op_register(const View& v, Pid pid);
+  int op_fetch(const View& v, Pid pid, Node& out);
+  int op_deregister(const View& v, Pid pid);
+  using CapFn = std::function<int(Actor, std::optional<Violation>& enforce)>;  // one resource_cap form
+  int op_cap(const View& v, Pid pid, const CapFn& cap);
+  int op_reset(const View& v, Pid pid);
+  template <typename Cap>
+  OpResult cap_outside(const Caller& c, Pid pid, Cap&& cap);  // the two resource_cap forms
+  OpResult result(int err, Pid pid, Op op);                   // the contract's error, with a message
+
+  // Answers. Each returns true when the kernel accepted the answer (the target was still
+  // waiting); false (ENOENT) means it died or was interrupted: account nothing.
+  bool reply_continue(Call& c);
+  bool reply_value(Call& c, std::int64_t value);
+  bool reply_error(Call& c, int err);
+  // Quota gate: false if `d` would cross a quota; the process is then killed and the call
+  // answered with `deny_errno` so it never takes effect.
+  bool admit(Call& c, const Delta& d, int deny_errno);
+  void kill_for(const Violation& v);
+  // Jobs (job_control.cpp). job_gate() runs before every dispatch: it puts a new process in
+  // its channel's job, and answers (false) the calls of a killed job's stragglers.
+  bool job_gate(Call& c);
+  bool counted(const Call& c) const;     // the call must be accounted: a node or a counting job
+  void charge(Call& c, const Delta& d);  // apply `d` to the caller's nodes and its job share
+  void kill_job(const JobViolation& v);
+  void kill_job_descendants(JobId job);  // members not seen yet, found through /proc
+  JobId job_by_ancestry(Pid pid);        // the job of pid or of its nearest known ancestor
+  OpResult authorize_job(const Caller& c, JobId job);
+  // To every subscriber that wants it and may see it, stamped with the time and the comm.
+  // `usage`: which usage subscribers an Event::Kind::usage goes to.
+  enum class UsageTo { none, raw, coalesced };
+  void emit(const Event& e, UsageTo usage = UsageTo::none);
+  // After a call changed counters: usage events for nodes tid and tgid (observe.cpp).
+  void publish_usage(Pid tid, Pid tgid);
+  Event usage_event(const Node& n) const;
+
+  // Handlers, one file per family under supervisor/handlers/.
+  void on_brk(Call& c);               // memory.cpp
+  void on_mmap(Call& c);              // memory.cpp
+  void on_open(Call& c, Op op);       // files.cpp
+  void on_close(Call& c);             // files.cpp
+  void on_exit(Call& c, bool group);  // lifecycle.cpp
+  void on_execve(Call& c);            // lifecycle.cpp
+  void on_credentials(Call& c);       // lifecycle.cpp
+  void on_root_change(Call& c);       // lifecycle.cpp
+  void on_rlimit_change(Call& c);     // memory.cpp
+  void on_vm_clone(Call& c);          // memory.cpp
+  target::MemoryLimits memory_limits(Call& c);
+  AddressSpace& address_space(Call& c);
+  void on_abi(Call& c, Op op);  // abi.cpp
+
+  // files.cpp: the end of an open, under the lock again.
+  struct OpenCall;
+  void finish_open(OpenCall& o, const OpenOutcome& out);
+
+  struct Subscriber {
+    Caller caller;
+    WatchFilter filter;
+    std::function<void(const Event&)> fn;
+  };
+  struct UsageState {           // per node, for coalescing usage events
+    std::uint64_t last_ns = 0;  // CLOCK_MONOTONIC of the last one sent
+    bool pending = false;       // a change is held back: `held`
+    Event held;                 // the newest usage event not yet sent
+  };
+  static std::int64_t usage_key(JobId job) { return -static_cast<std::int64_t>(job) - 1; }
+  // A node is going (exit, deregister): its held-back usage event goes out first.
+  void release_usage(std::int64_t key);
+  // Coalesced for watchers, as for nodes (raw for the trace); a job no process is left in
+  // is never held back (its last value arrives).
+  void publish_job_usage(JobId job);
+  void publish_usage_event(std::int64_t key, const Event& e, bool hold_allowed);
+  struct Joined {  // a listener handed over by `sandbox-shim --socket`, with its thread
+    std::unique_ptr<SeccompListener> listener;
+    std::atomic<bool> stop{false};
+    std::atomic<bool> done{false};
+    std::thread thread;
+  };
+
+  Options opt_;
+  Dispatch dispatch_;
+  target::Overcommit overcommit_;
+  target::AddressSpaceFacts facts_;
+
+  mutable std::mutex mu_;
+  std::unique_ptr<Directory> directory_;
+  Tracker tracker_;
+  std::vector<OpenEmulator*> emulators_;  // one per serving thread
+  UniqueFd epoll_;                        // pidfds of known processes and of thread nodes
+  std::unordered_map<Pid, ProcState> procs_;
+  std::unordered_map<Pid, ThreadState> threads_;
+  std::unordered_map<Pid, std::pair<Pid, UniqueFd>> thread_nodes_;  // tid -> (tgid, pidfd)
+  std::vector<Pid> roots_;
+  std::unordered_map<const NotifyChannel*, JobId> channel_jobs_;
+  // Descriptors: the supervisor holds one pidfd per known process. Each job may hold at
+  // most its share (Options::job_shares) of what RLIMIT_NOFILE leaves after a reserve, so one tenant that
+  // starts hundreds of processes fails alone (EAGAIN, logged with the cause) and never starves the others or
+  // the control socket.
+  struct JobUse {
+    Pid root = 0;
+    std::size_t procs = 0;
+    bool refusing = false;  // logged once per episode
+  };
+  std::unordered_map<JobId, JobUse> job_use_;
+  std::uint64_t fd_limit_ = 0;
+  std::size_t job_budget_ = 0;
+  JobId orphan_job_ = 0;  // the job of our own child root: its orphans are reparented to us
+  std::unordered_map<JobId, std::string> job_containers_;  // a container's job -> its id (attach)
+  std::unordered_map<std::uint64_t, Subscriber> subscribers_;
+  std::uint64_t next_subscriber_ = 1;
+  std::list<Joined> joined_;
+  std::vector<sock_filter> filter_;  // built once, for join()
+  std::uint64_t notifications_ = 0;
+  bool any_vm_clone_ = false;  // a CLONE_VM clone or vfork was let through: mms may be shared
+  Pid self_ = 0;
+  // Observability: counters for the metrics, and usage subscribers.
+  std::array<std::uint64_t, kMaxSyscallNr> by_nr_{};  // notifications by syscall number
+  std::uint64_t kills_heap_ = 0, kills_files_ = 0;
+  std::uint64_t unattributed_ = 0;                   // calls refused (ENOSYS) because no task could be learnt
+  std::size_t usage_raw_ = 0, usage_coalesced_ = 0;  // subscribers wanting usage events
+  // Keyed by usage_key(): a node's pid, or a job (negative, so the two never collide).
+  std::unordered_map<std::int64_t, UsageState> usage_state_;
+  std::vector<std::int64_t> usage_pending_;
+  Jobs jobs_;
+  std::unordered_map<Pid, uid_t> node_imposer_;   // node pid -> uid that set its quotas from outside
+  std::unordered_map<JobId, uid_t> job_imposer_;  // job -> uid that set its quotas
+
+  // Opens (files.cpp): the caches every serving thread's emulator shares, and the watch
+  // on opens that take long (signals, death).
+  std::shared_ptr<OpenEmulator::Shared> open_shared_ = OpenEmulator::make_shared_state();
+  opening::Waits waits_{stop_signal()};
+};
+
+}  // namespace sandbox

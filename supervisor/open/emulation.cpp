@@ -1,0 +1,1011 @@
+// open_emulation: see the header. Everything here runs on the notify thread that called
+// init(); the only state is the per-thread credential cache and a few descriptors opened
+// at init (our procfs, our root, our mount namespace).
+//
+// Security reasoning, in one place:
+//  - Every path is resolved by the kernel with the target thread's fsuid/fsgid/groups and
+//    effective capabilities on OUR thread only (raw syscalls, not glibc's broadcasting
+//    wrappers), with the target's root (chroot of our private fs_struct) and its cwd or
+//    dirfd as the starting point. The path string was copied once by the caller; the
+//    target cannot change it afterwards.
+//  - Procfs is the one filesystem whose meaning depends on who looks ("self", magic
+//    links). The fast path refuses magic links (RESOLVE_NO_MAGICLINKS) and sends anything
+//    that ended on procfs, or failed, to the slow path, which walks the path component by
+//    component, substituting the target for "self"/"thread-self" and refusing to enter
+//    or jump through the supervisor's own /proc/<pid> trees; a final check on the
+//    descriptor refuses anything naming /proc/<supervisor pid or tid>.
+#include "open/emulation.hpp"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/magic.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "open/executor.hpp"
+#include "target/unique_fd.hpp"
+
+namespace sandbox {
+namespace {
+
+// fs/fcntl.c / include/linux/fcntl.h (6.1).
+constexpr std::uint64_t kValidOpenFlags = O_RDONLY | O_WRONLY | O_RDWR | O_CREAT | O_EXCL | O_NOCTTY |
+                                          O_TRUNC | O_APPEND | O_NDELAY | O_NONBLOCK | O_SYNC | O_DSYNC |
+                                          FASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW |
+                                          O_NOATIME | O_CLOEXEC | O_PATH | O_TMPFILE;
+// The kernel's __O_TMPFILE bit alone (glibc's __O_TMPFILE includes O_DIRECTORY).
+constexpr std::uint64_t kTmpfileBit = 020000000;
+constexpr std::uint64_t kOPathFlags = O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
+constexpr std::uint64_t kSIallugo = 07777;
+constexpr int kMaxSymlinks = 40;  // include/linux/namei.h MAXSYMLINKS
+constexpr std::uint64_t kScoped = RESOLVE_BENEATH | RESOLVE_IN_ROOT;
+
+using Fd = UniqueFd;
+
+// Returns a descriptor or -errno.
+int sys_openat2(int dirfd, const char* path, std::uint64_t flags, std::uint64_t mode, std::uint64_t resolve) {
+  open_how how{};
+  how.flags = flags;
+  how.mode = mode;
+  how.resolve = resolve;
+  long r = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+  return r < 0 ? -errno : static_cast<int>(r);
+}
+
+int sys_openat(int dirfd, const char* path, int flags) {
+  int r = ::openat(dirfd, path, flags | O_CLOEXEC);
+  return r < 0 ? -errno : r;
+}
+
+std::uint64_t mount_id(const struct statx& st) {
+  return st.stx_mnt_id;
+}
+
+bool statx_at(int dirfd, const char* path, int flags, struct statx& st) {
+  return ::statx(dirfd, path, flags, STATX_TYPE | STATX_INO | STATX_MNT_ID, &st) == 0;
+}
+
+bool same_object(const struct statx& a, const struct statx& b) {
+  return a.stx_dev_major == b.stx_dev_major && a.stx_dev_minor == b.stx_dev_minor && a.stx_ino == b.stx_ino &&
+         mount_id(a) == mount_id(b);
+}
+
+bool is_procfs(int fd) {
+  struct statfs sf {};
+  return ::fstatfs(fd, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC;
+}
+
+bool is_number(std::string_view s) {
+  if (s.empty() || s.size() > 10) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+bool read_file_at(int dirfd, const std::string& path, std::string& out) {
+  Fd fd(::openat(dirfd, path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return false;
+  out.clear();
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) return true;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+std::string read_link_at(int dirfd, const std::string& path) {
+  std::string buf(256, '\0');
+  for (;;) {
+    ssize_t n = ::readlinkat(dirfd, path.c_str(), buf.data(), buf.size());
+    if (n < 0) return {};
+    if (static_cast<std::size_t>(n) < buf.size()) {
+      buf.resize(static_cast<std::size_t>(n));
+      return buf;
+    }
+    buf.resize(buf.size() * 2);
+  }
+}
+
+// What of /proc/<tid>/status matters for open(2).
+struct TaskCreds {
+  std::uint32_t fsuid = 0;
+  std::uint32_t fsgid = 0;
+  std::vector<gid_t> groups;
+  std::uint64_t cap_eff = 0;
+  mode_t umask = 022;
+  std::array<std::uint32_t, 4> uid{}, gid{};  // real, effective, saved, fs
+  std::array<std::uint64_t, 6> ns{};          // opening::kNamespaces, when read
+  bool operator==(const TaskCreds& o) const {
+    return fsuid == o.fsuid && fsgid == o.fsgid && groups == o.groups && cap_eff == o.cap_eff;
+  }
+};
+
+// Field `index` (0-based) of the whitespace-separated values after "Name:".
+bool status_field(std::string_view text, std::string_view name, std::size_t index, std::uint64_t& value,
+                  int base = 10) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    std::string_view line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.size() <= name.size() || line.substr(0, name.size()) != name || line[name.size()] != ':')
+      continue;
+    std::string rest(line.substr(name.size() + 1));
+    const char* p = rest.c_str();
+    for (std::size_t i = 0;; ++i) {
+      char* end = nullptr;
+      errno = 0;
+      unsigned long long v = std::strtoull(p, &end, base);
+      if (end == p || errno != 0) return false;
+      if (i == index) {
+        value = v;
+        return true;
+      }
+      p = end;
+    }
+  }
+  return false;
+}
+
+bool parse_creds(std::string_view text, TaskCreds& c) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    if (!status_field(text, "Uid", i, v)) return false;
+    c.uid[i] = static_cast<std::uint32_t>(v);
+    if (!status_field(text, "Gid", i, v)) return false;
+    c.gid[i] = static_cast<std::uint32_t>(v);
+  }
+  if (!status_field(text, "Uid", 3, v)) return false;
+  c.fsuid = static_cast<std::uint32_t>(v);
+  if (!status_field(text, "Gid", 3, v)) return false;
+  c.fsgid = static_cast<std::uint32_t>(v);
+  if (!status_field(text, "CapEff", 0, v, 16)) return false;
+  c.cap_eff = v;
+  if (status_field(text, "Umask", 0, v, 8)) c.umask = static_cast<mode_t>(v);
+  c.groups.clear();
+  for (std::size_t i = 0; status_field(text, "Groups", i, v); ++i) c.groups.push_back(static_cast<gid_t>(v));
+  return true;
+}
+
+// Fields of /proc/<pid>/stat after the command: index 0 is field 3 (state).
+bool stat_field(const std::string& text, std::size_t field, long long& out) {
+  std::size_t p = text.rfind(')');
+  if (p == std::string::npos) return false;
+  const char* s = text.c_str() + p + 2;
+  for (std::size_t f = 3; *s; ++f) {
+    const char* e = std::strchr(s, ' ');
+    if (f == field) {
+      out = std::strtoll(s, nullptr, 10);
+      return true;
+    }
+    if (!e) return false;
+    s = e + 1;
+  }
+  return false;
+}
+
+struct PathComp {
+  std::string name;
+  bool trailing_slash = false;  // "name/" as the last component of its path
+};
+
+// Pushes the components of `path` onto `pending` (a stack: back() is next).
+void push_path(std::vector<PathComp>& pending, std::string_view path, bool trailing) {
+  std::vector<PathComp> comps;
+  std::size_t pos = 0;
+  while (pos < path.size()) {
+    std::size_t slash = path.find('/', pos);
+    if (slash == std::string_view::npos) slash = path.size();
+    if (slash > pos) comps.push_back({std::string(path.substr(pos, slash - pos)), false});
+    pos = slash + 1;
+  }
+  if (!comps.empty() && (trailing || path.back() == '/')) comps.back().trailing_slash = true;
+  for (auto it = comps.rbegin(); it != comps.rend(); ++it) pending.push_back(std::move(*it));
+}
+
+}  // namespace
+
+// Caches shared by the emulators of every serving thread (guarded by mu). Lookups copy
+// out: an entry may be dropped by another thread while an open is in progress.
+struct OpenEmulator::Shared {
+  std::mutex mu;
+  std::unordered_map<pid_t, bool> same_root;  // tgid -> the target's root is ours (cache)
+  bool roots_change = false;                  // root_may_change() was called: no cache
+  std::unordered_map<pid_t, TaskCreds> creds_cache;
+  std::unordered_map<pid_t, pid_t> tid_tgid;
+  // Opens of targets in other namespaces (executor.hpp), started on first use.
+  std::array<std::uint64_t, 6> our_ns{};
+  std::unique_ptr<opening::Executors> executors;
+};
+
+std::shared_ptr<OpenEmulator::Shared> OpenEmulator::make_shared_state() {
+  return std::make_shared<Shared>();
+}
+
+struct OpenEmulator::Impl {
+  Fd proc;      // our procfs root, usable whatever our root is
+  Fd our_root;  // our own "/" (to come back from a chroot into a target's root)
+  struct statx root_stx {};
+  pid_t our_pid = 0;   // the supervisor
+  pid_t self_pid = 0;  // this process (an executor's own pid, in an executor)
+  TaskCreds self;      // this thread's creds as /proc shows them
+  std::uint32_t euid = 0, egid = 0;
+  std::vector<gid_t> groups;
+  __user_cap_data_struct caps[2]{};
+  int dumpable = 1;
+  int pdeathsig = 0;
+  bool chrooted = false;
+  const TaskCreds* worn = nullptr;  // creds currently worn (nullptr: our own)
+
+  // ---- credentials -----------------------------------------------------------------
+  int wear(const TaskCreds& t) {
+    // Only this thread changes: raw syscalls, never the glibc wrappers (which use
+    // SIGSETXID to apply the change to every thread of the supervisor).
+    // Each change is made only if needed: every cred change costs an RCU-freed copy.
+    if ((t.groups != groups && syscall(SYS_setgroups, t.groups.size(), t.groups.data()) != 0) ||
+        (t.fsgid != egid && syscall(SYS_setresgid, -1, t.fsgid, -1) != 0) ||
+        (t.fsuid != euid && syscall(SYS_setresuid, -1, t.fsuid, -1) != 0)) {
+      unwear_always();
+      return -EPERM;
+    }
+    // The real and saved uid stay ours (0), so the permitted set survives and the
+    // effective set can be set to the target's (a subset of permitted, or EPERM).
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2];
+    std::memcpy(data, caps, sizeof data);
+    data[0].effective = static_cast<std::uint32_t>(t.cap_eff);
+    data[1].effective = static_cast<std::uint32_t>(t.cap_eff >> 32);
+    worn = &t;
+    // (A uid change away from 0 cleared the effective set: set it again then too.)
+    if ((t.cap_eff != self.cap_eff || t.fsuid != euid) && syscall(SYS_capset, &hdr, data) != 0) {
+      unwear();
+      return -EPERM;
+    }
+    return 0;
+  }
+  void unwear_always() {
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    const bool uid_changed = !worn || worn->fsuid != euid;
+    if ((uid_changed && syscall(SYS_setresuid, -1, euid, -1) != 0) ||
+        ((!worn || worn->cap_eff != self.cap_eff || uid_changed) && syscall(SYS_capset, &hdr, caps) != 0) ||
+        ((!worn || worn->fsgid != egid) && syscall(SYS_setresgid, -1, egid, -1) != 0) ||
+        ((!worn || worn->groups != groups) && syscall(SYS_setgroups, groups.size(), groups.data()) != 0)) {
+      // Continuing with a target's identity (or without ours) would be a security bug.
+      std::fprintf(stderr, "open_emulation: cannot restore the supervisor's credentials: %s\n",
+                   std::strerror(errno));
+      std::abort();
+    }
+    // commit_creds() resets these when the euid/egid/fsuid/fsgid change.
+    if (!worn || worn->fsuid != euid || worn->fsgid != egid) {
+      if (prctl(PR_GET_DUMPABLE) != dumpable) prctl(PR_SET_DUMPABLE, dumpable);
+      if (pdeathsig != 0) prctl(PR_SET_PDEATHSIG, pdeathsig);
+    }
+    worn = nullptr;
+  }
+  void unwear() {
+    if (worn) unwear_always();
+  }
+
+  // ---- root --------------------------------------------------------------------------
+  int enter_root(pid_t tid) {
+    // chroot of our private fs_struct (init() unshared it) into the target's root, so
+    // absolute paths and absolute symlinks resolve exactly as for the target.
+    Fd r(::openat(proc.get(), (std::to_string(tid) + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (r.get() < 0) return errno == ENOENT ? -ESRCH : -errno;
+    if (::fchdir(r.get()) != 0 || ::chroot(".") != 0) {
+      int e = errno;
+      leave_root_always();
+      return -e;
+    }
+    chrooted = true;
+    return 0;
+  }
+  void leave_root_always() {
+    if (::fchdir(our_root.get()) != 0 || ::chroot(".") != 0) {
+      std::fprintf(stderr, "open_emulation: cannot restore the supervisor's root: %s\n",
+                   std::strerror(errno));
+      std::abort();
+    }
+    chrooted = false;
+  }
+
+  // ---- helpers -------------------------------------------------------------------------
+  // Is pid `n` (a number in the procfs whose root is `proc_root`) one of our threads?
+  bool is_ours(int proc_root, const std::string& n) const {
+    const std::string task = std::to_string(our_pid) + "/task/" + n;
+    return ::faccessat(proc_root, task.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+  }
+
+  // Where a procfs descriptor is, relative to its procfs root ("123/task/124/fd"), from
+  // its path (reachable from our current root). nullopt if it cannot be told.
+  std::optional<std::vector<std::string>> proc_location(int fd) const {
+    std::string path = read_link_at(proc.get(), "self/fd/" + std::to_string(fd));
+    if (path.empty() || path[0] != '/') return std::nullopt;
+    std::vector<std::string> comps;
+    for (std::size_t pos = 1; pos <= path.size();) {
+      std::size_t e = path.find('/', pos);
+      if (e == std::string::npos) e = path.size();
+      if (e > pos) comps.push_back(path.substr(pos, e - pos));
+      pos = e + 1;
+    }
+    // The innermost procfs root on the path.
+    for (std::size_t i = comps.size() + 1; i-- > 0;) {
+      std::string prefix = "/";
+      for (std::size_t j = 0; j < i; ++j) prefix += comps[j] + "/";
+      Fd d(::open(prefix.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      struct statx st {};
+      if (d.get() >= 0 && statx_at(d.get(), "", AT_EMPTY_PATH, st) && st.stx_ino == 1 && is_procfs(d.get()))
+        return std::vector<std::string>(comps.begin() + static_cast<long>(i), comps.end());
+    }
+    return std::nullopt;
+  }
+
+  // Refuses (true) a procfs file naming /proc/<one of our threads>/...
+  bool names_supervisor(int fd) const {
+    std::string path = read_link_at(proc.get(), "self/fd/" + std::to_string(fd));
+    if (path.empty() || path[0] != '/') return true;  // cannot tell: fail closed
+    std::size_t pos = 1;
+    std::string prefix = "/";
+    while (pos <= path.size()) {
+      std::size_t e = path.find('/', pos);
+      if (e == std::string::npos) e = path.size();
+      std::string comp = path.substr(pos, e - pos);
+      if (is_number(comp)) {
+        Fd d(::open(prefix.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        struct statx st {};
+        if (d.get() >= 0 && statx_at(d.get(), "", AT_EMPTY_PATH, st) && st.stx_ino == 1 &&
+            is_procfs(d.get()) && is_ours(d.get(), comp))
+          return true;
+      }
+      if (!comp.empty()) prefix += comp + "/";
+      pos = e + 1;
+    }
+    return false;
+  }
+
+  // Is `dir` the fd or fdinfo directory of the target's own process (or thread)?
+  bool in_own_fd_dir(int dir, pid_t tid, pid_t tgid) const {
+    if (!is_procfs(dir)) return false;
+    auto where = proc_location(dir);
+    if (!where || where->empty()) return false;
+    const auto& w = *where;
+    const std::string& last = w.back();
+    if (last != "fd" && last != "fdinfo") return false;
+    if (w.size() != 2 && !(w.size() == 4 && w[1] == "task")) return false;
+    return w[0] == std::to_string(tgid) || w[0] == std::to_string(tid);
+  }
+
+  // The calling thread's descriptor `fd` (a dirfd), as an O_PATH file of ours. Taken from
+  // the thread's own fd table: after unshare(CLONE_FILES) it is not the process's, and
+  // once the leader has exited the process pidfd names a zombie without one. Returns a
+  // descriptor or -errno (EBADF: not open in that table).
+  int thread_fd(const OpenRequest& req, int fd) const {
+    // pidfd_getfd needs PTRACE_MODE_ATTACH_REALCREDS: the supervisor is root. The thread
+    // is blocked in our notification, so its tid names it; the caller checks id_valid
+    // before using anything we return.
+    if (req.pidfd >= 0 && req.tid == req.tgid) {
+      const long r = syscall(SYS_pidfd_getfd, req.pidfd, fd, 0);
+      return r < 0 ? -errno : static_cast<int>(r);
+    }
+    // PIDFD_THREAD (6.9): a pidfd for this thread, whose fd table pidfd_getfd reads.
+    const long pfd = syscall(SYS_pidfd_open, req.tid, O_EXCL /* PIDFD_THREAD */);
+    if (pfd >= 0) {
+      const long r = syscall(SYS_pidfd_getfd, static_cast<int>(pfd), fd, 0);
+      const int e = errno;
+      ::close(static_cast<int>(pfd));
+      return r < 0 ? -e : static_cast<int>(r);
+    }
+    if (errno != EINVAL) return errno == ESRCH ? -ESRCH : -errno;
+    // Older kernels: /proc/<tid>/fd/<fd> follows the thread's own table too. An O_PATH
+    // reopen of the same path: for a dirfd only the path (dentry and mount) matters.
+    const std::string link = std::to_string(req.tid) + "/fd/" + std::to_string(fd);
+    const int r = ::openat(proc.get(), link.c_str(), O_PATH | O_CLOEXEC);
+    if (r >= 0) return r;
+    return errno == ENOENT ? -EBADF : -errno;
+  }
+
+  int slow_open(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
+                std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev);
+
+  // The kernel's may_follow_link() for the symlink `name` in `dir`, which the slow path is
+  // about to follow itself: a nosymfollow mount refuses (ELOOP), and so does
+  // fs.protected_symlinks (EACCES) for a link in a sticky world-writable directory owned
+  // by neither the follower (our fsuid: the target's, worn or taken) nor the directory's
+  // owner. 0 or -errno.
+  int may_follow(int dir, const char* name) const {
+    struct statfs sf {};
+    if (::fstatfs(dir, &sf) == 0 && (sf.f_flags & 0x2000 /* ST_NOSYMFOLLOW */)) return -ELOOP;
+    struct statx d {
+    }, l{};
+    if (!statx_at(dir, "", AT_EMPTY_PATH, d) || (d.stx_mode & (S_ISVTX | S_IWOTH)) != (S_ISVTX | S_IWOTH))
+      return 0;
+    std::string v;
+    if (!read_file_at(proc.get(), "sys/fs/protected_symlinks", v) || v.empty() || v[0] == '0') return 0;
+    if (!statx_at(dir, name, AT_SYMLINK_NOFOLLOW, l)) return 0;
+    const auto fsuid = static_cast<std::uint32_t>(::syscall(SYS_setfsuid, -1));  // reads it
+    if (l.stx_uid == fsuid || l.stx_uid == d.stx_uid) return 0;
+    return -EACCES;
+  }
+
+  // What "self" ("thread-self") says to the target in `procfs` when that procfs shows the
+  // target's own pid namespace (a container's /proc, where our pid means nothing): its
+  // pids there, the last NSpid of its status, read through our own procfs. nullopt for a
+  // procfs of any other pid namespace (the caller fails closed). Safe: the calling thread
+  // is blocked in its notification, and a task never changes pid namespace; a procfs
+  // mount's namespace is its pid 1's, and pid 1 is always a member of the namespace it is
+  // init of.
+  std::optional<std::string> self_in_own_pid_ns(int procfs, pid_t tgid, pid_t tid, bool thread) {
+    struct stat ns_there {
+    }, ns_target{};
+    const std::string task = std::to_string(tgid) + "/task/" + std::to_string(tid);
+    if (::fstatat(procfs, "1/ns/pid", &ns_there, 0) != 0 ||
+        ::fstatat(proc.get(), (task + "/ns/pid").c_str(), &ns_target, 0) != 0 ||
+        ns_there.st_dev != ns_target.st_dev || ns_there.st_ino != ns_target.st_ino)
+      return std::nullopt;
+    auto innermost = [&](const std::string& dir) -> std::string {
+      std::string status;
+      if (!read_file_at(proc.get(), dir + "/status", status)) return {};
+      const auto at = status.find("\nNSpid:");
+      if (at == std::string::npos) return {};
+      const auto end = status.find('\n', at + 1);
+      const std::string line = status.substr(at + 7, end - at - 7);
+      const auto last = line.find_last_of(" \t");
+      const std::string pid = last == std::string::npos ? line : line.substr(last + 1);
+      return is_number(pid) ? pid : std::string();
+    };
+    const std::string p = innermost(std::to_string(tgid));
+    if (p.empty()) return std::nullopt;
+    if (!thread) return p;
+    const std::string t = innermost(task);
+    if (t.empty()) return std::nullopt;
+    return p + "/task/" + t;
+  }
+
+  // The open itself, in whatever context this thread (or executor) is in: the kernel's
+  // walk first, the userspace walk when procfs may be involved. A descriptor or -errno.
+  int perform(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
+              std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev) {
+    const bool scoped = resolve & kScoped;
+    const std::uint64_t final_flags =
+        flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : static_cast<std::uint64_t>(O_NOCTTY));
+    bool slow = false;
+    int r =
+        sys_openat2(start, path.c_str(), final_flags, mode, resolve | (scoped ? 0 : RESOLVE_NO_MAGICLINKS));
+    if (r >= 0) {
+      if (is_procfs(r)) {
+        ::close(r);
+        slow = true;
+      }
+    } else if (r != -EINVAL && r != -ENAMETOOLONG && r != -E2BIG && r != -EAGAIN && r != -EINTR &&
+               !(r == -ELOOP && (resolve & (RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS))) &&
+               !(r == -EXDEV && scoped)) {
+      // Any other failure may have come from OUR view of procfs (/proc/self/fd/N,
+      // /proc/self/task/<target tid>, a magic link refused): decide on the slow path.
+      slow = true;
+    }
+    if (slow) r = slow_open(start, path, flags, mode, resolve, tid, tgid, tty_dev);
+    return r;
+  }
+};
+
+// The userspace walk: one component at a time, O_PATH|O_NOFOLLOW, so that every symlink
+// is seen and procfs "self" and magic links are resolved for the target, not for us.
+// Returns a descriptor or -errno. Runs with the target's credentials worn.
+int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
+                                  std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev) {
+  const bool beneath = resolve & RESOLVE_BENEATH;
+  const bool in_root = resolve & RESOLVE_IN_ROOT;
+  const bool no_links = resolve & RESOLVE_NO_SYMLINKS;
+  const bool no_magic = no_links || (resolve & RESOLVE_NO_MAGICLINKS);
+  const bool no_xdev = resolve & RESOLVE_NO_XDEV;
+  const std::uint64_t step_resolve = resolve & (RESOLVE_NO_XDEV | RESOLVE_CACHED);
+  const std::uint64_t final_flags =
+      flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : static_cast<std::uint64_t>(O_NOCTTY));
+
+  if (path.empty()) return -ENOENT;
+  Fd cur;
+  int depth = 0;  // for scoped lookups: components below the starting directory
+  auto open_root = [&]() -> int {
+    if (beneath) return -EXDEV;
+    int r = in_root ? sys_openat(start, ".", O_PATH | O_DIRECTORY)
+                    : sys_openat(AT_FDCWD, "/", O_PATH | O_DIRECTORY);
+    if (r < 0) return r;
+    cur.reset(r);
+    depth = 0;
+    return 0;
+  };
+  struct statx start_stx {};
+  if (path[0] == '/') {
+    if (int r = open_root(); r < 0) return r;
+  } else {
+    int r = sys_openat(start, ".", O_PATH);
+    if (r < 0) return r;
+    cur.reset(r);
+  }
+  if (!statx_at(cur.get(), "", AT_EMPTY_PATH, start_stx)) return -errno;
+  const std::uint64_t start_mnt = mount_id(start_stx);
+  bool cur_proc_root = start_stx.stx_ino == 1 && is_procfs(cur.get());
+
+  std::vector<PathComp> pending;
+  push_path(pending, path, false);
+  int links = 0;
+
+  // Follows a symlink whose text is `target`; `trail` carries a trailing slash.
+  auto follow_text = [&](const std::string& target, bool trail) -> int {
+    if (no_links) return -ELOOP;
+    if (++links > kMaxSymlinks) return -ELOOP;
+    if (target.empty()) return -ENOENT;
+    if (target[0] == '/') {
+      if (int r = open_root(); r < 0) return r;
+      struct statx st {};
+      if (!statx_at(cur.get(), "", AT_EMPTY_PATH, st)) return -errno;
+      if (no_xdev && mount_id(st) != start_mnt) return -EXDEV;
+      cur_proc_root = st.stx_ino == 1 && is_procfs(cur.get());
+    }
+    push_path(pending, target, trail);
+    return 0;
+  };
+
+  for (;;) {
+    if (pending.empty()) {
+      // Nothing left ("/", "a/.." ...): open the directory we are in.
+      return sys_openat2(cur.get(), ".", final_flags, mode, step_resolve);
+    }
+    PathComp comp = std::move(pending.back());
+    pending.pop_back();
+    const bool last = pending.empty();
+    const bool final = last && !comp.trailing_slash;
+    if (last && comp.trailing_slash && (flags & O_CREAT) && comp.name != "." && comp.name != "..")
+      return -EISDIR;  // open_last_lookups(): O_CREAT with a trailing slash
+    if (comp.name.size() > 255) return -ENAMETOOLONG;
+
+    if (comp.name == ".") {
+      if (final) return sys_openat2(cur.get(), ".", final_flags, mode, step_resolve);
+      continue;
+    }
+    if (comp.name == "..") {
+      if ((beneath || in_root) && depth == 0) {
+        if (beneath) return -EXDEV;  // ".." out of the scope
+      } else {
+        // The kernel keeps ".." at our fs root, which is the target's root here.
+        int r = sys_openat2(cur.get(), "..", O_PATH | O_CLOEXEC, 0, step_resolve);
+        if (r < 0) return r;
+        cur.reset(r);
+        if (depth > 0) --depth;
+      }
+      struct statx st {};
+      if (!statx_at(cur.get(), "", AT_EMPTY_PATH, st)) return -errno;
+      cur_proc_root = st.stx_ino == 1 && is_procfs(cur.get());
+      if (final) return sys_openat2(cur.get(), ".", final_flags, mode, step_resolve);
+      continue;
+    }
+
+    if (cur_proc_root) {
+      // "self" and "thread-self" are symlinks whose text depends on the reader: give
+      // the target's. Only valid if this procfs shows pids of our pid namespace.
+      if (comp.name == "self" || comp.name == "thread-self") {
+        if (final && ((flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL))))
+          return sys_openat2(cur.get(), comp.name.c_str(), final_flags, mode, step_resolve);
+        std::string text;
+        if (read_link_at(cur.get(), "self") == std::to_string(self_pid)) {
+          text = std::to_string(tgid);
+          if (comp.name == "thread-self") text += "/task/" + std::to_string(tid);
+        } else if (auto t = self_in_own_pid_ns(cur.get(), tgid, tid, comp.name == "thread-self")) {
+          text = *t;  // a container's /proc: the target's pids in its own namespace
+        } else {
+          return -EPERM;  // a procfs of another pid namespace: fail closed
+        }
+        if (int r = follow_text(text, comp.trailing_slash); r < 0) return r;
+        continue;
+      }
+      if (is_number(comp.name) && is_ours(cur.get(), comp.name)) return -EACCES;
+    }
+
+    if (final) {
+      // The last component: let the kernel open it, refusing a trailing symlink (which
+      // we then follow ourselves). O_NOFOLLOW/O_EXCL: the kernel's answer is the answer.
+      bool procfs_dir = is_procfs(cur.get());
+      if (!procfs_dir || cur_proc_root || (flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL))) {
+        int r =
+            sys_openat2(cur.get(), comp.name.c_str(), final_flags, mode, step_resolve | RESOLVE_NO_SYMLINKS);
+        if (r == -ENXIO) {
+          struct stat st {};
+          tty_dev = ::fstatat(cur.get(), comp.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 0);
+        }
+        if (r != -ELOOP || (flags & O_NOFOLLOW) || no_links) return r;
+        if (int e = may_follow(cur.get(), comp.name.c_str()); e < 0) return e;
+        std::string text = read_link_at(cur.get(), comp.name);
+        if (text.empty()) return -ELOOP;
+        if (int e = follow_text(text, false); e < 0) return e;
+        continue;
+      }
+      // else: a symlink-or-file inside a procfs directory below the root: fall through
+      // to the step, which sees magic links for what they are.
+    }
+
+    // One step, without following.
+    int r = sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve);
+    if (r == -EACCES && worn && in_own_fd_dir(cur.get(), tid, tgid)) {
+      // The target's own /proc/<pid>/fd and fdinfo are always searchable by itself
+      // (proc_fd_permission(): same thread group), whatever their mode says.
+      const TaskCreds* was = worn;
+      unwear();
+      r = sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve);
+      if (int e = wear(*was); e < 0) {
+        if (r >= 0) ::close(r);
+        return e;
+      }
+    }
+    if (r < 0) return r;
+    Fd next(r);
+    struct statx st {};
+    if (!statx_at(next.get(), "", AT_EMPTY_PATH, st)) return -errno;
+
+    if (S_ISLNK(st.stx_mode)) {
+      bool procfs_link = is_procfs(next.get());
+      if (!procfs_link || cur_proc_root) {
+        // An ordinary symlink (procfs root ones like "mounts" -> "self/mounts" too).
+        if (int e = may_follow(cur.get(), comp.name.c_str()); e < 0) return e;
+        std::string text = read_link_at(next.get(), "");
+        if (int e = follow_text(text, comp.trailing_slash); e < 0) return e;
+        continue;
+      }
+      // A procfs magic link (/proc/<pid>/{fd/*,cwd,root,exe,map_files/*,ns/*}).
+      if (no_magic) return -ELOOP;
+      if (++links > kMaxSymlinks) return -ELOOP;
+      auto where = proc_location(cur.get());
+      if (!where || where->empty() || !is_number((*where)[0])) return -EACCES;
+      const std::string& owner = (*where)[0];
+      std::string owner_thread = owner;
+      if (where->size() >= 3 && (*where)[1] == "task") owner_thread = (*where)[2];
+      if (owner == std::to_string(our_pid)) return -EACCES;
+      const bool own = owner == std::to_string(tgid) || owner == std::to_string(tid);
+      // The jump itself. For the target's own links the kernel would skip the ptrace
+      // checks (same thread group), so we jump with our own credentials; permission on
+      // the file reached is still checked with the target's at the final open.
+      const TaskCreds* was = worn;
+      if (own) unwear();
+      int j = sys_openat(cur.get(), comp.name.c_str(), O_PATH);
+      if (own && was) {
+        if (int e = wear(*was); e < 0) {
+          if (j >= 0) ::close(j);
+          return e;
+        }
+      }
+      if (j < 0) return j;
+      Fd jumped(j);
+      struct statx jst {};
+      if (!statx_at(jumped.get(), "", AT_EMPTY_PATH, jst)) return -errno;
+      if (no_xdev && mount_id(jst) != start_mnt) return -EXDEV;
+      if (beneath || in_root) return -EXDEV;  // nd_jump_link(): not for scoped lookups
+      if (last) {
+        if (comp.trailing_slash && !S_ISDIR(jst.stx_mode)) return -ENOTDIR;
+        // Reopen what the link points to, as the kernel does after the jump.
+        std::string self_fd = "self/fd/" + std::to_string(jumped.get());
+        int o = comp.trailing_slash ? sys_openat2(jumped.get(), ".", final_flags, mode, step_resolve)
+                                    : sys_openat2(proc.get(), self_fd.c_str(), final_flags, mode, 0);
+        if (o == -ENXIO)
+          tty_dev = S_ISCHR(jst.stx_mode) && makedev(jst.stx_rdev_major, jst.stx_rdev_minor) == makedev(5, 0);
+        return o;
+      }
+      if (!S_ISDIR(jst.stx_mode)) return -ENOTDIR;
+      cur = std::move(jumped);
+      cur_proc_root = jst.stx_ino == 1 && is_procfs(cur.get());
+      continue;
+    }
+
+    if (final) {
+      // A file inside a procfs directory: reopen what the step found, so that only the
+      // file's own permission is checked (with the target's credentials).
+      std::string self_fd = "self/fd/" + std::to_string(next.get());
+      return sys_openat2(proc.get(), self_fd.c_str(), final_flags, mode, 0);
+    }
+    if (!last || comp.trailing_slash) {
+      if (!S_ISDIR(st.stx_mode)) return -ENOTDIR;
+    }
+    cur = std::move(next);
+    ++depth;
+    cur_proc_root = st.stx_ino == 1 && is_procfs(cur.get());
+    if (last) {
+      // "name/": a directory, open it now.
+      return sys_openat2(cur.get(), ".", final_flags, mode, step_resolve);
+    }
+  }
+}
+
+OpenEmulator::~OpenEmulator() {
+  delete impl_;
+}
+
+int OpenEmulator::init() {
+  if (impl_) return 0;
+  auto im = new Impl;
+  impl_ = im;
+  // A private fs_struct for this thread: umask and chroot changes stay here.
+  if (::unshare(CLONE_FS) != 0) return -errno;
+  im->proc.reset(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  im->our_root.reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (im->proc.get() < 0 || im->our_root.get() < 0) return -errno;
+  if (!statx_at(im->our_root.get(), "", AT_EMPTY_PATH, im->root_stx)) return -errno;
+  struct stat ns {};
+  if (::fstatat(im->proc.get(), "thread-self/ns/mnt", &ns, 0) != 0) return -errno;
+  im->our_pid = im->self_pid = ::getpid();
+  std::string text;
+  if (!read_file_at(im->proc.get(), "thread-self/status", text) || !parse_creds(text, im->self)) return -EIO;
+  std::uint64_t v = 0;
+  if (!status_field(text, "Uid", 1, v)) return -EIO;
+  im->euid = static_cast<std::uint32_t>(v);
+  if (!status_field(text, "Gid", 1, v)) return -EIO;
+  im->egid = static_cast<std::uint32_t>(v);
+  im->groups = im->self.groups;
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  if (syscall(SYS_capget, &hdr, im->caps) != 0) return -errno;
+  im->dumpable = prctl(PR_GET_DUMPABLE);
+  {
+    std::lock_guard lk(shared_->mu);
+    if (!shared_->executors) {
+      for (std::size_t i = 0; i < opening::kNamespaces.size(); ++i) {
+        struct stat st {};
+        if (::fstatat(im->proc.get(), (std::string("thread-self/ns/") + opening::kNamespaces[i]).c_str(), &st,
+                      0) != 0)
+          return -errno;
+        shared_->our_ns[i] = st.st_ino;
+      }
+      // What an executor runs: the same walk, in its own process (built before fork).
+      shared_->executors = std::make_unique<opening::Executors>([]() -> opening::Perform {
+        auto ex = std::make_shared<Impl>();
+        ex->proc.reset(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
+        ex->our_root.reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
+        ex->our_pid = ::getpid();
+        return [ex](const opening::ExecRequest& q, int start, bool& tty) {
+          if (!ex->self_pid) ex->self_pid = ::getpid();  // in the executor
+          return ex->perform(start, q.path, q.flags, q.mode, q.resolve, q.tid, q.tgid, tty);
+        };
+      });
+    }
+  }
+  prctl(PR_GET_PDEATHSIG, &im->pdeathsig);
+  return 0;
+}
+
+void OpenEmulator::invalidate_thread(pid_t tid) {
+  std::lock_guard lk(shared_->mu);
+  shared_->creds_cache.erase(tid);
+}
+
+void OpenEmulator::root_may_change() {
+  std::lock_guard lk(shared_->mu);
+  shared_->roots_change = true;
+  shared_->same_root.clear();
+  shared_->creds_cache.clear();  // namespaces are cached with the credentials
+}
+
+void OpenEmulator::forget_process(pid_t tgid) {
+  Shared& sh = *shared_;
+  std::lock_guard lk(sh.mu);
+  sh.same_root.erase(tgid);
+  for (auto it = sh.tid_tgid.begin(); it != sh.tid_tgid.end();) {
+    if (it->second == tgid) {
+      sh.creds_cache.erase(it->first);
+      it = sh.tid_tgid.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  sh.creds_cache.erase(tgid);
+}
+
+OpenOutcome OpenEmulator::open(const OpenRequest& req) {
+  OpenOutcome out;
+  auto fail = [&](int err) {
+    out.kind = OpenOutcome::Kind::error;
+    out.err = err;
+    return out;
+  };
+  if (!impl_) return fail(EPERM);
+  Impl& im = *impl_;
+
+  // 1. The open_how the kernel builds (fs/open.c build_open_how(), 6.1).
+  std::uint64_t flags = 0, mode = 0, resolve = 0;
+  int dirfd = req.dirfd;
+  if (req.call == OpenSyscall::openat2) {
+    flags = req.flags;
+    mode = req.mode;
+    resolve = req.resolve;
+  } else {
+    std::uint64_t f = req.call == OpenSyscall::creat
+                          ? static_cast<std::uint64_t>(O_CREAT | O_WRONLY | O_TRUNC)
+                          : static_cast<std::uint32_t>(req.flags);  // int flags
+    f |= O_LARGEFILE;                                               // force_o_largefile() on 64-bit
+    flags = f & kValidOpenFlags;
+    if (flags & O_PATH) flags &= kOPathFlags;
+    mode = (flags & (O_CREAT | kTmpfileBit)) ? (static_cast<std::uint16_t>(req.mode) & kSIallugo)
+                                             : 0;  // umode_t
+    if (req.call != OpenSyscall::openat) dirfd = AT_FDCWD;
+  }
+  out.cloexec = flags & O_CLOEXEC;
+  const bool absolute = !req.path.empty() && req.path[0] == '/';
+  const bool needs_dir = !req.path.empty() && (!absolute || (resolve & RESOLVE_IN_ROOT));
+  const bool creates = flags & (O_CREAT | kTmpfileBit);
+
+  // The kernel's own answer to checks made before any lookup (flags, empty path), for
+  // the cases where we stop early: openat2 on a bad fd stops at exactly the same point.
+  auto early = [&](int err) {
+    int r = sys_openat2(-1, needs_dir ? req.path.c_str() : "", flags, mode, resolve);
+    if (r >= 0) ::close(r);
+    if (r == -EINVAL || r == -ENAMETOOLONG || (r == -ENOENT && req.path.empty()) || r == -E2BIG)
+      return fail(-r);
+    return fail(err);
+  };
+
+  // get_unused_fd_flags() runs after the flags and the path were checked and before any
+  // lookup: with a full table nothing is looked up, created or truncated.
+  if (req.table_full) return early(EMFILE);
+
+  // 2. Credentials and namespaces (cached per thread until it changes credentials or
+  // namespaces -- notified calls that drop the entry before they run; the status is read
+  // again, for the umask, when creating). A copy: another serving thread may drop it.
+  std::string tid_s = std::to_string(req.tid);
+  TaskCreds creds_copy;
+  bool cached_creds = false;
+  {
+    std::lock_guard lk(shared_->mu);
+    if (auto it = shared_->creds_cache.find(req.tid); it != shared_->creds_cache.end()) {
+      creds_copy = it->second;
+      cached_creds = true;
+    }
+  }
+  if (!cached_creds || creates) {
+    std::string text;
+    const auto ns = creds_copy.ns;
+    if (!read_file_at(im.proc.get(), tid_s + "/status", text) || !parse_creds(text, creds_copy))
+      return early(ESRCH);
+    creds_copy.ns = ns;
+    if (!cached_creds) {
+      for (std::size_t i = 0; i < opening::kNamespaces.size(); ++i) {
+        struct stat st {};
+        if (::fstatat(im.proc.get(), (tid_s + "/ns/" + opening::kNamespaces[i]).c_str(), &st, 0) != 0)
+          return early(errno == ENOENT ? ESRCH : errno);
+        creds_copy.ns[i] = st.st_ino;
+      }
+    }
+    std::lock_guard lk(shared_->mu);
+    shared_->creds_cache.insert_or_assign(req.tid, creds_copy);
+    shared_->tid_tgid[req.tid] = req.tgid;
+  }
+  const TaskCreds* creds = &creds_copy;
+  const bool other_ns = creds->ns != shared_->our_ns;
+
+  // 3. Root, then the starting directory.
+  bool same_root = false;
+  std::optional<bool> cached_root;
+  if (!other_ns) {
+    std::lock_guard lk(shared_->mu);
+    // Safe to reuse: a root changes only through chroot/pivot_root/setns/unshare, which are
+    // notified and turn this cache off for good (root_may_change()) before they run.
+    if (auto known = shared_->same_root.find(req.tgid);
+        known != shared_->same_root.end() && !shared_->roots_change)
+      cached_root = known->second;
+  }
+  if (cached_root) {
+    same_root = *cached_root;
+  } else if (!other_ns) {
+    struct statx rst {};
+    if (!statx_at(im.proc.get(), (tid_s + "/root").c_str(), 0, rst))
+      return early(errno == ENOENT ? ESRCH : errno);
+    same_root = same_object(rst, im.root_stx);
+    std::lock_guard lk(shared_->mu);
+    if (!shared_->roots_change) shared_->same_root[req.tgid] = same_root;
+  }
+  Fd dir;
+  if (needs_dir) {
+    if (dirfd == AT_FDCWD) {
+      dir.reset(::openat(im.proc.get(), (tid_s + "/cwd").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (dir.get() < 0) return early(errno == ENOENT ? ESRCH : errno);
+    } else if (dirfd < 0) {
+      return early(EBADF);
+    } else {
+      const int r = im.thread_fd(req, dirfd);
+      if (r < 0) return early(-r);
+      dir.reset(r);
+    }
+  }
+  const int start = needs_dir ? dir.get() : AT_FDCWD;
+
+  // 4. The open, in the target's context.
+  bool tty_dev = false;
+  int r = -EPERM;
+  if (other_ns) {
+    // Another user, mount, network, IPC, UTS or cgroup namespace: an executor that joined
+    // them opens it (executor.hpp), with the target's credentials as they hold there.
+    Fd root(::openat(im.proc.get(), (tid_s + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) return early(errno == ENOENT ? ESRCH : errno);
+    opening::ExecContext ctx;
+    ctx.ns = creds->ns, ctx.uid = creds->uid, ctx.gid = creds->gid;
+    ctx.groups = creds->groups, ctx.cap_eff = creds->cap_eff;
+    opening::ExecRequest er;
+    er.tid = req.tid, er.tgid = req.tgid, er.flags = flags, er.mode = mode, er.resolve = resolve;
+    er.umask = creates ? static_cast<int>(creds->umask) : -1;
+    er.path = req.path;
+    r = shared_->executors->run(ctx, root.get(), start, er, tty_dev);
+  } else {
+    if (creates) ::umask(creds->umask);  // our private fs_struct
+    if (!same_root) {
+      if (int e = im.enter_root(req.tid); e < 0) return early(-e);
+    }
+    if (!(*creds == im.self)) {
+      if (int e = im.wear(*creds); e < 0) {
+        if (im.chrooted) im.leave_root_always();
+        return early(-e);
+      }
+    }
+    r = im.perform(start, req.path, flags, mode, resolve, req.tid, req.tgid, tty_dev);
+    im.unwear();
+    if (im.chrooted) im.leave_root_always();
+  }
+
+  // 5. The result, checked.
+  if (r < 0) {
+    if (!tty_dev) return fail(-r);
+  }
+  Fd file(r);
+  struct stat st {};
+  if (file.get() >= 0 && ::fstat(file.get(), &st) != 0) return fail(errno);
+  if (tty_dev || (!(flags & O_PATH) && S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 0))) {
+    // /dev/tty means the caller's controlling terminal: the target opens it itself.
+    std::string stat_text;
+    long long tty_nr = 0;
+    out.kind = OpenOutcome::Kind::let_target;
+    out.err = read_file_at(im.proc.get(), tid_s + "/stat", stat_text) && stat_field(stat_text, 7, tty_nr) &&
+                      tty_nr != 0
+                  ? 0
+                  : ENXIO;
+    return out;
+  }
+  if (!(flags & O_PATH) && !(flags & O_NOCTTY) && S_ISCHR(st.st_mode) && major(st.st_rdev) != 1) {
+    // A terminal opened without O_NOCTTY by a session leader without a controlling
+    // terminal becomes its controlling terminal; only the target's own open does that.
+    struct termios tio {};
+    if (::ioctl(file.get(), TCGETS, &tio) == 0) {
+      std::string stat_text;
+      long long session = 0, tty_nr = 0;
+      if (read_file_at(im.proc.get(), tid_s + "/stat", stat_text) && stat_field(stat_text, 6, session) &&
+          stat_field(stat_text, 7, tty_nr) && session == req.tgid && tty_nr == 0) {
+        out.kind = OpenOutcome::Kind::let_target;
+        out.err = 0;
+        return out;
+      }
+    }
+  }
+  if (is_procfs(file.get()) && im.names_supervisor(file.get())) return fail(EACCES);
+  out.kind = OpenOutcome::Kind::installed;
+  out.fd = file.release();
+  out.err = 0;
+  return out;
+}
+
+}  // namespace sandbox

@@ -1,0 +1,435 @@
+#include "target/target.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysinfo.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "target/unique_fd.hpp"
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+namespace sandbox::target {
+namespace {
+
+constexpr std::uint64_t kPage = 4096;
+
+// Reads a small /proc file into `buf`; returns its length or -errno.
+ssize_t read_small(const char* path, char* buf, std::size_t cap) {
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return -errno;
+  std::size_t total = 0;
+  while (total < cap) {
+    const ssize_t n = ::read(fd.get(), buf + total, cap - total);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) break;
+    total += static_cast<std::size_t>(n);
+  }
+  return static_cast<ssize_t>(total);
+}
+
+template <typename T>
+bool parse_num(std::string_view s, T& out, int base = 10) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out, base);
+  return ec == std::errc() && p != s.data();
+}
+
+// Value of "Key:" in a /proc status-like text.
+std::string_view field(std::string_view text, std::string_view key) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    const std::size_t eol = text.find('\n', pos);
+    const std::string_view line = text.substr(pos, eol == std::string_view::npos ? eol : eol - pos);
+    if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ':')
+      return line.substr(key.size() + 1);
+    if (eol == std::string_view::npos) break;
+    pos = eol + 1;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::optional<TaskStatus> status(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/status", tid);
+  char buf[4096];
+  const ssize_t n = read_small(path, buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  const std::string_view text(buf, static_cast<std::size_t>(n));
+  TaskStatus st;
+  std::string_view s = field(text, "State");
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  if (s.empty() || !parse_num(field(text, "Tgid"), st.tgid) || !parse_num(field(text, "PPid"), st.ppid))
+    return std::nullopt;
+  st.state = s.front();
+  std::string_view name = field(text, "Name");
+  while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
+  name = name.substr(0, std::min(name.size(), sizeof st.name - 1));
+  std::memcpy(st.name, name.data(), name.size());
+  // "Uid:\treal\teffective\tsaved\tfs"
+  std::string_view uids = field(text, "Uid");
+  uid_t* const slots[] = {&st.ruid, &st.euid, &st.suid};
+  for (uid_t* slot : slots) {
+    while (!uids.empty() && (uids.front() == ' ' || uids.front() == '\t')) uids.remove_prefix(1);
+    if (!parse_num(uids, *slot)) return std::nullopt;
+    const std::size_t tab = uids.find_first_of(" \t");
+    uids.remove_prefix(tab == std::string_view::npos ? uids.size() : tab);
+  }
+  return st;
+}
+
+int pidfd_open(pid_t pid, bool thread) {
+  const long fd = ::syscall(SYS_pidfd_open, pid, thread ? PIDFD_THREAD : 0);
+  return fd < 0 ? -errno : static_cast<int>(fd);
+}
+
+bool pidfd_exited(int pidfd) {
+  pollfd p{pidfd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0;
+}
+
+int pidfd_kill(int pidfd) {
+  return pidfd_signal(pidfd, SIGKILL);
+}
+
+int pidfd_signal(int pidfd, int sig) {
+  return ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) == 0 ? 0 : -errno;
+}
+
+int read_memory(pid_t tid, std::uint64_t addr, void* buf, std::size_t len) {
+  iovec local{buf, len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  const ssize_t n = ::process_vm_readv(tid, &local, 1, &remote, 1, 0);
+  if (n < 0) return errno == ESRCH ? -ESRCH : -EFAULT;
+  return static_cast<std::size_t>(n) == len ? 0 : -EFAULT;
+}
+
+int write_memory(pid_t tid, std::uint64_t addr, const void* buf, std::size_t len) {
+  iovec local{const_cast<void*>(buf), len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  // process_vm_writev honours page protections like copy_to_user (no FOLL_FORCE), so a
+  // read-only destination fails here exactly as it would in the kernel patch.
+  const ssize_t n = ::process_vm_writev(tid, &local, 1, &remote, 1, 0);
+  if (n < 0) return errno == ESRCH ? -ESRCH : -EFAULT;
+  return static_cast<std::size_t>(n) == len ? 0 : -EFAULT;
+}
+
+int read_string(pid_t tid, std::uint64_t addr, std::size_t max, std::string& out) {
+  out.clear();
+  // Read page by page: a string may end just before an unmapped page.
+  char chunk[kPage];
+  while (out.size() < max) {
+    const std::size_t room = kPage - (addr % kPage);
+    const std::size_t want = std::min(room, max - out.size());
+    if (int rc = read_memory(tid, addr, chunk, want); rc < 0) return rc;
+    const void* nul = std::memchr(chunk, 0, want);
+    if (nul) {
+      out.append(chunk, static_cast<const char*>(nul) - chunk);
+      return 0;
+    }
+    out.append(chunk, want);
+    addr += want;
+  }
+  return -ENAMETOOLONG;
+}
+
+int fd_open(pid_t tid, unsigned int fd) {
+  const long rc = ::syscall(SYS_kcmp, tid, tid, KCMP_FILE, fd, fd);
+  if (rc == 0) return 1;
+  return errno == EBADF ? 0 : -errno;
+}
+
+namespace {
+
+// The same limit from /proc/<tid>/limits (mode 0444): for a supervisor without
+// CAP_SYS_RESOURCE, which prlimit() refuses for a target of another uid.
+std::optional<Limit> rlimit_from_proc(pid_t tid, int resource) {
+  const char* name = resource == RLIMIT_AS        ? "Max address space"
+                     : resource == RLIMIT_DATA    ? "Max data size"
+                     : resource == RLIMIT_MEMLOCK ? "Max locked memory"
+                                                  : nullptr;
+  if (!name) return std::nullopt;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/limits", tid);
+  char buf[4096];
+  const ssize_t n = read_small(path, buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  std::string_view text(buf, static_cast<std::size_t>(n));
+  const std::size_t at = text.find(name);
+  if (at == std::string_view::npos || (at != 0 && text[at - 1] != '\n')) return std::nullopt;
+  std::string_view line = text.substr(at + std::strlen(name));
+  line = line.substr(0, line.find('\n'));
+  Limit out;
+  std::uint64_t* const slots[] = {&out.cur, &out.max};
+  for (std::uint64_t* slot : slots) {
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    const std::string_view tok = line.substr(0, line.find(' '));
+    if (tok != "unlimited" && !parse_num(tok, *slot)) return std::nullopt;
+    line.remove_prefix(tok.size());
+  }
+  return out;
+}
+
+}  // namespace
+
+Limit rlimit(pid_t tid, int resource) {
+  struct rlimit r {};
+  if (::prlimit(tid, static_cast<__rlimit_resource>(resource), nullptr, &r) != 0) {
+    // Not ours to read (no CAP_SYS_RESOURCE): /proc; if that fails too, "unlimited",
+    // which predicts success and counts.
+    return rlimit_from_proc(tid, resource).value_or(Limit{});
+  }
+  Limit out;
+  if (r.rlim_cur != RLIM_INFINITY) out.cur = r.rlim_cur;
+  if (r.rlim_max != RLIM_INFINITY) out.max = r.rlim_max;
+  return out;
+}
+
+bool same_pid_ns(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/ns/pid", tid);
+  struct stat theirs {
+  }, ours{};
+  if (::stat(path, &theirs) != 0 || ::stat("/proc/self/ns/pid", &ours) != 0) return false;
+  return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
+}
+
+int same_vm(pid_t a, pid_t b) {
+  const long rc = ::syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0);
+  if (rc < 0) return -errno;
+  return rc == 0 ? 1 : 0;
+}
+
+std::optional<pid_t> live_thread(pid_t tgid, pid_t prefer) {
+  if (prefer > 0) {
+    const auto st = status(prefer);
+    if (st && st->tgid == tgid && st->alive()) return prefer;
+  }
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/task", tgid);
+  DIR* d = ::opendir(path);
+  if (!d) return std::nullopt;
+  std::optional<pid_t> found;
+  while (const dirent* e = ::readdir(d)) {
+    pid_t tid = 0;
+    if (!parse_num(e->d_name, tid)) continue;
+    const auto st = status(tid);
+    if (st && st->tgid == tgid && st->alive()) {
+      found = tid;
+      break;
+    }
+  }
+  ::closedir(d);
+  return found;
+}
+
+std::string live_task_dir(pid_t tgid, pid_t prefer) {
+  const auto tid = live_thread(tgid, prefer);
+  if (!tid) return {};
+  return "/proc/" + std::to_string(tgid) + "/task/" + std::to_string(*tid);
+}
+
+std::optional<Layout> layout(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", tid);
+  char buf[2048];
+  const ssize_t n = read_small(path, buf, sizeof buf - 1);
+  if (n <= 0) return std::nullopt;
+  std::string_view text(buf, static_cast<std::size_t>(n));
+  // comm (field 2) may contain spaces and parentheses: fields restart after the last ')'.
+  const std::size_t close = text.rfind(')');
+  if (close == std::string_view::npos) return std::nullopt;
+  text.remove_prefix(close + 2);
+  Layout l;
+  int fieldno = 3;
+  while (!text.empty() && fieldno <= 47) {
+    const std::size_t sp = text.find(' ');
+    const std::string_view tok = text.substr(0, sp);
+    if (fieldno == 45) parse_num(tok, l.start_data);
+    if (fieldno == 46) parse_num(tok, l.end_data);
+    if (fieldno == 47) {
+      parse_num(tok, l.start_brk);
+      return l;
+    }
+    if (sp == std::string_view::npos) break;
+    text.remove_prefix(sp + 1);
+    ++fieldno;
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+// Calls fn(start, end, name) for each line of /proc/<tid>/maps, where `name` is the
+// pathname field ("[heap]", "/lib/...", "" for anonymous); false if unreadable. Lines are
+// read whole (getline): a long file name the target chose can never be taken for the
+// start of another line.
+template <typename Fn>
+bool for_each_mapping(pid_t tid, Fn&& fn) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/maps", tid);
+  FILE* f = std::fopen(path, "re");
+  if (!f) return false;
+  char* line = nullptr;
+  std::size_t cap = 0;
+  ssize_t len = 0;
+  while ((len = ::getline(&line, &cap, f)) > 0) {
+    std::string_view s(line, static_cast<std::size_t>(len));
+    if (s.back() == '\n') s.remove_suffix(1);
+    const std::size_t dash = s.find('-');
+    const std::size_t sp = s.find(' ');
+    std::uint64_t start = 0, end = 0;
+    if (dash == std::string_view::npos || sp == std::string_view::npos || sp < dash) continue;
+    if (!parse_num(s.substr(0, dash), start, 16) || !parse_num(s.substr(dash + 1, sp - dash - 1), end, 16))
+      continue;
+    // "start-end perms offset dev inode   name": the name follows the fifth field.
+    std::string_view rest = s.substr(sp);
+    for (int fieldno = 0; fieldno < 4 && !rest.empty(); ++fieldno) {
+      while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+      const std::size_t next = rest.find(' ');
+      rest.remove_prefix(next == std::string_view::npos ? rest.size() : next);
+    }
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    if (fn(start, end, rest)) break;
+  }
+  std::free(line);
+  std::fclose(f);
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> heap_end(pid_t tid, std::uint64_t start_brk) {
+  std::uint64_t end = start_brk;
+  const bool ok = for_each_mapping(tid, [&](std::uint64_t, std::uint64_t e, std::string_view rest) {
+    if (rest == "[heap]") end = e;  // the last one
+    return false;
+  });
+  if (!ok) return std::nullopt;
+  return end;
+}
+
+std::optional<std::uint64_t> mapped_pages(pid_t tid, std::uint64_t addr, std::uint64_t len) {
+  std::uint64_t pages = 0;
+  const std::uint64_t end = addr + len;
+  const bool ok = for_each_mapping(tid, [&](std::uint64_t s, std::uint64_t e, std::string_view) {
+    if (s >= end) return true;  // sorted by address
+    if (e > addr) pages += (std::min(e, end) - std::max(s, addr)) / kPage;
+    return false;
+  });
+  if (!ok) return std::nullopt;
+  return pages;
+}
+
+std::optional<bool> range_mapped(pid_t tid, std::uint64_t start, std::uint64_t end) {
+  bool hit = false;
+  const bool ok = for_each_mapping(tid, [&](std::uint64_t s, std::uint64_t e, std::string_view) {
+    hit = s < end && start < e;
+    return hit || s >= end;
+  });
+  if (!ok) return std::nullopt;
+  return hit;
+}
+
+std::optional<VmCounters> vm_counters(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/status", tid);
+  char buf[4096];
+  const ssize_t n = read_small(path, buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  const std::string_view text(buf, static_cast<std::size_t>(n));
+  VmCounters c;
+  std::uint64_t kb = 0;
+  if (!parse_num(field(text, "VmSize"), kb)) return std::nullopt;
+  c.total_pages = kb / 4;
+  if (!parse_num(field(text, "VmData"), kb)) return std::nullopt;
+  c.data_pages = kb / 4;
+  if (parse_num(field(text, "VmLck"), kb)) c.locked_pages = kb / 4;
+  return c;
+}
+
+std::optional<bool> has_capability(pid_t tid, int cap) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/status", tid);
+  char buf[4096];
+  const ssize_t n = read_small(path, buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  std::uint64_t eff = 0;
+  if (!parse_num(field(std::string_view(buf, static_cast<std::size_t>(n)), "CapEff"), eff, 16))
+    return std::nullopt;
+  return cap >= 0 && cap < 64 && ((eff >> cap) & 1) != 0;
+}
+
+AddressSpaceFacts address_space_facts() {
+  AddressSpaceFacts f;
+  char buf[64];
+  if (const ssize_t n = read_small("/proc/sys/vm/mmap_min_addr", buf, sizeof buf); n > 0)
+    parse_num(std::string_view(buf, static_cast<std::size_t>(n)), f.mmap_min_addr);
+  // 5-level paging: a fixed mapping just above 47 bits succeeds (ENOMEM with 4 levels).
+  void* const high = reinterpret_cast<void*>(std::uint64_t{1} << 47);
+  void* p = ::mmap(high, kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (p != MAP_FAILED) {
+    ::munmap(p, kPage);
+    if (p == high) f.task_size = (std::uint64_t{1} << 56) - kPage;
+  }
+  return f;
+}
+
+Overcommit overcommit() {
+  Overcommit o;
+  char buf[32];
+  if (const ssize_t n = read_small("/proc/sys/vm/overcommit_memory", buf, sizeof buf); n > 0)
+    parse_num(std::string_view(buf, static_cast<std::size_t>(n)), o.mode);
+  struct sysinfo si {};
+  if (::sysinfo(&si) == 0)
+    o.ram_swap_pages = (static_cast<std::uint64_t>(si.totalram) + si.totalswap) * si.mem_unit / kPage;
+  return o;
+}
+
+std::vector<pid_t> own_children() {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc/self/task");
+  if (!d) return out;
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char path[320];
+    std::snprintf(path, sizeof path, "/proc/self/task/%.64s/children", e->d_name);
+    char buf[4096];
+    const ssize_t n = read_small(path, buf, sizeof buf);
+    std::string_view s(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    while (!s.empty()) {
+      const std::size_t sp = s.find(' ');
+      pid_t p = 0;
+      if (parse_num(s.substr(0, sp), p)) out.push_back(p);
+      if (sp == std::string_view::npos) break;
+      s.remove_prefix(sp + 1);
+    }
+  }
+  ::closedir(d);
+  return out;
+}
+
+}  // namespace sandbox::target
