@@ -67,6 +67,7 @@ bool close_in_flight(Pid tgid, Pid tid, int fd) {
 struct Supervisor::OpenCall {
   Call& c;
   std::uint64_t flags = 0;
+  std::optional<std::uint64_t> nofile;  // RLIMIT_NOFILE read during this open, to cache
 };
 
 void Supervisor::on_open(Call& c, Op op) {
@@ -103,6 +104,8 @@ void Supervisor::on_open(Call& c, Op op) {
       break;
   }
 
+  // The cached RLIMIT_NOFILE (none once a limit change named the process: read every time).
+  std::optional<std::uint64_t> nofile = c.proc.limits_change ? std::nullopt : c.proc.nofile;
   // From here until the answer, the open may wait: the model's lock is released, and c.proc
   // and c.thread are not used again (finish_open looks the process up afresh).
   c.lock.unlock();
@@ -128,7 +131,8 @@ void Supervisor::on_open(Call& c, Op op) {
   // Open only if the caller's table has room, as the kernel allocates the fd first (no file
   // created or truncated for an EMFILE). Unknown counts as room: ADDFD still applies the
   // target's own limit.
-  req.table_full = opening::fd_table_has_room(c.tid) == 0;
+  bool nofile_read = false;
+  req.table_full = opening::fd_table_has_room(c.tid, nofile, nofile_read) == 0;
   // What we read belongs to the caller only if it is still blocked in this very call.
   if (!c.ch.id_valid(c.n.id)) return;
 
@@ -144,15 +148,27 @@ void Supervisor::on_open(Call& c, Op op) {
   }
   c.lock.lock();
   o.fd = file.release();
-  OpenCall oc{c, req.flags};
+  OpenCall oc{c, req.flags, nofile_read ? nofile : std::nullopt};
   finish_open(oc, o);
+}
+
+void Supervisor::keep_nofile(const OpenCall& oc) {
+  // Called once the caller was answered: it was blocked in this call from RECV to the
+  // answer, so c.tgid still names its process. Kept unless a limit change was notified
+  // meanwhile (limits_change never goes back: a change notified before our read but run
+  // after it is never cached).
+  if (!oc.nofile) return;
+  if (auto p = procs_.find(oc.c.tgid); p != procs_.end() && !p->second.limits_change)
+    p->second.nofile = oc.nofile;
 }
 
 void Supervisor::finish_open(OpenCall& oc, const OpenOutcome& o) {
   Call& c = oc.c;
   UniqueFd file(o.fd);
   switch (o.kind) {
-    case OpenOutcome::Kind::error: reply_error(c, o.err); return;
+    case OpenOutcome::Kind::error:
+      if (reply_error(c, o.err)) keep_nofile(oc);
+      return;
     case OpenOutcome::Kind::let_target:
       // Rare (a file whose meaning depends on the opener, like /dev/tty). Predicted
       // failures are answered here; a predicted success is let through and charged: if
@@ -180,6 +196,7 @@ void Supervisor::finish_open(OpenCall& oc, const OpenOutcome& o) {
       const int fd = c.ch.add_fd(a);
       if (fd >= 0) {
         charge(c, Delta{0, +1});
+        keep_nofile(oc);
         // That fd number is open again in the caller's table: any close of it there is done.
         if (auto p = procs_.find(c.tgid); p != procs_.end()) {
           auto& closing = p->second.closing;
@@ -200,10 +217,13 @@ void Supervisor::on_close(Call& c) {
     return;
   }
   const auto fd = static_cast<unsigned int>(c.arg(0));
+  // kcmp names the thread by number: the answer is about the caller only if the caller was
+  // still blocked in this call when it was given. No ID_VALID for that: whatever is done
+  // with the answer takes effect only through our response (EBADF, or CONTINUE and then
+  // the count), and the response succeeds only if the notification is still pending --
+  // then the caller was blocked from RECV to the response, its tid could not name another
+  // task meanwhile, and the answer was about it. A failed response undoes the bookkeeping.
   const int open = fd > INT_MAX ? 0 : target::fd_open(c.tid, fd);
-  // kcmp names the thread by number: the answer is about the caller only if the caller is
-  // still blocked in this call.
-  if (!c.ch.id_valid(c.n.id)) return;
   if (open == 0) {
     reply_error(c, EBADF);  // answered here, so the kernel's view cannot differ
     return;
@@ -218,6 +238,9 @@ void Supervisor::on_close(Call& c) {
   auto& closing = c.proc.closing;
   for (auto [it, end] = closing.equal_range(key); it != end;) {
     const int same = same_fd_table(it->second, c.tid);
+    // One of the two is gone. If it is the caller, our answer will not be taken (see above):
+    // drop nothing on its word.
+    if (same < 0 && ::syscall(SYS_kcmp, c.tid, c.tid, KCMP_FILES, 0, 0) < 0 && errno == ESRCH) return;
     if (it->second == c.tid || same < 0 || (same == 1 && !close_in_flight(c.tgid, it->second, key))) {
       it = closing.erase(it);
       continue;

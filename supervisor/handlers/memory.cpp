@@ -140,6 +140,7 @@ void Supervisor::on_rlimit_change(Call& c) {
     if (named && &q != named) continue;
     q.limits_change = true;
     q.limits.reset();
+    q.nofile.reset();
   }
   reply_continue(c);
 }

@@ -154,6 +154,9 @@ class Supervisor final : public Control {
     // process (setrlimit, prlimit64 with a new value are notified); then read at every call.
     std::optional<target::MemoryLimits> limits;
     bool limits_change = false;
+    // The soft RLIMIT_NOFILE, for the fd-table check of tracked opens (files.cpp); cached
+    // and turned off by the same limit changes. A "full" answer always reads it afresh.
+    std::optional<std::uint64_t> nofile;
     // fd -> threads whose close of it was let through and may be in flight. Several: the
     // threads of a process may have fd tables of their own (unshare(CLONE_FILES)).
     std::unordered_multimap<int, Pid> closing;
@@ -272,6 +275,7 @@ class Supervisor final : public Control {
   // files.cpp: the end of an open, under the lock again.
   struct OpenCall;
   void finish_open(OpenCall& o, const OpenOutcome& out);
+  void keep_nofile(const OpenCall& o);
 
   struct Subscriber {
     Caller caller;

@@ -72,7 +72,8 @@ bool enabled(const SyscallDef& d, const Policy& p) {
   switch (d.family) {
     case Family::memory_brk: return p.notify_brk;
     case Family::memory_mmap: return p.notify_mmap;
-    case Family::memory_rlimit:
+    // Limit changes also keep the open handler's cached RLIMIT_NOFILE honest (files.cpp).
+    case Family::memory_rlimit: return p.notify_brk || p.notify_mmap || p.notify_open;
     case Family::memory_share: return p.notify_brk || p.notify_mmap;
     case Family::files_open: return p.notify_open;
     case Family::files_close: return p.notify_close;

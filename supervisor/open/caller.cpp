@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/kcmp.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -15,6 +14,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "target/target.hpp"
 #include "target/unique_fd.hpp"
 
 namespace sandbox::opening {
@@ -101,20 +101,40 @@ int read_user_string(pid_t tid, std::uint64_t addr, std::size_t max, std::string
   return -ENAMETOOLONG;
 }
 
-int fd_table_has_room(pid_t tid) {
-  // RLIMIT_NOFILE is per process; prlimit accepts any thread id of it.
-  struct rlimit rl {};
-  if (::prlimit(tid, RLIMIT_NOFILE, nullptr, &rl) != 0) return -errno;
-  const std::uint64_t limit = std::min<std::uint64_t>(rl.rlim_cur, 1u << 30);
-  if (limit == 0) return 0;
-  // The common case in one call: the highest allowed descriptor is free. kcmp reads the
-  // thread's own table (CLONE_FILES and unshare(CLONE_FILES) included).
-  for (std::uint64_t fd = limit; fd-- > 0 && fd + 3 >= limit;) {
-    if (::syscall(SYS_kcmp, tid, tid, KCMP_FILE, fd, fd) != 0) {
-      if (errno == EBADF) return 1;
-      return -errno;
+int fd_table_has_room(pid_t tid, std::optional<std::uint64_t>& limit_known, bool& fresh) {
+  fresh = false;
+  auto read_limit = [&]() -> int {
+    // RLIMIT_NOFILE is per process; prlimit accepts any thread id of it.
+    struct rlimit rl {};
+    if (::prlimit(tid, RLIMIT_NOFILE, nullptr, &rl) != 0) return -errno;
+    limit_known = std::min<std::uint64_t>(rl.rlim_cur, 1u << 30);
+    fresh = true;
+    return 0;
+  };
+  if (!limit_known)
+    if (int rc = read_limit(); rc < 0) return rc;
+  for (;;) {
+    const std::uint64_t limit = *limit_known;
+    // The common case in one call: the highest allowed descriptor is free. target::fd_open
+    // (kcmp) reads the thread's own table (CLONE_FILES and unshare(CLONE_FILES) included).
+    bool free_found = false;
+    for (std::uint64_t fd = limit; fd-- > 0 && fd + 3 >= limit;) {
+      const int open = target::fd_open(tid, static_cast<unsigned int>(fd));
+      if (open < 0) return open;
+      if (open == 0) {
+        free_found = true;
+        break;
+      }
     }
+    // A free slot below a cached limit that is now higher is still free; one that is now
+    // lower is the documented case of a limit lowered from outside (docs/design.md).
+    if (free_found) return 1;
+    if (fresh) break;
+    // Full or crowded by the cached limit: decide on the limit as it is now.
+    if (int rc = read_limit(); rc < 0) return rc;
   }
+  const std::uint64_t limit = *limit_known;
+  if (limit == 0) return 0;
   // Crowded near the limit: count the open descriptors below it.
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/fd", tid);

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace sandbox::opening {
@@ -23,6 +24,10 @@ int read_user_string(pid_t tid, std::uint64_t addr, std::size_t max, std::string
 
 // Whether thread `tid`'s fd table has a free descriptor below its RLIMIT_NOFILE, as
 // get_unused_fd_flags() would find one: 1, 0, or -errno when it cannot be told.
-int fd_table_has_room(pid_t tid);
+// `limit` is the process's soft RLIMIT_NOFILE as the caller last knew it (nullopt: not
+// known); it is read when unknown, and read again before any answer other than "room",
+// so a stale value can cost a read but never give a wrong "full". On return it holds the
+// last value read (or the one passed in) and `fresh` says whether it was read here.
+int fd_table_has_room(pid_t tid, std::optional<std::uint64_t>& limit, bool& fresh);
 
 }  // namespace sandbox::opening

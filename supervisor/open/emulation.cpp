@@ -234,7 +234,7 @@ struct OpenEmulator::Shared {
   std::mutex mu;
   std::unordered_map<pid_t, bool> same_root;  // tgid -> the target's root is ours (cache)
   bool roots_change = false;                  // root_may_change() was called: no cache
-  std::unordered_map<pid_t, TaskCreds> creds_cache;
+  std::unordered_map<pid_t, std::shared_ptr<const TaskCreds>> creds_cache;
   std::unordered_map<pid_t, pid_t> tid_tgid;
   // Opens of targets in other namespaces (executor.hpp), started on first use.
   std::array<std::uint64_t, 6> our_ns{};
@@ -484,10 +484,42 @@ struct OpenEmulator::Impl {
     return p + "/task/" + t;
   }
 
+  // Mounts whose filesystem is known, by unique mount id: procfs or not. A mount's
+  // superblock is fixed for its life and a unique id (STATX_MNT_ID_UNIQUE, Linux 6.8) is
+  // never reused, so the answer of fstatfs() for any file of that mount never changes.
+  std::unordered_map<std::uint64_t, bool> mount_procfs;
+  static constexpr std::size_t kMountsCached = 1024;
+
+  // statx of the open file `fd` (type, mode, rdev, mount) and whether it lies on a procfs:
+  // one statx when its mount is known, else fstatfs as well (every time on kernels without
+  // unique mount ids). 0 or -errno.
+  int file_info(int fd, struct statx& st, bool& procfs) {
+    constexpr unsigned kMntIdUnique = 0x4000;  // STATX_MNT_ID_UNIQUE
+    if (::statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_MODE | kMntIdUnique, &st) != 0) return -errno;
+    const bool unique = st.stx_mask & kMntIdUnique;
+    if (unique) {
+      if (auto it = mount_procfs.find(st.stx_mnt_id); it != mount_procfs.end()) {
+        procfs = it->second;
+        return 0;
+      }
+    }
+    struct statfs sf {};
+    if (::fstatfs(fd, &sf) != 0) return -errno;
+    procfs = sf.f_type == PROC_SUPER_MAGIC;
+    if (unique) {
+      if (mount_procfs.size() >= kMountsCached) mount_procfs.clear();
+      mount_procfs.emplace(st.stx_mnt_id, procfs);
+    }
+    return 0;
+  }
+
   // The open itself, in whatever context this thread (or executor) is in: the kernel's
   // walk first, the userspace walk when procfs may be involved. A descriptor or -errno.
+  // `fast`, when given, receives file_info() of a descriptor the fast path opened (then
+  // `*fast_known` is set): the caller need not ask again.
   int perform(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
-              std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev) {
+              std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev, struct statx* fast = nullptr,
+              bool* fast_known = nullptr) {
     const bool scoped = resolve & kScoped;
     const std::uint64_t final_flags =
         flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : static_cast<std::uint64_t>(O_NOCTTY));
@@ -495,9 +527,18 @@ struct OpenEmulator::Impl {
     int r =
         sys_openat2(start, path.c_str(), final_flags, mode, resolve | (scoped ? 0 : RESOLVE_NO_MAGICLINKS));
     if (r >= 0) {
-      if (is_procfs(r)) {
+      struct statx st {};
+      bool procfs = false;
+      if (int e = file_info(r, st, procfs); e < 0) {
+        ::close(r);
+        return e;
+      }
+      if (procfs) {
         ::close(r);
         slow = true;
+      } else if (fast && fast_known) {
+        *fast = st;
+        *fast_known = true;
       }
     } else if (r != -EINVAL && r != -ENAMETOOLONG && r != -E2BIG && r != -EAGAIN && r != -EINTR &&
                !(r == -ELOOP && (resolve & (RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS))) &&
@@ -870,50 +911,46 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
   // namespaces -- notified calls that drop the entry before they run; the status is read
   // again, for the umask, when creating). A copy: another serving thread may drop it.
   std::string tid_s = std::to_string(req.tid);
-  TaskCreds creds_copy;
-  bool cached_creds = false;
+  std::shared_ptr<const TaskCreds> cached;  // shared, immutable: another thread may drop the entry
+  std::optional<bool> cached_root;
   {
     std::lock_guard lk(shared_->mu);
-    if (auto it = shared_->creds_cache.find(req.tid); it != shared_->creds_cache.end()) {
-      creds_copy = it->second;
-      cached_creds = true;
-    }
-  }
-  if (!cached_creds || creates) {
-    std::string text;
-    const auto ns = creds_copy.ns;
-    if (!read_file_at(im.proc.get(), tid_s + "/status", text) || !parse_creds(text, creds_copy))
-      return early(ESRCH);
-    creds_copy.ns = ns;
-    if (!cached_creds) {
-      for (std::size_t i = 0; i < opening::kNamespaces.size(); ++i) {
-        struct stat st {};
-        if (::fstatat(im.proc.get(), (tid_s + "/ns/" + opening::kNamespaces[i]).c_str(), &st, 0) != 0)
-          return early(errno == ENOENT ? ESRCH : errno);
-        creds_copy.ns[i] = st.st_ino;
-      }
-    }
-    std::lock_guard lk(shared_->mu);
-    shared_->creds_cache.insert_or_assign(req.tid, creds_copy);
-    shared_->tid_tgid[req.tid] = req.tgid;
-  }
-  const TaskCreds* creds = &creds_copy;
-  const bool other_ns = creds->ns != shared_->our_ns;
-
-  // 3. Root, then the starting directory.
-  bool same_root = false;
-  std::optional<bool> cached_root;
-  if (!other_ns) {
-    std::lock_guard lk(shared_->mu);
+    if (auto it = shared_->creds_cache.find(req.tid); it != shared_->creds_cache.end()) cached = it->second;
     // Safe to reuse: a root changes only through chroot/pivot_root/setns/unshare, which are
     // notified and turn this cache off for good (root_may_change()) before they run.
     if (auto known = shared_->same_root.find(req.tgid);
         known != shared_->same_root.end() && !shared_->roots_change)
       cached_root = known->second;
   }
-  if (cached_root) {
+  std::shared_ptr<const TaskCreds> creds = cached;
+  if (!cached || creates) {
+    auto fresh = std::make_shared<TaskCreds>();
+    if (cached) fresh->ns = cached->ns;
+    std::string text;
+    if (!read_file_at(im.proc.get(), tid_s + "/status", text) || !parse_creds(text, *fresh))
+      return early(ESRCH);
+    if (!cached) {
+      for (std::size_t i = 0; i < opening::kNamespaces.size(); ++i) {
+        struct stat st {};
+        if (::fstatat(im.proc.get(), (tid_s + "/ns/" + opening::kNamespaces[i]).c_str(), &st, 0) != 0)
+          return early(errno == ENOENT ? ESRCH : errno);
+        fresh->ns[i] = st.st_ino;
+      }
+    }
+    creds = fresh;
+    std::lock_guard lk(shared_->mu);
+    shared_->creds_cache.insert_or_assign(req.tid, creds);
+    shared_->tid_tgid[req.tid] = req.tgid;
+  }
+  const bool other_ns = creds->ns != shared_->our_ns;
+
+  // 3. Root, then the starting directory.
+  bool same_root = false;
+  if (other_ns) {
+    // (the executor takes the target's root itself)
+  } else if (cached_root) {
     same_root = *cached_root;
-  } else if (!other_ns) {
+  } else {
     struct statx rst {};
     if (!statx_at(im.proc.get(), (tid_s + "/root").c_str(), 0, rst))
       return early(errno == ENOENT ? ESRCH : errno);
@@ -938,6 +975,8 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
 
   // 4. The open, in the target's context.
   bool tty_dev = false;
+  struct statx fast_st {};
+  bool fast_known = false;  // fast_st describes r, which is not on a procfs
   int r = -EPERM;
   if (other_ns) {
     // Another user, mount, network, IPC, UTS or cgroup namespace: an executor that joined
@@ -963,7 +1002,7 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
         return early(-e);
       }
     }
-    r = im.perform(start, req.path, flags, mode, resolve, req.tid, req.tgid, tty_dev);
+    r = im.perform(start, req.path, flags, mode, resolve, req.tid, req.tgid, tty_dev, &fast_st, &fast_known);
     im.unwear();
     if (im.chrooted) im.leave_root_always();
   }
@@ -973,9 +1012,13 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
     if (!tty_dev) return fail(-r);
   }
   Fd file(r);
-  struct stat st {};
-  if (file.get() >= 0 && ::fstat(file.get(), &st) != 0) return fail(errno);
-  if (tty_dev || (!(flags & O_PATH) && S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 0))) {
+  struct statx st = fast_st;
+  bool procfs = false;
+  if (file.get() >= 0 && !fast_known) {
+    if (int e = im.file_info(file.get(), st, procfs); e < 0) return fail(-e);
+  }
+  const bool chr = S_ISCHR(st.stx_mode);
+  if (tty_dev || (!(flags & O_PATH) && chr && st.stx_rdev_major == 5 && st.stx_rdev_minor == 0)) {
     // /dev/tty means the caller's controlling terminal: the target opens it itself.
     std::string stat_text;
     long long tty_nr = 0;
@@ -986,7 +1029,7 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
                   : ENXIO;
     return out;
   }
-  if (!(flags & O_PATH) && !(flags & O_NOCTTY) && S_ISCHR(st.st_mode) && major(st.st_rdev) != 1) {
+  if (!(flags & O_PATH) && !(flags & O_NOCTTY) && chr && st.stx_rdev_major != 1) {
     // A terminal opened without O_NOCTTY by a session leader without a controlling
     // terminal becomes its controlling terminal; only the target's own open does that.
     struct termios tio {};
@@ -1001,7 +1044,7 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
       }
     }
   }
-  if (is_procfs(file.get()) && im.names_supervisor(file.get())) return fail(EACCES);
+  if (procfs && im.names_supervisor(file.get())) return fail(EACCES);
   out.kind = OpenOutcome::Kind::installed;
   out.fd = file.release();
   out.err = 0;

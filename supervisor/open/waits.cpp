@@ -62,7 +62,9 @@ Waits::Wait::Wait(Waits& w, NotifyChannel& ch, ReceiverPool* pool, std::uint64_t
   bool wake = false;
   {
     std::lock_guard lk(w_.mu_);
-    pos_ = w_.waits_.insert(w_.waits_.end(), this);
+    next_ = w_.waits_;
+    if (next_) next_->prev_ = this;
+    w_.waits_ = this;
     if (!w_.watcher_.joinable()) {
       // Started on first use, with every signal blocked (it must never take one).
       sigset_t all, old;
@@ -80,7 +82,8 @@ Waits::End Waits::Wait::end() {
   std::lock_guard lk(w_.mu_);
   if (!done_) {
     done_ = true;
-    w_.waits_.erase(pos_);
+    (prev_ ? prev_->next_ : w_.waits_) = next_;
+    if (next_) next_->prev_ = prev_;
   }
   return why_;
 }
@@ -101,7 +104,7 @@ Waits::End Waits::check(const Wait& w) const {
 void Waits::watch() {
   std::unique_lock lk(mu_);
   while (!quit_) {
-    if (waits_.empty()) {
+    if (!waits_) {
       idle_ = true;
       cv_.wait(lk);
       idle_ = false;
@@ -109,7 +112,7 @@ void Waits::watch() {
     }
     cv_.wait_for(lk, kPatience);
     const auto now = std::chrono::steady_clock::now();
-    for (Wait* w : waits_) {
+    for (Wait* w = waits_; w; w = w->next_) {
       if (now - w->start_ < kPatience) continue;
       if (!w->relieved_ && w->pool_) w->pool_->ensure_receiver();  // the listener goes on
       w->relieved_ = true;

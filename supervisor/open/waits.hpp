@@ -17,7 +17,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <list>
 #include <mutex>
 #include <thread>
 
@@ -68,7 +67,8 @@ class Waits {
     std::chrono::steady_clock::time_point start_;
     End why_ = End::none;
     bool done_ = false;
-    std::list<Wait*>::iterator pos_;
+    Wait* prev_ = nullptr;  // the watch list, intrusive: registering allocates nothing
+    Wait* next_ = nullptr;
   };
 
  private:
@@ -78,8 +78,8 @@ class Waits {
   const int signal_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::list<Wait*> waits_;
-  bool idle_ = false;  // the watcher sleeps without a deadline
+  Wait* waits_ = nullptr;  // guarded by mu_
+  bool idle_ = false;      // the watcher sleeps without a deadline
   bool quit_ = false;
   std::thread watcher_;
 };
