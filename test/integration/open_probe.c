@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -392,6 +393,29 @@ static int case_quick(void) {
   return 0;
 }
 
+/* RLIMIT_NOFILE lowered by the process after tracked opens (the supervisor keeps the limit
+ * between opens): the next open in the now full table fails with EMFILE, creating nothing. */
+static int case_nofile_lowered(const char *dir) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/f", dir);
+  int fd = open(path, O_CREAT | O_WRONLY, 0644);
+  if (fd < 0) return 5;
+  close_range(3, ~0U, 0);
+  registered();
+  for (int i = 0; i < 3; i++) { /* tracked opens, at fd 3 */
+    fd = open(path, O_RDONLY);
+    if (fd != 3 || (i < 2 && close(fd) != 0)) return 6;
+  }
+  struct rlimit four = {4, 64};
+  say("setrlimit=%s", setrlimit(RLIMIT_NOFILE, &four) == 0 ? "0" : ename(errno));
+  snprintf(path, sizeof path, "%s/new", dir);
+  int r = open(path, O_CREAT | O_WRONLY, 0644);
+  say("open=%s", r >= 0 ? "0" : ename(errno));
+  say("created=%d", access(path, F_OK) == 0);
+  say("files=%lu", files());
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return 2;
   const char *c = argv[1], *arg = argc > 2 ? argv[2] : "/tmp";
@@ -402,6 +426,7 @@ int main(int argc, char **argv) {
   if (!strcmp(c, "uffd")) return case_uffd();
   if (!strcmp(c, "fifo-block")) return case_fifo_block(arg);
   if (!strcmp(c, "quick")) return case_quick();
+  if (!strcmp(c, "nofile-lowered")) return case_nofile_lowered(arg);
   if (!strcmp(c, "ns") && argc > 3) return case_ns(argv[2], argv[3]);
   return 2;
 }

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 
@@ -33,6 +34,32 @@ Result open_probe(const std::string& which, const std::string& arg = "") {
 }
 
 }  // namespace
+
+TEST_CASE(
+    "opens: RLIMIT_NOFILE lowered after tracked opens gives EMFILE and creates nothing, opens alone "
+    "notified") {
+  // The supervisor keeps the limit between opens; the process's own setrlimit must reach
+  // it even under a policy that notifies no memory call (the rlimit rows follow opens too).
+  const std::string policy = "/tmp/sandbox-open-policy-" + std::to_string(::getpid()) + ".json";
+  {
+    std::FILE* f = std::fopen(policy.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fputs(R"({"version": 1, "notify": {"brk": false, "mmap": false, "open": true, "close": true}})", f);
+    std::fclose(f);
+  }
+  for (const std::vector<std::string>& opts :
+       {std::vector<std::string>{}, std::vector<std::string>{"--policy", policy}}) {
+    TempDir d;
+    const Result r = sandboxed(opts, {kOpenProbe, "nofile-lowered", d.path});
+    INFO(r.out << r.err << (opts.empty() ? "default policy" : "opens-only policy"));
+    CHECK(r.status == 0);
+    CHECK(r["setrlimit"] == "0");
+    CHECK(r["open"] == "EMFILE");
+    CHECK(r["created"] == "0");
+    CHECK(r["files"] == "1");
+  }
+  ::unlink(policy.c_str());
+}
 
 TEST_CASE("opens that wait: a FIFO reader and writer, both tracked, both proceed") {
   TempDir d;
