@@ -1,5 +1,6 @@
 #include "open/waits.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <string_view>
 
 #include "target/unique_fd.hpp"
@@ -30,15 +32,35 @@ bool field(std::string_view text, std::string_view key, std::uint64_t& out, int 
 
 }  // namespace
 
-bool signal_would_interrupt(const char* status_text, std::size_t len) {
+bool signal_would_interrupt(const char* status_text, std::size_t len, std::uint64_t others_blocked) {
   const std::string_view text(status_text, len);
   std::uint64_t own = 0, shared = 0, blocked = 0, threads = 0;
   if (!field(text, "SigPnd", own) || !field(text, "ShdPnd", shared) || !field(text, "SigBlk", blocked) ||
       !field(text, "Threads", threads, 10))
     return false;
-  std::uint64_t pending = own;
-  if (threads == 1) pending |= shared;
+  const std::uint64_t pending = own | (threads == 1 ? shared : shared & others_blocked);
   return (pending & ~blocked) != 0;
+}
+
+std::uint64_t shared_for_others(const char* status_text, std::size_t len, std::uint64_t* threads_out) {
+  const std::string_view text(status_text, len);
+  std::uint64_t shared = 0, blocked = 0, threads = 0;
+  if (!field(text, "ShdPnd", shared) || !field(text, "SigBlk", blocked) ||
+      !field(text, "Threads", threads, 10) || threads <= 1)
+    return 0;
+  if (threads_out) *threads_out = threads;
+  return shared & ~blocked;
+}
+
+bool thread_mask(const char* status_text, std::size_t len, std::uint64_t& blocked, bool& alive) {
+  const std::string_view text(status_text, len);
+  const std::size_t at = text.find("\nState:");
+  if (at == std::string_view::npos || !field(text, "SigBlk", blocked)) return false;
+  std::size_t p = at + 7;
+  while (p < text.size() && (text[p] == ' ' || text[p] == '\t')) ++p;
+  if (p >= text.size()) return false;
+  alive = text[p] != 'Z' && text[p] != 'X' && text[p] != 'x';
+  return true;
 }
 
 Waits::~Waits() {
@@ -98,7 +120,40 @@ Waits::End Waits::check(const Wait& w) const {
   char buf[4096];
   const ssize_t n = ::read(fd.get(), buf, sizeof buf);
   if (n <= 0) return End::none;
-  return signal_would_interrupt(buf, static_cast<std::size_t>(n)) ? End::signal : End::none;
+  const auto len = static_cast<std::size_t>(n);
+  if (signal_would_interrupt(buf, len)) return End::signal;
+  // A signal pending for the process that this thread does not block: it is this thread's
+  // if every other live thread blocks it (then none of them can ever have been chosen).
+  // Read only while such a signal is pending, so an open that waits costs no scan.
+  // The scan is bounded (kScanThreads): one watcher serves every target, and a process of
+  // many threads must not make it slow for the others; beyond that, not acted on.
+  std::uint64_t threads = 0;
+  const std::uint64_t candidates = shared_for_others(buf, len, &threads);
+  if (candidates == 0 || threads > kScanThreads) return End::none;
+  std::uint64_t others = ~0ULL;
+  char dir[64];
+  std::snprintf(dir, sizeof dir, "/proc/%d/task", w.tgid_);
+  DIR* d = ::opendir(dir);
+  if (!d) return End::none;
+  while (const dirent* e = ::readdir(d)) {
+    const int other = std::atoi(e->d_name);
+    if (other <= 0 || other == w.tid_) continue;
+    std::snprintf(path, sizeof path, "/proc/%d/task/%d/status", w.tgid_, other);
+    UniqueFd tf(::open(path, O_RDONLY | O_CLOEXEC));
+    char tb[4096];
+    const ssize_t m = tf ? ::read(tf.get(), tb, sizeof tb) : -1;
+    std::uint64_t blocked = 0;
+    bool alive = false;
+    if (m <= 0) continue;  // gone since the listing: it takes nothing any more
+    if (!thread_mask(tb, static_cast<std::size_t>(m), blocked, alive)) {
+      others = 0;  // cannot tell: fail towards not acting (never a signal-less ERESTARTSYS)
+      break;
+    }
+    if (alive) others &= blocked;
+    if ((others & candidates) == 0) break;
+  }
+  ::closedir(d);
+  return signal_would_interrupt(buf, len, others) ? End::signal : End::none;
 }
 
 void Waits::watch() {

@@ -36,6 +36,8 @@ class Waits {
  public:
   enum class End { none, signal, gone };
   static constexpr std::chrono::milliseconds kPatience{10};
+  // The most threads whose signal masks are read to attribute a process-wide signal.
+  static constexpr std::uint64_t kScanThreads = 64;
 
   // `interrupt`: a signal with a no-op handler installed without SA_RESTART, unblocked in
   // every thread that opens.
@@ -85,10 +87,23 @@ class Waits {
 };
 
 // What of /proc/<tid>/status says that a signal would interrupt the thread's own
-// interruptible wait: pending for the thread, or for a process of one thread, and not
-// blocked. A signal pending for a process of several threads may be taken by another one;
-// answering ERESTARTSYS with no signal left would show the target errno 512, so those are
-// not acted on (documented). Pure, for unit tests.
-bool signal_would_interrupt(const char* status_text, std::size_t len);
+// interruptible wait, as the kernel decides it: a signal pending for the thread and not
+// blocked; or one pending for the process (ShdPnd), not blocked by the thread, and blocked
+// by every other live thread of the process -- `others_blocked` is the AND of their SigBlk,
+// all ones when the process has one thread. For those, the waiting thread is the only one
+// complete_signal() can choose (retarget_shared_pending() passes the signal to it when
+// another thread blocks it or exits), so it holds TIF_SIGPENDING and an ERESTARTSYS answer
+// delivers the signal. A process signal that another thread could take is not acted on:
+// the kernel may have chosen that thread, and answering ERESTARTSYS to a thread without a
+// signal shows it errno 512 (docs/design.md). Pure, for unit tests.
+bool signal_would_interrupt(const char* status_text, std::size_t len, std::uint64_t others_blocked = 0);
+
+// The process-wide pending signals (ShdPnd) that the thread whose status this is does not
+// block, when the process has more than one thread: the case where the other threads'
+// masks decide. 0 otherwise or when unreadable. Pure.
+std::uint64_t shared_for_others(const char* status_text, std::size_t len, std::uint64_t* threads = nullptr);
+
+// A thread's SigBlk and whether it is alive (not a zombie, not dead). Pure.
+bool thread_mask(const char* status_text, std::size_t len, std::uint64_t& blocked, bool& alive);
 
 }  // namespace sandbox::opening

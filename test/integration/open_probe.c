@@ -158,6 +158,63 @@ static int case_fifo_signal(const char *dir, int restart) {
   return 0;
 }
 
+/* A FIFO open by the main thread of a process whose other thread blocks every signal; a
+ * process-directed SIGUSR1 (kill) can only be taken by the main thread, so natively its
+ * open fails with EINTR. Not registered: run it under --track, and natively, and compare.
+ * If nothing interrupts the open, the helper ends it after a bound (open=0): a failure
+ * shows instead of a hang. */
+static int hold[2] = {-1, -1};
+static int other_blocks = 1; /* 0: "fifo-signal-threads-open", the other thread blocks nothing */
+static void *blocking_thread(void *arg) {
+  sigset_t all;
+  sigfillset(&all);
+  if (other_blocks) pthread_sigmask(SIG_BLOCK, &all, NULL);
+  char c = 0;
+  (void)!write(*(int *)arg, "r", 1);
+  (void)!read(hold[0], &c, 1); /* until the main thread is done */
+  return NULL;
+}
+
+static int case_fifo_signal_threads(const char *dir) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/fifo-threads", dir);
+  unlink(path);
+  if (mkfifo(path, 0600) != 0) return 5;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1;
+  sigaction(SIGUSR1, &sa, NULL);
+  int ready[2];
+  if (pipe(ready) != 0 || pipe(hold) != 0) return 6;
+  pthread_t t;
+  if (pthread_create(&t, NULL, blocking_thread, &ready[1]) != 0) return 7;
+  char c;
+  if (read(ready[0], &c, 1) != 1) return 8;
+  volatile long *seen = shared_page();
+  handled_shared = seen;
+  pid_t me = getpid();
+  pid_t helper = fork();
+  if (helper == 0) {
+    wait_in_syscall(me, SYS_openat);
+    kill(me, SIGUSR1);
+    double deadline = now_s() + 10;
+    while (!*seen && now_s() < deadline) sched_yield();
+    if (!*seen) (void)!open(path, O_WRONLY | O_NONBLOCK); /* not interrupted: end the open */
+    _exit(0);
+  }
+  int r = open(path, O_RDONLY);
+  int e = errno;
+  say("open=%s", r >= 0 ? "0" : ename(e));
+  say("handled=%d", (int)handled);
+  (void)!write(hold[1], "q", 1);
+  pthread_join(t, NULL);
+  int st = 0;
+  waitpid(helper, &st, 0);
+  say("helper_status=%d", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+  unlink(path);
+  return 0;
+}
+
 static volatile sig_atomic_t lease_broken;
 static void on_io(int sig) {
   (void)sig;
@@ -426,6 +483,8 @@ int main(int argc, char **argv) {
   if (!strcmp(c, "uffd")) return case_uffd();
   if (!strcmp(c, "fifo-block")) return case_fifo_block(arg);
   if (!strcmp(c, "quick")) return case_quick();
+  if (!strcmp(c, "fifo-signal-threads")) return case_fifo_signal_threads(arg);
+  if (!strcmp(c, "fifo-signal-threads-open")) return other_blocks = 0, case_fifo_signal_threads(arg);
   if (!strcmp(c, "nofile-lowered")) return case_nofile_lowered(arg);
   if (!strcmp(c, "ns") && argc > 3) return case_ns(argv[2], argv[3]);
   return 2;

@@ -138,6 +138,23 @@ TEST_CASE("serve: a tenant waiting in a FIFO open stalls no one: ctl, other tena
   CHECK(serve.wait() == 0);
 }
 
+TEST_CASE("serve: a lease released by its holder's tracked close, holder and opener joined with the shim") {
+  // The opener waits in its open until the holder's close (served on the same listener
+  // meanwhile) releases the lease: at once, not after lease-break-time.
+  TempDir d;
+  const std::string sock = "/tmp/sandbox-it-openlease-" + std::to_string(::getpid()) + ".sock";
+  Process serve({kSandbox, "serve", "--socket", sock, "--verbose"});
+  serve.expect_err("serving " + sock);
+  const Result r = run({kShim, "--socket", sock, "--track", "--", kOpenProbe, "lease", d.path});
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["open"] == "0");
+  CHECK(r["released_by_holder"] == "1");
+  CHECK(r["holder_status"] == "0");
+  ::kill(serve.pid(), SIGTERM);
+  CHECK(serve.wait() == 0);
+}
+
 // ---- opens in namespaces the target made itself: the same program natively and under
 // `sandbox run --track` (every open performed by the supervisor), outputs compared.
 namespace {
@@ -167,6 +184,17 @@ std::string host_interface() {
 }
 
 }  // namespace
+
+TEST_CASE(
+    "opens that wait: a signal for the process, blocked by every other thread, ends the open as natively") {
+  // kill() of a process whose other thread blocks the signal: only the waiting thread can
+  // take it (complete_signal()), so natively its FIFO open fails with EINTR.
+  TempDir d;
+  const Result tracked = native_and_tracked({kOpenProbe, "fifo-signal-threads", d.path}, false);
+  CHECK(tracked["open"] == "EINTR");
+  CHECK(tracked["handled"] == "1");
+  CHECK(tracked["helper_status"] == "0");
+}
 
 TEST_CASE("namespaces: uid 65534 as root of its own user namespace opens with its rights there") {
   const Result r = native_and_tracked({kOpenProbe, "ns", "userns", "-"}, true);

@@ -25,7 +25,37 @@ TEST_CASE("waits: a signal pending for the thread and not blocked interrupts") {
   CHECK_FALSE(would("0000000000000000", "0000000000000000", "0000000000000000", 1));  // nothing
 }
 
-TEST_CASE("waits: a signal pending for the process counts only when it has one thread") {
+TEST_CASE("waits: a signal pending for the process counts when every other thread blocks it") {
+  const std::string text =
+      "Name:\tx\nThreads:\t3\nSigPnd:\t0000000000000000\nShdPnd:\t0000000000004200\n"
+      "SigBlk:\t0000000000000000\n";
+  CHECK(sandbox::opening::shared_for_others(text.data(), text.size()) == 0x4200);
+  // Others block SIGALRM but not SIGUSR1: SIGALRM is this thread's to take.
+  CHECK(signal_would_interrupt(text.data(), text.size(), 0x4000));
+  // Others block neither: the kernel may have chosen another thread.
+  CHECK_FALSE(signal_would_interrupt(text.data(), text.size(), 0));
+  const std::string own_blocked =
+      "Threads:\t2\nSigPnd:\t0\nShdPnd:\t0000000000004000\nSigBlk:\t0000000000004000\n";
+  CHECK_FALSE(signal_would_interrupt(own_blocked.data(), own_blocked.size(), ~0ULL));
+  CHECK(sandbox::opening::shared_for_others(own_blocked.data(), own_blocked.size()) == 0);
+}
+
+TEST_CASE("waits: another thread's mask, and whether it can still take a signal") {
+  std::uint64_t blocked = 0;
+  bool alive = false;
+  const std::string live = "Name:\tx\nState:\tS (sleeping)\nSigBlk:\tfffffffe7ffbfeff\n";
+  CHECK(sandbox::opening::thread_mask(live.data(), live.size(), blocked, alive));
+  CHECK(alive);
+  CHECK(blocked == 0xfffffffe7ffbfeffULL);
+  const std::string zombie = "Name:\tx\nState:\tZ (zombie)\nSigBlk:\t0000000000000000\n";
+  CHECK(sandbox::opening::thread_mask(zombie.data(), zombie.size(), blocked, alive));
+  CHECK_FALSE(alive);
+  const std::string partial = "Name:\tx\nSigBlk:\t0\n";
+  CHECK_FALSE(sandbox::opening::thread_mask(partial.data(), partial.size(), blocked, alive));
+}
+
+TEST_CASE(
+    "waits: a signal pending for a process of one thread counts; of several, not without the others' masks") {
   CHECK(would("0000000000000000", "0000000000004000", "0000000000000000", 1));        // SIGALRM, kill()
   CHECK_FALSE(would("0000000000000000", "0000000000004000", "0000000000000000", 2));  // another may take it
   CHECK_FALSE(would("0000000000000000", "0000000000004000", "0000000000004000", 1));  // blocked
