@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian 12 machine (idempotent).
-# Build + tests: compiler, CMake, libseccomp, Boost.Asio, nlohmann/json, doctest.
+# Build + tests: compiler, CMake, libseccomp, Boost.Asio, nlohmann/json, doctest, CLI11 (header-only: the
+# command lines of sandbox and sandbox-shim).
 # Parity (kernel side): linux-source-6.1, QEMU and the kernel build tools.
 # Fuzzing (test/fuzz): clang, and libFuzzer's runtime (libclang-rt-14-dev, only recommended by clang).
 # Containers (test label `containers`, docs/containers.md): runc, crun, podman (rootful; it pulls
@@ -11,7 +12,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates python3
-  libseccomp-dev libboost-dev nlohmann-json3-dev doctest-dev
+  libseccomp-dev libboost-dev nlohmann-json3-dev doctest-dev libcli11-dev
   strace clang-format
   linux-source-6.1 qemu-system-x86 flex bison bc libelf-dev libssl-dev cpio xz-utils
   patch perl python3-ply libc6-dev gcc-multilib

@@ -1,18 +1,30 @@
 // sandbox-shim: puts CMD under a running `sandbox serve`.
 //
-//   sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] [--scope job|process] [--track]
-//                [--] CMD [ARG...]
+//   sandbox-shim [--socket PATH] [--heap-quota SIZE] [--file-quota N] [--scope job|process] [--track]
+//                [-v|-q] [--] CMD [ARG...]
 //
-// Asks the server for its BPF program, installs it with a new listener (no_new_privs
-// first only where the kernel requires it: without CAP_SYS_ADMIN), passes the listener and its request
-// (`join`) to the server, waits for the answer, then execs CMD. Free of Boost and JSON libraries: the two
-// request lines are formatted by hand and the two answers are read by looking for fixed keys.
+// Options come from shim/options.hpp, the table `sandbox` uses too. Two processes:
+//
+//  - the child asks nothing of anyone but the server: it connects on its own (a client may
+//    only join itself: the server checks the join's pid against the connection's), installs
+//    the filter the server gave (no_new_privs first only where the kernel requires it: without
+//    CAP_SYS_ADMIN), joins with its listener, tells the parent its job, waits for the go, and
+//    execs CMD;
+//  - the parent stays outside the filter, as `sandbox run`'s guard does: it watches the job's
+//    `killed` events on a connection of its own, passes signals on to CMD, and when CMD has
+//    ended reports a quota kill with the one line `sandbox run` prints (kill_line.hpp) and
+//    exits with the same status `sandbox run` would (docs/cli.md).
+//
+// Free of Boost and JSON libraries: the request lines are formatted by hand and the answers
+// read by looking for fixed keys in the compact lines our server writes.
 #include <linux/filter.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -23,23 +35,77 @@
 #include <string_view>
 #include <vector>
 
+#include "kill_line.hpp"
+#include "options.hpp"
 #include "shim.hpp"
 #include "size.hpp"
 
 namespace {
 
-[[noreturn]] void usage_error(const std::string& what) {
-  std::fprintf(stderr,
-               "sandbox-shim: %s (usage: sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] "
-               "[--scope job|process] [--track] [--] CMD [ARG...])\n",
-               what.c_str());
-  std::exit(2);
+namespace opt = sandbox::options;
+
+// Exit statuses: docs/cli.md (the same as `sandbox run` and `sandbox ctl`).
+constexpr int kRefused = 1, kUsage = 2, kUnreachable = 3, kCannotRun = 126, kNotFound = 127;
+constexpr int kQuotaKill = 128 + SIGKILL;
+
+struct Options {
+  std::optional<std::string> socket;
+  std::optional<sandbox::Quota> heap, files;
+  std::string scope = "job";  // the quotas hold for CMD and everything it starts, together
+  bool track = false;
+  int verbosity = opt::kDefaultLevel;
+  std::vector<std::string> command;
+};
+
+Options parse(int argc, char** argv, int& exit_now) {
+  Options o;
+  CLI::App app("Runs CMD under a running `sandbox serve`, with quotas of its own (docs/cli.md).", "sandbox-shim");
+  app.set_help_all_flag("", "");
+  opt::add_version(app, "sandbox-shim " SANDBOX_VERSION);
+  std::vector<std::string> help_only;
+  app.add_option("CMD", help_only, "the command and its arguments, after the options or after --")
+      ->type_name("CMD [ARG...]");
+  opt::add_socket(app, o.socket);
+  opt::add_heap_quota(app, o.heap);
+  opt::add_file_quota(app, o.files);
+  opt::add_scope(app, o.scope);
+  opt::add_track(app, o.track);
+  opt::add_verbosity(app, o.verbosity);
+  app.footer(
+      "The quotas are outside quotas: CMD cannot lift them; the server's policy quotas hold too, a join may "
+      "only tighten them.\n\n"
+      "Exit status: CMD's own; 128+N if signal N killed it (137 for a quota kill, with one line on stderr);\n"
+      "1 the server refused the join; 2 bad arguments; 3 the socket cannot be reached or is not trusted;\n"
+      "126 CMD could not be started (not executable, nested sandbox); 127 CMD not found.");
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  bool dashes = false;
+  const std::size_t start = opt::command_start(app, args, dashes);
+  o.command.assign(args.begin() + static_cast<std::ptrdiff_t>(start + (dashes ? 1 : 0)), args.end());
+  args.resize(start);
+  std::reverse(args.begin(), args.end());
+  exit_now = -1;
+  try {
+    app.parse(args);
+    if (o.command.empty()) throw CLI::ValidationError("missing CMD (usage: sandbox-shim [OPTIONS] -- CMD [ARG...])");
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(app.help().c_str(), stdout);
+    exit_now = 0;
+  } catch (const CLI::CallForVersion& e) {
+    std::printf("%s\n", e.what());
+    exit_now = 0;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "sandbox-shim: %s (see 'sandbox-shim --help')\n", opt::error_line(e, app).c_str());
+    exit_now = kUsage;
+  }
+  if (!o.socket) o.socket = opt::client_socket_path();
+  return o;
 }
 
 // After the filter is installed, exit_group would wait on a supervisor that may not serve
 // us: write the message with write(2) (no allocation) and die by SIGKILL (see shim.hpp).
-[[noreturn]] void die_filtered(const char* what) {
-  (void)!::write(2, what, std::strlen(what));
+[[noreturn]] void die_filtered(const char* what, std::size_t len) {
+  (void)!::write(2, what, len);
   ::kill(::getpid(), SIGKILL);
   for (;;) ::pause();
 }
@@ -70,6 +136,23 @@ std::optional<std::string> string_field(std::string_view line, std::string_view 
   return out;
 }
 
+// The unsigned number value of "key" (no allocation: usable before the join is answered).
+std::optional<std::uint64_t> number_field(std::string_view line, std::string_view key) {
+  char needle[64];
+  if (key.size() + 4 > sizeof needle) return std::nullopt;
+  needle[0] = '"';
+  std::memcpy(needle + 1, key.data(), key.size());
+  std::memcpy(needle + 1 + key.size(), "\":", 2);
+  const auto at = line.find(std::string_view(needle, key.size() + 3));
+  if (at == std::string_view::npos) return std::nullopt;
+  std::uint64_t v = 0;
+  std::size_t i = at + key.size() + 3, digits = 0;
+  for (; i < line.size() && line[i] >= '0' && line[i] <= '9' && digits < 19; ++i, ++digits)
+    v = v * 10 + static_cast<std::uint64_t>(line[i] - '0');
+  if (digits == 0) return std::nullopt;
+  return v;
+}
+
 bool is_ok(std::string_view line) {
   return line.find("\"ok\":true") != std::string_view::npos;
 }
@@ -96,63 +179,24 @@ std::optional<std::vector<sock_filter>> decode(std::string_view hex) {
   return prog;
 }
 
-bool send_line(int fd, const std::string& line, int pass_fd) {
+bool send_line(int fd, const std::string& line, int pass_fd = -1) {
   return sandbox::shim::send_with_fd(fd, line.data(), line.size(), pass_fd) == 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const char* socket_path = std::getenv("SANDBOX_SOCKET");
-  std::optional<std::uint64_t> heap, files;
-  bool track = false;
-  const char* scope = "job";  // the quotas hold for CMD and everything it starts, together
-  int i = 1;
-  for (; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) usage_error(std::string(a) + ": missing value");
-      return argv[++i];
-    };
-    if (a == "--") {
-      ++i;
-      break;
-    }
-    if (a.empty() || a[0] != '-') break;
-    if (a == "--socket") {
-      socket_path = value();
-    } else if (a == "--heap-quota") {
-      const char* v = value();
-      heap = sandbox::parse_size(v);
-      if (!heap) usage_error(std::string("--heap-quota: '") + v + "' is not a size (expected e.g. 100M)");
-    } else if (a == "--file-quota") {
-      const char* v = value();
-      char* end = nullptr;
-      const long long n = std::strtoll(v, &end, 10);
-      if (!*v || *end || n < 0) usage_error(std::string("--file-quota: '") + v + "' is not a count");
-      files = static_cast<std::uint64_t>(n);
-    } else if (a == "--scope") {
-      scope = value();
-      if (std::strcmp(scope, "job") != 0 && std::strcmp(scope, "process") != 0)
-        usage_error(std::string("--scope: '") + scope + "' is not a scope (expected job or process)");
-    } else if (a == "--track") {
-      track = true;
-    } else {
-      usage_error("unknown option '" + std::string(a) + "'");
-    }
-  }
-  if (i >= argc) usage_error("missing CMD");
-  if (!socket_path || !*socket_path) usage_error("--socket PATH is required (or set SANDBOX_SOCKET)");
-
+// A connection to the server, checked: it runs as root or as us. Exits kUnreachable if not.
+int connect_server(const std::string& path) {
   const int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (std::strlen(socket_path) >= sizeof addr.sun_path) usage_error("--socket: path too long");
-  std::strcpy(addr.sun_path, socket_path);
+  if (path.size() >= sizeof addr.sun_path) {
+    std::fprintf(stderr, "sandbox-shim: --socket: '%s': path too long\n", path.c_str());
+    std::exit(kUsage);
+  }
+  std::memcpy(addr.sun_path, path.data(), path.size());
   if (sock < 0 || ::connect(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    std::fprintf(stderr, "sandbox-shim: cannot reach the supervisor at %s: %s\n", socket_path,
+    std::fprintf(stderr, "sandbox-shim: cannot reach the supervisor at %s: %s\n", path.c_str(),
                  std::strerror(errno));
-    return 126;
+    std::exit(kUnreachable);
   }
   // Nothing is sent to, or believed from, a server of another user: it would choose our
   // filter, get our listener and answer our opens.
@@ -162,49 +206,62 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "sandbox-shim: the server at %s runs as uid %u, neither root nor you: not joining "
                    "(another user may have taken the path)\n",
-                   socket_path, server_uid);
+                   path.c_str(), server_uid);
     else
-      std::fprintf(stderr, "sandbox-shim: %s: SO_PEERCRED: %s\n", socket_path, std::strerror(-rc));
-    return 126;
+      std::fprintf(stderr, "sandbox-shim: %s: SO_PEERCRED: %s\n", path.c_str(), std::strerror(-rc));
+    std::exit(kUnreachable);
   }
-  if (!send_line(sock, "{\"op\":\"filter\"}\n", -1)) {
-    std::fprintf(stderr, "sandbox-shim: %s: %s\n", socket_path, std::strerror(errno));
-    return 126;
-  }
-  const std::string answer = read_line(sock);
-  const auto hex = is_ok(answer) ? string_field(answer, "filter") : std::nullopt;
-  const auto prog = hex ? decode(*hex) : std::nullopt;
-  if (!prog) {
-    std::fprintf(stderr, "sandbox-shim: filter: %s\n", failure(answer).c_str());
-    return 126;
-  }
-  const sock_fprog fprog{static_cast<unsigned short>(prog->size()), const_cast<sock_filter*>(prog->data())};
+  return sock;
+}
+
+// ---- the child: joins, then becomes CMD --------------------------------------------------
+// Messages to the parent on `status` (SOCK_SEQPACKET): "J<job>" joined; "X<status><text>" failed
+// with that exit status, the text to print. EOF after "J" and the go: CMD was exec'd.
+void tell(int status_fd, char status, const char* text, std::size_t len) {
+  char msg[4096];
+  msg[0] = 'X';
+  msg[1] = status;
+  len = std::min(len, sizeof msg - 2);
+  std::memcpy(msg + 2, text, len);
+  (void)!::send(status_fd, msg, len + 2, MSG_NOSIGNAL);  // send is not a notified call
+}
+
+[[noreturn]] void child(const Options& o, const std::vector<sock_filter>& prog, int status_fd, pid_t parent) {
+  // If the parent dies, CMD must not run on without anyone to report for it.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(kCannotRun);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  const int sock = connect_server(*o.socket);  // our own connection: the join names us
   // Everything the steps after the filter need is prepared now: from install_filter() on,
   // a notified call (brk from malloc, close, exit_group) would wait for a supervisor that
   // has not got our listener yet -- and after a refused join, for one that never will.
-  // So until exec: only sendmsg, read into a fixed buffer, write, kill.
+  // So until the join is answered: only sendmsg, read into a fixed buffer, write, kill.
   std::string join = "{\"op\":\"join\",\"pid\":" + std::to_string(::getpid());
-  if (heap) join += ",\"heap_quota_bytes\":" + std::to_string(*heap);
-  if (files) join += ",\"file_quota\":" + std::to_string(*files);
-  if (track) join += ",\"track\":true";
-  join += ",\"scope\":\"" + std::string(scope) + "\"";
-  join += "}\n";
+  if (o.heap) join += ",\"heap_quota_bytes\":" + (o.heap->limit ? std::to_string(*o.heap->limit) : "-1");
+  if (o.files) join += ",\"file_quota\":" + (o.files->limit ? std::to_string(*o.files->limit) : "-1");
+  if (o.track) join += ",\"track\":true";
+  join += ",\"scope\":\"" + o.scope + "\"}\n";
+  std::vector<char*> argv;
+  for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
   static char reply[4096];
+  const sock_fprog fprog{static_cast<unsigned short>(prog.size()), const_cast<sock_filter*>(prog.data())};
   const int listener = sandbox::shim::install_filter_nnp_if_needed(fprog);
-  if (listener == sandbox::shim::kNoNewPrivsFailed) {
-    std::fprintf(stderr, "sandbox-shim: prctl(PR_SET_NO_NEW_PRIVS): %s\n", std::strerror(errno));
-    return 126;
+  if (listener < 0) {  // not filtered: exit is safe
+    std::string why = listener == sandbox::shim::kNoNewPrivsFailed
+                          ? std::string("prctl(PR_SET_NO_NEW_PRIVS): ") + std::strerror(errno)
+                      : listener == -EBUSY
+                          ? std::string(sandbox::shim::kNestedMessage)
+                          : std::string("seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): ") + std::strerror(-listener);
+    tell(status_fd, kCannotRun, why.data(), why.size());
+    ::_exit(kCannotRun);
   }
-  if (listener == -EBUSY) {
-    std::fprintf(stderr, "sandbox-shim: %s\n", sandbox::shim::kNestedMessage);
-    return 126;
+  if (!send_line(sock, join, listener)) {
+    const char what[] = "sandbox-shim: join: cannot send the request\n";
+    die_filtered(what, sizeof what - 1);
   }
-  if (listener < 0) {
-    std::fprintf(stderr, "sandbox-shim: seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): %s\n",
-                 std::strerror(-listener));
-    return 126;
-  }
-  if (!send_line(sock, join, listener)) die_filtered("sandbox-shim: join: cannot send the request\n");
   std::size_t got = 0;
   while (got < sizeof reply - 1) {
     const ssize_t n = ::read(sock, reply + got, 1);
@@ -213,18 +270,167 @@ int main(int argc, char** argv) {
     ++got;
   }
   reply[got] = 0;
-  if (!is_ok(std::string_view(reply, got))) {
-    const char prefix[] = "sandbox-shim: join refused: ";
-    (void)!::write(2, prefix, sizeof prefix - 1);
-    (void)!::write(2, reply, got);
-    die_filtered("\n");
+  const std::string_view answer(reply, got);
+  if (!is_ok(answer)) {
+    // Nobody serves our notified calls: tell the parent (send is not notified) and die.
+    char msg[sizeof reply + 32] = "join refused: ";
+    const std::size_t prefix = std::strlen(msg);
+    std::memcpy(msg + prefix, reply, got);
+    tell(status_fd, kRefused, msg, prefix + got);
+    die_filtered("", 0);
   }
-  // The listener and the socket are O_CLOEXEC: exec drops them without a notified close().
-  ::execvp(argv[i], argv + i);
-  const char* why = std::strerror(errno);  // static strings for common errno values
-  (void)!::write(2, "sandbox-shim: cannot run ", 25);
-  (void)!::write(2, argv[i], std::strlen(argv[i]));
-  (void)!::write(2, ": ", 2);
-  (void)!::write(2, why, std::strlen(why));
-  die_filtered("\n");
+  // Joined: the supervisor serves our calls from here on, so exit is safe. Still nothing is
+  // allocated: what CMD's job is charged for should be CMD's.
+  char joined[32];
+  const int len = std::snprintf(joined, sizeof joined, "J%llu",
+                                static_cast<unsigned long long>(number_field(answer, "job").value_or(0)));
+  (void)!::send(status_fd, joined, static_cast<std::size_t>(len), MSG_NOSIGNAL);
+  char go = 0;
+  ssize_t n;
+  do n = ::recv(status_fd, &go, 1, 0);
+  while (n < 0 && errno == EINTR);
+  if (n != 1 || go != 'g') ::_exit(kCannotRun);
+  // The listener and the sockets are O_CLOEXEC: exec drops them.
+  ::execvp(argv[0], argv.data());
+  const int err = errno;
+  char why[4096];
+  const int len2 = std::snprintf(why, sizeof why, "cannot run '%s': %s", argv[0], std::strerror(err));
+  const int status = err == ENOENT ? kNotFound : kCannotRun;
+  tell(status_fd, static_cast<char>(status), why, static_cast<std::size_t>(std::max(len2, 0)));
+  ::_exit(status);
+}
+
+// ---- the parent: watches, forwards signals, reports ---------------------------------------
+volatile sig_atomic_t g_child = 0;
+
+// Termination requests are passed on to CMD. Signals the terminal sent to the whole
+// foreground group (si_code SI_KERNEL) reached CMD already.
+void forward_signal(int sig, siginfo_t* info, void*) {
+  if (g_child > 0 && info->si_code != SI_KERNEL) ::kill(g_child, sig);
+}
+
+sandbox::KillReport kill_report(std::string_view ev) {
+  sandbox::KillReport r;
+  const auto num = [&](const char* key) { return number_field(ev, key).value_or(0); };
+  r.heap = string_field(ev, "reason").value_or("") == "heap";
+  r.usage = num("usage"), r.limit = num("limit");
+  r.pid = static_cast<int>(num("pid")), r.tgid = static_cast<int>(num("tgid"));
+  r.name = string_field(ev, "comm").value_or("");
+  r.container = string_field(ev, "container").value_or("");
+  if (number_field(ev, "live")) {  // a job quota: the job's totals with the crossing call
+    r.job_quota = true;
+    r.job = static_cast<std::uint32_t>(num("job"));
+    r.live = num("live");
+    r.other = r.heap ? num("openfile_count") : num("heapsize");
+  }
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int exit_now = -1;
+  const Options o = parse(argc, argv, exit_now);
+  if (exit_now >= 0) return exit_now;
+
+  // The watching connection, and the filter the child will install.
+  const int watch = connect_server(*o.socket);
+  if (!send_line(watch, "{\"op\":\"filter\"}\n")) {
+    std::fprintf(stderr, "sandbox-shim: %s: %s\n", o.socket->c_str(), std::strerror(errno));
+    return kUnreachable;
+  }
+  const std::string answer = read_line(watch);
+  const auto hex = is_ok(answer) ? string_field(answer, "filter") : std::nullopt;
+  const auto prog = hex ? decode(*hex) : std::nullopt;
+  if (!prog) {
+    std::fprintf(stderr, "sandbox-shim: filter: %s\n", failure(answer).c_str());
+    return answer.empty() ? kUnreachable : kRefused;
+  }
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    std::fprintf(stderr, "sandbox-shim: socketpair: %s\n", std::strerror(errno));
+    return kCannotRun;
+  }
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    std::fprintf(stderr, "sandbox-shim: fork: %s\n", std::strerror(errno));
+    return kCannotRun;
+  }
+  if (pid == 0) {
+    ::close(sv[0]);
+    ::close(watch);
+    child(o, *prog, sv[1], parent);
+  }
+  ::close(sv[1]);
+  const int status_fd = sv[0];
+  g_child = pid;
+  struct sigaction sa {};
+  sa.sa_sigaction = forward_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  // The child's news: joined (with its job), or why not.
+  const auto next_message = [&]() {
+    char msg[4200];
+    ssize_t n;
+    do n = ::recv(status_fd, msg, sizeof msg, 0);
+    while (n < 0 && errno == EINTR);
+    return std::string(msg, n > 0 ? static_cast<std::size_t>(n) : 0);
+  };
+  const auto failed = [&](const std::string& m) {
+    std::fprintf(stderr, "sandbox-shim: %s\n", m.substr(2).c_str());
+    ::waitpid(pid, nullptr, 0);
+    return static_cast<unsigned char>(m[1]);
+  };
+  std::string msg = next_message();
+  if (msg.size() >= 2 && msg[0] == 'X') return failed(msg);
+  if (msg.empty() || msg[0] != 'J') {
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    if (WIFEXITED(st)) return WEXITSTATUS(st);  // it said why (cannot reach the server)
+    std::fprintf(stderr, "sandbox-shim: the joining process ended before it joined (%s)\n",
+                 WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "?");
+    return kCannotRun;
+  }
+  const std::string job = msg.substr(1);
+  // Watch the job's kills before CMD runs: the one report that counts cannot be missed.
+  if (!send_line(watch, "{\"op\":\"watch\",\"job\":" + job + ",\"kinds\":[\"killed\"]}\n") ||
+      !is_ok(read_line(watch)))
+    std::fprintf(stderr, "sandbox-shim: warning: cannot watch job %s; a quota kill will not be explained\n",
+                 job.c_str());
+  if (o.verbosity >= 2) std::fprintf(stderr, "sandbox-shim: pid %d joined job %s\n", pid, job.c_str());
+  const char go = 'g';
+  (void)!::send(status_fd, &go, 1, MSG_NOSIGNAL);
+  msg = next_message();  // EOF: CMD was exec'd (the socket is O_CLOEXEC)
+  if (msg.size() >= 2 && msg[0] == 'X') return failed(msg);
+
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  g_child = 0;
+  // Did a quota kill end it? Asked, not guessed from the status. The supervisor kills and
+  // queues the `killed` event to our session under one lock; a fetch takes that lock, so it
+  // is answered after the event was queued -- but the event's line is written by a handler
+  // that runs after the fetch's. A second request, sent once the fetch is answered, comes
+  // back behind it: by its answer, every event of the kill has been read.
+  bool killed = false;
+  const auto read_until = [&](const char* marker) {
+    for (std::string line; !(line = read_line(watch)).empty();) {
+      if (o.verbosity >= 3) std::fprintf(stderr, "sandbox-shim: < %s\n", line.c_str());
+      if (line.find("\"event\":\"killed\"") != std::string::npos) {
+        killed = true;
+        if (o.verbosity >= 1) std::fputs(sandbox::kill_line("sandbox-shim", kill_report(line)).c_str(), stderr);
+      } else if (line.find(marker) != std::string::npos) {
+        return;
+      }
+    }
+  };
+  if (send_line(watch, "{\"op\":\"fetch\",\"job\":" + job + ",\"id\":\"sync1\"}\n")) read_until("\"id\":\"sync1\"");
+  if (send_line(watch, "{\"op\":\"version\",\"id\":\"sync2\"}\n")) read_until("\"id\":\"sync2\"");
+  if (killed) return kQuotaKill;
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return 1;
 }

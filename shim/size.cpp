@@ -1,5 +1,6 @@
 #include "size.hpp"
 
+#include <cstdint>
 #include <limits>
 #include <string>
 
@@ -36,6 +37,34 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   }
   if (value > (kMax >> shift)) return std::nullopt;
   return value << shift;
+}
+
+}  // namespace sandbox
+
+namespace sandbox {
+
+namespace {
+bool is_unlimited(std::string_view text) {
+  return text == "unlimited" || text == "-1";
+}
+}  // namespace
+
+std::optional<Quota> parse_heap_quota(std::string_view text) {
+  if (is_unlimited(text)) return Quota{};
+  if (const auto bytes = parse_size(text)) return Quota{bytes};
+  return std::nullopt;
+}
+
+std::optional<Quota> parse_file_quota(std::string_view text) {
+  if (is_unlimited(text)) return Quota{};
+  std::uint64_t n = 0;
+  if (text.empty() || text.size() > 19) return std::nullopt;
+  for (const char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (n > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
+  return Quota{n};
 }
 
 }  // namespace sandbox

@@ -1,5 +1,6 @@
-// size: SIZE as the CLI, policies, `sandbox ctl` and `sandbox-shim` take it. Lives in the
-// shim library because it is the one piece of parsing every launcher needs.
+// size: the small value parsers every launcher needs -- SIZE, and a quota (a limit or
+// unlimited) -- as the CLI, policies, `sandbox ctl` and `sandbox-shim` take them. Lives in
+// the shim library, below both the shim and the supervisor.
 #pragma once
 
 #include <cstdint>
@@ -12,5 +13,16 @@ namespace sandbox {
 // case) scale by 2^10, 2^20, 2^30. Returns bytes, or nullopt for anything else (negative,
 // empty, fractional, overflow, unknown suffix).
 std::optional<std::uint64_t> parse_size(std::string_view text);
+
+// A quota as given: a limit, or none ("unlimited" or -1, wherever a quota is taken).
+struct Quota {
+  std::optional<std::uint64_t> limit;  // bytes for the heap, a count for files; nullopt: unlimited
+  bool operator==(const Quota&) const = default;
+};
+
+// SIZE (parse_size), "unlimited" or "-1". nullopt for anything else.
+std::optional<Quota> parse_heap_quota(std::string_view text);
+// A whole number of files (at most INT64_MAX), "unlimited" or "-1". nullopt for anything else.
+std::optional<Quota> parse_file_quota(std::string_view text);
 
 }  // namespace sandbox

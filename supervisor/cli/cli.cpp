@@ -1,320 +1,391 @@
+// cli: one CLI11 parser for all of `sandbox` (see cli.hpp). The settings shared with
+// sandbox-shim come from shim/options.hpp; this file adds the commands and what only they take.
 #include "cli/cli.hpp"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <string_view>
 
-#include "cli/policy.hpp"
+#include "cli/ctl.hpp"
+#include "cli/run.hpp"
+#include "cli/serve.hpp"
+#include "oci/profile.hpp"
+#include "options.hpp"
+
+#ifndef SANDBOX_VERSION
+#define SANDBOX_VERSION "0.0.0"
+#endif
 
 namespace sandbox {
 
-const char* usage_text() {
-  return "usage: sandbox run [--heap-quota SIZE] [--file-quota N] [--scope job|process] [--track]\n"
-         "                   [--policy FILE] [--summary] [-o FILE] [--trace FILE]\n"
-         "                   [--socket PATH | --no-socket] [--verbose] [--] CMD [ARG...]\n"
-         "       sandbox serve [--socket PATH] [--socket-mode MODE] [--policy FILE] [--metrics HOST:PORT]\n"
-         "                     [--oci-listener PATH [--oci-listener-mode MODE] [--oci-policy-dir DIR]]\n"
-         "                     [--verbose]\n"
-         "       sandbox plot TRACE -o FILE.svg [--top N] [--title TEXT]\n"
-         "       sandbox ctl [--socket PATH] [--json] "
-         "register|fetch|deregister|cap|reset|list|watch|metrics|version "
-         "...\n"
-         "       sandbox oci-profile --listener PATH [--heap-quota SIZE] [--file-quota N]\n"
-         "                   [--quota-policy NAME] [--track] [--policy FILE] [--config FILE [--replace]]\n"
-         "       sandbox --help | --version\n"
-         "\n"
-         "Runs CMD under a seccomp supervisor that tracks and limits its heap growth and open\n"
-         "files the way the tracker-limiter kernel patch does (docs/semantics.md), and answers\n"
-         "its register/fetch/deregister/resource_cap/resource_reset system calls (451-455).\n"
-         "\n"
-         "  --heap-quota SIZE  kill the job when its heap grows past SIZE (a bare number is MiB;\n"
-         "                     K, M, G suffixes accepted)\n"
-         "  --file-quota N     kill the job when it holds more than N files opened by open/openat/\n"
-         "                     openat2/creat\n"
-         "  --scope job        (default) the quotas hold for CMD and every process it starts,\n"
-         "                     together; going over kills them all\n"
-         "  --scope process    the quotas hold for CMD's own process only (the kernel patch's\n"
-         "                     resource_cap on CMD)\n"
-         "  --summary          print one line on stderr at the end: peak heap, peak files,\n"
-         "                     processes, notifications, the kill if any\n"
-         "  -o, --output FILE  write what the run used as JSON (docs/protocol.md)\n"
-         "  --track            register CMD from its first instruction even without a quota\n"
-         "  --policy FILE      read quotas, ABI numbers and notified syscalls from a JSON policy\n"
-         "                     (policies/README.md); the flags above override it\n"
-         "  --socket PATH      serve the control socket there (default under $XDG_RUNTIME_DIR or /run;\n"
-         "                     CMD finds it in $SANDBOX_SOCKET); --no-socket: none\n"
-         "  --trace FILE       write heap and open files over time (and exec, kill, exit) to FILE as\n"
-         "                     Chrome trace-event JSON: open it in ui.perfetto.dev, or draw it with\n"
-         "                     `sandbox plot FILE -o usage.svg` (docs/observability.md)\n"
-         "  --verbose, -v      say what the supervisor does\n"
-         "\n"
-         "sandbox serve runs a long-lived supervisor; targets join it with\n"
-         "`sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] -- CMD`; with\n"
-         "--metrics it serves Prometheus metrics on http://HOST:PORT/metrics (HOST defaults to\n"
-         "127.0.0.1). Under systemd it takes its sockets from socket activation (LISTEN_FDS) and\n"
-         "reports READY=1 (packaging/systemd/).\n"
-         "sandbox ctl talks to a supervisor's socket (docs/protocol.md).\n"
-         "sandbox oci-profile prints the linux.seccomp object that makes runc, crun or podman hand a\n"
-         "container to `sandbox serve --oci-listener PATH`, with its quotas (docs/containers.md);\n"
-         "with --config it sets it in that config.json.\n"
-         "\n"
-         "Exit status: CMD's own, 128+N if signal N killed it (137 for a quota kill),\n"
-         "2 for bad arguments, 126/127 if CMD could not be started.\n";
-}
-
 namespace {
 
-std::uint64_t parse_count(std::string_view flag, std::string_view v) {
-  std::uint64_t n = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (v.empty() || ec != std::errc() || p != v.data() + v.size() || n > INT64_MAX)
-    throw UsageError(std::string(flag) + ": '" + std::string(v) +
-                     "' is not a count (expected a whole number >= 0)");
-  return n;
+namespace opt = options;
+
+constexpr const char* kVersionText = "sandbox " SANDBOX_VERSION;
+
+constexpr const char* kExitStatus =
+    "Exit status (the same in every command; docs/cli.md):\n"
+    "  0        success\n"
+    "  1..255   run, sandbox-shim: CMD's own status\n"
+    "  1        the supervisor answered an error (ctl; a refused join)\n"
+    "  2        bad arguments or a malformed policy\n"
+    "  3        the supervisor's socket cannot be reached or is not trusted (ctl, sandbox-shim)\n"
+    "  126      CMD could not be started (not executable; the sandbox could not be set up for it)\n"
+    "  127      CMD not found\n"
+    "  128+N    CMD was killed by signal N; 137 (SIGKILL) for a quota kill, with one line on stderr\n";
+
+std::string quote_arg(std::string_view v) {
+  return "'" + std::string(v) + "'";
 }
 
-mode_t parse_mode(std::string_view flag, std::string_view v) {
+mode_t parse_mode(const std::string& flag, const std::string& v) {
   unsigned mode = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), mode, 8);
   if (v.empty() || ec != std::errc() || p != v.data() + v.size() || mode > 0777)
-    throw UsageError(std::string(flag) + ": '" + std::string(v) + "' is not an octal mode like 0600");
+    throw CLI::ValidationError(flag, quote_arg(v) + " is not an octal mode like 0600");
   return static_cast<mode_t>(mode);
 }
 
-std::uint64_t parse_heap(std::string_view flag, std::string_view v) {
-  const auto bytes = parse_size(v);
-  if (!bytes)
-    throw UsageError(std::string(flag) + ": '" + std::string(v) +
-                     "' is not a size (expected e.g. 100M, 512K, 2G, or a number of MiB)");
-  return *bytes;
+std::int64_t parse_int(const std::string& what, const std::string& v, std::int64_t lo, std::int64_t hi,
+                       const char* expected) {
+  std::int64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size() || n < lo || n > hi)
+    throw CLI::ValidationError(what, quote_arg(v) + " is not " + expected);
+  return n;
 }
 
-Command parse_oci_profile(int argc, const char* const argv[]) {
-  Command cmd;
-  cmd.kind = Command::Kind::oci_profile;
-  OciProfileOptions& o = cmd.oci_profile;
-  for (int i = 2; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    const std::string_view name = a.substr(0, a.find('='));
-    auto value = [&]() -> std::string_view {
-      if (const auto eq = a.find('='); eq != std::string_view::npos) return a.substr(eq + 1);
-      if (i + 1 >= argc) throw UsageError(std::string(name) + ": missing value");
-      return argv[++i];
+CLI::Option* add_mode(CLI::App& app, const char* flag, mode_t& out, const char* help) {
+  return app
+      .add_option_function<std::string>(
+          flag, [&out, flag](const std::string& v) { out = parse_mode(flag, v); }, help)
+      ->type_name("MODE");
+}
+
+CLI::Option* add_policy(CLI::App& app, std::optional<std::string>& out, const char* help) {
+  return opt::add_path(app, "--policy", out, help, "FILE");
+}
+
+// The parser: CLI11 apps bound to the fields of `cmd`.
+class Parser {
+ public:
+  Parser() {
+    app_.name("sandbox");
+    app_.description(
+        "Runs commands under a seccomp supervisor that tracks and limits their heap growth and open files the\n"
+        "way the tracker-limiter kernel patch does (docs/semantics.md), and answers their register/fetch/\n"
+        "deregister/resource_cap/resource_reset system calls (451-455).");
+    app_.footer(std::string("Each command takes -h/--help and -V/--version. --opt=value and --opt value are the "
+                            "same.\nsandbox --help-all prints the help of every command.\n\n") +
+                kExitStatus);
+    app_.require_subcommand(0, 1);
+    app_.set_help_all_flag("--help-all", "print the help of every command and exit");
+    opt::add_version(app_, kVersionText);
+    add_run();
+    add_serve();
+    add_ctl();
+    add_plot();
+    add_oci_profile();
+  }
+
+  Command parse(int argc, const char* const argv[]) {
+    std::vector<std::string> args;
+    for (int i = 1; i < argc; ++i) args.emplace_back(argv[i] ? argv[i] : "");
+    if (args.empty())
+      throw UsageError("missing command (try 'sandbox run -- CMD', or 'sandbox --help' for the others)");
+    // `sandbox run [options] [--] CMD ARG...`: CMD and what follows are CMD's, untouched.
+    if (args[0] == "run") {
+      const std::vector<std::string> rest(args.begin() + 1, args.end());
+      bool dashes = false;
+      const std::size_t start = opt::command_start(*run_, rest, dashes);
+      cmd_.run.command.assign(rest.begin() + static_cast<std::ptrdiff_t>(start + (dashes ? 1 : 0)), rest.end());
+      args.resize(1 + start);
+    }
+    std::reverse(args.begin(), args.end());
+    try {
+      app_.parse(args);
+    } catch (const CLI::CallForHelp&) {
+      cmd_.kind = Command::Kind::help;
+      cmd_.text = app_.help();
+      return std::move(cmd_);
+    } catch (const CLI::CallForAllHelp&) {
+      cmd_.kind = Command::Kind::help;
+      cmd_.text = app_.help("", CLI::AppFormatMode::All);
+      return std::move(cmd_);
+    } catch (const CLI::CallForVersion&) {
+      cmd_.kind = Command::Kind::version;
+      cmd_.text = std::string(kVersionText) + "\n";
+      return std::move(cmd_);
+    } catch (const CLI::ParseError& e) {
+      throw UsageError(opt::error_line(e, app_), help_command());
+    }
+    try {
+      finish();
+    } catch (const CLI::ParseError& e) {
+      throw UsageError(e.what(), help_command());
+    }
+    return std::move(cmd_);
+  }
+
+ private:
+  // "sandbox ctl cap": the deepest command given, for "see 'sandbox ctl cap --help'".
+  std::string help_command() const {
+    std::string name = "sandbox";
+    for (const CLI::App* a = &app_;;) {
+      const auto subs = a->get_subcommands();
+      if (subs.empty()) break;
+      a = subs.front();
+      name += " " + a->get_name();
+    }
+    return name;
+  }
+
+  CLI::App* command(CLI::App& parent, const char* name, const char* description) {
+    CLI::App* c = parent.add_subcommand(name, description);
+    opt::add_version(*c, kVersionText);
+    return c;
+  }
+
+  void add_run() {
+    RunOptions& o = cmd_.run;
+    run_ = command(app_, "run", "run CMD under a supervisor of its own, with quotas");
+    // CMD is split off before CLI11 sees the arguments (opt::command_start); declared for the help.
+    run_->add_option("CMD", help_only_, "the command and its arguments, after the options or after --")
+        ->type_name("CMD [ARG...]");
+    opt::add_heap_quota(*run_, o.heap_quota);
+    opt::add_file_quota(*run_, o.file_quota);
+    opt::add_scope(*run_, scope_);
+    opt::add_track(*run_, o.track);
+    add_policy(*run_, o.policy_file,
+               "read quotas, ABI numbers and notified syscalls from a JSON policy (policies/README.md); the "
+               "options above override it");
+    run_->add_flag("--summary", o.summary,
+                   "print one line on stderr at the end: peak heap, peak files, processes, notifications, the "
+                   "kill if any");
+    opt::add_path(*run_, "-o,--output", o.output, "write what the run used as JSON to FILE (docs/protocol.md)",
+                  "FILE");
+    opt::add_path(*run_, "--trace", o.trace,
+                  "write heap and open files over time (and exec, kill, exit) to FILE as Chrome trace-event "
+                  "JSON; draw it with `sandbox plot FILE -o usage.svg` (docs/observability.md)",
+                  "FILE");
+    auto* socket = opt::add_socket(
+        *run_, o.socket,
+        "serve the control socket at PATH (default: sandbox-run-PID.sock under $XDG_RUNTIME_DIR or /run); CMD "
+        "finds it in $SANDBOX_SOCKET");
+    run_->add_flag("--no-socket", o.no_socket, "serve no control socket")->excludes(socket);
+    opt::add_verbosity(*run_, o.verbosity);
+    run_->footer(std::string("The quotas are outside quotas: CMD cannot lift them (docs/semantics.md).\n\n") +
+                 kExitStatus);
+  }
+
+  void add_serve() {
+    ServeOptions& o = cmd_.serve;
+    serve_ = command(app_, "serve",
+                     "run a long-lived supervisor that targets join with sandbox-shim, with a control socket");
+    opt::add_socket(*serve_, serve_socket_, "the control socket (default: sandbox.sock under $XDG_RUNTIME_DIR, "
+                                            "/run for root, /run/user/UID or /tmp/sandbox-UID)");
+    add_mode(*serve_, "--socket-mode", o.socket_mode, "the control socket's mode (default 0600)");
+    add_policy(*serve_, o.policy_file,
+               "a JSON policy (policies/README.md): its quotas hold for every joined target; a join may only "
+               "tighten them");
+    opt::add_path(*serve_, "--metrics", o.metrics,
+                  "serve Prometheus metrics on http://HOST:PORT/metrics (HOST defaults to 127.0.0.1)",
+                  "HOST:PORT");
+    auto* oci = opt::add_path(*serve_, "--oci-listener", o.oci_listener,
+                              "take containers from OCI runtimes (runc, crun, podman) on this socket "
+                              "(docs/containers.md)");
+    add_mode(*serve_, "--oci-listener-mode", o.oci_listener_mode, "the OCI listener's mode (default 0600)")
+        ->needs(oci);
+    opt::add_path(*serve_, "--oci-policy-dir", o.oci_policy_dir,
+                  "where a container's policy=NAME is looked up (NAME.json)", "DIR")
+        ->needs(oci);
+    opt::add_verbosity(*serve_, o.verbosity);
+    serve_->footer(
+        "Targets join with `sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] -- CMD`; `sandbox "
+        "ctl` talks to the socket (docs/protocol.md). Under systemd it takes its sockets from socket "
+        "activation (LISTEN_FDS) and reports READY=1 (packaging/systemd/). SIGTERM or SIGINT: every target "
+        "is killed, then it exits 0.\n\n" +
+        std::string(kExitStatus));
+  }
+
+  // A PID argument or --job ID (one of the two) on `sub`.
+  void add_target(CLI::App& sub, bool job_too) {
+    sub.add_option("PID", pid_text_, "the task (thread) id")->type_name("");
+    if (job_too) sub.add_option("--job", job_text_, "a job instead of a PID (sandbox ctl list shows them)")
+                     ->type_name("ID")
+                     ->excludes("PID");
+  }
+
+  void add_ctl() {
+    CtlOptions& o = cmd_.ctl;
+    ctl_ = command(app_, "ctl", "talk to a supervisor's control socket: the five operations, list, watch");
+    ctl_->require_subcommand(1);
+    opt::add_socket(*ctl_, o.socket);
+    ctl_->add_flag("--json", o.json, "print the server's response lines as they are");
+    opt::add_verbosity(*ctl_, o.verbosity);
+    ctl_->footer(
+        "The server must run as root or as you. A PID is a task (thread) id; a job is a command and every "
+        "process it starts (docs/jobs.md).\n\n" +
+        std::string(kExitStatus));
+    const auto sub = [&](const char* name, const char* description) {
+      CLI::App* s = command(*ctl_, name, description);
+      s->fallthrough();  // --socket, --json, -v and -q after the subcommand too
+      return s;
     };
-    if (name == "--listener") {
-      o.listener = std::string(value());
-      if (o.listener.empty()) throw UsageError("--listener: empty path");
-    } else if (name == "--heap-quota") {
-      o.heap_quota_bytes = parse_heap(name, value());
-    } else if (name == "--file-quota") {
-      o.file_quota = parse_count(name, value());
-    } else if (name == "--quota-policy") {
-      o.quota_policy = std::string(value());
-    } else if (a == "--track") {
-      o.track = true;
-    } else if (name == "--policy") {
-      o.policy_file = std::string(value());
-    } else if (name == "--config") {
-      o.config = std::string(value());
-      if (o.config->empty()) throw UsageError("--config: empty path");
-    } else if (a == "--replace") {
-      o.replace = true;
-    } else if (a == "--help" || a == "-h") {
-      cmd.kind = Command::Kind::help;
-      return cmd;
+    add_target(*sub("register", "start tracking PID"), false);
+    add_target(*sub("fetch", "print PID's (or the job's) counters and quotas"), true);
+    add_target(*sub("deregister", "stop tracking PID"), false);
+    CLI::App* cap = sub("cap", "set PID's (or the job's) quotas (resource_cap); at least one to set");
+    add_target(*cap, true);
+    opt::add_heap_quota(*cap, o.heap_quota);
+    opt::add_file_quota(*cap, o.file_quota);
+    cap->add_flag("--replace", o.replace,
+                  "replace quotas already set, in one step (no moment without a limit); a quota not given "
+                  "becomes unlimited");
+    add_target(*sub("reset", "remove PID's (or the job's) quotas (resource_reset)"), true);
+    sub("list", "every node and job you may act on");
+    CLI::App* watch = sub("watch", "stream events until interrupted or the supervisor ends");
+    watch->add_option("--pid", watch_pid_text_, "only this node and its process")->type_name("PID");
+    watch->add_option("--job", job_text_, "only this job and its processes")->type_name("ID");
+    watch
+        ->add_option("--kind", o.kinds,
+                     "only these kinds: registered deregistered exited killed quota_set quota_reset joined "
+                     "exec usage (repeatable, or comma-separated)")
+        ->type_name("K,...")
+        ->delimiter(',');
+    watch->add_flag("--usage", o.usage, "add usage events (about ten a second per node or job)");
+    sub("metrics", "print the metrics text (Prometheus text format)")
+        ->add_flag("--openmetrics", o.openmetrics, "OpenMetrics instead");
+    sub("version", "the server's version");
+  }
+
+  void add_plot() {
+    PlotCommand& o = cmd_.plot;
+    plot_ = command(app_, "plot", "draw a trace from `sandbox run --trace` as SVG");
+    plot_->add_option("TRACE", o.trace, "the trace file")->required()->type_name("");
+    plot_->add_option("-o,--output", o.output, "the SVG file (- for stdout)")->required()->type_name("FILE");
+    plot_
+        ->add_option_function<std::string>(
+            "--top",
+            [&o](const std::string& v) {
+              o.top = static_cast<std::size_t>(parse_int("--top", v, 0, INT64_MAX, "a count (a whole number >= 0)"));
+            },
+            "how many processes to draw (default 5)")
+        ->type_name("N");
+    plot_->add_option("--title", o.title, "the title (default: the trace's name)")->type_name("TEXT");
+  }
+
+  void add_oci_profile() {
+    OciProfileOptions& o = cmd_.oci_profile;
+    oci_ = command(app_, "oci-profile",
+                   "print the linux.seccomp object that hands a container to `sandbox serve --oci-listener`");
+    oci_->add_option("--listener", o.listener, "where `sandbox serve --oci-listener` listens (absolute)")
+        ->required()
+        ->type_name("PATH");
+    opt::add_heap_quota(*oci_, o.heap_quota);
+    opt::add_file_quota(*oci_, o.file_quota);
+    oci_->add_option("--quota-policy", o.quota_policy, "a policy NAME the server looks up in --oci-policy-dir")
+        ->type_name("NAME");
+    opt::add_track(*oci_, o.track);
+    add_policy(*oci_, o.policy_file, "which syscall families are notified (policies/README.md)");
+    auto* config = opt::add_path(*oci_, "--config", o.config, "set it in this config.json instead", "FILE");
+    oci_->add_flag("--replace", o.replace, "with --config: replace a linux.seccomp it has")->needs(config);
+    oci_->footer("docs/containers.md");
+  }
+
+  // What CLI11 cannot say: which command, and the checks across options.
+  void finish() {
+    if (run_->parsed()) {
+      cmd_.kind = Command::Kind::run;
+      cmd_.run.scope = scope_ == "process" ? Scope::process : Scope::job;
+      if (cmd_.run.command.empty())
+        throw CLI::ValidationError("run: missing CMD (usage: sandbox run [OPTIONS] -- CMD [ARG...])");
+    } else if (serve_->parsed()) {
+      cmd_.kind = Command::Kind::serve;
+      cmd_.serve.socket_default = !serve_socket_;
+      cmd_.serve.socket = serve_socket_ ? *serve_socket_ : default_socket_path();
+    } else if (plot_->parsed()) {
+      cmd_.kind = Command::Kind::plot;
+      if (cmd_.plot.output.empty()) throw CLI::ValidationError("-o: empty file name");
+    } else if (oci_->parsed()) {
+      cmd_.kind = Command::Kind::oci_profile;
+      if (cmd_.oci_profile.listener.empty() || cmd_.oci_profile.listener.front() != '/')
+        throw CLI::ValidationError("--listener", quote_arg(cmd_.oci_profile.listener) + " is not an absolute path");
+    } else if (ctl_->parsed()) {
+      finish_ctl();
     } else {
-      throw UsageError("oci-profile: unknown option '" + std::string(a) + "'");
+      throw CLI::ValidationError("missing command (try 'sandbox run -- CMD', or 'sandbox --help' for the others)");
     }
   }
-  if (o.listener.empty())
-    throw UsageError("oci-profile: missing --listener PATH (where sandbox serve --oci-listener listens)");
-  if (o.listener.front() != '/') throw UsageError("--listener: '" + o.listener + "' is not an absolute path");
-  if (o.replace && !o.config) throw UsageError("--replace: only with --config FILE");
-  return cmd;
-}
 
-Command parse_serve(int argc, const char* const argv[]) {
-  Command cmd;
-  cmd.kind = Command::Kind::serve;
-  ServeOptions& o = cmd.serve;
-  o.socket = default_socket_path();
-  for (int i = 2; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    const std::string_view name = a.substr(0, a.find('='));
-    auto value = [&]() -> std::string_view {
-      if (const auto eq = a.find('='); eq != std::string_view::npos) return a.substr(eq + 1);
-      if (i + 1 >= argc) throw UsageError(std::string(name) + ": missing value");
-      return argv[++i];
-    };
-    if (name == "--socket") {
-      o.socket = std::string(value());
-      o.socket_default = false;
-      if (o.socket.empty()) throw UsageError("--socket: empty path");
-    } else if (name == "--socket-mode") {
-      o.socket_mode = parse_mode(name, value());
-    } else if (name == "--policy") {
-      o.policy_file = std::string(value());
-    } else if (name == "--metrics") {
-      o.metrics = std::string(value());
-      if (o.metrics->empty()) throw UsageError("--metrics: empty address (expected HOST:PORT or :PORT)");
-    } else if (name == "--oci-listener") {
-      o.oci_listener = std::string(value());
-      if (o.oci_listener->empty()) throw UsageError("--oci-listener: empty path");
-    } else if (name == "--oci-listener-mode") {
-      o.oci_listener_mode = parse_mode(name, value());
-    } else if (name == "--oci-policy-dir") {
-      o.oci_policy_dir = std::string(value());
-      if (o.oci_policy_dir->empty()) throw UsageError("--oci-policy-dir: empty path");
-    } else if (a == "--verbose" || a == "-v") {
-      o.verbose = true;
-    } else {
-      throw UsageError("serve: unknown option '" + std::string(a) + "'");
-    }
+  void finish_ctl() {
+    cmd_.kind = Command::Kind::ctl;
+    CtlOptions& o = cmd_.ctl;
+    const CLI::App* sub = ctl_->get_subcommands().front();
+    o.sub = sub->get_name();
+    if (!job_text_.empty())
+      o.job = static_cast<JobId>(parse_int("--job", job_text_, 1, UINT32_MAX, "a job id (a positive integer)"));
+    if (!pid_text_.empty()) o.pid = parse_int("PID", pid_text_, INT32_MIN, INT32_MAX, "a PID (an integer)");
+    if (!watch_pid_text_.empty())
+      o.watch_pid = parse_int("--pid", watch_pid_text_, 1, INT32_MAX, "a PID (a positive integer)");
+    const bool takes_target = sub->get_option_no_throw("PID") != nullptr;
+    if (takes_target && !o.pid && !o.job)
+      throw CLI::ValidationError(o.sub + ": missing PID" +
+                                 (sub->get_option_no_throw("--job") ? " (or --job ID)" : ""));
+    if (o.sub == "cap" && !o.heap_quota && !o.file_quota)
+      throw CLI::ValidationError("cap: nothing to set (give --heap-quota SIZE, --file-quota N or both)");
+    std::vector<std::string> kinds;
+    for (const auto& k : o.kinds)
+      if (!k.empty()) kinds.push_back(k);
+    o.kinds = kinds;
   }
-  if (!o.oci_listener && o.oci_policy_dir)
-    throw UsageError("--oci-policy-dir: only with --oci-listener PATH");
-  return cmd;
-}
 
-Command parse_plot(int argc, const char* const argv[]) {
-  Command cmd;
-  cmd.kind = Command::Kind::plot;
-  PlotCommand& o = cmd.plot;
-  for (int i = 2; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    const std::string_view name = a.substr(0, a.find('='));
-    auto value = [&]() -> std::string_view {
-      if (const auto eq = a.find('='); eq != std::string_view::npos && a.rfind("--", 0) == 0)
-        return a.substr(eq + 1);
-      if (i + 1 >= argc) throw UsageError(std::string(name) + ": missing value");
-      return argv[++i];
-    };
-    if (a == "-o" || name == "--output") {
-      o.output = std::string(value());
-      if (o.output.empty()) throw UsageError("-o: empty file name");
-    } else if (name == "--top") {
-      o.top = parse_count(name, value());
-    } else if (name == "--title") {
-      o.title = std::string(value());
-    } else if (a == "--help" || a == "-h") {
-      cmd.kind = Command::Kind::help;
-      return cmd;
-    } else if (!a.empty() && a[0] == '-' && a != "-") {
-      throw UsageError("plot: unknown option '" + std::string(a) + "'");
-    } else if (o.trace.empty()) {
-      o.trace = std::string(a);
-    } else {
-      throw UsageError("plot: one TRACE only (got '" + o.trace + "' and '" + std::string(a) + "')");
-    }
-  }
-  if (o.trace.empty()) throw UsageError("plot: missing TRACE (usage: sandbox plot TRACE -o usage.svg)");
-  if (o.output.empty()) throw UsageError("plot: missing -o FILE.svg (or -o - for stdout)");
-  return cmd;
-}
-
-}  // namespace
-
-namespace {
-
-// No other user can make or replace a name in it: a real directory of `uid`'s, not
-// writable by group or others.
-bool users_own_dir(const std::string& dir, uid_t uid) {
-  struct stat st {};
-  return ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
-         (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
-}
+  CLI::App app_;
+  Command cmd_;
+  CLI::App *run_ = nullptr, *serve_ = nullptr, *ctl_ = nullptr, *plot_ = nullptr, *oci_ = nullptr;
+  std::string scope_ = "job";
+  std::optional<std::string> serve_socket_;
+  std::string pid_text_, job_text_, watch_pid_text_;
+  std::vector<std::string> help_only_;
+};
 
 }  // namespace
 
 std::string default_socket_path(const std::string& tag) {
-  const std::string name = tag.empty() ? "sandbox.sock" : "sandbox-" + tag + ".sock";
-  const uid_t uid = ::geteuid();
-  if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x && *x && users_own_dir(x, uid))
-    return std::string(x) + "/" + name;
-  if (uid == 0) return "/run/" + name;
-  if (const std::string run_user = "/run/user/" + std::to_string(uid); users_own_dir(run_user, uid))
-    return run_user + "/" + name;
-  return "/tmp/sandbox-" + std::to_string(uid) + "/" + name;
+  return opt::default_socket_path(tag);
 }
 
 Command parse_command_line(int argc, const char* const argv[]) {
+  Parser p;
+  return p.parse(argc, argv);
+}
+
+std::string usage_text() {
+  const char* argv[] = {"sandbox", "--help-all"};
+  return parse_command_line(2, argv).text;
+}
+
+int sandbox_main(int argc, const char* const argv[]) {
   Command cmd;
-  if (argc < 2) throw UsageError("missing command (try 'sandbox run -- CMD' or 'sandbox --help')");
-  const std::string_view sub = argv[1];
-  if (sub == "--help" || sub == "-h" || sub == "help") return cmd;
-  if (sub == "--version" || sub == "version") {
-    cmd.kind = Command::Kind::version;
-    return cmd;
+  try {
+    cmd = parse_command_line(argc, argv);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "sandbox: %s (see '%s --help')\n", e.what(), e.help.c_str());
+    return exit_status::usage;
   }
-  if (sub == "ctl") {
-    cmd.kind = Command::Kind::ctl;
-    cmd.ctl_argc = argc - 1;
-    cmd.ctl_argv = argv + 1;
-    return cmd;
+  switch (cmd.kind) {
+    case Command::Kind::help:
+    case Command::Kind::version: std::fputs(cmd.text.c_str(), stdout); return exit_status::ok;
+    case Command::Kind::run: return run_command(cmd.run);
+    case Command::Kind::serve: return serve_command(cmd.serve);
+    case Command::Kind::ctl: return ctl_command(cmd.ctl);
+    case Command::Kind::oci_profile: return oci_profile_command(cmd.oci_profile);
+    case Command::Kind::plot: return plot_command(cmd.plot);
   }
-  if (sub == "serve") return parse_serve(argc, argv);
-  if (sub == "plot") return parse_plot(argc, argv);
-  if (sub == "oci-profile") return parse_oci_profile(argc, argv);
-  if (sub != "run")
-    throw UsageError("unknown command '" + std::string(sub) +
-                     "' (expected run, serve, ctl, plot or oci-profile)");
-  cmd.kind = Command::Kind::run;
-  RunOptions& o = cmd.run;
-  int i = 2;
-  auto value = [&](std::string_view flag, std::string_view arg) -> std::string_view {
-    if (const auto eq = arg.find('='); eq != std::string_view::npos) return arg.substr(eq + 1);
-    if (i + 1 >= argc) throw UsageError(std::string(flag) + ": missing value");
-    return argv[++i];
-  };
-  for (; i < argc; ++i) {
-    const std::string_view a = argv[i];
-    const std::string_view name = a.substr(0, a.find('='));
-    if (a == "--") {
-      ++i;
-      break;
-    }
-    if (a.empty() || a[0] != '-') break;
-    if (name == "--heap-quota") {
-      o.heap_quota_bytes = parse_heap(name, value(name, a));
-    } else if (name == "--file-quota") {
-      o.file_quota = parse_count(name, value(name, a));
-    } else if (name == "--policy") {
-      o.policy_file = std::string(value(name, a));
-    } else if (name == "--socket") {
-      o.socket = std::string(value(name, a));
-      if (o.socket->empty()) throw UsageError("--socket: empty path");
-    } else if (a == "--no-socket") {
-      o.no_socket = true;
-    } else if (name == "--trace") {
-      o.trace = std::string(value(name, a));
-      if (o.trace->empty()) throw UsageError("--trace: empty file name");
-    } else if (a == "--track") {
-      o.track = true;
-    } else if (name == "--scope") {
-      const auto v = value(name, a);
-      const auto s = parse_scope(v);
-      if (!s) throw UsageError("--scope: '" + std::string(v) + "' is not a scope (expected job or process)");
-      o.scope = *s;
-    } else if (a == "--summary") {
-      o.summary = true;
-    } else if (name == "--output" || a == "-o") {
-      o.output = std::string(value(name, a));
-      if (o.output->empty()) throw UsageError(std::string(name) + ": empty path");
-    } else if (a == "--verbose" || a == "-v") {
-      o.verbose = true;
-    } else if (a == "--help" || a == "-h") {
-      cmd.kind = Command::Kind::help;
-      return cmd;
-    } else {
-      throw UsageError("unknown option '" + std::string(a) + "'");
-    }
-  }
-  for (; i < argc; ++i) o.command.emplace_back(argv[i]);
-  if (o.command.empty()) throw UsageError("run: missing CMD (usage: sandbox run [options] -- CMD [ARG...])");
-  return cmd;
+  return exit_status::usage;
 }
 
 }  // namespace sandbox

@@ -1,5 +1,7 @@
-// cli: argv -> a command and its options. Pure parsing; bad input throws UsageError with
-// one line naming the argument that was wrong.
+// cli: argv -> a command and its options, with one CLI11 parser for every command and
+// subcommand of `sandbox` (the settings themselves are declared once in shim/options.hpp,
+// which sandbox-shim shares). Pure parsing: bad input throws UsageError with one line naming
+// the option and the value that were wrong.
 #pragma once
 
 #include <sys/types.h>
@@ -11,19 +13,35 @@
 #include <vector>
 
 #include "model/jobs.hpp"
+#include "size.hpp"
 
 namespace sandbox {
 
 struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  UsageError(const std::string& what, std::string help_command = "sandbox")
+      : std::runtime_error(what), help(std::move(help_command)) {}
+  std::string help;  // the command whose --help to point to ("sandbox run")
 };
 
+// Exit statuses, the same for the same failure in every command (docs/cli.md).
+namespace exit_status {
+inline constexpr int ok = 0;
+inline constexpr int refused = 1;       // the supervisor answered an error (ctl; a refused join)
+inline constexpr int usage = 2;         // bad arguments, a malformed policy
+inline constexpr int unreachable = 3;   // the supervisor's socket cannot be reached or is not trusted
+inline constexpr int cannot_run = 126;  // CMD found but not started (not executable, no sandbox for it)
+inline constexpr int not_found = 127;   // CMD not found
+inline constexpr int quota_kill = 128 + 9;  // 128 + SIGKILL
+}  // namespace exit_status
+
+// Verbosity: 0 (-q) errors only; 1 (default) errors and kill lines; 2 (-v) what the
+// supervisor does; 3 (-vv) every event too.
 struct RunOptions {
-  std::optional<std::uint64_t> heap_quota_bytes;
-  std::optional<std::uint64_t> file_quota;
+  std::optional<Quota> heap_quota;  // given: a limit or unlimited (overrides the policy's)
+  std::optional<Quota> file_quota;
   bool track = false;
   std::optional<std::string> policy_file;
-  bool verbose = false;
+  int verbosity = 1;
   std::optional<std::string> socket;  // control socket path (default: see default_socket_path)
   bool no_socket = false;
   Scope scope = Scope::job;           // what the quotas cover
@@ -38,7 +56,7 @@ struct ServeOptions {
   bool socket_default = true;  // not given: in a directory that must be private (server.hpp)
   mode_t socket_mode = 0600;
   std::optional<std::string> policy_file;
-  bool verbose = false;
+  int verbosity = 1;
   std::optional<std::string> metrics;  // --metrics HOST:PORT (validated by the server)
   // --oci-listener: the socket where OCI runtimes hand over container listeners
   std::optional<std::string> oci_listener;
@@ -48,8 +66,8 @@ struct ServeOptions {
 
 struct OciProfileOptions {
   std::string listener;  // listenerPath: where `sandbox serve --oci-listener` listens
-  std::optional<std::uint64_t> heap_quota_bytes;
-  std::optional<std::uint64_t> file_quota;
+  std::optional<Quota> heap_quota;
+  std::optional<Quota> file_quota;
   std::optional<std::string> quota_policy;  // a policy name for the metadata
   bool track = false;
   std::optional<std::string> policy_file;  // which syscall families are notified
@@ -64,14 +82,31 @@ struct PlotCommand {
   std::string title;
 };
 
+// `sandbox ctl SUBCOMMAND`: one request (watch: a stream) to a supervisor's socket.
+struct CtlOptions {
+  std::string sub;  // register fetch deregister cap reset list watch metrics version
+  std::optional<std::string> socket;
+  bool json = false;
+  int verbosity = 1;
+  std::optional<std::int64_t> pid;  // the PID argument
+  std::optional<JobId> job;         // --job ID
+  std::optional<Quota> heap_quota;  // cap
+  std::optional<Quota> file_quota;
+  bool replace = false;                // cap --replace: one atomic change of existing quotas
+  std::optional<std::int64_t> watch_pid;  // watch --pid
+  std::vector<std::string> kinds;         // watch --kind (repeatable, or comma-separated)
+  bool usage = false;                     // watch --usage
+  bool openmetrics = false;               // metrics --openmetrics
+};
+
 struct Command {
   enum class Kind { run, serve, ctl, plot, oci_profile, help, version } kind = Kind::help;
   RunOptions run;
   ServeOptions serve;
   PlotCommand plot;
   OciProfileOptions oci_profile;
-  int ctl_argc = 0;  // for ctl: argv from "ctl" on
-  const char* const* ctl_argv = nullptr;
+  CtlOptions ctl;
+  std::string text;  // help, version: what to print on stdout
 };
 
 // DIR/sandbox.sock in the first directory no other user can write: $XDG_RUNTIME_DIR (if it
@@ -81,9 +116,13 @@ struct Command {
 // name becomes sandbox-<tag>.sock. Computes a path only; creates nothing.
 std::string default_socket_path(const std::string& tag = "");
 
+// argv[0] is the program's name. Throws UsageError.
 Command parse_command_line(int argc, const char* const argv[]);
+// Parses and runs: the whole of `sandbox` (main.cpp is this). Returns the exit status.
+int sandbox_main(int argc, const char* const argv[]);
 // `sandbox plot` (observe/plot_command.cpp): 0, 1 (bad trace, cannot write) or 2 (cannot read).
 int plot_command(const PlotCommand& o);
-const char* usage_text();
+// The full help of every command and subcommand (`sandbox --help-all`).
+std::string usage_text();
 
 }  // namespace sandbox

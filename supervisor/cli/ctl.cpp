@@ -22,6 +22,7 @@
 
 #include "cli/cli.hpp"
 #include "cli/policy.hpp"
+#include "options.hpp"
 #include "shim.hpp"
 #include "target/unique_fd.hpp"
 
@@ -34,108 +35,10 @@ using json = nlohmann::json;
 constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
 constexpr std::size_t kMaxResponse = 64u << 20;
 
-struct CtlUsage : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 // The socket could not be reached, or the connection failed.
 struct CtlIoError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
-
-struct Args {
-  std::string socket;
-  bool json_out = false;
-  bool help = false;
-  std::optional<std::string> heap;
-  std::optional<std::string> files;
-  std::optional<std::string> job;
-  std::optional<std::string> pid;  // watch --pid
-  std::vector<std::string> kinds;  // watch --kind (repeatable, or comma-separated)
-  bool usage = false;              // watch --usage: add usage events
-  bool openmetrics = false;        // metrics --openmetrics
-  std::vector<std::string> positional;
-};
-
-bool parse_int(std::string_view s, std::int64_t& out) {
-  if (s.empty()) return false;
-  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && p == s.data() + s.size();
-}
-
-Args parse_args(int argc, const char* const argv[]) {
-  Args a;
-  bool options_done = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i] ? argv[i] : "";
-    std::int64_t ignored = 0;
-    if (options_done || arg.empty() || arg[0] != '-' || parse_int(arg, ignored)) {
-      a.positional.emplace_back(arg);
-      continue;
-    }
-    if (arg == "--") {
-      options_done = true;
-      continue;
-    }
-    if (arg == "-h" || arg == "--help") {
-      a.help = true;
-      continue;
-    }
-    if (arg == "--json") {
-      a.json_out = true;
-      continue;
-    }
-    if (arg == "--usage") {
-      a.usage = true;
-      continue;
-    }
-    if (arg == "--openmetrics") {
-      a.openmetrics = true;
-      continue;
-    }
-    // Options with a value: --name VALUE or --name=VALUE.
-    std::string_view name = arg;
-    std::optional<std::string> value;
-    if (const auto eq = arg.find('='); eq != std::string_view::npos) {
-      name = arg.substr(0, eq);
-      value = std::string(arg.substr(eq + 1));
-    }
-    if (name != "--socket" && name != "--heap" && name != "--files" && name != "--pid" && name != "--kind" &&
-        name != "--job") {
-      throw CtlUsage("unknown option '" + std::string(arg) + "'");
-    }
-    if (!value) {
-      if (i + 1 >= argc || argv[i + 1] == nullptr) throw CtlUsage(std::string(name) + " needs a value");
-      value = argv[++i];
-    }
-    if (name == "--socket") {
-      if (value->empty()) throw CtlUsage("--socket: empty path");
-      a.socket = *value;
-    } else if (name == "--pid") {
-      a.pid = *value;
-    } else if (name == "--kind") {
-      for (std::size_t start = 0; start <= value->size();) {
-        const std::size_t comma = std::min(value->find(',', start), value->size());
-        if (comma > start) a.kinds.push_back(value->substr(start, comma - start));
-        start = comma + 1;
-      }
-    } else if (name == "--heap") {
-      a.heap = *value;
-    } else if (name == "--job") {
-      a.job = *value;
-    } else {
-      a.files = *value;
-    }
-  }
-  return a;
-}
-
-std::int64_t parse_pid(const std::string& s) {
-  std::int64_t pid = 0;
-  if (!parse_int(s, pid) || pid < INT32_MIN || pid > INT32_MAX) {
-    throw CtlUsage("expected a PID (an integer), got '" + s + "'");
-  }
-  return pid;
-}
 
 UniqueFd connect_to(const std::string& path) {
   sockaddr_un addr{};
@@ -344,53 +247,29 @@ void print_event(const json& j) {
   std::printf("%s\n", line.c_str());
 }
 
-// Prints `sandbox ctl: CONTEXT: ENAME: message` for an error response.
+// Prints `sandbox: ctl CONTEXT: ENAME: message` for an error response.
 int report_error(const std::string& context, const json& j) {
   std::string name = str(j, "error");
   if (name.empty()) name = "errno " + std::to_string(num(j, "errno"));
   const std::string message = str(j, "message");
-  std::fprintf(stderr, "sandbox ctl: %s: %s%s%s\n", context.c_str(), name.c_str(),
+  std::fprintf(stderr, "sandbox: ctl %s: %s%s%s\n", context.c_str(), name.c_str(),
                message.empty() ? "" : ": ", message.c_str());
-  return 1;
+  return exit_status::refused;
 }
 
-int run(const Args& a) {
-  if (a.positional.empty())
-    throw CtlUsage(
-        "missing subcommand (register, fetch, deregister, cap, reset, list, "
-        "watch, metrics, version)");
-  const std::string& sub = a.positional[0];
-  const std::size_t nargs = a.positional.size() - 1;
+int run(const CtlOptions& a) {
+  const std::string& sub = a.sub;
   json req = json::object();
   std::string context = sub;
-  const bool takes_pid =
-      sub == "register" || sub == "fetch" || sub == "deregister" || sub == "cap" || sub == "reset";
-  const bool takes_none = sub == "list" || sub == "watch" || sub == "version" || sub == "metrics";
-  if (!takes_pid && !takes_none) throw CtlUsage("unknown subcommand '" + sub + "'");
-  const bool on_job = a.job.has_value();
-  if (on_job) {
-    if (sub != "fetch" && sub != "cap" && sub != "reset" && sub != "watch")
-      throw CtlUsage("--job goes with fetch, cap, reset and watch only");
-    if (nargs != 0) throw CtlUsage(sub + ": give a PID or --job ID, not both");
-    std::int64_t id = 0;
-    if (!parse_int(*a.job, id) || id < 1 || id > UINT32_MAX)
-      throw CtlUsage("--job: expected a job id (a positive integer), got '" + *a.job + "'");
-    req["job"] = id;
-    context += " job " + std::to_string(id);
-  } else if (takes_pid) {
-    if (nargs != 1) throw CtlUsage(sub + ": expected one PID (or --job ID)");
-    const std::int64_t pid = parse_pid(a.positional[1]);
-    req["pid"] = pid;
-    context += " " + std::to_string(pid);
-  } else if (nargs != 0) {
-    throw CtlUsage(sub + ": takes no arguments");
+  if (a.job) {
+    req["job"] = *a.job;
+    if (sub != "watch") context += " job " + std::to_string(*a.job);
+  } else if (a.pid) {
+    req["pid"] = *a.pid;
+    context += " " + std::to_string(*a.pid);
   }
-  if ((a.heap || a.files) && sub != "cap") throw CtlUsage("--heap and --files go with 'cap' only");
-  if ((a.pid || !a.kinds.empty() || a.usage) && sub != "watch")
-    throw CtlUsage("--pid, --kind and --usage go with 'watch' only");
-  if (a.openmetrics && sub != "metrics") throw CtlUsage("--openmetrics goes with 'metrics' only");
   if (sub == "watch") {
-    if (a.pid) req["pid"] = parse_pid(*a.pid);
+    if (a.watch_pid) req["pid"] = *a.watch_pid;
     std::vector<std::string> kinds = a.kinds;
     if (a.usage) {
       if (kinds.empty())  // --usage alone: everything, usage included
@@ -408,38 +287,26 @@ int run(const Args& a) {
   for (const auto& [name, op] : kOps) {
     if (sub == name) req["op"] = op;
   }
-  if (a.heap) {
-    if (*a.heap == "-1" || *a.heap == "unlimited") {
+  if (a.heap_quota) {
+    const auto& limit = a.heap_quota->limit;
+    if (!limit)
       req["heap_quota"] = -1;
-    } else {
-      const auto bytes = parse_size(*a.heap);
-      if (!bytes || *bytes > static_cast<std::uint64_t>(INT64_MAX)) {
-        throw CtlUsage("--heap: expected a size like 100M (a bare number is MiB), got '" + *a.heap + "'");
-      }
-      if (*bytes % kMiB == 0) {
-        req["heap_quota"] = *bytes / kMiB;
-      } else {
-        req["heap_quota_bytes"] = *bytes;
-      }
-    }
+    else if (*limit % kMiB == 0)
+      req["heap_quota"] = *limit / kMiB;
+    else
+      req["heap_quota_bytes"] = std::min<std::uint64_t>(*limit, INT64_MAX);
   }
-  if (a.files) {
-    std::int64_t n = 0;
-    if (*a.files == "unlimited")
-      n = -1;
-    else if (!parse_int(*a.files, n) || n < -1)
-      throw CtlUsage("--files: expected a count, got '" + *a.files + "'");
-    req["file_quota"] = n;
-  }
+  if (a.file_quota) req["file_quota"] = a.file_quota->limit ? static_cast<std::int64_t>(*a.file_quota->limit) : -1;
+  if (a.replace) req["replace"] = true;
 
-  const std::string path = a.socket.empty() ? ctl_socket_path() : a.socket;
+  const std::string path = a.socket ? *a.socket : ctl_socket_path();
   UniqueFd fd = connect_to(path);
   send_all(fd.get(), req.dump() + "\n");
   LineReader reader(fd.get());
   const auto first = reader.next();
   if (!first) throw CtlIoError("the server closed the connection without answering");
   const json resp = parse_response(*first);
-  if (a.json_out) {
+  if (a.json) {
     std::printf("%s\n", first->c_str());
     std::fflush(stdout);
   }
@@ -449,7 +316,7 @@ int run(const Args& a) {
     while (const auto line = reader.next()) {
       const json ev = json::parse(*line, nullptr, false);
       const bool end = ev.is_object() && ev.value("event", "") == "end";
-      if (a.json_out) {
+      if (a.json) {
         std::printf("%s\n", line->c_str());
       } else if (end) {
         std::printf("end: %s\n", str(ev, "reason").c_str());
@@ -465,8 +332,8 @@ int run(const Args& a) {
     }
     throw CtlIoError("watch: the server closed the connection");
   }
-  if (a.json_out) return 0;
-  const std::string pid = on_job ? "job " + *a.job : takes_pid ? a.positional[1] : "";
+  if (a.json) return 0;
+  const std::string pid = a.job ? "job " + std::to_string(*a.job) : a.pid ? std::to_string(*a.pid) : "";
   if (sub == "register") {
     std::printf("registered %s\n", pid.c_str());
   } else if (sub == "deregister") {
@@ -474,10 +341,10 @@ int run(const Args& a) {
   } else if (sub == "reset") {
     std::printf("reset %s: quotas removed\n", pid.c_str());
   } else if (sub == "cap") {
-    std::printf("capped %s: heap %s, files %s\n", pid.c_str(), heap_quota_text(req).c_str(),
+    std::printf("%s %s: heap %s, files %s\n", a.replace ? "replaced" : "capped", pid.c_str(), heap_quota_text(req).c_str(),
                 file_quota_text(req).c_str());
   } else if (sub == "fetch") {
-    on_job ? print_job(resp) : print_node(resp);
+    a.job ? print_job(resp) : print_node(resp);
   } else if (sub == "list") {
     print_list(resp);
   } else if (sub == "version") {
@@ -490,53 +357,23 @@ int run(const Args& a) {
 
 }  // namespace
 
-const char* ctl_usage_text() {
-  return "usage: sandbox ctl [--socket PATH] [--json] SUBCOMMAND\n"
-         "  register PID                    start tracking PID\n"
-         "  fetch PID | --job ID            print PID's (or the job's) counters and quotas\n"
-         "  deregister PID                  stop tracking PID\n"
-         "  cap PID | --job ID [--heap SIZE] [--files N]\n"
-         "                                  set quotas (SIZE: bare number = MiB, or K/M/G; -1 = unlimited)\n"
-         "  reset PID | --job ID            remove PID's (or the job's) quotas\n"
-         "  list                            every node and job you may act on\n"
-         "  watch [--pid PID] [--job ID] [--kind K,...] [--usage]\n"
-         "                                  stream events until interrupted or the supervisor ends\n"
-         "                                  (K: registered deregistered exited killed quota_set\n"
-         "                                  quota_reset joined exec usage; --usage adds usage events,\n"
-         "                                  coalesced to about ten a second per node or job)\n"
-         "  metrics [--openmetrics]         print the metrics text (Prometheus text format, for the\n"
-         "                                  node_exporter textfile collector; or OpenMetrics)\n"
-         "  version                         the server's version\n"
-         "Socket: --socket, else $SANDBOX_SOCKET, else sandbox.sock in $XDG_RUNTIME_DIR, /run (root),\n"
-         "/run/user/UID or /tmp/sandbox-UID/ (the first no other user can write). The server must run\n"
-         "as root or as you.\n"
-         "--json prints the server's response lines as they are.\n"
-         "Exit: 0 ok, 1 the server answered an error, 2 bad arguments, 3 socket unreachable.\n";
+std::string ctl_socket_path() {
+  return options::client_socket_path();
 }
 
-std::string ctl_socket_path() {
-  if (const char* s = std::getenv("SANDBOX_SOCKET"); s != nullptr && *s != '\0') return s;
-  return default_socket_path();
+int ctl_command(const CtlOptions& options) {
+  try {
+    return run(options);
+  } catch (const std::exception& e) {  // CtlIoError, and anything the connection threw
+    std::fprintf(stderr, "sandbox: ctl: %s\n", e.what());
+    return exit_status::unreachable;
+  }
 }
 
 int ctl_main(int argc, const char* const argv[]) {
-  try {
-    const Args a = parse_args(argc, argv);
-    if (a.help) {
-      std::fputs(ctl_usage_text(), stdout);
-      return 0;
-    }
-    return run(a);
-  } catch (const CtlUsage& e) {
-    std::fprintf(stderr, "sandbox ctl: %s\n", e.what());
-    return 2;
-  } catch (const CtlIoError& e) {
-    std::fprintf(stderr, "sandbox ctl: %s\n", e.what());
-    return 3;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sandbox ctl: %s\n", e.what());
-    return 3;
-  }
+  std::vector<const char*> args{"sandbox"};
+  for (int i = 0; i < argc; ++i) args.push_back(argv[i]);
+  return sandbox_main(static_cast<int>(args.size()), args.data());
 }
 
 }  // namespace sandbox

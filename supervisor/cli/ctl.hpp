@@ -1,18 +1,21 @@
 // ctl: `sandbox ctl`, a client of the control socket (docs/protocol.md) with one
 // subcommand per operation. Blocking I/O: one request, one response (watch: a stream).
+// Its arguments are parsed with the rest of `sandbox` (cli.cpp).
 //
-// Exit status: 0 success; 1 the server answered an error (`sandbox ctl: fetch 1234: EINVAL:
-// not registered` on stderr); 2 bad arguments; 3 the socket could not be reached or the
-// connection failed.
+// Exit status (docs/cli.md): 0 success; 1 the server answered an error (`sandbox: ctl fetch
+// 1234: EINVAL: not registered` on stderr); 2 bad arguments; 3 the socket could not be
+// reached or the connection failed.
 #pragma once
 
 #include <string>
 
+#include "cli/cli.hpp"
+
 namespace sandbox {
 
-// argv[0] is the command's own name (e.g. "ctl") and is skipped, as in main().
+int ctl_command(const CtlOptions& options);
+// `sandbox ctl ARGS...` with argv[0] "ctl": parses and runs as sandbox_main() does.
 int ctl_main(int argc, const char* const argv[]);
-const char* ctl_usage_text();
 
 // The socket ctl talks to without --socket: $SANDBOX_SOCKET, else default_socket_path()
 // (cli.hpp: in a directory no other user can write), the path `sandbox serve` uses by

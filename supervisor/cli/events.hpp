@@ -5,8 +5,8 @@
 
 namespace sandbox {
 
-// A quota kill is always one line naming the pid, the quota, the usage and the limit;
-// other events are printed only when `verbose`.
-void print_event(const Event& e, bool verbose);
+// A quota kill is one line naming the pid, the quota, the usage and the limit, printed
+// unless `level` is 0 (-q); other events only from level 3 (-vv) on.
+void print_event(const Event& e, int level);
 
 }  // namespace sandbox

@@ -49,8 +49,8 @@ void forward_signal(int sig, siginfo_t* info, void*) {
 
 Policy effective_policy(const RunOptions& o) {
   Policy p = o.policy_file ? load_policy_file(*o.policy_file) : Policy{};
-  if (o.heap_quota_bytes) p.heap_quota_bytes = o.heap_quota_bytes;
-  if (o.file_quota) p.file_quota = o.file_quota;
+  if (o.heap_quota) p.heap_quota_bytes = o.heap_quota->limit;  // unlimited: none, whatever the policy says
+  if (o.file_quota) p.file_quota = o.file_quota->limit;
   if (o.track) p.track = true;
   return p;
 }
@@ -176,9 +176,10 @@ int run_command(const RunOptions& options) {
   // $SANDBOX_SOCKET only once it is bound and ours (a default path in a directory no other
   // user can write); else CMD gets no $SANDBOX_SOCKET at all, never a path someone else
   // may hold.
-  Supervisor sup(Supervisor::Options{policy, options.verbose, 1});  // one tenant: every descriptor
+  const bool verbose = options.verbosity >= 2;
+  Supervisor sup(Supervisor::Options{policy, verbose, 1});  // one tenant: every descriptor
   sup.subscribe(Caller{0, 0, ::getpid()},
-                [verbose = options.verbose](const Event& e) { print_event(e, verbose); });
+                [level = options.verbosity](const Event& e) { print_event(e, level); });
   // --trace: every event and every usage change, from the first one on.
   std::unique_ptr<observe::TraceRecorder> recorder;
   if (options.trace) {
@@ -206,7 +207,7 @@ int run_command(const RunOptions& options) {
     try {
       server = std::make_unique<Server>(io, sup, so);
       server->start();
-      if (options.verbose) std::fprintf(stderr, "sandbox: control socket %s\n", socket_path.c_str());
+      if (verbose) std::fprintf(stderr, "sandbox: control socket %s\n", socket_path.c_str());
     } catch (const std::exception& e) {
       server.reset();
       if (options.socket) {  // asked for explicitly: not starting CMD without it
@@ -274,7 +275,7 @@ int run_command(const RunOptions& options) {
   job_spec.keep_history = options.output.has_value();
   const JobId job = sup.start_job(listener, job_spec);
   if (recorder) recorder->job(job, job_spec.heap_quota_bytes, job_spec.file_quota);
-  if (options.verbose)
+  if (verbose)
     std::fprintf(stderr,
                  "sandbox: supervising pid %d as job %u, scope %s (%zu BPF instructions, sync wake-up %s)\n",
                  child, job, std::string(to_string(options.scope)).c_str(), bpf.size(), sync ? "on" : "off");
@@ -360,13 +361,13 @@ int run_command(const RunOptions& options) {
   if (recorder) {
     if (const std::string err = recorder->close(); !err.empty()) {
       std::fprintf(stderr, "sandbox: %s\n", err.c_str());
-    } else if (options.verbose) {
+    } else if (verbose) {
       std::fprintf(stderr, "sandbox: trace written to %s (%llu counter points)\n", options.trace->c_str(),
                    static_cast<unsigned long long>(recorder->points()));
     }
   }
 
-  if (options.verbose)
+  if (verbose)
     std::fprintf(stderr, "sandbox: %llu notifications handled\n",
                  static_cast<unsigned long long>(sup.notifications()));
   if (exit_code < 0) {

@@ -59,8 +59,9 @@ int serve_command(const ServeOptions& options) {
     }
   }
   ::signal(SIGPIPE, SIG_IGN);
-  Supervisor sup(Supervisor::Options{policy, options.verbose});
-  sup.subscribe(Caller{0, 0, ::getpid()}, [v = options.verbose](const Event& e) { print_event(e, v); });
+  const bool verbose = options.verbosity >= 2;
+  Supervisor sup(Supervisor::Options{policy, verbose});
+  sup.subscribe(Caller{0, 0, ::getpid()}, [v = options.verbosity](const Event& e) { print_event(e, v); });
 
   boost::asio::io_context io;
   Server::Options so;
@@ -75,7 +76,7 @@ int serve_command(const ServeOptions& options) {
   so.on_signal = [&](int signo) {
     stopping = true;
     if (oci) oci->stop();
-    if (options.verbose)
+    if (verbose)
       std::fprintf(stderr, "sandbox: signal %d: killing every target, then exiting\n", signo);
     systemd::notify("STOPPING=1");
     if (metrics) metrics->stop();
@@ -96,7 +97,7 @@ int serve_command(const ServeOptions& options) {
         return text;
       });
       metrics->start();
-      if (options.verbose)
+      if (verbose)
         std::fprintf(stderr, "sandbox: metrics on http://%s:%u/metrics\n",
                      metrics_address ? metrics_address->host.c_str() : "(inherited socket)",
                      static_cast<unsigned>(metrics->port()));
@@ -105,7 +106,7 @@ int serve_command(const ServeOptions& options) {
     std::fprintf(stderr, "sandbox: %s\n", e.what());
     return 2;
   }
-  if (options.verbose)
+  if (verbose)
     std::fprintf(stderr, "sandbox: serving %s\n",
                  control_fd >= 0 ? "the inherited control socket" : options.socket.c_str());
   if (options.oci_listener) {
@@ -113,7 +114,7 @@ int serve_command(const ServeOptions& options) {
     oo.path = *options.oci_listener;
     oo.mode = options.oci_listener_mode;
     oo.policy_dir = options.oci_policy_dir;
-    oo.verbose = options.verbose;
+    oo.verbose = verbose;
     oci = std::make_unique<OciListener>(io, oo, [&sup](OciListener::Container& c) {
       return sup.attach(std::move(c.listener), c.pid, c.quotas, Scope::job, c.id);
     });
@@ -126,7 +127,7 @@ int serve_command(const ServeOptions& options) {
       io.run();
       return 2;
     }
-    if (options.verbose) std::fprintf(stderr, "sandbox: OCI listener on %s\n", options.oci_listener->c_str());
+    if (verbose) std::fprintf(stderr, "sandbox: OCI listener on %s\n", options.oci_listener->c_str());
   }
   // Ready: the sockets accept. A service manager waiting for it (Type=notify) is told.
   if (const int rc = systemd::notify("READY=1"); rc < 0)

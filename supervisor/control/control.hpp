@@ -41,6 +41,7 @@ struct Caller {
 struct OpResult {
   int err = 0;          // 0 or an errno value (EINVAL, ESRCH, ENFILE, EPERM, ...)
   std::string message;  // one line for humans; may be empty
+  JobId job = 0;        // join: the new job
   bool ok() const { return err == 0; }
 };
 
@@ -159,6 +160,18 @@ class Control {
     return {EOPNOTSUPP, "no jobs here"};
   }
   virtual OpResult reset_job(const Caller&, JobId) { return {EOPNOTSUPP, "no jobs here"}; }
+  // resource_cap with "replace": the node's (job's) quotas become these, whether or not it
+  // had quotas, in one step under the supervisor's lock -- no moment without a limit. The
+  // same rights as resource_reset followed by resource_cap (an inside caller cannot replace
+  // an outside quota: EPERM; nor a uid other than its imposer's). nullopt: unlimited.
+  virtual OpResult replace_cap(const Caller&, Pid, std::optional<std::uint64_t> /*heap_bytes*/,
+                               std::optional<std::uint64_t> /*files*/) {
+    return {EOPNOTSUPP, "replace: not supported here"};
+  }
+  virtual OpResult replace_job(const Caller&, JobId, std::optional<std::uint64_t> /*heap_bytes*/,
+                               std::optional<std::uint64_t> /*files*/) {
+    return {EOPNOTSUPP, "replace: not supported here"};
+  }
   virtual std::vector<JobView> list_jobs(const Caller&) { return {}; }
 
   // `sandbox serve` only (others answer EOPNOTSUPP / an empty program): the BPF program a

@@ -198,6 +198,9 @@ ParseResult parse_impl(std::string_view line, std::size_t max_line) {
       const auto s = value.is_string() ? parse_scope(value.get_ref<const std::string&>()) : std::nullopt;
       if (!s) err = "scope: expected \"job\" or \"process\", got " + quote(value);
       r.scope = s.value_or(Scope::job);
+    } else if (key == "replace" && r.op == Op::resource_cap) {
+      if (!value.is_boolean()) err = "replace: expected true or false, got " + quote(value);
+      r.replace = value.is_boolean() && value.get<bool>();
     } else if (key == "job" && (info->takes_job || r.op == Op::watch)) {
       err = read_int(value, key, 1, std::numeric_limits<JobId>::max(), n);
       r.job = static_cast<JobId>(n);
@@ -420,6 +423,7 @@ std::string event_line(const Event& e) {
     j["limit"] = e.job_violation->limit;
     j["heapsize"] = e.job_violation->totals.heap;
     j["openfile_count"] = e.job_violation->totals.files;
+    j["live"] = e.job_violation->live;
   }
   if (e.time_ns) j["time_ns"] = e.time_ns;
   // A target names itself: the name is escaped by the JSON writer (bad UTF-8 replaced).
@@ -431,6 +435,12 @@ std::string event_line(const Event& e) {
     j["openfile_count"] = e.open_files.value_or(0);
     put_quotas(j, e.heap_quota_bytes, e.file_quota);
   }
+  return line_of(j);
+}
+
+std::string join_response(std::string_view id, JobId job) {
+  ojson j = ok_object(id);
+  j["job"] = job;
   return line_of(j);
 }
 

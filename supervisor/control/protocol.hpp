@@ -60,6 +60,7 @@ struct Request {
   // fetch, resource_cap, resource_reset: a job instead of a pid (exactly one of the two).
   std::optional<JobId> job;
   Scope scope = Scope::job;  // join: what the quotas cover
+  bool replace = false;      // resource_cap: replace quotas already set, atomically
 };
 
 struct ProtocolError {
@@ -95,6 +96,8 @@ std::string list_response(std::string_view id, const std::vector<Node>& nodes,
 // fetch of a job: {"ok":true,"job":1,"root":..,"scope":"job","heapsize":..,...}.
 std::string job_response(std::string_view id, const JobView& j);
 std::string version_response(std::string_view id, std::string_view version);
+// join: {"ok":true,"job":J} -- the new job, which the shim watches for its kill.
+std::string join_response(std::string_view id, JobId job);
 std::string filter_response(std::string_view id, const std::vector<sock_filter>& program);
 // A `watch` event line: {"event": "killed", "pid": .., "tgid": .., "time_ns": .., "comm": .., ...}.
 std::string event_line(const Event& e);

@@ -346,7 +346,15 @@ void Session::dispatch(const protocol::Request& r, std::vector<UniqueFd>& fds) {
       reply(r.job ? control.reset_job(caller_, *r.job) : control.resource_reset(caller_, r.pid));
       return;
     case Op::resource_cap:
-      if (r.job) {
+      if (r.replace) {
+        std::optional<std::uint64_t> heap, files;
+        if (!protocol::join_heap_bytes(r, heap) || !protocol::join_file_quota(r, files)) {
+          enqueue(protocol::error_response(r.id, EINVAL, "a quota below -1"));
+        } else {
+          reply(r.job ? control.replace_job(caller_, *r.job, heap, files)
+                      : control.replace_cap(caller_, r.pid, heap, files));
+        }
+      } else if (r.job) {
         std::optional<std::uint64_t> heap, files;
         if (!protocol::join_heap_bytes(r, heap) || !protocol::join_file_quota(r, files)) {
           enqueue(protocol::error_response(r.id, EINVAL, "a quota below -1"));
@@ -434,7 +442,9 @@ void Session::dispatch(const protocol::Request& r, std::vector<UniqueFd>& fds) {
         return;
       }
       jr.listener_fd = fds.front().release();  // ownership passes to join()
-      reply(control.join(caller_, std::move(jr)));
+      const OpResult res = control.join(caller_, std::move(jr));
+      enqueue(res.ok() ? protocol::join_response(r.id, res.job)
+                       : protocol::error_response(r.id, res.err, res.message));
       return;
     }
   }

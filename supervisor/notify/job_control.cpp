@@ -261,6 +261,29 @@ OpResult Supervisor::cap_job(const Caller& c, JobId job, std::optional<std::uint
   return {};
 }
 
+OpResult Supervisor::replace_job(const Caller& c, JobId job, std::optional<std::uint64_t> heap_bytes,
+                                 std::optional<std::uint64_t> files) {
+  // reset_job then cap_job under one lock: no notification is decided between them.
+  std::lock_guard lk(mu_);
+  sweep();
+  if (auto a = authorize_job(c, job); !a.ok()) return a;
+  if (auto a = job_imposed_by_other(c, job); !a.ok()) return a;
+  jobs_.reset(job);
+  std::optional<JobViolation> enforce;
+  if (const int rc = jobs_.cap(job, false, heap_bytes, files, enforce); rc != 0)
+    return {rc, "job " + std::to_string(job)};  // not reached: reset leaves nothing to refuse
+  if (heap_bytes || files)
+    job_imposer_[job] = c.uid;
+  else
+    job_imposer_.erase(job);
+  Event e{Event::Kind::quota_set, 0, 0};
+  e.job = job;
+  e.heap_quota_bytes = heap_bytes, e.file_quota = files;
+  emit(e);
+  if (enforce) kill_job(*enforce);  // enforced at once, as for a cap
+  return {};
+}
+
 OpResult Supervisor::reset_job(const Caller& c, JobId job) {
   std::lock_guard lk(mu_);
   sweep();

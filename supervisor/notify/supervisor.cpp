@@ -812,6 +812,34 @@ OpResult Supervisor::resource_cap_bytes(const Caller& c, Pid pid, std::int64_t h
   });
 }
 
+OpResult Supervisor::replace_cap(const Caller& c, Pid pid, std::optional<std::uint64_t> heap_bytes,
+                                 std::optional<std::uint64_t> files) {
+  const auto value = [](std::optional<std::uint64_t> v) -> std::int64_t {
+    if (!v) return -1;
+    return *v > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(*v);
+  };
+  // One lock for both steps: no notification is decided between them, so the node is
+  // never without a limit. Every check of the cap (values, node, rights) is made before
+  // the reset, so a replace that fails changes nothing.
+  std::lock_guard lk(mu_);
+  sweep();
+  if (auto a = authorize(c, pid); !a.ok()) return a;
+  const View v = view_of(c);
+  if (const int denied = imposed_by_other(v, pid)) return result(denied, pid, Op::abi_resource_reset);
+  int rc;
+  {
+    ViewGuard g(*directory_, v.job);
+    rc = tracker_.resource_reset(pid, v.actor);  // EPERM from inside on an outside quota
+  }
+  if (rc != 0) return result(rc, pid, Op::abi_resource_reset);
+  node_imposer_.erase(pid);
+  return result(op_cap(v, pid,
+                       [&](Actor a, std::optional<Violation>& enforce) {
+                         return tracker_.resource_cap_bytes(pid, value(heap_bytes), value(files), a, enforce);
+                       }),
+                pid, Op::abi_resource_cap);
+}
+
 OpResult Supervisor::resource_reset(const Caller& c, Pid pid) {
   std::lock_guard lk(mu_);
   sweep();
@@ -938,7 +966,9 @@ OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, Scope sco
   joined.job = job;
   joined.container = container;
   emit(joined);
-  return {};
+  OpResult done;
+  done.job = job;
+  return done;
 }
 
 void Supervisor::maintain() {

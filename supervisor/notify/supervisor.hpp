@@ -92,6 +92,8 @@ class Supervisor final : public Control {
   OpResult cap_job(const Caller& c, JobId job, std::optional<std::uint64_t> heap_bytes,
                    std::optional<std::uint64_t> files) override;
   OpResult reset_job(const Caller& c, JobId job) override;
+  OpResult replace_job(const Caller& c, JobId job, std::optional<std::uint64_t> heap_bytes,
+                       std::optional<std::uint64_t> files) override;
   std::vector<JobView> list_jobs(const Caller& c) override;
 
   // Control (the socket, the CLI).
@@ -102,6 +104,8 @@ class Supervisor final : public Control {
   OpResult resource_cap(const Caller& c, Pid pid, std::int64_t heap_mib, std::int64_t files) override;
   OpResult resource_cap_bytes(const Caller& c, Pid pid, std::int64_t heap_bytes, std::int64_t files) override;
   OpResult resource_reset(const Caller& c, Pid pid) override;
+  OpResult replace_cap(const Caller& c, Pid pid, std::optional<std::uint64_t> heap_bytes,
+                       std::optional<std::uint64_t> files) override;
   std::vector<Node> list(const Caller& c) override;
   std::uint64_t subscribe(const Caller& c, std::function<void(const Event&)> fn) override;
   std::uint64_t subscribe(const Caller& c, const WatchFilter& f,

@@ -60,8 +60,8 @@ int oci_profile_command(const OciProfileOptions& o) {
     Policy policy;
     if (o.policy_file) policy = load_policy_file(*o.policy_file);
     oci::Quotas q;
-    q.heap_quota_bytes = o.heap_quota_bytes;
-    q.file_quota = o.file_quota;
+    if (o.heap_quota) q.heap_quota_bytes = o.heap_quota->limit;
+    if (o.file_quota) q.file_quota = o.file_quota->limit;
     q.policy = o.quota_policy;
     q.track = o.track;
     if (q.policy && !oci::valid_policy_name(*q.policy))
