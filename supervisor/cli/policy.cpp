@@ -16,36 +16,19 @@
 #include <utility>
 #include <vector>
 
+#include "control/json_keys.hpp"
 #include "notify/syscalls.hpp"
 
 namespace sandbox {
 namespace {
 
 using json = nlohmann::json;
+using json_keys::child_path;
+using json_keys::json_quote;
 
 constexpr int kSupportedVersion = 1;
 constexpr int kMaxAbiNumber = kMaxSyscallNr - 1;
 constexpr std::size_t kMaxPolicyBytes = std::size_t{1} << 20;
-
-bool is_identifier(std::string_view key) {
-  if (key.empty()) return false;
-  const auto ident_char = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  };
-  if (key.front() >= '0' && key.front() <= '9') return false;
-  return std::all_of(key.begin(), key.end(), ident_char);
-}
-
-// JSON string literal for `text`; safe for one-line messages (control characters escaped).
-std::string json_quote(std::string_view text) {
-  return json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-// `$.a.b` for identifier-like keys, `$.a["odd key"]` otherwise.
-std::string child_path(const std::string& parent, std::string_view key) {
-  if (is_identifier(key)) return parent + "." + std::string(key);
-  return parent + "[" + json_quote(key) + "]";
-}
 
 // JSON string literal for `text`, shortened ("..." inside the quotes) past 40 characters.
 std::string json_quote_short(std::string_view text) {
@@ -101,59 +84,6 @@ std::string parse_error_reason(const json::parse_error& e) {
   return what;
 }
 
-// Records the first duplicate key while nlohmann parses (it would keep the last one
-// silently). Tracks the JSON path of the value being parsed.
-class DuplicateKeyFinder {
- public:
-  bool on_event(json::parse_event_t event, const json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start: frames_.push_back(Frame{}); break;
-      case json::parse_event_t::array_start: frames_.push_back(Frame{true, {}, {}, 0}); break;
-      case json::parse_event_t::object_end:
-      case json::parse_event_t::array_end:
-        if (!frames_.empty()) frames_.pop_back();
-        element_done();
-        break;
-      case json::parse_event_t::key:
-        if (!frames_.empty() && parsed.is_string()) {
-          Frame& top = frames_.back();
-          std::string key = parsed.get<std::string>();
-          if (!top.keys.insert(key).second && !duplicate_) {
-            duplicate_ = child_path(parent_path(), key);
-          }
-          top.key = std::move(key);
-        }
-        break;
-      case json::parse_event_t::value: element_done(); break;
-    }
-    return true;
-  }
-  // Path of the first duplicated key, if any.
-  const std::optional<std::string>& duplicate() const { return duplicate_; }
-
- private:
-  struct Frame {
-    bool is_array = false;
-    std::set<std::string> keys;
-    std::string key;        // objects: the key whose value is being parsed
-    std::size_t index = 0;  // arrays: the index of the element being parsed
-  };
-  void element_done() {
-    if (!frames_.empty() && frames_.back().is_array) ++frames_.back().index;
-  }
-  // Path of the innermost container (the one whose keys are in frames_.back()).
-  std::string parent_path() const {
-    std::string path = "$";
-    for (std::size_t i = 0; i + 1 < frames_.size(); ++i) {
-      const Frame& f = frames_[i];
-      path = f.is_array ? path + "[" + std::to_string(f.index) + "]" : child_path(path, f.key);
-    }
-    return path;
-  }
-  std::vector<Frame> frames_;
-  std::optional<std::string> duplicate_;
-};
-
 class PolicyReader {
  public:
   explicit PolicyReader(std::string_view origin) : origin_(origin) {}
@@ -162,11 +92,17 @@ class PolicyReader {
     Policy policy;
     if (!root.is_object()) fail("$", "expected an object, got " + describe(root));
     read_version(root);
-    check_keys(root, "$", {"version", "description", "quotas", "track", "abi", "notify", "io_uring"});
+    if (root.contains("quotas"))
+      fail("$.quotas",
+           "renamed: write \"heap_quota\" and \"file_quota\" at the top level (the names --heap-quota, "
+           "--file-quota and the control protocol use)");
+    check_keys(root, "$",
+               {"version", "description", "heap_quota", "file_quota", "track", "abi", "notify", "io_uring"});
     if (const json* v = find(root, "description"); v && !v->is_string()) {
       fail("$.description", "expected a string, got " + describe(*v));
     }
-    if (const json* quotas = find(root, "quotas")) read_quotas(*quotas, policy);
+    if (const json* heap = find(root, "heap_quota")) policy.heap_quota_bytes = heap_quota(*heap);
+    if (const json* files = find(root, "file_quota")) policy.file_quota = file_quota(*files);
     if (const json* v = find(root, "track")) policy.track = boolean(*v, "$.track");
     if (const json* abi = find(root, "abi")) read_abi(*abi, policy);
     if (const json* notify = find(root, "notify")) read_notify(*notify, policy);
@@ -224,27 +160,29 @@ class PolicyReader {
     }
   }
 
-  void read_quotas(const json& quotas, Policy& policy) const {
-    require_object(quotas, "$.quotas");
-    check_keys(quotas, "$.quotas", {"heap", "files"});
-    if (const json* heap = find(quotas, "heap")) policy.heap_quota_bytes = heap_quota(*heap);
-    if (const json* files = find(quotas, "files"); files && !files->is_null()) {
-      policy.file_quota = unsigned_integer(*files, "$.quotas.files", "a whole number of files >= 0, or null");
-    }
+  // null, "unlimited" or -1: no quota (wherever a quota is taken, docs/cli.md).
+  static bool unlimited(const json& v) {
+    return v.is_null() || (v.is_string() && v.get<std::string>() == "unlimited") ||
+           (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() == -1);
+  }
+
+  std::optional<std::uint64_t> file_quota(const json& files) const {
+    if (unlimited(files)) return std::nullopt;
+    return unsigned_integer(files, "$.file_quota", "a whole number of files >= 0, or \"unlimited\" (or -1, null)");
   }
 
   std::optional<std::uint64_t> heap_quota(const json& heap) const {
-    const std::string path = "$.quotas.heap";
-    if (heap.is_null()) return std::nullopt;
+    const std::string path = "$.heap_quota";
+    if (unlimited(heap)) return std::nullopt;
     if (heap.is_string()) {
       const std::string text = heap.get<std::string>();
-      if (auto bytes = parse_size(text)) return bytes;
+      if (auto q = parse_heap_quota(text)) return q->limit;  // SIZE, "unlimited" or "-1"
       fail(path, "invalid size " + json_quote_short(text) +
                      "; expected a whole number with an optional K, M or G suffix (e.g. \"100M\", \"512K\", "
-                     "\"2G\"; a bare number is MiB)");
+                     "\"2G\"; a bare number is MiB), or \"unlimited\"");
     }
-    const std::uint64_t mib =
-        unsigned_integer(heap, path, "a size string like \"100M\", a whole number of MiB >= 0, or null");
+    const std::uint64_t mib = unsigned_integer(
+        heap, path, "a size string like \"100M\", a whole number of MiB >= 0, or \"unlimited\" (or -1, null)");
     if (mib > (std::numeric_limits<std::uint64_t>::max() >> 20)) {
       fail(path, heap.dump() + " MiB does not fit in 64 bits of bytes");
     }
@@ -322,10 +260,10 @@ class PolicyReader {
   void check_consistency(const Policy& policy) const {
     if (policy.heap_quota_bytes && !policy.notify_brk && !policy.notify_mmap) {
       fail("$.notify",
-           "neither brk nor mmap is notified, so the heap quota in $.quotas.heap cannot be enforced");
+           "neither brk nor mmap is notified, so the heap quota in $.heap_quota cannot be enforced");
     }
     if (policy.file_quota && !policy.notify_open) {
-      fail("$.notify.open", "open is not notified, so the file quota in $.quotas.files cannot be enforced");
+      fail("$.notify.open", "open is not notified, so the file quota in $.file_quota cannot be enforced");
     }
   }
 
@@ -336,13 +274,10 @@ class PolicyReader {
 
 Policy parse_policy(std::string_view json_text, std::string_view origin) {
   PolicyReader reader(origin);
-  DuplicateKeyFinder duplicates;
+  std::optional<std::string> duplicate;
   json root;
   try {
-    root = json::parse(json_text.begin(), json_text.end(),
-                       [&duplicates](int /*depth*/, json::parse_event_t event, json& parsed) {
-                         return duplicates.on_event(event, parsed);
-                       });
+    root = json_keys::parse(json_text, duplicate);
   } catch (const json::parse_error& e) {
     const auto [line, column] = line_column(json_text, e.byte);
     throw PolicyError(std::string(origin) + ": line " + std::to_string(line) + ", column " +
@@ -355,9 +290,7 @@ Policy parse_policy(std::string_view json_text, std::string_view origin) {
     std::replace(what.begin(), what.end(), '\n', ' ');
     throw PolicyError(std::string(origin) + ": " + what);
   }
-  if (duplicates.duplicate()) {
-    reader.fail(*duplicates.duplicate(), "duplicate key; each key may appear only once");
-  }
+  if (duplicate) reader.fail(*duplicate, "duplicate key; each key may appear only once");
   return reader.read(root);
 }
 

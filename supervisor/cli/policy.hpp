@@ -40,7 +40,7 @@ struct Policy {
 };
 
 // Thrown for a malformed policy; what() is one line naming the JSON path of the fault,
-// e.g. `policy.json: $.quotas.heap: expected a size like "100M" or a number of MiB`.
+// e.g. `policy.json: $.heap_quota: expected a size like "100M" or a number of MiB`.
 struct PolicyError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "control/json_keys.hpp"
+
 namespace sandbox::protocol {
 
 namespace {
@@ -120,8 +122,9 @@ ParseResult parse_impl(std::string_view line, std::size_t max_line) {
     return fail(EINVAL, "malformed request: nested deeper than " + std::to_string(kMaxDepth) + " levels", "");
   }
   json doc;
+  std::optional<std::string> duplicate;
   try {
-    doc = json::parse(line.begin(), line.end());
+    doc = json_keys::parse(line, duplicate);
   } catch (const json::exception& e) {
     std::string what = e.what();
     if (const auto p = what.find("] "); what.rfind("[json.exception.", 0) == 0 && p != std::string::npos) {
@@ -130,6 +133,9 @@ ParseResult parse_impl(std::string_view line, std::size_t max_line) {
     return fail(EINVAL, "malformed JSON: " + what, "");
   }
   if (!doc.is_object()) return fail(EINVAL, "request: expected a JSON object, got " + quote(doc), "");
+  // nlohmann would keep the last of two equal keys: `{"op":"fetch","pid":1,"pid":2}` is refused,
+  // as a policy is, rather than acted on with one of the two.
+  if (duplicate) return fail(EINVAL, *duplicate + ": duplicate key; each key may appear only once", "");
 
   Request r;
   if (const auto it = doc.find("id"); it != doc.end()) {

@@ -74,23 +74,28 @@ TEST_CASE("policy: the minimal policy gives every default") {
 }
 
 TEST_CASE("policy: quotas") {
-  CHECK(*with(R"("quotas": {"heap": "100M"})").heap_quota_bytes == 100 * kMiB);
-  CHECK(*with(R"("quotas": {"heap": "512k"})").heap_quota_bytes == 512 * kKiB);
-  CHECK(*with(R"("quotas": {"heap": "2GiB"})").heap_quota_bytes == 2 * kGiB);
-  CHECK(*with(R"("quotas": {"heap": "7"})").heap_quota_bytes == 7 * kMiB);
-  CHECK(*with(R"("quotas": {"heap": 100})").heap_quota_bytes == 100 * kMiB);
-  CHECK(*with(R"("quotas": {"heap": 0})").heap_quota_bytes == 0);
-  CHECK(*with(R"("quotas": {"heap": "0"})").heap_quota_bytes == 0);
-  CHECK_FALSE(with(R"("quotas": {"heap": null})").heap_quota_bytes.has_value());
-  CHECK_FALSE(with(R"("quotas": {})").heap_quota_bytes.has_value());
-  CHECK(*with(R"("quotas": {"files": 10})").file_quota == 10);
-  CHECK(*with(R"("quotas": {"files": 0})").file_quota == 0);
-  CHECK_FALSE(with(R"("quotas": {"files": null})").file_quota.has_value());
-  const Policy both = with(R"("quotas": {"heap": "1G", "files": 64})");
+  CHECK(*with(R"("heap_quota": "100M")").heap_quota_bytes == 100 * kMiB);
+  CHECK(*with(R"("heap_quota": "512k")").heap_quota_bytes == 512 * kKiB);
+  CHECK(*with(R"("heap_quota": "2GiB")").heap_quota_bytes == 2 * kGiB);
+  CHECK(*with(R"("heap_quota": "7")").heap_quota_bytes == 7 * kMiB);
+  CHECK(*with(R"("heap_quota": 100)").heap_quota_bytes == 100 * kMiB);
+  CHECK(*with(R"("heap_quota": 0)").heap_quota_bytes == 0);
+  CHECK(*with(R"("heap_quota": "0")").heap_quota_bytes == 0);
+  CHECK_FALSE(with(R"("heap_quota": null)").heap_quota_bytes.has_value());
+  CHECK_FALSE(with(R"("track": false)").heap_quota_bytes.has_value());
+  // "unlimited" and -1 wherever a quota is taken (docs/cli.md), as null.
+  CHECK_FALSE(with(R"("heap_quota": "unlimited")").heap_quota_bytes.has_value());
+  CHECK_FALSE(with(R"("heap_quota": -1)").heap_quota_bytes.has_value());
+  CHECK_FALSE(with(R"("file_quota": "unlimited")").file_quota.has_value());
+  CHECK_FALSE(with(R"("file_quota": -1)").file_quota.has_value());
+  CHECK(*with(R"("file_quota": 10)").file_quota == 10);
+  CHECK(*with(R"("file_quota": 0)").file_quota == 0);
+  CHECK_FALSE(with(R"("file_quota": null)").file_quota.has_value());
+  const Policy both = with(R"("heap_quota": "1G", "file_quota": 64)");
   CHECK(*both.heap_quota_bytes == kGiB);
   CHECK(*both.file_quota == 64);
   // The largest heap number of MiB that fits in 64 bits of bytes.
-  CHECK(*with(R"("quotas": {"heap": 17592186044415})").heap_quota_bytes == 17592186044415ULL << 20);
+  CHECK(*with(R"("heap_quota": 17592186044415)").heap_quota_bytes == 17592186044415ULL << 20);
 }
 
 TEST_CASE("policy: track, abi, notify, io_uring") {
@@ -126,10 +131,10 @@ TEST_CASE("policy: track, abi, notify, io_uring") {
 }
 
 TEST_CASE("policy: a quota needs its syscalls notified") {
-  CHECK(*with(R"("quotas": {"heap": 1}, "notify": {"brk": false})").heap_quota_bytes == kMiB);
-  CHECK(*with(R"("quotas": {"files": 1}, "notify": {"close": false})").file_quota == 1);
-  check_path(error_with(R"("quotas": {"heap": 1}, "notify": {"brk": false, "mmap": false})"), "$.notify");
-  check_path(error_with(R"("quotas": {"files": 1}, "notify": {"open": false})"), "$.notify.open");
+  CHECK(*with(R"("heap_quota": 1, "notify": {"brk": false})").heap_quota_bytes == kMiB);
+  CHECK(*with(R"("file_quota": 1, "notify": {"close": false})").file_quota == 1);
+  check_path(error_with(R"("heap_quota": 1, "notify": {"brk": false, "mmap": false})"), "$.notify");
+  check_path(error_with(R"("file_quota": 1, "notify": {"open": false})"), "$.notify.open");
 }
 
 TEST_CASE("policy: version errors") {
@@ -157,34 +162,35 @@ TEST_CASE("policy: the document must be an object") {
 
 TEST_CASE("policy: unknown keys are errors at every level") {
   check_path(error_with(R"("quota": {})"), "$.quota");
-  check_path(error_with(R"("quotas": {"hep": "1M"})"), "$.quotas.hep");
+  check_path(error_with(R"("heap_qouta": "1M")"), "$.heap_qouta");
   check_path(error_with(R"("abi": {"enable": true})"), "$.abi.enable");
   check_path(error_with(R"("abi": {"numbers": {"regster": 1000}})"), "$.abi.numbers.regster");
   check_path(error_with(R"("notify": {"openat": true})"), "$.notify.openat");
   check_path(error_with(R"("odd key": 1)"), "$[\"odd key\"]");
   check_path(error_with(R"("1st": 1)"), "$[\"1st\"]");
-  CHECK(error_with(R"("quotas": {"hep": "1M"})") ==
-        R"(p.json: $.quotas.hep: unknown key; expected one of "heap", "files")");
+  CHECK(error_with(R"("hep": "1M")") ==
+        R"(p.json: $.hep: unknown key; expected one of "version", "description", "heap_quota", "file_quota", )"
+        R"("track", "abi", "notify", "io_uring")");
   // A key with a newline is still reported on one line.
   check_path(error_with(R"("a\nb": 1)"), R"($["a\nb"])");
 }
 
 TEST_CASE("policy: duplicate keys are errors") {
   check_path(error_of(R"({"version": 1, "version": 1})"), "$.version");
-  check_path(error_with(R"("quotas": {"heap": "1G", "heap": "1M"})"), "$.quotas.heap");
+  check_path(error_with(R"("heap_quota": "1G", "heap_quota": "1M")"), "$.heap_quota");
   check_path(error_with(R"("abi": {"numbers": {"fetch": 1000, "fetch": 1001}})"), "$.abi.numbers.fetch");
   check_path(error_with(R"("track": true, "notify": {}, "track": false)"), "$.track");
   // Keys of sibling objects do not clash; positions inside arrays are named.
-  CHECK(error_with(R"("quotas": {"heap": 1}, "notify": {"brk": true}, "abi": {"enabled": true})") == "");
+  CHECK(error_with(R"("heap_quota": 1, "notify": {"brk": true}, "abi": {"enabled": true})") == "");
   check_path(error_with(R"("x": [1, {"a": 1}, {"a": 1, "a": 2}])"), "$.x[2].a");
   check_path(error_with(R"("x": [[1, 2], [], {"b": {"c": 1, "c": 1}}])"), "$.x[2].b.c");
-  CHECK(error_with(R"("quotas": {"heap": "1G", "heap": "1M"})") ==
-        "p.json: $.quotas.heap: duplicate key; each key may appear only once");
+  CHECK(error_with(R"("heap_quota": "1G", "heap_quota": "1M")") ==
+        "p.json: $.heap_quota: duplicate key; each key may appear only once");
 }
 
 TEST_CASE("policy: type errors") {
-  check_path(error_with(R"("quotas": 5)"), "$.quotas");
-  check_path(error_with(R"("quotas": null)"), "$.quotas");
+  check_path(error_with(R"("heap_quota": {})"), "$.heap_quota");
+  check_path(error_with(R"("file_quota": [])"), "$.file_quota");
   check_path(error_with(R"("track": 1)"), "$.track");
   check_path(error_with(R"("track": "true")"), "$.track");
   check_path(error_with(R"("track": null)"), "$.track");
@@ -202,33 +208,41 @@ TEST_CASE("policy: type errors") {
 
 TEST_CASE("policy: heap quota errors") {
   for (const char* heap :
-       {R"("")", R"("-1")", R"("1.5M")", R"("10X")", R"("M")", R"(" 1M")", R"("1 M")",
-        R"("99999999999999999999")", R"("17592186044416")", R"("18014398509481984K")", "-1", "1.5", "1e3",
+       {R"("")", R"("-2")", R"("1.5M")", R"("10X")", R"("M")", R"(" 1M")", R"("1 M")",
+        R"("99999999999999999999")", R"("17592186044416")", R"("18014398509481984K")", "-2", "1.5", "1e3",
         "17592186044416", "18446744073709551615", "true", "[]", "{}"}) {
     CAPTURE(heap);
-    check_path(error_with(std::string(R"("quotas": {"heap": )") + heap + "}"), "$.quotas.heap");
+    check_path(error_with(std::string(R"("heap_quota": )") + heap + ""), "$.heap_quota");
   }
   CHECK(
-      error_with(R"("quotas": {"heap": "10X"})") ==
-      R"(p.json: $.quotas.heap: invalid size "10X"; expected a whole number with an optional K, M or G suffix )"
-      R"((e.g. "100M", "512K", "2G"; a bare number is MiB))");
+      error_with(R"("heap_quota": "10X")") ==
+      R"(p.json: $.heap_quota: invalid size "10X"; expected a whole number with an optional K, M or G suffix )"
+      R"((e.g. "100M", "512K", "2G"; a bare number is MiB), or "unlimited")");
   CHECK(
-      error_with(R"("quotas": {"heap": -1})") ==
-      R"(p.json: $.quotas.heap: expected a size string like "100M", a whole number of MiB >= 0, or null, got number -1)");
+      error_with(R"("heap_quota": -2)") ==
+      R"(p.json: $.heap_quota: expected a size string like "100M", a whole number of MiB >= 0, or "unlimited" )"
+      R"((or -1, null), got number -2)");
   // A long value is shortened in the message.
-  const std::string message = error_with(R"("quotas": {"heap": ")" + std::string(200, 'x') + R"("})");
-  check_path(message, "$.quotas.heap");
+  const std::string message = error_with(R"("heap_quota": ")" + std::string(200, 'x') + R"(")");
+  check_path(message, "$.heap_quota");
   CHECK(message.find("xxx...\"; expected") != std::string::npos);
-  CHECK(message.size() < 200);
+  CHECK(message.size() < 240);
 }
 
 TEST_CASE("policy: file quota errors") {
-  for (const char* files : {"-1", "1.5", "1e2", R"("10")", "true", "[]", "99999999999999999999"}) {
+  for (const char* files : {"-2", "1.5", "1e2", R"("10")", "true", "[]", "99999999999999999999"}) {
     CAPTURE(files);
-    check_path(error_with(std::string(R"("quotas": {"files": )") + files + "}"), "$.quotas.files");
+    check_path(error_with(std::string(R"("file_quota": )") + files + ""), "$.file_quota");
   }
-  CHECK(error_with(R"("quotas": {"files": "10"})") ==
-        R"(p.json: $.quotas.files: expected a whole number of files >= 0, or null, got string "10")");
+  CHECK(error_with(R"("file_quota": "10")") ==
+        R"(p.json: $.file_quota: expected a whole number of files >= 0, or "unlimited" (or -1, null), got string )"
+        R"("10")");
+}
+
+TEST_CASE("policy: the old quotas object is refused with one line naming the new keys") {
+  const std::string e = error_with(R"("quotas": {"heap": "100M", "files": 10})");
+  CHECK(e.rfind("p.json: $.quotas: renamed: write \"heap_quota\" and \"file_quota\" at the top level", 0) == 0);
+  CHECK(e.find('\n') == std::string::npos);
 }
 
 TEST_CASE("policy: io_uring errors") {
@@ -398,17 +412,17 @@ TEST_CASE("load_policy_file") {
       std::filesystem::temp_directory_path() / ("policy_test." + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string good = (dir / "good.json").string();
-  std::ofstream(good) << R"({"version": 1, "quotas": {"files": 3}})";
+  std::ofstream(good) << R"({"version": 1, "file_quota": 3})";
   CHECK(*load_policy_file(good).file_quota == 3);
 
   // Parse errors name the file.
   const std::string bad = (dir / "bad.json").string();
-  std::ofstream(bad) << R"({"version": 1, "quotas": {"files": -3}})";
+  std::ofstream(bad) << R"({"version": 1, "file_quota": -3})";
   try {
     load_policy_file(bad);
     FAIL("no error");
   } catch (const PolicyError& e) {
-    CHECK(std::string(e.what()).rfind(bad + ": $.quotas.files: ", 0) == 0);
+    CHECK(std::string(e.what()).rfind(bad + ": $.file_quota: ", 0) == 0);
   }
 
   const std::string missing = (dir / "missing.json").string();

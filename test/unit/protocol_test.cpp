@@ -127,6 +127,34 @@ TEST_CASE("protocol: field errors name the field") {
   CHECK(longv.message.size() < 100);
 }
 
+TEST_CASE("protocol: duplicate keys are refused, as in a policy, not resolved to the last one") {
+  const ProtocolError e = err(R"({"op":"fetch","pid":1,"pid":2})");
+  CHECK(e.err == EINVAL);
+  CHECK(e.message == "$.pid: duplicate key; each key may appear only once");
+  CHECK(err(R"({"op":"fetch","op":"register","pid":1})").message ==
+        "$.op: duplicate key; each key may appear only once");
+  CHECK(err(R"({"op":"resource_cap","pid":1,"file_quota":1,"file_quota":-1})").err == EINVAL);
+  CHECK(err(R"({"op":"watch","kinds":["killed"],"kinds":["usage"]})").err == EINVAL);
+  // Equal keys in different objects are no duplicates.
+  CHECK(ok(R"({"op":"fetch","pid":1,"id":7})").pid == 1);
+}
+
+TEST_CASE("protocol: resource_cap takes replace, a boolean, and nothing else does") {
+  const Request r = ok(R"({"op":"resource_cap","pid":4,"heap_quota":10,"replace":true})");
+  CHECK(r.op == Op::resource_cap);
+  CHECK(r.replace);
+  CHECK(*r.heap_quota == 10);
+  CHECK_FALSE(ok(R"({"op":"resource_cap","pid":4,"replace":false})").replace);
+  CHECK(ok(R"({"op":"resource_cap","job":2,"file_quota":3,"replace":true})").replace);
+  CHECK(err(R"({"op":"resource_cap","pid":4,"replace":1})").message == "replace: expected true or false, got 1");
+  CHECK(err(R"({"op":"resource_reset","pid":4,"replace":true})").message ==
+        R"("replace": unknown field for resource_reset)");
+}
+
+TEST_CASE("protocol: join is answered with the new job") {
+  CHECK(as_json(join_response("", 7)) == json::parse(R"({"ok":true,"job":7})"));
+}
+
 TEST_CASE("protocol: numbers at and beyond the edges") {
   CHECK(ok(R"({"op":"fetch","pid":2147483647})").pid == 2147483647);
   CHECK(ok(R"({"op":"fetch","pid":-2147483648})").pid == -2147483648);
@@ -165,8 +193,8 @@ TEST_CASE("protocol: malformed and hostile input is an error, never a crash") {
   CHECK(err("42").err == EINVAL);
   CHECK(err("\"op\"").err == EINVAL);
   CHECK(err("null").err == EINVAL);
-  // Duplicate keys: the last one wins, as in nlohmann/json; still one typed request.
-  CHECK(ok(R"({"op":"fetch","pid":1,"pid":2})").pid == 2);
+  // Duplicate keys: refused (nlohmann alone would keep the last one).
+  CHECK(err(R"({"op":"fetch","pid":1,"pid":2})").err == EINVAL);
 
   // Nesting: bounded before the parser sees it.
   const std::string deep = std::string(30000, '[') + std::string(30000, ']');

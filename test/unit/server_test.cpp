@@ -93,6 +93,12 @@ class FakeControl : public Control {
     record({"resource_reset", c, pid});
     return {};
   }
+  OpResult replace_cap(const Caller& c, Pid pid, std::optional<std::uint64_t> heap_bytes,
+                       std::optional<std::uint64_t> files) override {
+    const auto v = [](std::optional<std::uint64_t> q) { return q ? static_cast<std::int64_t>(*q) : -1; };
+    record({"replace_cap", c, pid, v(heap_bytes), v(files)});
+    return {};
+  }
   std::vector<Node> list(const Caller& c) override {
     record({"list", c, 0});
     std::vector<Node> nodes(3);
@@ -141,6 +147,10 @@ class FakeControl : public Control {
       if (it->op == op) return *it;
     }
     return std::nullopt;
+  }
+  std::size_t count(const std::string& op) {
+    std::lock_guard lock(mu_);
+    return static_cast<std::size_t>(std::count_if(calls_.begin(), calls_.end(), [&](const Call& c) { return c.op == op; }));
   }
   ino_t joined_ino() {
     std::lock_guard lock(mu_);
@@ -716,7 +726,7 @@ TEST_CASE("server: join takes the listener fd sent with its line (SCM_RIGHTS)") 
                      {wr.get()}));
   auto l = c.line();
   REQUIRE(l);
-  CHECK(json::parse(*l) == json{{"ok", true}, {"id", 1}});
+  CHECK(json::parse(*l) == json{{"ok", true}, {"id", 1}, {"job", 0}});  // the mock's job
   CHECK(h.control.joined_ino() == st.st_ino);
   const JoinRequest j = h.control.joined();
   CHECK(j.pid == 55);
@@ -808,27 +818,54 @@ TEST_CASE("ctl: exit status and requests") {
   CHECK(ctl({"--socket", h.path, "deregister", "404"}) == 1);
   CHECK(ctl({"--socket", h.path, "reset", "7"}) == 0);
   CHECK(ctl({"--socket", h.path, "list"}) == 0);
-  CHECK(ctl({"--socket=" + h.path, "cap", "7", "--heap", "100M", "--files", "10"}) == 0);
+  CHECK(ctl({"--socket=" + h.path, "cap", "7", "--heap-quota", "100M", "--file-quota", "10"}) == 0);
   auto call = h.control.last("resource_cap");
   REQUIRE(call);
   CHECK(call->pid == 7);
   CHECK(call->heap == 100);
   CHECK(call->files == 10);
-  CHECK(ctl({"--socket", h.path, "cap", "8", "--heap", "1536K"}) == 0);
+  CHECK(ctl({"--socket", h.path, "cap", "8", "--heap-quota=1536K"}) == 0);
   call = h.control.last("resource_cap_bytes");
   REQUIRE(call);
   CHECK(call->heap == 1536 * 1024);
   CHECK(call->files == -1);
-  CHECK(ctl({"--socket", h.path, "cap", "9", "--heap", "3"}) == 0);  // bare number: MiB
+  CHECK(ctl({"--socket", h.path, "cap", "9", "--heap-quota", "3"}) == 0);  // bare number: MiB
   CHECK(h.control.last("resource_cap")->heap == 3);
+  // Options after the subcommand too; unlimited and -1 alike.
+  CHECK(ctl({"cap", "10", "--file-quota", "unlimited", "--heap-quota", "-1", "--socket", h.path}) == 0);
+  call = h.control.last("resource_cap");
+  REQUIRE(call);
+  CHECK(call->pid == 10);
+  CHECK(call->heap == -1);
+  CHECK(call->files == -1);
+  // --replace: one request, the replace op, not a reset and a cap.
+  const auto resets = h.control.count("resource_reset");
+  CHECK(ctl({"--socket", h.path, "cap", "11", "--replace", "--heap-quota", "2M"}) == 0);
+  call = h.control.last("replace_cap");
+  REQUIRE(call);
+  CHECK(call->pid == 11);
+  CHECK(call->heap == 2 << 20);
+  CHECK(call->files == -1);
+  CHECK(h.control.count("resource_reset") == resets);
+  // Nothing to set is an error, not a success that set nothing.
+  CHECK(ctl({"--socket", h.path, "cap", "12"}) == 2);
+  CHECK(ctl({"--socket", h.path, "cap", "12", "--replace"}) == 2);
+  CHECK_FALSE(h.control.last("resource_cap")->pid == 12);
+  // The old names are gone: one name per setting.
+  CHECK(ctl({"--socket", h.path, "cap", "12", "--heap", "1M"}) == 2);
+  CHECK(ctl({"--socket", h.path, "cap", "12", "--files", "1"}) == 2);
+  CHECK(ctl({"--socket", h.path, "cap", "12", "--heap-quota", "1M", "--heap-quota", "2M"}) == 2);
 
   CHECK(ctl({"--socket", h.path}) == 2);
   CHECK(ctl({"--socket", h.path, "fetch"}) == 2);
   CHECK(ctl({"--socket", h.path, "fetch", "abc"}) == 2);
   CHECK(ctl({"--socket", h.path, "fetch", "1", "2"}) == 2);
   CHECK(ctl({"--socket", h.path, "frob"}) == 2);
-  CHECK(ctl({"--socket", h.path, "cap", "1", "--heap", "lots"}) == 2);
-  CHECK(ctl({"--socket", h.path, "fetch", "1", "--heap", "1"}) == 2);
+  CHECK(ctl({"--socket", h.path, "cap", "1", "--heap-quota", "lots"}) == 2);
+  CHECK(ctl({"--socket", h.path, "fetch", "1", "--heap-quota", "1"}) == 2);
+  CHECK(ctl({"--socket", h.path, "fetch", "1", "--job", "2"}) == 2);
+  CHECK(ctl({"--socket", h.path, "list", "-V"}) == 0);
+  CHECK(ctl({"--socket", h.path, "watch", "-h"}) == 0);
   CHECK(ctl({"--socket", h.path, "--bogus", "list"}) == 2);
   CHECK(ctl({"--socket"}) == 2);
   CHECK(ctl({"--help"}) == 0);
