@@ -32,27 +32,30 @@ std::string kill_line(const char* prefix, const KillReport& r) {
       std::snprintf(buf, sizeof buf,
                     "%s: killed pid %d%s and the rest of job %u%s (%llu live process%s): job heap quota "
                     "exceeded: %llu bytes (%.1f MiB) > limit %llu bytes (%.1f MiB); job files %llu\n",
-                    prefix, r.pid, name.c_str(), r.job, container.c_str(), ull(r.live), r.live == 1 ? "" : "es",
-                    ull(r.usage), mib(r.usage), ull(r.limit), mib(r.limit), ull(r.other));
+                    prefix, r.pid, name.c_str(), r.job, container.c_str(), ull(r.live),
+                    r.live == 1 ? "" : "es", ull(r.usage), mib(r.usage), ull(r.limit), mib(r.limit),
+                    ull(r.other));
     else
       std::snprintf(buf, sizeof buf,
                     "%s: killed pid %d%s and the rest of job %u%s (%llu live process%s): job file quota "
                     "exceeded: %llu open files > limit %llu; job heap %llu bytes (%.1f MiB)\n",
-                    prefix, r.pid, name.c_str(), r.job, container.c_str(), ull(r.live), r.live == 1 ? "" : "es",
-                    ull(r.usage), ull(r.limit), ull(r.other), mib(r.other));
+                    prefix, r.pid, name.c_str(), r.job, container.c_str(), ull(r.live),
+                    r.live == 1 ? "" : "es", ull(r.usage), ull(r.limit), ull(r.other), mib(r.other));
     return buf;
   }
   char who[64] = "";
   if (r.pid != r.tgid) std::snprintf(who, sizeof who, " (thread %d's node)", r.pid);
   const std::string container = r.container.empty() ? "" : " (container " + printable(r.container) + ")";
   if (r.heap)
-    std::snprintf(buf, sizeof buf,
-                  "%s: killed pid %d%s%s: heap quota exceeded: %llu bytes (%.1f MiB) > limit %llu bytes (%.1f "
-                  "MiB)\n",
-                  prefix, r.tgid, who, container.c_str(), ull(r.usage), mib(r.usage), ull(r.limit), mib(r.limit));
+    std::snprintf(
+        buf, sizeof buf,
+        "%s: killed pid %d%s%s: heap quota exceeded: %llu bytes (%.1f MiB) > limit %llu bytes (%.1f "
+        "MiB)\n",
+        prefix, r.tgid, who, container.c_str(), ull(r.usage), mib(r.usage), ull(r.limit), mib(r.limit));
   else
-    std::snprintf(buf, sizeof buf, "%s: killed pid %d%s%s: file quota exceeded: %llu open files > limit %llu\n",
-                  prefix, r.tgid, who, container.c_str(), ull(r.usage), ull(r.limit));
+    std::snprintf(buf, sizeof buf,
+                  "%s: killed pid %d%s%s: file quota exceeded: %llu open files > limit %llu\n", prefix,
+                  r.tgid, who, container.c_str(), ull(r.usage), ull(r.limit));
   return buf;
 }
 

@@ -12,8 +12,8 @@ struct KillReport {
   bool heap = true;         // which quota: heap (bytes) or files (a count)
   std::uint64_t usage = 0;  // with the call that crossed the limit
   std::uint64_t limit = 0;
-  int pid = 0;   // node quota: the node; job quota: the process whose call crossed
-  int tgid = 0;  // node quota: the node's process
+  int pid = 0;            // node quota: the node; job quota: the process whose call crossed
+  int tgid = 0;           // node quota: the node's process
   std::string name;       // the process's name (comm), "" if unknown; control characters are shown as '?'
   std::string container;  // served through --oci-listener: the container id
   // A job quota: the job, its live processes and its total of the other resource.

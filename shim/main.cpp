@@ -59,7 +59,8 @@ struct Options {
 
 Options parse(int argc, char** argv, int& exit_now) {
   Options o;
-  CLI::App app("Runs CMD under a running `sandbox serve`, with quotas of its own (docs/cli.md).", "sandbox-shim");
+  CLI::App app("Runs CMD under a running `sandbox serve`, with quotas of its own (docs/cli.md).",
+               "sandbox-shim");
   app.set_help_all_flag("", "");
   opt::add_version(app, "sandbox-shim " SANDBOX_VERSION);
   std::vector<std::string> help_only;
@@ -87,7 +88,8 @@ Options parse(int argc, char** argv, int& exit_now) {
   exit_now = -1;
   try {
     app.parse(args);
-    if (o.command.empty()) throw CLI::ValidationError("missing CMD (usage: sandbox-shim [OPTIONS] -- CMD [ARG...])");
+    if (o.command.empty())
+      throw CLI::ValidationError("missing CMD (usage: sandbox-shim [OPTIONS] -- CMD [ARG...])");
   } catch (const CLI::CallForHelp&) {
     std::fputs(app.help().c_str(), stdout);
     exit_now = 0;
@@ -252,9 +254,9 @@ void tell(int status_fd, char status, const char* text, std::size_t len) {
   if (listener < 0) {  // not filtered: exit is safe
     std::string why = listener == sandbox::shim::kNoNewPrivsFailed
                           ? std::string("prctl(PR_SET_NO_NEW_PRIVS): ") + std::strerror(errno)
-                      : listener == -EBUSY
-                          ? std::string(sandbox::shim::kNestedMessage)
-                          : std::string("seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): ") + std::strerror(-listener);
+                      : listener == -EBUSY ? std::string(sandbox::shim::kNestedMessage)
+                                           : std::string("seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): ") +
+                                                 std::strerror(-listener);
     tell(status_fd, kCannotRun, why.data(), why.size());
     ::_exit(kCannotRun);
   }
@@ -421,13 +423,15 @@ int main(int argc, char** argv) {
       if (o.verbosity >= 3) std::fprintf(stderr, "sandbox-shim: < %s\n", line.c_str());
       if (line.find("\"event\":\"killed\"") != std::string::npos) {
         killed = true;
-        if (o.verbosity >= 1) std::fputs(sandbox::kill_line("sandbox-shim", kill_report(line)).c_str(), stderr);
+        if (o.verbosity >= 1)
+          std::fputs(sandbox::kill_line("sandbox-shim", kill_report(line)).c_str(), stderr);
       } else if (line.find(marker) != std::string::npos) {
         return;
       }
     }
   };
-  if (send_line(watch, "{\"op\":\"fetch\",\"job\":" + job + ",\"id\":\"sync1\"}\n")) read_until("\"id\":\"sync1\"");
+  if (send_line(watch, "{\"op\":\"fetch\",\"job\":" + job + ",\"id\":\"sync1\"}\n"))
+    read_until("\"id\":\"sync1\"");
   if (send_line(watch, "{\"op\":\"version\",\"id\":\"sync2\"}\n")) read_until("\"id\":\"sync2\"");
   if (killed) return kQuotaKill;
   if (WIFEXITED(st)) return WEXITSTATUS(st);

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,9 +40,10 @@ inline constexpr Setting kScope{"--scope", "job|process", "", "scope",
                                 "default), or CMD's own process only (process)"};
 inline constexpr Setting kTrack{"--track", "", "track", "track",
                                 "register CMD from its first instruction even without a quota"};
-inline constexpr Setting kSocket{"--socket", "PATH", "", "",
-                                 "the supervisor's control socket (default: $SANDBOX_SOCKET, else sandbox.sock "
-                                 "in $XDG_RUNTIME_DIR, /run for root, /run/user/UID or /tmp/sandbox-UID)"};
+inline constexpr Setting kSocket{
+    "--socket", "PATH", "", "",
+    "the supervisor's control socket (default: $SANDBOX_SOCKET, else sandbox.sock "
+    "in $XDG_RUNTIME_DIR, /run for root, /run/user/UID or /tmp/sandbox-UID)"};
 inline constexpr Setting kVerbose{"-v,--verbose", "", "", "",
                                   "say more: once for what the supervisor does, twice for every event"};
 inline constexpr Setting kQuiet{"-q,--quiet", "", "", "", "say nothing but errors (no kill line either)"};
@@ -91,9 +92,10 @@ inline CLI::Option* add_heap_quota(CLI::App& app, std::optional<Quota>& out) {
           [&out](const std::string& v) {
             const auto q = parse_heap_quota(v);
             if (!q)
-              throw CLI::ValidationError(kHeapQuota.flag, quote_arg(v) +
-                                                              " is not a size (expected e.g. 100M, 512K, 2G, a "
-                                                              "number of MiB, or unlimited)");
+              throw CLI::ValidationError(kHeapQuota.flag,
+                                         quote_arg(v) +
+                                             " is not a size (expected e.g. 100M, 512K, 2G, a "
+                                             "number of MiB, or unlimited)");
             out = *q;
           },
           kHeapQuota.help)
@@ -107,8 +109,9 @@ inline CLI::Option* add_file_quota(CLI::App& app, std::optional<Quota>& out) {
           [&out](const std::string& v) {
             const auto q = parse_file_quota(v);
             if (!q)
-              throw CLI::ValidationError(kFileQuota.flag,
-                                         quote_arg(v) + " is not a count (expected a whole number >= 0, or unlimited)");
+              throw CLI::ValidationError(
+                  kFileQuota.flag,
+                  quote_arg(v) + " is not a count (expected a whole number >= 0, or unlimited)");
             out = *q;
           },
           kFileQuota.help)
@@ -122,7 +125,8 @@ inline CLI::Option* add_scope(CLI::App& app, std::string& out) {
           kScope.flag,
           [&out](const std::string& v) {
             if (v != "job" && v != "process")
-              throw CLI::ValidationError(kScope.flag, quote_arg(v) + " is not a scope (expected job or process)");
+              throw CLI::ValidationError(kScope.flag,
+                                         quote_arg(v) + " is not a scope (expected job or process)");
             out = v;
           },
           kScope.help)
@@ -134,8 +138,8 @@ inline CLI::Option* add_track(CLI::App& app, bool& out) {
 }
 
 // A non-empty path.
-inline CLI::Option* add_path(CLI::App& app, const char* flag, std::optional<std::string>& out, const char* help,
-                             const char* value_name = "PATH") {
+inline CLI::Option* add_path(CLI::App& app, const char* flag, std::optional<std::string>& out,
+                             const char* help, const char* value_name = "PATH") {
   const std::string name = std::string(flag).substr(std::string(flag).rfind(',') + 1);
   return app
       .add_option_function<std::string>(
@@ -148,14 +152,16 @@ inline CLI::Option* add_path(CLI::App& app, const char* flag, std::optional<std:
       ->type_name(value_name);
 }
 
-inline CLI::Option* add_socket(CLI::App& app, std::optional<std::string>& out, const char* help = kSocket.help) {
+inline CLI::Option* add_socket(CLI::App& app, std::optional<std::string>& out,
+                               const char* help = kSocket.help) {
   return add_path(app, kSocket.flag, out, help);
 }
 
 // -v (repeatable) and -q: `level` becomes 0 (quiet), 1 (default) or 1 + the number of -v.
 inline void add_verbosity(CLI::App& app, int& level) {
   auto* v = app.add_flag_function(
-      kVerbose.flag, [&level](std::int64_t n) { level = kDefaultLevel + static_cast<int>(n); }, kVerbose.help);
+      kVerbose.flag, [&level](std::int64_t n) { level = kDefaultLevel + static_cast<int>(n); },
+      kVerbose.help);
   auto* q = app.add_flag_function(
       kQuiet.flag, [&level](std::int64_t) { level = kQuietLevel; }, kQuiet.help);
   v->excludes(q);
@@ -178,7 +184,7 @@ inline std::size_t command_start(const CLI::App& app, const std::vector<std::str
       dashes = true;
       return i;
     }
-    if (a.size() < 2 || a[0] != '-') return i;  // CMD ("-" alone is a name too)
+    if (a.size() < 2 || a[0] != '-') return i;                                // CMD ("-" alone is a name too)
     if (a.find('=') != std::string::npos && a.rfind("--", 0) == 0) continue;  // --opt=value
     // A known option that takes a value takes the next argument, whatever it looks like.
     const CLI::Option* o = app.get_option_no_throw(a);
@@ -193,8 +199,9 @@ inline std::string error_line(const CLI::ParseError& e, const CLI::App& app) {
   if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
     const auto extra = app.remaining(true);
     if (!extra.empty())
-      what = (extra.front().size() > 1 && extra.front()[0] == '-' ? "unknown option " : "unexpected argument ") +
-             quote_arg(extra.front());
+      what =
+          (extra.front().size() > 1 && extra.front()[0] == '-' ? "unknown option " : "unexpected argument ") +
+          quote_arg(extra.front());
   }
   for (char& c : what)
     if (c == '\n') c = ' ';

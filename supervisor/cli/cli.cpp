@@ -75,12 +75,14 @@ class Parser {
   Parser() {
     app_.name("sandbox");
     app_.description(
-        "Runs commands under a seccomp supervisor that tracks and limits their heap growth and open files the\n"
+        "Runs commands under a seccomp supervisor that tracks and limits their heap growth and open files "
+        "the\n"
         "way the tracker-limiter kernel patch does (docs/semantics.md), and answers their register/fetch/\n"
         "deregister/resource_cap/resource_reset system calls (451-455).");
-    app_.footer(std::string("Each command takes -h/--help and -V/--version. --opt=value and --opt value are the "
-                            "same.\nsandbox --help-all prints the help of every command.\n\n") +
-                kExitStatus);
+    app_.footer(
+        std::string("Each command takes -h/--help and -V/--version. --opt=value and --opt value are the "
+                    "same.\nsandbox --help-all prints the help of every command.\n\n") +
+        kExitStatus);
     app_.require_subcommand(0, 1);
     app_.set_help_all_flag("--help-all", "print the help of every command and exit");
     opt::add_version(app_, kVersionText);
@@ -101,7 +103,8 @@ class Parser {
       const std::vector<std::string> rest(args.begin() + 1, args.end());
       bool dashes = false;
       const std::size_t start = opt::command_start(*run_, rest, dashes);
-      cmd_.run.command.assign(rest.begin() + static_cast<std::ptrdiff_t>(start + (dashes ? 1 : 0)), rest.end());
+      cmd_.run.command.assign(rest.begin() + static_cast<std::ptrdiff_t>(start + (dashes ? 1 : 0)),
+                              rest.end());
       args.resize(1 + start);
     }
     std::reverse(args.begin(), args.end());
@@ -113,7 +116,7 @@ class Parser {
       return std::move(cmd_);
     } catch (const CLI::CallForAllHelp&) {
       cmd_.kind = Command::Kind::help;
-      cmd_.text = app_.help("", CLI::AppFormatMode::All);
+      cmd_.text = help_all(app_, "");
       return std::move(cmd_);
     } catch (const CLI::CallForVersion&) {
       cmd_.kind = Command::Kind::version;
@@ -143,6 +146,16 @@ class Parser {
     return name;
   }
 
+  // The help of `app` and of every command below it, each in full (for help2man and
+  // `sandbox --help-all`; CLI11's own All mode expands one level only).
+  static std::string help_all(CLI::App& app, const std::string& prefix) {
+    std::string text = app.help(prefix);
+    const std::string name = prefix.empty() ? app.get_name() : prefix + " " + app.get_name();
+    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; }))
+      text += "\n" + std::string(72, '-') + "\n" + help_all(*sub, name);
+    return text;
+  }
+
   CLI::App* command(CLI::App& parent, const char* name, const char* description) {
     CLI::App* c = parent.add_subcommand(name, description);
     opt::add_version(*c, kVersionText);
@@ -162,19 +175,20 @@ class Parser {
     add_policy(*run_, o.policy_file,
                "read quotas, ABI numbers and notified syscalls from a JSON policy (policies/README.md); the "
                "options above override it");
-    run_->add_flag("--summary", o.summary,
-                   "print one line on stderr at the end: peak heap, peak files, processes, notifications, the "
-                   "kill if any");
-    opt::add_path(*run_, "-o,--output", o.output, "write what the run used as JSON to FILE (docs/protocol.md)",
-                  "FILE");
+    run_->add_flag(
+        "--summary", o.summary,
+        "print one line on stderr at the end: peak heap, peak files, processes, notifications, the "
+        "kill if any");
+    opt::add_path(*run_, "-o,--output", o.output,
+                  "write what the run used as JSON to FILE (docs/protocol.md)", "FILE");
     opt::add_path(*run_, "--trace", o.trace,
                   "write heap and open files over time (and exec, kill, exit) to FILE as Chrome trace-event "
                   "JSON; draw it with `sandbox plot FILE -o usage.svg` (docs/observability.md)",
                   "FILE");
-    auto* socket = opt::add_socket(
-        *run_, o.socket,
-        "serve the control socket at PATH (default: sandbox-run-PID.sock under $XDG_RUNTIME_DIR or /run); CMD "
-        "finds it in $SANDBOX_SOCKET");
+    auto* socket = opt::add_socket(*run_, o.socket,
+                                   "serve the control socket at PATH (default: sandbox-run-PID.sock under "
+                                   "$XDG_RUNTIME_DIR or /run); CMD "
+                                   "finds it in $SANDBOX_SOCKET");
     run_->add_flag("--no-socket", o.no_socket, "serve no control socket")->excludes(socket);
     opt::add_verbosity(*run_, o.verbosity);
     run_->footer(std::string("The quotas are outside quotas: CMD cannot lift them (docs/semantics.md).\n\n") +
@@ -183,10 +197,12 @@ class Parser {
 
   void add_serve() {
     ServeOptions& o = cmd_.serve;
-    serve_ = command(app_, "serve",
-                     "run a long-lived supervisor that targets join with sandbox-shim, with a control socket");
-    opt::add_socket(*serve_, serve_socket_, "the control socket (default: sandbox.sock under $XDG_RUNTIME_DIR, "
-                                            "/run for root, /run/user/UID or /tmp/sandbox-UID)");
+    serve_ =
+        command(app_, "serve",
+                "run a long-lived supervisor that targets join with sandbox-shim, with a control socket");
+    opt::add_socket(*serve_, serve_socket_,
+                    "the control socket (default: sandbox.sock under $XDG_RUNTIME_DIR, "
+                    "/run for root, /run/user/UID or /tmp/sandbox-UID)");
     add_mode(*serve_, "--socket-mode", o.socket_mode, "the control socket's mode (default 0600)");
     add_policy(*serve_, o.policy_file,
                "a JSON policy (policies/README.md): its quotas hold for every joined target; a join may only "
@@ -204,7 +220,8 @@ class Parser {
         ->needs(oci);
     opt::add_verbosity(*serve_, o.verbosity);
     serve_->footer(
-        "Targets join with `sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] -- CMD`; `sandbox "
+        "Targets join with `sandbox-shim --socket PATH [--heap-quota SIZE] [--file-quota N] -- CMD`; "
+        "`sandbox "
         "ctl` talks to the socket (docs/protocol.md). Under systemd it takes its sockets from socket "
         "activation (LISTEN_FDS) and reports READY=1 (packaging/systemd/). SIGTERM or SIGINT: every target "
         "is killed, then it exits 0.\n\n" +
@@ -214,9 +231,10 @@ class Parser {
   // A PID argument or --job ID (one of the two) on `sub`.
   void add_target(CLI::App& sub, bool job_too) {
     sub.add_option("PID", pid_text_, "the task (thread) id")->type_name("");
-    if (job_too) sub.add_option("--job", job_text_, "a job instead of a PID (sandbox ctl list shows them)")
-                     ->type_name("ID")
-                     ->excludes("PID");
+    if (job_too)
+      sub.add_option("--job", job_text_, "a job instead of a PID (sandbox ctl list shows them)")
+          ->type_name("ID")
+          ->excludes("PID");
   }
 
   void add_ctl() {
@@ -271,7 +289,8 @@ class Parser {
         ->add_option_function<std::string>(
             "--top",
             [&o](const std::string& v) {
-              o.top = static_cast<std::size_t>(parse_int("--top", v, 0, INT64_MAX, "a count (a whole number >= 0)"));
+              o.top = static_cast<std::size_t>(
+                  parse_int("--top", v, 0, INT64_MAX, "a count (a whole number >= 0)"));
             },
             "how many processes to draw (default 5)")
         ->type_name("N");
@@ -287,7 +306,8 @@ class Parser {
         ->type_name("PATH");
     opt::add_heap_quota(*oci_, o.heap_quota);
     opt::add_file_quota(*oci_, o.file_quota);
-    oci_->add_option("--quota-policy", o.quota_policy, "a policy NAME the server looks up in --oci-policy-dir")
+    oci_->add_option("--quota-policy", o.quota_policy,
+                     "a policy NAME the server looks up in --oci-policy-dir")
         ->type_name("NAME");
     opt::add_track(*oci_, o.track);
     add_policy(*oci_, o.policy_file, "which syscall families are notified (policies/README.md)");
@@ -313,11 +333,13 @@ class Parser {
     } else if (oci_->parsed()) {
       cmd_.kind = Command::Kind::oci_profile;
       if (cmd_.oci_profile.listener.empty() || cmd_.oci_profile.listener.front() != '/')
-        throw CLI::ValidationError("--listener", quote_arg(cmd_.oci_profile.listener) + " is not an absolute path");
+        throw CLI::ValidationError("--listener",
+                                   quote_arg(cmd_.oci_profile.listener) + " is not an absolute path");
     } else if (ctl_->parsed()) {
       finish_ctl();
     } else {
-      throw CLI::ValidationError("missing command (try 'sandbox run -- CMD', or 'sandbox --help' for the others)");
+      throw CLI::ValidationError(
+          "missing command (try 'sandbox run -- CMD', or 'sandbox --help' for the others)");
     }
   }
 
@@ -327,7 +349,8 @@ class Parser {
     const CLI::App* sub = ctl_->get_subcommands().front();
     o.sub = sub->get_name();
     if (!job_text_.empty())
-      o.job = static_cast<JobId>(parse_int("--job", job_text_, 1, UINT32_MAX, "a job id (a positive integer)"));
+      o.job =
+          static_cast<JobId>(parse_int("--job", job_text_, 1, UINT32_MAX, "a job id (a positive integer)"));
     if (!pid_text_.empty()) o.pid = parse_int("PID", pid_text_, INT32_MIN, INT32_MAX, "a PID (an integer)");
     if (!watch_pid_text_.empty())
       o.watch_pid = parse_int("--pid", watch_pid_text_, 1, INT32_MAX, "a PID (a positive integer)");

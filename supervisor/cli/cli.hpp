@@ -26,11 +26,11 @@ struct UsageError : std::runtime_error {
 // Exit statuses, the same for the same failure in every command (docs/cli.md).
 namespace exit_status {
 inline constexpr int ok = 0;
-inline constexpr int refused = 1;       // the supervisor answered an error (ctl; a refused join)
-inline constexpr int usage = 2;         // bad arguments, a malformed policy
-inline constexpr int unreachable = 3;   // the supervisor's socket cannot be reached or is not trusted
-inline constexpr int cannot_run = 126;  // CMD found but not started (not executable, no sandbox for it)
-inline constexpr int not_found = 127;   // CMD not found
+inline constexpr int refused = 1;           // the supervisor answered an error (ctl; a refused join)
+inline constexpr int usage = 2;             // bad arguments, a malformed policy
+inline constexpr int unreachable = 3;       // the supervisor's socket cannot be reached or is not trusted
+inline constexpr int cannot_run = 126;      // CMD found but not started (not executable, no sandbox for it)
+inline constexpr int not_found = 127;       // CMD not found
 inline constexpr int quota_kill = 128 + 9;  // 128 + SIGKILL
 }  // namespace exit_status
 
@@ -92,7 +92,7 @@ struct CtlOptions {
   std::optional<JobId> job;         // --job ID
   std::optional<Quota> heap_quota;  // cap
   std::optional<Quota> file_quota;
-  bool replace = false;                // cap --replace: one atomic change of existing quotas
+  bool replace = false;                   // cap --replace: one atomic change of existing quotas
   std::optional<std::int64_t> watch_pid;  // watch --pid
   std::vector<std::string> kinds;         // watch --kind (repeatable, or comma-separated)
   bool usage = false;                     // watch --usage

@@ -296,7 +296,8 @@ int run(const CtlOptions& a) {
     else
       req["heap_quota_bytes"] = std::min<std::uint64_t>(*limit, INT64_MAX);
   }
-  if (a.file_quota) req["file_quota"] = a.file_quota->limit ? static_cast<std::int64_t>(*a.file_quota->limit) : -1;
+  if (a.file_quota)
+    req["file_quota"] = a.file_quota->limit ? static_cast<std::int64_t>(*a.file_quota->limit) : -1;
   if (a.replace) req["replace"] = true;
 
   const std::string path = a.socket ? *a.socket : ctl_socket_path();
@@ -341,8 +342,8 @@ int run(const CtlOptions& a) {
   } else if (sub == "reset") {
     std::printf("reset %s: quotas removed\n", pid.c_str());
   } else if (sub == "cap") {
-    std::printf("%s %s: heap %s, files %s\n", a.replace ? "replaced" : "capped", pid.c_str(), heap_quota_text(req).c_str(),
-                file_quota_text(req).c_str());
+    std::printf("%s %s: heap %s, files %s\n", a.replace ? "replaced" : "capped", pid.c_str(),
+                heap_quota_text(req).c_str(), file_quota_text(req).c_str());
   } else if (sub == "fetch") {
     a.job ? print_job(resp) : print_node(resp);
   } else if (sub == "list") {

@@ -168,7 +168,8 @@ class PolicyReader {
 
   std::optional<std::uint64_t> file_quota(const json& files) const {
     if (unlimited(files)) return std::nullopt;
-    return unsigned_integer(files, "$.file_quota", "a whole number of files >= 0, or \"unlimited\" (or -1, null)");
+    return unsigned_integer(files, "$.file_quota",
+                            "a whole number of files >= 0, or \"unlimited\" (or -1, null)");
   }
 
   std::optional<std::uint64_t> heap_quota(const json& heap) const {
@@ -182,7 +183,8 @@ class PolicyReader {
                      "\"2G\"; a bare number is MiB), or \"unlimited\"");
     }
     const std::uint64_t mib = unsigned_integer(
-        heap, path, "a size string like \"100M\", a whole number of MiB >= 0, or \"unlimited\" (or -1, null)");
+        heap, path,
+        "a size string like \"100M\", a whole number of MiB >= 0, or \"unlimited\" (or -1, null)");
     if (mib > (std::numeric_limits<std::uint64_t>::max() >> 20)) {
       fail(path, heap.dump() + " MiB does not fit in 64 bits of bytes");
     }

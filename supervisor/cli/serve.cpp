@@ -76,8 +76,7 @@ int serve_command(const ServeOptions& options) {
   so.on_signal = [&](int signo) {
     stopping = true;
     if (oci) oci->stop();
-    if (verbose)
-      std::fprintf(stderr, "sandbox: signal %d: killing every target, then exiting\n", signo);
+    if (verbose) std::fprintf(stderr, "sandbox: signal %d: killing every target, then exiting\n", signo);
     systemd::notify("STOPPING=1");
     if (metrics) metrics->stop();
     sup.kill_all();

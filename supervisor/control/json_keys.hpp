@@ -93,8 +93,10 @@ class DuplicateKeyFinder {
 // that appears twice in one object. Throws what json::parse throws.
 inline json parse(std::string_view text, std::optional<std::string>& duplicate) {
   DuplicateKeyFinder finder;
-  json root = json::parse(text.begin(), text.end(), [&finder](int /*depth*/, json::parse_event_t event,
-                                                              json& parsed) { return finder.on_event(event, parsed); });
+  json root = json::parse(text.begin(), text.end(),
+                          [&finder](int /*depth*/, json::parse_event_t event, json& parsed) {
+                            return finder.on_event(event, parsed);
+                          });
   duplicate = finder.duplicate();
   return root;
 }

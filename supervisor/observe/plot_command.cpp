@@ -13,7 +13,7 @@ namespace sandbox {
 int plot_command(const PlotCommand& o) {
   std::ifstream in(o.trace, std::ios::binary);
   if (!in) {
-    std::fprintf(stderr, "sandbox plot: cannot read '%s': %s\n", o.trace.c_str(), std::strerror(errno));
+    std::fprintf(stderr, "sandbox: plot: cannot read '%s': %s\n", o.trace.c_str(), std::strerror(errno));
     return 2;
   }
   std::ostringstream text;
@@ -25,7 +25,7 @@ int plot_command(const PlotCommand& o) {
     po.title = o.title.empty() ? "sandbox usage: " + o.trace : o.title;
     svg = observe::plot_svg(text.str(), po);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "sandbox plot: %s: %s\n", o.trace.c_str(), e.what());
+    std::fprintf(stderr, "sandbox: plot: %s: %s\n", o.trace.c_str(), e.what());
     return 1;
   }
   if (o.output == "-") {
@@ -36,7 +36,7 @@ int plot_command(const PlotCommand& o) {
   out << svg;
   out.close();
   if (!out) {
-    std::fprintf(stderr, "sandbox plot: cannot write '%s': %s\n", o.output.c_str(), std::strerror(errno));
+    std::fprintf(stderr, "sandbox: plot: cannot write '%s': %s\n", o.output.c_str(), std::strerror(errno));
     return 1;
   }
   return 0;

@@ -315,7 +315,9 @@ TEST_CASE("jobs under serve: each join is one job") {
 TEST_CASE("jobs under serve: list, fetch, cap and reset work on a job") {
   Serve s;
   Process t({kShim, "--socket", s.path, "--file-quota", "7", "--", "sh", "-c",
-             "exec 3</dev/null; echo ready; read x"});
+             "echo pid=$$; exec 3</dev/null; echo ready; read x"});
+  // CMD is the shim's child (the shim stays outside, to report a kill): its pid is its own.
+  const int root = std::stoi(t.expect_out("pid=").substr(4));
   t.expect_out("ready");
   const Result list = s.ctl({"--json", "list"});
   INFO(list.out << list.err);
@@ -323,7 +325,7 @@ TEST_CASE("jobs under serve: list, fetch, cap and reset work on a job") {
   const json l = json::parse(list.out);
   REQUIRE(l["jobs"].size() == 1);
   const json& j = l["jobs"][0];
-  CHECK(j["root"] == t.pid());
+  CHECK(j["root"] == root);
   CHECK(j["scope"] == "job");
   CHECK(j["openfile_count"] == 1);
   CHECK(j["file_quota"] == 7);
@@ -336,14 +338,14 @@ TEST_CASE("jobs under serve: list, fetch, cap and reset work on a job") {
   const Result human = s.ctl({"fetch", "--job", id});
   CHECK(human.out.find("openfile_count  1") != std::string::npos);
   CHECK(s.ctl({"fetch", "--job", "999"}).err.find("ESRCH: job 999: no such job") != std::string::npos);
-  const Result again = s.ctl({"cap", "--job", id, "--files", "9"});
+  const Result again = s.ctl({"cap", "--job", id, "--file-quota", "9"});
   CHECK(again.status == 1);
   CHECK(again.err.find("ENFILE") != std::string::npos);
   CHECK(s.ctl({"reset", "--job", id}).status == 0);
   CHECK(json::parse(s.ctl({"--json", "fetch", "--job", id}).out)["file_quota"] == -1);
   CHECK(s.ctl({"fetch", "--job", id, "7"}).status == 2);  // a PID or --job, not both
   // A cap below what the job holds is enforced at once: the whole job dies.
-  CHECK(s.ctl({"cap", "--job", id, "--files", "0"}).status == 0);
+  CHECK(s.ctl({"cap", "--job", id, "--file-quota", "0"}).status == 0);
   CHECK(t.wait() == 137);
   s.p->expect_err("job file quota exceeded: 1 open files > limit 0");
 }

@@ -254,7 +254,7 @@ TEST_CASE("plot: errors are one line and the exit status says which") {
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
   const Result usage = run({kSandbox, "plot", bad});
   CHECK(usage.status == 2);
-  CHECK(has(usage.err, "missing -o"));
+  CHECK(has(usage.err, "--output is required"));
   ::unlink(bad.c_str());
 }
 
@@ -389,7 +389,7 @@ TEST_CASE("watch: --job selects one job's events under serve, its own usage even
   }
   const Result bad = ::run({kSandbox, "ctl", "--socket", sock, "watch", "--job", "x"});
   CHECK(bad.status == 2);
-  CHECK(has(bad.err, "--job: expected a job id"));
+  CHECK(has(bad.err, "--job: 'x' is not a job id"));
   a.close_stdin();
   b.close_stdin();
   CHECK(a.wait() == 0);

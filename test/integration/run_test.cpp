@@ -257,6 +257,17 @@ TEST_CASE("CLI: exit status is CMD's own, 128+N for a signal, 2 for bad argument
   CHECK(run({kSandbox, "run", "--file-quota", "-3", "--", kProbe, "exit"}).status == 2);
   CHECK(run({kSandbox, "run", "--bogus", "--", kProbe, "exit"}).status == 2);
   CHECK(run({kSandbox, "run"}).status == 2);
+  // unlimited and -1 wherever a quota is taken (issue 16: -1 was refused here).
+  CHECK(run({kSandbox, "run", "--file-quota", "-1", "--heap-quota=unlimited", "--", kProbe, "exit"}).status ==
+        0);
+  // No arguments: one line, the hint once.
+  const Result none = run({kSandbox});
+  CHECK(none.status == 2);
+  CHECK(std::count(none.err.begin(), none.err.end(), '\n') == 1);
+  CHECK(none.err.find("sandbox run") == none.err.rfind("sandbox run"));
+  const Result both = run({kSandbox, "run", "--socket", "/tmp/x.sock", "--no-socket", "--", kProbe, "exit"});
+  CHECK(both.status == 2);
+  CHECK(both.err.find("--socket excludes --no-socket") != std::string::npos);
   const Result missing = run({kSandbox, "run", "--", "/nonexistent/cmd"});
   CHECK(missing.status == 127);
   CHECK(missing.err.find("No such file or directory") != std::string::npos);
@@ -266,13 +277,13 @@ TEST_CASE("policy: a malformed policy is rejected with its JSON path and status 
   char path[] = "/tmp/sandbox-policy-XXXXXX";
   const int fd = ::mkstemp(path);
   REQUIRE(fd >= 0);
-  const std::string text = R"({"version": 1, "quotas": {"heap": "lots"}})";
+  const std::string text = R"({"version": 1, "heap_quota": "lots"})";
   REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
   ::close(fd);
   const Result r = run({kSandbox, "run", "--policy", path, "--", kProbe, "exit"});
   ::unlink(path);
   CHECK(r.status == 2);
-  CHECK(r.err.find("$.quotas.heap") != std::string::npos);
+  CHECK(r.err.find("$.heap_quota") != std::string::npos);
 }
 
 TEST_CASE("policy: the ABI can be moved to other numbers") {

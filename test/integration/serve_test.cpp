@@ -110,8 +110,9 @@ TEST_CASE("serve: a joined target's own ABI calls are answered as by the kernel 
 
 TEST_CASE("serve: sandbox-shim errors are one line and never run CMD") {
   const Result none = run({kShim, "--socket", temp_socket("nobody-here"), "--", kProbe, "exit"});
-  CHECK(none.status == 126);
+  CHECK(none.status == 3);  // as `sandbox ctl` (docs/cli.md)
   CHECK(has(none.err, "cannot reach the supervisor"));
+  CHECK(std::count(none.err.begin(), none.err.end(), '\n') == 1);
   const Result bad = run({kShim, "--heap-quota", "lots", "--socket", "x", "--", kProbe, "exit"});
   CHECK(bad.status == 2);
   CHECK(std::count(bad.err.begin(), bad.err.end(), '\n') == 1);  // one line
@@ -134,22 +135,22 @@ TEST_CASE("ctl: every operation and every error against a live joined target") {
   CHECK(has(f.out, "\"openfile_count\":1"));
   CHECK(has(f.out, "\"heap_quota\":-1"));
   CHECK(has(s.ctl({"list"}).out, pid));
-  CHECK(s.ctl({"cap", pid, "--heap", "1G", "--files", "5"}).status == 0);
+  CHECK(s.ctl({"cap", pid, "--heap-quota", "1G", "--file-quota", "5"}).status == 0);
   CHECK(has(s.ctl({"--json", "fetch", pid}).out, "\"heap_quota\":1024"));
-  CHECK(has(s.ctl({"cap", pid, "--files", "9"}).err, "ENFILE"));
+  CHECK(has(s.ctl({"cap", pid, "--file-quota", "9"}).err, "ENFILE"));
   CHECK(s.ctl({"reset", pid}).status == 0);
   CHECK(s.ctl({"deregister", pid}).status == 0);
   CHECK(has(s.ctl({"deregister", pid}).err, "ESRCH"));
   CHECK(has(s.ctl({"fetch", pid}).err, "EINVAL"));
   CHECK(has(s.ctl({"fetch", "0"}).err, "EINVAL"));
   CHECK(has(s.ctl({"register", "1073741823"}).err, "ESRCH"));
-  CHECK(has(s.ctl({"cap", "1073741823", "--files", "1"}).err, "ESRCH"));
+  CHECK(has(s.ctl({"cap", "1073741823", "--file-quota", "1"}).err, "ESRCH"));
   CHECK(has(s.ctl({"reset", pid}).err, "EINVAL"));  // not registered
   CHECK(has(s.ctl({"version"}).out, "sandbox"));
   CHECK(s.ctl({"bogus"}).status == 2);
   // A quota set over the socket is enforced on the target's next call.
   CHECK(s.ctl({"register", pid}).status == 0);
-  CHECK(s.ctl({"cap", pid, "--files", "1"}).status == 0);
+  CHECK(s.ctl({"cap", pid, "--file-quota", "1"}).status == 0);
   t.p->send("open");
   t.p->expect_out("opened=1");
   t.p->send("open");
@@ -303,4 +304,100 @@ TEST_CASE("guard: when the supervisor is SIGKILLed, its targets die with it") {
   CHECK(p.wait() == 137);
   CHECK(has(p.err_so_far() + p.expect_err("supervisor died"), "leftover target process"));
   CHECK(::access(("/proc/" + bg).c_str(), F_OK) != 0);  // the background sleep is gone too
+}
+
+// ---- issue 16: one command line ---------------------------------------------------------
+
+TEST_CASE("shim: --socket=P works, and CMD's failures exit as under sandbox run (127, 126)") {
+  Serve s("shimeq");
+  const Result ok = run(
+      {kShim, "--socket=" + s.path, "--file-quota=unlimited", "--heap-quota=-1", "--", kProbe, "exit", "7"});
+  INFO(ok.err);
+  CHECK(ok.status == 7);
+  for (const std::string& cmd : {std::string("/nonexistent/cmd"), std::string("/etc/passwd")}) {
+    CAPTURE(cmd);
+    const Result shim = run({kShim, "--socket", s.path, "--", cmd});
+    const Result alone = run({kSandbox, "run", "--no-socket", "--", cmd});
+    CHECK(shim.status == alone.status);
+    CHECK(shim.status == (cmd == "/etc/passwd" ? 126 : 127));
+    CHECK(std::count(shim.err.begin(), shim.err.end(), '\n') == 1);
+    CHECK(has(shim.err, "sandbox-shim: cannot run '" + cmd + "'"));
+  }
+  // Bad arguments: 2, one line naming the option and the value, CMD never run.
+  const Result bad = run({kShim, "--socket", s.path, "--file-quota", "-3", "--", kProbe, "exit", "0"});
+  CHECK(bad.status == 2);
+  CHECK(has(bad.err, "--file-quota: '-3' is not a count"));
+  CHECK(std::count(bad.err.begin(), bad.err.end(), '\n') == 1);
+  CHECK(run({kShim, "--socket", s.path, "--bogus", "--", kProbe, "exit", "0"}).status == 2);
+  CHECK(run({kShim, "--help"}).status == 0);
+  CHECK(has(run({kShim, "-V"}).out, "sandbox-shim "));
+}
+
+TEST_CASE("shim: a quota kill is reported on the shim's own stderr, in sandbox run's format") {
+  Serve s("shimkill");
+  const Result shim = run({kShim, "--socket", s.path, "--file-quota", "3", "--", kProbe, "file-kill"});
+  const Result alone = run({kSandbox, "run", "--no-socket", "--file-quota", "3", "--", kProbe, "file-kill"});
+  INFO(shim.err << alone.err);
+  CHECK(shim.status == 137);
+  CHECK(alone.status == 137);
+  CHECK(std::count(shim.err.begin(), shim.err.end(), '\n') == 1);
+  // The same line but for the program's name: what, how much, which limit.
+  const auto tail = [](const std::string& line) { return line.substr(line.find(": job file quota")); };
+  CHECK(has(shim.err, "sandbox-shim: killed pid "));
+  CHECK(tail(shim.err) == tail(alone.err));
+  // A node quota (--scope process) too: learnt from the server's event, not the status.
+  const Result node = run(
+      {kShim, "--socket", s.path, "--scope", "process", "--heap-quota", "10M", "--", kProbe, "heap-kill"});
+  CHECK(node.status == 137);
+  CHECK(has(node.err, "sandbox-shim: killed pid "));
+  CHECK(has(node.err, ": heap quota exceeded: "));
+  // A SIGKILL that is no quota kill says nothing of quotas.
+  const Result sig = run({kShim, "--socket", s.path, "--", kProbe, "signal", "9"});
+  CHECK(sig.status == 137);
+  CHECK(!has(sig.err, "quota"));
+  // -q: no line, the same status.
+  const Result quiet = run({kShim, "-q", "--socket", s.path, "--file-quota", "3", "--", kProbe, "file-kill"});
+  CHECK(quiet.status == 137);
+  CHECK(quiet.err.empty());
+}
+
+TEST_CASE("ctl: cap with nothing to set is an error; cap --replace changes a quota in one step") {
+  Serve s("replace");
+  Process w({kSandbox, "ctl", "--socket", s.path, "--json", "watch", "--kind", "quota_set,quota_reset"});
+  w.expect_out("\"ok\":true");
+  Parked t(s, {"--scope", "process"});
+  CHECK(s.ctl({"register", t.pid}).status == 0);
+  const Result nothing = s.ctl({"cap", t.pid});
+  CHECK(nothing.status == 2);
+  CHECK(has(nothing.err, "cap: nothing to set"));
+  CHECK(s.ctl({"cap", t.pid, "--file-quota", "5"}).status == 0);
+  CHECK(has(w.expect_out("quota_set"), "\"file_quota\":5"));
+  // A plain cap on quotas already set is ENFILE, as the system call; --replace is one op:
+  // one quota_set event, no quota_reset in between.
+  CHECK(has(s.ctl({"cap", t.pid, "--file-quota", "1"}).err, "ENFILE"));
+  const Result r = s.ctl({"cap", t.pid, "--replace", "--file-quota", "1"});
+  CHECK(r.status == 0);
+  CHECK(has(r.out, "replaced " + t.pid));
+  CHECK(has(w.expect_out("quota_"), "\"event\":\"quota_set\""));
+  CHECK(has(s.ctl({"--json", "fetch", t.pid}).out, "\"file_quota\":1"));
+  // Enforced at once: one open is allowed, the second kills.
+  t.p->send("open");
+  t.p->expect_out("opened=1");
+  t.p->send("open");
+  CHECK(t.p->wait() == 137);
+}
+
+TEST_CASE("ctl: cap --replace keeps the imposer rules of docs/semantics.md") {
+  Serve s("replacerules");
+  // A target under an outside quota tries to replace it from inside, over the socket: EPERM.
+  const Result inside =
+      run({kShim, "--socket", s.path, "--file-quota", "50", "--", "/bin/sh", "-c",
+           kSandbox + " ctl --socket " + s.path + " cap $$ --replace --file-quota 60; echo rc=$?"});
+  INFO(inside.out << inside.err);
+  CHECK(inside["rc"] == "1");
+  CHECK(has(inside.err, "EPERM"));
+  // From outside, the imposer (root here, as the server) may.
+  Parked t(s, {"--file-quota", "50", "--scope", "process"});
+  CHECK(s.ctl({"cap", t.pid, "--replace", "--file-quota", "60"}).status == 0);
+  CHECK(has(s.ctl({"--json", "fetch", t.pid}).out, "\"file_quota\":60"));
 }

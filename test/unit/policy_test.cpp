@@ -168,9 +168,10 @@ TEST_CASE("policy: unknown keys are errors at every level") {
   check_path(error_with(R"("notify": {"openat": true})"), "$.notify.openat");
   check_path(error_with(R"("odd key": 1)"), "$[\"odd key\"]");
   check_path(error_with(R"("1st": 1)"), "$[\"1st\"]");
-  CHECK(error_with(R"("hep": "1M")") ==
-        R"(p.json: $.hep: unknown key; expected one of "version", "description", "heap_quota", "file_quota", )"
-        R"("track", "abi", "notify", "io_uring")");
+  CHECK(
+      error_with(R"("hep": "1M")") ==
+      R"(p.json: $.hep: unknown key; expected one of "version", "description", "heap_quota", "file_quota", )"
+      R"("track", "abi", "notify", "io_uring")");
   // A key with a newline is still reported on one line.
   check_path(error_with(R"("a\nb": 1)"), R"($["a\nb"])");
 }
@@ -234,14 +235,16 @@ TEST_CASE("policy: file quota errors") {
     CAPTURE(files);
     check_path(error_with(std::string(R"("file_quota": )") + files + ""), "$.file_quota");
   }
-  CHECK(error_with(R"("file_quota": "10")") ==
-        R"(p.json: $.file_quota: expected a whole number of files >= 0, or "unlimited" (or -1, null), got string )"
-        R"("10")");
+  CHECK(
+      error_with(R"("file_quota": "10")") ==
+      R"(p.json: $.file_quota: expected a whole number of files >= 0, or "unlimited" (or -1, null), got string )"
+      R"("10")");
 }
 
 TEST_CASE("policy: the old quotas object is refused with one line naming the new keys") {
   const std::string e = error_with(R"("quotas": {"heap": "100M", "files": 10})");
-  CHECK(e.rfind("p.json: $.quotas: renamed: write \"heap_quota\" and \"file_quota\" at the top level", 0) == 0);
+  CHECK(e.rfind("p.json: $.quotas: renamed: write \"heap_quota\" and \"file_quota\" at the top level", 0) ==
+        0);
   CHECK(e.find('\n') == std::string::npos);
 }
 

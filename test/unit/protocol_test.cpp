@@ -146,7 +146,8 @@ TEST_CASE("protocol: resource_cap takes replace, a boolean, and nothing else doe
   CHECK(*r.heap_quota == 10);
   CHECK_FALSE(ok(R"({"op":"resource_cap","pid":4,"replace":false})").replace);
   CHECK(ok(R"({"op":"resource_cap","job":2,"file_quota":3,"replace":true})").replace);
-  CHECK(err(R"({"op":"resource_cap","pid":4,"replace":1})").message == "replace: expected true or false, got 1");
+  CHECK(err(R"({"op":"resource_cap","pid":4,"replace":1})").message ==
+        "replace: expected true or false, got 1");
   CHECK(err(R"({"op":"resource_reset","pid":4,"replace":true})").message ==
         R"("replace": unknown field for resource_reset)");
 }

@@ -150,7 +150,8 @@ class FakeControl : public Control {
   }
   std::size_t count(const std::string& op) {
     std::lock_guard lock(mu_);
-    return static_cast<std::size_t>(std::count_if(calls_.begin(), calls_.end(), [&](const Call& c) { return c.op == op; }));
+    return static_cast<std::size_t>(
+        std::count_if(calls_.begin(), calls_.end(), [&](const Call& c) { return c.op == op; }));
   }
   ino_t joined_ino() {
     std::lock_guard lock(mu_);
