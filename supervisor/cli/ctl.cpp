@@ -302,6 +302,7 @@ int run(const CtlOptions& a) {
 
   const std::string path = a.socket ? *a.socket : ctl_socket_path();
   UniqueFd fd = connect_to(path);
+  if (a.verbosity >= 2) std::fprintf(stderr, "sandbox: ctl: %s > %s\n", path.c_str(), req.dump().c_str());
   send_all(fd.get(), req.dump() + "\n");
   LineReader reader(fd.get());
   const auto first = reader.next();
