@@ -122,6 +122,7 @@ Supervisor::Supervisor(Options options)
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       self_(::getpid()) {
   fd_limit_ = raise_nofile_limit();
+  (void)target::open_fd_anchor();
   const std::uint64_t pool = fd_limit_ > kFdReserve ? fd_limit_ - kFdReserve : 0;
   job_budget_ = std::max<std::uint64_t>(kMinJobBudget, pool / std::max(1u, opt_.job_shares));
 }

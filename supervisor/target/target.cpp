@@ -156,13 +156,19 @@ int read_string(pid_t tid, std::uint64_t addr, std::size_t max, std::string& out
   return -ENAMETOOLONG;
 }
 
+int open_fd_anchor() {
+  static const int anchor = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  return anchor;
+}
+
 int fd_open(pid_t tid, unsigned int fd) {
   // kcmp needs PTRACE_MODE_READ on both tasks; naming ourselves as the second one skips the
   // LSM hooks for it (__ptrace_may_access() answers at once for our own thread group), so
   // fd `fd` of the thread is compared with a descriptor of ours that is always open: any
-  // answer but EBADF means it is open. The anchor is opened once and never closed.
+  // answer but EBADF means it is open. The anchor is opened once (open_fd_anchor(), at the
+  // supervisor's start) and never closed.
   static const pid_t self = ::getpid();
-  static const int anchor = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  const int anchor = open_fd_anchor();
   const long rc = anchor >= 0 ? ::syscall(SYS_kcmp, tid, self, KCMP_FILE, fd, anchor)
                               : ::syscall(SYS_kcmp, tid, tid, KCMP_FILE, fd, fd);
   if (rc >= 0) return 1;

@@ -37,6 +37,9 @@ int write_memory(pid_t tid, std::uint64_t addr, const void* buf, std::size_t len
 
 // Whether fd is open in the thread's fd table: 1, 0, or -errno (kcmp KCMP_FILE).
 int fd_open(pid_t tid, unsigned int fd);
+// The descriptor fd_open() compares with, opened at the first call and held for the
+// process's life; called once at the supervisor's start so that its fd count is steady.
+int open_fd_anchor();
 
 // Whether the task is in the supervisor's pid namespace (so pids it passes mean ours).
 bool same_pid_ns(pid_t tid);

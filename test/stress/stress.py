@@ -357,15 +357,27 @@ def scenario_kills(args, tmp, serve, sock, base0):
                 batch.append((w, rng.uniform(0, 0.1)))
         for w, delay in batch:
             time.sleep(delay)  # the random moment of the kill (not a synchronisation)
-            w.proc.send_signal(signal.SIGKILL)
+            # The shim runs CMD as its child. A worker that said its pid is killed itself (the
+            # shim reaps it and exits); one still starting is killed with its shim (CMD goes
+            # too: PR_SET_PDEATHSIG), at any moment of fork, join or exec.
+            pid = int(w.kv.get("pid", "0"))
+            if pid > 0:
+                os.kill(pid, signal.SIGKILL)
+            else:
+                w.proc.send_signal(signal.SIGKILL)
         for w, _ in batch:
             w.wait()
-            pid = w.proc.pid
-            # Once wait() has returned, no query reports the task (docs/semantics.md).
+            pid = int(w.kv.get("pid", "0"))
+            if pid <= 0:
+                continue
+            # The shim has reaped the worker (its wait() returned) before it exited: from then
+            # on no query reports the task (docs/semantics.md).
             r = request(sock, {"op": "fetch", "pid": pid})
             if r.get("ok") is not False:
                 stale += 1
                 stale_pids.append(pid)
+    # Workers killed with their shim die by PR_SET_PDEATHSIG, after the shim: reaped by init.
+    wait_for(lambda: not request(sock, {"op": "list"}).get("nodes"), 10)
     listed = request(sock, {"op": "list"})
     nodes = listed.get("nodes", [])
     served = answers(sock)
