@@ -58,7 +58,7 @@ done <<<"$top_help"
 if ((${#subs[@]} == 0)); then
   name=$(basename "$sandbox")
   while IFS= read -r line; do
-    if [[ $line =~ ^[[:space:]]*([Uu]sage:)?[[:space:]]*$name[[:space:]]+([[:alpha:]][[:alnum:]_-]*) ]]; then
+    if [[ $line =~ ^[[:space:]]*([Uu]sage:)?[[:space:]]*${name}[[:space:]]+([[:alpha:]][[:alnum:]_-]*) ]]; then
       s=${BASH_REMATCH[2]}
       [[ " ${subs[*]} " == *" $s "* ]] || subs+=("$s")
     fi

@@ -178,7 +178,7 @@ echo "== cpack -G DEB"
 cpack --config "$build/CPackConfig.cmake" -G DEB -B "$tmp/out" >"$tmp/cpack.log" 2>&1 ||
   fail "cpack -G DEB failed: $(grep -iE 'error|fail' "$tmp/cpack.log" | head -5)"
 debs=("$tmp"/out/sandbox_*.deb)
-((${#debs[@]} == 1)) && [[ -f ${debs[0]} ]] || fail "cpack made no single sandbox_*.deb: $(ls "$tmp/out")"
+if ((${#debs[@]} != 1)) || [[ ! -f ${debs[0]} ]]; then fail "cpack made no single sandbox_*.deb: $(ls "$tmp/out")"; fi
 deb=${debs[0]}
 echo "built $(basename "$deb") ($(stat -c %s "$deb") bytes)"
 

@@ -17,7 +17,10 @@ fail() {
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sandbox-install-test.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-mapfile -t policies < <(cd "$src/policies" && ls -- *.json | grep -v schema)
+policies=()
+for p in "$src"/policies/*.json; do
+  [[ ${p##*/} == *schema* ]] || policies+=("${p##*/}")
+done
 ((${#policies[@]})) || fail "no policies in $src/policies"
 
 check() {  # check PREFIX ETC LIB: install with PREFIX; ETC and LIB are where /etc and /lib go
