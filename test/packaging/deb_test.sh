@@ -63,7 +63,7 @@ if [[ -n ${SANDBOX_DEB_TEST_CHROOTED:-} ]]; then
   ((rc == 137)) || fail "sandbox run --heap-quota 16M -- alloc 32 exited $rc, not 137 (stderr: $(cat /tmp/err))"
   [[ ! -s /tmp/out ]] || fail "alloc 32 finished under a 16M quota: $(cat /tmp/out)"
   [[ $(wc -l </tmp/err) -eq 1 ]] || fail "the quota kill printed $(wc -l </tmp/err) lines, not one: $(cat /tmp/err)"
-  grep -qE '^sandbox: .*kill.*heap quota' /tmp/err || fail "the quota kill's line does not say so: $(cat /tmp/err)"
+  grep -qE '^sandbox: .*kill.*heap.quota' /tmp/err || fail "the quota kill's line does not say so: $(cat /tmp/err)"
   echo "quota kill: exit 137, $(cat /tmp/err)"
 
   echo "== the installed policies"
