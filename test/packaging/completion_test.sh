@@ -109,6 +109,8 @@ Options:
   -h,--help                   Print this help message and exit
   -z,--zonk TEXT:{alpha,beta} Made up
   --quux-file FILE            Made up too
+  --flag-a Excludes: --flag-b
+                              CLI11 notes what excludes what
 
 Subcommands:
   wibble                      A made-up subcommand
@@ -130,6 +132,7 @@ expect sandbox-shim --zonk=b ::: beta
 expect sandbox-shim --zonk = b ::: beta
 expect sandbox-shim --zonk = ::: alpha beta
 reject sandbox-shim --so ::: --socket
+expect sandbox-shim --flag-a wib ::: wibble  # a flag: "Excludes:" is no value name
 
 if ((failures)); then
   echo "completion_test: $failures failure(s)"
