@@ -81,6 +81,10 @@ if [[ -n ${SANDBOX_DEB_TEST_CHROOTED:-} ]]; then
   for want in sandbox sandbox-shim; do
     [[ " ${pages[*]} " == *" /usr/share/man/man1/$want.1.gz "* ]] || fail "no man page $want(1) in the package"
   done
+  # Every subcommand `sandbox --help` lists in a Subcommands: section (CLI11) has its page.
+  while read -r sub; do
+    [[ " ${pages[*]} " == *" /usr/share/man/man1/sandbox-$sub.1.gz "* ]] || fail "no man page sandbox-$sub(1)"
+  done < <(sandbox --help | awk 'tolower($0) ~ /^ *subcommands: *$/ {s = 1; next} s && /^ +[a-z]/ {print $1; next} {s = 0}')
   for page in "${pages[@]}"; do
     [[ -s $page ]] || fail "$page is listed by dpkg -L but missing"
     name=$(basename "$page" .1.gz)
@@ -93,7 +97,7 @@ if [[ -n ${SANDBOX_DEB_TEST_CHROOTED:-} ]]; then
     grep -qE "^ +$name +- " /tmp/man.out || fail "man -l $page: NAME is not '$name - ...'"
     grep -q '^SYNOPSIS\|^DESCRIPTION\|^OPTIONS' /tmp/man.out || fail "man -l $page: neither SYNOPSIS, DESCRIPTION nor OPTIONS"
   done
-  grep -q -- '--heap-quota' <(zcat /usr/share/man/man1/sandbox-shim.1.gz) ||
+  MANWIDTH=80 man -l /usr/share/man/man1/sandbox-shim.1.gz 2>/dev/null | grep -q -- '--heap-quota' ||
     fail "sandbox-shim(1) does not mention --heap-quota"
   echo "${#pages[@]} man pages render: ${pages[*]##*/}"
 
