@@ -9,6 +9,8 @@
 # fuse-overlayfs needed as root), and busybox-static for an offline rootfs.
 # Observability tests: promtool (prometheus) checks the Prometheus text, python3-prometheus-client parses the
 # OpenMetrics text strictly, rsvg-convert (librsvg2-bin) renders the plot.
+# Packaging (packaging/, test label `packaging`): help2man makes the man pages from --help, cpack's
+# DEB generator needs file (and dpkg-dev, via build-essential), the test renders the pages with man.
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates python3
@@ -19,6 +21,7 @@ packages=(
   clang libclang-rt-14-dev
   runc crun podman busybox-static
   prometheus librsvg2-bin python3-prometheus-client
+  help2man file man-db
 )
 missing=()
 for p in "${packages[@]}"; do

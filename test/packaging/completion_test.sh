@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# completion_test.sh COMPLETION_FILE [POLICY_DIR]: the bash completion (packaging/bash-completion/
+# sandbox), with the `sandbox` and `sandbox-shim` found in PATH (the build's, or the installed
+# ones when deb_test.sh runs this in its scratch root). Each case completes a command line in a
+# fresh `bash --norc` the way readline would (COMP_WORDS, COMP_CWORD, then the function that
+# `complete -p` names) and checks COMPREPLY:
+#   - the file sources, and registers a function for both sandbox and sandbox-shim;
+#   - subcommands, options, an option's choices and file values, and the command after `--`;
+#   - everything comes from --help: a fake `sandbox` whose help (once hand-written style, once
+#     CLI11 style) lists options and subcommands no real one has gets exactly those offered.
+set -uo pipefail
+file=$1 policy_dir=${2:-}
+failures=0
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+
+# complete_line WORD...: COMPREPLY, one per line, for the command line WORD... (the last word is
+# the one under the cursor).
+complete_line() {
+  bash --norc --noprofile -c '
+    source "$1" || exit 90
+    shift
+    fn=$(complete -p "$1" 2>/dev/null | sed -nE "s/.* -F ([^ ]+) .*/\1/p")
+    [[ -n $fn ]] || exit 91
+    COMP_WORDS=("$@") COMP_CWORD=$(($# - 1)) COMP_LINE="$*" COMP_POINT=${#COMP_LINE}
+    "$fn" "$1" "${COMP_WORDS[-1]}" "${COMP_WORDS[-2]:-}" || exit 92
+    printf "%s\n" "${COMPREPLY[@]}"' complete_line "$file" "$@"
+}
+
+# expect WORD... ::: EXPECTED...: every EXPECTED is among the completions of WORD...
+expect() {
+  local -a words=()
+  while [[ $1 != ::: ]]; do
+    words+=("$1")
+    shift
+  done
+  shift
+  local out rc=0
+  out=$(complete_line "${words[@]}") || rc=$?
+  if ((rc)); then
+    fail "'${words[*]}': the completion did not run (status $rc: 90 source, 91 not registered, 92 function)"
+    return
+  fi
+  local want
+  for want in "$@"; do
+    grep -qxF -- "$want" <<<"$out" || fail "'${words[*]}<TAB>' does not offer '$want' (offers: $(tr '\n' ' ' <<<"$out"))"
+  done
+}
+
+# reject WORD... ::: UNWANTED...: no UNWANTED is among the completions.
+reject() {
+  local -a words=()
+  while [[ $1 != ::: ]]; do
+    words+=("$1")
+    shift
+  done
+  shift
+  local out want
+  out=$(complete_line "${words[@]}") || {
+    fail "'${words[*]}': the completion did not run"
+    return
+  }
+  for want in "$@"; do
+    grep -qxF -- "$want" <<<"$out" && fail "'${words[*]}<TAB>' offers '$want'"
+  done
+}
+
+# The real programs.
+command -v sandbox >/dev/null || fail "no sandbox in PATH"
+command -v sandbox-shim >/dev/null || fail "no sandbox-shim in PATH"
+bash --norc --noprofile -c 'source "$1" && complete -p sandbox && complete -p sandbox-shim' _ "$file" >/dev/null ||
+  fail "sourcing $file does not register completions for sandbox and sandbox-shim"
+expect sandbox r ::: run
+expect sandbox '' ::: run serve ctl
+expect sandbox run --heap ::: --heap-quota
+expect sandbox run --scope '' ::: job process
+expect sandbox run --heap-quota 16M -- ech ::: echo
+expect sandbox run --heap-quota=16M ech ::: echo
+expect sandbox run --heap-quota = 16M ech ::: echo  # as bash splits it (COMP_WORDBREAKS has =)
+expect sandbox-shim --so ::: --socket
+expect sandbox-shim --heap ::: --heap-quota
+expect sandbox-shim --socket /tmp/s -- ech ::: echo
+if [[ -n $policy_dir ]]; then
+  expect sandbox run --policy "$policy_dir/st" ::: "$policy_dir/strict.json"
+fi
+
+# Fakes: the completion offers what --help says, whatever it says.
+fake=$(mktemp -d)
+trap 'rm -rf "$fake"' EXIT
+cat >"$fake/sandbox" <<'EOF'
+#!/bin/sh
+if [ "$1" = --help ] || [ "$2" = --help ]; then
+  cat <<'HELP'
+usage: sandbox frobnicate [--made-up-flag] [--colour red|green] [--made-up-file FILE] [--] CMD [ARG...]
+       sandbox defrob [--other-flag]
+  --made-up-flag      a flag no real sandbox has
+HELP
+fi
+EOF
+cat >"$fake/sandbox-shim" <<'EOF'
+#!/bin/sh
+[ "$1" = --help ] || exit 2
+cat <<'HELP'
+Usage: sandbox-shim [OPTIONS] [CMD...]
+
+Options:
+  -h,--help                   Print this help message and exit
+  -z,--zonk TEXT:{alpha,beta} Made up
+  --quux-file FILE            Made up too
+  --flag-a Excludes: --flag-b
+                              CLI11 notes what excludes what
+
+Subcommands:
+  wibble                      A made-up subcommand
+HELP
+EOF
+chmod +x "$fake/sandbox" "$fake/sandbox-shim"
+PATH=$fake:$PATH
+expect sandbox '' ::: frobnicate defrob
+reject sandbox '' ::: run serve ctl
+expect sandbox frobnicate --made ::: --made-up-flag --made-up-file
+reject sandbox frobnicate --he ::: --heap-quota
+expect sandbox frobnicate --colour '' ::: red green
+expect sandbox frobnicate --made-up-file "$fake/sandbox-s" ::: "$fake/sandbox-shim"
+expect sandbox frobnicate --made-up-flag ech ::: echo
+expect sandbox-shim '' ::: wibble
+expect sandbox-shim --zo ::: --zonk
+expect sandbox-shim -z '' ::: alpha beta
+expect sandbox-shim --zonk=b ::: beta
+expect sandbox-shim --zonk = b ::: beta
+expect sandbox-shim --zonk = ::: alpha beta
+reject sandbox-shim --so ::: --socket
+expect sandbox-shim --flag-a wib ::: wibble  # a flag: "Excludes:" is no value name
+
+if ((failures)); then
+  echo "completion_test: $failures failure(s)"
+  exit 1
+fi
+echo "completion_test: all cases passed"
