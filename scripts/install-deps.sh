@@ -11,6 +11,7 @@
 # OpenMetrics text strictly, rsvg-convert (librsvg2-bin) renders the plot.
 # Packaging (packaging/, test label `packaging`): help2man makes the man pages from --help, cpack's
 # DEB generator needs file (and dpkg-dev, via build-essential), the test renders the pages with man.
+# Policies: python3-jsonschema validates them against policies/policy.schema.json (test policy_schema).
 set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates python3
@@ -22,6 +23,7 @@ packages=(
   runc crun podman busybox-static
   prometheus librsvg2-bin python3-prometheus-client
   help2man file man-db
+  python3-jsonschema
 )
 missing=()
 for p in "${packages[@]}"; do

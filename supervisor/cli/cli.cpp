@@ -96,8 +96,7 @@ class Parser {
   Command parse(int argc, const char* const argv[]) {
     std::vector<std::string> args;
     for (int i = 1; i < argc; ++i) args.emplace_back(argv[i] ? argv[i] : "");
-    if (args.empty())
-      throw UsageError("missing command (try 'sandbox run -- CMD', or 'sandbox --help' for the others)");
+    if (args.empty()) throw UsageError("missing command (try 'sandbox run -- CMD')");
     // `sandbox run [options] [--] CMD ARG...`: CMD and what follows are CMD's, untouched.
     if (args[0] == "run") {
       const std::vector<std::string> rest(args.begin() + 1, args.end());
@@ -338,8 +337,7 @@ class Parser {
     } else if (ctl_->parsed()) {
       finish_ctl();
     } else {
-      throw CLI::ValidationError(
-          "missing command (try 'sandbox run -- CMD', or 'sandbox --help' for the others)");
+      throw CLI::ValidationError("missing command (try 'sandbox run -- CMD')");
     }
   }
 

@@ -265,6 +265,7 @@ TEST_CASE("CLI: exit status is CMD's own, 128+N for a signal, 2 for bad argument
   CHECK(none.status == 2);
   CHECK(std::count(none.err.begin(), none.err.end(), '\n') == 1);
   CHECK(none.err.find("sandbox run") == none.err.rfind("sandbox run"));
+  CHECK(none.err.find("--help") == none.err.rfind("--help"));
   const Result both = run({kSandbox, "run", "--socket", "/tmp/x.sock", "--no-socket", "--", kProbe, "exit"});
   CHECK(both.status == 2);
   CHECK(both.err.find("--socket excludes --no-socket") != std::string::npos);
