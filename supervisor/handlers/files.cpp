@@ -198,10 +198,20 @@ void Supervisor::finish_open(OpenCall& oc, const OpenOutcome& o) {
         charge(c, Delta{0, +1});
         keep_nofile(oc);
         // That fd number is open again in the caller's table: any close of it there is done.
+        // Whether a closer shares this table is asked only if it matters (on_close), as the
+        // closer's next call usually drops its entry first: the caller is noted instead.
         if (auto p = procs_.find(c.tgid); p != procs_.end()) {
           auto& closing = p->second.closing;
-          for (auto [it, end] = closing.equal_range(fd); it != end;)
-            it = same_fd_table(it->second, c.tid) != 0 ? closing.erase(it) : std::next(it);
+          for (auto [it, end] = closing.equal_range(fd); it != end;) {
+            auto& e = it->second;
+            if (e.tid == c.tid ||
+                (e.reopened != 0 && e.reopened != c.tid && same_fd_table(e.tid, e.reopened) == 1)) {
+              it = closing.erase(it);
+              continue;
+            }
+            e.reopened = c.tid;
+            ++it;
+          }
         }
         return;
       }
@@ -234,14 +244,34 @@ void Supervisor::on_close(Call& c) {
   // kept per fd table, and an entry whose thread has since moved on is stale: that thread's
   // close took the fd out long ago, and the number was made again (dup2, F_DUPFD, an
   // uncounted open) before this close.
+  //
+  // `reopened` (finish_open): thread R got this number from an ADDFD after the entry's close
+  // was let through. If the closer shared R's table then, its close was over. It is asked
+  // now, with kcmp: fd tables only split (unshare, exec: a task takes a new table of its
+  // own), never merge, so two tasks that share one now shared it then -- both tids still
+  // naming the same tasks: the closer's entry goes at its next call (its exit included),
+  // R's mark at its exit (supervisor.cpp), and exec or death clears the process's entries.
+  // A "no" keeps the entry (fails closed: at worst a close is not subtracted).
   bool in_flight = false;
   auto& closing = c.proc.closing;
   for (auto [it, end] = closing.equal_range(key); it != end;) {
-    const int same = same_fd_table(it->second, c.tid);
+    auto& e = it->second;
+    if (e.tid == c.tid) {
+      it = closing.erase(it);
+      continue;
+    }
+    if (e.reopened != 0 && e.reopened != c.tid) {
+      if (same_fd_table(e.tid, e.reopened) == 1) {
+        it = closing.erase(it);
+        continue;
+      }
+      e.reopened = 0;
+    }
+    const int same = same_fd_table(e.tid, c.tid);
     // One of the two is gone. If it is the caller, our answer will not be taken (see above):
     // drop nothing on its word.
     if (same < 0 && ::syscall(SYS_kcmp, c.tid, c.tid, KCMP_FILES, 0, 0) < 0 && errno == ESRCH) return;
-    if (it->second == c.tid || same < 0 || (same == 1 && !close_in_flight(c.tgid, it->second, key))) {
+    if (same < 0 || (same == 1 && (e.reopened == c.tid || !close_in_flight(c.tgid, e.tid, key)))) {
       it = closing.erase(it);
       continue;
     }
@@ -254,7 +284,7 @@ void Supervisor::on_close(Call& c) {
     reply_continue(c);
     return;
   }
-  const auto entry = closing.emplace(key, c.tid);
+  const auto entry = closing.emplace(key, ProcState::Closing{c.tid, 0});
   c.thread.closing_fd = key;
   if (reply_continue(c)) {
     charge(c, Delta{0, -1});

@@ -489,12 +489,17 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
   // This thread is making a new call, so any close() it had in flight has completed.
   if (t->closing_fd >= 0) {
     for (auto [it, end] = p.closing.equal_range(t->closing_fd); it != end; ++it)
-      if (it->second == tid) {
+      if (it->second.tid == tid) {
         p.closing.erase(it);
         break;
       }
     t->closing_fd = -1;
   }
+  // A thread that leaves frees its tid, which a later thread may take: no entry may name it
+  // as the one that reopened an fd (files.cpp relies on that tid staying the same task).
+  if (!p.closing.empty() && dispatch_.at(n.data.nr) == Op::exit)
+    for (auto& [fd, e] : p.closing)
+      if (e.reopened == tid) e.reopened = 0;
   Call c{ch, open, n, tid, t->tgid, p, *t, lk, pool};
   if (!job_gate(c)) return;
   switch (const Op op = dispatch_.at(n.data.nr)) {

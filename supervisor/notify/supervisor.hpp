@@ -163,7 +163,14 @@ class Supervisor final : public Control {
     std::optional<std::uint64_t> nofile;
     // fd -> threads whose close of it was let through and may be in flight. Several: the
     // threads of a process may have fd tables of their own (unshare(CLONE_FILES)).
-    std::unordered_multimap<int, Pid> closing;
+    // `reopened`: the last other thread that got this fd number from an ADDFD since; if the
+    // closer shares that thread's table, its close is over (files.cpp, Closing). Asked only
+    // when it matters, as the closer's next call usually settles the entry for free.
+    struct Closing {
+      Pid tid = 0;
+      Pid reopened = 0;
+    };
+    std::unordered_multimap<int, Closing> closing;
     std::vector<Pid> threads;
     char comm[16] = {};      // its name, from /proc status (refreshed when its leader is learnt anew)
     bool entered = false;    // in jobs_ (job_control.cpp: job_gate)
