@@ -21,6 +21,7 @@
 
 namespace {
 
+using sandbox::Event;
 using sandbox::protocol::ParseResult;
 using sandbox::protocol::ProtocolError;
 using sandbox::protocol::Request;
@@ -79,13 +80,30 @@ std::string to_line(const Request& r) {
     case sandbox::protocol::Op::deregister:
     case sandbox::protocol::Op::resource_cap:
     case sandbox::protocol::Op::resource_reset:
-    case sandbox::protocol::Op::join: j["pid"] = r.pid; break;
+    case sandbox::protocol::Op::join:
+      if (!r.job) j["pid"] = r.pid;  // a job instead of a pid: one or the other
+      break;
+    case sandbox::protocol::Op::watch:  // the filter: a pid (0: none), a job, the kinds
+      if (r.pid != 0) j["pid"] = r.pid;
+      if (r.kinds != 0) {
+        json kinds = json::array();
+        for (int i = 0; i < Event::kKinds; ++i)
+          if (r.kinds & (1u << i)) kinds.push_back(sandbox::to_string(static_cast<Event::Kind>(i)));
+        j["kinds"] = kinds;
+      }
+      break;
+    case sandbox::protocol::Op::metrics: j["format"] = r.openmetrics ? "openmetrics" : "prometheus"; break;
     default: break;
   }
+  if (r.job) j["job"] = *r.job;
   if (r.heap_quota) j["heap_quota"] = *r.heap_quota;
   if (r.heap_quota_bytes) j["heap_quota_bytes"] = *r.heap_quota_bytes;
   if (r.file_quota) j["file_quota"] = *r.file_quota;
-  if (r.op == sandbox::protocol::Op::join) j["track"] = r.track;
+  if (r.op == sandbox::protocol::Op::join) {
+    j["track"] = r.track;
+    j["scope"] = std::string(sandbox::to_string(r.scope));
+  }
+  if (r.op == sandbox::protocol::Op::resource_cap) j["replace"] = r.replace;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -100,7 +118,8 @@ void check_request(const Request& r) {
   check(r2 != nullptr, "a parsed request written back does not parse", again_line);
   check(r2->op == r.op && r2->pid == r.pid && r2->heap_quota == r.heap_quota &&
             r2->heap_quota_bytes == r.heap_quota_bytes && r2->file_quota == r.file_quota &&
-            r2->track == r.track,
+            r2->track == r.track && r2->kinds == r.kinds && r2->openmetrics == r.openmetrics &&
+            r2->job == r.job && r2->scope == r.scope && r2->replace == r.replace,
         "a parsed request written back parses differently", again_line);
   check(json::parse(r2->id, nullptr, false) == json::parse(r.id, nullptr, false) || r.id.empty(),
         "id changed in the round trip", again_line);
