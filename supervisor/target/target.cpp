@@ -70,15 +70,22 @@ std::string_view field(std::string_view text, std::string_view key) {
   return {};
 }
 
+// /proc/<tid>/status read into `buf` (one read: the file is smaller than a page).
+std::optional<std::string_view> status_text(pid_t tid, char (&buf)[4096]) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/status", tid);
+  const ssize_t n = read_small(path, buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  return std::string_view(buf, static_cast<std::size_t>(n));
+}
+
 }  // namespace
 
 std::optional<TaskStatus> status(pid_t tid) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/status", tid);
   char buf[4096];
-  const ssize_t n = read_small(path, buf, sizeof buf);
-  if (n <= 0) return std::nullopt;
-  const std::string_view text(buf, static_cast<std::size_t>(n));
+  const std::optional<std::string_view> read = status_text(tid, buf);
+  if (!read) return std::nullopt;
+  const std::string_view text = *read;
   TaskStatus st;
   std::string_view s = field(text, "State");
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -368,12 +375,10 @@ std::optional<bool> range_mapped(pid_t tid, std::uint64_t start, std::uint64_t e
 }
 
 std::optional<VmCounters> vm_counters(pid_t tid) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/status", tid);
   char buf[4096];
-  const ssize_t n = read_small(path, buf, sizeof buf);
-  if (n <= 0) return std::nullopt;
-  const std::string_view text(buf, static_cast<std::size_t>(n));
+  const std::optional<std::string_view> read = status_text(tid, buf);
+  if (!read) return std::nullopt;
+  const std::string_view text = *read;
   VmCounters c;
   std::uint64_t kb = 0;
   if (!parse_num(field(text, "VmSize"), kb)) return std::nullopt;
