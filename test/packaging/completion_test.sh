@@ -29,8 +29,11 @@ complete_line() {
     printf "%s\n" "${COMPREPLY[@]}"' complete_line "$file" "$@"
 }
 
-# expect WORD... ::: EXPECTED...: every EXPECTED is among the completions of WORD...
-expect() {
+# offers offered|not-offered WORD... ::: WORDS...: the completions of WORD... include every one of
+# WORDS (offered) or none of them (not-offered).
+offers() {
+  local mode=$1
+  shift
   local -a words=()
   while [[ $1 != ::: ]]; do
     words+=("$1")
@@ -45,27 +48,15 @@ expect() {
   fi
   local want
   for want in "$@"; do
-    grep -qxF -- "$want" <<<"$out" || fail "'${words[*]}<TAB>' does not offer '$want' (offers: $(tr '\n' ' ' <<<"$out"))"
+    if grep -qxF -- "$want" <<<"$out"; then
+      [[ $mode == offered ]] || fail "'${words[*]}<TAB>' offers '$want'"
+    else
+      [[ $mode == not-offered ]] || fail "'${words[*]}<TAB>' does not offer '$want' (offers: $(tr '\n' ' ' <<<"$out"))"
+    fi
   done
 }
-
-# reject WORD... ::: UNWANTED...: no UNWANTED is among the completions.
-reject() {
-  local -a words=()
-  while [[ $1 != ::: ]]; do
-    words+=("$1")
-    shift
-  done
-  shift
-  local out want
-  out=$(complete_line "${words[@]}") || {
-    fail "'${words[*]}': the completion did not run"
-    return
-  }
-  for want in "$@"; do
-    grep -qxF -- "$want" <<<"$out" && fail "'${words[*]}<TAB>' offers '$want'"
-  done
-}
+expect() { offers offered "$@"; }
+reject() { offers not-offered "$@"; }
 
 # The real programs.
 command -v sandbox >/dev/null || fail "no sandbox in PATH"
