@@ -61,7 +61,8 @@ struct Event {
   std::optional<JobViolation> job_violation;      // killed for a job quota (then `violation` is empty)
   std::string name;                               // killed: the process's name (comm), for messages
   std::string container;                          // served through --oci-listener: the container id
-  // Stamped by the supervisor when the event is emitted.
+  // Stamped by the supervisor when the event is emitted (a coalesced usage event: when it
+  // was decided to send it).
   std::uint64_t time_ns = 0;  // CLOCK_REALTIME
   char comm[16] = {};         // the process's name (TASK_COMM_LEN), NUL-terminated; "" if unknown
 };

@@ -321,11 +321,16 @@ void Supervisor::sweep() {
 // wakes a parked thread, or starts one, to receive meanwhile. A thread that finishes a call
 // while another one receives parks instead of receiving too (two receivers would take turns,
 // which costs a cross-thread wake-up per call). There are at most as many threads as calls
-// waiting at once, plus one (bounded at kThreadsMax per listener).
+// waiting at once, plus one (bounded at kThreadsMax per listener). When the wait is over the
+// started threads go again, with their emulator's descriptors and stack: one that finishes a
+// call while the first thread is parked and no one receives hands receiving back to it and
+// leaves, and one parked for kIdle leaves. So after a burst a listener is served by its first
+// thread alone, as before it.
 struct Supervisor::Receivers final : opening::ReceiverPool {
   static constexpr int kParkedMax = 8;
   static constexpr int kThreadsMax = 4096;
   static constexpr std::size_t kStack = 512 * 1024;
+  static constexpr std::chrono::seconds kIdle{1};
 
   Receivers(Supervisor& s, NotifyChannel& c, const std::atomic<bool>& st) : sup(s), ch(c), stop(st) {}
   Supervisor& sup;
@@ -337,6 +342,8 @@ struct Supervisor::Receivers final : opening::ReceiverPool {
   std::mutex mu;
   std::condition_variable unpark;
   int parked = 0, wakeups = 0;   // guarded by mu
+  bool primary_parked = false;   // guarded by mu
+  bool handback = false;         // guarded by mu: the primary is asked to receive again
   std::vector<pthread_t> extra;  // started threads still running (guarded by mu)
 
   bool running() const {
@@ -373,16 +380,41 @@ struct Supervisor::Receivers final : opening::ReceiverPool {
   }
   // After a call: false when this thread should leave. Parks while another thread receives.
   bool park(bool is_primary) {
+    if (!is_primary) {
+      // A started thread whose need is over: the primary is parked and no one receives, so
+      // the primary takes receiving back (counted from now, as a wake-up is) and this one
+      // leaves. One cross-thread wake-up per burst, not per call.
+      std::lock_guard lk(mu);
+      if (primary_parked && !handback && receiving.load() == 0 && running()) {
+        handback = true;
+        receiving.fetch_add(1);
+        unpark.notify_all();
+        return false;
+      }
+    }
     if (receiving.load() == 0) return true;
     std::unique_lock lk(mu);
     if (!is_primary && parked >= kParkedMax) return false;
     ++parked;
+    if (is_primary) primary_parked = true;
+    const auto idle_until = std::chrono::steady_clock::now() + kIdle;
+    bool retire = false;
     // With a deadline: the stop flag is set by a thread that only signals us, and a signal
     // does not end a condition variable's wait.
-    while (!unpark.wait_for(lk, std::chrono::milliseconds(50), [&] { return wakeups > 0 || !running(); })) {
+    while (!unpark.wait_for(lk, std::chrono::milliseconds(50),
+                            [&] { return wakeups > 0 || (is_primary && handback) || !running(); })) {
+      if (!is_primary && std::chrono::steady_clock::now() >= idle_until) {
+        retire = true;  // no wake-up taken: the pool does not count on this thread
+        break;
+      }
     }
     --parked;
-    if (wakeups > 0) {
+    if (is_primary) primary_parked = false;
+    if (retire) return false;
+    if (is_primary && handback) {
+      handback = false;
+      receiving.fetch_sub(1);  // receive() counts itself again
+    } else if (wakeups > 0) {
       --wakeups;
       receiving.fetch_sub(1);  // receive() counts itself again
     }
@@ -587,10 +619,12 @@ void Supervisor::emit(const Event& e, UsageTo usage) {
   JobId job = 0;
   bool known = false;
   Event stamped = e;
-  timespec now{};
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  stamped.time_ns =
-      static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(now.tv_nsec);
+  if (stamped.time_ns == 0) {  // not stamped already (a coalesced usage event is, when decided)
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    stamped.time_ns =
+        static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(now.tv_nsec);
+  }
   if (auto it = procs_.find(e.tgid ? e.tgid : e.pid); it != procs_.end()) {
     ruid = it->second.ruid, suid = it->second.suid, job = it->second.job, known = true;
     std::memcpy(stamped.comm, it->second.comm, sizeof stamped.comm);

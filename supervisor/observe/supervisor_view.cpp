@@ -10,10 +10,21 @@
 namespace sandbox {
 namespace {
 
-std::uint64_t monotonic_ns() {
+std::uint64_t clock_ns(clockid_t clock) {
   timespec t{};
-  ::clock_gettime(CLOCK_MONOTONIC, &t);
+  ::clock_gettime(clock, &t);
   return static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(t.tv_nsec);
+}
+std::uint64_t monotonic_ns() {
+  return clock_ns(CLOCK_MONOTONIC);
+}
+// A coalesced event is stamped when it is decided, right after the monotonic clock that
+// spaced it was read (emit() would stamp it later, after a variable delay), so the stamps
+// of one node's events are as far apart as the decisions were.
+Event decided(const Event& e) {
+  Event s = e;
+  s.time_ns = clock_ns(CLOCK_REALTIME);
+  return s;
 }
 
 }  // namespace
@@ -55,7 +66,7 @@ void Supervisor::publish_usage_event(std::int64_t key, const Event& e, bool hold
   if (!hold_allowed || now - u.last_ns >= kUsageIntervalNs) {
     u.last_ns = now;
     u.pending = false;  // flush_usage() drops it from usage_pending_
-    emit(e, UsageTo::coalesced);
+    emit(decided(e), UsageTo::coalesced);
   } else {
     u.held = e;
     if (!u.pending) usage_pending_.push_back(key);
@@ -76,7 +87,7 @@ void Supervisor::flush_usage() {
     if (now - it->second.last_ns < kUsageIntervalNs) return false;     // not yet
     it->second.pending = false;
     it->second.last_ns = now;
-    if (usage_coalesced_) emit(it->second.held, UsageTo::coalesced);
+    if (usage_coalesced_) emit(decided(it->second.held), UsageTo::coalesced);
     return true;
   });
 }

@@ -437,6 +437,29 @@ static int case_fifo_block(const char *path) {
   return 0;
 }
 
+/* For serve: joins, waits for a line, then waits in a FIFO open (the supervisor starts another
+ * serving thread meanwhile); once the writer came, a few tracked opens and closes, then idles
+ * until a line arrives, so that the driver can count the supervisor's threads. */
+static int case_fifo_block_idle(const char *path) {
+  registered();
+  int fd0 = open("/dev/null", O_RDONLY); /* the supervisor's watcher of opens exists from here */
+  if (fd0 < 0 || close(fd0) != 0) return 4;
+  say("joined=1");
+  char line[16];
+  if (!fgets(line, sizeof line, stdin)) return 3;
+  say("blocking=1");
+  int r = open(path, O_RDONLY);
+  say("open=%s", r >= 0 ? "0" : ename(errno));
+  int ok = r >= 0 && close(r) == 0;
+  for (int i = 0; i < 3; i++) {
+    int fd = open("/dev/null", O_RDONLY);
+    ok = ok && fd >= 0 && close(fd) == 0;
+  }
+  say("idle=%d", ok);
+  if (!fgets(line, sizeof line, stdin)) return 3;
+  return 0;
+}
+
 /* For serve: a few tracked opens and closes. */
 static int case_quick(void) {
   registered();
@@ -483,6 +506,7 @@ int main(int argc, char **argv) {
   if (!strcmp(c, "uffd")) return case_uffd();
   if (!strcmp(c, "fifo-block")) return case_fifo_block(arg);
   if (!strcmp(c, "quick")) return case_quick();
+  if (!strcmp(c, "fifo-block-idle")) return case_fifo_block_idle(arg);
   if (!strcmp(c, "fifo-signal-threads")) return case_fifo_signal_threads(arg);
   if (!strcmp(c, "fifo-signal-threads-open")) return other_blocks = 0, case_fifo_signal_threads(arg);
   if (!strcmp(c, "nofile-lowered")) return case_nofile_lowered(arg);

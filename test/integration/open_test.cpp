@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 
 #include "harness.hpp"
@@ -26,6 +27,27 @@ struct TempDir {
   }
   ~TempDir() { REQUIRE(std::system(("rm -rf '" + path + "'").c_str()) == 0); }
 };
+
+// Entries in /proc/<pid>/<dir> (its threads or its descriptors).
+int entries(pid_t pid, const char* dir) {
+  DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/" + dir).c_str());
+  REQUIRE(d != nullptr);
+  int n = 0;
+  while (const dirent* e = ::readdir(d))
+    if (e->d_name[0] != '.') ++n;
+  ::closedir(d);
+  return n;
+}
+
+// Polls `done` until it holds or `limit_s` pass: waiting for a state, not a synchronisation.
+bool eventually(const std::function<bool()>& done, int limit_s = 10) {
+  for (int i = 0; i < limit_s * 100; ++i) {
+    if (done()) return true;
+    pollfd none{-1, 0, 0};
+    ::poll(&none, 0, 10);
+  }
+  return done();
+}
 
 Result open_probe(const std::string& which, const std::string& arg = "") {
   std::vector<std::string> cmd{kOpenProbe, which};
@@ -106,6 +128,41 @@ TEST_CASE("opens that wait: a path in userfaultfd memory waits for its handler, 
   CHECK(r["open"] == "0");
   CHECK(r["handler"] == "0");
   CHECK(r["files_delta"] == "1");
+}
+
+TEST_CASE("serve: the serving thread started for a waiting open leaves when the wait is over") {
+  // While a tenant waits in a FIFO open another thread serves its listener (with its own
+  // stack and descriptors); once the open completed and the tenant goes on, the server is
+  // back to the threads and descriptors it had before the wait.
+  TempDir d;
+  const std::string fifo = d.path + "/fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0666) == 0);
+  const std::string sock = "/tmp/sandbox-it-openidle-" + std::to_string(::getpid()) + ".sock";
+  Process serve({kSandbox, "serve", "--socket", sock, "--verbose"});
+  serve.expect_err("serving " + sock);
+  Process tenant({kShim, "--socket", sock, "--track", "--", kOpenProbe, "fifo-block-idle", fifo});
+  tenant.expect_out("joined=1");
+  const int threads0 = entries(serve.pid(), "task"), fds0 = entries(serve.pid(), "fd");
+  tenant.send("go");
+  tenant.expect_out("blocking=1");
+  CHECK(eventually([&] { return entries(serve.pid(), "task") > threads0; }));  // started meanwhile
+  const int w = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+  REQUIRE(w >= 0);
+  ::close(w);
+  CHECK(tenant.expect_out("open=") == "open=0");
+  CHECK(tenant.expect_out("idle=") == "idle=1");
+  int threads = 0, fds = 0;
+  CHECK(eventually([&] {
+    threads = entries(serve.pid(), "task"), fds = entries(serve.pid(), "fd");
+    return threads == threads0 && fds <= fds0;
+  }));
+  INFO("threads " << threads0 << " -> " << threads << ", fds " << fds0 << " -> " << fds);
+  CHECK(threads == threads0);
+  CHECK(fds <= fds0);  // the baseline may still hold the shim's join connection
+  tenant.send("exit");
+  CHECK(tenant.wait() == 0);
+  ::kill(serve.pid(), SIGTERM);
+  CHECK(serve.wait() == 0);
 }
 
 TEST_CASE("serve: a tenant waiting in a FIFO open stalls no one: ctl, other tenants, SIGTERM") {
