@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "open/executor.hpp"
+#include "target/proc_text.hpp"
 #include "target/unique_fd.hpp"
 
 namespace sandbox {
@@ -142,51 +143,24 @@ struct TaskCreds {
   }
 };
 
-// Field `index` (0-based) of the whitespace-separated values after "Name:".
-bool status_field(std::string_view text, std::string_view name, std::size_t index, std::uint64_t& value,
-                  int base = 10) {
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    std::string_view line = text.substr(pos, eol - pos);
-    pos = eol + 1;
-    if (line.size() <= name.size() || line.substr(0, name.size()) != name || line[name.size()] != ':')
-      continue;
-    std::string rest(line.substr(name.size() + 1));
-    const char* p = rest.c_str();
-    for (std::size_t i = 0;; ++i) {
-      char* end = nullptr;
-      errno = 0;
-      unsigned long long v = std::strtoull(p, &end, base);
-      if (end == p || errno != 0) return false;
-      if (i == index) {
-        value = v;
-        return true;
-      }
-      p = end;
-    }
-  }
-  return false;
-}
-
 bool parse_creds(std::string_view text, TaskCreds& c) {
   std::uint64_t v = 0;
   for (std::size_t i = 0; i < 4; ++i) {
-    if (!status_field(text, "Uid", i, v)) return false;
+    if (!target::proc_value(text, "Uid", v, 10, i)) return false;
     c.uid[i] = static_cast<std::uint32_t>(v);
-    if (!status_field(text, "Gid", i, v)) return false;
+    if (!target::proc_value(text, "Gid", v, 10, i)) return false;
     c.gid[i] = static_cast<std::uint32_t>(v);
   }
-  if (!status_field(text, "Uid", 3, v)) return false;
+  if (!target::proc_value(text, "Uid", v, 10, 3)) return false;
   c.fsuid = static_cast<std::uint32_t>(v);
-  if (!status_field(text, "Gid", 3, v)) return false;
+  if (!target::proc_value(text, "Gid", v, 10, 3)) return false;
   c.fsgid = static_cast<std::uint32_t>(v);
-  if (!status_field(text, "CapEff", 0, v, 16)) return false;
+  if (!target::proc_value(text, "CapEff", v, 16, 0)) return false;
   c.cap_eff = v;
-  if (status_field(text, "Umask", 0, v, 8)) c.umask = static_cast<mode_t>(v);
+  if (target::proc_value(text, "Umask", v, 8, 0)) c.umask = static_cast<mode_t>(v);
   c.groups.clear();
-  for (std::size_t i = 0; status_field(text, "Groups", i, v); ++i) c.groups.push_back(static_cast<gid_t>(v));
+  for (std::size_t i = 0; target::proc_value(text, "Groups", v, 10, i); ++i)
+    c.groups.push_back(static_cast<gid_t>(v));
   return true;
 }
 
@@ -798,9 +772,9 @@ int OpenEmulator::init() {
   std::string text;
   if (!read_file_at(im->proc.get(), "thread-self/status", text) || !parse_creds(text, im->self)) return -EIO;
   std::uint64_t v = 0;
-  if (!status_field(text, "Uid", 1, v)) return -EIO;
+  if (!target::proc_value(text, "Uid", v, 10, 1)) return -EIO;
   im->euid = static_cast<std::uint32_t>(v);
-  if (!status_field(text, "Gid", 1, v)) return -EIO;
+  if (!target::proc_value(text, "Gid", v, 10, 1)) return -EIO;
   im->egid = static_cast<std::uint32_t>(v);
   im->groups = im->self.groups;
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};

@@ -11,32 +11,17 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "target/proc_text.hpp"
 #include "target/unique_fd.hpp"
 
 namespace sandbox::opening {
-namespace {
-
-bool field(std::string_view text, std::string_view key, std::uint64_t& out, int base = 16) {
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const std::size_t eol = std::min(text.find('\n', pos), text.size());
-    std::string_view line = text.substr(pos, eol - pos);
-    pos = eol + 1;
-    if (line.size() <= key.size() || line.substr(0, key.size()) != key || line[key.size()] != ':') continue;
-    line.remove_prefix(key.size() + 1);
-    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-    return std::from_chars(line.data(), line.data() + line.size(), out, base).ec == std::errc();
-  }
-  return false;
-}
-
-}  // namespace
+using target::proc_value;
 
 bool signal_would_interrupt(const char* status_text, std::size_t len, std::uint64_t others_blocked) {
   const std::string_view text(status_text, len);
   std::uint64_t own = 0, shared = 0, blocked = 0, threads = 0;
-  if (!field(text, "SigPnd", own) || !field(text, "ShdPnd", shared) || !field(text, "SigBlk", blocked) ||
-      !field(text, "Threads", threads, 10))
+  if (!proc_value(text, "SigPnd", own, 16) || !proc_value(text, "ShdPnd", shared, 16) ||
+      !proc_value(text, "SigBlk", blocked, 16) || !proc_value(text, "Threads", threads))
     return false;
   const std::uint64_t pending = own | (threads == 1 ? shared : shared & others_blocked);
   return (pending & ~blocked) != 0;
@@ -45,8 +30,8 @@ bool signal_would_interrupt(const char* status_text, std::size_t len, std::uint6
 std::uint64_t shared_for_others(const char* status_text, std::size_t len, std::uint64_t* threads_out) {
   const std::string_view text(status_text, len);
   std::uint64_t shared = 0, blocked = 0, threads = 0;
-  if (!field(text, "ShdPnd", shared) || !field(text, "SigBlk", blocked) ||
-      !field(text, "Threads", threads, 10) || threads <= 1)
+  if (!proc_value(text, "ShdPnd", shared, 16) || !proc_value(text, "SigBlk", blocked, 16) ||
+      !proc_value(text, "Threads", threads) || threads <= 1)
     return 0;
   if (threads_out) *threads_out = threads;
   return shared & ~blocked;
@@ -55,7 +40,7 @@ std::uint64_t shared_for_others(const char* status_text, std::size_t len, std::u
 bool thread_mask(const char* status_text, std::size_t len, std::uint64_t& blocked, bool& alive) {
   const std::string_view text(status_text, len);
   const std::size_t at = text.find("\nState:");
-  if (at == std::string_view::npos || !field(text, "SigBlk", blocked)) return false;
+  if (at == std::string_view::npos || !proc_value(text, "SigBlk", blocked, 16)) return false;
   std::size_t p = at + 7;
   while (p < text.size() && (text[p] == ' ' || text[p] == '\t')) ++p;
   if (p >= text.size()) return false;

@@ -21,6 +21,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "target/proc_text.hpp"
 #include "target/unique_fd.hpp"
 
 #ifndef PIDFD_THREAD
@@ -49,27 +50,6 @@ ssize_t read_small(const char* path, char* buf, std::size_t cap) {
   return static_cast<ssize_t>(total);
 }
 
-template <typename T>
-bool parse_num(std::string_view s, T& out, int base = 10) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out, base);
-  return ec == std::errc() && p != s.data();
-}
-
-// Value of "Key:" in a /proc status-like text.
-std::string_view field(std::string_view text, std::string_view key) {
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const std::size_t eol = text.find('\n', pos);
-    const std::string_view line = text.substr(pos, eol == std::string_view::npos ? eol : eol - pos);
-    if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ':')
-      return line.substr(key.size() + 1);
-    if (eol == std::string_view::npos) break;
-    pos = eol + 1;
-  }
-  return {};
-}
-
 // /proc/<tid>/status read into `buf` (one read: the file is smaller than a page).
 std::optional<std::string_view> status_text(pid_t tid, char (&buf)[4096]) {
   char path[64];
@@ -87,17 +67,18 @@ std::optional<TaskStatus> status(pid_t tid) {
   if (!read) return std::nullopt;
   const std::string_view text = *read;
   TaskStatus st;
-  std::string_view s = field(text, "State");
+  std::string_view s = proc_field(text, "State");
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  if (s.empty() || !parse_num(field(text, "Tgid"), st.tgid) || !parse_num(field(text, "PPid"), st.ppid))
+  if (s.empty() || !parse_num(proc_field(text, "Tgid"), st.tgid) ||
+      !parse_num(proc_field(text, "PPid"), st.ppid))
     return std::nullopt;
   st.state = s.front();
-  std::string_view name = field(text, "Name");
+  std::string_view name = proc_field(text, "Name");
   while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
   name = name.substr(0, std::min(name.size(), sizeof st.name - 1));
   std::memcpy(st.name, name.data(), name.size());
   // "Uid:\treal\teffective\tsaved\tfs"
-  std::string_view uids = field(text, "Uid");
+  std::string_view uids = proc_field(text, "Uid");
   uid_t* const slots[] = {&st.ruid, &st.euid, &st.suid};
   for (uid_t* slot : slots) {
     while (!uids.empty() && (uids.front() == ' ' || uids.front() == '\t')) uids.remove_prefix(1);
@@ -381,11 +362,11 @@ std::optional<VmCounters> vm_counters(pid_t tid) {
   const std::string_view text = *read;
   VmCounters c;
   std::uint64_t kb = 0;
-  if (!parse_num(field(text, "VmSize"), kb)) return std::nullopt;
+  if (!parse_num(proc_field(text, "VmSize"), kb)) return std::nullopt;
   c.total_pages = kb / 4;
-  if (!parse_num(field(text, "VmData"), kb)) return std::nullopt;
+  if (!parse_num(proc_field(text, "VmData"), kb)) return std::nullopt;
   c.data_pages = kb / 4;
-  if (parse_num(field(text, "VmLck"), kb)) c.locked_pages = kb / 4;
+  if (parse_num(proc_field(text, "VmLck"), kb)) c.locked_pages = kb / 4;
   return c;
 }
 
@@ -396,7 +377,7 @@ std::optional<bool> has_capability(pid_t tid, int cap) {
   const ssize_t n = read_small(path, buf, sizeof buf);
   if (n <= 0) return std::nullopt;
   std::uint64_t eff = 0;
-  if (!parse_num(field(std::string_view(buf, static_cast<std::size_t>(n)), "CapEff"), eff, 16))
+  if (!parse_num(proc_field(std::string_view(buf, static_cast<std::size_t>(n)), "CapEff"), eff, 16))
     return std::nullopt;
   return cap >= 0 && cap < 64 && ((eff >> cap) & 1) != 0;
 }

@@ -1,0 +1,43 @@
+// The one parser of /proc's "Key:\tvalue" texts (target/proc_text.hpp).
+#include "target/proc_text.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+
+using sandbox::target::proc_field;
+using sandbox::target::proc_value;
+
+namespace {
+constexpr std::string_view kStatus =
+    "Name:\tcat\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t42\nUid:\t1000\t1001\t1002\t1003\n"
+    "Groups:\t4 24 27 \nSigBlk:\t0000000000010000\nThreads:\t3\nTracerPid:\t0";  // no final newline
+}
+
+TEST_CASE("proc_text: the value after Key:, the whole key only, the last line without a newline") {
+  CHECK(proc_field(kStatus, "State") == "\tS (sleeping)");
+  CHECK(proc_field(kStatus, "Stat").empty());  // a prefix of a key is not the key
+  CHECK(proc_field(kStatus, "Missing").empty());
+  std::uint64_t v = 7;
+  CHECK(proc_value(kStatus, "TracerPid", v));
+  CHECK(v == 0);
+  CHECK(proc_value(kStatus, "Tgid", v));
+  CHECK(v == 42);
+}
+
+TEST_CASE("proc_text: numbers by index and base; past the last, or not a number, is false") {
+  std::uint64_t v = 0;
+  CHECK(proc_value(kStatus, "Uid", v, 10, 3));
+  CHECK(v == 1003);
+  CHECK_FALSE(proc_value(kStatus, "Uid", v, 10, 4));
+  CHECK(proc_value(kStatus, "Umask", v, 8));
+  CHECK(v == 022);
+  CHECK(proc_value(kStatus, "SigBlk", v, 16));
+  CHECK(v == 0x10000);
+  CHECK(proc_value(kStatus, "Groups", v, 10, 2));
+  CHECK(v == 27);
+  CHECK_FALSE(proc_value(kStatus, "Groups", v, 10, 3));  // the trailing blank is no value
+  CHECK_FALSE(proc_value(kStatus, "Name", v));
+  std::uint8_t small = 0;
+  CHECK_FALSE(proc_value(std::string_view("Big:\t300"), "Big", small));  // out of range
+}
