@@ -52,8 +52,16 @@ class Writer {
     out_ += name_;
     if (type_ == "counter") out_ += "_total";
     if (type_ == "info") out_ += "_info";
-    if (!labels.empty()) out_ += "{" + labels + "}";
-    out_ += " " + std::to_string(value) + "\n";
+    if (!labels.empty()) {
+      out_ += '{';
+      out_ += labels;
+      out_ += '}';
+    }
+    // Appended piece by piece: `" " + std::to_string(v)` makes GCC 12 at -O3 warn
+    // (-Wrestrict, a false positive, GCC PR 105329), which -Werror turns into a failed build.
+    out_ += ' ';
+    out_ += std::to_string(value);
+    out_ += '\n';
   }
   std::string done() {
     if (f_ == MetricsFormat::openmetrics) out_ += "# EOF\n";
