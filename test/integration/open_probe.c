@@ -420,6 +420,27 @@ static int case_ns(const char *what, const char *dir) {
     snprintf(link, sizeof link, "%s/link", dir);
     say("symlink=%d", symlink("made", link));
     show_open("nosymfollow_link", link, O_RDONLY);
+  } else if (!strcmp(what, "pidns")) {
+    /* `unshare -mpf --mount-proc`, bwrap --unshare-pid --proc: pid 1 of a new pid namespace
+     * with that namespace's own /proc, whose "self" is its pid there, not ours. */
+    int r = getuid() == 0 ? 0 : become_ns_root();
+    say("become=%d", r);
+    say("unshare=%d", unshare(CLONE_NEWNS | CLONE_NEWPID));
+    pid_t child = fork();
+    if (child == 0) {
+      if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) _exit(3);
+      say("mount_proc=%d", mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
+      char buf[64] = {0};
+      int fd = open("/proc/self/stat", O_RDONLY);
+      ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+      say("self_stat=%s", fd < 0 ? ename(errno) : n > 0 ? strtok(buf, " ") : "-");
+      if (fd >= 0) close(fd);
+      show_contents("thread_self_comm", "/proc/thread-self/comm");
+      show_open("pid1_status", "/proc/1/status", O_RDONLY);
+      _exit(0);
+    }
+    int st = 0;
+    say("child=%d", child > 0 && waitpid(child, &st, 0) == child && WIFEXITED(st) ? WEXITSTATUS(st) : -1);
   } else {
     return 2;
   }

@@ -284,6 +284,21 @@ TEST_CASE("namespaces: network, IPC and UTS namespaces of the target are the one
   CHECK(r["hostname"] == "probe-uts");
 }
 
+TEST_CASE("namespaces: a new pid namespace with its own /proc: \"self\" is the target's pid there") {
+  // As root, and as uid 65534 in a user namespace: pid 1 of its namespace opens
+  // /proc/self/... of the procfs it mounted, which must be itself (pid 1), not the
+  // supervisor's view of it.
+  for (const bool nobody : {false, true}) {
+    const Result r = native_and_tracked({kOpenProbe, "ns", "pidns", "-"}, nobody);
+    CHECK(r["unshare"] == "0");
+    CHECK(r["mount_proc"] == "0");
+    CHECK(r["self_stat"] == "1");
+    CHECK(r["thread_self_comm"] == "open_probe");
+    CHECK(r["pid1_status"] == "0");
+    CHECK(r["child"] == "0");
+  }
+}
+
 TEST_CASE("namespaces: unshare -m (as root, and as uid 65534 in a user namespace) runs tracked") {
   for (const bool nobody : {false, true}) {
     TempDir d;
