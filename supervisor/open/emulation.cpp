@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/magic.h>
+#include <linux/nsfs.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -39,6 +40,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "open/executor.hpp"
@@ -424,37 +426,55 @@ struct OpenEmulator::Impl {
     return -EACCES;
   }
 
-  // What "self" ("thread-self") says to the target in `procfs` when that procfs shows the
-  // target's own pid namespace (a container's /proc, where our pid means nothing): its
-  // pids there, the last NSpid of its status, read through our own procfs. nullopt for a
-  // procfs of any other pid namespace (the caller fails closed). Safe: the calling thread
-  // is blocked in its notification, and a task never changes pid namespace; a procfs
-  // mount's namespace is its pid 1's, and pid 1 is always a member of the namespace it is
-  // init of.
-  std::optional<std::string> self_in_own_pid_ns(int procfs, pid_t tgid, pid_t tid, bool thread) {
-    struct stat ns_there {
-    }, ns_target{};
+  // What "self" ("thread-self") says to the target in `procfs`, a procfs of another pid
+  // namespace than ours (a container's /proc, where our pid means nothing): the target's pid
+  // in that namespace. The namespace is found on the chain from the target's own pid
+  // namespace up to ours (NS_GET_PARENT); k steps up, the pid is the k-th NSpid from the end
+  // of its status, read through our own procfs. A namespace not on that chain and not one we
+  // are in ourselves ("self" there is ENOENT to us as well) holds no pid of the target:
+  // -ENOENT, as the kernel's proc_self_get_link() says. Anything else (a namespace above
+  // ours, pid 1 of that procfs gone, a check that fails) is -EPERM: fail closed.
+  // Safe: the calling thread is blocked in its notification, and a task never changes pid
+  // namespace; a procfs mount's namespace is its pid 1's, and pid 1 is always a member of
+  // the namespace it is init of.
+  static constexpr std::size_t kPidNsLevels = 33;
+  std::variant<std::string, int> self_in_other_pid_ns(int procfs, pid_t tgid, pid_t tid, bool thread) {
+    struct stat ns_there {};
     const std::string task = std::to_string(tgid) + "/task/" + std::to_string(tid);
-    if (::fstatat(procfs, "1/ns/pid", &ns_there, 0) != 0 ||
-        ::fstatat(proc.get(), (task + "/ns/pid").c_str(), &ns_target, 0) != 0 ||
-        ns_there.st_dev != ns_target.st_dev || ns_there.st_ino != ns_target.st_ino)
-      return std::nullopt;
-    auto innermost = [&](const std::string& dir) -> std::string {
+    if (::fstatat(procfs, "1/ns/pid", &ns_there, 0) != 0) return -EPERM;
+    UniqueFd ns(::openat(proc.get(), (task + "/ns/pid").c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns) return -EPERM;
+    std::size_t up = 0;
+    for (;; ++up) {
+      struct stat st {};
+      if (::fstat(ns.get(), &st) != 0) return -EPERM;
+      if (st.st_dev == ns_there.st_dev && st.st_ino == ns_there.st_ino) break;
+      if (up >= kPidNsLevels) return -EPERM;  // the kernel nests at most 32: never looped
+      const int parent = ::ioctl(ns.get(), NS_GET_PARENT);
+      if (parent < 0) {
+        // EPERM: past our own namespace. The procfs is not on the target's chain below us;
+        // if it is not above us either (we have no pid there), the target has none there.
+        if (errno != EPERM) return -EPERM;
+        char link[32];
+        const bool we_have_one = ::readlinkat(procfs, "self", link, sizeof link) >= 0;
+        return !we_have_one && errno == ENOENT ? -ENOENT : -EPERM;
+      }
+      ns.reset(parent);
+    }
+    auto nth_from_end = [&](const std::string& dir) -> std::string {
       std::string status;
       if (!read_file_at(proc.get(), dir + "/status", status)) return {};
-      const auto at = status.find("\nNSpid:");
-      if (at == std::string::npos) return {};
-      const auto end = status.find('\n', at + 1);
-      const std::string line = status.substr(at + 7, end - at - 7);
-      const auto last = line.find_last_of(" \t");
-      const std::string pid = last == std::string::npos ? line : line.substr(last + 1);
-      return is_number(pid) ? pid : std::string();
+      std::string_view rest = target::proc_field(status, "NSpid");
+      std::vector<pid_t> pids;
+      for (pid_t n = 0; target::take_num(rest, n);) pids.push_back(n);
+      if (up >= pids.size() || pids[pids.size() - 1 - up] <= 0) return {};
+      return std::to_string(pids[pids.size() - 1 - up]);
     };
-    const std::string p = innermost(std::to_string(tgid));
-    if (p.empty()) return std::nullopt;
+    const std::string p = nth_from_end(std::to_string(tgid));
+    if (p.empty()) return -EPERM;
     if (!thread) return p;
-    const std::string t = innermost(task);
-    if (t.empty()) return std::nullopt;
+    const std::string t = nth_from_end(task);
+    if (t.empty()) return -EPERM;
     return p + "/task/" + t;
   }
 
@@ -628,10 +648,11 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
         if (read_link_at(cur.get(), "self") == std::to_string(self_pid)) {
           text = std::to_string(tgid);
           if (comp.name == "thread-self") text += "/task/" + std::to_string(tid);
-        } else if (auto t = self_in_own_pid_ns(cur.get(), tgid, tid, comp.name == "thread-self")) {
-          text = *t;  // a container's /proc: the target's pids in its own namespace
         } else {
-          return -EPERM;  // a procfs of another pid namespace: fail closed
+          // A container's /proc: the target's pids in that namespace (or ENOENT, or EPERM).
+          auto t = self_in_other_pid_ns(cur.get(), tgid, tid, comp.name == "thread-self");
+          if (const int* err = std::get_if<int>(&t)) return *err;
+          text = std::get<std::string>(t);
         }
         if (int r = follow_text(text, comp.trailing_slash); r < 0) return r;
         continue;

@@ -441,6 +441,77 @@ static int case_ns(const char *what, const char *dir) {
     }
     int st = 0;
     say("child=%d", child > 0 && waitpid(child, &st, 0) == child && WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+  } else if (!strcmp(what, "pidns3")) {
+    /* Procfs of other pid namespaces, read by pid 1 of a new one (B): the procfs of the
+     * namespace above (bind-mounted before B mounted its own /proc), where "self" is B's pid
+     * there, and the procfs of a child namespace whose init (C) mounted it, where B has no
+     * pid at all: its "self" is ENOENT. */
+    int r = getuid() == 0 ? 0 : become_ns_root();
+    say("become=%d", r);
+    char old_proc[512], inner[512];
+    snprintf(old_proc, sizeof old_proc, "%s/old", dir);
+    snprintf(inner, sizeof inner, "%s/inner", dir);
+    if ((mkdir(old_proc, 0755) != 0 && errno != EEXIST) || (mkdir(inner, 0755) != 0 && errno != EEXIST))
+      return 4; /* made by the native run before the tracked one */
+    say("unshare=%d", unshare(CLONE_NEWNS | CLONE_NEWPID));
+    int to_a[2];
+    if (pipe(to_a) != 0) return 4;
+    pid_t b = fork();
+    if (b == 0) {
+      close(to_a[0]);
+      if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) _exit(3);
+      if (mount("/proc", old_proc, NULL, MS_BIND | MS_REC, NULL) != 0) _exit(4);
+      if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) _exit(5);
+      char at[600], buf[64] = {0};
+      snprintf(at, sizeof at, "%s/self/stat", old_proc);
+      int fd = open(at, O_RDONLY);
+      ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+      if (fd >= 0) close(fd);
+      const char *above = fd < 0 ? ename(errno) : n > 0 ? strtok(buf, " ") : "-";
+      if (write(to_a[1], above, strlen(above)) < 0) _exit(6);
+      close(to_a[1]);
+      if (unshare(CLONE_NEWPID) != 0) _exit(7);
+      int mounted[2], done[2];
+      if (pipe(mounted) != 0 || pipe(done) != 0) _exit(8);
+      pid_t c = fork();
+      if (c == 0) {
+        /* C, pid 1 of the child namespace, first reads /proc (B's namespace, one above its
+         * own): "self" there is its pid in B's namespace. Then it mounts its own procfs. */
+        char x = 0, mine[64] = {0};
+        int f = open("/proc/self/stat", O_RDONLY);
+        ssize_t got = f >= 0 ? read(f, mine, sizeof mine - 1) : -1;
+        if (f >= 0) close(f);
+        const char *self_above = f < 0 ? ename(errno) : got > 0 ? strtok(mine, " ") : "-";
+        const int m = mount("proc", inner, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        char line[80];
+        snprintf(line, sizeof line, "%c %s", m == 0 ? '1' : '0', self_above);
+        if (write(mounted[1], line, strlen(line)) < 0 || read(done[0], &x, 1) < 0) _exit(1);
+        _exit(0);
+      }
+      char line[80] = {0}, want[32];
+      if (c < 0 || read(mounted[0], line, sizeof line - 1) <= 0) _exit(9);
+      say("inner_mount=%c", line[0]);
+      snprintf(want, sizeof want, "1 %d", (int)c);
+      say("c_self_above_is_c=%d", strcmp(line, want) == 0);
+      snprintf(at, sizeof at, "%s/self/stat", inner);
+      show_open("inner_self", at, O_RDONLY);
+      snprintf(at, sizeof at, "%s/thread-self/comm", inner);
+      show_open("inner_thread_self", at, O_RDONLY);
+      snprintf(at, sizeof at, "%s/1/stat", inner);
+      show_open("inner_pid1", at, O_RDONLY);
+      if (write(done[1], "x", 1) < 0) _exit(10);
+      int st = 0;
+      _exit(waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 11);
+    }
+    close(to_a[1]);
+    int st = 0; /* B's lines first: A speaks once B is gone */
+    const int child = b > 0 && waitpid(b, &st, 0) == b && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char got[64] = {0};
+    ssize_t n = read(to_a[0], got, sizeof got - 1);
+    char want[32];
+    snprintf(want, sizeof want, "%d", (int)b);
+    say("above_self_is_b=%d", n > 0 && strcmp(got, want) == 0);
+    say("child=%d", child);
   } else {
     return 2;
   }

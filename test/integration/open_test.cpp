@@ -299,6 +299,25 @@ TEST_CASE("namespaces: a new pid namespace with its own /proc: \"self\" is the t
   }
 }
 
+TEST_CASE("namespaces: procfs of the pid namespace above, and of a child one where the target has no pid") {
+  // "self" in the procfs of a namespace above the target's (ours, or one between) is the
+  // target's pid there; in a child namespace's procfs the target has none, and natively
+  // "self" is ENOENT there.
+  for (const bool nobody : {false, true}) {
+    TempDir d;
+    REQUIRE(::chmod(d.path.c_str(), 0777) == 0);
+    const Result r = native_and_tracked({kOpenProbe, "ns", "pidns3", d.path}, nobody);
+    CHECK(r["unshare"] == "0");
+    CHECK(r["above_self_is_b"] == "1");
+    CHECK(r["inner_mount"] == "1");
+    CHECK(r["c_self_above_is_c"] == "1");  // one namespace up from the target's own
+    CHECK(r["inner_self"] == "ENOENT");
+    CHECK(r["inner_thread_self"] == "ENOENT");
+    CHECK(r["inner_pid1"] == "0");
+    CHECK(r["child"] == "0");
+  }
+}
+
 TEST_CASE("namespaces: unshare -m (as root, and as uid 65534 in a user namespace) runs tracked") {
   for (const bool nobody : {false, true}) {
     TempDir d;
