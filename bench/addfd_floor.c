@@ -1,0 +1,121 @@
+/* bench_addfd_floor ITERS [continue]: the floor of the mechanism for a tracked open+close,
+ * against which `sandbox run --heap-quota ...` is compared (issue 11). A minimal supervisor:
+ * the child installs a filter that notifies openat and close (with WAIT_KILLABLE_RECV, as
+ * the sandbox's filter does) and runs ITERS open("/dev/null") + close; the parent, with
+ * SYNC_WAKE_UP when the kernel has it, answers each openat by reading the path from the
+ * child's memory (process_vm_readv), opening it itself and installing the file with one
+ * ADDFD + SEND, and each close with CONTINUE. No accounting, no checks, no context: what
+ * the mechanism costs at the least. With "continue" both calls are answered CONTINUE (the
+ * untracked floor). ns/op is the child's, per open+close pair, like bench_open_close. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include "bench.h"
+
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+#ifndef SECCOMP_ADDFD_FLAG_SEND
+#define SECCOMP_ADDFD_FLAG_SEND (1UL << 1)
+#endif
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+
+static int install_filter(void) {
+  struct sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, 2, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_close, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+  };
+  struct sock_fprog prog = {sizeof code / sizeof code[0], code};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+  const unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+  int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+  if (fd < 0)
+    fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+  return fd;
+}
+
+int main(int argc, char **argv) {
+  const long iters = bench_iters(argc, argv, "ITERS [continue]");
+  const int tracked = !(argc > 2 && strcmp(argv[2], "continue") == 0);
+  int to_parent[2], go[2];
+  if (pipe(to_parent) != 0 || pipe(go) != 0) bench_die("pipe");
+  const pid_t child = fork();
+  if (child < 0) bench_die("fork");
+  if (child == 0) {
+    close(to_parent[0]);
+    close(go[1]);
+    const int listener = install_filter();
+    if (listener < 0 || write(to_parent[1], &listener, sizeof listener) != sizeof listener) _exit(3);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(4); /* the parent holds the listener now */
+    close(listener);
+    const long long t0 = bench_now_ns();
+    for (long i = 0; i < iters; ++i) {
+      const int fd = open("/dev/null", O_RDONLY);
+      if (fd < 0) _exit(5);
+      close(fd);
+    }
+    bench_report(bench_now_ns() - t0, iters);
+    _exit(0);
+  }
+  close(to_parent[1]);
+  close(go[0]);
+  int remote = -1;
+  if (read(to_parent[0], &remote, sizeof remote) != sizeof remote) bench_die("child's listener");
+  const int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+  const int listener = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, remote, 0);
+  if (listener < 0) bench_die("pidfd_getfd");
+  ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP); /* 6.6+ */
+  if (write(go[1], "g", 1) != 1) bench_die("go");
+  struct seccomp_notif n;
+  for (;;) {
+    memset(&n, 0, sizeof n);
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &n) != 0) {
+      if (errno == EINTR) continue;
+      break; /* ENOENT: the child is gone */
+    }
+    struct seccomp_notif_resp r = {.id = n.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
+    if (tracked && n.data.nr == SYS_openat) {
+      char path[256];
+      struct iovec local = {path, sizeof path - 1}, there = {(void *)n.data.args[1], sizeof path - 1};
+      const ssize_t got = process_vm_readv(child, &local, 1, &there, 1, 0);
+      path[got > 0 ? got : 0] = 0;
+      const int fd = openat(AT_FDCWD, path, (int)n.data.args[2] | O_CLOEXEC, (mode_t)n.data.args[3]);
+      if (fd >= 0) {
+        struct seccomp_notif_addfd a = {.id = n.id, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = (unsigned)fd};
+        ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+        close(fd);
+        continue;
+      }
+      r = (struct seccomp_notif_resp){.id = n.id, .error = -errno};
+    }
+    ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &r);
+  }
+  int st = 0;
+  if (waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    fprintf(stderr, "bench_addfd_floor: the child failed (status %d)\n", st);
+    return 1;
+  }
+  return 0;
+}
