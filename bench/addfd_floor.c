@@ -1,4 +1,4 @@
-/* bench_addfd_floor ITERS [continue]: the floor of the mechanism for a tracked open+close,
+/* bench_addfd_floor ITERS [continue|checks]: the floor of the mechanism for a tracked open+close,
  * against which `sandbox run --heap-quota ...` is compared (issue 11). A minimal supervisor:
  * the child installs a filter that notifies openat and close (with WAIT_KILLABLE_RECV, as
  * the sandbox's filter does) and runs ITERS open("/dev/null") + close; the parent, with
@@ -6,7 +6,12 @@
  * child's memory (process_vm_readv), opening it itself and installing the file with one
  * ADDFD + SEND, and each close with CONTINUE. No accounting, no checks, no context: what
  * the mechanism costs at the least. With "continue" both calls are answered CONTINUE (the
- * untracked floor). ns/op is the child's, per open+close pair, like bench_open_close. */
+ * untracked floor). With "checks", the floor plus the system calls the sandbox adds to each
+ * pair for its guarantees, made the same way but with nothing decided on them: a zero-timeout
+ * epoll_wait per notification (exits seen before the next call), kcmp of the highest allowed
+ * fd (EMFILE before any lookup), ID_VALID before opening (no side effect for a task that is
+ * gone), statx of the opened file (procfs, ttys), kcmp of the fd being closed (EBADF, count).
+ * ns/op is the child's, per open+close pair, like bench_open_close. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -14,8 +19,10 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -56,8 +63,11 @@ static int install_filter(void) {
 }
 
 int main(int argc, char **argv) {
-  const long iters = bench_iters(argc, argv, "ITERS [continue]");
+  const long iters = bench_iters(argc, argv, "ITERS [continue|checks]");
   const int tracked = !(argc > 2 && strcmp(argv[2], "continue") == 0);
+  const int checks = argc > 2 && strcmp(argv[2], "checks") == 0;
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) bench_die("epoll_create1");
   int to_parent[2], go[2];
   if (pipe(to_parent) != 0 || pipe(go) != 0) bench_die("pipe");
   const pid_t child = fork();
@@ -96,12 +106,22 @@ int main(int argc, char **argv) {
       break; /* ENOENT: the child is gone */
     }
     struct seccomp_notif_resp r = {.id = n.id, .flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE};
+    struct epoll_event ev;
+    if (checks) epoll_wait(ep, &ev, 1, 0);
+    if (checks && n.data.nr == SYS_close)
+      syscall(SYS_kcmp, child, getpid(), 0 /* KCMP_FILE */, n.data.args[0], ep);
     if (tracked && n.data.nr == SYS_openat) {
       char path[256];
       struct iovec local = {path, sizeof path - 1}, there = {(void *)n.data.args[1], sizeof path - 1};
       const ssize_t got = process_vm_readv(child, &local, 1, &there, 1, 0);
       path[got > 0 ? got : 0] = 0;
+      if (checks) {
+        syscall(SYS_kcmp, child, getpid(), 0 /* KCMP_FILE */, 19999, ep);
+        ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &n.id);
+      }
       const int fd = openat(AT_FDCWD, path, (int)n.data.args[2] | O_CLOEXEC, (mode_t)n.data.args[3]);
+      struct statx sx;
+      if (checks && fd >= 0) statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_MODE, &sx);
       if (fd >= 0) {
         struct seccomp_notif_addfd a = {.id = n.id, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = (unsigned)fd};
         ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &a);
