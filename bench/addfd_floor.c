@@ -1,4 +1,4 @@
-/* bench_addfd_floor ITERS [continue|checks]: the floor of the mechanism for a tracked open+close,
+/* bench_addfd_floor ITERS [continue|checks|delay NS]: the floor of the mechanism for a tracked open+close,
  * against which `sandbox run --heap-quota ...` is compared (issue 11). A minimal supervisor:
  * the child installs a filter that notifies openat and close (with WAIT_KILLABLE_RECV, as
  * the sandbox's filter does) and runs ITERS open("/dev/null") + close; the parent, with
@@ -11,6 +11,8 @@
  * epoll_wait per notification (exits seen before the next call), kcmp of the highest allowed
  * fd (EMFILE before any lookup), ID_VALID before opening (no side effect for a task that is
  * gone), statx of the opened file (procfs, ttys), kcmp of the fd being closed (EBADF, count).
+ * With "delay NS", the floor plus a busy wait of NS ns before each open: how the pair's time
+ * depends on the time the supervisor spends before its ADDFD (docs/performance.md).
  * ns/op is the child's, per open+close pair, like bench_open_close. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -63,7 +65,8 @@ static int install_filter(void) {
 }
 
 int main(int argc, char **argv) {
-  const long iters = bench_iters(argc, argv, "ITERS [continue|checks]");
+  const long iters = bench_iters(argc, argv, "ITERS [continue|checks|delay NS]");
+  const long long delay_ns = argc > 3 && strcmp(argv[2], "delay") == 0 ? atoll(argv[3]) : 0;
   const int tracked = !(argc > 2 && strcmp(argv[2], "continue") == 0);
   const int checks = argc > 2 && strcmp(argv[2], "checks") == 0;
   const int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -115,6 +118,8 @@ int main(int argc, char **argv) {
       struct iovec local = {path, sizeof path - 1}, there = {(void *)n.data.args[1], sizeof path - 1};
       const ssize_t got = process_vm_readv(child, &local, 1, &there, 1, 0);
       path[got > 0 ? got : 0] = 0;
+      for (const long long t0 = bench_now_ns(); bench_now_ns() - t0 < delay_ns;) {
+      }
       if (checks) {
         syscall(SYS_kcmp, child, getpid(), 0 /* KCMP_FILE */, 19999, ep);
         ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &n.id);
