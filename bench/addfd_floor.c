@@ -24,6 +24,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -64,6 +65,39 @@ static int install_filter(void) {
   return fd;
 }
 
+static int send_fd(int sock, int fd) {
+  char byte = 0;
+  struct iovec iov = {&byte, 1};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } c;
+  memset(&c, 0, sizeof c);
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
+  struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+  h->cmsg_level = SOL_SOCKET;
+  h->cmsg_type = SCM_RIGHTS;
+  h->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(h), &fd, sizeof fd);
+  return sendmsg(sock, &m, 0) == 1 ? 0 : -1;
+}
+
+static int recv_fd(int sock) {
+  char byte = 0;
+  struct iovec iov = {&byte, 1};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } c;
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
+  if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1) return -1;
+  struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+  if (!h || h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS) return -1;
+  int fd = -1;
+  memcpy(&fd, CMSG_DATA(h), sizeof fd);
+  return fd;
+}
+
 int main(int argc, char **argv) {
   const long iters = bench_iters(argc, argv, "ITERS [continue|checks|delay NS]");
   const long long delay_ns = argc > 3 && strcmp(argv[2], "delay") == 0 ? atoll(argv[3]) : 0;
@@ -72,14 +106,16 @@ int main(int argc, char **argv) {
   const int ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) bench_die("epoll_create1");
   int to_parent[2], go[2];
-  if (pipe(to_parent) != 0 || pipe(go) != 0) bench_die("pipe");
+  /* The listener comes over a socket (SCM_RIGHTS): no ptrace right needed, as pidfd_getfd
+   * would (Yama's ptrace_scope 3 refuses that even to root). */
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, to_parent) != 0 || pipe(go) != 0) bench_die("pipe");
   const pid_t child = fork();
   if (child < 0) bench_die("fork");
   if (child == 0) {
     close(to_parent[0]);
     close(go[1]);
     const int listener = install_filter();
-    if (listener < 0 || write(to_parent[1], &listener, sizeof listener) != sizeof listener) _exit(3);
+    if (listener < 0 || send_fd(to_parent[1], listener) != 0) _exit(3);
     char c;
     if (read(go[0], &c, 1) != 1) _exit(4); /* the parent holds the listener now */
     close(listener);
@@ -94,11 +130,8 @@ int main(int argc, char **argv) {
   }
   close(to_parent[1]);
   close(go[0]);
-  int remote = -1;
-  if (read(to_parent[0], &remote, sizeof remote) != sizeof remote) bench_die("child's listener");
-  const int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
-  const int listener = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, remote, 0);
-  if (listener < 0) bench_die("pidfd_getfd");
+  const int listener = recv_fd(to_parent[0]);
+  if (listener < 0) bench_die("the child's listener");
   ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP); /* 6.6+ */
   if (write(go[1], "g", 1) != 1) bench_die("go");
   struct seccomp_notif n;
