@@ -26,6 +26,11 @@ int SeccompListener::receive(seccomp_notif& n) {
   return ::ioctl(fd_.get(), SECCOMP_IOCTL_NOTIF_RECV, &n) == 0 ? 0 : -errno;
 }
 
+int SeccompListener::wait_ready(int timeout_ms) {
+  pollfd p{fd_.get(), POLLIN, 0};
+  return ::poll(&p, 1, timeout_ms) == 0 ? 0 : 1;  // an error or a signal: let RECV say
+}
+
 int SeccompListener::respond(const seccomp_notif_resp& r) {
   return ::ioctl(fd_.get(), SECCOMP_IOCTL_NOTIF_SEND, &r) == 0 ? 0 : -errno;
 }

@@ -29,6 +29,12 @@ class NotifyChannel {
   virtual int add_fd(const seccomp_notif_addfd& a) = 0;
   // True once no task uses the filter any more: nothing will ever be received again.
   virtual bool hung_up() = 0;
+  // Waits up to `timeout_ms` for a notification (or a hang-up) to receive: 1 ready, 0 not
+  // in time. A test double is always ready.
+  virtual int wait_ready(int timeout_ms) {
+    (void)timeout_ms;
+    return 1;
+  }
   // Whether several threads may call receive() at once (each notification then goes to
   // one of them). A test double answers false and is served by one thread.
   virtual bool concurrent() const { return false; }
@@ -48,6 +54,7 @@ class SeccompListener final : public NotifyChannel {
   bool id_valid(std::uint64_t id) override;
   int add_fd(const seccomp_notif_addfd& a) override;
   bool hung_up() override;
+  int wait_ready(int timeout_ms) override;
   bool concurrent() const override { return true; }
 
  private:

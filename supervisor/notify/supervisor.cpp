@@ -331,6 +331,7 @@ struct Supervisor::Receivers final : opening::ReceiverPool {
   static constexpr int kThreadsMax = 4096;
   static constexpr std::size_t kStack = 512 * 1024;
   static constexpr std::chrono::seconds kIdle{1};
+  static constexpr int kIdleMs = 1000;
 
   Receivers(Supervisor& s, NotifyChannel& c, const std::atomic<bool>& st) : sup(s), ch(c), stop(st) {}
   Supervisor& sup;
@@ -378,20 +379,24 @@ struct Supervisor::Receivers final : opening::ReceiverPool {
     ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     ::pthread_attr_destroy(&attr);
   }
+  // A started thread whose need is over: the primary is parked and no one receives, so the
+  // primary takes receiving back (counted from now, as a wake-up is) and this one leaves.
+  // One cross-thread wake-up per burst, not per call. True when handed back.
+  bool hand_back() {
+    std::lock_guard lk(mu);
+    if (!primary_parked || handback || receiving.load() != 0 || !running()) return false;
+    handback = true;
+    receiving.fetch_add(1);
+    unpark.notify_all();
+    return true;
+  }
+  bool primary_is_parked() {
+    std::lock_guard lk(mu);
+    return primary_parked;
+  }
   // After a call: false when this thread should leave. Parks while another thread receives.
   bool park(bool is_primary) {
-    if (!is_primary) {
-      // A started thread whose need is over: the primary is parked and no one receives, so
-      // the primary takes receiving back (counted from now, as a wake-up is) and this one
-      // leaves. One cross-thread wake-up per burst, not per call.
-      std::lock_guard lk(mu);
-      if (primary_parked && !handback && receiving.load() == 0 && running()) {
-        handback = true;
-        receiving.fetch_add(1);
-        unpark.notify_all();
-        return false;
-      }
-    }
+    if (!is_primary && hand_back()) return false;
     if (receiving.load() == 0) return true;
     std::unique_lock lk(mu);
     if (!is_primary && parked >= kParkedMax) return false;
@@ -473,6 +478,13 @@ void Supervisor::receive(Receivers& r, bool primary) {
   opening::ReceiverPool* pool = r.ch.concurrent() ? &r : nullptr;
   seccomp_notif n{};
   while (r.running()) {
+    // A started thread receiving while the primary is parked (its call ended after the last
+    // one this thread received) hands back after kIdle without a call, so that a listener
+    // gone quiet is served by its first thread alone. Only started threads pay the wait.
+    if (pool && !primary && r.primary_is_parked() && r.ch.wait_ready(Receivers::kIdleMs) == 0) {
+      if (r.hand_back()) break;
+      continue;
+    }
     r.receiving.fetch_add(1);
     const int rc = r.ch.receive(n);
     r.receiving.fetch_sub(1);
