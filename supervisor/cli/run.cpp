@@ -156,6 +156,14 @@ int run_command(const RunOptions& options) {
     ::setenv("SANDBOX_SOCKET", socket_path.c_str(), 1);
   }
 
+  // The guard and the supervisor (forked below, inheriting it) are out of CMD's reach: a
+  // non-dumpable process cannot be ptraced, nor its /proc/<pid>/fd, mem or environ read, nor
+  // its descriptors (the seccomp listener) copied with pidfd_getfd(), by a process of the
+  // same uid without CAP_SYS_PTRACE (a `sandbox run` by a user runs CMD as that user).
+  // Credential changes (open emulation) leave it off; CMD's exec turns it back on for CMD
+  // alone, which must stay readable by its supervisor. Signals still reach both: stopping
+  // them only makes CMD's notified calls wait, killing either kills CMD (docs/security.md).
+  ::prctl(PR_SET_DUMPABLE, 0);
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   const pid_t guard_pid = ::getpid();
   if (const pid_t sup_pid = ::fork(); sup_pid != 0) {

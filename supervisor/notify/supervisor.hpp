@@ -98,6 +98,7 @@ class Supervisor final : public Control {
 
   // Control (the socket, the CLI).
   Caller identify(const ucred& peer, int peer_pidfd) override;
+  void reclassify(Caller& c, int peer_pidfd) override;
   OpResult register_node(const Caller& c, Pid pid) override;
   OpResult fetch(const Caller& c, Pid pid, Node& out) override;
   OpResult deregister(const Caller& c, Pid pid) override;
@@ -260,6 +261,8 @@ class Supervisor final : public Control {
   void kill_job_descendants(JobId job);  // members not seen yet, found through /proc
   JobId job_by_ancestry(Pid pid);        // the job of pid or of its nearest known ancestor
   OpResult authorize_job(const Caller& c, JobId job);
+  // authorize_job, and the right to set, replace or reset its quotas: outside callers only.
+  OpResult authorize_job_change(const Caller& c, JobId job);
   // To every subscriber that wants it and may see it, stamped with the time and the comm.
   // `usage`: which usage subscribers an Event::Kind::usage goes to.
   enum class UsageTo { none, raw, coalesced };

@@ -86,6 +86,9 @@ std::optional<TaskStatus> status(pid_t tid) {
     const std::size_t tab = uids.find_first_of(" \t");
     uids.remove_prefix(tab == std::string_view::npos ? uids.size() : tab);
   }
+  std::string_view mode = proc_field(text, "Seccomp");
+  while (!mode.empty() && (mode.front() == ' ' || mode.front() == '\t')) mode.remove_prefix(1);
+  if (!parse_num(mode, st.seccomp)) st.seccomp = -1;
   return st;
 }
 

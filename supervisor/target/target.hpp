@@ -18,6 +18,9 @@ struct TaskStatus {
   char state = '?';  // R, S, D, T, t, Z, X, ...
   uid_t ruid = 0, euid = 0, suid = 0;
   char name[16] = {};  // "Name:" (the comm, as /proc escapes it), NUL-terminated
+  // "Seccomp:": 0 none, 1 strict, 2 filter; -1 if the kernel does not say (no
+  // CONFIG_SECCOMP). Filters are never removed, so 0 read now means 0 at any earlier time.
+  int seccomp = -1;
   bool alive() const { return state != 'Z' && state != 'X' && state != 'x'; }
 };
 // /proc/<tid>/status of any task (threads included); nullopt if it does not exist.
