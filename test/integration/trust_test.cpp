@@ -500,6 +500,15 @@ TEST_CASE("trust 6: a tenant cannot lift the operator's policy quotas from outsi
 // ---- issue 20: one membership rule; targets cannot reach their supervisor ----------------
 
 namespace {
+// A non-root user's own supervisor and targets: as uid 65534 when the tests run as root,
+// else as the user running them. False if neither can be had (root without setpriv).
+bool can_be_unprivileged() {
+  return ::geteuid() != 0 || can_be_nobody();
+}
+std::vector<std::string> unprivileged(std::vector<std::string> args) {
+  return ::geteuid() == 0 ? as_nobody(std::move(args)) : args;
+}
+
 // The state letter of /proc/<pid>/status ('T' stopped), or '?' if it cannot be read.
 char proc_state(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
@@ -514,15 +523,15 @@ char proc_state(pid_t pid) {
 }  // namespace
 
 TEST_CASE("trust 9: a same-uid target cannot take its supervisor's listener (/proc fd, pidfd_getfd)") {
-  if (!can_be_nobody()) {
-    MESSAGE("needs root and setpriv to run a supervisor as the target's uid");
-    CHECK(::geteuid() != 0);
+  if (!can_be_unprivileged()) {
+    MESSAGE("needs setpriv to run a supervisor as the target's (non-root) uid");
+    CHECK(false);
     return;
   }
   // Under a uid-65534 `sandbox run`: the supervisor is the target's parent, same uid.
   {
     const Result r =
-        run(as_nobody({kSandbox, "run", "--heap-quota", "64M", "--", kAttack, "steal-listener"}));
+        run(unprivileged({kSandbox, "run", "--heap-quota", "64M", "--", kAttack, "steal-listener"}));
     INFO(r.out << r.err);
     CHECK(r["readlink"] == "EACCES");
     CHECK(r["found"] == "0");
@@ -532,9 +541,9 @@ TEST_CASE("trust 9: a same-uid target cannot take its supervisor's listener (/pr
   }
   // Under a user's own serve (uid 65534), with a tenant of that user.
   {
-    Serve s("steal", {}, true);
-    const Result r = run(as_nobody({kShim, "--socket", s.path, "--heap-quota", "64M", "--", kAttack,
-                                    "steal-listener", std::to_string(s.p->pid())}));
+    Serve s("steal", {}, ::geteuid() == 0);
+    const Result r = run(unprivileged({kShim, "--socket", s.path, "--heap-quota", "64M", "--", kAttack,
+                                       "steal-listener", std::to_string(s.p->pid())}));
     INFO(r.out << r.err);
     CHECK(r["readlink"] == "EACCES");
     CHECK(r["getfd"] == "EPERM");
@@ -542,7 +551,7 @@ TEST_CASE("trust 9: a same-uid target cannot take its supervisor's listener (/pr
     CHECK(r.status == 137);
     // The supervisor's guard and the shim's parent are out of reach too: the shim's parent
     // waits for CMD (the attack's parent) and holds the watch connection.
-    const Result shim = run(as_nobody({kShim, "--socket", s.path, "--", kAttack, "steal-listener"}));
+    const Result shim = run(unprivileged({kShim, "--socket", s.path, "--", kAttack, "steal-listener"}));
     INFO(shim.out << shim.err);
     CHECK(shim["readlink"] == "EACCES");
     CHECK(shim["getfd"] == "EPERM");
@@ -550,12 +559,12 @@ TEST_CASE("trust 9: a same-uid target cannot take its supervisor's listener (/pr
 }
 
 TEST_CASE("trust 9: a target that stops its supervisor gains nothing: its calls wait, then are judged") {
-  if (!can_be_nobody()) {
-    MESSAGE("needs root and setpriv to run a supervisor as the target's uid");
-    CHECK(::geteuid() != 0);
+  if (!can_be_unprivileged()) {
+    MESSAGE("needs setpriv to run a supervisor as the target's (non-root) uid");
+    CHECK(false);
     return;
   }
-  Process p(as_nobody({kSandbox, "run", "--heap-quota", "20M", "--", kAttack, "stop-parent", "100"}));
+  Process p(unprivileged({kSandbox, "run", "--heap-quota", "20M", "--", kAttack, "stop-parent", "100"}));
   const pid_t sup = std::stoi(p.expect_out("ppid=").substr(5));
   CHECK(p.expect_out("signalled=") == "signalled=0");
   // The supervisor stops (the event, not a time) while the allocation waits on it ...
@@ -571,13 +580,13 @@ TEST_CASE("trust 9: a target that stops its supervisor gains nothing: its calls 
 }
 
 TEST_CASE("trust 9: a target that kills its supervisor (or the guard) takes its job with it") {
-  if (!can_be_nobody()) {
-    MESSAGE("needs root and setpriv to run a supervisor as the target's uid");
-    CHECK(::geteuid() != 0);
+  if (!can_be_unprivileged()) {
+    MESSAGE("needs setpriv to run a supervisor as the target's (non-root) uid");
+    CHECK(false);
     return;
   }
   const Result r =
-      run(as_nobody({kSandbox, "run", "--heap-quota", "20M", "--", kAttack, "kill-parent", "100"}));
+      run(unprivileged({kSandbox, "run", "--heap-quota", "20M", "--", kAttack, "kill-parent", "100"}));
   INFO(r.out << r.err);
   CHECK(has(r.out, "ppid="));
   CHECK(!has(r.out, "allocated=1"));
@@ -594,20 +603,22 @@ std::string only_job(const Serve& s) {
 }  // namespace
 
 TEST_CASE("trust 10: a tenant's child that reaches the socket before any notified call is not outside") {
-  if (!can_be_nobody()) {
-    MESSAGE("needs root and setpriv for a user's own serve");
-    CHECK(::geteuid() != 0);
+  if (!can_be_unprivileged()) {
+    MESSAGE("needs setpriv for a user's own serve");
+    CHECK(false);
     return;
   }
+  // Root's serve with a root tenant (when root), and a user's own serve with its tenant.
   for (const bool nobody : {false, true}) {
+    if (!nobody && ::geteuid() != 0) continue;
     for (const std::string how : {"clone-parent", "double-fork"}) {
       CAPTURE(nobody);
       CAPTURE(how);
-      Serve s(nobody ? "unknown-nobody" : "unknown", {}, nobody);
+      Serve s(nobody ? "unknown-nobody" : "unknown", {}, nobody && ::geteuid() == 0);
       // Job ids start at 1 in a fresh serve; the attack names it, and lifts its creator.
       std::vector<std::string> a{kShim, "--socket", s.path, "--heap-quota", "20M", "--", kAttack,
                                  how,   s.path,     "1",    "100"};
-      const Result r = run(nobody ? as_nobody(a) : a);
+      const Result r = run(nobody ? unprivileged(a) : a);
       INFO(r.out << r.err);
       CHECK(has(r["answer0"], "\"errno\":"));
       CHECK(has(r["answer1"], "\"errno\":"));
@@ -666,11 +677,11 @@ TEST_CASE("trust 11: an inside client cannot reset, replace or loosen its job's 
     CHECK(r.status == 137);
   }
   SUBCASE("uid-65534 run") {
-    if (!can_be_nobody()) return;
-    check(run(as_nobody({kSandbox, "run", "--heap-quota", "20M", "--", "/bin/sh", "-c", script("")})));
+    if (!can_be_unprivileged()) return;
+    check(run(unprivileged({kSandbox, "run", "--heap-quota", "20M", "--", "/bin/sh", "-c", script("")})));
   }
   SUBCASE("root serve, root tenant") {
-    Serve s("inside-lift");
+    Serve s("inside-lift");  // the runner's own uid when not root
     check(run({kShim, "--socket", s.path, "--heap-quota", "20M", "--", "/bin/sh", "-c", script(s.path)}));
     // The operator still may.
     Process t({kShim, "--socket", s.path, "--heap-quota", "20M", "--", kProbe, "park"});
