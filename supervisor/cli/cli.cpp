@@ -195,7 +195,7 @@ class Parser {
         "print one line on stderr at the end: peak heap, peak files, processes, notifications, the "
         "kill if any");
     opt::add_path(*run_, "-o,--output", o.output,
-                  "write what the run used as JSON to FILE, or to stdout for - (docs/protocol.md); FILE is "
+                  "write what the run used as JSON to FILE, or to stdout for - (docs/jobs.md); FILE is "
                   "opened before CMD starts and must be a regular file or new",
                   "FILE");
     run_->add_option_function<std::string>(

@@ -51,8 +51,8 @@ struct RunOptions {
   // (--wait-job), at most wait_job_ms if set (--wait-job=DURATION), then kill what is left.
   bool wait_job = false;
   std::optional<std::uint64_t> wait_job_ms;
-  std::optional<std::string> trace;   // --trace FILE: usage over time, Chrome trace-event JSON
-  std::vector<std::string> command;   // CMD ARG...
+  std::optional<std::string> trace;  // --trace FILE: usage over time, Chrome trace-event JSON
+  std::vector<std::string> command;  // CMD ARG...
 };
 
 struct ServeOptions {

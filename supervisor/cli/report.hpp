@@ -1,5 +1,5 @@
 // report: what a run used -- `sandbox run --summary` (one line) and `--output FILE` (JSON,
-// schema in docs/protocol.md, "What a run used"). Pure: values in, text out.
+// schema in docs/jobs.md, "What a run used"). Pure: values in, text out.
 #pragma once
 
 #include <cstdint>

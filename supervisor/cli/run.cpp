@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -64,8 +65,10 @@ struct Reaped {
   std::uint64_t user_us = 0, system_us = 0;
   long maxrss_kib = 0;
   void add(const rusage& r) {
-    user_us += static_cast<std::uint64_t>(r.ru_utime.tv_sec) * 1'000'000u + static_cast<std::uint64_t>(r.ru_utime.tv_usec);
-    system_us += static_cast<std::uint64_t>(r.ru_stime.tv_sec) * 1'000'000u + static_cast<std::uint64_t>(r.ru_stime.tv_usec);
+    user_us += static_cast<std::uint64_t>(r.ru_utime.tv_sec) * 1'000'000u +
+               static_cast<std::uint64_t>(r.ru_utime.tv_usec);
+    system_us += static_cast<std::uint64_t>(r.ru_stime.tv_sec) * 1'000'000u +
+                 static_cast<std::uint64_t>(r.ru_stime.tv_usec);
     maxrss_kib = std::max(maxrss_kib, r.ru_maxrss);
   }
 };
@@ -85,7 +88,8 @@ pid_t reap(int flags, int& status, Supervisor* sup, Reaped* acc) {
 double seconds_since(const timespec& start) {
   timespec now{};
   ::clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<double>(now.tv_sec - start.tv_sec) + static_cast<double>(now.tv_nsec - start.tv_nsec) / 1e9;
+  return static_cast<double>(now.tv_sec - start.tv_sec) +
+         static_cast<double>(now.tv_nsec - start.tv_nsec) / 1e9;
 }
 
 Policy effective_policy(const RunOptions& o) {
@@ -144,7 +148,8 @@ void report(Supervisor& sup, JobId job, const RunOptions& o, RunReport r, observ
 std::string how_ended(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status))
-    return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
+    return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) +
+           ")";
   return "ended";
 }
 
@@ -170,7 +175,8 @@ const char* them(std::size_t n) {
 // comes; returns the outcome (LeftRunning::outcome). Event-driven: a pidfd per member
 // polled (a member's exit wakes us; its children, if any, are listed anew then), the
 // signals unblocked only inside ppoll (none is lost between a check and the wait).
-std::string wait_for_job(Supervisor& sup, JobId job, const RunOptions& o, Supervisor* records, Reaped& reaped) {
+std::string wait_for_job(Supervisor& sup, JobId job, const RunOptions& o, Supervisor* records,
+                         Reaped& reaped) {
   sigset_t block, old;
   sigemptyset(&block);
   for (int sig : kTerminationSignals) sigaddset(&block, sig);
@@ -201,9 +207,11 @@ std::string wait_for_job(Supervisor& sup, JobId job, const RunOptions& o, Superv
     if (g_guard_gone || g_interrupted) {
       const int sig = g_interrupted ? static_cast<int>(g_interrupted) : SIGKILL;
       if (o.verbosity >= 1)
-        std::fprintf(stderr, "sandbox: interrupted (%s) while waiting for the job: %zu %s still running: %s; killed %s\n",
-                     g_interrupted ? sigabbrev_np(sig) : "the launcher died", l.count,
-                     l.count == 1 ? "process" : "processes", process_list(l).c_str(), them(l.count));
+        std::fprintf(
+            stderr,
+            "sandbox: interrupted (%s) while waiting for the job: %zu %s still running: %s; killed %s\n",
+            g_interrupted ? (std::string("SIG") + sigabbrev_np(sig)).c_str() : "the launcher died", l.count,
+            l.count == 1 ? "process" : "processes", process_list(l).c_str(), them(l.count));
       if (g_guard_gone) sup.kill_all();
       outcome = "killed_on_signal";
       break;
@@ -216,7 +224,8 @@ std::string wait_for_job(Supervisor& sup, JobId job, const RunOptions& o, Superv
       if (left.tv_nsec < 0) left.tv_sec -= 1, left.tv_nsec += 1'000'000'000;
       if (left.tv_sec < 0) {
         if (o.verbosity >= 1)
-          std::fprintf(stderr, "sandbox: %zu %s of the job still running %s after CMD exited: %s; killed %s\n",
+          std::fprintf(stderr,
+                       "sandbox: %zu %s of the job still running %s after CMD exited: %s; killed %s\n",
                        l.count, l.count == 1 ? "process" : "processes", duration_text(*o.wait_job_ms).c_str(),
                        process_list(l).c_str(), them(l.count));
         outcome = "killed_after_wait";
@@ -251,9 +260,10 @@ LeftRunning end_of_job(Supervisor& sup, JobId job, const RunOptions& o, int cmd_
     recorder->left_running(job, l.count, marks, wait ? "wait" : "kill");
   }
   if (o.verbosity >= 1) {
-    std::string then = wait ? std::string("waiting for ") + them(l.count) + " (" +
-                                  (o.wait_job_ms ? "at most " + duration_text(*o.wait_job_ms) : "no time limit") + ")"
-                            : std::string("killed ") + them(l.count) + " (--wait-job waits for them)";
+    std::string then =
+        wait ? std::string("waiting for ") + them(l.count) + " (" +
+                   (o.wait_job_ms ? "at most " + duration_text(*o.wait_job_ms) : "no time limit") + ")"
+             : std::string("killed ") + them(l.count) + " (--wait-job waits for them)";
     std::fprintf(stderr, "sandbox: %s %s and left %zu %s of its job running: %s; %s\n", o.command[0].c_str(),
                  how_ended(cmd_status).c_str(), l.count, l.count == 1 ? "process" : "processes",
                  process_list(l).c_str(), then.c_str());

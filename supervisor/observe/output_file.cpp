@@ -36,7 +36,8 @@ OutputFile::OutputFile(const std::string& flag, const std::string& path) : flag_
   // Safe against a name changed since the lstat: O_NOFOLLOW refuses a symlink (ELOOP),
   // O_NONBLOCK makes a FIFO without a reader fail (ENXIO) instead of waiting, and the
   // fstat below refuses whatever else was opened. Nothing is truncated before that.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644);
+  const int fd =
+      ::open(path.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644);
   if (fd < 0) {
     if (errno == ELOOP) refuse("is a symbolic link (not followed: name the file itself)");
     if (errno == ENXIO) refuse("not a regular file (a FIFO)");

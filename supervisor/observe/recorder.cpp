@@ -118,8 +118,8 @@ void TraceRecorder::left_running(JobId id, std::size_t count,
   std::lock_guard lk(mu_);
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  const std::uint64_t ts =
-      ts_us(static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(now.tv_nsec));
+  const std::uint64_t ts = ts_us(static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u +
+                                 static_cast<std::uint64_t>(now.tv_nsec));
   std::string pids, comms;
   for (const auto& [pid, comm] : listed) {
     pids += (pids.empty() ? "" : ",") + std::to_string(pid);

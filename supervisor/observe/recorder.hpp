@@ -37,7 +37,8 @@ class TraceRecorder {
   void job(JobId id, std::optional<std::uint64_t> heap_quota_bytes, std::optional<std::uint64_t> file_quota);
   // CMD exited while `count` processes of the job still ran (`listed`: pid, comm of the
   // first ones); `action` is "kill" or "wait". An instant "left running" on the job's track.
-  void left_running(JobId id, std::size_t count, const std::vector<std::pair<std::int64_t, std::string>>& listed,
+  void left_running(JobId id, std::size_t count,
+                    const std::vector<std::pair<std::int64_t, std::string>>& listed,
                     const std::string& action);
   void flush();
   // Finishes the document and writes it; "" or a one-line error.

@@ -122,7 +122,8 @@ TEST_CASE("job end: --wait-job waits for the background work, which finishes its
 
 TEST_CASE("job end: the literal nohup case: f is created with --wait-job") {
   const Dir d;
-  const Result r = sandboxed({"--wait-job"}, {"/bin/sh", "-c", "nohup sh -c \"sleep 1; touch " + d / "f" + "\" &"});
+  const Result r =
+      sandboxed({"--wait-job"}, {"/bin/sh", "-c", "nohup sh -c \"sleep 1; touch " + d / "f" + "\" &"});
   INFO(r.out << r.err);
   CHECK(r.status == 0);
   CHECK(::access((d / "f").c_str(), F_OK) == 0);
@@ -149,7 +150,8 @@ TEST_CASE("job end: --wait-job=DURATION kills what is still running after DURATI
 TEST_CASE("job end: a background member crossing the quota while the job is waited for is killed as usual") {
   const Dir d;
   Process p({kSandbox, "run", "--wait-job", "--heap-quota", "40M", "--", "/bin/sh", "-c",
-             "nohup " + kPython + " -c \"open('" + d / "fifo" + "').read(); bytearray(100 << 20); print('allocated=1')\" &"});
+             "nohup " + kPython + " -c \"open('" + d / "fifo" +
+                 "').read(); bytearray(100 << 20); print('allocated=1')\" &"});
   p.expect_err("waiting for it");
   release(d / "fifo");
   p.expect_err("job heap quota exceeded");
@@ -160,7 +162,7 @@ TEST_CASE("job end: no line when nothing is left, and bad --wait-job values are 
   const Result r = sandboxed({"--summary"}, {"/bin/true"});
   CHECK(r.status == 0);
   CHECK(!has(r.err, "left"));
-  for (const std::string bad : {"--wait-job=", "--wait-job=soon", "--wait-job=-1s", "--wait-job=5x"}) {
+  for (const std::string bad : {"--wait-job=soon", "--wait-job=-1s", "--wait-job=5x"}) {
     CAPTURE(bad);
     const Result u = run({kSandbox, "run", bad, "--", "/bin/true"});
     CHECK(u.status == 2);
@@ -168,4 +170,16 @@ TEST_CASE("job end: no line when nothing is left, and bad --wait-job values are 
   }
   CHECK(sandboxed({"--wait-job=500ms"}, {"/bin/true"}).status == 0);
   CHECK(sandboxed({"--wait-job=2"}, {"/bin/true"}).status == 0);
+}
+
+TEST_CASE("job end: SIGTERM while waiting ends the wait: what is left is killed, and the line says so") {
+  const Dir d;
+  Process p({kSandbox, "run", "--wait-job", "--", "/bin/sh", "-c",
+             "nohup /bin/sh -c 'read x < " + d / "fifo" + "' &"});
+  p.expect_err("waiting for it (no time limit)");
+  p.signal(SIGTERM);
+  const std::string line =
+      p.expect_err("interrupted (SIGTERM) while waiting for the job: 1 process still running: pid ");
+  CHECK(has(line, "; killed it"));
+  CHECK(p.wait() == 0);  // CMD's own status
 }

@@ -16,7 +16,8 @@ namespace {
 using json = nlohmann::json;
 
 const std::string kPython = "/usr/bin/python3";
-const std::vector<std::string> kNobody{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+const std::vector<std::string> kNobody{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                       "--clear-groups"};
 
 bool has(const std::string& hay, const std::string& needle) {
   return hay.find(needle) != std::string::npos;
@@ -70,7 +71,8 @@ mode_t file_type(const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("outputs: a symlink swapped in for -o during the run is not followed (a 0600 file stays untouched)") {
+TEST_CASE(
+    "outputs: a symlink swapped in for -o during the run is not followed (a 0600 file stays untouched)") {
   for (const bool nobody : {false, true}) {
     CAPTURE(nobody);
     if (nobody && !can_be_nobody()) {
@@ -81,8 +83,8 @@ TEST_CASE("outputs: a symlink swapped in for -o during the run is not followed (
     const std::string out = s.out("report.json");
     // The target, which can write the report's directory, replaces the report's name with
     // a symlink to the secret once the run has begun.
-    const Result r = sandboxed({"-o", out}, shell_as(nobody, "rm -f " + out + " && ln -s " + s.secret + " " + out +
-                                                                 " && echo swapped=1"));
+    const Result r = sandboxed({"-o", out}, shell_as(nobody, "rm -f " + out + " && ln -s " + s.secret + " " +
+                                                                 out + " && echo swapped=1"));
     INFO(r.out << r.err);
     CHECK(r.status == 0);
     CHECK(r["swapped"] == "1");
@@ -103,8 +105,8 @@ TEST_CASE("outputs: a FIFO swapped in for -o or --trace during the run does not 
     const Scene s("fifo", nobody);
     const std::string out = s.out("report.json"), trace = s.out("trace.json");
     const Result r = sandboxed({"-o", out, "--trace", trace},
-                               shell_as(nobody, "rm -f " + out + " " + trace + " && mkfifo " + out + " " + trace +
-                                                    " && echo swapped=1"));
+                               shell_as(nobody, "rm -f " + out + " " + trace + " && mkfifo " + out + " " +
+                                                    trace + " && echo swapped=1"));
     INFO(r.out << r.err);
     CHECK(r.status == 0);
     CHECK(r["swapped"] == "1");
