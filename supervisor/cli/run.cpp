@@ -238,7 +238,11 @@ std::string wait_for_job(Supervisor& sup, JobId job, const RunOptions& o, Superv
       const int fd = target::pidfd_open(pid, false);
       if (fd >= 0) fds.push_back({fd, POLLIN, 0});
     }
-    ::ppoll(fds.data(), fds.size(), o.wait_job_ms ? &left : nullptr, &old);
+    // No pidfd at all (each one ended as it was listed, or no descriptor left): look again
+    // soon rather than wait on nothing.
+    timespec soon{0, 100'000'000};
+    if (fds.empty() && (!o.wait_job_ms || left.tv_sec > 0 || left.tv_nsec > soon.tv_nsec)) left = soon;
+    ::ppoll(fds.data(), fds.size(), o.wait_job_ms || fds.empty() ? &left : nullptr, &old);
     for (const pollfd& p : fds) ::close(p.fd);
   }
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
