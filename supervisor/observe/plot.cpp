@@ -366,9 +366,9 @@ std::string plot_svg(std::string_view trace_json, const PlotOptions& opt) {
         if (k.usage >= 0 && k.limit >= 0)
           text += ": " + amount(k.usage, heap) + " > " + amount(k.limit, heap);
       }
-      const bool right = x(k.t) - left < plot_w / 2;
-      svg += "<text class=\"kill-label\" x=\"" + num(x(k.t) + (right ? 4 : -4)) + "\" y=\"" + num(top - 6) +
-             "\" text-anchor=\"" + (right ? "start" : "end") + "\" fill=\"#d62728\">" +
+      const bool to_right = x(k.t) - left < plot_w / 2;
+      svg += "<text class=\"kill-label\" x=\"" + num(x(k.t) + (to_right ? 4 : -4)) + "\" y=\"" + num(top - 6) +
+             "\" text-anchor=\"" + (to_right ? "start" : "end") + "\" fill=\"#d62728\">" +
              xml(one_line(text, 110)) + "</text>\n";
     }
 

@@ -79,7 +79,9 @@ std::optional<TaskStatus> parse_status(std::string_view text) {
   std::string_view name = proc_field(text, "Name");
   while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
   name = name.substr(0, std::min(name.size(), sizeof st.name - 1));
-  std::memcpy(st.name, name.data(), name.size());
+  // A status without a "Name:" line gives an empty view whose data() may be null: memcpy
+  // must not see it (found by fuzz_proc).
+  if (!name.empty()) std::memcpy(st.name, name.data(), name.size());
   // "Uid:\treal\teffective\tsaved\tfs"
   std::string_view uids = proc_field(text, "Uid");
   uid_t* const slots[] = {&st.ruid, &st.euid, &st.suid};
