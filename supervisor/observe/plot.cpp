@@ -274,7 +274,8 @@ std::string plot_svg(std::string_view trace_json, const PlotOptions& opt) {
   for (const Panel& pn : panels) {
     const double scaled = pn.max / pn.unit.scale;
     // Headroom above the largest value: a quota line equal to it is never drawn on the frame.
-    const double step = tick_step(std::max(scaled * 1.06, 1.0), 5);
+    // Files are whole numbers: no tick between two of them.
+    const double step = std::max(tick_step(std::max(scaled * 1.06, 1.0), 5), pn.heap ? 0.0 : 1.0);
     const double ymax = std::max(step, std::ceil(scaled * 1.06 / step) * step);
     const auto y = [&](double v) {
       return pn.y0 + panel_h - panel_h * std::clamp(v / pn.unit.scale / ymax, 0.0, 1.0);
@@ -367,8 +368,8 @@ std::string plot_svg(std::string_view trace_json, const PlotOptions& opt) {
           text += ": " + amount(k.usage, heap) + " > " + amount(k.limit, heap);
       }
       const bool to_right = x(k.t) - left < plot_w / 2;
-      svg += "<text class=\"kill-label\" x=\"" + num(x(k.t) + (to_right ? 4 : -4)) + "\" y=\"" + num(top - 6) +
-             "\" text-anchor=\"" + (to_right ? "start" : "end") + "\" fill=\"#d62728\">" +
+      svg += "<text class=\"kill-label\" x=\"" + num(x(k.t) + (to_right ? 4 : -4)) + "\" y=\"" +
+             num(top - 6) + "\" text-anchor=\"" + (to_right ? "start" : "end") + "\" fill=\"#d62728\">" +
              xml(one_line(text, 110)) + "</text>\n";
     }
 

@@ -152,6 +152,7 @@ void TraceRecorder::on_event(const Event& e) {
     writer_.release(track, true);
     members_.erase(track);
   }
+  const bool known = nodes_.contains(track);
   Usage& u = nodes_[track];
   if (!whole_job) name_track(track, e, u);
   switch (e.kind) {
@@ -178,9 +179,7 @@ void TraceRecorder::on_event(const Event& e) {
       break;
     case Event::Kind::exec:
       // A process seen first by its exec may be a member with no node: held until known.
-      if (!nodes_.contains(e.tgid) || members_.contains(e.tgid)) {
-        if (members_.try_emplace(e.tgid).second) writer_.hold(e.tgid);
-      }
+      if ((!known || members_.contains(e.tgid)) && members_.try_emplace(e.tgid).second) writer_.hold(e.tgid);
       writer_.instant(ts, e.tgid, "exec");
       break;
     case Event::Kind::exited:

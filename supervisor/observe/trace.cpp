@@ -132,7 +132,9 @@ void TraceWriter::close_window(std::uint64_t k, Track& t, std::uint64_t now) {
   // finest at once.
   now = std::max(now, t.last.ts);
   if (now > t.refilled) {
-    t.tokens = std::min(opt_.burst, t.tokens + static_cast<double>(now - t.refilled) * opt_.rate / 1e6);
+    const double add = static_cast<double>(now - t.refilled) * opt_.rate / 1e6;
+    t.tokens = std::min(opt_.burst, t.tokens + add);
+    t.reserve = std::min(opt_.burst, t.reserve + add);
     t.refilled = now;
   }
   t.tokens -= wrote;
@@ -159,14 +161,16 @@ void TraceWriter::sample(std::uint64_t ts_us, std::int64_t pid, Series s, std::i
   Track& t = it->second;
   if (fresh) {
     t.window = opt_.min_window_us;
-    t.tokens = opt_.burst;
+    t.tokens = t.reserve = opt_.burst;
     t.refilled = ts_us;
   }
   if (t.open && ts_us >= t.start + t.window) close_window(k, t, ts_us);
   // A crossing is written exactly, with the sample before it (the last of the window
-  // closed here), while the reserve lasts: a target that flips its own quota endlessly
-  // gets the coalescing of any other sample.
-  const bool crossing = crosses(pid, s, t, value) && t.tokens > -opt_.burst;
+  // closed here), while the track's crossing reserve (a bucket of its own, so that the
+  // pressure of ordinary samples never uses it up) lasts: a target that flips its own quota
+  // endlessly gets the coalescing of any other sample.
+  const bool crossing = crosses(pid, s, t, value) && t.reserve >= 1;
+  if (crossing) t.reserve -= 2;  // the crossing and the sample before it
   t.has_cur = true;
   t.cur = value;
   if (crossing && t.open) close_window(k, t, ts_us);

@@ -17,7 +17,7 @@
 // are exact; and a usage sample that crosses its quota (the same process's quota track,
 // from at or below to above, or back) is written exactly, with the sample before it. An
 // unchanged value is never written. So a track writes at most about burst + rate x seconds
-// points (crossings draw on a reserve of another `burst`), whatever the target does.
+// points, and crossings (from a bucket of their own, alike) at most twice that again.
 //
 // Held tracks: the events of a held pid (hold()) are kept aside until release() appends
 // them or drops them -- a recorder keeps only the processes worth a track.
@@ -107,7 +107,8 @@ class TraceWriter {
     std::int64_t written_v = 0;
     bool has_cur = false;  // the latest value sampled (crossings are against it)
     std::int64_t cur = 0;
-    double tokens = 0;  // the bucket: points this track may write now
+    double tokens = 0;   // the bucket: points this track may write now
+    double reserve = 0;  // crossings' own bucket
     std::uint64_t refilled = 0;
   };
   struct Held {

@@ -240,7 +240,8 @@ TEST_CASE("trace: one_line and command_label make one line of a script, cut with
   using sandbox::observe::one_line;
   CHECK(command_label({"sh", "-c", "for i in 1 2; do\n  echo $i\ndone\n"}) ==
         "sh -c for i in 1 2; do echo $i done");
-  CHECK(one_line("a\tb\r\n\x01c  ") == "a b c");
+  CHECK(one_line("a\tb\r\n\x01"
+                 "c  ") == "a b c");
   const std::string long_line = command_label({"python3", "-c", std::string(200, 'x')}, 40);
   CHECK(long_line.size() == 40);
   CHECK(long_line.ends_with("..."));
