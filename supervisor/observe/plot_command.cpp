@@ -1,8 +1,4 @@
 // `sandbox plot TRACE [-o FILE.svg]`: reads the trace, writes the SVG (observe/plot.*).
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -10,8 +6,8 @@
 #include <sstream>
 
 #include "cli/cli.hpp"
+#include "observe/output_file.hpp"
 #include "observe/plot.hpp"
-#include "target/unique_fd.hpp"
 
 namespace sandbox {
 
@@ -24,37 +20,6 @@ std::string plot_output_for(const std::string& trace) {
   out += ".svg";
   return out == trace ? "" : out;
 }
-
-namespace {
-
-// Writes `svg` to `path`: created 0644 if missing, never through a symlink (O_NOFOLLOW on
-// the last component), only over a regular file (a FIFO or device is refused before
-// anything is written or truncated). "" or the error.
-std::string write_svg(const std::string& path, const std::string& svg) {
-  UniqueFd fd(
-      ::open(path.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644));
-  if (!fd) {
-    if (errno == ELOOP) return "a symbolic link (not followed)";
-    if (errno == ENXIO) return "not a regular file (a FIFO with no reader)";
-    return std::strerror(errno);
-  }
-  struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return std::strerror(errno);
-  if (!S_ISREG(st.st_mode)) return "not a regular file";
-  if (::ftruncate(fd.get(), 0) != 0) return std::strerror(errno);
-  std::size_t off = 0;
-  while (off < svg.size()) {
-    const ssize_t n = ::write(fd.get(), svg.data() + off, svg.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return std::strerror(errno);
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  return "";
-}
-
-}  // namespace
 
 int plot_command(const PlotCommand& o) {
   std::string output = o.output;
@@ -87,7 +52,16 @@ int plot_command(const PlotCommand& o) {
     std::fwrite(svg.data(), 1, svg.size(), stdout);
     return std::fflush(stdout) == 0 ? 0 : 1;
   }
-  if (const std::string err = write_svg(output, svg); !err.empty()) {
+  // Never through a symlink, never into a FIFO or a device (observe/output_file.hpp).
+  std::string err;
+  try {
+    observe::OutputFile out("-o", output);
+    err = out.write(svg);
+    if (const std::string closed = out.close(); err.empty()) err = closed;
+  } catch (const observe::OutputError& e) {
+    err = e.why();
+  }
+  if (!err.empty()) {
     std::fprintf(stderr, "sandbox: plot: cannot write '%s': %s\n", output.c_str(), err.c_str());
     return 1;
   }

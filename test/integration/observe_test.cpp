@@ -443,7 +443,7 @@ TEST_CASE("plot: without -o the picture goes next to the trace (TRACE.json -> TR
   REQUIRE(::symlink(victim.c_str(), svg.c_str()) == 0);
   const Result refused = run({kSandbox, "plot", trace});
   CHECK(refused.status == 1);
-  CHECK(has(refused.err, "cannot write '" + svg + "': a symbolic link"));
+  CHECK(has(refused.err, "cannot write '" + svg + "': is a symbolic link"));
   CHECK(slurp(victim) == "precious");
   // A FIFO is refused at once, not waited on.
   ::unlink(svg.c_str());
