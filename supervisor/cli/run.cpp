@@ -392,10 +392,9 @@ int run_command(const RunOptions& options) {
   std::unique_ptr<observe::TraceRecorder> recorder;
   if (options.trace) {
     try {
-      std::string job = "run";
-      for (const auto& a : options.command) job += " " + a;
-      if (job.size() > 80) job = job.substr(0, 77) + "...";
-      recorder = std::make_unique<observe::TraceRecorder>(*options.trace, job);
+      // "run CMD ARGS": one line (a multi-line `sh -c` script's newlines are spaces), cut at 80.
+      recorder = std::make_unique<observe::TraceRecorder>(
+          *options.trace, "run " + observe::command_label(options.command, 76));
     } catch (const std::exception& e) {
       std::fprintf(stderr, "sandbox: %s\n", e.what());
       return 2;

@@ -67,9 +67,13 @@ struct Event {
   std::optional<std::uint64_t> heap_bytes;        // usage: the node's (or job's) heapsize now
   std::optional<std::uint64_t> open_files;        // usage: the node's (or job's) openfile_count now
   JobId job = 0;                                  // joined, killed, usage: the job (0: none)
-  std::optional<JobViolation> job_violation;      // killed for a job quota (then `violation` is empty)
-  std::string name;                               // killed: the process's name (comm), for messages
-  std::string container;                          // served through --oci-listener: the container id
+  // usage, raw only (the trace): a job member's own share, for a process with no node of
+  // its own; `member_ended` once more (zeros) when it leaves the job.
+  bool member = false;
+  bool member_ended = false;
+  std::optional<JobViolation> job_violation;  // killed for a job quota (then `violation` is empty)
+  std::string name;                           // killed: the process's name (comm), for messages
+  std::string container;                      // served through --oci-listener: the container id
   // Stamped by the supervisor when the event is emitted (a coalesced usage event: when it
   // was decided to send it).
   std::uint64_t time_ns = 0;  // CLOCK_REALTIME

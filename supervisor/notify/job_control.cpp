@@ -151,6 +151,9 @@ void Supervisor::kill_job(const JobViolation& v) {
   kill_job_descendants(v.job);
   if (!first) return;
   ++(v.resource == Resource::heap ? kills_heap_ : kills_files_);
+  // The trace gives the process whose call crossed a track of its own, even if that call
+  // was its first counted one (its share before the call).
+  publish_member_usage(v.pid, false);
   Event e{Event::Kind::killed, v.pid, v.pid};
   e.job = v.job;
   e.job_violation = v;

@@ -300,6 +300,7 @@ void Supervisor::sweep() {
         const JobId job = jobs_.job_of(pid);
         jobs_.leave(pid, Ending::unknown, -1);
         if (job != 0 && (usage_raw_ | usage_coalesced_) != 0) publish_job_usage(job);
+        if (job != 0 && !had_node) publish_member_usage(pid, true);
         if (had_node) emit({Event::Kind::exited, pid, pid});
         forget_process(pid);
       } else if (auto t = thread_nodes_.find(pid); t != thread_nodes_.end()) {
@@ -573,7 +574,10 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
   // Usage watchers (the trace, `watch` with usage): only when a counter changed.
   if ((usage_raw_ | usage_coalesced_) != 0) {
     if (tracker_.changes() != changes) publish_usage(tid, tgid);
-    if (jobs_.changes() != job_changes) publish_job_usage(jobs_.job_of(tgid));
+    if (jobs_.changes() != job_changes) {
+      publish_job_usage(jobs_.job_of(tgid));
+      publish_member_usage(tgid, false);
+    }
   }
 }
 

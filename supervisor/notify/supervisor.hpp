@@ -311,6 +311,8 @@ class Supervisor final : public Control {
   // Coalesced for watchers, as for nodes (raw for the trace); a job no process is left in
   // is never held back (its last value arrives).
   void publish_job_usage(JobId job);
+  // The trace's per-process view of a job: a member without a node, its share (raw only).
+  void publish_member_usage(Pid tgid, bool ended);
   void publish_usage_event(std::int64_t key, const Event& e, bool hold_allowed);
   struct Joined {  // a listener handed over by `sandbox-shim --socket`, with its thread
     std::unique_ptr<SeccompListener> listener;

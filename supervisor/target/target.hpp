@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sandbox::target {
@@ -116,5 +117,22 @@ Overcommit overcommit();
 
 // Direct children of this process (all its threads), for cleaning up after a run.
 std::vector<pid_t> own_children();
+
+// The parsers of the /proc texts above, pure (no I/O). A target controls parts of these
+// texts -- its comm (in status and stat), its maps' file names -- so each takes any bytes
+// and answers nullopt rather than guess; test/fuzz/fuzz_proc.cpp fuzzes them.
+std::optional<TaskStatus> parse_status(std::string_view status);
+std::optional<VmCounters> parse_vm_counters(std::string_view status);
+std::optional<bool> parse_capability(std::string_view status, int cap);
+// Fields 45-47 of /proc/<tid>/stat, counted after the comm's last ')'.
+std::optional<Layout> parse_stat_layout(std::string_view stat);
+// The line of /proc/<tid>/limits that starts with `name` ("Max data size").
+std::optional<Limit> parse_limit(std::string_view limits, std::string_view name);
+// One line of /proc/<tid>/maps: its range and its pathname field ("" for anonymous).
+struct MapsLine {
+  std::uint64_t start = 0, end = 0;
+  std::string_view name;  // points into the line
+};
+std::optional<MapsLine> parse_maps_line(std::string_view line);
 
 }  // namespace sandbox::target

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Builds the two libFuzzer harnesses (issue 6) with clang++ and runs each for SECONDS
-# (default 60): fuzz_protocol (the control socket's request parser) and fuzz_policy (the
-# policy parser). Only the parser sources are compiled: protocol.cpp, policy.cpp,
-# syscalls.cpp (the policy checks ABI numbers against the table; it needs libseccomp),
-# tracker.cpp and jobs.cpp (names used by the serialisers) and shim/size.cpp.
+# Builds the libFuzzer harnesses with clang++ and runs each for SECONDS (default 60):
+# fuzz_protocol (the control socket's request parser) and fuzz_policy (the policy parser),
+# issue 6; fuzz_proc (the /proc text parsers: status, stat, maps, limits, the waits' signal
+# state) and fuzz_trace (the trace reader of `sandbox plot`, and the trace writer), issue 20.
+# Only the parser sources are compiled: protocol.cpp, policy.cpp, syscalls.cpp (the policy
+# checks ABI numbers against the table; it needs libseccomp), tracker.cpp and jobs.cpp
+# (names used by the serialisers) and shim/size.cpp for the first two; target.cpp and
+# waits.cpp for fuzz_proc; trace.cpp and plot.cpp for fuzz_trace.
 #
 # Usage: test/fuzz/run.sh [SECONDS]
 #   FUZZ_BUILD_DIR   build directory (default build-fuzz/ at the top of the tree)
@@ -38,24 +41,32 @@ compile() {
   fi
 }
 
-objs=()
-for src in supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp \
-           shim/size.cpp; do
-  obj="$build/obj/$(basename "${src%.cpp}").o"
-  compile "$root/$src" "$obj"
-  objs+=("$obj")
-done
-for name in fuzz_protocol fuzz_policy; do
+# The sources each harness links (besides its own).
+declare -A sources=(
+  [fuzz_protocol]="supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp shim/size.cpp"
+  [fuzz_policy]="supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp shim/size.cpp"
+  [fuzz_proc]="supervisor/target/target.cpp supervisor/open/waits.cpp"
+  [fuzz_trace]="supervisor/observe/trace.cpp supervisor/observe/plot.cpp"
+)
+harnesses=(fuzz_protocol fuzz_policy fuzz_proc fuzz_trace)
+headers+=("$root"/supervisor/*/*.hpp)
+for name in "${harnesses[@]}"; do
+  objs=()
+  for src in ${sources[$name]}; do
+    obj="$build/obj/$(basename "${src%.cpp}").o"
+    compile "$root/$src" "$obj"
+    objs+=("$obj")
+  done
   compile "$here/$name.cpp" "$build/obj/$name.o"
   # shellcheck disable=SC2086
-  nice "$cxx" "${flags[@]}" -fsanitize=fuzzer "$build/obj/$name.o" "${objs[@]}" $seccomp_libs -o "$build/$name"
+  nice "$cxx" "${flags[@]}" -fsanitize=fuzzer "$build/obj/$name.o" "${objs[@]}" $seccomp_libs -lpthread -o "$build/$name"
 done
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 status=0
 summary=()
-for name in fuzz_protocol fuzz_policy; do
+for name in "${harnesses[@]}"; do
   corpus=${name#fuzz_}
   work="$build/corpus/$corpus"
   mkdir -p "$work"
