@@ -363,8 +363,8 @@ std::optional<std::string> delegate(const Options& o, int sock, pid_t pid) {
   const std::string answer = send_line(sock, line) ? read_line(sock) : std::string();
   const auto job = is_ok(answer) ? number_field(answer, "job") : std::nullopt;
   if (job) return std::to_string(*job);
-  std::fprintf(stderr, "sandbox-shim: cannot start '%s': %s; the outer supervisor refused a nested job: %s\n",
-               o.command[0].c_str(), sandbox::shim::kNestedMessage, failure(answer).c_str());
+  std::fprintf(stderr, "sandbox-shim: cannot start '%s': %s: %s\n", o.command[0].c_str(),
+               sandbox::shim::kNestedRefused, failure(answer).c_str());
   return std::nullopt;
 }
 

@@ -238,9 +238,8 @@ std::string delegate_line(const RunOptions& o, const Policy& policy, pid_t child
 int run_nested(const RunOptions& o, const Policy& policy, char* const argv[]) {
   const char* path = std::getenv("SANDBOX_SOCKET");
   if (path == nullptr || *path == '\0') {
-    std::fprintf(stderr,
-                 "sandbox: cannot start '%s': %s; and no $SANDBOX_SOCKET names it to ask for a nested job\n",
-                 argv[0], shim::kNestedMessage);
+    std::fprintf(stderr, "sandbox: cannot start '%s': %s: no $SANDBOX_SOCKET names it to ask\n", argv[0],
+                 shim::kNestedRefused);
     return exit_status::cannot_run;
   }
   if (o.trace) {
@@ -304,7 +303,7 @@ int run_nested(const RunOptions& o, const Policy& policy, char* const argv[]) {
   try {
     made = ask(delegate_line(o, policy, child), "", nullptr);
     if (!made.value("ok", false))
-      return give_up(std::string(shim::kNestedMessage) + "; the outer supervisor refused a nested job: " +
+      return give_up(std::string(shim::kNestedRefused) + ": " +
                      made.value("message", std::string("no reason given")));
     job = static_cast<JobId>(u64(made, "job"));
     // Its kills are watched before CMD runs: the one report that counts cannot be missed.

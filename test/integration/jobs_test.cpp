@@ -473,7 +473,7 @@ TEST_CASE("delegation: the outer may forbid it; then the old refusal, exit 126")
   CHECK(flag.err.find("already runs under a sandbox supervisor") != std::string::npos);
   CHECK(flag.err.find("\"delegate\": false") != std::string::npos);
   const std::string policy = temp_path("deleg-policy") + ".json";
-  std::ofstream(policy) << "{\"delegate\": false}\n";
+  std::ofstream(policy) << "{\"version\": 1, \"delegate\": false}\n";
   const Result pol = sandboxed({"--policy", policy}, {"sh", "-c", kShim + " -- true; echo inner=$?"});
   std::remove(policy.c_str());
   INFO(pol.out << pol.err);
