@@ -336,6 +336,46 @@ sandbox::KillReport kill_report(std::string_view ev) {
   return r;
 }
 
+// ---- nested: inside a sandboxed job (delegation, docs/jobs.md) ---------------------------
+// No listener can be had (EBUSY): the supervisor we run under makes CMD a job nested in
+// ours. We are its launcher (its parent, a subreaper): the child only waits for the go.
+[[noreturn]] void nested_child(const Options& o, int status_fd, pid_t parent) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(kCannotRun);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  std::vector<char*> argv;
+  for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  char go = 0;
+  ssize_t n;
+  do n = ::recv(status_fd, &go, 1, 0);
+  while (n < 0 && errno == EINTR);
+  if (n != 1 || go != 'g') ::_exit(kCannotRun);
+  ::execvp(argv[0], argv.data());
+  const int err = errno;
+  const std::string why = std::string("cannot run '") + argv[0] + "': " + std::strerror(err);
+  const int status = err == ENOENT ? kNotFound : kCannotRun;
+  tell(status_fd, static_cast<char>(status), why.data(), why.size());
+  ::_exit(status);
+}
+
+// Asks for the nested job of `pid`; its id, or nullopt with the reason printed.
+std::optional<std::string> delegate(const Options& o, int sock, pid_t pid) {
+  std::string line = "{\"op\":\"delegate\",\"pid\":" + std::to_string(pid);
+  if (o.heap) line += ",\"heap_quota_bytes\":" + (o.heap->limit ? std::to_string(*o.heap->limit) : "-1");
+  if (o.files) line += ",\"file_quota\":" + (o.files->limit ? std::to_string(*o.files->limit) : "-1");
+  if (o.track) line += ",\"track\":true";
+  line += ",\"scope\":\"" + o.scope + "\"}\n";
+  const std::string answer = send_line(sock, line) ? read_line(sock) : std::string();
+  const auto job = is_ok(answer) ? number_field(answer, "job") : std::nullopt;
+  if (job) return std::to_string(*job);
+  std::fprintf(stderr, "sandbox-shim: cannot start '%s': %s: %s\n", o.command[0].c_str(),
+               sandbox::shim::kNestedRefused, failure(answer).c_str());
+  return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -346,17 +386,27 @@ int main(int argc, char** argv) {
   // no pidfd_getfd() of our connections by a same-uid target. The joining child inherits it
   // until CMD's exec, which gives CMD its own.
   ::prctl(PR_SET_DUMPABLE, 0);
+  // Already under a supervisor, as the kernel says (EBUSY): a nested job, asked of it at
+  // $SANDBOX_SOCKET (or --socket), instead of a join.
+  const bool nested = sandbox::shim::probe_nested() == 1;
+  // CMD finds the supervisor's socket where `sandbox run`'s CMD does (a nested sandbox asks there).
+  ::setenv("SANDBOX_SOCKET", o.socket->c_str(), 1);
 
   // The watching connection, and the filter the child will install.
   const int watch = connect_server(*o.socket);
-  if (!send_line(watch, "{\"op\":\"filter\"}\n")) {
+  if (nested && o.scope != "job") {
+    std::fprintf(stderr, "sandbox-shim: --scope process: not available in a nested job (docs/jobs.md)\n");
+    return kUsage;
+  }
+  if (nested) ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // CMD's orphans come to us: they stay in its job
+  if (!nested && !send_line(watch, "{\"op\":\"filter\"}\n")) {
     std::fprintf(stderr, "sandbox-shim: %s: %s\n", o.socket->c_str(), std::strerror(errno));
     return kUnreachable;
   }
-  const std::string answer = read_line(watch);
+  const std::string answer = nested ? std::string() : read_line(watch);
   const auto hex = is_ok(answer) ? string_field(answer, "filter") : std::nullopt;
   const auto prog = hex ? decode(*hex) : std::nullopt;
-  if (!prog) {
+  if (!nested && !prog) {
     std::fprintf(stderr, "sandbox-shim: filter: %s\n", failure(answer).c_str());
     return answer.empty() ? kUnreachable : kRefused;
   }
@@ -374,6 +424,7 @@ int main(int argc, char** argv) {
   if (pid == 0) {
     ::close(sv[0]);
     ::close(watch);
+    if (nested) nested_child(o, sv[1], parent);
     child(o, *prog, sv[1], parent);
   }
   ::close(sv[1]);
@@ -398,7 +449,18 @@ int main(int argc, char** argv) {
     ::waitpid(pid, nullptr, 0);
     return static_cast<unsigned char>(m[1]);
   };
-  std::string msg = next_message();
+  std::string msg;
+  if (nested) {
+    const auto job = delegate(o, watch, pid);
+    if (!job) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      return kCannotRun;
+    }
+    msg = "J" + *job;
+  } else {
+    msg = next_message();
+  }
   if (msg.size() >= 2 && msg[0] == 'X') return failed(msg);
   if (msg.empty() || msg[0] != 'J') {
     int st = 0;

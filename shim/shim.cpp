@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -52,6 +53,23 @@ int install_filter_nnp_if_needed(const sock_fprog& prog) {
   if (listener != -EACCES) return listener;
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return kNoNewPrivsFailed;
   return install_filter(prog);
+}
+
+int probe_nested() {
+  const pid_t pid = ::fork();
+  if (pid < 0) return -errno;
+  if (pid == 0) {
+    sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    const sock_fprog prog{1, &allow};
+    // The probe's no_new_privs dies with it (only where the kernel requires it).
+    const int fd = install_filter_nnp_if_needed(prog);
+    ::_exit(fd >= 0 ? 0 : fd == -EBUSY ? 1 : 2);
+  }
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) return -errno;
+  if (!WIFEXITED(st) || WEXITSTATUS(st) > 1) return -ENOSYS;
+  return WEXITSTATUS(st);
 }
 
 namespace {

@@ -37,6 +37,18 @@ constexpr const char* kNestedMessage =
     "this process already runs under a sandbox supervisor (its seccomp filter chain has a listener, EBUSY); "
     "nested sandboxes are not supported: run CMD directly, it is supervised already";
 
+// The same, for a nested launcher whose nested job was not had; the reason follows.
+constexpr const char* kNestedRefused =
+    "this process already runs under a sandbox supervisor (its seccomp filter chain has a listener, EBUSY), "
+    "and "
+    "no nested job was had";
+
+// Whether this process already runs under a supervisor, as the kernel says it: a forked
+// probe installs an allow-everything filter asking for a listener, which fails with EBUSY
+// exactly when the chain has one already (one listener per chain), and exits. 1: nested,
+// 0: not, -errno: cannot tell. Nothing of the probe stays (its filter dies with it).
+int probe_nested();
+
 // Never returns. On failure reports {failed, stage, errno} on `control` and dies: with
 // _exit(127) before the filter is installed, with SIGKILL after (an exit_group would wait
 // for a supervisor that never received the listener).

@@ -219,6 +219,10 @@ class Parser {
                                    "$XDG_RUNTIME_DIR or /run); CMD "
                                    "finds it in $SANDBOX_SOCKET");
     run_->add_flag("--no-socket", o.no_socket, "serve no control socket")->excludes(socket);
+    run_->add_flag(
+        "--no-delegate", o.no_delegate,
+        "refuse nested jobs: a `sandbox run` or `sandbox-shim` inside CMD stops with one line, exit "
+        "126 (policy \"delegate\": false; docs/jobs.md)");
     opt::add_verbosity(*run_, o.verbosity);
     run_->footer(std::string("The quotas are outside quotas: CMD cannot lift them (docs/semantics.md).\n\n") +
                  kExitStatus);
@@ -236,6 +240,8 @@ class Parser {
     add_policy(*serve_, o.policy_file,
                "a JSON policy (policies/README.md): its quotas hold for every joined target; a join may only "
                "tighten them");
+    serve_->add_flag("--no-delegate", o.no_delegate,
+                     "refuse nested jobs inside joined targets (policy \"delegate\": false; docs/jobs.md)");
     opt::add_path(*serve_, "--metrics", o.metrics,
                   "serve Prometheus metrics on http://HOST:PORT/metrics (HOST defaults to 127.0.0.1)",
                   "HOST:PORT");

@@ -44,6 +44,7 @@ struct RunOptions {
   int verbosity = 1;
   std::optional<std::string> socket;  // control socket path (default: see default_socket_path)
   bool no_socket = false;
+  bool no_delegate = false;           // refuse nested jobs (policy "delegate": false)
   Scope scope = Scope::job;           // what the quotas cover
   bool summary = false;               // one line on stderr at the end
   std::optional<std::string> output;  // JSON summary to this file ("-": stdout)
@@ -60,6 +61,7 @@ struct ServeOptions {
   bool socket_default = true;  // not given: in a directory that must be private (server.hpp)
   mode_t socket_mode = 0600;
   std::optional<std::string> policy_file;
+  bool no_delegate = false;  // refuse nested jobs in joined targets (policy "delegate": false)
   int verbosity = 1;
   std::optional<std::string> metrics;  // --metrics HOST:PORT (validated by the server)
   // --oci-listener: the socket where OCI runtimes hand over container listeners

@@ -29,16 +29,10 @@
 namespace sandbox {
 
 namespace {
-
 using json = nlohmann::json;
-
 constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
 constexpr std::size_t kMaxResponse = 64u << 20;
-
-// The socket could not be reached, or the connection failed.
-struct CtlIoError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+}  // namespace
 
 UniqueFd connect_to(const std::string& path) {
   sockaddr_un addr{};
@@ -76,35 +70,26 @@ void send_all(int fd, const std::string& data) {
   }
 }
 
-// Reads lines from the server, one at a time.
-class LineReader {
- public:
-  explicit LineReader(int fd) : fd_(fd) {}
-  // The next line without '\n'; nullopt at end of stream.
-  std::optional<std::string> next() {
-    for (;;) {
-      if (const auto nl = buf_.find('\n'); nl != std::string::npos) {
-        std::string line = buf_.substr(0, nl);
-        buf_.erase(0, nl + 1);
-        return line;
-      }
-      if (buf_.size() > kMaxResponse)
-        throw CtlIoError("response longer than " + std::to_string(kMaxResponse));
-      char chunk[16384];
-      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw CtlIoError(std::string("recv: ") + std::strerror(errno));
-      }
-      if (n == 0) return std::nullopt;
-      buf_.append(chunk, static_cast<std::size_t>(n));
+std::optional<std::string> LineReader::next() {
+  for (;;) {
+    if (const auto nl = buf_.find('\n'); nl != std::string::npos) {
+      std::string line = buf_.substr(0, nl);
+      buf_.erase(0, nl + 1);
+      return line;
     }
+    if (buf_.size() > kMaxResponse) throw CtlIoError("response longer than " + std::to_string(kMaxResponse));
+    char chunk[16384];
+    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw CtlIoError(std::string("recv: ") + std::strerror(errno));
+    }
+    if (n == 0) return std::nullopt;
+    buf_.append(chunk, static_cast<std::size_t>(n));
   }
+}
 
- private:
-  int fd_;
-  std::string buf_;
-};
+namespace {
 
 json parse_response(const std::string& line) {
   json j = json::parse(line, nullptr, false);

@@ -7,9 +7,12 @@
 // reached or the connection failed.
 #pragma once
 
+#include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "cli/cli.hpp"
+#include "target/unique_fd.hpp"
 
 namespace sandbox {
 
@@ -21,5 +24,24 @@ int ctl_main(int argc, const char* const argv[]);
 // (cli.hpp: in a directory no other user can write), the path `sandbox serve` uses by
 // default.
 std::string ctl_socket_path();
+
+// The client side, shared with a nested `sandbox run` (run.cpp). CtlIoError: the socket
+// could not be reached, is not trusted (a server neither root nor us), or the connection failed.
+struct CtlIoError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+UniqueFd connect_to(const std::string& path);
+void send_all(int fd, const std::string& data);
+// Reads lines from the server, one at a time.
+class LineReader {
+ public:
+  explicit LineReader(int fd) : fd_(fd) {}
+  // The next line without '\n'; nullopt at end of stream.
+  std::optional<std::string> next();
+
+ private:
+  int fd_;
+  std::string buf_;
+};
 
 }  // namespace sandbox

@@ -25,6 +25,9 @@ struct Policy {
   std::optional<std::uint64_t> file_quota;
   // Register the launched command from its first instruction even without a quota.
   bool track = false;
+  // A process of the job may ask for a nested job (a `sandbox run` or `sandbox-shim` inside;
+  // docs/jobs.md, delegation). false: refused, as before (EBUSY's one line, exit 126).
+  bool delegate = true;
   // The five operations as system calls inside the target.
   bool abi_enabled = true;
   std::array<int, 5> abi_numbers = kDefaultAbiNumbers;

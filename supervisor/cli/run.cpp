@@ -22,13 +22,16 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
+#include "cli/ctl.hpp"
 #include "cli/events.hpp"
 #include "cli/policy.hpp"
 #include "cli/report.hpp"
 #include "control/server.hpp"
+#include "kill_line.hpp"
 #include "notify/notify.hpp"
 #include "notify/supervisor.hpp"
 #include "notify/syscalls.hpp"
@@ -97,6 +100,7 @@ Policy effective_policy(const RunOptions& o) {
   if (o.heap_quota) p.heap_quota_bytes = o.heap_quota->limit;  // unlimited: none, whatever the policy says
   if (o.file_quota) p.file_quota = o.file_quota->limit;
   if (o.track) p.track = true;
+  if (o.no_delegate) p.delegate = false;
   return p;
 }
 
@@ -114,6 +118,8 @@ void reap_leftovers(Supervisor* sup = nullptr, Reaped* acc = nullptr) {
   }
 }
 
+void write_report(const RunOptions& o, const RunReport& r, observe::OutputFile* out);
+
 // --summary and --output: what the job used, once everything has ended. The report file was
 // opened before CMD started (`out`), and is written through that descriptor only.
 void report(Supervisor& sup, JobId job, const RunOptions& o, RunReport r, observe::OutputFile* out) {
@@ -122,6 +128,11 @@ void report(Supervisor& sup, JobId job, const RunOptions& o, RunReport r, observ
   r.job = sup.job_view(job);
   r.processes = sup.job_history(job);
   r.notifications = sup.notifications();
+  write_report(o, r, out);
+}
+
+// The summary line and the -o document of `r` (a run's, or a nested run's).
+void write_report(const RunOptions& o, const RunReport& r, observe::OutputFile* out) {
   if (o.summary) std::fputs(summary_line(r).c_str(), stderr);
   if (!o.output) return;
   const std::string text = report_json(r);
@@ -313,6 +324,265 @@ int guard(pid_t supervisor) {
   return 128 + WTERMSIG(status);
 }
 
+// ---- a nested run: delegation (docs/jobs.md) ------------------------------------------
+// Inside a sandboxed job no listener can be had (EBUSY), so there is no supervisor of our
+// own: the outer supervisor makes CMD a job nested in ours, and we are its launcher -- CMD's
+// parent and subreaper, which is what keeps CMD's descendants in the nested job (job_of in
+// supervisor.cpp). What the run used comes from the outer supervisor, for the nested job only.
+using json = nlohmann::json;
+
+std::optional<std::uint64_t> quota_of(const json& j, const char* mib_key, const char* bytes_key) {
+  if (bytes_key && j.contains(bytes_key) && j[bytes_key].is_number_unsigned())
+    return j[bytes_key].get<std::uint64_t>();
+  if (!j.contains(mib_key) || !j[mib_key].is_number_unsigned()) return std::nullopt;  // -1: none
+  const auto v = j[mib_key].get<std::uint64_t>();
+  return bytes_key ? v << 20 : v;
+}
+
+std::uint64_t u64(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_number_unsigned() ? j[key].get<std::uint64_t>() : 0;
+}
+
+JobView job_view_of(const json& j) {
+  JobView v;
+  v.id = static_cast<JobId>(u64(j, "job"));
+  v.root = static_cast<Pid>(u64(j, "root"));
+  v.scope = Scope::job;
+  v.counting = j.value("tracked", false);
+  v.usage = {u64(j, "heapsize"), u64(j, "openfile_count")};
+  v.peak_heap = u64(j, "peak_heap_bytes"), v.peak_files = u64(j, "peak_files");
+  v.processes = u64(j, "processes"), v.live = u64(j, "live");
+  v.heap_quota_bytes = quota_of(j, "heap_quota", "heap_quota_bytes");
+  v.file_quota = quota_of(j, "file_quota", nullptr);
+  v.parent = static_cast<JobId>(u64(j, "parent"));
+  if (const auto k = j.find("killed"); k != j.end() && k->is_object()) {
+    JobViolation kv;
+    kv.job = v.id;
+    kv.pid = static_cast<Pid>(u64(*k, "pid"));
+    kv.resource = k->value("resource", "heap") == "files" ? Resource::files : Resource::heap;
+    kv.usage = u64(*k, "usage"), kv.limit = u64(*k, "limit");
+    v.killed = kv;
+  }
+  return v;
+}
+
+std::vector<ProcessRecord> records_of(const json& j) {
+  std::vector<ProcessRecord> out;
+  const auto rs = j.find("records");
+  if (rs == j.end() || !rs->is_array()) return out;
+  for (const json& r : *rs) {
+    ProcessRecord p;
+    p.pid = static_cast<Pid>(u64(r, "pid"));
+    p.argv0 = r.value("argv0", "");
+    p.peak_heap = u64(r, "peak_heap_bytes"), p.peak_files = u64(r, "peak_files");
+    const std::string end = r.value("end", "unknown");
+    for (Ending e : {Ending::running, Ending::exit, Ending::signal, Ending::killed, Ending::unknown})
+      if (to_string(e) == end) p.end = e;
+    p.code = r.value("code", -1);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+KillReport kill_report_of(const json& e) {
+  KillReport r;
+  r.heap = e.value("reason", "") == "heap";
+  r.usage = u64(e, "usage"), r.limit = u64(e, "limit");
+  r.pid = static_cast<int>(u64(e, "pid")), r.tgid = static_cast<int>(u64(e, "tgid"));
+  r.name = e.value("comm", "");
+  r.job = static_cast<std::uint32_t>(u64(e, "job"));
+  r.job_quota = e.contains("live");
+  r.live = u64(e, "live");
+  r.other = r.heap ? u64(e, "openfile_count") : u64(e, "heapsize");
+  return r;
+}
+
+// The delegate request for `child`: the run's quotas, as a join would carry them.
+std::string delegate_line(const RunOptions& o, const Policy& policy, pid_t child) {
+  json j;
+  j["op"] = "delegate";
+  j["pid"] = child;
+  j["heap_quota_bytes"] = policy.heap_quota_bytes ? json(*policy.heap_quota_bytes) : json(-1);
+  j["file_quota"] = policy.file_quota ? json(*policy.file_quota) : json(-1);
+  j["track"] = policy.track || o.summary || o.output.has_value();
+  j["records"] = o.output.has_value();
+  return j.dump() + "\n";
+}
+
+// The child: waits for the go (its job is set), then becomes CMD. Reports an exec failure's
+// errno on `go` (O_CLOEXEC: EOF means CMD runs).
+[[noreturn]] void nested_child(int go, pid_t parent, char* const argv[]) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the launcher gone, CMD must not run on
+  if (::getppid() != parent) ::_exit(127);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  char c = 0;
+  ssize_t n;
+  do n = ::recv(go, &c, 1, 0);
+  while (n < 0 && errno == EINTR);
+  if (n != 1 || c != 'g') ::_exit(126);
+  ::execvp(argv[0], argv);
+  const int err = errno;
+  (void)!::send(go, &err, sizeof err, MSG_NOSIGNAL);
+  ::_exit(err == ENOENT ? 127 : 126);
+}
+
+int run_nested(const RunOptions& o, const Policy& policy, char* const argv[]) {
+  const char* path = std::getenv("SANDBOX_SOCKET");
+  if (path == nullptr || *path == '\0') {
+    std::fprintf(stderr, "sandbox: cannot start '%s': %s: no $SANDBOX_SOCKET names it to ask\n", argv[0],
+                 shim::kNestedRefused);
+    return exit_status::cannot_run;
+  }
+  if (o.trace) {
+    std::fprintf(stderr, "sandbox: --trace: not available in a nested run (docs/jobs.md)\n");
+    return exit_status::usage;
+  }
+  if (o.scope != Scope::job) {
+    std::fprintf(stderr, "sandbox: --scope process: not available in a nested run (docs/jobs.md)\n");
+    return exit_status::usage;
+  }
+  UniqueFd conn;
+  try {
+    conn = connect_to(path);
+  } catch (const CtlIoError& e) {
+    std::fprintf(stderr, "sandbox: cannot start '%s': nested run: %s\n", argv[0], e.what());
+    return exit_status::cannot_run;
+  }
+  LineReader lines(conn.get());
+  const auto ask = [&](const std::string& line, const std::string& id,
+                       const std::function<void(const json&)>& event) {
+    send_all(conn.get(), line);
+    for (std::optional<std::string> l; (l = lines.next());) {
+      json j = json::parse(*l, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) continue;
+      if (j.contains("event")) {
+        if (event) event(j);
+      } else if (id.empty() || (j.contains("id") && j["id"] == id)) {
+        return j;
+      }
+    }
+    throw CtlIoError("the outer supervisor closed the connection");
+  };
+  // -o: opened now, before CMD exists (observe/output_file.hpp), as in a run of our own.
+  std::unique_ptr<observe::OutputFile> output;
+  if (o.output && *o.output != "-") {
+    try {
+      output = std::make_unique<observe::OutputFile>("--output", *o.output);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "sandbox: %s\n", e.what());
+      return exit_status::usage;
+    }
+  }
+  if (o.no_socket) ::unsetenv("SANDBOX_SOCKET");  // CMD finds no socket (ours would be the outer's)
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);             // CMD's orphans come to us: they stay in the nested job
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    std::fprintf(stderr, "sandbox: socketpair: %s\n", std::strerror(errno));
+    return exit_status::cannot_run;
+  }
+  UniqueFd go(sv[0]), child_end(sv[1]);
+  const pid_t parent = ::getpid();
+  const pid_t child = ::fork();
+  if (child < 0) {
+    std::fprintf(stderr, "sandbox: fork: %s\n", std::strerror(errno));
+    return exit_status::cannot_run;
+  }
+  if (child == 0) {
+    go.reset();
+    nested_child(child_end.get(), parent, argv);
+  }
+  child_end.reset();
+  g_child = child;
+  const auto give_up = [&](const std::string& why) {
+    std::fprintf(stderr, "sandbox: cannot start '%s': %s\n", argv[0], why.c_str());
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    return exit_status::cannot_run;
+  };
+  json made;
+  JobId job = 0;
+  try {
+    made = ask(delegate_line(o, policy, child), "", nullptr);
+    if (!made.value("ok", false))
+      return give_up(std::string(shim::kNestedRefused) + ": " +
+                     made.value("message", std::string("no reason given")));
+    job = static_cast<JobId>(u64(made, "job"));
+    // Its kills are watched before CMD runs: the one report that counts cannot be missed.
+    ask("{\"op\":\"watch\",\"job\":" + std::to_string(job) + ",\"kinds\":[\"killed\"]}\n", "", nullptr);
+  } catch (const CtlIoError& e) {
+    return give_up(std::string("nested run: ") + e.what());
+  }
+  if (o.verbosity >= 2) {
+    const JobView v = job_view_of(made);
+    std::fprintf(
+        stderr, "sandbox: nested run: pid %d is job %u inside job %u (heap quota %s, file quota %s)\n", child,
+        job, v.parent, v.heap_quota_bytes ? std::to_string(*v.heap_quota_bytes).c_str() : "none",
+        v.file_quota ? std::to_string(*v.file_quota).c_str() : "none");
+  }
+  struct sigaction sa {};
+  sa.sa_sigaction = forward_signal;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  const char g = 'g';
+  (void)!::send(go.get(), &g, 1, MSG_NOSIGNAL);
+  int err = 0, exit_code = -1;
+  ssize_t got;
+  do got = ::recv(go.get(), &err, sizeof err, 0);
+  while (got < 0 && errno == EINTR);
+  if (got == static_cast<ssize_t>(sizeof err)) {
+    std::fprintf(stderr, "sandbox: cannot run '%s': %s\n", argv[0], std::strerror(err));
+    exit_code = err == ENOENT ? exit_status::not_found : exit_status::cannot_run;
+  }
+  int status = 0;
+  for (;;) {
+    const pid_t w = ::waitpid(-1, &status, __WALL);
+    if (w == child || (w < 0 && errno != EINTR)) break;
+  }
+  g_child = 0;
+  reap_leftovers();
+  // The job as it ended, with its kill if any. The kill's event is queued before a fetch is
+  // answered but written after it: a second request's answer comes behind it (as sandbox-shim).
+  JobView view;
+  std::vector<ProcessRecord> records;
+  try {
+    const auto on_event = [&](const json& e) {
+      if (e.value("event", "") == "killed" && o.verbosity >= 1)
+        std::fputs(kill_line("sandbox", kill_report_of(e)).c_str(), stderr);
+    };
+    const json end = ask(std::string("{\"op\":\"fetch\",\"job\":") + std::to_string(job) +
+                             (o.output ? ",\"records\":true" : "") + ",\"id\":\"end\"}\n",
+                         "end", on_event);
+    ask("{\"op\":\"version\",\"id\":\"sync\"}\n", "sync", on_event);
+    view = job_view_of(end);
+    records = records_of(end);
+  } catch (const CtlIoError& e) {
+    std::fprintf(stderr, "sandbox: nested run: %s\n", e.what());
+  }
+  if (exit_code < 0) {
+    if (view.killed)
+      exit_code = exit_status::quota_kill;  // a job quota kill, even if CMD itself got out first
+    else if (WIFEXITED(status))
+      exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+      exit_code = 128 + WTERMSIG(status);
+    else
+      exit_code = 1;
+  }
+  if (o.summary || o.output) {
+    RunReport r;
+    r.exit_status = exit_code;
+    r.argv = o.command;
+    r.heap_rule = kDefaultHeapRule;
+    r.job = view;
+    r.processes = std::move(records);
+    write_report(o, r, output.get());
+  }
+  return exit_code;
+}
+
 }  // namespace
 
 int run_command(const RunOptions& options) {
@@ -337,6 +607,10 @@ int run_command(const RunOptions& options) {
   std::vector<char*> argv;
   for (const auto& a : options.command) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+
+  // Already under a supervisor (the kernel says so: a listener cannot be had, EBUSY): ask
+  // it for a nested job instead of failing.
+  if (shim::probe_nested() == 1) return run_nested(options, policy, argv.data());
 
   // The control socket's path is decided before the fork: CMD finds it in $SANDBOX_SOCKET.
   std::string socket_path;

@@ -39,6 +39,7 @@ int serve_command(const ServeOptions& options) {
   Policy policy;
   try {
     if (options.policy_file) policy = load_policy_file(*options.policy_file);
+    if (options.no_delegate) policy.delegate = false;
   } catch (const PolicyError& e) {
     std::fprintf(stderr, "sandbox: %s\n", e.what());
     return 2;

@@ -122,6 +122,17 @@ struct JoinRequest {
   Scope scope = Scope::job;  // the quotas cover the whole job, or the target's node only
 };
 
+// Delegation (docs/jobs.md): a process of a job asks for a nested job for its own child
+// (`sandbox run` or `sandbox-shim` inside a sandboxed job). Quotas as in a join.
+struct DelegateRequest {
+  pid_t pid = 0;  // the child to move into the new job (the caller's direct child, in its job)
+  std::optional<std::uint64_t> heap_quota_bytes;
+  std::optional<std::uint64_t> file_quota;
+  bool track = false;
+  bool history = false;      // keep a record of every process (the nested run's -o)
+  Scope scope = Scope::job;  // process: the quotas hold for the child only -- not offered, refused
+};
+
 class Control {
  public:
   virtual ~Control() = default;
@@ -190,6 +201,16 @@ class Control {
     return {EOPNOTSUPP, "replace: not supported here"};
   }
   virtual std::vector<JobView> list_jobs(const Caller&) { return {}; }
+  // The records of a job's processes (a nested run's -o); authorised as fetch_job.
+  virtual OpResult job_records(const Caller&, JobId, std::vector<ProcessRecord>&) {
+    return {EOPNOTSUPP, "no jobs here"};
+  }
+  // Delegation: a new job nested in the caller's, for the caller's child; `out` is the new
+  // job as made (its quotas clamped to what the caller's job has left). Only an inside
+  // caller (a process of a job) may ask, and only for its own direct child in its own job.
+  virtual OpResult delegate(const Caller&, const DelegateRequest&, JobView& /*out*/) {
+    return {EOPNOTSUPP, "delegate: not supported here"};
+  }
 
   // `sandbox serve` only (others answer EOPNOTSUPP / an empty program): the BPF program a
   // joining target must install, and the join itself.

@@ -42,6 +42,7 @@ constexpr OpInfo kOps[] = {
     {"filter", Op::filter, false, false, false, false},
     {"join", Op::join, true, true, true, false},
     {"metrics", Op::metrics, false, false, false, false},
+    {"delegate", Op::delegate, true, true, true, false},
 };
 
 // A value quoted for a message: its JSON text, cut short if long. Never throws on odd
@@ -207,6 +208,9 @@ ParseResult parse_impl(std::string_view line, std::size_t max_line) {
     } else if (key == "replace" && r.op == Op::resource_cap) {
       if (!value.is_boolean()) err = "replace: expected true or false, got " + quote(value);
       r.replace = value.is_boolean() && value.get<bool>();
+    } else if (key == "records" && (r.op == Op::delegate || r.op == Op::fetch)) {
+      if (!value.is_boolean()) err = "records: expected true or false, got " + quote(value);
+      r.records = value.is_boolean() && value.get<bool>();
     } else if (key == "job" && (info->takes_job || r.op == Op::watch)) {
       err = read_int(value, key, 1, std::numeric_limits<JobId>::max(), n);
       r.job = static_cast<JobId>(n);
@@ -216,6 +220,7 @@ ParseResult parse_impl(std::string_view line, std::size_t max_line) {
     if (err) return fail(EINVAL, *err, r.id);
   }
   if (have_pid && r.job) return fail(EINVAL, "pid, job: give one or the other, not both", r.id);
+  if (r.records && r.op == Op::fetch && !r.job) return fail(EINVAL, "records: only with job", r.id);
   if (info->takes_pid && !have_pid && !r.job) {
     return fail(EINVAL, "pid: required field missing for " + std::string(info->name), r.id);
   }
@@ -293,6 +298,18 @@ ojson job_object(const JobView& v) {
   j["live"] = v.live;
   j["killed"] = v.killed ? job_violation_object(*v.killed) : ojson(nullptr);
   if (!v.container.empty()) j["container"] = v.container;
+  if (v.parent != 0) j["parent"] = v.parent;
+  return j;
+}
+
+ojson record_object(const ProcessRecord& r) {
+  ojson j;
+  j["pid"] = r.pid;
+  j["argv0"] = r.argv0;
+  j["peak_heap_bytes"] = r.peak_heap;
+  j["peak_files"] = r.peak_files;
+  j["end"] = std::string(to_string(r.end));
+  j["code"] = r.code;
   return j;
 }
 
@@ -388,10 +405,14 @@ std::string list_response(std::string_view id, const std::vector<Node>& nodes,
   return line_of(j);
 }
 
-std::string job_response(std::string_view id, const JobView& v) {
+std::string job_response(std::string_view id, const JobView& v, const std::vector<ProcessRecord>* records) {
   ojson j = ok_object(id);
   const ojson job = job_object(v);
   for (const auto& [k, val] : job.items()) j[k] = val;
+  if (records) {
+    j["records"] = ojson::array();
+    for (const ProcessRecord& r : *records) j["records"].push_back(record_object(r));
+  }
   return line_of(j);
 }
 

@@ -39,9 +39,10 @@ enum class Op {
   list,
   version,
   watch,
-  filter,   // internal (sandbox-shim): the BPF program a joining target installs
-  join,     // internal (sandbox-shim): take a new target; its listener fd rides on the line
-  metrics,  // the metrics text (observe/metrics.hpp)
+  filter,    // internal (sandbox-shim): the BPF program a joining target installs
+  join,      // internal (sandbox-shim): take a new target; its listener fd rides on the line
+  metrics,   // the metrics text (observe/metrics.hpp)
+  delegate,  // a nested job for the caller's child (docs/jobs.md, delegation)
 };
 // The wire name of an op ("register", "fetch", ..., "join").
 std::string_view to_string(Op op);
@@ -61,6 +62,8 @@ struct Request {
   std::optional<JobId> job;
   Scope scope = Scope::job;  // join: what the quotas cover
   bool replace = false;      // resource_cap: replace quotas already set, atomically
+  // delegate: keep a record of every process of the new job; fetch (with job): answer them.
+  bool records = false;
 };
 
 struct ProtocolError {
@@ -94,7 +97,10 @@ std::string fetch_response(std::string_view id, const Node& n);
 std::string list_response(std::string_view id, const std::vector<Node>& nodes,
                           const std::vector<JobView>& jobs = {});
 // fetch of a job: {"ok":true,"job":1,"root":..,"scope":"job","heapsize":..,...}.
-std::string job_response(std::string_view id, const JobView& j);
+// With `records`: "records": [{"pid":..,"argv0":..,"peak_heap_bytes":..,"peak_files":..,
+// "end":..,"code":..}, ...] too (fetch with "records": true). delegate answers this too.
+std::string job_response(std::string_view id, const JobView& j,
+                         const std::vector<ProcessRecord>* records = nullptr);
 std::string version_response(std::string_view id, std::string_view version);
 // join: {"ok":true,"job":J} -- the new job, which the shim watches for its kill.
 std::string join_response(std::string_view id, JobId job);

@@ -375,8 +375,10 @@ void Session::dispatch(const protocol::Request& r, std::vector<UniqueFd>& fds) {
     case Op::fetch: {
       if (r.job) {
         JobView v;
-        const OpResult res = control.fetch_job(caller_, *r.job, v);
-        enqueue(res.ok() ? protocol::job_response(r.id, v)
+        std::vector<ProcessRecord> records;
+        OpResult res = control.fetch_job(caller_, *r.job, v);
+        if (res.ok() && r.records) res = control.job_records(caller_, *r.job, records);
+        enqueue(res.ok() ? protocol::job_response(r.id, v, r.records ? &records : nullptr)
                          : protocol::error_response(r.id, res.err, res.message));
         return;
       }
@@ -423,6 +425,23 @@ void Session::dispatch(const protocol::Request& r, std::vector<UniqueFd>& fds) {
       } else {
         enqueue(protocol::filter_response(r.id, program));
       }
+      return;
+    }
+    case Op::delegate: {
+      DelegateRequest dr;
+      dr.pid = r.pid;
+      dr.track = r.track;
+      dr.scope = r.scope;
+      dr.history = r.records;
+      if (!protocol::join_heap_bytes(r, dr.heap_quota_bytes) ||
+          !protocol::join_file_quota(r, dr.file_quota)) {
+        enqueue(protocol::error_response(r.id, EINVAL, "a quota below -1"));
+        return;
+      }
+      JobView v;
+      const OpResult res = control.delegate(caller_, dr, v);
+      enqueue(res.ok() ? protocol::job_response(r.id, v)
+                       : protocol::error_response(r.id, res.err, res.message));
       return;
     }
     case Op::join: {

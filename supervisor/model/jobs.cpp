@@ -16,6 +16,10 @@ std::uint64_t sub_floor(std::uint64_t a, std::uint64_t b) {
 }
 // argv[0] as kept for the report: at most this many bytes.
 constexpr std::size_t kMaxArgv0 = 255;
+// The tighter of two quotas (nullopt: unlimited).
+std::optional<std::uint64_t> tighter(std::optional<std::uint64_t> a, std::optional<std::uint64_t> b) {
+  return a && b ? std::optional(std::min(*a, *b)) : a ? a : b;
+}
 
 }  // namespace
 
@@ -44,8 +48,90 @@ JobId Jobs::create(const JobSpec& spec) {
   const JobId id = next_++;
   Job& j = jobs_[id];
   j.spec = spec;
+  j.id = id;
   j.counting = spec.track || spec.heap_quota_bytes || spec.file_quota;
   return id;
+}
+
+std::vector<Jobs::Job*> Jobs::chain(JobId job) {
+  std::vector<Job*> out;
+  for (auto j = jobs_.find(job); j != jobs_.end() && out.size() < kMaxDepth + 1;
+       j = jobs_.find(j->second.spec.parent))
+    out.push_back(&j->second);
+  return out;
+}
+
+std::vector<const Jobs::Job*> Jobs::chain(JobId job) const {
+  std::vector<const Job*> out;
+  for (auto j = jobs_.find(job); j != jobs_.end() && out.size() < kMaxDepth + 1;
+       j = jobs_.find(j->second.spec.parent))
+    out.push_back(&j->second);
+  return out;
+}
+
+bool Jobs::counting_chain(JobId job) const {
+  for (const Job* j : chain(job))
+    if (j->counting) return true;
+  return false;
+}
+
+JobId Jobs::create_child(JobId parent, JobSpec spec) {
+  if (!jobs_.contains(parent) || chain(parent).size() >= kMaxDepth) return 0;
+  // Tighter only: the child gets at most what its ancestors have left now; the ancestors'
+  // own quotas keep holding for the child's usage whatever it gets.
+  spec.parent = parent;
+  spec.heap_quota_bytes = tighter(spec.heap_quota_bytes, left(parent, Resource::heap));
+  spec.file_quota = tighter(spec.file_quota, left(parent, Resource::files));
+  return create(spec);
+}
+
+std::optional<std::uint64_t> Jobs::left(JobId job, Resource resource) const {
+  std::optional<std::uint64_t> out;
+  for (const Job* j : chain(job)) {
+    const auto& quota = resource == Resource::heap ? j->spec.heap_quota_bytes : j->spec.file_quota;
+    const std::uint64_t used = resource == Resource::heap ? j->usage.heap : j->usage.files;
+    if (quota) out = tighter(out, sub_floor(*quota, used));
+  }
+  return out;
+}
+
+JobId Jobs::parent(JobId job) const {
+  const auto j = jobs_.find(job);
+  return j == jobs_.end() ? 0 : j->second.spec.parent;
+}
+
+bool Jobs::within(JobId job, JobId ancestor) const {
+  if (job == 0 || ancestor == 0) return false;
+  for (const Job* j : chain(job))
+    if (j->id == ancestor) return true;
+  return false;
+}
+
+JobId Jobs::top(JobId job) const {
+  const auto c = chain(job);
+  return c.empty() ? job : c.back()->id;
+}
+
+void Jobs::move(Pid tgid, JobId to) {
+  const auto m = members_.find(tgid);
+  if (m == members_.end()) return enter(to, tgid);
+  if (m->second.job == to || !jobs_.contains(to)) return;
+  Member& mem = m->second;
+  const auto from = chain(mem.job), into = chain(to);
+  for (Job* j : from) {
+    if (std::find(into.begin(), into.end(), j) != into.end()) continue;  // a common ancestor keeps it
+    j->usage = {sub_floor(j->usage.heap, mem.share.heap), sub_floor(j->usage.files, mem.share.files)};
+    if (j->live > 0) --j->live;
+  }
+  for (Job* j : into) {
+    if (std::find(from.begin(), from.end(), j) != from.end()) continue;
+    j->usage = {sat_add(j->usage.heap, mem.share.heap), sat_add(j->usage.files, mem.share.files)};
+    ++j->live, ++j->processes;
+    j->peak_heap = std::max(j->peak_heap, j->usage.heap);
+    j->peak_files = std::max(j->peak_files, j->usage.files);
+  }
+  mem.job = to;
+  ++changes_;
 }
 
 bool Jobs::configure(JobId job, const JobSpec& spec) {
@@ -57,8 +143,13 @@ bool Jobs::configure(JobId job, const JobSpec& spec) {
 }
 
 void Jobs::remove(JobId job) {
-  std::erase_if(members_, [job](const auto& kv) { return kv.second.job == job; });
-  jobs_.erase(job);
+  std::vector<JobId> gone;
+  for (const auto& [id, j] : jobs_)
+    if (within(id, job)) gone.push_back(id);
+  for (const JobId id : gone) {
+    std::erase_if(members_, [id](const auto& kv) { return kv.second.job == id; });
+    jobs_.erase(id);
+  }
 }
 
 void Jobs::enter(JobId job, Pid tgid) {
@@ -69,8 +160,7 @@ void Jobs::enter(JobId job, Pid tgid) {
     leave(tgid, Ending::unknown, -1);
   }
   members_.emplace(tgid, Member{job, {}, 0, {}});
-  ++j->second.processes;
-  ++j->second.live;
+  for (Job* level : chain(job)) ++level->processes, ++level->live;  // it takes part in every level
 }
 
 JobId Jobs::job_of(Pid tgid) const {
@@ -87,8 +177,7 @@ std::optional<Usage> Jobs::share(Pid tgid) const {
 bool Jobs::counting(Pid tgid) const {
   const auto m = members_.find(tgid);
   if (m == members_.end()) return false;
-  const auto j = jobs_.find(m->second.job);
-  return j != jobs_.end() && j->second.counting;
+  return counting_chain(m->second.job);
 }
 
 Usage Jobs::totals_with(const Job& j, const Member& m, Usage share) {
@@ -106,33 +195,38 @@ std::optional<JobViolation> Jobs::over(const Job& j, Usage t) {
 
 std::optional<JobViolation> Jobs::check(Pid tgid, const Delta& d) const {
   const auto m = members_.find(tgid);
-  if (m == members_.end()) return std::nullopt;
-  const auto j = jobs_.find(m->second.job);
-  if (j == jobs_.end() || !j->second.counting) return std::nullopt;
-  auto v = over(j->second, totals_with(j->second, m->second, counted(m->second.share, d)));
-  if (v) v->job = m->second.job, v->pid = tgid;
-  return v;
+  if (m == members_.end() || !counting_chain(m->second.job)) return std::nullopt;
+  const Usage share = counted(m->second.share, d);
+  // Innermost first: a call that crosses a nested job's quota kills that job only; one that
+  // stays under it but crosses an ancestor's kills the ancestor (and all nested in it).
+  for (const Job* j : chain(m->second.job)) {
+    if (auto v = over(*j, totals_with(*j, m->second, share))) {
+      v->job = j->id, v->pid = tgid;
+      return v;
+    }
+  }
+  return std::nullopt;
 }
 
 void Jobs::apply(Pid tgid, const Delta& d) {
   const auto m = members_.find(tgid);
-  if (m == members_.end()) return;
-  const auto j = jobs_.find(m->second.job);
-  if (j == jobs_.end() || !j->second.counting) return;
+  if (m == members_.end() || !counting_chain(m->second.job)) return;
   Member& mem = m->second;
-  Job& job = j->second;
   const Usage share = counted(mem.share, d);
   if (share.heap != mem.share.heap || share.files != mem.share.files) ++changes_;
-  job.usage = totals_with(job, mem, share);
+  for (Job* job : chain(mem.job)) {  // the share counts in its job and every ancestor
+    job->usage = totals_with(*job, mem, share);
+    job->peak_heap = std::max(job->peak_heap, job->usage.heap);
+    job->peak_files = std::max(job->peak_files, job->usage.files);
+  }
   mem.share = share;
   mem.peak_files = std::max(mem.peak_files, share.files);
-  job.peak_heap = std::max(job.peak_heap, job.usage.heap);
-  job.peak_files = std::max(job.peak_files, job.usage.files);
 }
 
 bool Jobs::keeps_history(JobId job) const {
-  const auto j = jobs_.find(job);
-  return j != jobs_.end() && j->second.spec.keep_history;
+  for (const Job* j : chain(job))  // any level of the chain: a process is in each level's report
+    if (j->spec.keep_history) return true;
+  return false;
 }
 
 void Jobs::name(Pid tgid, std::string_view argv0) {
@@ -146,15 +240,15 @@ void Jobs::leave(Pid tgid, Ending how, int code) {
   if (m == members_.end()) return;
   const Member mem = std::move(m->second);
   members_.erase(m);
-  const auto j = jobs_.find(mem.job);
-  if (j == jobs_.end()) return;
-  Job& job = j->second;
   ++changes_;  // live processes at least
-  job.usage = {sub_floor(job.usage.heap, mem.share.heap), sub_floor(job.usage.files, mem.share.files)};
-  if (job.live > 0) --job.live;
-  if (!job.spec.keep_history) return;
-  if (how == Ending::unknown && job.killed) how = Ending::killed, code = -1;
-  job.ended.push_back(ProcessRecord{tgid, mem.argv0, mem.share.heap, mem.peak_files, how, code});
+  for (Job* job : chain(mem.job)) {
+    job->usage = {sub_floor(job->usage.heap, mem.share.heap), sub_floor(job->usage.files, mem.share.files)};
+    if (job->live > 0) --job->live;
+    if (!job->spec.keep_history) continue;
+    const Ending end = how == Ending::unknown && job->killed ? Ending::killed : how;
+    job->ended.push_back(
+        ProcessRecord{tgid, mem.argv0, mem.share.heap, mem.peak_files, end, end == how ? code : -1});
+  }
 }
 
 void Jobs::reaped(Pid pid, Ending how, int code) {
@@ -168,8 +262,8 @@ void Jobs::reaped(Pid pid, Ending how, int code) {
 }
 
 void Jobs::mark_killed(const JobViolation& v) {
-  const auto j = jobs_.find(v.job);
-  if (j != jobs_.end() && !j->second.killed) j->second.killed = v;
+  for (auto& [id, j] : jobs_)
+    if (!j.killed && within(id, v.job)) j.killed = v;
 }
 
 bool Jobs::killed(JobId job) const {
@@ -193,6 +287,10 @@ int Jobs::cap(JobId job, bool bad, std::optional<std::uint64_t> heap_bytes,
   if (bad) return EINVAL;
   Job& jb = j->second;
   if (jb.spec.heap_quota_bytes || jb.spec.file_quota) return ENFILE;
+  if (jb.spec.parent != 0) {  // a nested job: tighter than what its ancestors have left, never looser
+    heap_bytes = tighter(heap_bytes, left(jb.spec.parent, Resource::heap));
+    files = tighter(files, left(jb.spec.parent, Resource::files));
+  }
   jb.spec.heap_quota_bytes = heap_bytes;
   jb.spec.file_quota = files;
   ++changes_;
@@ -233,6 +331,7 @@ JobView Jobs::view(JobId id, const Job& j) const {
   v.heap_quota_bytes = j.spec.heap_quota_bytes;
   v.file_quota = j.spec.file_quota;
   v.killed = j.killed;
+  v.parent = j.spec.parent;
   return v;
 }
 
@@ -256,7 +355,11 @@ std::vector<ProcessRecord> Jobs::history(JobId job) const {
   const auto j = jobs_.find(job);
   if (j == jobs_.end()) return out;
   out = j->second.ended;
-  for (const Pid pid : members(job)) {
+  std::vector<Pid> live;  // its own processes and those of the jobs nested in it
+  for (const auto& [pid, m] : members_)
+    if (within(m.job, job)) live.push_back(pid);
+  std::sort(live.begin(), live.end());
+  for (const Pid pid : live) {
     const Member& m = members_.at(pid);
     out.push_back(ProcessRecord{pid, m.argv0, m.share.heap, m.peak_files, Ending::running, -1});
   }

@@ -8,6 +8,13 @@
 // that ends takes its share with it. A call that would put the job over a quota is a
 // JobViolation: the whole job is to be killed.
 //
+// Jobs nest (delegation, docs/jobs.md, as cgroup v2 delegates a subtree): a job may have a
+// parent. A process is a member of one job; its share counts in that job and in every
+// ancestor, each level's quota holds for its own subtree, and a call that would put any
+// level over its quota is refused at the innermost level it crosses: that level is killed
+// with everything below it, the levels above go on. A child job's quotas are never looser
+// than what its ancestors have left when it is made (Jobs::create_child clamps them).
+//
 // Pure like the tracker: no system calls; the supervisor feeds it events (a process's first
 // call, each counted change, the end of a process) and acts on its decisions. Not
 // thread-safe: the supervisor serialises access with its own lock.
@@ -71,6 +78,7 @@ struct JobSpec {
   std::optional<std::uint64_t> heap_quota_bytes;
   std::optional<std::uint64_t> file_quota;
   bool track = false;         // count from the start even without quotas (reports, --track)
+  JobId parent = 0;           // delegation: the job this one was made inside (0: a top job)
   bool keep_history = false;  // keep a ProcessRecord of every process (the run's report)
 };
 
@@ -89,6 +97,7 @@ struct JobView {
   std::optional<std::uint64_t> heap_quota_bytes;
   std::optional<std::uint64_t> file_quota;
   std::optional<JobViolation> killed;
+  JobId parent = 0;       // delegation: the enclosing job (0: none)
   std::string container;  // not the model's: fetch/list label a container's job (oci listener)
 };
 
@@ -97,8 +106,27 @@ class Jobs {
   JobId create(const JobSpec& spec);
   // Gives an existing job its spec (quotas, scope, history); false if there is no such job.
   bool configure(JobId job, const JobSpec& spec);
-  // Forget a job and its processes (serve: once its listener is gone and nothing is left).
+  // Forget a job, the jobs nested in it, and their processes (serve: once its listener is
+  // gone and nothing is left).
   void remove(JobId job);
+
+  // Delegation. A job nested in `parent` (0 if there is no such job): spec.parent is set,
+  // and its quotas are clamped to what every ancestor has left now (quota minus usage; an
+  // unlimited request gets that), so they are equal or tighter, never looser. The child
+  // counts when it has quotas or is tracked; its usage counts in its ancestors regardless.
+  JobId create_child(JobId parent, JobSpec spec);
+  // What is left of `resource` under `job` and all its ancestors: the least quota minus
+  // usage over the chain (0 when over); nullopt when no level has a quota.
+  std::optional<std::uint64_t> left(JobId job, Resource resource) const;
+  JobId parent(JobId job) const;
+  // `job` is `ancestor` or nested (at any depth) in it.
+  bool within(JobId job, JobId ancestor) const;
+  // The outermost job of `job`'s chain (itself for a top job).
+  JobId top(JobId job) const;
+  // A process goes to job `to` (its job or one nested in it: a delegation's root), with its
+  // share: the levels it leaves lose the share, the levels it reaches gain it (common
+  // ancestors keep it). A process in no job simply enters `to`.
+  void move(Pid tgid, JobId to);
 
   // A process belongs to the job whose listener its calls come through, from its first
   // notified call on; it cannot leave. Idempotent; a process already in another job is
@@ -109,19 +137,21 @@ class Jobs {
   std::optional<Usage> share(Pid tgid) const;
   // True when the process's calls must be accounted for its job.
   bool counting(Pid tgid) const;
-  // Would `d` by process `tgid` put its job over a quota? apply() commits it.
+  // Would `d` by process `tgid` put its job, or any job it is nested in, over a quota? The
+  // innermost level crossed is the one named (and to be killed). apply() commits it.
   std::optional<JobViolation> check(Pid tgid, const Delta& d) const;
   void apply(Pid tgid, const Delta& d);
   // The process's argv[0] (for the report; kept only by jobs with history).
   void name(Pid tgid, std::string_view argv0);
-  bool keeps_history(JobId job) const;
+  bool keeps_history(JobId job) const;  // the job or an ancestor keeps history
   // The process ended: its share leaves the job's totals. For a killed job, an `unknown`
   // ending is recorded as `killed`. No-op for a process in no job.
   void leave(Pid tgid, Ending how, int code);
   // The supervisor reaped `pid` (its own child): make an `unknown` record exact.
   void reaped(Pid pid, Ending how, int code);
 
-  // The job is being killed for `v`; the first violation is the one remembered.
+  // The job is being killed for `v`, and with it every job nested in it; the first
+  // violation is the one each remembers.
   void mark_killed(const JobViolation& v);
   bool killed(JobId job) const;
   std::vector<Pid> members(JobId job) const;
@@ -147,7 +177,8 @@ class Jobs {
 
  private:
   struct Job {
-    JobSpec spec;
+    JobSpec spec;  // spec.parent: the enclosing job
+    JobId id = 0;
     bool counting = false;
     Usage usage;
     std::uint64_t peak_heap = 0, peak_files = 0, processes = 0, live = 0;
@@ -163,7 +194,15 @@ class Jobs {
   static std::optional<JobViolation> over(const Job& j, Usage totals);
   static Usage totals_with(const Job& j, const Member& m, Usage share);
   JobView view(JobId id, const Job& j) const;
+  // The job and its ancestors, innermost first (bounded: a chain is at most kMaxDepth long).
+  std::vector<Job*> chain(JobId job);
+  std::vector<const Job*> chain(JobId job) const;
+  bool counting_chain(JobId job) const;
 
+ public:
+  static constexpr int kMaxDepth = 32;  // nesting deeper than this is refused (create_child: 0)
+
+ private:
   std::unordered_map<JobId, Job> jobs_;
   std::unordered_map<Pid, Member> members_;
   JobId next_ = 1;

@@ -134,13 +134,14 @@ void Supervisor::kill_job(const JobViolation& v) {
   // First all are stopped, parents before children, then all are killed: no member can
   // see another one die and react to it (a shell printing "Killed", a supervisor of its
   // own restarting a worker) before its own end.
+  // The jobs nested in it go with it (delegation).
   std::vector<std::pair<int, int>> members;  // (depth in the job, pidfd)
   for (auto& [tgid, p] : procs_) {
-    if (p.job != v.job) continue;
+    if (!jobs_.within(p.job, v.job)) continue;
     int depth = 0;
     for (Pid up = p.ppid; depth < 4096; ++depth) {
       const auto it = procs_.find(up);
-      if (it == procs_.end() || it->second.job != v.job) break;
+      if (it == procs_.end() || !jobs_.within(it->second.job, v.job)) break;
       up = it->second.ppid;
     }
     members.emplace_back(depth, p.pidfd.get());
@@ -169,14 +170,17 @@ void Supervisor::kill_job_descendants(JobId job) {
   // forked later still dies at its first notified call (job_gate).
   std::unordered_set<Pid> done;
   for (const auto& [tgid, p] : procs_)
-    if (p.job == job) done.insert(tgid);
+    if (jobs_.within(p.job, job)) done.insert(tgid);
   for (int pass = 0; pass < 64; ++pass) {
     const std::unordered_map<Pid, Pid> parent = live_parents(self_);
     const auto job_of = [&](Pid pid) -> JobId {
+      const Pid start = pid;
       for (int depth = 0; pid > 1 && depth < 4096; ++depth) {
         if (pid == self_) return orphan_job_;
-        if (const auto it = procs_.find(pid); it != procs_.end() && it->second.job != 0)
+        if (const auto it = procs_.find(pid); it != procs_.end() && it->second.job != 0) {
+          if (const auto l = launchers_.find(pid); pid != start && l != launchers_.end()) return l->second;
           return it->second.job;
+        }
         const auto up = parent.find(pid);
         if (up == parent.end()) return 0;
         pid = up->second;
@@ -185,7 +189,7 @@ void Supervisor::kill_job_descendants(JobId job) {
     };
     bool found = false;
     for (const auto& [pid, ppid] : parent) {
-      if (done.contains(pid) || job_of(pid) != job) continue;
+      if (done.contains(pid) || !jobs_.within(job_of(pid), job)) continue;
       done.insert(pid);
       found = true;
       const int fd = target::pidfd_open(pid, false);
@@ -283,10 +287,11 @@ void Supervisor::reaped(Pid pid, int status) {
 
 OpResult Supervisor::authorize_job(const Caller& c, JobId job) {
   JobView v;
-  // An inside caller sees its own job only (any other is as if it did not exist, as with
-  // nodes), whatever its uid: a root tenant is not root here.
-  if (jobs_.fetch(job, v) != 0 || (c.inside && c.job != job))
-    return {ESRCH, "job " + std::to_string(job) + ": no such job"};
+  // An inside caller sees its own job and the jobs nested in it (delegation), read-only;
+  // any other is as if it did not exist (as with nodes), whatever its uid: a root tenant
+  // is not root here. Changes from inside are refused in authorize_job_change.
+  if (jobs_.fetch(job, v) != 0) return {ESRCH, "job " + std::to_string(job) + ": no such job"};
+  if (auto n = nested_rights(c, job); !n.ok()) return n;
   if (c.inside) return {};
   if (c.uid == 0 || c.uid == v.owner) return {};
   return {EPERM, "job " + std::to_string(job) + " belongs to uid " + std::to_string(v.owner)};
@@ -368,12 +373,105 @@ std::vector<JobView> Supervisor::list_jobs(const Caller& c) {
   sweep();
   std::vector<JobView> out;
   for (const JobView& v : jobs_.list())
-    if (c.inside ? v.id == c.job : c.uid == 0 || c.uid == v.owner) {  // inside: its own job only
+    // inside: its own job and the jobs nested in it
+    if (c.inside ? jobs_.within(v.id, c.job) : (c.uid == 0 || c.uid == v.owner)) {
       out.push_back(v);
       if (const auto it = job_containers_.find(v.id); it != job_containers_.end())
         out.back().container = it->second;
     }
   return out;
+}
+
+// ---- delegation -------------------------------------------------------------------------
+
+OpResult Supervisor::nested_rights(const Caller& c, JobId job) const {
+  if (!c.inside || jobs_.within(job, c.job)) return {};
+  return {ESRCH, "job " + std::to_string(job) + ": no such job"};
+}
+
+OpResult Supervisor::job_records(const Caller& c, JobId job, std::vector<ProcessRecord>& out) {
+  std::lock_guard lk(mu_);
+  sweep();
+  if (auto a = authorize_job(c, job); !a.ok()) return a;
+  out = jobs_.history(job);
+  return {};
+}
+
+void Supervisor::end_nested(JobId job) {
+  JobView now;
+  if (jobs_.fetch(job, now) != 0 || jobs_.killed(job)) return;
+  if (now.live > 0) {  // no quota was crossed: recorded so stragglers die at their first call
+    JobViolation v;
+    v.job = job;
+    jobs_.mark_killed(v);
+  }
+  for (auto& [tgid, p] : procs_)
+    if (jobs_.within(p.job, job)) target::pidfd_kill(p.pidfd.get());
+  kill_job_descendants(job);
+}
+
+OpResult Supervisor::delegate(const Caller& c, const DelegateRequest& req, JobView& out) {
+  const std::string what = "delegate: pid " + std::to_string(req.pid);
+  Policy node;  // the nested root's own node, capped from outside as `sandbox run` caps CMD's
+  {
+    std::lock_guard lk(mu_);
+    sweep();
+    // An outside process is under no filter of ours: it can start a supervisor of its own.
+    if (!c.inside || c.job == 0)
+      return {EPERM, "delegate: only a process under this supervisor may ask for a nested job"};
+    if (!opt_.policy.delegate)
+      return {EPERM, "delegate: nested jobs are forbidden by the supervisor's policy (\"delegate\": false)"};
+    if (req.scope != Scope::job) return {EINVAL, "delegate: scope: only \"job\""};
+    // The caller: pinned at connect (identify); still in the job it was classified in.
+    if (job_of(c.pid) != c.job)
+      return {EPERM, "delegate: the caller is no longer in job " + std::to_string(c.job)};
+    if (const auto l = launchers_.find(c.pid); l != launchers_.end())
+      return {EBUSY, "delegate: the caller already launches job " + std::to_string(l->second)};
+    // Only the caller's direct child: then its parent links, and those of everything it
+    // starts, lead through the caller (the launcher) while it lives (see job_of). A
+    // grandchild's would lead through a process that stays in the outer job.
+    const auto before = target::status(req.pid);
+    if (req.pid <= 1 || !before || before->tgid != req.pid || before->ppid != c.pid)
+      return {EPERM, what + " is not a child of the caller"};
+    ProcState* caller = ensure_proc(c.pid, nullptr, c.job);
+    ProcState* p = ensure_proc(req.pid, nullptr, c.job);
+    if (!caller || !p)
+      return {EAGAIN, what + ": cannot be watched now (the job's descriptor budget); try again"};
+    // Read after both pidfds were opened, and neither has exited: the pidfd names the
+    // caller's child (a reused pid would be the caller's child too).
+    const auto now = target::status(req.pid);
+    if (!now || now->ppid != c.pid || target::pidfd_exited(p->pidfd.get()) ||
+        target::pidfd_exited(caller->pidfd.get()))
+      return {EPERM, what + " is not a child of the caller"};
+    if (p->job != c.job) return {EPERM, what + " is in job " + std::to_string(p->job) + ", not the caller's"};
+    if (launchers_.contains(req.pid)) return {EBUSY, what + " launches a nested job itself"};
+    JobSpec spec;
+    spec.root = req.pid;
+    spec.owner = p->ruid;
+    spec.track = req.track || req.history;
+    spec.keep_history = req.history;
+    spec.heap_quota_bytes = req.heap_quota_bytes;
+    spec.file_quota = req.file_quota;
+    const JobId job = jobs_.create_child(c.job, spec);  // clamped: tighter only
+    if (job == 0) return {EMLINK, "delegate: jobs nested deeper than " + std::to_string(Jobs::kMaxDepth)};
+    // The child moves with its share; everything it starts is found through the launcher.
+    p->job = job;
+    if (p->entered) jobs_.move(req.pid, job);
+    launchers_[c.pid] = job;
+    nested_[job] = c.pid;
+    // Quotas asked by a process of the outer job: the nested job's processes cannot lift
+    // them (they are inside, with no rights over quotas set from outside their job).
+    job_imposer_[job] = c.uid;
+    jobs_.fetch(job, out);
+    node.heap_quota_bytes = out.heap_quota_bytes, node.file_quota = out.file_quota;
+    Event e{Event::Kind::joined, req.pid, req.pid};
+    e.job = job;
+    emit(e);
+  }
+  if (auto r = impose(req.pid, node); !r.ok()) return r;
+  OpResult done;
+  done.job = out.id;
+  return done;
 }
 
 }  // namespace sandbox

@@ -171,8 +171,17 @@ JobId Supervisor::job_of(Pid tgid) {
   // descendants); a process whose parent is the supervisor is either a root (known) or an
   // orphan reparented to us. A parent link of a live process names a live process, so
   // the walk never crosses a reused pid; it ends at a process we know (pidfd-tracked).
+  // Delegation: the descendants of a launcher are in the nested job it asked for. Safe
+  // because a process of that job cannot get a parent outside it while the launcher lives:
+  // the nested job's root is the launcher's child, clone(CLONE_PARENT) gives a child its
+  // caller's own parent, orphans go to the nearest subreaper (the launcher is one), and the
+  // launcher's end kills the nested job (end_nested).
+  const Pid start = tgid;
   for (int depth = 0; tgid > 1 && tgid != self_ && depth < 4096; ++depth) {
-    if (auto it = procs_.find(tgid); it != procs_.end()) return it->second.job;
+    if (auto it = procs_.find(tgid); it != procs_.end()) {
+      if (const auto l = launchers_.find(tgid); tgid != start && l != launchers_.end()) return l->second;
+      return it->second.job;
+    }
     const auto st = target::status(tgid);
     if (!st) return 0;
     if (st->ppid == self_) return orphan_job_;
@@ -186,7 +195,9 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
   if (auto it = procs_.find(tgid); it != procs_.end()) return &it->second;
   // The job first, while the process is not known yet (else job_of would find it).
   if (job == 0) job = job_of(tgid);
-  JobUse* use = job ? &job_use_[job] : nullptr;
+  // A nested job uses its top job's budget: delegating cannot multiply a tenant's share.
+  const JobId budget = jobs_.top(job);
+  JobUse* use = job ? &job_use_[budget] : nullptr;
   if (use && use->procs >= job_budget_) {
     if (why) *why = EAGAIN;
     if (!use->refusing) {
@@ -214,6 +225,7 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
   ProcState p;
   p.tgid = tgid;
   p.job = job;
+  p.budget = budget;
   p.pidfd.reset(fd);
   // Read after the pidfd, so the uids are this process's (a reuse would show as its exit);
   // a `known` status comes from a thread blocked in our notification, alive all along.
@@ -253,6 +265,10 @@ Supervisor::ThreadState* Supervisor::learn(Pid tid, const NotifyChannel* channel
   // even for an orphan whose parent links no longer lead to the root.
   JobId job = 0;
   if (auto it = channel_jobs_.find(channel); it != channel_jobs_.end()) job = it->second;
+  // ... or a job nested in it (delegation), found through the launcher (job_of); never a job
+  // outside the listener's.
+  if (!launchers_.empty() && !procs_.contains(st->tgid))
+    if (const JobId nested = job_of(st->tgid); nested != job && jobs_.within(nested, job)) job = nested;
   // The thread's status stands for its process's when it is the leader.
   ProcState* p = ensure_proc(st->tgid, st->tgid == tid ? &*st : nullptr, job, why);
   if (!p) return nullptr;
@@ -269,7 +285,7 @@ void Supervisor::drop_threads(ProcState& p) {
 void Supervisor::forget_process(Pid tgid) {
   auto it = procs_.find(tgid);
   if (it != procs_.end()) {
-    if (auto u = job_use_.find(it->second.job); u != job_use_.end()) {
+    if (auto u = job_use_.find(it->second.budget); u != job_use_.end()) {
       if (u->second.procs > 0) --u->second.procs;
       if (u->second.procs < job_budget_) u->second.refusing = false;
     }  // kept when empty (a few bytes per job): a later orphan of the job is still named by its root
@@ -295,6 +311,11 @@ void Supervisor::sweep() {
       const auto kind = evs[i].data.u64 >> 32;
       const auto pid = static_cast<Pid>(evs[i].data.u64 & 0xffffffffu);
       if (kind == kProcess) {
+        if (const auto l = launchers_.find(pid); l != launchers_.end()) {
+          const JobId nested = l->second;
+          launchers_.erase(l);
+          end_nested(nested);
+        }
         const bool had_node = tracker_.find(pid) != nullptr;
         tracker_.process_exited(pid);
         const JobId job = jobs_.job_of(pid);
@@ -663,7 +684,7 @@ void Supervisor::emit(const Event& e, UsageTo usage) {
     if (e.kind == Event::Kind::usage && s.filter.raw_usage != (usage == UsageTo::raw)) continue;
     if (!s.filter.wants(stamped)) continue;
     const Caller& w = s.caller;
-    if (w.inside ? (known && w.job != 0 && w.job == job)
+    if (w.inside ? (known && w.job != 0 && jobs_.within(job, w.job))
                  : (w.uid == 0 || (known && (w.uid == ruid || w.uid == suid))))
       s.fn(stamped);
   }
@@ -1059,6 +1080,18 @@ void Supervisor::maintain() {
   {
     std::lock_guard lk(mu_);
     sweep();
+    // Nested jobs whose launcher has ended and whose processes are all gone.
+    for (auto it = nested_.begin(); it != nested_.end();) {
+      JobView v;
+      const bool gone = jobs_.fetch(it->first, v) != 0;
+      if (gone || (!launchers_.contains(it->second) && v.live == 0)) {
+        if (!gone) jobs_.remove(it->first);
+        job_imposer_.erase(it->first);
+        it = nested_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     for (auto it = joined_.begin(); it != joined_.end();) {
       // Hung up: no task uses the filter any more; its thread may block in RECV forever.
       if (it->listener->hung_up() || it->done.load() || it->stop.load()) {

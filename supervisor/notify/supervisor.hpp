@@ -99,6 +99,9 @@ class Supervisor final : public Control {
   OpResult replace_job(const Caller& c, JobId job, std::optional<std::uint64_t> heap_bytes,
                        std::optional<std::uint64_t> files) override;
   std::vector<JobView> list_jobs(const Caller& c) override;
+  OpResult job_records(const Caller& c, JobId job, std::vector<ProcessRecord>& out) override;
+  // Delegation (job_control.cpp, docs/jobs.md): a job nested in the caller's, for its child.
+  OpResult delegate(const Caller& c, const DelegateRequest& req, JobView& out) override;
 
   // Control (the socket, the CLI).
   Caller identify(const ucred& peer, int peer_pidfd) override;
@@ -156,6 +159,7 @@ class Supervisor final : public Control {
     UniqueFd pidfd;
     uid_t ruid = 0, suid = 0;          // for authorising outside callers
     JobId job = 0;                     // the launch it belongs to (never 0 once known)
+    JobId budget = 0;                  // whose descriptor budget it uses: its job's top job
     Pid ppid = 0;                      // parent when first seen (memory.cpp: who may share an mm)
     std::shared_ptr<AddressSpace> mm;  // found at the first memory call; dropped at exec
     bool mm_was_shared = false;        // the mm it had before an exec (that may fail) was
@@ -264,6 +268,14 @@ class Supervisor final : public Control {
   void kill_job(const JobViolation& v);
   void kill_job_descendants(JobId job);  // members not seen yet, found through /proc
   JobId job_by_ancestry(Pid pid);        // the job of pid or of its nearest known ancestor
+  // A delegation's launcher ended: its nested job (and all nested in it) is killed, quietly
+  // (no quota was crossed). Its descendants could otherwise climb out of the nested job's
+  // parent links, which lead through the launcher while it lives.
+  void end_nested(JobId job);
+  // An inside caller sees and acts on its own job and the jobs nested in it, no other
+  // (ESRCH, as for a job that does not exist): the inner of a delegation never reaches the
+  // outer job.
+  OpResult nested_rights(const Caller& c, JobId job) const;
   OpResult authorize_job(const Caller& c, JobId job);
   // authorize_job, and the right to set, replace or reset its quotas: outside callers only.
   OpResult authorize_job_change(const Caller& c, JobId job);
@@ -349,6 +361,10 @@ class Supervisor final : public Control {
   std::uint64_t fd_limit_ = 0;
   std::size_t job_budget_ = 0;
   JobId orphan_job_ = 0;  // the job of our own child root: its orphans are reparented to us
+  // Delegation: a launcher (the process that asked) -> the nested job it asked for; its
+  // descendants are in that job (job_of). And each nested job's launcher, for maintain().
+  std::unordered_map<Pid, JobId> launchers_;
+  std::unordered_map<JobId, Pid> nested_;
   std::unordered_map<JobId, std::string> job_containers_;  // a container's job -> its id (attach)
   std::unordered_map<std::uint64_t, Subscriber> subscribers_;
   std::uint64_t next_subscriber_ = 1;

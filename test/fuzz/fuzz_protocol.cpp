@@ -81,6 +81,7 @@ std::string to_line(const Request& r) {
     case sandbox::protocol::Op::resource_cap:
     case sandbox::protocol::Op::resource_reset:
     case sandbox::protocol::Op::join:
+    case sandbox::protocol::Op::delegate:
       if (!r.job) j["pid"] = r.pid;  // a job instead of a pid: one or the other
       break;
     case sandbox::protocol::Op::watch:  // the filter: a pid (0: none), a job, the kinds
@@ -99,11 +100,12 @@ std::string to_line(const Request& r) {
   if (r.heap_quota) j["heap_quota"] = *r.heap_quota;
   if (r.heap_quota_bytes) j["heap_quota_bytes"] = *r.heap_quota_bytes;
   if (r.file_quota) j["file_quota"] = *r.file_quota;
-  if (r.op == sandbox::protocol::Op::join) {
+  if (r.op == sandbox::protocol::Op::join || r.op == sandbox::protocol::Op::delegate) {
     j["track"] = r.track;
     j["scope"] = std::string(sandbox::to_string(r.scope));
   }
   if (r.op == sandbox::protocol::Op::resource_cap) j["replace"] = r.replace;
+  if (r.records) j["records"] = true;
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -119,7 +121,7 @@ void check_request(const Request& r) {
   check(r2->op == r.op && r2->pid == r.pid && r2->heap_quota == r.heap_quota &&
             r2->heap_quota_bytes == r.heap_quota_bytes && r2->file_quota == r.file_quota &&
             r2->track == r.track && r2->kinds == r.kinds && r2->openmetrics == r.openmetrics &&
-            r2->job == r.job && r2->scope == r.scope && r2->replace == r.replace,
+            r2->job == r.job && r2->scope == r.scope && r2->replace == r.replace && r2->records == r.records,
         "a parsed request written back parses differently", again_line);
   check(json::parse(r2->id, nullptr, false) == json::parse(r.id, nullptr, false) || r.id.empty(),
         "id changed in the round trip", again_line);

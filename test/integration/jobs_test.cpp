@@ -352,22 +352,134 @@ TEST_CASE("jobs under serve: list, fetch, cap and reset work on a job") {
 
 TEST_CASE("jobs: a process cannot leave its job by starting a supervisor of its own") {
   // The kernel allows one listener per filter tree (EBUSY): nothing under our filter can
-  // install a listener of its own, so no nested `sandbox run` or `sandbox-shim` starts.
+  // install a listener of its own. A nested `sandbox run` or `sandbox-shim` gets a job nested
+  // in its own instead (delegation), never one outside it: the 200 MiB never happen.
   Serve s;
   const std::string alloc = kPython + " -c 'b = bytearray(200 << 20); print(\"allocated\")'";
   const Result nested =
-      sandboxed({"--heap-quota", "50M"},
-                {"sh", "-c", kSandbox + " run --scope process -- " + alloc + "; echo inner=$?"});
+      sandboxed({"--heap-quota", "50M"}, {"sh", "-c", kSandbox + " run -- " + alloc + "; echo inner=$?"});
   INFO(nested.out << nested.err);
   CHECK(nested.status == 0);
-  CHECK(nested["inner"] == "126");
+  CHECK(nested["inner"] == "137");
   CHECK(nested.out.find("allocated") == std::string::npos);
-  CHECK(nested.err.find("already runs under a sandbox supervisor") != std::string::npos);
   const Result joined =
       s.shim({"--heap-quota", "50M"},
              {"sh", "-c", kShim + " --socket " + s.path + " -- " + alloc + "; echo inner=$?"});
   INFO(joined.out << joined.err);
   CHECK(joined.status == 0);
-  CHECK(joined["inner"] == "126");
+  CHECK(joined["inner"] == "137");
   CHECK(joined.out.find("allocated") == std::string::npos);
+}
+
+// ---- delegation (issue 20): nested sandboxes get nested jobs ------------------------------
+
+namespace {
+
+std::string alloc_mib(int mib, const std::string& then = "") {
+  return kPython + " -c 'b = bytearray(" + std::to_string(mib) + " << 20); print(\"allocated\", flush=True)" +
+         then + "'";
+}
+
+}  // namespace
+
+TEST_CASE("delegation: two levels of run-in-run; the inner's tighter quota kills the inner job only") {
+  // outer 200M > level 1 100M > level 2 20M: level 2's 40 MiB crosses its own quota only;
+  // level 1's CMD goes on and sees 137, and so does the outer.
+  const std::string level2 = kSandbox + " run --summary --heap-quota 20M -- " + alloc_mib(40);
+  const std::string level1 =
+      kSandbox + " run --heap-quota 100M -- sh -c \"" + level2 + "; echo inner2=\\$?; echo level1_goes_on\"";
+  const Result r = sandboxed({"--heap-quota", "200M"}, {"sh", "-c", level1 + "; echo inner1=$?"});
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["inner2"] == "137");
+  CHECK(r.out.find("level1_goes_on") != std::string::npos);
+  CHECK(r["inner1"] == "0");
+  CHECK(r.out.find("allocated") == std::string::npos);
+  // The innermost launcher's summary is its own job's: killed, at its 20 MiB.
+  CHECK(r.err.find("killed: pid") != std::string::npos);
+  CHECK(r.err.find("> 20971520 bytes (20.0 MiB)") != std::string::npos);
+}
+
+TEST_CASE("delegation: the outer quota still kills an inner job that stays under its own") {
+  // The inner job holds 30 MiB under its 40M; then the outer CMD takes 40 MiB more: the
+  // outer (64M) is crossed, and the outer job dies with the inner one in it.
+  const std::string fifo = temp_path("deleg-fifo");
+  const std::string inner =
+      kSandbox + " run --heap-quota 40M -- " +
+      alloc_mib(30, "; open(\"" + fifo + "\", \"w\").write(\"x\"); import time; time.sleep(600)");
+  const std::string script = "mkfifo " + fifo + "; " + inner + " & read x < " + fifo +
+                             "; echo inner_ready; " + alloc_mib(40) + "; echo outer_survived";
+  const Result r = sandboxed({"--heap-quota", "64M"}, {"sh", "-c", script});
+  std::remove(fifo.c_str());
+  INFO(r.out << r.err);
+  CHECK(r.status == 137);
+  CHECK(r.out.find("inner_ready") != std::string::npos);
+  CHECK(r.out.find("outer_survived") == std::string::npos);
+  CHECK(r.err.find("rest of job 1 ") != std::string::npos);  // the outer job is the one killed
+  CHECK(r.err.find("> limit 67108864 bytes (64.0 MiB)") != std::string::npos);
+}
+
+TEST_CASE("delegation: the inner cannot loosen the outer; it sees its own job only") {
+  // Asking for 1G under an outer 64M is clamped to what the outer has left (not refused):
+  // the report shows the quota it got; the 100 MiB die as the inner job's crossing.
+  const std::string out = temp_path("deleg-report") + ".json";
+  const std::string inner = kSandbox + " run --heap-quota 1G -o " + out + " -- sh -c '" + kSandbox +
+                            " ctl --json list; " + kSandbox + " ctl reset --job 1; echo reset=$?; " +
+                            kPython + " -c \"b = bytearray(100 << 20)\"'";
+  const Result r = sandboxed({"--heap-quota", "64M"}, {"sh", "-c", inner + "; echo inner=$?"});
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["inner"] == "137");
+  CHECK(r["reset"] == "1");  // the outer job is not there for the inner: ESRCH
+  CHECK(r.err.find("ESRCH: job 1: no such job") != std::string::npos);
+  // ctl list inside the inner job shows that job only, nested in job 1
+  const auto brace = r.out.find('{');
+  REQUIRE(brace != std::string::npos);
+  const json l = json::parse(r.out.substr(brace, r.out.find('\n', brace) - brace));
+  REQUIRE(l["jobs"].size() == 1);
+  CHECK(l["jobs"][0]["parent"] == 1);
+  const json rep = read_json(out);
+  CHECK(rep["exit_status"] == 137);
+  REQUIRE(rep["job"]["heap_quota_bytes"].is_number());
+  CHECK(rep["job"]["heap_quota_bytes"].get<std::uint64_t>() <= 64 * MiB);
+  CHECK(rep["killed"]["resource"] == "heap");
+  CHECK(rep["processes"].size() >= 2);
+}
+
+TEST_CASE("delegation: run inside a serve tenant, and shim inside a run") {
+  Serve s;
+  // the tenant finds the server in $SANDBOX_SOCKET (sandbox-shim sets it)
+  const Result tenant =
+      s.shim({"--heap-quota", "64M"},
+             {"sh", "-c",
+              kSandbox + " run --heap-quota 16M -- " + alloc_mib(40) + "; echo inner=$?; " + alloc_mib(4)});
+  INFO(tenant.out << tenant.err);
+  CHECK(tenant.status == 0);
+  CHECK(tenant["inner"] == "137");
+  CHECK(tenant.out.find("allocated") != std::string::npos);  // the tenant's own 4 MiB, after
+  const Result shim =
+      sandboxed({"--heap-quota", "64M"},
+                {"sh", "-c", kShim + " --heap-quota 16M -- " + alloc_mib(40) + "; echo inner=$?"});
+  INFO(shim.out << shim.err);
+  CHECK(shim.status == 0);
+  CHECK(shim["inner"] == "137");
+  CHECK(shim.err.find("sandbox-shim: killed pid") != std::string::npos);
+}
+
+TEST_CASE("delegation: the outer may forbid it; then the old refusal, exit 126") {
+  const Result flag = sandboxed({"--no-delegate"}, {"sh", "-c", kSandbox + " run -- true; echo inner=$?"});
+  INFO(flag.out << flag.err);
+  CHECK(flag["inner"] == "126");
+  CHECK(flag.err.find("already runs under a sandbox supervisor") != std::string::npos);
+  CHECK(flag.err.find("\"delegate\": false") != std::string::npos);
+  const std::string policy = temp_path("deleg-policy") + ".json";
+  std::ofstream(policy) << "{\"version\": 1, \"delegate\": false}\n";
+  const Result pol = sandboxed({"--policy", policy}, {"sh", "-c", kShim + " -- true; echo inner=$?"});
+  std::remove(policy.c_str());
+  INFO(pol.out << pol.err);
+  CHECK(pol["inner"] == "126");
+  CHECK(pol.err.find("forbidden by the supervisor's policy") != std::string::npos);
+  // without a socket to ask, the old refusal too
+  const Result none = sandboxed({"--no-socket"}, {"sh", "-c", kSandbox + " run -- true; echo inner=$?"});
+  CHECK(none["inner"] == "126");
 }

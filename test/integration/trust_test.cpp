@@ -441,21 +441,34 @@ TEST_CASE("trust 5: a tenant that starts hundreds of processes fails alone, with
   CHECK(a.wait() == 137);
 }
 
-TEST_CASE("trust 8: a nested sandbox stops with one line that says what happened, exit 126") {
+TEST_CASE(
+    "trust 8: a nested sandbox gets a nested job; forbidden or unaskable, it stops with one line, exit 126") {
+  // Delegation (issue 20): the outer supervisor makes CMD a nested job.
   const Result nested = sandboxed({}, {kSandbox, "run", "--", kProbe, "exit", "0"});
-  CHECK(nested.status == 126);
-  CHECK(has(nested.err, "already runs under a sandbox supervisor"));
-  CHECK(std::count(nested.err.begin(), nested.err.end(), '\n') == 1);
+  INFO(nested.out << nested.err);
+  CHECK(nested.status == 0);
   Serve s("nested");
+  const Result run_in_shim =
+      run({kShim, "--socket", s.path, "--", kSandbox, "run", "--", kProbe, "exit", "0"});
+  INFO(run_in_shim.out << run_in_shim.err);
+  CHECK(run_in_shim.status == 0);
+  // The outer forbids it: the old refusal.
+  const Result forbidden = sandboxed({"--no-delegate"}, {kSandbox, "run", "--", kProbe, "exit", "0"});
+  CHECK(forbidden.status == 126);
+  CHECK(has(forbidden.err, "already runs under a sandbox supervisor"));
+  CHECK(std::count(forbidden.err.begin(), forbidden.err.end(), '\n') == 1);
+  Serve no("nested-no", {"--no-delegate"});
+  const Result tenant = run({kShim, "--socket", no.path, "--", kSandbox, "run", "--", kProbe, "exit", "0"});
+  CHECK(tenant.status == 126);
+  CHECK(has(tenant.err, "forbidden by the supervisor's policy"));
+  CHECK(std::count(tenant.err.begin(), tenant.err.end(), '\n') == 1);
+  // A shim in a run asking another supervisor (not the one it runs under): it is no inside
+  // client there, so no nested job -- one line, 126.
   const Result shim_in_run = sandboxed({}, {kShim, "--socket", s.path, "--", kProbe, "exit", "0"});
   CHECK(shim_in_run.status == 126);
   CHECK(has(shim_in_run.err, "already runs under a sandbox supervisor"));
+  CHECK(has(shim_in_run.err, "only a process under this supervisor"));
   CHECK(std::count(shim_in_run.err.begin(), shim_in_run.err.end(), '\n') == 1);
-  const Result run_in_shim =
-      run({kShim, "--socket", s.path, "--", kSandbox, "run", "--", kProbe, "exit", "0"});
-  CHECK(run_in_shim.status == 126);
-  CHECK(has(run_in_shim.err, "already runs under a sandbox supervisor"));
-  CHECK(std::count(run_in_shim.err.begin(), run_in_shim.err.end(), '\n') == 1);
 }
 
 TEST_CASE("trust 6: a tenant cannot lift the operator's policy quotas from outside, on its node or its job") {

@@ -355,3 +355,154 @@ TEST_CASE("jobs: huge heap shares saturate instead of wrapping") {
   jobs.leave(1, Ending::exit, 0);
   CHECK(usage(jobs, j).heap == UINT64_MAX / 2);
 }
+
+// ---- delegation: nested jobs (issue 20) ------------------------------------------------
+
+TEST_CASE("jobs: a nested job's quotas are equal or tighter than what its ancestors have left") {
+  Jobs jobs;
+  const JobId outer = jobs.create(spec(64 * MiB, 20));
+  jobs.enter(outer, 100);
+  jobs.apply(100, Delta{10 * MiB, 4});
+  // asking for more than is left (or for unlimited) gets what is left: 54 MiB, 16 files
+  JobSpec loose;
+  loose.root = 101;
+  loose.heap_quota_bytes = 1024 * MiB;
+  const JobId inner = jobs.create_child(outer, loose);
+  REQUIRE(inner != 0);
+  CHECK(view(jobs, inner).heap_quota_bytes == 54 * MiB);
+  CHECK(view(jobs, inner).file_quota == 16u);
+  CHECK(view(jobs, inner).parent == outer);
+  // asking for less keeps it
+  JobSpec tight;
+  tight.heap_quota_bytes = 8 * MiB;
+  const JobId inner2 = jobs.create_child(outer, tight);
+  CHECK(view(jobs, inner2).heap_quota_bytes == 8 * MiB);
+  // two levels: the grandchild is clamped by both
+  JobSpec deeper;
+  deeper.heap_quota_bytes = 32 * MiB;
+  const JobId grand = jobs.create_child(inner2, deeper);
+  CHECK(view(jobs, grand).heap_quota_bytes == 8 * MiB);
+  CHECK(jobs.within(grand, outer));
+  CHECK(jobs.within(grand, inner2));
+  CHECK_FALSE(jobs.within(grand, inner));
+  CHECK_FALSE(jobs.within(outer, grand));
+  CHECK(jobs.top(grand) == outer);
+  // no such parent: refused
+  CHECK(jobs.create_child(999, tight) == 0);
+  // a later cap of a nested job is clamped too, never looser than the chain
+  JobSpec none;
+  const JobId free_child = jobs.create_child(inner2, none);
+  CHECK(view(jobs, free_child).heap_quota_bytes == 8 * MiB);  // unlimited gets what is left
+  std::optional<JobViolation> enforce;
+  const JobId bare = jobs.create(spec(std::nullopt, std::nullopt));
+  const JobId bare_child = jobs.create_child(bare, none);
+  CHECK_FALSE(view(jobs, bare_child).heap_quota_bytes.has_value());  // nothing above: no quota
+  CHECK(jobs.cap(bare_child, false, 5 * MiB, std::nullopt, enforce) == 0);
+  CHECK(view(jobs, bare_child).heap_quota_bytes == 5 * MiB);
+}
+
+TEST_CASE("jobs: a nested job's usage counts in it and in every ancestor") {
+  Jobs jobs;
+  const JobId outer = jobs.create(spec(64 * MiB, std::nullopt));
+  jobs.enter(outer, 100);
+  jobs.enter(outer, 101);  // the inner launcher's child, seen before the delegation
+  jobs.apply(101, Delta{1 * MiB, 1});
+  JobSpec s;
+  s.heap_quota_bytes = 32 * MiB;
+  const JobId inner = jobs.create_child(outer, s);
+  jobs.move(101, inner);  // its share goes with it: the outer keeps it, the inner gains it
+  CHECK(jobs.job_of(101) == inner);
+  CHECK(usage(jobs, outer).heap == 1 * MiB);
+  CHECK(usage(jobs, inner).heap == 1 * MiB);
+  CHECK(view(jobs, outer).live == 2);
+  CHECK(view(jobs, inner).live == 1);
+  jobs.enter(inner, 102);  // a child of the inner job
+  CHECK(jobs.counting(102));
+  jobs.apply(102, Delta{10 * MiB, 2});
+  jobs.apply(100, Delta{5 * MiB, 0});
+  CHECK(usage(jobs, inner).heap == 11 * MiB);
+  CHECK(usage(jobs, outer).heap == 16 * MiB);
+  CHECK(usage(jobs, inner).files == 3);
+  CHECK(usage(jobs, outer).files == 3);
+  CHECK(view(jobs, outer).live == 3);
+  CHECK(view(jobs, outer).processes == 3);
+  // an ending takes its share from every level
+  jobs.leave(102, Ending::exit, 0);
+  CHECK(usage(jobs, inner).heap == 1 * MiB);
+  CHECK(usage(jobs, outer).heap == 6 * MiB);
+  CHECK(view(jobs, outer).live == 2);
+  // a nested job counts for its ancestors even when it has no quota of its own
+  Jobs j2;
+  const JobId o2 = j2.create(spec(8 * MiB, std::nullopt));
+  JobSpec none;
+  const JobId c2 = j2.create_child(o2, none);
+  j2.enter(c2, 200);
+  CHECK(j2.counting(200));
+}
+
+TEST_CASE("jobs: the innermost quota crossed is the level that is killed") {
+  Jobs jobs;
+  const JobId outer = jobs.create(spec(64 * MiB, std::nullopt));
+  jobs.enter(outer, 100);
+  JobSpec s;
+  s.heap_quota_bytes = 16 * MiB;
+  const JobId inner = jobs.create_child(outer, s);
+  jobs.enter(inner, 101);
+  // crossing the inner quota names the inner job
+  auto v = jobs.check(101, Delta{17 * MiB, 0});
+  REQUIRE(v);
+  CHECK(v->job == inner);
+  CHECK(v->limit == 16 * MiB);
+  // under the inner quota, but the outer is over: the outer is named
+  jobs.apply(101, Delta{10 * MiB, 0});
+  jobs.apply(100, Delta{50 * MiB, 0});
+  v = jobs.check(101, Delta{5 * MiB, 0});
+  REQUIRE(v);
+  CHECK(v->job == outer);
+  CHECK(v->usage == 65 * MiB);
+  // the outer CMD's own call crosses only the outer
+  v = jobs.check(100, Delta{5 * MiB, 0});
+  REQUIRE(v);
+  CHECK(v->job == outer);
+  // killing the inner leaves the outer alive; killing the outer kills the inner too
+  JobViolation inner_kill;
+  inner_kill.job = inner;
+  jobs.mark_killed(inner_kill);
+  CHECK(jobs.killed(inner));
+  CHECK_FALSE(jobs.killed(outer));
+  Jobs j2;
+  const JobId o2 = j2.create(spec(64 * MiB, std::nullopt));
+  const JobId c2 = j2.create_child(o2, s);
+  const JobId g2 = j2.create_child(c2, s);
+  JobViolation outer_kill;
+  outer_kill.job = o2;
+  j2.mark_killed(outer_kill);
+  CHECK(j2.killed(o2));
+  CHECK(j2.killed(c2));
+  CHECK(j2.killed(g2));
+  // removing the outer forgets the nested jobs and their processes
+  j2.enter(g2, 300);
+  j2.remove(o2);
+  CHECK(j2.size() == 0);
+  CHECK(j2.job_of(300) == 0);
+}
+
+TEST_CASE("jobs: an outer report lists the processes of its nested jobs") {
+  Jobs jobs;
+  const JobId outer = jobs.create(spec(std::nullopt, std::nullopt, true));
+  jobs.enter(outer, 100);
+  JobSpec s;
+  s.track = true;
+  s.keep_history = true;
+  const JobId inner = jobs.create_child(outer, s);
+  jobs.enter(inner, 101);
+  jobs.name(101, "inner-cmd");
+  jobs.apply(101, Delta{2 * MiB, 0});
+  CHECK(jobs.history(outer).size() == 2);
+  CHECK(jobs.history(inner).size() == 1);
+  jobs.leave(101, Ending::exit, 3);
+  REQUIRE(jobs.history(inner).size() == 1);
+  CHECK(jobs.history(inner)[0].argv0 == "inner-cmd");
+  CHECK(jobs.history(inner)[0].code == 3);
+  CHECK(jobs.history(outer).size() == 2);  // its record, and the outer CMD still running
+}

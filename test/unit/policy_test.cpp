@@ -171,7 +171,7 @@ TEST_CASE("policy: unknown keys are errors at every level") {
   CHECK(
       error_with(R"("hep": "1M")") ==
       R"(p.json: $.hep: unknown key; expected one of "version", "description", "heap_quota", "file_quota", )"
-      R"("track", "abi", "notify", "io_uring")");
+      R"("track", "delegate", "abi", "notify", "io_uring")");
   // A key with a newline is still reported on one line.
   check_path(error_with(R"("a\nb": 1)"), R"($["a\nb"])");
 }

@@ -373,3 +373,33 @@ TEST_CASE("protocol: the BPF program as hex") {
   CHECK(j["filter"] == hex);
   CHECK(j["id"] == 1);
 }
+
+TEST_CASE("protocol: delegate (issue 20) takes a pid, quotas, track, records; fetch of a job takes records") {
+  const Request r = ok(
+      R"({"op":"delegate","pid":42,"heap_quota_bytes":1048576,"file_quota":-1,"track":true,"records":true})");
+  CHECK(r.op == Op::delegate);
+  CHECK(to_string(r.op) == "delegate");
+  CHECK(r.pid == 42);
+  CHECK(*r.heap_quota_bytes == 1048576);
+  CHECK(r.track);
+  CHECK(r.records);
+  CHECK(err(R"({"op":"delegate"})").message == "pid: required field missing for delegate");
+  CHECK(err(R"({"op":"delegate","job":1})").err == EINVAL);
+  CHECK(err(R"({"op":"delegate","pid":4,"records":1})").message == "records: expected true or false, got 1");
+  CHECK(ok(R"({"op":"fetch","job":2,"records":true})").records);
+  CHECK(err(R"({"op":"fetch","pid":2,"records":true})").message == "records: only with job");
+  CHECK(err(R"({"op":"list","records":true})").message == R"("records": unknown field for list)");
+  // the answer is the new job, with its parent; fetch with records lists the processes
+  JobView v;
+  v.id = 3, v.parent = 1, v.heap_quota_bytes = 5 << 20;
+  const json j = as_json(job_response("", v));
+  CHECK(j["job"] == 3);
+  CHECK(j["parent"] == 1);
+  CHECK(j["heap_quota"] == 5);
+  CHECK_FALSE(j.contains("records"));
+  const std::vector<ProcessRecord> recs{{7, "sh", 4096, 1, Ending::exit, 0}};
+  const json k = as_json(job_response("", v, &recs));
+  REQUIRE(k["records"].size() == 1);
+  CHECK(k["records"][0]["argv0"] == "sh");
+  CHECK(k["records"][0]["end"] == "exit");
+}
