@@ -191,6 +191,25 @@ void Supervisor::on_brk(Call& c) {
     // over, the page boundary is a guess. Only the value a refusal returns depends on it.
     mm.brk_value = *mm.brk;
   }
+  if (mm.brk_floor && charged) {
+    // An untracked growth was let through uncharged and may have failed for a reason not
+    // predicted (a mapping in the way, mlockall(MCL_FUTURE) over RLIMIT_MEMLOCK,
+    // vm.max_map_count, strict overcommit): believed, a tracked growth up to it would go
+    // uncounted. Confirmed when the heap reaches it; else the break is taken as low as it
+    // can be -- the [heap] end, never below the floor: over-counts if that heap's top was
+    // unmapped since (docs/semantics.md), never under-counts.
+    const auto end = target::heap_end(c.tid, l.start_brk);
+    if (!end) {
+      reply_value(c, 0);
+      return;
+    }
+    if (page_align(*end) < *mm.brk) {
+      const std::uint64_t low = std::max(*mm.brk_floor, page_align(*end));
+      mm.brk_value = low == *mm.brk_floor ? mm.brk_floor_value : low;
+      mm.brk = low;
+    }
+    mm.brk_floor.reset();
+  }
   // A refusal read from changing state is answered here with the unchanged break.
   auto refuse = [&] {
     reply_value(c, static_cast<std::int64_t>(mm.brk_value));
@@ -211,6 +230,8 @@ void Supervisor::on_brk(Call& c) {
     if (reply_continue(c)) {
       mm.brk = newbrk;
       mm.brk_value = want;
+      // The break can be no higher than this now (or it stayed where it was: a hole).
+      if (mm.brk_floor && newbrk < *mm.brk_floor) mm.brk_floor = newbrk, mm.brk_floor_value = want;
     }
     return;
   }
@@ -238,7 +259,12 @@ void Supervisor::on_brk(Call& c) {
     // Counted whether or not it succeeds; if it failed after all, the break we believe is
     // above the real one by exactly what was counted, so the later growth to it that we
     // do not count has been paid for.
-    if (charged) charge(c, d);
+    if (charged) {
+      charge(c, d);
+    } else if (!mm.brk_floor) {
+      mm.brk_floor = oldbrk;  // not charged: believed only once confirmed (above)
+      mm.brk_floor_value = mm.brk_value;
+    }
     mm.brk = newbrk;
     mm.brk_value = want;
   }
