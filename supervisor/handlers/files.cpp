@@ -14,9 +14,11 @@
 #include <linux/kcmp.h>
 #include <linux/openat2.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +26,8 @@
 
 #include "notify/supervisor.hpp"
 #include "open/caller.hpp"
+#include "target/proc_text.hpp"
+#include "target/unique_fd.hpp"
 
 namespace sandbox {
 namespace {
@@ -41,24 +45,67 @@ int same_fd_table(Pid a, Pid b) {
   return r < 0 ? -1 : r == 0;
 }
 
-// Whether thread `tid`'s close(fd), let through earlier, may not have taken fd out of the
-// table yet. The kernel does that first thing in close(), so a thread seen in any other
-// system call is past it. "running" cannot be told apart from the instant after our
-// CONTINUE: it counts as in flight (fails closed: this close is then not subtracted).
-bool close_in_flight(Pid tgid, Pid tid, int fd) {
+// A thread's CPU time so far in ns (the first field of its schedstat), or -1: gone or unknown.
+long long cpu_time_ns(Pid tgid, Pid tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", tgid, tid);
+  UniqueFd f(::open(path, O_RDONLY | O_CLOEXEC));
+  char buf[128];
+  const ssize_t n = f ? ::read(f.get(), buf, sizeof buf - 1) : -1;
+  if (n <= 0) return -1;
+  long long ns = -1;
+  return target::parse_num(std::string_view(buf, static_cast<std::size_t>(n)), ns) ? ns : -1;
+}
+
+// What /proc/<tgid>/task/<tid>/syscall says now; `gone` when it cannot be read.
+target::SyscallState syscall_state(Pid tgid, Pid tid, bool& gone) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", tgid, tid);
-  const int f = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (f < 0) return false;  // gone: its close is over
+  UniqueFd f(::open(path, O_RDONLY | O_CLOEXEC));
+  gone = !f;
+  if (!f) return {};
   char buf[256];
-  const ssize_t n = ::read(f, buf, sizeof buf - 1);
-  ::close(f);
-  if (n <= 0) return true;
-  buf[n] = 0;
-  if (std::string_view(buf).starts_with("running")) return true;
-  char* end = nullptr;
-  if (std::strtol(buf, &end, 10) != kNrClose || *end != ' ') return false;
-  return std::strtoull(end + 1, nullptr, 16) == static_cast<unsigned>(fd);
+  const ssize_t n = ::read(f.get(), buf, sizeof buf - 1);
+  if (n <= 0) return {};
+  return target::parse_syscall(std::string_view(buf, static_cast<std::size_t>(n)));
+}
+
+// Whether thread `tid`'s close(fd), let through earlier, may not have taken fd out of the
+// table yet. The kernel does that first thing in close() (pick_file()), so a thread seen in
+// any other system call, or blocked outside one, is past it.
+//
+// "running" is either the instant after our CONTINUE, the close still to come, or user
+// space long after it. Told apart by the thread's own CPU time: from any instant on, a close
+// still to come is a short path without a wait (the return from seccomp's wait, the
+// dispatch, pick_file() under the table's spinlock), far below kCloseCpuNs; so a thread that
+// has run kCloseCpuNs of CPU since it was seen running has made it. Waited for at most
+// kCloseWait (the model's lock is held: this is the rare case of a close of a number that
+// another thread closed and that was made again without an open we installed); a thread
+// that has not run that much by then counts as in flight (fails closed: this close is then
+// not subtracted).
+constexpr long long kCloseCpuNs = 2'000'000;
+constexpr auto kCloseWait = std::chrono::milliseconds(200);
+
+bool close_in_flight(Pid tgid, Pid tid, int fd) {
+  using Kind = target::SyscallState::Kind;
+  const auto deadline = std::chrono::steady_clock::now() + kCloseWait;
+  long long since = -1;
+  for (;;) {
+    bool gone = false;
+    const target::SyscallState st = syscall_state(tgid, tid, gone);
+    if (gone) return false;  // its close is over
+    if (st.kind == Kind::in_call) return st.nr == kNrClose && st.arg0 == static_cast<unsigned>(fd);
+    if (st.kind == Kind::outside) return false;
+    if (st.kind == Kind::unknown) return true;
+    const long long now_ns = cpu_time_ns(tgid, tid);
+    if (now_ns < 0) return true;
+    if (since < 0) since = now_ns;
+    if (now_ns - since >= kCloseCpuNs) return false;
+    if (std::chrono::steady_clock::now() >= deadline) return true;
+    // Lets the thread run (this is a poll for its progress, bounded by the deadline).
+    const timespec pause{0, 200'000};
+    ::nanosleep(&pause, nullptr);
+  }
 }
 
 }  // namespace
@@ -71,6 +118,9 @@ struct Supervisor::OpenCall {
 };
 
 void Supervisor::on_open(Call& c, Op op) {
+  // An open of a target that died waiting (a FIFO without a partner) ends before this one
+  // runs, as the kernel had ended it before the death could be seen (waits.hpp).
+  waits_.abandon_gone();
   if (!counted(c)) {
     reply_continue(c);  // untracked: nothing to count, the kernel does it all
     return;

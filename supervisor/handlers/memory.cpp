@@ -157,16 +157,11 @@ void Supervisor::on_vm_clone(Call& c) {
 void Supervisor::on_brk(Call& c) {
   AddressSpace& mm = address_space(c);
   const std::uint64_t want = c.arg(0);
-  if (!counted(c)) {
-    // Nothing to charge, so nothing is read or predicted: the break this call leaves is
-    // the old one or the one asked for. Forget it; remember the highest it can be.
-    const std::uint64_t was = mm.brk ? *mm.brk : mm.brk_ceiling;
-    mm.brk_ceiling = was == kNone ? kNone : std::max(was, page_align(want));
-    mm.brk.reset();
-    mm.brk_asked = want;
-    reply_continue(c);
-    return;
-  }
+  // An untracked call is predicted like a tracked one and only not charged: the break it
+  // leaves is then known. Forgetting it would re-read it later from the [heap] end, which
+  // munmap may have trimmed below the break (the next growth over-counted by the trimmed
+  // pages), and would lose mm->brk to the byte, which a refused brk returns.
+  const bool charged = counted(c);
   if (!mm.layout) mm.layout = target::layout(c.tid);
   if (!mm.layout) {
     // Cannot read the target's layout (it is exiting): refuse rather than guess. brk
@@ -182,19 +177,38 @@ void Supervisor::on_brk(Call& c) {
     return;
   }
   if (!mm.brk) {
-    // Unknown since an untracked brk, an exec or the first call: the heap's end in maps is
-    // right unless the heap was trimmed (then too low: over-counts) or extended by
-    // something that is not brk (then capped by the highest break possible).
+    // Unknown before the first call after an exec (then the heap is empty and its end is
+    // start_brk, exactly) or in a process first seen after a fork: the heap's end in maps
+    // is right unless the heap was trimmed (then too low: over-counts).
     const auto guess = target::heap_end(c.tid, l.start_brk);
     if (!guess) {
       reply_value(c, 0);
       return;
     }
-    mm.brk = std::min(page_align(*guess), mm.brk_ceiling);
-    // mm->brk to the byte is what a refused brk returns: the last break asked for if it
-    // is in that page (it was granted, most likely), else the page boundary. Only the
-    // value a refusal returns depends on this guess, never what is counted.
-    mm.brk_value = page_align(mm.brk_asked) == *mm.brk ? mm.brk_asked : *mm.brk;
+    mm.brk = page_align(*guess);
+    // mm->brk to the byte is what a refused brk returns: right after an exec it is the
+    // page-aligned start_brk; in a forked child, whose parent's break we do not carry
+    // over, the page boundary is a guess. Only the value a refusal returns depends on it.
+    mm.brk_value = *mm.brk;
+  }
+  if (mm.brk_floor && charged) {
+    // An untracked growth was let through uncharged and may have failed for a reason not
+    // predicted (a mapping in the way, mlockall(MCL_FUTURE) over RLIMIT_MEMLOCK,
+    // vm.max_map_count, strict overcommit): believed, a tracked growth up to it would go
+    // uncounted. Confirmed when the heap reaches it; else the break is taken as low as it
+    // can be -- the [heap] end, never below the floor: over-counts if that heap's top was
+    // unmapped since (docs/semantics.md), never under-counts.
+    const auto end = target::heap_end(c.tid, l.start_brk);
+    if (!end) {
+      reply_value(c, 0);
+      return;
+    }
+    if (page_align(*end) < *mm.brk) {
+      const std::uint64_t low = std::max(*mm.brk_floor, page_align(*end));
+      mm.brk_value = low == *mm.brk_floor ? mm.brk_floor_value : low;
+      mm.brk = low;
+    }
+    mm.brk_floor.reset();
   }
   // A refusal read from changing state is answered here with the unchanged break.
   auto refuse = [&] {
@@ -216,6 +230,8 @@ void Supervisor::on_brk(Call& c) {
     if (reply_continue(c)) {
       mm.brk = newbrk;
       mm.brk_value = want;
+      // The break can be no higher than this now (or it stayed where it was: a hole).
+      if (mm.brk_floor && newbrk < *mm.brk_floor) mm.brk_floor = newbrk, mm.brk_floor_value = want;
     }
     return;
   }
@@ -238,12 +254,17 @@ void Supervisor::on_brk(Call& c) {
         vm && !may_expand_vm(*vm, lim, pages, /*data=*/true) && refuse())
       return;
   const Delta d{len, 0};
-  if (!admit(c, d, ENOMEM)) return;
+  if (charged && !admit(c, d, ENOMEM)) return;
   if (reply_continue(c)) {
     // Counted whether or not it succeeds; if it failed after all, the break we believe is
     // above the real one by exactly what was counted, so the later growth to it that we
     // do not count has been paid for.
-    charge(c, d);
+    if (charged) {
+      charge(c, d);
+    } else if (!mm.brk_floor) {
+      mm.brk_floor = oldbrk;  // not charged: believed only once confirmed (above)
+      mm.brk_floor_value = mm.brk_value;
+    }
     mm.brk = newbrk;
     mm.brk_value = want;
   }

@@ -150,9 +150,11 @@ class Supervisor final : public Control {
     std::optional<target::Layout> layout;  // fixed from exec to exec (PR_SET_MM is refused)
     std::optional<std::uint64_t> brk;      // page-aligned mm->brk, followed call by call
     std::uint64_t brk_value = 0;           // mm->brk itself (what a refused brk returns)
-    std::uint64_t brk_asked = 0;           // the last untracked brk's argument
-    std::uint64_t brk_ceiling = ~0ULL;     // while brk is unknown: the highest it can be
-    bool shared = false;                   // other processes may use it: kcmp it against newcomers
+    // An untracked growth let through and not yet confirmed (memory.cpp): the page-aligned
+    // break cannot be below `brk_floor`, and `brk_floor_value` is mm->brk if it is there.
+    std::optional<std::uint64_t> brk_floor;
+    std::uint64_t brk_floor_value = 0;
+    bool shared = false;  // other processes may use it: kcmp it against newcomers
   };
   struct ProcState {
     Pid tgid = 0;

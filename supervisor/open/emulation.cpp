@@ -30,6 +30,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -204,6 +205,65 @@ void push_path(std::vector<PathComp>& pending, std::string_view path, bool trail
 
 }  // namespace
 
+// ---- Own procfs files ----------------------------------------------------------------------
+// The kernel's rule (Linux 6.1), for a file below /proc/<n> (or /proc/<n>/task/<m>) opened by
+// a task T, where the file names task P (n, or m):
+//  - ptrace_may_access() (kernel/ptrace.c, __ptrace_may_access) returns 0 at once when P is in
+//    T's thread group (same_thread_group), before it compares T's fsuid/fsgid with P's
+//    uid/euid/suid (PTRACE_MODE_FSCREDS) and before the dumpable check (a task that is not
+//    SUID_DUMP_USER -- dropped from root to another uid, or PR_SET_DUMPABLE 0 -- is refused to
+//    any other task without CAP_SYS_PTRACE over its mm's user namespace). mm_access()
+//    (kernel/fork.c) also passes when P's mm is T's own.
+//  - Where that check is made: maps, smaps, smaps_rollup, numa_maps, environ, auxv
+//    (PTRACE_MODE_READ_FSCREDS) and mem (PTRACE_MODE_ATTACH_FSCREDS) at open, through
+//    proc_mem_open() -> mm_access(); fdinfo/<fd> in its ->permission (proc_fdinfo_permission),
+//    then generic_permission(); the magic links fd/<fd>, cwd, root, exe at the jump
+//    (proc_fd_access_allowed(), PTRACE_MODE_READ_FSCREDS); and the fd directory is searchable
+//    by P's thread group whatever its mode says (proc_fd_permission()).
+//  - Every other check stays, with T's fsuid/fsgid/groups/capabilities: the file's mode and
+//    owner (task_dump_owner() makes a non-dumpable task's files root's: its mem, environ, auxv
+//    and fdinfo/<fd> are then refused by mode to a non-root T -- and the kernel says EACCES).
+// The supervisor is never in the target's thread group: wearing the target's credentials, it
+// fails the ptrace check where the target itself passes it. So, for exactly those files of the
+// target's own thread group (own_ptrace_checked_file), the emulation checks the mode with the
+// target's credentials (dac_permits) and then opens with its own, which pass the ptrace check
+// as same_thread_group() does; magic links of the group are jumped with its own (slow_open).
+// Safe: the file is the target's own (its thread group, in our procfs), the kernel would open
+// it for the target, and none of these files consults the opener's credentials after open
+// (pagemap does -- PFNs for a CAP_SYS_ADMIN f_cred --, stack and syscall check at read, by the
+// target itself: none of them is on the list).
+// Not followed: mm_access()'s pass for a CLONE_VM process of another thread group sharing the
+// caller's mm (docs/semantics.md).
+bool own_ptrace_checked_file(const std::vector<std::string>& where, std::string_view name) {
+  const std::size_t n = where.size();
+  const bool task = n >= 3 && where[1] == "task" && is_number(where[2]);
+  if (n == 0 || !is_number(where[0]) || (n >= 3 && !task)) return false;
+  if (n == 1 || (n == 3 && task)) {
+    for (std::string_view f : {"maps", "smaps", "smaps_rollup", "numa_maps", "environ", "auxv", "mem"})
+      if (name == f) return true;
+    return false;
+  }
+  const bool fdinfo = (n == 2 && where[1] == "fdinfo") || (n == 4 && task && where[3] == "fdinfo");
+  return fdinfo && is_number(name);
+}
+
+bool dac_permits(std::uint32_t uid, std::uint32_t gid, std::uint32_t mode, std::uint32_t fsuid,
+                 std::uint32_t fsgid, const std::vector<gid_t>& groups, std::uint64_t cap_eff, int may) {
+  // acl_permission_check(): the owner's bits for the owner, else the group's for a member,
+  // else the others'. (Procfs has no ACLs.)
+  std::uint32_t bits = mode & 7;
+  if (uid == fsuid) {
+    bits = (mode >> 6) & 7;
+  } else if (gid == fsgid || std::find(groups.begin(), groups.end(), gid) != groups.end()) {
+    bits = (mode >> 3) & 7;
+  }
+  if ((static_cast<std::uint32_t>(may) & ~bits) == 0) return true;
+  // capable_wrt_inode_uidgid(): CAP_DAC_OVERRIDE for read and write of a non-directory,
+  // CAP_DAC_READ_SEARCH for read.
+  if (cap_eff & (1ULL << CAP_DAC_OVERRIDE)) return true;
+  return may == 4 && (cap_eff & (1ULL << CAP_DAC_READ_SEARCH));
+}
+
 // Caches shared by the emulators of every serving thread (guarded by mu). Lookups copy
 // out: an entry may be dropped by another thread while an open is in progress.
 struct OpenEmulator::Shared {
@@ -362,8 +422,25 @@ struct OpenEmulator::Impl {
     return false;
   }
 
-  // Is `dir` the fd or fdinfo directory of the target's own process (or thread)?
-  bool in_own_fd_dir(int dir, pid_t tid, pid_t tgid) const {
+  // Is the procfs directory `dir`, at `where` below its root, one of a task of thread group
+  // `tgid` (/proc/<n>/..., /proc/<n>/task/<m>/...: n, or m, is a thread of tgid)? Only in our
+  // own procfs (the numbers are pids of our namespace): elsewhere, no.
+  bool in_thread_group(int dir, const std::vector<std::string>& where, pid_t tgid) const {
+    if (where.empty() || !is_number(where[0])) return false;
+    const bool task_dir = where.size() >= 3 && where[1] == "task";
+    const std::string& task = task_dir ? where[2] : where[0];
+    struct stat a {
+    }, b{};
+    if (::fstat(dir, &a) != 0 || ::fstat(proc.get(), &b) != 0 || a.st_dev != b.st_dev) return false;
+    if (task == std::to_string(tgid)) return true;
+    // The caller is blocked in its call, so its thread group lives; a thread that exits
+    // after this answer leaves `dir` naming a dead task, through which nothing opens.
+    const std::string thread = std::to_string(tgid) + "/task/" + task;
+    return is_number(task) && ::faccessat(proc.get(), thread.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+  }
+
+  // Is `dir` the fd or fdinfo directory of a thread of the target's own thread group?
+  bool in_own_fd_dir(int dir, pid_t tgid) const {
     if (!is_procfs(dir)) return false;
     auto where = proc_location(dir);
     if (!where || where->empty()) return false;
@@ -371,7 +448,47 @@ struct OpenEmulator::Impl {
     const std::string& last = w.back();
     if (last != "fd" && last != "fdinfo") return false;
     if (w.size() != 2 && !(w.size() == 4 && w[1] == "task")) return false;
-    return w[0] == std::to_string(tgid) || w[0] == std::to_string(tid);
+    return in_thread_group(dir, w, tgid);
+  }
+
+  // `name` in the procfs directory `dir`, of which `file` is an O_PATH descriptor, refused
+  // (EACCES) by the open with the target's credentials worn: if it is one of the target's
+  // own files that the kernel opens without a ptrace check ("Own procfs files" above), its
+  // mode is checked with the target's credentials and it is opened with ours. A descriptor,
+  // or -EACCES when that rule does not apply.
+  int open_own_proc_file(int dir, int file, const std::string& name, std::uint64_t final_flags, pid_t tgid) {
+    if (!worn) return -EACCES;  // not wearing: an executor, whose own credentials are the target's
+    auto where = proc_location(dir);
+    if (!where || !own_ptrace_checked_file(*where, name) || !in_thread_group(dir, *where, tgid))
+      return -EACCES;
+    struct statx st {};
+    if (::statx(file, "", AT_EMPTY_PATH,
+                STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | STATX_MNT_ID, &st) != 0 ||
+        !S_ISREG(st.stx_mode))
+      return -EACCES;
+    // build_open_flags(): MAY_READ / MAY_WRITE from the access mode, MAY_WRITE for O_TRUNC.
+    const std::uint64_t acc = final_flags & O_ACCMODE;
+    int may = 0;
+    if (acc != O_WRONLY) may |= 4;
+    if (acc != O_RDONLY || (final_flags & O_TRUNC)) may |= 2;
+    if (!dac_permits(st.stx_uid, st.stx_gid, st.stx_mode & 07777, worn->fsuid, worn->fsgid, worn->groups,
+                     worn->cap_eff, may))
+      return -EACCES;
+    const TaskCreds* was = worn;
+    unwear();
+    // By its name (not through a magic link: the file keeps the target's flags, O_NOFOLLOW too),
+    // and only if that is still the file whose mode was checked.
+    int r = sys_openat2(dir, name.c_str(), final_flags, 0, RESOLVE_NO_SYMLINKS);
+    struct statx again {};
+    if (r >= 0 && (!statx_at(r, "", AT_EMPTY_PATH, again) || !same_object(again, st))) {
+      ::close(r);
+      r = -EACCES;
+    }
+    if (int e = wear(*was); e < 0) {
+      if (r >= 0) ::close(r);
+      return e;
+    }
+    return r;
   }
 
   // The calling thread's descriptor `fd` (a dirfd), as an O_PATH file of ours. Taken from
@@ -672,6 +789,15 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
           tty_dev = ::fstatat(cur.get(), comp.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
                     S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 0);
         }
+        if (r == -EACCES && procfs_dir && !cur_proc_root) {
+          // O_NOFOLLOW (or O_CREAT|O_EXCL) on a file of /proc/<pid>: the target's own?
+          Fd file(
+              sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve));
+          if (file.get() >= 0) {
+            const int own = open_own_proc_file(cur.get(), file.get(), comp.name, final_flags, tgid);
+            if (own != -EACCES) return own;
+          }
+        }
         if (r != -ELOOP || (flags & O_NOFOLLOW) || no_links) return r;
         if (int e = may_follow(cur.get(), comp.name.c_str()); e < 0) return e;
         std::string text = read_link_at(cur.get(), comp.name);
@@ -685,7 +811,7 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
 
     // One step, without following.
     int r = sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve);
-    if (r == -EACCES && worn && in_own_fd_dir(cur.get(), tid, tgid)) {
+    if (r == -EACCES && worn && in_own_fd_dir(cur.get(), tgid)) {
       // The target's own /proc/<pid>/fd and fdinfo are always searchable by itself
       // (proc_fd_permission(): same thread group), whatever their mode says.
       const TaskCreds* was = worn;
@@ -716,10 +842,9 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
       auto where = proc_location(cur.get());
       if (!where || where->empty() || !is_number((*where)[0])) return -EACCES;
       const std::string& owner = (*where)[0];
-      std::string owner_thread = owner;
-      if (where->size() >= 3 && (*where)[1] == "task") owner_thread = (*where)[2];
       if (owner == std::to_string(our_pid)) return -EACCES;
-      const bool own = owner == std::to_string(tgid) || owner == std::to_string(tid);
+      // The target's own: a thread of its group ("Own procfs files": proc_fd_access_allowed()).
+      const bool own = in_thread_group(cur.get(), *where, tgid);
       // The jump itself. For the target's own links the kernel would skip the ptrace
       // checks (same thread group), so we jump with our own credentials; permission on
       // the file reached is still checked with the target's at the final open.
@@ -758,7 +883,12 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
       // A file inside a procfs directory: reopen what the step found, so that only the
       // file's own permission is checked (with the target's credentials).
       std::string self_fd = "self/fd/" + std::to_string(next.get());
-      return sys_openat2(proc.get(), self_fd.c_str(), final_flags, mode, 0);
+      const int o = sys_openat2(proc.get(), self_fd.c_str(), final_flags, mode, 0);
+      if (o == -EACCES && is_procfs(cur.get())) {
+        const int own = open_own_proc_file(cur.get(), next.get(), comp.name, final_flags, tgid);
+        if (own != -EACCES) return own;
+      }
+      return o;
     }
     if (!last || comp.trailing_slash) {
       if (!S_ISDIR(st.stx_mode)) return -ENOTDIR;

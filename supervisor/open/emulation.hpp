@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace sandbox {
 
@@ -55,6 +57,18 @@ struct OpenOutcome {
   int err = 0;
   bool cloexec = false;  // the target asked for O_CLOEXEC (pass to ADDFD newfd_flags)
 };
+
+// The procfs files of the caller's own thread group that the kernel opens for it without a
+// ptrace check, and whose meaning does not depend on who opened them (emulation.cpp, "Own
+// procfs files"). `where` is the directory's place below the procfs root ({"123"},
+// {"123", "task", "124"}, {"123", "fdinfo"}, ...), `name` the file in it. Pure.
+bool own_ptrace_checked_file(const std::vector<std::string>& where, std::string_view name);
+
+// generic_permission() of fs/namei.c (6.1) for a file that is not a directory, owned by
+// uid:gid with permission bits `mode`, opened by fsuid:fsgid with `groups` and effective
+// capabilities `cap_eff`; `may` is a mask of 4 (read) and 2 (write). Pure.
+bool dac_permits(std::uint32_t uid, std::uint32_t gid, std::uint32_t mode, std::uint32_t fsuid,
+                 std::uint32_t fsgid, const std::vector<gid_t>& groups, std::uint64_t cap_eff, int may);
 
 class OpenEmulator {
  public:

@@ -86,13 +86,39 @@ Waits::Wait::Wait(Waits& w, NotifyChannel& ch, ReceiverPool* pool, std::uint64_t
 }
 
 Waits::End Waits::Wait::end() {
-  std::lock_guard lk(w_.mu_);
-  if (!done_) {
-    done_ = true;
-    (prev_ ? prev_->next_ : w_.waits_) = next_;
-    if (next_) next_->prev_ = prev_;
+  bool left = false;
+  End why;
+  {
+    std::lock_guard lk(w_.mu_);
+    if (!done_) {
+      done_ = true;
+      left = true;
+      (prev_ ? prev_->next_ : w_.waits_) = next_;
+      if (next_) next_->prev_ = prev_;
+    }
+    why = why_;
   }
-  return why_;
+  if (left) w_.ended_.notify_all();
+  return why;
+}
+
+void Waits::abandon_gone() {
+  std::unique_lock lk(mu_);
+  if (!waits_) return;  // the usual case: nothing in flight, nothing asked
+  const auto deadline = std::chrono::steady_clock::now() + kAbandonWait;
+  for (;;) {
+    bool stopping = false;
+    for (Wait* w = waits_; w; w = w->next_) {
+      if (w->why_ == End::none && !w->ch_.id_valid(w->id_)) w->why_ = End::gone;
+      if (w->why_ != End::gone) continue;
+      // Sent again until it has stopped: a signal between two system calls of the open
+      // interrupts nothing. The thread cannot leave the list while we hold mu_.
+      ::pthread_kill(w->thread_, signal_);
+      stopping = true;
+    }
+    if (!stopping || std::chrono::steady_clock::now() >= deadline) return;
+    ended_.wait_for(lk, kResend);
+  }
 }
 
 Waits::End Waits::check(const Wait& w) const {

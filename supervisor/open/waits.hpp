@@ -38,6 +38,9 @@ class Waits {
   static constexpr std::chrono::milliseconds kPatience{10};
   // The most threads whose signal masks are read to attribute a process-wide signal.
   static constexpr std::uint64_t kScanThreads = 64;
+  // abandon_gone(): how often the interrupt is sent again, and for how long at most.
+  static constexpr std::chrono::milliseconds kResend{1};
+  static constexpr std::chrono::milliseconds kAbandonWait{200};
 
   // `interrupt`: a signal with a no-op handler installed without SA_RESTART, unblocked in
   // every thread that opens.
@@ -48,6 +51,15 @@ class Waits {
 
   // Registered from construction until end() (or destruction): the work (reading the
   // target's memory, the open) this thread does for notification `id` of thread `tid`.
+  // Ends now the work done for targets that are gone (their notification is no longer
+  // pending), and returns once it has stopped -- or after kAbandonWait, if an open cannot be
+  // interrupted. Called before any open is served: a target that died blocked in an open
+  // (a FIFO's reader or writer) held the FIFO open only until its death in the kernel, and
+  // its death is seen before any other open -- a notification is no longer pending once
+  // the task has left its wait, before its exit is visible to anyone -- so no open that
+  // follows can still find the supervisor's open for the dead target in place.
+  void abandon_gone();
+
   class Wait {
    public:
     Wait(Waits& w, NotifyChannel& ch, ReceiverPool* pool, std::uint64_t id, pid_t tid, pid_t tgid);
@@ -80,8 +92,9 @@ class Waits {
   const int signal_;
   std::mutex mu_;
   std::condition_variable cv_;
-  Wait* waits_ = nullptr;  // guarded by mu_
-  bool idle_ = false;      // the watcher sleeps without a deadline
+  std::condition_variable ended_;  // a Wait left the list
+  Wait* waits_ = nullptr;          // guarded by mu_
+  bool idle_ = false;              // the watcher sleeps without a deadline
   bool quit_ = false;
   std::thread watcher_;
 };

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 namespace sandbox::target {
@@ -45,6 +46,35 @@ bool proc_value(std::string_view text, std::string_view key, T& out, int base = 
     if (!take_num(rest, out, base)) return false;
     if (i == index) return true;
   }
+}
+
+// What /proc/<tid>/syscall says: "running" (on a CPU or runnable: the kernel cannot tell
+// more), blocked in system call `nr` with first argument `arg0` ("nr 0xarg0 ..."), blocked
+// outside one ("-1 sp pc"), or text it does not recognise (unknown).
+struct SyscallState {
+  enum class Kind { unknown, running, in_call, outside };
+  Kind kind = Kind::unknown;
+  long nr = -1;
+  std::uint64_t arg0 = 0;
+};
+
+inline SyscallState parse_syscall(std::string_view text) {
+  SyscallState st;
+  if (text.starts_with("running")) {
+    st.kind = SyscallState::Kind::running;
+    return st;
+  }
+  if (!take_num(text, st.nr) || text.empty() || text.front() != ' ') return st;
+  if (st.nr < 0) {
+    st.kind = SyscallState::Kind::outside;
+    return st;
+  }
+  text.remove_prefix(1);
+  if (!text.starts_with("0x")) return st;
+  text.remove_prefix(2);
+  if (!take_num(text, st.arg0, 16)) return st;
+  st.kind = SyscallState::Kind::in_call;
+  return st;
 }
 
 }  // namespace sandbox::target

@@ -6,7 +6,9 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -25,13 +27,15 @@
 
 namespace {
 
+using sandbox::dac_permits;
 using sandbox::OpenEmulator;
 using sandbox::OpenOutcome;
 using sandbox::OpenRequest;
 using sandbox::OpenSyscall;
+using sandbox::own_ptrace_checked_file;
 
 struct Cmd {
-  int op = 0;  // 1 open, 2 become uid/gid 65534, 3 exit
+  int op = 0;  // 1 open, 2 become uid/gid 65534, 3 exit, 4 not dumpable without CAP_SYS_PTRACE
   OpenSyscall call = OpenSyscall::openat;
   int dirfd = AT_FDCWD;
   std::uint64_t flags = 0, mode = 0, resolve = 0;
@@ -197,6 +201,11 @@ class Child {
     c.op = 2;
     run(c);
   }
+  void clear_dumpable() {
+    Cmd c;
+    c.op = 4;
+    run(c);
+  }
 
   Obs emulate(const Cmd& c) {
     OpenRequest r;
@@ -241,6 +250,8 @@ class Child {
       if (c.op == 3) break;
       if (c.op == 2) {
         become(65534);
+      } else if (c.op == 4) {
+        not_dumpable();
       } else {
         long r = raw_open(c);
         if (r < 0) {
@@ -252,6 +263,14 @@ class Child {
       }
       write_all(out, &o, sizeof o);
     }
+  }
+  static void not_dumpable() {
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2];
+    if (::prctl(PR_SET_DUMPABLE, 0) != 0 || ::syscall(SYS_capget, &h, d) != 0) ::_exit(13);
+    d[0].effective &= ~(1U << CAP_SYS_PTRACE);
+    d[0].permitted &= ~(1U << CAP_SYS_PTRACE);
+    if (::syscall(SYS_capset, &h, d) != 0) ::_exit(14);
   }
   static void become(uid_t id) {
     if (::setgroups(0, nullptr) != 0 || ::setresgid(id, id, id) != 0 || ::setresuid(id, id, id) != 0)
@@ -435,6 +454,70 @@ TEST_CASE("open_emulation: /proc/self, magic links and /dev/stdin are the target
   CHECK(ch.emulate(make(OpenSyscall::openat, ours + "/status", O_RDONLY)).err == EACCES);
   CHECK(ch.emulate(make(OpenSyscall::openat, ours + "/mem", O_RDONLY)).err == EACCES);
   CHECK(ch.emulate(make(OpenSyscall::openat, ours + "/fd/0", O_RDONLY)).err == EACCES);
+}
+
+TEST_CASE("open_emulation: the own procfs files opened without a ptrace check (pure)") {
+  using V = std::vector<std::string>;
+  for (const char* f : {"maps", "smaps", "smaps_rollup", "numa_maps", "environ", "auxv", "mem"}) {
+    CHECK(own_ptrace_checked_file(V{"12"}, f));
+    CHECK(own_ptrace_checked_file(V{"12", "task", "13"}, f));
+  }
+  CHECK(own_ptrace_checked_file(V{"12", "fdinfo"}, "3"));
+  CHECK(own_ptrace_checked_file(V{"12", "task", "13", "fdinfo"}, "3"));
+  // Files whose meaning depends on the opener, or checked at read: never.
+  for (const char* f : {"pagemap", "stack", "syscall", "status", "uid_map", "attr", "fd", "cwd"})
+    CHECK_FALSE(own_ptrace_checked_file(V{"12"}, f));
+  CHECK_FALSE(own_ptrace_checked_file(V{"12", "fdinfo"}, "x"));
+  CHECK_FALSE(own_ptrace_checked_file(V{"12", "fd"}, "3"));
+  CHECK_FALSE(own_ptrace_checked_file(V{"self"}, "maps"));
+  CHECK_FALSE(own_ptrace_checked_file(V{}, "maps"));
+  CHECK_FALSE(own_ptrace_checked_file(V{"sys", "kernel"}, "maps"));
+  CHECK_FALSE(own_ptrace_checked_file(V{"12", "net"}, "maps"));
+  CHECK_FALSE(own_ptrace_checked_file(V{"12", "task", "x"}, "maps"));
+}
+
+TEST_CASE("open_emulation: generic_permission for a procfs file (pure)") {
+  const std::vector<gid_t> none, wheel{10};
+  const std::uint64_t no_caps = 0, override_cap = 1ULL << CAP_DAC_OVERRIDE,
+                      search = 1ULL << CAP_DAC_READ_SEARCH;
+  CHECK(dac_permits(0, 0, 0444, 65534, 65534, none, no_caps, 4));  // maps: anyone reads
+  CHECK_FALSE(dac_permits(0, 0, 0444, 65534, 65534, none, no_caps, 2));
+  CHECK_FALSE(dac_permits(0, 0, 0400, 65534, 65534, none, no_caps, 4));  // a non-dumpable task's environ
+  CHECK(dac_permits(0, 0, 0400, 0, 0, none, no_caps, 4));                // root owns it
+  CHECK(dac_permits(0, 0, 0600, 0, 0, none, no_caps, 6));                // mem, read-write, by its owner
+  CHECK(dac_permits(1000, 1000, 0600, 1000, 1000, none, no_caps, 6));
+  CHECK_FALSE(dac_permits(1000, 1000, 0066, 1000, 1000, none, no_caps, 4));  // the owner's bits only
+  CHECK(dac_permits(0, 10, 0440, 65534, 65534, wheel, no_caps, 4));          // a supplementary group
+  CHECK(dac_permits(0, 0, 0400, 65534, 65534, none, override_cap, 6));
+  CHECK(dac_permits(0, 0, 0400, 65534, 65534, none, search, 4));
+  CHECK_FALSE(dac_permits(0, 0, 0400, 65534, 65534, none, search, 2));
+}
+
+// Issue 22: a task that is not dumpable opens its own /proc files as the kernel lets it (the
+// ptrace check passes for its own thread group), where the supervisor, wearing its
+// credentials, is refused by that check.
+TEST_CASE("open_emulation: a non-dumpable target's own procfs files") {
+  const char* own[] = {"/proc/self/maps",     "/proc/self/smaps",   "/proc/thread-self/maps",
+                       "/proc/self/mem",      "/proc/self/environ", "/proc/self/auxv",
+                       "/proc/self/fdinfo/0", "/proc/self/fd/0",    "/proc/self/status"};
+  SUBCASE("dropped from root to uid 65534") {
+    Child ch(false);
+    ch.become_nobody();
+    for (const char* p : own) both(ch, make(OpenSyscall::openat, p, O_RDONLY));
+    CHECK(both(ch, make(OpenSyscall::openat, "/proc/self/maps", O_RDONLY)).kind == 0);
+    CHECK(both(ch, make(OpenSyscall::openat, "/proc/self/mem", O_RDONLY)).err == EACCES);  // root's, 0600
+    both(ch, make(OpenSyscall::openat, "/proc/self/maps", O_RDONLY | O_NOFOLLOW));
+    // Not its own: ours (root's) is refused by the ptrace check as before.
+    both(ch, make(OpenSyscall::openat, "/proc/1/maps", O_RDONLY));
+  }
+  SUBCASE("root, not dumpable, without CAP_SYS_PTRACE") {
+    Child ch(false);
+    ch.clear_dumpable();
+    for (const char* p : own) both(ch, make(OpenSyscall::openat, p, O_RDONLY));
+    CHECK(both(ch, make(OpenSyscall::openat, "/proc/self/mem", O_RDWR)).kind == 0);
+    CHECK(both(ch, make(OpenSyscall::openat, "/proc/self/fdinfo/0", O_RDONLY)).kind == 0);
+    CHECK(both(ch, make(OpenSyscall::openat, "/proc/self/environ", O_RDONLY)).kind == 0);
+  }
 }
 
 TEST_CASE("open_emulation: /dev/stdin for a uid 65534 target") {

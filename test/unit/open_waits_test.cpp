@@ -2,8 +2,19 @@
 // with no signal left for the thread would show the target errno 512, so each condition is
 // pinned here.
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
+#include <thread>
 
 #include "open/waits.hpp"
 
@@ -65,4 +76,72 @@ TEST_CASE("waits: an unreadable status never interrupts") {
   CHECK_FALSE(signal_would_interrupt("", 0));
   const std::string partial = "SigPnd:\t0000000000000200\n";  // no ShdPnd/SigBlk/Threads
   CHECK_FALSE(signal_would_interrupt(partial.data(), partial.size()));
+}
+
+namespace {
+
+// A channel whose one notification is pending until `valid` goes false (the target died).
+struct DyingChannel final : sandbox::NotifyChannel {
+  std::atomic<bool> valid{true};
+  int receive(seccomp_notif&) override { return -EBADF; }
+  int respond(const seccomp_notif_resp&) override { return 0; }
+  bool id_valid(std::uint64_t) override { return valid; }
+  int add_fd(const seccomp_notif_addfd&) override { return -ENOENT; }
+  bool hung_up() override { return true; }
+};
+
+void no_op(int) {}
+
+}  // namespace
+
+// Issue 22, 5: an open made for a target that died waiting (a FIFO's reader) is over when
+// abandon_gone() returns, so an open that follows finds no reader: ENXIO, as in the kernel.
+TEST_CASE("waits: abandon_gone ends a dead target's FIFO open before it returns") {
+  struct sigaction sa {};
+  sa.sa_handler = no_op;  // no SA_RESTART: the open fails with EINTR
+  struct sigaction old {};
+  REQUIRE(::sigaction(SIGURG, &sa, &old) == 0);
+  char dir[] = "/tmp/waits.XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string fifo = std::string(dir) + "/fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  {
+    sandbox::opening::Waits waits(SIGURG);
+    DyingChannel ch;
+    std::atomic<pid_t> tid{0};
+    int opened = 0, err = 0;
+    std::thread reader([&] {
+      sandbox::opening::Waits::Wait w(waits, ch, nullptr, 1, ::getpid(), ::getpid());
+      tid = static_cast<pid_t>(::syscall(SYS_gettid));
+      opened = ::open(fifo.c_str(), O_RDONLY | O_CLOEXEC);
+      err = errno;
+      if (opened >= 0) ::close(opened);
+      w.end();
+    });
+    // Wait until the reader is blocked in its openat (a condition, not a delay).
+    while (tid == 0) std::this_thread::yield();
+    const std::string sc = "/proc/self/task/" + std::to_string(tid.load()) + "/syscall";
+    for (;;) {
+      char buf[64] = {};
+      FILE* f = std::fopen(sc.c_str(), "r");
+      REQUIRE(f != nullptr);
+      const bool in_open = std::fgets(buf, sizeof buf, f) && std::strncmp(buf, "257 ", 4) == 0;
+      std::fclose(f);
+      if (in_open) break;
+      std::this_thread::yield();
+    }
+    ch.valid = false;  // the target is gone
+    waits.abandon_gone();
+    const int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    const int werr = errno;
+    if (w >= 0) ::close(w);
+    CHECK(w == -1);
+    CHECK(werr == ENXIO);
+    reader.join();
+    CHECK(opened == -1);
+    CHECK(err == EINTR);
+  }
+  ::unlink(fifo.c_str());
+  ::rmdir(dir);
+  ::sigaction(SIGURG, &old, nullptr);
 }

@@ -41,3 +41,22 @@ TEST_CASE("proc_text: numbers by index and base; past the last, or not a number,
   std::uint8_t small = 0;
   CHECK_FALSE(proc_value(std::string_view("Big:\t300"), "Big", small));  // out of range
 }
+
+TEST_CASE("proc_text: /proc/<tid>/syscall -- running, in a call with its first argument, outside one") {
+  using sandbox::target::parse_syscall;
+  using Kind = sandbox::target::SyscallState::Kind;
+  CHECK(parse_syscall("running\n").kind == Kind::running);
+  const auto close = parse_syscall("3 0x7 0x0 0x0 0x0 0x0 0x0 0x7ffd1234 0x7f001234\n");
+  CHECK(close.kind == Kind::in_call);
+  CHECK(close.nr == 3);
+  CHECK(close.arg0 == 7);
+  const auto read = parse_syscall("0 0x1f 0x7ffd 0x1 0x0 0x0 0x0 0x7ffd 0x7f00\n");
+  CHECK(read.kind == Kind::in_call);
+  CHECK(read.nr == 0);
+  CHECK(read.arg0 == 0x1f);
+  CHECK(parse_syscall("-1 0x7ffd1234 0x7f001234\n").kind == Kind::outside);
+  CHECK(parse_syscall("").kind == Kind::unknown);
+  CHECK(parse_syscall("3").kind == Kind::unknown);
+  CHECK(parse_syscall("3 7").kind == Kind::unknown);
+  CHECK(parse_syscall("x 0x1").kind == Kind::unknown);
+}

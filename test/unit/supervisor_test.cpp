@@ -20,6 +20,8 @@
 #include <deque>
 #include <vector>
 
+#include "target/target.hpp"
+
 using namespace sandbox;
 
 namespace {
@@ -188,6 +190,59 @@ TEST_CASE_FIXTURE(Fixture, "a brk refused by RLIMIT_DATA is answered with the br
   CHECK(ch.sent[0].error == 0);
   CHECK(ch.sent[0].val > 0);  // the unchanged break
   CHECK(static_cast<std::uint64_t>(ch.sent[0].val) < 0x600000000000);
+  Node n;
+  REQUIRE(sup.fetch(root, child.pid, n).ok());
+  CHECK(n.heapsize == 0);
+}
+
+// The child's page-aligned break, as its maps show it (a call the mock continues never runs:
+// the real break stays there, and only what the supervisor follows moves).
+std::uint64_t heap_top(pid_t pid) {
+  const auto l = target::layout(pid);
+  REQUIRE(l);
+  const auto end = target::heap_end(pid, l->start_brk);
+  REQUIRE(end);
+  return (*end + 4095) & ~std::uint64_t{4095};
+}
+
+// Issue 22, 3 and 4: an untracked brk is followed (uncharged), never forgotten -- and an
+// untracked growth is believed only once the heap confirms it: here it never ran (the mock
+// continues nothing), as if the kernel had refused it for a reason not predicted, so the
+// tracked growth is charged from the real break. Believing it would leave that uncounted.
+TEST_CASE_FIXTURE(Fixture, "brk: an untracked growth the heap does not confirm is not believed") {
+  const std::uint64_t b = heap_top(child.pid);
+  ch.inbox.push_back(call(30, child.pid, SYS_brk, {b + 3 * 4096}));  // untracked: followed
+  ch.inbox.push_back(call(29, child.pid, SYS_brk, {1}));             // an untracked query
+  serve();
+  REQUIRE(sup.register_node(root, child.pid).ok());
+  ch.inbox.push_back(call(31, child.pid, SYS_brk, {b + 4 * 4096}));
+  ch.inbox.push_back(call(32, child.pid, SYS_brk, {1}));  // a query: below start_brk, changes nothing
+  ch.inbox.push_back(call(33, child.pid, SYS_brk, {b + 5 * 4096}));
+  serve();
+  REQUIRE(ch.sent.size() == 5);
+  for (const auto& r : ch.sent) CHECK(r.flags == SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+  Node n;
+  REQUIRE(sup.fetch(root, child.pid, n).ok());
+  CHECK(n.heapsize == 5 * 4096);  // from b (4 pages), then from the followed break (1 page)
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "brk: a refusal after an unconfirmed untracked growth returns the break before it") {
+  const std::uint64_t b = heap_top(child.pid);
+  ch.inbox.push_back(call(34, child.pid, SYS_brk, {b + 3 * 4096 + 100}));      // untracked growth
+  ch.inbox.push_back(call(35, child.pid, SYS_brk, {1}));                       // untracked query
+  ch.inbox.push_back(call(36, child.pid, SYS_brk, {std::uint64_t{1} << 47}));  // untracked, refused
+  serve();
+  REQUIRE(ch.sent.size() == 3);
+  REQUIRE(sup.register_node(root, child.pid).ok());
+  const rlimit none{0, 0};
+  REQUIRE(::prlimit(child.pid, RLIMIT_DATA, &none, nullptr) == 0);
+  ch.inbox.push_back(call(37, child.pid, SYS_brk, {0x600000000000}));
+  serve();
+  REQUIRE(ch.sent.size() == 4);
+  CHECK(ch.sent[3].flags == 0);
+  // The untracked growth is not confirmed (it never ran): the break is the one before it.
+  CHECK(ch.sent[3].val == static_cast<std::int64_t>(b));
   Node n;
   REQUIRE(sup.fetch(root, child.pid, n).ok());
   CHECK(n.heapsize == 0);
