@@ -319,6 +319,8 @@ sandbox::KillReport kill_report(std::string_view ev) {
   r.pid = static_cast<int>(num("pid")), r.tgid = static_cast<int>(num("tgid"));
   r.name = string_field(ev, "comm").value_or("");
   r.container = string_field(ev, "container").value_or("");
+  r.rule = string_field(ev, "heap_rule").value_or("");
+  r.reserved = num("reserved_bytes"), r.unmapped = num("unmapped_bytes");
   if (number_field(ev, "live")) {  // a job quota: the job's totals with the crossing call
     r.job_quota = true;
     r.job = static_cast<std::uint32_t>(num("job"));

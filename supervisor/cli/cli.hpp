@@ -45,6 +45,7 @@ struct RunOptions {
   std::optional<std::string> socket;  // control socket path (default: see default_socket_path)
   bool no_socket = false;
   Scope scope = Scope::job;           // what the quotas cover
+  std::optional<HeapRule> heap_rule;  // given: overrides the policy's
   bool summary = false;               // one line on stderr at the end
   std::optional<std::string> output;  // JSON summary to this file
   std::optional<std::string> trace;   // --trace FILE: usage over time, Chrome trace-event JSON

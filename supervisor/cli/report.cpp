@@ -24,7 +24,7 @@ std::string limit_text(Resource r, std::uint64_t v) {
 std::string summary_line(const RunReport& r) {
   const JobView& j = r.job;
   std::string s = "sandbox: job " + std::to_string(j.id) + " (scope " + std::string(to_string(j.scope)) +
-                  "): peak heap " + bytes(j.peak_heap) + ", peak files " + std::to_string(j.peak_files) +
+                  ", heap rule " + std::string(to_string(j.heap_rule)) + "): peak heap " + bytes(j.peak_heap) + ", peak files " + std::to_string(j.peak_files) +
                   ", " + std::to_string(j.processes) + (j.processes == 1 ? " process" : " processes") + ", " +
                   std::to_string(r.notifications) + " notifications, ";
   if (j.killed) {
@@ -44,6 +44,7 @@ std::string report_json(const RunReport& r) {
   ojson job;
   job["id"] = j.id;
   job["scope"] = std::string(to_string(j.scope));
+  job["heap_rule"] = std::string(to_string(j.heap_rule));
   job["peak_heap_bytes"] = j.peak_heap;
   job["peak_files"] = j.peak_files;
   job["processes"] = j.processes;

@@ -52,6 +52,7 @@ Policy effective_policy(const RunOptions& o) {
   if (o.heap_quota) p.heap_quota_bytes = o.heap_quota->limit;  // unlimited: none, whatever the policy says
   if (o.file_quota) p.file_quota = o.file_quota->limit;
   if (o.track) p.track = true;
+  if (o.heap_rule) p.heap_rule = *o.heap_rule;
   return p;
 }
 
@@ -268,6 +269,7 @@ int run_command(const RunOptions& options) {
   JobSpec job_spec;
   job_spec.root = child;
   job_spec.scope = options.scope;
+  job_spec.heap_rule = policy.heap_rule;
   if (options.scope == Scope::job)
     job_spec.heap_quota_bytes = policy.heap_quota_bytes, job_spec.file_quota = policy.file_quota;
   // A trace shows the job's totals, so it counts them (as --summary does).

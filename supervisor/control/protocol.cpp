@@ -275,6 +275,9 @@ ojson job_violation_object(const JobViolation& v) {
   k["resource"] = std::string(to_string(v.resource));
   k["usage"] = v.usage;
   k["limit"] = v.limit;
+  k["heap_rule"] = std::string(to_string(v.rule));
+  k["reserved_bytes"] = v.totals.reserved;
+  k["unmapped_bytes"] = v.unmapped;
   return k;
 }
 
@@ -283,6 +286,7 @@ ojson job_object(const JobView& v) {
   j["job"] = v.id;
   j["root"] = v.root;
   j["scope"] = std::string(to_string(v.scope));
+  j["heap_rule"] = std::string(to_string(v.heap_rule));
   j["tracked"] = v.counting;
   j["heapsize"] = v.usage.heap;
   j["openfile_count"] = v.usage.files;
@@ -421,6 +425,9 @@ std::string event_line(const Event& e) {
     j["reason"] = std::string(to_string(e.violation->resource));
     j["usage"] = e.violation->usage;
     j["limit"] = e.violation->limit;
+    j["heap_rule"] = std::string(to_string(e.violation->rule));
+    j["reserved_bytes"] = e.violation->reserved;
+    j["unmapped_bytes"] = e.violation->unmapped;
   }
   if (e.job != 0) j["job"] = e.job;
   if (e.kind == Event::Kind::killed && e.job_violation) {
@@ -430,6 +437,9 @@ std::string event_line(const Event& e) {
     j["heapsize"] = e.job_violation->totals.heap;
     j["openfile_count"] = e.job_violation->totals.files;
     j["live"] = e.job_violation->live;
+    j["heap_rule"] = std::string(to_string(e.job_violation->rule));
+    j["reserved_bytes"] = e.job_violation->totals.reserved;
+    j["unmapped_bytes"] = e.job_violation->unmapped;
   }
   if (e.time_ns) j["time_ns"] = e.time_ns;
   // A target names itself: the name is escaped by the JSON writer (bad UTF-8 replaced).

@@ -216,6 +216,7 @@ void Supervisor::on_brk(Call& c) {
     if (reply_continue(c)) {
       mm.brk = newbrk;
       mm.brk_value = want;
+      commit_brk(c, oldbrk, newbrk);
     }
     return;
   }
@@ -246,12 +247,17 @@ void Supervisor::on_brk(Call& c) {
     charge(c, d);
     mm.brk = newbrk;
     mm.brk_value = want;
+    commit_brk(c, oldbrk, newbrk);
   }
 }
 
 void Supervisor::on_mmap(Call& c) {
   if (!counted(c)) {
     reply_continue(c);
+    return;
+  }
+  if (commit_rule(c)) {  // every mmap is notified then (commit.cpp)
+    on_mmap_commit(c);
     return;
   }
   const std::uint64_t addr = c.arg(0), len = c.arg(1), prot = c.arg(2), flags = c.arg(3), off = c.arg(5);
@@ -322,7 +328,9 @@ void Supervisor::on_mmap(Call& c) {
       }
     }
   }
-  const Delta d{plen, 0};
+  // A reservation (PROT_NONE, MAP_NORESERVE) counts like the rest; how much of the charge
+  // it is, is kept for the kill line (docs/memory.md).
+  const Delta d{plen, 0, 0, !writable || (flags & MAP_NORESERVE) ? plen : 0};
   if (!admit(c, d, ENOMEM)) return;
   if (reply_continue(c)) charge(c, d);
 }

@@ -87,14 +87,15 @@ bool Jobs::counting(Pid tgid) const {
 
 Usage Jobs::totals_with(const Job& j, const Member& m, Usage share) {
   return {sat_add(sub_floor(j.usage.heap, m.share.heap), share.heap),
-          sat_add(sub_floor(j.usage.files, m.share.files), share.files)};
+          sat_add(sub_floor(j.usage.files, m.share.files), share.files),
+          sat_add(sub_floor(j.usage.reserved, m.share.reserved), share.reserved)};
 }
 
 std::optional<JobViolation> Jobs::over(const Job& j, Usage t) {
   if (j.spec.heap_quota_bytes && t.heap > *j.spec.heap_quota_bytes)
-    return JobViolation{0, 0, Resource::heap, t.heap, *j.spec.heap_quota_bytes, t, j.live};
+    return JobViolation{0, 0, Resource::heap, t.heap, *j.spec.heap_quota_bytes, t, j.live, j.spec.heap_rule};
   if (j.spec.file_quota && t.files > *j.spec.file_quota)
-    return JobViolation{0, 0, Resource::files, t.files, *j.spec.file_quota, t, j.live};
+    return JobViolation{0, 0, Resource::files, t.files, *j.spec.file_quota, t, j.live, j.spec.heap_rule};
   return std::nullopt;
 }
 
@@ -120,8 +121,21 @@ void Jobs::apply(Pid tgid, const Delta& d) {
   job.usage = totals_with(job, mem, share);
   mem.share = share;
   mem.peak_files = std::max(mem.peak_files, share.files);
+  mem.peak_heap = std::max(mem.peak_heap, share.heap);
   job.peak_heap = std::max(job.peak_heap, job.usage.heap);
   job.peak_files = std::max(job.peak_files, job.usage.files);
+}
+
+HeapRule Jobs::rule(Pid tgid) const {
+  const auto m = members_.find(tgid);
+  if (m == members_.end()) return HeapRule::kernel;
+  const auto j = jobs_.find(m->second.job);
+  return j == jobs_.end() ? HeapRule::kernel : j->second.spec.heap_rule;
+}
+
+Usage Jobs::share(Pid tgid) const {
+  const auto m = members_.find(tgid);
+  return m == members_.end() ? Usage{} : m->second.share;
 }
 
 bool Jobs::keeps_history(JobId job) const {
@@ -144,11 +158,12 @@ void Jobs::leave(Pid tgid, Ending how, int code) {
   if (j == jobs_.end()) return;
   Job& job = j->second;
   ++changes_;  // live processes at least
-  job.usage = {sub_floor(job.usage.heap, mem.share.heap), sub_floor(job.usage.files, mem.share.files)};
+  job.usage = {sub_floor(job.usage.heap, mem.share.heap), sub_floor(job.usage.files, mem.share.files),
+               sub_floor(job.usage.reserved, mem.share.reserved)};
   if (job.live > 0) --job.live;
   if (!job.spec.keep_history) return;
   if (how == Ending::unknown && job.killed) how = Ending::killed, code = -1;
-  job.ended.push_back(ProcessRecord{tgid, mem.argv0, mem.share.heap, mem.peak_files, how, code});
+  job.ended.push_back(ProcessRecord{tgid, mem.argv0, mem.peak_heap, mem.peak_files, how, code});
 }
 
 void Jobs::reaped(Pid pid, Ending how, int code) {
@@ -218,6 +233,7 @@ JobView Jobs::view(JobId id, const Job& j) const {
   v.root = j.spec.root;
   v.owner = j.spec.owner;
   v.scope = j.spec.scope;
+  v.heap_rule = j.spec.heap_rule;
   v.counting = j.counting;
   v.usage = j.usage;
   v.peak_heap = j.peak_heap;
@@ -252,7 +268,7 @@ std::vector<ProcessRecord> Jobs::history(JobId job) const {
   out = j->second.ended;
   for (const Pid pid : members(job)) {
     const Member& m = members_.at(pid);
-    out.push_back(ProcessRecord{pid, m.argv0, m.share.heap, m.peak_files, Ending::running, -1});
+    out.push_back(ProcessRecord{pid, m.argv0, m.peak_heap, m.peak_files, Ending::running, -1});
   }
   return out;
 }

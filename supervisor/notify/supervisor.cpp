@@ -549,6 +549,9 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
   switch (const Op op = dispatch_.at(n.data.nr)) {
     case Op::brk: on_brk(c); break;
     case Op::mmap: on_mmap(c); break;
+    case Op::munmap: on_munmap(c); break;
+    case Op::mprotect: on_mprotect(c); break;
+    case Op::mremap: on_mremap(c); break;
     case Op::open:
     case Op::openat:
     case Op::openat2:
@@ -599,13 +602,18 @@ bool Supervisor::reply_error(Call& c, int err) {
 bool Supervisor::admit(Call& c, const Delta& d, int deny_errno) {
   // The job first: its totals include the caller's own node's counts, so a job quota is
   // crossed no later than the same quota on the command's node.
-  if (const auto jv = jobs_.check(c.tgid, d)) {
+  if (auto jv = jobs_.check(c.tgid, d)) {
+    if (jv->rule == HeapRule::kernel && jv->resource == Resource::heap && !jobs_.killed(jv->job))
+      jv->unmapped = unmapped_at_kill(jv->job, c.tgid, jv->usage);
     kill_job(*jv);
     reply_error(c, deny_errno);
     return false;
   }
-  const auto v = tracker_.check(c.tid, c.tgid, d);
+  auto v = tracker_.check(c.tid, c.tgid, d);
   if (!v) return true;
+  v->rule = jobs_.rule(c.tgid);
+  if (v->rule == HeapRule::kernel && v->resource == Resource::heap)
+    v->unmapped = unmapped_at_kill(0, c.tgid, v->usage);
   kill_for(*v);
   reply_error(c, deny_errno);  // usually ENOENT already: the SIGKILL ended the wait
   return false;

@@ -145,6 +145,7 @@ class Supervisor final : public Control {
     std::uint64_t brk_asked = 0;           // the last untracked brk's argument
     std::uint64_t brk_ceiling = ~0ULL;     // while brk is unknown: the highest it can be
     bool shared = false;                   // other processes may use it: kcmp it against newcomers
+    CommitMap commit;                      // the commit rule: its mappings and charge (commit.cpp)
   };
   struct ProcState {
     Pid tgid = 0;
@@ -279,6 +280,23 @@ class Supervisor final : public Control {
   void on_root_change(Call& c);       // lifecycle.cpp
   void on_rlimit_change(Call& c);     // memory.cpp
   void on_vm_clone(Call& c);          // memory.cpp
+  // The commit rule (commit.cpp): every mmap, munmap, mprotect, mremap of its jobs.
+  bool commit_rule(const Call& c) const;
+  void on_mmap_commit(Call& c);
+  void on_munmap(Call& c);
+  void on_mprotect(Call& c);
+  void on_mremap(Call& c);
+  // A copy of the caller's commit map to change, loaded at first sight (after an exec, a
+  // fork child) and synced when `sync` asks; `d` gets what that costs. false: /proc could
+  // not be read (the process is exiting).
+  bool commit_prepare(Call& c, bool sync, CommitMap& next, Delta& d);
+  // Counts `d` and keeps `next` if the kernel took the answer; the quota check first.
+  void commit_answer(Call& c, CommitMap& next, const Delta& d, int deny_errno);
+  // brk under the commit rule (memory.cpp calls it once the answer was taken).
+  void commit_brk(Call& c, std::uint64_t oldbrk, std::uint64_t newbrk);
+  // Kernel rule, for the kill line: how much of the charge is no longer mapped in the
+  // job's (or the process's) live processes, read from /proc at the kill.
+  std::uint64_t unmapped_at_kill(JobId job, Pid tgid, std::uint64_t charged);
   target::MemoryLimits memory_limits(Call& c);
   AddressSpace& address_space(Call& c);
   void on_abi(Call& c, Op op);  // abi.cpp

@@ -469,3 +469,13 @@ TEST_CASE("every shipped policy parses") {
   CHECK(moved.abi_enabled);
   CHECK(moved.abi_numbers == std::array<int, 5>{1000, 1001, 1002, 1003, 1004});
 }
+
+TEST_CASE("policy: heap_rule chooses what the heap quota counts") {
+  CHECK(parse_policy(R"({"version": 1})", "p.json").heap_rule == sandbox::HeapRule::kernel);
+  CHECK(with(R"("heap_rule": "commit")").heap_rule == sandbox::HeapRule::commit);
+  CHECK(with(R"("heap_rule": "kernel")").heap_rule == sandbox::HeapRule::kernel);
+  const std::string e = error_with(R"("heap_rule": "rss")");
+  check_path(e, "$.heap_rule");
+  CHECK(e.find("expected \"kernel\" or \"commit\", got \"rss\"") != std::string::npos);
+  check_path(error_with(R"("heap_rule": 1)"), "$.heap_rule");
+}
