@@ -97,7 +97,8 @@ class PolicyReader {
            "renamed: write \"heap_quota\" and \"file_quota\" at the top level (the names --heap-quota, "
            "--file-quota and the control protocol use)");
     check_keys(root, "$",
-               {"version", "description", "heap_quota", "heap_rule", "file_quota", "track", "abi", "notify", "io_uring"});
+               {"version", "description", "heap_quota", "heap_rule", "file_quota", "track", "abi", "notify",
+                "io_uring"});
     if (const json* v = find(root, "description"); v && !v->is_string()) {
       fail("$.description", "expected a string, got " + describe(*v));
     }

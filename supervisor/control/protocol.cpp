@@ -204,6 +204,10 @@ ParseResult parse_impl(std::string_view line, std::size_t max_line) {
       const auto s = value.is_string() ? parse_scope(value.get_ref<const std::string&>()) : std::nullopt;
       if (!s) err = "scope: expected \"job\" or \"process\", got " + quote(value);
       r.scope = s.value_or(Scope::job);
+    } else if (key == "heap_rule" && (r.op == Op::join || r.op == Op::filter)) {
+      const auto h = value.is_string() ? parse_heap_rule(value.get_ref<const std::string&>()) : std::nullopt;
+      if (!h) err = "heap_rule: expected \"kernel\" or \"commit\", got " + quote(value);
+      r.heap_rule = h;
     } else if (key == "replace" && r.op == Op::resource_cap) {
       if (!value.is_boolean()) err = "replace: expected true or false, got " + quote(value);
       r.replace = value.is_boolean() && value.get<bool>();

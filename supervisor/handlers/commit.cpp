@@ -129,7 +129,8 @@ void Supervisor::on_munmap(Call& c) {
 
 void Supervisor::on_mprotect(Call& c) {
   const std::uint64_t addr = c.arg(0), len = c.arg(1), prot = c.arg(2);
-  constexpr std::uint64_t kProtBits = PROT_READ | PROT_WRITE | PROT_EXEC | 0x8 /* PROT_SEM */ | PROT_GROWSDOWN | PROT_GROWSUP;
+  constexpr std::uint64_t kProtBits =
+      PROT_READ | PROT_WRITE | PROT_EXEC | 0x8 /* PROT_SEM */ | PROT_GROWSDOWN | PROT_GROWSUP;
   if (!counted(c) || !commit_rule(c) || !(prot & PROT_WRITE) || (prot & ~kProtBits) != 0 ||
       !range_ok(addr, len, facts_.task_size)) {
     reply_continue(c);  // no write right asked for: nothing is charged (the charge stays)

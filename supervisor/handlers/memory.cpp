@@ -260,6 +260,13 @@ void Supervisor::on_mmap(Call& c) {
     on_mmap_commit(c);
     return;
   }
+  // A job of the kernel rule under a commit rule's filter (an OCI profile made from another
+  // policy) sees every mmap too: it counts the anonymous private ones only, as its own
+  // filter's condition would.
+  if ((c.arg(3) & (MAP_ANONYMOUS | MAP_PRIVATE)) != (MAP_ANONYMOUS | MAP_PRIVATE)) {
+    reply_continue(c);
+    return;
+  }
   const std::uint64_t addr = c.arg(0), len = c.arg(1), prot = c.arg(2), flags = c.arg(3), off = c.arg(5);
   const std::uint64_t type = flags & MAP_TYPE;
   const bool noreplace = flags & MAP_FIXED_NOREPLACE;

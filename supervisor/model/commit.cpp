@@ -100,7 +100,7 @@ CommitMap::Change CommitMap::load(const std::vector<MappingFacts>& truth) {
 }
 
 CommitMap::Change CommitMap::map_fixed(std::uint64_t addr, std::uint64_t len, bool is_private, bool writable,
-                                      bool may_fail) {
+                                       bool may_fail) {
   const std::uint64_t end = end_of(addr, len);
   Change c;
   if (may_fail) {

@@ -56,7 +56,8 @@ class CommitMap {
   // `may_fail`: the call may still fail after it was answered (a file's mode, a limit), so
   // the replaced pages are not credited: charged pages stay charged, the rest takes the
   // new mapping's charge (an over-count until they are unmapped, never a free page).
-  Change map_fixed(std::uint64_t addr, std::uint64_t len, bool is_private, bool writable, bool may_fail = false);
+  Change map_fixed(std::uint64_t addr, std::uint64_t len, bool is_private, bool writable,
+                   bool may_fail = false);
   // mmap without MAP_FIXED: placed where the kernel chooses; learnt at the next sync().
   Change map_anywhere(std::uint64_t len, bool is_private, bool writable);
   // munmap, or a brk that shrinks.
@@ -93,8 +94,8 @@ class CommitMap {
   const std::map<std::uint64_t, Segment>& segments() const { return segs_; }
 
  private:
-  void split(std::uint64_t at);                                     // a segment boundary at `at`
-  std::uint64_t remove(std::uint64_t start, std::uint64_t end);     // returns charged bytes removed
+  void split(std::uint64_t at);                                    // a segment boundary at `at`
+  std::uint64_t remove(std::uint64_t start, std::uint64_t end);    // returns charged bytes removed
   void insert(std::uint64_t start, std::uint64_t end, Segment s);  // over nothing
   void merge_around(std::uint64_t start, std::uint64_t end);
 

@@ -962,6 +962,17 @@ std::vector<sock_filter> Supervisor::filter_program() {
   return filter_;
 }
 
+std::vector<sock_filter> Supervisor::filter_program_for(HeapRule rule) {
+  if (rule == opt_.policy.heap_rule) return filter_program();
+  std::lock_guard lk(mu_);
+  if (other_filter_.empty()) {
+    Policy p = opt_.policy;
+    p.heap_rule = rule;
+    other_filter_ = build_filter(p);
+  }
+  return other_filter_;
+}
+
 OpResult Supervisor::join(const Caller& c, JoinRequest req) {
   UniqueFd fd(req.listener_fd);
   if (!fd) return {EBADF, "join: no seccomp listener fd was passed"};
@@ -976,6 +987,9 @@ OpResult Supervisor::join(const Caller& c, JoinRequest req) {
   q.track = req.track;
   q.heap_quota_bytes = req.heap_quota_bytes;
   q.file_quota = req.file_quota;
+  // The joiner installed the filter of the rule it asks for (filter_program_for): a rule
+  // other than the server policy's is its choice, like its own tighter quotas.
+  q.heap_rule = req.heap_rule.value_or(opt_.policy.heap_rule);
   return attach(std::move(fd), req.pid, q, req.scope, "");
 }
 
@@ -1008,6 +1022,7 @@ OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, Scope sco
   spec.root = pid;
   spec.scope = scope;
   spec.track = q.track;
+  spec.heap_rule = asked.heap_rule;
   if (scope == Scope::job) spec.heap_quota_bytes = q.heap_quota_bytes, spec.file_quota = q.file_quota;
   const JobId job = start_job(*listener, spec);
   std::lock_guard lk(mu_);

@@ -121,6 +121,7 @@ class Supervisor final : public Control {
   // What the metrics text shows to caller `c` (its own targets unless root).
   observe::MetricsSnapshot metrics_snapshot(const Caller& c);
   std::vector<sock_filter> filter_program() override;
+  std::vector<sock_filter> filter_program_for(HeapRule rule) override;
   OpResult join(const Caller& c, JoinRequest request) override;
   // A target whose listener came from elsewhere than the target itself (an OCI runtime
   // through `sandbox serve --oci-listener`): serve `listener` for `pid` and its
@@ -362,7 +363,8 @@ class Supervisor final : public Control {
   std::unordered_map<std::uint64_t, Subscriber> subscribers_;
   std::uint64_t next_subscriber_ = 1;
   std::list<Joined> joined_;
-  std::vector<sock_filter> filter_;  // built once, for join()
+  std::vector<sock_filter> filter_;        // built once, for join()
+  std::vector<sock_filter> other_filter_;  // the same for the other heap rule, if asked
   std::uint64_t notifications_ = 0;
   bool any_vm_clone_ = false;  // a CLONE_VM clone or vfork was let through: mms may be shared
   Pid self_ = 0;

@@ -386,7 +386,8 @@ std::optional<std::vector<Mapping>> mappings(pid_t tid, bool flags) {
     Mapping m;
     if (dash == std::string_view::npos || sp == std::string_view::npos || sp < dash || sp + 5 > s.size())
       continue;
-    if (!parse_num(s.substr(0, dash), m.start, 16) || !parse_num(s.substr(dash + 1, sp - dash - 1), m.end, 16))
+    if (!parse_num(s.substr(0, dash), m.start, 16) ||
+        !parse_num(s.substr(dash + 1, sp - dash - 1), m.end, 16))
       continue;  // a key line of smaps ("Size:", ...)
     const std::string_view perms = s.substr(sp + 1, 4);
     m.writable = perms[1] == 'w';

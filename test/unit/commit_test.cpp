@@ -46,7 +46,7 @@ TEST_CASE("commit: private writable mappings are charged when made and credited 
 
 TEST_CASE("commit: shared, read-only and PROT_NONE mappings are not charged") {
   CommitMap m;
-  CHECK(m.map_fixed(A, 64 * MiB, true, false).charge == 0);           // PROT_NONE reservation
+  CHECK(m.map_fixed(A, 64 * MiB, true, false).charge == 0);            // PROT_NONE reservation
   CHECK(m.map_fixed(A + 64 * MiB, 8 * MiB, false, true).charge == 0);  // MAP_SHARED
   CHECK(m.total() == 0);
   CHECK(m.unmap(A, 72 * MiB).credit == 0);
@@ -71,7 +71,7 @@ TEST_CASE("commit: mprotect stops at the first hole, keeping what it changed; sh
   CommitMap m;
   m.map_fixed(A, 1 * MiB, true, false);
   m.map_fixed(A + 2 * MiB, 1 * MiB, true, false);
-  CHECK(m.protect(A, 3 * MiB, true).charge == 1 * MiB);  // [A+1M, A+2M) is a hole: ENOMEM there
+  CHECK(m.protect(A, 3 * MiB, true).charge == 1 * MiB);      // [A+1M, A+2M) is a hole: ENOMEM there
   CHECK(m.protect(A + 1 * MiB, 1 * MiB, true).charge == 0);  // starts in the hole: nothing
   m.map_fixed(A + 4 * MiB, 1 * MiB, false, false);
   CHECK(m.protect(A + 4 * MiB, 1 * MiB, true).charge == 0);
@@ -128,11 +128,11 @@ TEST_CASE("commit: a reservation placed by the kernel, then made writable") {
 TEST_CASE("commit: load charges what smaps shows accounted or private and writable") {
   CommitMap m;
   const auto c = m.load({
-      {A, A + 1 * MiB, true, true, true},                 // heap
-      {A + 1 * MiB, A + 2 * MiB, true, false, true},      // RELRO: once writable (ac)
-      {A + 2 * MiB, A + 3 * MiB, true, false, false},     // read-only text
-      {A + 3 * MiB, A + 4 * MiB, false, true, false},     // shared
-      {A + 4 * MiB, A + 5 * MiB, true, true, false},      // MAP_NORESERVE, writable
+      {A, A + 1 * MiB, true, true, true},              // heap
+      {A + 1 * MiB, A + 2 * MiB, true, false, true},   // RELRO: once writable (ac)
+      {A + 2 * MiB, A + 3 * MiB, true, false, false},  // read-only text
+      {A + 3 * MiB, A + 4 * MiB, false, true, false},  // shared
+      {A + 4 * MiB, A + 5 * MiB, true, true, false},   // MAP_NORESERVE, writable
   });
   CHECK(c.charge == 3 * MiB);
   CHECK(m.total() == 3 * MiB);

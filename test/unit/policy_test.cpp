@@ -170,7 +170,7 @@ TEST_CASE("policy: unknown keys are errors at every level") {
   check_path(error_with(R"("1st": 1)"), "$[\"1st\"]");
   CHECK(
       error_with(R"("hep": "1M")") ==
-      R"(p.json: $.hep: unknown key; expected one of "version", "description", "heap_quota", "file_quota", )"
+      R"(p.json: $.hep: unknown key; expected one of "version", "description", "heap_quota", "heap_rule", "file_quota", )"
       R"("track", "abi", "notify", "io_uring")");
   // A key with a newline is still reported on one line.
   check_path(error_with(R"("a\nb": 1)"), R"($["a\nb"])");
