@@ -63,6 +63,21 @@ bool Supervisor::commit_prepare(Call& c, bool sync, CommitMap& next, Delta& d) {
   return true;
 }
 
+bool Supervisor::commit_first_sight(Call& c) {
+  // The kernel charged a fork child for every accountable mapping its mm copied, at the
+  // fork: charged here, at the child's first notified call (the fork itself is not seen),
+  // before that call runs. A process sharing an mm already loaded (vfork, CLONE_VM) adds
+  // nothing: an mm is charged once.
+  if (address_space(c).commit.loaded()) return true;
+  CommitMap next;
+  Delta d;
+  if (!commit_prepare(c, /*sync=*/false, next, d)) return true;  // exiting; its next memory call tries again
+  if (d.heap_bytes > d.heap_credit && !admit(c, d, ENOMEM)) return false;
+  address_space(c).commit = std::move(next);
+  charge(c, d);  // the mm exists whatever happens to this call: kept now
+  return true;
+}
+
 void Supervisor::commit_answer(Call& c, CommitMap& next, const Delta& d, int deny_errno) {
   if (d.heap_bytes > d.heap_credit && !admit(c, d, deny_errno)) return;
   if (!reply_continue(c)) return;  // not taken: nothing happened, nothing is kept
@@ -190,8 +205,8 @@ void Supervisor::commit_brk(Call& c, std::uint64_t oldbrk, std::uint64_t newbrk)
 std::uint64_t Supervisor::unmapped_at_kill(JobId job, Pid tgid, std::uint64_t charged) {
   // The kernel rule charged brk and anonymous private mmap and never credits: what its
   // processes still have mapped of that kind (anonymous private, the heap) against the
-  // charge. Read only at a kill, from /proc of at most kMax live processes; an estimate
-  // (inherited mappings count as mapped), shown as such.
+  // charge before the crossing call (whose own mapping does not exist yet). Read only at a kill, from /proc
+  // of at most kMax live processes; an estimate (inherited mappings count as mapped), shown as such.
   constexpr std::size_t kMax = 256;
   std::uint64_t mapped = 0;
   std::size_t read = 0;

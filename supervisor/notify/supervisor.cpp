@@ -604,7 +604,7 @@ bool Supervisor::admit(Call& c, const Delta& d, int deny_errno) {
   // crossed no later than the same quota on the command's node.
   if (auto jv = jobs_.check(c.tgid, d)) {
     if (jv->rule == HeapRule::kernel && jv->resource == Resource::heap && !jobs_.killed(jv->job))
-      jv->unmapped = unmapped_at_kill(jv->job, c.tgid, jv->usage);
+      jv->unmapped = unmapped_at_kill(jv->job, c.tgid, jv->usage - std::min(jv->usage, d.heap_bytes));
     kill_job(*jv);
     reply_error(c, deny_errno);
     return false;
@@ -613,7 +613,7 @@ bool Supervisor::admit(Call& c, const Delta& d, int deny_errno) {
   if (!v) return true;
   v->rule = jobs_.rule(c.tgid);
   if (v->rule == HeapRule::kernel && v->resource == Resource::heap)
-    v->unmapped = unmapped_at_kill(0, c.tgid, v->usage);
+    v->unmapped = unmapped_at_kill(0, c.tgid, v->usage - std::min(v->usage, d.heap_bytes));
   kill_for(*v);
   reply_error(c, deny_errno);  // usually ENOENT already: the SIGKILL ended the wait
   return false;

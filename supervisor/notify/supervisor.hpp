@@ -291,6 +291,8 @@ class Supervisor final : public Control {
   // fork child) and synced when `sync` asks; `d` gets what that costs. false: /proc could
   // not be read (the process is exiting).
   bool commit_prepare(Call& c, bool sync, CommitMap& next, Delta& d);
+  // A process's first call: its mm is charged (false: that crossed a quota, answered).
+  bool commit_first_sight(Call& c);
   // Counts `d` and keeps `next` if the kernel took the answer; the quota check first.
   void commit_answer(Call& c, CommitMap& next, const Delta& d, int deny_errno);
   // brk under the commit rule (memory.cpp calls it once the answer was taken).
