@@ -429,9 +429,11 @@ std::string event_line(const Event& e) {
     j["reason"] = std::string(to_string(e.violation->resource));
     j["usage"] = e.violation->usage;
     j["limit"] = e.violation->limit;
-    j["heap_rule"] = std::string(to_string(e.violation->rule));
-    j["reserved_bytes"] = e.violation->reserved;
-    j["unmapped_bytes"] = e.violation->unmapped;
+    if (e.violation->resource == Resource::heap) {
+      j["heap_rule"] = std::string(to_string(e.violation->rule));
+      j["reserved_bytes"] = e.violation->reserved;
+      j["unmapped_bytes"] = e.violation->unmapped;
+    }
   }
   if (e.job != 0) j["job"] = e.job;
   if (e.kind == Event::Kind::killed && e.job_violation) {
@@ -441,9 +443,11 @@ std::string event_line(const Event& e) {
     j["heapsize"] = e.job_violation->totals.heap;
     j["openfile_count"] = e.job_violation->totals.files;
     j["live"] = e.job_violation->live;
-    j["heap_rule"] = std::string(to_string(e.job_violation->rule));
-    j["reserved_bytes"] = e.job_violation->totals.reserved;
-    j["unmapped_bytes"] = e.job_violation->unmapped;
+    if (e.job_violation->resource == Resource::heap) {
+      j["heap_rule"] = std::string(to_string(e.job_violation->rule));
+      j["reserved_bytes"] = e.job_violation->totals.reserved;
+      j["unmapped_bytes"] = e.job_violation->unmapped;
+    }
   }
   if (e.time_ns) j["time_ns"] = e.time_ns;
   // A target names itself: the name is escaped by the JSON writer (bad UTF-8 replaced).

@@ -476,6 +476,6 @@ TEST_CASE("policy: heap_rule chooses what the heap quota counts") {
   CHECK(with(R"("heap_rule": "kernel")").heap_rule == sandbox::HeapRule::kernel);
   const std::string e = error_with(R"("heap_rule": "rss")");
   check_path(e, "$.heap_rule");
-  CHECK(e.find("expected \"kernel\" or \"commit\", got \"rss\"") != std::string::npos);
+  CHECK(e.find("expected \"kernel\" or \"commit\", got string \"rss\"") != std::string::npos);
   check_path(error_with(R"("heap_rule": 1)"), "$.heap_rule");
 }
