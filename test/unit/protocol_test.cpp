@@ -78,7 +78,8 @@ TEST_CASE("protocol: every op parses") {
   CHECK(ok(R"({"op":"filter","heap_rule":"kernel"})").heap_rule == sandbox::HeapRule::kernel);
   CHECK(err(R"({"op":"filter","heap_rule":"rss"})").message ==
         R"(heap_rule: expected "kernel" or "commit", got "rss")");
-  CHECK(err(R"({"op":"fetch","pid":1,"heap_rule":"commit"})").message.find("unknown field") != std::string::npos);
+  CHECK(err(R"({"op":"fetch","pid":1,"heap_rule":"commit"})").message.find("unknown field") !=
+        std::string::npos);
 
   for (auto op : {Op::register_node, Op::fetch, Op::deregister, Op::resource_cap, Op::resource_reset,
                   Op::list, Op::version, Op::watch, Op::filter, Op::join}) {
