@@ -34,8 +34,8 @@ void killed_then_passes(const char* what, const std::vector<std::string>& cmd, c
   CHECK(commit.out.find(expect) != std::string::npos);
   CHECK(commit.err.find("heap rule commit") != std::string::npos);
   CHECK(commit.err.find("no kill") != std::string::npos);
-  MESSAGE(what << ": kernel rule killed at " << kill_size(kernel)
-               << "; commit rule: " << commit.err.substr(commit.err.find("peak heap")));
+  MESSAGE(std::string(what) << ": kernel rule killed at " << kill_size(kernel)
+                            << "; commit rule: " << commit.err.substr(commit.err.find("peak heap")));
 }
 
 std::string temp_dir(const std::string& tag) {
@@ -87,7 +87,7 @@ TEST_CASE("heap rule: a real 150 MiB allocation, touched, is killed under both r
     CHECK(r.err.find(std::string("(") + rule + " rule)") != std::string::npos);
     // Memory in use: no hint to switch rules.
     CHECK(r.err.find("counts memory in use") == std::string::npos);
-    MESSAGE("150 MiB touched, " << rule << " rule: killed at " << kill_size(r));
+    MESSAGE("150 MiB touched, " << std::string(rule) << " rule: killed at " << kill_size(r));
   }
 }
 
