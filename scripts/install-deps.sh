@@ -24,6 +24,8 @@ packages=(
   prometheus librsvg2-bin python3-prometheus-client
   help2man file man-db
   python3-jsonschema
+  # CPython's own test modules, run under the commit heap rule (CTest heap_rule_cpython, docs/memory.md).
+  libpython3.11-testsuite
 )
 missing=()
 for p in "${packages[@]}"; do

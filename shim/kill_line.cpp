@@ -20,10 +20,24 @@ unsigned long long ull(std::uint64_t x) {
   return static_cast<unsigned long long>(x);
 }
 
+// " (kernel rule)", and when the charge is mostly not memory in use, how much and the
+// other rule: the user sees why and what to do.
+std::string rule_note(const KillReport& r) {
+  if (r.rule.empty()) return "";
+  std::string s = " (" + r.rule + " rule)";
+  if (r.rule != "kernel" || r.reserved + r.unmapped <= r.usage / 2) return s;
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "; %.1f MiB of it are PROT_NONE/MAP_NORESERVE reservations and %.1f MiB already unmapped: "
+                "--heap-rule commit counts memory in use",
+                mib(r.reserved), mib(r.unmapped));
+  return s + buf;
+}
+
 }  // namespace
 
 std::string kill_line(const char* prefix, const KillReport& r) {
-  char buf[512];
+  char buf[768];
   if (r.job_quota) {
     // The process whose call crossed the line, then the job's totals with that call.
     const std::string name = r.name.empty() ? "" : " (" + printable(r.name) + ")";
@@ -31,10 +45,10 @@ std::string kill_line(const char* prefix, const KillReport& r) {
     if (r.heap)
       std::snprintf(buf, sizeof buf,
                     "%s: killed pid %d%s and the rest of job %u%s (%llu live process%s): job heap quota "
-                    "exceeded: %llu bytes (%.1f MiB) > limit %llu bytes (%.1f MiB); job files %llu\n",
+                    "exceeded: %llu bytes (%.1f MiB) > limit %llu bytes (%.1f MiB)%s; job files %llu\n",
                     prefix, r.pid, name.c_str(), r.job, container.c_str(), ull(r.live),
                     r.live == 1 ? "" : "es", ull(r.usage), mib(r.usage), ull(r.limit), mib(r.limit),
-                    ull(r.other));
+                    rule_note(r).c_str(), ull(r.other));
     else
       std::snprintf(buf, sizeof buf,
                     "%s: killed pid %d%s and the rest of job %u%s (%llu live process%s): job file quota "
@@ -50,8 +64,9 @@ std::string kill_line(const char* prefix, const KillReport& r) {
     std::snprintf(
         buf, sizeof buf,
         "%s: killed pid %d%s%s: heap quota exceeded: %llu bytes (%.1f MiB) > limit %llu bytes (%.1f "
-        "MiB)\n",
-        prefix, r.tgid, who, container.c_str(), ull(r.usage), mib(r.usage), ull(r.limit), mib(r.limit));
+        "MiB)%s\n",
+        prefix, r.tgid, who, container.c_str(), ull(r.usage), mib(r.usage), ull(r.limit), mib(r.limit),
+        rule_note(r).c_str());
   else
     std::snprintf(buf, sizeof buf,
                   "%s: killed pid %d%s%s: file quota exceeded: %llu open files > limit %llu\n", prefix,

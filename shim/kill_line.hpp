@@ -21,6 +21,11 @@ struct KillReport {
   bool job_quota = false;
   std::uint64_t live = 0;
   std::uint64_t other = 0;  // heap quota: the job's open files; file quota: its heap bytes
+  // The heap rule ("kernel", "commit"; "" if unknown) and, under the kernel rule, how much
+  // of `usage` were reservations and how much is no longer mapped (docs/memory.md).
+  std::string rule;
+  std::uint64_t reserved = 0;
+  std::uint64_t unmapped = 0;
 };
 
 // "PREFIX: killed pid 42 (name) ...: heap quota exceeded: ... > limit ...\n".

@@ -52,6 +52,7 @@ struct Options {
   std::optional<std::string> socket;
   std::optional<sandbox::Quota> heap, files;
   std::string scope = "job";  // the quotas hold for CMD and everything it starts, together
+  std::string heap_rule;      // "": the server's policy's (docs/memory.md)
   bool track = false;
   int verbosity = opt::kDefaultLevel;
   std::vector<std::string> command;
@@ -70,6 +71,7 @@ Options parse(int argc, char** argv, int& exit_now) {
   opt::add_heap_quota(app, o.heap);
   opt::add_file_quota(app, o.files);
   opt::add_scope(app, o.scope);
+  opt::add_heap_rule(app, o.heap_rule);
   opt::add_track(app, o.track);
   opt::add_verbosity(app, o.verbosity);
   app.footer(
@@ -252,6 +254,7 @@ void tell(int status_fd, char status, const char* text, std::size_t len) {
   if (o.heap) join += ",\"heap_quota_bytes\":" + (o.heap->limit ? std::to_string(*o.heap->limit) : "-1");
   if (o.files) join += ",\"file_quota\":" + (o.files->limit ? std::to_string(*o.files->limit) : "-1");
   if (o.track) join += ",\"track\":true";
+  if (!o.heap_rule.empty()) join += ",\"heap_rule\":\"" + o.heap_rule + "\"";
   join += ",\"scope\":\"" + o.scope + "\"}\n";
   std::vector<char*> argv;
   for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
@@ -327,6 +330,8 @@ sandbox::KillReport kill_report(std::string_view ev) {
   r.pid = static_cast<int>(num("pid")), r.tgid = static_cast<int>(num("tgid"));
   r.name = string_field(ev, "comm").value_or("");
   r.container = string_field(ev, "container").value_or("");
+  r.rule = string_field(ev, "heap_rule").value_or("");
+  r.reserved = num("reserved_bytes"), r.unmapped = num("unmapped_bytes");
   if (number_field(ev, "live")) {  // a job quota: the job's totals with the crossing call
     r.job_quota = true;
     r.job = static_cast<std::uint32_t>(num("job"));
@@ -399,7 +404,12 @@ int main(int argc, char** argv) {
     return kUsage;
   }
   if (nested) ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // CMD's orphans come to us: they stay in its job
-  if (!nested && !send_line(watch, "{\"op\":\"filter\"}\n")) {
+  // The filter of the heap rule asked for: the commit rule's also notifies munmap,
+  // mprotect and mremap (the join must ask for the same rule).
+  const std::string filter_request = o.heap_rule.empty()
+                                         ? "{\"op\":\"filter\"}\n"
+                                         : "{\"op\":\"filter\",\"heap_rule\":\"" + o.heap_rule + "\"}\n";
+  if (!nested && !send_line(watch, filter_request)) {
     std::fprintf(stderr, "sandbox-shim: %s: %s\n", o.socket->c_str(), std::strerror(errno));
     return kUnreachable;
   }

@@ -38,6 +38,11 @@ inline constexpr Setting kFileQuota{
 inline constexpr Setting kScope{"--scope", "job|process", "", "scope",
                                 "what the quotas cover: CMD and every process it starts, together (job, the "
                                 "default), or CMD's own process only (process)"};
+inline constexpr Setting kHeapRule{"--heap-rule", "kernel|commit", "heap_rule", "heap_rule",
+                                   "what the heap quota counts: address space asked for by brk and anonymous "
+                                   "mmap, never credited (kernel, the default: the patch's rule), or Linux's "
+                                   "commit charge, private writable memory credited on munmap (commit); "
+                                   "docs/memory.md"};
 inline constexpr Setting kTrack{"--track", "", "track", "track",
                                 "register CMD from its first instruction even without a quota"};
 inline constexpr Setting kSocket{
@@ -131,6 +136,21 @@ inline CLI::Option* add_scope(CLI::App& app, std::string& out) {
           },
           kScope.help)
       ->type_name(kScope.value_name);
+}
+
+// "kernel" or "commit", checked here; the caller maps it to its own type.
+inline CLI::Option* add_heap_rule(CLI::App& app, std::string& out) {
+  return app
+      .add_option_function<std::string>(
+          kHeapRule.flag,
+          [&out](const std::string& v) {
+            if (v != "kernel" && v != "commit")
+              throw CLI::ValidationError(kHeapRule.flag,
+                                         quote_arg(v) + " is not a heap rule (expected kernel or commit)");
+            out = v;
+          },
+          kHeapRule.help)
+      ->type_name(kHeapRule.value_name);
 }
 
 inline CLI::Option* add_track(CLI::App& app, bool& out) {

@@ -186,6 +186,7 @@ class Parser {
     opt::add_heap_quota(*run_, o.heap_quota);
     opt::add_file_quota(*run_, o.file_quota);
     opt::add_scope(*run_, scope_);
+    opt::add_heap_rule(*run_, heap_rule_);
     opt::add_track(*run_, o.track);
     add_policy(*run_, o.policy_file,
                "read quotas, ABI numbers and notified syscalls from a JSON policy (policies/README.md); the "
@@ -359,6 +360,7 @@ class Parser {
     if (run_->parsed()) {
       cmd_.kind = Command::Kind::run;
       cmd_.run.scope = scope_ == "process" ? Scope::process : Scope::job;
+      if (!heap_rule_.empty()) cmd_.run.heap_rule = parse_heap_rule(heap_rule_);
       if (cmd_.run.command.empty())
         throw CLI::ValidationError("run: missing CMD (usage: sandbox run [OPTIONS] -- CMD [ARG...])");
     } else if (serve_->parsed()) {
@@ -408,6 +410,7 @@ class Parser {
   Command cmd_;
   CLI::App *run_ = nullptr, *serve_ = nullptr, *ctl_ = nullptr, *plot_ = nullptr, *oci_ = nullptr;
   std::string scope_ = "job";
+  std::string heap_rule_;  // "": the policy's
   std::optional<std::string> serve_socket_;
   std::string pid_text_, job_text_, watch_pid_text_;
   std::vector<std::string> help_only_;

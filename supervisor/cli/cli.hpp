@@ -46,6 +46,7 @@ struct RunOptions {
   bool no_socket = false;
   bool no_delegate = false;           // refuse nested jobs (policy "delegate": false)
   Scope scope = Scope::job;           // what the quotas cover
+  std::optional<HeapRule> heap_rule;  // given: overrides the policy's
   bool summary = false;               // one line on stderr at the end
   std::optional<std::string> output;  // JSON summary to this file ("-": stdout)
   // When CMD exits and processes of its job remain: kill them (false) or wait for them

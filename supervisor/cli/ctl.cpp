@@ -146,6 +146,7 @@ void print_job(const json& j) {
   std::printf("root            %" PRId64 "\n", num(j, "root"));
   std::printf("scope           %s%s\n", str(j, "scope").c_str(),
               j.value("tracked", false) ? "" : " (not counting)");
+  if (j.contains("heap_rule")) std::printf("heap_rule       %s\n", str(j, "heap_rule").c_str());
   std::printf("heapsize        %s\n", bytes_text(static_cast<std::uint64_t>(num(j, "heapsize"))).c_str());
   std::printf("openfile_count  %" PRId64 "\n", num(j, "openfile_count"));
   std::printf("heap_quota      %s\n", heap_quota_text(j).c_str());

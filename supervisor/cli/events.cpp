@@ -22,11 +22,15 @@ void print_event(const Event& e, int level) {
       r.job = v.job;
       r.live = v.live;
       r.other = r.heap ? v.totals.files : v.totals.heap;
+      r.rule = to_string(v.rule);
+      r.reserved = v.totals.reserved, r.unmapped = v.unmapped;
     } else {
       const Violation& v = *e.violation;
       r.heap = v.resource == Resource::heap;
       r.usage = v.usage, r.limit = v.limit;
       r.pid = v.node, r.tgid = v.tgid;
+      r.rule = to_string(v.rule);
+      r.reserved = v.reserved, r.unmapped = v.unmapped;
     }
     std::fputs(kill_line("sandbox", r).c_str(), stderr);
     return;

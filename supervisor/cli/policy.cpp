@@ -97,12 +97,18 @@ class PolicyReader {
            "renamed: write \"heap_quota\" and \"file_quota\" at the top level (the names --heap-quota, "
            "--file-quota and the control protocol use)");
     check_keys(root, "$",
-               {"version", "description", "heap_quota", "file_quota", "track", "delegate", "abi", "notify",
+               {"version", "description", "heap_quota", "heap_rule", "file_quota", "track", "delegate", "abi",
+                "notify", "io_uring"});
                 "io_uring"});
     if (const json* v = find(root, "description"); v && !v->is_string()) {
       fail("$.description", "expected a string, got " + describe(*v));
     }
     if (const json* heap = find(root, "heap_quota")) policy.heap_quota_bytes = heap_quota(*heap);
+    if (const json* rule = find(root, "heap_rule")) {
+      const auto r = rule->is_string() ? parse_heap_rule(rule->get_ref<const std::string&>()) : std::nullopt;
+      if (!r) fail("$.heap_rule", "expected \"kernel\" or \"commit\", got " + describe(*rule));
+      policy.heap_rule = *r;
+    }
     if (const json* files = find(root, "file_quota")) policy.file_quota = file_quota(*files);
     if (const json* v = find(root, "track")) policy.track = boolean(*v, "$.track");
     if (const json* v = find(root, "delegate")) policy.delegate = boolean(*v, "$.delegate");

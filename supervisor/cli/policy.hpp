@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "model/commit.hpp"
 #include "size.hpp"
 
 namespace sandbox {
@@ -23,6 +24,9 @@ struct Policy {
   // Quotas imposed from outside on the launched command (nullopt: no quota).
   std::optional<std::uint64_t> heap_quota_bytes;
   std::optional<std::uint64_t> file_quota;
+  // What the heap counters count: the kernel patch's rule, or Linux's commit charge
+  // (docs/memory.md). The commit rule also has munmap, mprotect and mremap notified.
+  HeapRule heap_rule = HeapRule::kernel;
   // Register the launched command from its first instruction even without a quota.
   bool track = false;
   // A process of the job may ask for a nested job (a `sandbox run` or `sandbox-shim` inside;

@@ -43,8 +43,9 @@ std::string process_list(const LeftRunning& l, std::size_t max) {
 std::string summary_line(const RunReport& r) {
   const JobView& j = r.job;
   std::string s = "sandbox: job " + std::to_string(j.id) + " (scope " + std::string(to_string(j.scope)) +
-                  "): peak heap " + bytes(j.peak_heap) + ", peak files " + std::to_string(j.peak_files) +
-                  ", " + std::to_string(j.processes) + (j.processes == 1 ? " process" : " processes") + ", " +
+                  ", heap rule " + std::string(to_string(j.heap_rule)) + "): peak heap " +
+                  bytes(j.peak_heap) + ", peak files " + std::to_string(j.peak_files) + ", " +
+                  std::to_string(j.processes) + (j.processes == 1 ? " process" : " processes") + ", " +
                   std::to_string(r.notifications) + " notifications, ";
   if (j.killed) {
     const JobViolation& k = *j.killed;

@@ -10,8 +10,8 @@
 
 namespace sandbox {
 
-// The heap accounting rule a run used, by name. One rule today, the kernel patch's; where a
-// run's rule is decided (Policy/JobSpec, `--heap-rule`), this is its default.
+// The heap accounting rule a run used, by name (docs/memory.md): this default, the kernel
+// patch's, unless `--heap-rule` or the policy chose `commit`.
 inline constexpr const char* kDefaultHeapRule = "kernel";
 
 // What was still running in the job when CMD exited, and what became of it.

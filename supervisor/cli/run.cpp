@@ -101,6 +101,7 @@ Policy effective_policy(const RunOptions& o) {
   if (o.file_quota) p.file_quota = o.file_quota->limit;
   if (o.track) p.track = true;
   if (o.no_delegate) p.delegate = false;
+  if (o.heap_rule) p.heap_rule = *o.heap_rule;
   return p;
 }
 
@@ -124,8 +125,8 @@ void write_report(const RunOptions& o, const RunReport& r, observe::OutputFile* 
 // opened before CMD started (`out`), and is written through that descriptor only.
 void report(Supervisor& sup, JobId job, const RunOptions& o, RunReport r, observe::OutputFile* out) {
   r.argv = o.command;
-  r.heap_rule = kDefaultHeapRule;  // the one rule there is; a run's own choice would be set here
   r.job = sup.job_view(job);
+  r.heap_rule = std::string(to_string(r.job.heap_rule));  // --heap-rule or the policy's (docs/memory.md)
   r.processes = sup.job_history(job);
   r.notifications = sup.notifications();
   write_report(o, r, out);
@@ -749,6 +750,7 @@ int run_command(const RunOptions& options) {
   JobSpec job_spec;
   job_spec.root = child;
   job_spec.scope = options.scope;
+  job_spec.heap_rule = policy.heap_rule;
   if (options.scope == Scope::job)
     job_spec.heap_quota_bytes = policy.heap_quota_bytes, job_spec.file_quota = policy.file_quota;
   // A trace shows the job's totals, so it counts them (as --summary does).

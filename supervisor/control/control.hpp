@@ -119,7 +119,8 @@ struct JoinRequest {
   std::optional<std::uint64_t> heap_quota_bytes;
   std::optional<std::uint64_t> file_quota;
   bool track = false;
-  Scope scope = Scope::job;  // the quotas cover the whole job, or the target's node only
+  Scope scope = Scope::job;           // the quotas cover the whole job, or the target's node only
+  std::optional<HeapRule> heap_rule;  // nullopt: the server policy's (the filter must match)
 };
 
 // Delegation (docs/jobs.md): a process of a job asks for a nested job for its own child
@@ -215,6 +216,11 @@ class Control {
   // `sandbox serve` only (others answer EOPNOTSUPP / an empty program): the BPF program a
   // joining target must install, and the join itself.
   virtual std::vector<sock_filter> filter_program() = 0;
+  // The program for a job of this heap rule (the commit rule's notifies more calls).
+  virtual std::vector<sock_filter> filter_program_for(HeapRule rule) {
+    (void)rule;
+    return filter_program();
+  }
   virtual OpResult join(const Caller& c, JoinRequest request) = 0;
 };
 

@@ -205,6 +205,10 @@ ParseResult parse_impl(std::string_view line, std::size_t max_line) {
       const auto s = value.is_string() ? parse_scope(value.get_ref<const std::string&>()) : std::nullopt;
       if (!s) err = "scope: expected \"job\" or \"process\", got " + quote(value);
       r.scope = s.value_or(Scope::job);
+    } else if (key == "heap_rule" && (r.op == Op::join || r.op == Op::filter)) {
+      const auto h = value.is_string() ? parse_heap_rule(value.get_ref<const std::string&>()) : std::nullopt;
+      if (!h) err = "heap_rule: expected \"kernel\" or \"commit\", got " + quote(value);
+      r.heap_rule = h;
     } else if (key == "replace" && r.op == Op::resource_cap) {
       if (!value.is_boolean()) err = "replace: expected true or false, got " + quote(value);
       r.replace = value.is_boolean() && value.get<bool>();
@@ -280,6 +284,9 @@ ojson job_violation_object(const JobViolation& v) {
   k["resource"] = std::string(to_string(v.resource));
   k["usage"] = v.usage;
   k["limit"] = v.limit;
+  k["heap_rule"] = std::string(to_string(v.rule));
+  k["reserved_bytes"] = v.totals.reserved;
+  k["unmapped_bytes"] = v.unmapped;
   return k;
 }
 
@@ -288,6 +295,7 @@ ojson job_object(const JobView& v) {
   j["job"] = v.id;
   j["root"] = v.root;
   j["scope"] = std::string(to_string(v.scope));
+  j["heap_rule"] = std::string(to_string(v.heap_rule));
   j["tracked"] = v.counting;
   j["heapsize"] = v.usage.heap;
   j["openfile_count"] = v.usage.files;
@@ -442,6 +450,11 @@ std::string event_line(const Event& e) {
     j["reason"] = std::string(to_string(e.violation->resource));
     j["usage"] = e.violation->usage;
     j["limit"] = e.violation->limit;
+    if (e.violation->resource == Resource::heap) {
+      j["heap_rule"] = std::string(to_string(e.violation->rule));
+      j["reserved_bytes"] = e.violation->reserved;
+      j["unmapped_bytes"] = e.violation->unmapped;
+    }
   }
   if (e.job != 0) j["job"] = e.job;
   if (e.kind == Event::Kind::killed && e.job_violation) {
@@ -451,6 +464,11 @@ std::string event_line(const Event& e) {
     j["heapsize"] = e.job_violation->totals.heap;
     j["openfile_count"] = e.job_violation->totals.files;
     j["live"] = e.job_violation->live;
+    if (e.job_violation->resource == Resource::heap) {
+      j["heap_rule"] = std::string(to_string(e.job_violation->rule));
+      j["reserved_bytes"] = e.job_violation->totals.reserved;
+      j["unmapped_bytes"] = e.job_violation->unmapped;
+    }
   }
   if (e.time_ns) j["time_ns"] = e.time_ns;
   // A target names itself: the name is escaped by the JSON writer (bad UTF-8 replaced).

@@ -60,8 +60,9 @@ struct Request {
   bool openmetrics = false;                      // metrics: "format": "openmetrics" (else "prometheus")
   // fetch, resource_cap, resource_reset: a job instead of a pid (exactly one of the two).
   std::optional<JobId> job;
-  Scope scope = Scope::job;  // join: what the quotas cover
-  bool replace = false;      // resource_cap: replace quotas already set, atomically
+  Scope scope = Scope::job;           // join: what the quotas cover
+  std::optional<HeapRule> heap_rule;  // filter, join: what the heap counts (nullopt: the server's)
+  bool replace = false;               // resource_cap: replace quotas already set, atomically
   // delegate: keep a record of every process of the new job; fetch (with job): answer them.
   bool records = false;
 };

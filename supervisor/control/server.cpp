@@ -419,7 +419,7 @@ void Session::dispatch(const protocol::Request& r, std::vector<UniqueFd>& fds) {
       return;
     }
     case Op::filter: {
-      const auto program = control.filter_program();
+      const auto program = r.heap_rule ? control.filter_program_for(*r.heap_rule) : control.filter_program();
       if (program.empty()) {
         enqueue(protocol::error_response(r.id, EOPNOTSUPP, "this supervisor takes no joining targets"));
       } else {
@@ -449,6 +449,7 @@ void Session::dispatch(const protocol::Request& r, std::vector<UniqueFd>& fds) {
       jr.pid = r.pid;
       jr.track = r.track;
       jr.scope = r.scope;
+      jr.heap_rule = r.heap_rule;
       if (!protocol::join_heap_bytes(r, jr.heap_quota_bytes)) {
         enqueue(protocol::error_response(r.id, EINVAL, "heap_quota: below -1"));
         return;

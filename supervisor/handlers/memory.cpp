@@ -232,6 +232,7 @@ void Supervisor::on_brk(Call& c) {
       mm.brk_value = want;
       // The break can be no higher than this now (or it stayed where it was: a hole).
       if (mm.brk_floor && newbrk < *mm.brk_floor) mm.brk_floor = newbrk, mm.brk_floor_value = want;
+      commit_brk(c, oldbrk, newbrk);
     }
     return;
   }
@@ -267,11 +268,23 @@ void Supervisor::on_brk(Call& c) {
     }
     mm.brk = newbrk;
     mm.brk_value = want;
+    commit_brk(c, oldbrk, newbrk);
   }
 }
 
 void Supervisor::on_mmap(Call& c) {
   if (!counted(c)) {
+    reply_continue(c);
+    return;
+  }
+  if (commit_rule(c)) {  // every mmap is notified then (commit.cpp)
+    on_mmap_commit(c);
+    return;
+  }
+  // A job of the kernel rule under a commit rule's filter (an OCI profile made from another
+  // policy) sees every mmap too: it counts the anonymous private ones only, as its own
+  // filter's condition would.
+  if ((c.arg(3) & (MAP_ANONYMOUS | MAP_PRIVATE)) != (MAP_ANONYMOUS | MAP_PRIVATE)) {
     reply_continue(c);
     return;
   }
@@ -343,7 +356,9 @@ void Supervisor::on_mmap(Call& c) {
       }
     }
   }
-  const Delta d{plen, 0};
+  // A reservation (PROT_NONE, MAP_NORESERVE) counts like the rest; how much of the charge
+  // it is, is kept for the kill line (docs/memory.md).
+  const Delta d{plen, 0, 0, !writable || (flags & MAP_NORESERVE) ? plen : 0};
   if (!admit(c, d, ENOMEM)) return;
   if (reply_continue(c)) charge(c, d);
 }

@@ -182,14 +182,15 @@ bool Jobs::counting(Pid tgid) const {
 
 Usage Jobs::totals_with(const Job& j, const Member& m, Usage share) {
   return {sat_add(sub_floor(j.usage.heap, m.share.heap), share.heap),
-          sat_add(sub_floor(j.usage.files, m.share.files), share.files)};
+          sat_add(sub_floor(j.usage.files, m.share.files), share.files),
+          sat_add(sub_floor(j.usage.reserved, m.share.reserved), share.reserved)};
 }
 
 std::optional<JobViolation> Jobs::over(const Job& j, Usage t) {
   if (j.spec.heap_quota_bytes && t.heap > *j.spec.heap_quota_bytes)
-    return JobViolation{0, 0, Resource::heap, t.heap, *j.spec.heap_quota_bytes, t, j.live};
+    return JobViolation{0, 0, Resource::heap, t.heap, *j.spec.heap_quota_bytes, t, j.live, j.spec.heap_rule};
   if (j.spec.file_quota && t.files > *j.spec.file_quota)
-    return JobViolation{0, 0, Resource::files, t.files, *j.spec.file_quota, t, j.live};
+    return JobViolation{0, 0, Resource::files, t.files, *j.spec.file_quota, t, j.live, j.spec.heap_rule};
   return std::nullopt;
 }
 
@@ -221,6 +222,19 @@ void Jobs::apply(Pid tgid, const Delta& d) {
   }
   mem.share = share;
   mem.peak_files = std::max(mem.peak_files, share.files);
+  mem.peak_heap = std::max(mem.peak_heap, share.heap);
+}
+
+HeapRule Jobs::rule(Pid tgid) const {
+  const auto m = members_.find(tgid);
+  if (m == members_.end()) return HeapRule::kernel;
+  const auto c = chain(m->second.job);  // the outermost job's rule: its filter notifies what that rule needs
+  return c.empty() ? HeapRule::kernel : c.back()->spec.heap_rule;
+}
+
+Usage Jobs::share(Pid tgid) const {
+  const auto m = members_.find(tgid);
+  return m == members_.end() ? Usage{} : m->second.share;
 }
 
 bool Jobs::keeps_history(JobId job) const {
@@ -242,12 +256,12 @@ void Jobs::leave(Pid tgid, Ending how, int code) {
   members_.erase(m);
   ++changes_;  // live processes at least
   for (Job* job : chain(mem.job)) {
-    job->usage = {sub_floor(job->usage.heap, mem.share.heap), sub_floor(job->usage.files, mem.share.files)};
+    job->usage = {sub_floor(job->usage.heap, mem.share.heap), sub_floor(job->usage.files, mem.share.files),
+                  sub_floor(job->usage.reserved, mem.share.reserved)};
     if (job->live > 0) --job->live;
     if (!job->spec.keep_history) continue;
     const Ending end = how == Ending::unknown && job->killed ? Ending::killed : how;
-    job->ended.push_back(
-        ProcessRecord{tgid, mem.argv0, mem.share.heap, mem.peak_files, end, end == how ? code : -1});
+    job->ended.push_back(ProcessRecord{tgid, mem.argv0, mem.peak_heap, mem.peak_files, end, end == how ? code : -1});
   }
 }
 
@@ -322,6 +336,7 @@ JobView Jobs::view(JobId id, const Job& j) const {
   v.root = j.spec.root;
   v.owner = j.spec.owner;
   v.scope = j.spec.scope;
+  v.heap_rule = j.spec.heap_rule;
   v.counting = j.counting;
   v.usage = j.usage;
   v.peak_heap = j.peak_heap;
@@ -361,7 +376,7 @@ std::vector<ProcessRecord> Jobs::history(JobId job) const {
   std::sort(live.begin(), live.end());
   for (const Pid pid : live) {
     const Member& m = members_.at(pid);
-    out.push_back(ProcessRecord{pid, m.argv0, m.share.heap, m.peak_files, Ending::running, -1});
+    out.push_back(ProcessRecord{pid, m.argv0, m.peak_heap, m.peak_files, Ending::running, -1});
   }
   return out;
 }

@@ -49,6 +49,8 @@ struct JobViolation {
   std::uint64_t limit = 0;
   Usage totals;
   std::uint64_t live = 0;
+  HeapRule rule = HeapRule::kernel;
+  std::uint64_t unmapped = 0;  // not the model's: kernel rule, heap no longer mapped (kill line)
 };
 
 // How a process ended, as far as the supervisor can tell.
@@ -74,6 +76,7 @@ struct JobSpec {
   Pid root = 0;             // the process the job was started for
   std::uint32_t owner = 0;  // the uid whose clients may act on the job (root may too)
   Scope scope = Scope::job;
+  HeapRule heap_rule = HeapRule::kernel;  // what its heap counters count (docs/memory.md)
   // Quotas on the job (nullopt: unlimited). Under Scope::process the caller passes none.
   std::optional<std::uint64_t> heap_quota_bytes;
   std::optional<std::uint64_t> file_quota;
@@ -88,6 +91,7 @@ struct JobView {
   Pid root = 0;
   std::uint32_t owner = 0;
   Scope scope = Scope::job;
+  HeapRule heap_rule = HeapRule::kernel;
   bool counting = false;  // calls are accounted (it has or had quotas, or is tracked)
   Usage usage;            // now: the sum over live processes
   std::uint64_t peak_heap = 0;
@@ -144,6 +148,10 @@ class Jobs {
   // The process's argv[0] (for the report; kept only by jobs with history).
   void name(Pid tgid, std::string_view argv0);
   bool keeps_history(JobId job) const;  // the job or an ancestor keeps history
+  // The heap rule of the process's job (its outermost job's: the filter is that job's; kernel
+  // for a process in no job), and its share.
+  HeapRule rule(Pid tgid) const;
+  Usage share(Pid tgid) const;
   // The process ended: its share leaves the job's totals. For a killed job, an `unknown`
   // ending is recorded as `killed`. No-op for a process in no job.
   void leave(Pid tgid, Ending how, int code);
@@ -188,6 +196,7 @@ class Jobs {
   struct Member {
     JobId job = 0;
     Usage share;
+    std::uint64_t peak_heap = 0;  // its share's highest (the commit rule's goes down too)
     std::uint64_t peak_files = 0;
     std::string argv0;  // keep_history only
   };

@@ -25,7 +25,9 @@ std::uint64_t apply_files(std::uint64_t count, int delta) {
 }  // namespace
 
 Usage counted(Usage u, const Delta& d) {
-  return {saturating_add(u.heap, d.heap_bytes), apply_files(u.files, d.files)};
+  const std::uint64_t grown = saturating_add(u.heap, d.heap_bytes);
+  return {grown > d.heap_credit ? grown - d.heap_credit : 0, apply_files(u.files, d.files),
+          saturating_add(u.reserved, d.reserved)};
 }
 
 int Tracker::register_node(Pid pid, Actor /*actor*/) {
@@ -122,9 +124,10 @@ std::optional<Violation> Tracker::check(Pid tid, Pid tgid, const Delta& d) const
     const auto it = nodes_.find(keys[i]);
     if (it == nodes_.end()) continue;
     const Node& n = it->second;
-    const Usage after = counted({n.heapsize, n.openfile_count}, d);
+    const Usage after = counted({n.heapsize, n.openfile_count, n.heap_reserved}, d);
     if (auto v = over_quota(n, after.heap, after.files)) {
       v->tgid = tgid;  // the caller's whole process dies, whichever of its nodes crossed
+      v->reserved = after.reserved;
       return v;
     }
   }
@@ -138,8 +141,8 @@ void Tracker::apply(Pid tid, Pid tgid, const Delta& d) {
     const auto it = nodes_.find(keys[i]);
     if (it == nodes_.end()) continue;
     Node& n = it->second;
-    const Usage after = counted({n.heapsize, n.openfile_count}, d);
-    n.heapsize = after.heap, n.openfile_count = after.files;
+    const Usage after = counted({n.heapsize, n.openfile_count, n.heap_reserved}, d);
+    n.heapsize = after.heap, n.openfile_count = after.files, n.heap_reserved = after.reserved;
   }
 }
 

@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "model/commit.hpp"
+
 namespace sandbox {
 
 using Pid = std::int32_t;
@@ -43,12 +45,19 @@ struct Violation {
   Resource resource = Resource::heap;
   std::uint64_t usage = 0;
   std::uint64_t limit = 0;
+  // Not the model's: the edge fills them in for the kill line (docs/memory.md). Under the
+  // kernel rule, how much of `usage` were reservations (PROT_NONE or MAP_NORESERVE) and
+  // how much is no longer mapped.
+  HeapRule rule = HeapRule::kernel;
+  std::uint64_t reserved = 0;
+  std::uint64_t unmapped = 0;
 };
 
 struct Node {
   Pid pid = 0;
   Pid tgid = 0;
-  std::uint64_t heapsize = 0;                     // bytes, page-aligned growth; never decreases
+  std::uint64_t heapsize = 0;                     // bytes; kernel rule: page-aligned growth, never decreases
+  std::uint64_t heap_reserved = 0;                // kernel rule: the part of heapsize mapped as reservations
   std::uint64_t openfile_count = 0;               // successful opens minus successful closes, >= 0
   std::optional<std::uint64_t> heap_quota_bytes;  // nullopt: unlimited
   std::optional<std::uint64_t> file_quota;        // nullopt: unlimited
@@ -57,16 +66,21 @@ struct Node {
   bool quotas_set() const { return heap_quota_bytes || file_quota; }
 };
 
-// A change made by one call: heap growth in bytes, and +1 / -1 / 0 open files.
+// A change made by one call: heap growth in bytes, and +1 / -1 / 0 open files. Under the
+// commit rule a call may also credit heap bytes back (munmap); under the kernel rule
+// `heap_credit` is always 0 and `reserved` says how much of the growth is a reservation.
 struct Delta {
   std::uint64_t heap_bytes = 0;
   int files = 0;
+  std::uint64_t heap_credit = 0;
+  std::uint64_t reserved = 0;
 };
 
 // Two counters under the node rules of docs/semantics.md.
 struct Usage {
-  std::uint64_t heap = 0;   // bytes; never decreases (saturates)
-  std::uint64_t files = 0;  // never below 0
+  std::uint64_t heap = 0;      // bytes; kernel rule: never decreases (saturates); commit: never below 0
+  std::uint64_t files = 0;     // never below 0
+  std::uint64_t reserved = 0;  // kernel rule: the part of heap that was reservations
 };
 // The one accounting function: `u` after the change `d`. Nodes (Tracker) and each process's
 // share of a job (Jobs) both count with it, so a job counts every process exactly as a

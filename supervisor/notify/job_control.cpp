@@ -97,8 +97,10 @@ bool Supervisor::job_gate(Call& c) {
   ProcState& p = c.proc;
   if (p.job == 0)
     if (const auto it = channel_jobs_.find(&c.ch); it != channel_jobs_.end()) p.job = it->second;
+  bool first_sight = false;
   if (p.job != 0 && !p.entered) {
     p.entered = true;
+    first_sight = true;
     jobs_.enter(p.job, p.tgid);
   }
   if (p.job == 0) return true;
@@ -110,6 +112,11 @@ bool Supervisor::job_gate(Call& c) {
     reply_error(c, EPERM);
     return false;
   }
+  // The commit rule: a fork child starts with its parent's charge (commit.cpp). Not when
+  // its first call is an exec, which replaces that mm (fork + exec is charged once).
+  if (first_sight && dispatch_.at(c.n.data.nr) != Op::execve && counted(c) && commit_rule(c) &&
+      !commit_first_sight(c))
+    return false;
   if (p.name_stale) {
     p.name_stale = false;
     if (jobs_.keeps_history(p.job)) jobs_.name(p.tgid, argv0_of(p.tgid));

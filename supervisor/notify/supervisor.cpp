@@ -571,6 +571,9 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
   switch (const Op op = dispatch_.at(n.data.nr)) {
     case Op::brk: on_brk(c); break;
     case Op::mmap: on_mmap(c); break;
+    case Op::munmap: on_munmap(c); break;
+    case Op::mprotect: on_mprotect(c); break;
+    case Op::mremap: on_mremap(c); break;
     case Op::open:
     case Op::openat:
     case Op::openat2:
@@ -624,13 +627,18 @@ bool Supervisor::reply_error(Call& c, int err) {
 bool Supervisor::admit(Call& c, const Delta& d, int deny_errno) {
   // The job first: its totals include the caller's own node's counts, so a job quota is
   // crossed no later than the same quota on the command's node.
-  if (const auto jv = jobs_.check(c.tgid, d)) {
+  if (auto jv = jobs_.check(c.tgid, d)) {
+    if (jv->rule == HeapRule::kernel && jv->resource == Resource::heap && !jobs_.killed(jv->job))
+      jv->unmapped = unmapped_at_kill(jv->job, c.tgid, jv->usage - std::min(jv->usage, d.heap_bytes));
     kill_job(*jv);
     reply_error(c, deny_errno);
     return false;
   }
-  const auto v = tracker_.check(c.tid, c.tgid, d);
+  auto v = tracker_.check(c.tid, c.tgid, d);
   if (!v) return true;
+  v->rule = jobs_.rule(c.tgid);
+  if (v->rule == HeapRule::kernel && v->resource == Resource::heap)
+    v->unmapped = unmapped_at_kill(0, c.tgid, v->usage - std::min(v->usage, d.heap_bytes));
   kill_for(*v);
   reply_error(c, deny_errno);  // usually ENOENT already: the SIGKILL ended the wait
   return false;
@@ -1000,6 +1008,17 @@ std::vector<sock_filter> Supervisor::filter_program() {
   return filter_;
 }
 
+std::vector<sock_filter> Supervisor::filter_program_for(HeapRule rule) {
+  if (rule == opt_.policy.heap_rule) return filter_program();
+  std::lock_guard lk(mu_);
+  if (other_filter_.empty()) {
+    Policy p = opt_.policy;
+    p.heap_rule = rule;
+    other_filter_ = build_filter(p);
+  }
+  return other_filter_;
+}
+
 OpResult Supervisor::join(const Caller& c, JoinRequest req) {
   UniqueFd fd(req.listener_fd);
   if (!fd) return {EBADF, "join: no seccomp listener fd was passed"};
@@ -1020,6 +1039,9 @@ OpResult Supervisor::join(const Caller& c, JoinRequest req) {
   q.track = req.track;
   q.heap_quota_bytes = req.heap_quota_bytes;
   q.file_quota = req.file_quota;
+  // The joiner installed the filter of the rule it asks for (filter_program_for): a rule
+  // other than the server policy's is its choice, like its own tighter quotas.
+  q.heap_rule = req.heap_rule.value_or(opt_.policy.heap_rule);
   return attach(std::move(fd), req.pid, q, req.scope, "");
 }
 
@@ -1052,6 +1074,7 @@ OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, Scope sco
   spec.root = pid;
   spec.scope = scope;
   spec.track = q.track;
+  spec.heap_rule = asked.heap_rule;
   if (scope == Scope::job) spec.heap_quota_bytes = q.heap_quota_bytes, spec.file_quota = q.file_quota;
   const JobId job = start_job(*listener, spec);
   std::lock_guard lk(mu_);

@@ -129,6 +129,7 @@ class Supervisor final : public Control {
   // What the metrics text shows to caller `c` (its own targets unless root).
   observe::MetricsSnapshot metrics_snapshot(const Caller& c);
   std::vector<sock_filter> filter_program() override;
+  std::vector<sock_filter> filter_program_for(HeapRule rule) override;
   OpResult join(const Caller& c, JoinRequest request) override;
   // A target whose listener came from elsewhere than the target itself (an OCI runtime
   // through `sandbox serve --oci-listener`): serve `listener` for `pid` and its
@@ -155,6 +156,7 @@ class Supervisor final : public Control {
     std::optional<std::uint64_t> brk_floor;
     std::uint64_t brk_floor_value = 0;
     bool shared = false;  // other processes may use it: kcmp it against newcomers
+    CommitMap commit;     // the commit rule: its mappings and charge (commit.cpp)
   };
   struct ProcState {
     Pid tgid = 0;
@@ -300,6 +302,25 @@ class Supervisor final : public Control {
   void on_root_change(Call& c);       // lifecycle.cpp
   void on_rlimit_change(Call& c);     // memory.cpp
   void on_vm_clone(Call& c);          // memory.cpp
+  // The commit rule (commit.cpp): every mmap, munmap, mprotect, mremap of its jobs.
+  bool commit_rule(const Call& c) const;
+  void on_mmap_commit(Call& c);
+  void on_munmap(Call& c);
+  void on_mprotect(Call& c);
+  void on_mremap(Call& c);
+  // A copy of the caller's commit map to change, loaded at first sight (after an exec, a
+  // fork child) and synced when `sync` asks; `d` gets what that costs. false: /proc could
+  // not be read (the process is exiting).
+  bool commit_prepare(Call& c, bool sync, CommitMap& next, Delta& d);
+  // A process's first call: its mm is charged (false: that crossed a quota, answered).
+  bool commit_first_sight(Call& c);
+  // Counts `d` and keeps `next` if the kernel took the answer; the quota check first.
+  void commit_answer(Call& c, CommitMap& next, const Delta& d, int deny_errno);
+  // brk under the commit rule (memory.cpp calls it once the answer was taken).
+  void commit_brk(Call& c, std::uint64_t oldbrk, std::uint64_t newbrk);
+  // Kernel rule, for the kill line: how much of the charge is no longer mapped in the
+  // job's (or the process's) live processes, read from /proc at the kill.
+  std::uint64_t unmapped_at_kill(JobId job, Pid tgid, std::uint64_t charged);
   target::MemoryLimits memory_limits(Call& c);
   AddressSpace& address_space(Call& c);
   void on_abi(Call& c, Op op);  // abi.cpp
@@ -371,7 +392,8 @@ class Supervisor final : public Control {
   std::unordered_map<std::uint64_t, Subscriber> subscribers_;
   std::uint64_t next_subscriber_ = 1;
   std::list<Joined> joined_;
-  std::vector<sock_filter> filter_;  // built once, for join()
+  std::vector<sock_filter> filter_;        // built once, for join()
+  std::vector<sock_filter> other_filter_;  // the same for the other heap rule, if asked
   std::uint64_t notifications_ = 0;
   bool any_vm_clone_ = false;  // a CLONE_VM clone or vfork was let through: mms may be shared
   Pid self_ = 0;

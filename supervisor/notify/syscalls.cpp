@@ -26,6 +26,13 @@ constexpr SyscallDef kTable[] = {
   // name               nr                  op                      family                 condition
   {"brk",               SYS_brk,            Op::brk,                Family::memory_brk,    ArgCondition{0, ArgCondition::Test::ne, 0, 0}},
   {"mmap",              SYS_mmap,           Op::mmap,               Family::memory_mmap,   ArgCondition{3, ArgCondition::Test::masked_eq, kAnonPrivate, kAnonPrivate}},
+  // The commit rule follows every mapping change (a MAP_FIXED file mapping may replace a
+  // charged one): these rows replace the one above when a policy chooses it.
+  {"mmap",              SYS_mmap,           Op::mmap,               Family::memory_commit, std::nullopt},
+  {"munmap",            SYS_munmap,         Op::munmap,             Family::memory_commit, std::nullopt},
+  {"mprotect",          SYS_mprotect,       Op::mprotect,           Family::memory_commit, std::nullopt},
+  {"pkey_mprotect",     SYS_pkey_mprotect,  Op::mprotect,           Family::memory_commit, std::nullopt},
+  {"mremap",            SYS_mremap,         Op::mremap,             Family::memory_commit, std::nullopt},
   {"open",              SYS_open,           Op::open,               Family::files_open,    std::nullopt},
   {"openat",            SYS_openat,         Op::openat,             Family::files_open,    std::nullopt},
   {"openat2",           SYS_openat2,        Op::openat2,            Family::files_open,    std::nullopt},
@@ -68,10 +75,13 @@ constexpr SyscallDef kTable[] = {
 };
 // clang-format on
 
-bool enabled(const SyscallDef& d, const Policy& p) {
+// `any_rule`: for the dispatch, which serves jobs of both heap rules.
+bool enabled(const SyscallDef& d, const Policy& p, bool any_rule = false) {
+  const bool commit = p.heap_rule == HeapRule::commit;
   switch (d.family) {
     case Family::memory_brk: return p.notify_brk;
-    case Family::memory_mmap: return p.notify_mmap;
+    case Family::memory_mmap: return p.notify_mmap && (any_rule || !commit);
+    case Family::memory_commit: return p.notify_mmap && (any_rule || commit);
     // Limit changes also keep the open handler's cached RLIMIT_NOFILE honest (files.cpp).
     case Family::memory_rlimit: return p.notify_brk || p.notify_mmap || p.notify_open;
     case Family::memory_share: return p.notify_brk || p.notify_mmap;
@@ -122,7 +132,7 @@ std::vector<FilterRule> filter_rules(const Policy& policy) {
 Dispatch build_dispatch(const Policy& policy) {
   Dispatch out;
   for (const auto& d : kTable) {
-    if (!enabled(d, policy) || d.op == Op::deny_enosys || d.op == Op::deny_eperm) continue;
+    if (!enabled(d, policy, /*any_rule=*/true) || d.op == Op::deny_enosys || d.op == Op::deny_eperm) continue;
     const int nr = number_of(d, policy);
     if (nr >= 0 && nr < kMaxSyscallNr) out.ops[static_cast<std::size_t>(nr)] = d.op;
   }

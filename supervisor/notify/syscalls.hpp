@@ -25,6 +25,9 @@ enum class Op : std::uint8_t {
   none = 0,  // not handled (never notified)
   brk,
   mmap,
+  munmap,    // the commit rule only: credits
+  mprotect,  // the commit rule only: mprotect, pkey_mprotect (a reservation made writable)
+  mremap,    // the commit rule only
   open,
   openat,
   openat2,
@@ -49,7 +52,8 @@ enum class Op : std::uint8_t {
 // Which policy switch governs a row.
 enum class Family : std::uint8_t {
   memory_brk,
-  memory_mmap,
+  memory_mmap,    // the kernel rule's: anonymous private mmap only
+  memory_commit,  // the commit rule's: every mmap, munmap, mprotect, mremap (docs/memory.md)
   memory_rlimit,
   memory_share,  // what the memory handlers need to know which processes share an mm
   files_open,
@@ -88,6 +92,8 @@ struct Dispatch {
   std::array<Op, kMaxSyscallNr> ops{};
   Op at(std::uint64_t nr) const { return nr < ops.size() ? ops[nr] : Op::none; }
 };
+// Dispatches the rows of both heap rules (a `serve` joins jobs of either); the filter of
+// each notifies only its own.
 Dispatch build_dispatch(const Policy& policy);
 
 // Name of a handled syscall for logs ("brk", "register", ...), or "syscall" if unknown.

@@ -66,6 +66,7 @@ Policy container_quotas(const oci::Quotas& q, const std::optional<std::string>& 
       out.heap_quota_bytes = named.heap_quota_bytes;
       out.file_quota = named.file_quota;
       out.track = named.track;
+      out.heap_rule = named.heap_rule;  // its profile (oci-profile --policy) notifies what this rule needs
     } catch (const PolicyError& e) {
       throw oci::OciError(std::string("listenerMetadata: ") + e.what());
     }

@@ -376,6 +376,63 @@ std::optional<bool> range_mapped(pid_t tid, std::uint64_t start, std::uint64_t e
   return hit;
 }
 
+std::optional<std::vector<Mapping>> mappings(pid_t tid, bool flags) {
+  // A bound on what a target can make us hold: no mm has more mappings than the largest
+  // vm.max_map_count allows in practice; a longer file is refused, never read to its end.
+  constexpr std::size_t kMaxMappings = std::size_t{1} << 20;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/%s", tid, flags ? "smaps" : "maps");
+  FILE* f = std::fopen(path, "re");
+  if (!f) return std::nullopt;
+  std::vector<Mapping> out;
+  char* line = nullptr;
+  std::size_t cap = 0;
+  ssize_t len = 0;
+  bool ok = true;
+  // Lines are read whole (getline): a file name the target chose cannot start a line. A
+  // mapping's header is "start-end perms ..."; smaps' other lines start with a key.
+  while ((len = ::getline(&line, &cap, f)) > 0) {
+    std::string_view s(line, static_cast<std::size_t>(len));
+    if (s.back() == '\n') s.remove_suffix(1);
+    if (s.starts_with("VmFlags:")) {
+      if (!out.empty()) {
+        s.remove_prefix(8);
+        for (std::size_t at = 0; (at = s.find(" ac", at)) != std::string_view::npos; at += 3)
+          if (at + 3 == s.size() || s[at + 3] == ' ') out.back().accounted = true;
+      }
+      continue;
+    }
+    const std::size_t dash = s.find('-');
+    const std::size_t sp = s.find(' ');
+    Mapping m;
+    if (dash == std::string_view::npos || sp == std::string_view::npos || sp < dash || sp + 5 > s.size())
+      continue;
+    if (!parse_num(s.substr(0, dash), m.start, 16) ||
+        !parse_num(s.substr(dash + 1, sp - dash - 1), m.end, 16))
+      continue;  // a key line of smaps ("Size:", ...)
+    const std::string_view perms = s.substr(sp + 1, 4);
+    m.writable = perms[1] == 'w';
+    m.is_private = perms[3] == 'p';
+    // "perms offset dev inode": the inode is the fourth field after the range.
+    std::string_view rest = s.substr(sp + 1);
+    for (int field = 0; field < 3 && !rest.empty(); ++field) {
+      const std::size_t next = rest.find(' ');
+      rest.remove_prefix(next == std::string_view::npos ? rest.size() : next + 1);
+    }
+    std::uint64_t inode = 1;
+    m.anonymous = parse_num(rest, inode) && inode == 0;
+    if (out.size() >= kMaxMappings) {
+      ok = false;
+      break;
+    }
+    out.push_back(m);
+  }
+  std::free(line);
+  std::fclose(f);
+  if (!ok) return std::nullopt;
+  return out;
+}
+
 std::optional<VmCounters> vm_counters(pid_t tid) {
   char buf[4096];
   const std::optional<std::string_view> read = status_text(tid, buf);

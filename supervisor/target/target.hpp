@@ -90,6 +90,16 @@ std::optional<std::uint64_t> mapped_pages(pid_t tid, std::uint64_t addr, std::ui
 // find_vma_intersection, or by brk's look-ahead); nullopt if unreadable.
 std::optional<bool> range_mapped(pid_t tid, std::uint64_t start, std::uint64_t end);
 
+// Every mapping of the thread's mm from /proc/<tid>/maps, or with `flags` from
+// /proc/<tid>/smaps (slower: it walks page tables) with VmFlags' "ac" (VM_ACCOUNT).
+// nullopt if unreadable or longer than any mm can be (vm.max_map_count's ceiling).
+struct Mapping {
+  std::uint64_t start = 0, end = 0;
+  bool is_private = true, writable = false, accounted = false;
+  bool anonymous = false;  // inode 0: anonymous memory, the heap, a stack
+};
+std::optional<std::vector<Mapping>> mappings(pid_t tid, bool flags);
+
 struct VmCounters {
   std::uint64_t total_pages = 0, data_pages = 0, locked_pages = 0;
 };

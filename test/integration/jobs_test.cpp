@@ -251,7 +251,7 @@ TEST_CASE("jobs: --summary prints one line at the end") {
   INFO(r.out << r.err);
   CHECK(r.status == 0);
   CHECK(lines(r.err) == 1);
-  CHECK(r.err.rfind("sandbox: job 1 (scope job): peak heap ", 0) == 0);
+  CHECK(r.err.rfind("sandbox: job 1 (scope job, heap rule kernel): peak heap ", 0) == 0);
   CHECK(r.err.find(", 3 processes, ") != std::string::npos);
   CHECK(r.err.find("notifications, no kill, exit status 0\n") != std::string::npos);
   const Result k = sandboxed({"--summary", "--file-quota", "5"}, {kJobs, "fork-files", "3", "2"});

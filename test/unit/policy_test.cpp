@@ -170,7 +170,7 @@ TEST_CASE("policy: unknown keys are errors at every level") {
   check_path(error_with(R"("1st": 1)"), "$[\"1st\"]");
   CHECK(
       error_with(R"("hep": "1M")") ==
-      R"(p.json: $.hep: unknown key; expected one of "version", "description", "heap_quota", "file_quota", )"
+      R"(p.json: $.hep: unknown key; expected one of "version", "description", "heap_quota", "heap_rule", "file_quota", )"
       R"("track", "delegate", "abi", "notify", "io_uring")");
   // A key with a newline is still reported on one line.
   check_path(error_with(R"("a\nb": 1)"), R"($["a\nb"])");
@@ -468,4 +468,14 @@ TEST_CASE("every shipped policy parses") {
   const Policy moved = load_policy_file((dir / "abi-moved.json").string());
   CHECK(moved.abi_enabled);
   CHECK(moved.abi_numbers == std::array<int, 5>{1000, 1001, 1002, 1003, 1004});
+}
+
+TEST_CASE("policy: heap_rule chooses what the heap quota counts") {
+  CHECK(parse_policy(R"({"version": 1})", "p.json").heap_rule == sandbox::HeapRule::kernel);
+  CHECK(with(R"("heap_rule": "commit")").heap_rule == sandbox::HeapRule::commit);
+  CHECK(with(R"("heap_rule": "kernel")").heap_rule == sandbox::HeapRule::kernel);
+  const std::string e = error_with(R"("heap_rule": "rss")");
+  check_path(e, "$.heap_rule");
+  CHECK(e.find("expected \"kernel\" or \"commit\", got string \"rss\"") != std::string::npos);
+  check_path(error_with(R"("heap_rule": 1)"), "$.heap_rule");
 }

@@ -72,6 +72,14 @@ TEST_CASE("protocol: every op parses") {
   CHECK(join_file_quota(join, files));
   CHECK(files == 3u);
   CHECK(!ok(R"({"op":"join","pid":77})").track);
+  // The heap rule of a join and of the filter it installs (docs/memory.md).
+  CHECK(!ok(R"({"op":"join","pid":77})").heap_rule);
+  CHECK(ok(R"({"op":"join","pid":77,"heap_rule":"commit"})").heap_rule == sandbox::HeapRule::commit);
+  CHECK(ok(R"({"op":"filter","heap_rule":"kernel"})").heap_rule == sandbox::HeapRule::kernel);
+  CHECK(err(R"({"op":"filter","heap_rule":"rss"})").message ==
+        R"(heap_rule: expected "kernel" or "commit", got "rss")");
+  CHECK(err(R"({"op":"fetch","pid":1,"heap_rule":"commit"})").message.find("unknown field") !=
+        std::string::npos);
 
   for (auto op : {Op::register_node, Op::fetch, Op::deregister, Op::resource_cap, Op::resource_reset,
                   Op::list, Op::version, Op::watch, Op::filter, Op::join}) {
@@ -317,8 +325,12 @@ TEST_CASE("protocol: events") {
                                        {"tgid", 4},
                                        {"reason", "heap"},
                                        {"usage", 105107456},
-                                       {"limit", 104857600}});
+                                       {"limit", 104857600},
+                                       {"heap_rule", "kernel"},
+                                       {"reserved_bytes", 0},
+                                       {"unmapped_bytes", 0}});
   e.violation = Violation{5, 4, Resource::files, 11, 10};
+  CHECK_FALSE(as_json(event_line(e)).contains("heap_rule"));  // a heap kill's only
   CHECK(as_json(event_line(e))["reason"] == "files");
 
   e = Event{};

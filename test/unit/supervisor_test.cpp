@@ -18,6 +18,8 @@
 
 #include <cerrno>
 #include <deque>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "target/target.hpp"
@@ -356,6 +358,37 @@ TEST_CASE("the table: every handled syscall dispatches, the ABI follows the poli
   CHECK(d.at(SYS_close) == Op::none);
   CHECK(d.at(SYS_exit) == Op::exit);  // always notified
   CHECK_FALSE(build_filter(Policy{}).empty());
+}
+
+TEST_CASE("the table: munmap, mprotect and mremap are notified under the commit rule only") {
+  // The dispatch serves jobs of both rules; the filter of each notifies its own rows.
+  const Dispatch d = build_dispatch(Policy{});
+  CHECK(d.at(SYS_munmap) == Op::munmap);
+  CHECK(d.at(SYS_mprotect) == Op::mprotect);
+  CHECK(d.at(SYS_pkey_mprotect) == Op::mprotect);
+  CHECK(d.at(SYS_mremap) == Op::mremap);
+  CHECK(d.at(SYS_mmap) == Op::mmap);
+  auto rows = [](HeapRule rule) {
+    Policy p;
+    p.heap_rule = rule;
+    std::map<std::string, int> out;  // name -> how many rows, and whether conditioned
+    for (const FilterRule& r : filter_rules(p)) out[std::string(r.def->name)] += r.def->only_if ? 10 : 1;
+    return out;
+  };
+  const auto kernel = rows(HeapRule::kernel), commit = rows(HeapRule::commit);
+  CHECK(kernel.at("mmap") == 10);  // anonymous private only: the filter as it always was
+  CHECK_FALSE(kernel.contains("munmap"));
+  CHECK_FALSE(kernel.contains("mprotect"));
+  CHECK_FALSE(kernel.contains("mremap"));
+  CHECK(commit.at("mmap") == 1);  // every mmap, one row
+  CHECK(commit.at("munmap") == 1);
+  CHECK(commit.at("mprotect") == 1);
+  CHECK(commit.at("pkey_mprotect") == 1);
+  CHECK(commit.at("mremap") == 1);
+  Policy off;
+  off.heap_rule = HeapRule::commit;
+  off.notify_mmap = false;
+  for (const FilterRule& r : filter_rules(off)) CHECK(r.def->family != Family::memory_commit);
 }
 
 TEST_CASE_FIXTURE(Fixture, "control: another user may not act on a target that is not theirs") {
