@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""links.py ROOT [DOC_URI_PREFIX]: every link in the installed tree under ROOT resolves.
+"""links.py ROOT [FILE...]: every link in the installed tree under ROOT resolves (only in the
+installed FILEs, absolute paths as installed, when given: `links.py / $(dpkg -L sandbox)`).
 
 Checked: the relative links of every Markdown file (inline [text](target) and <img src>), the
 file:// URIs of systemd units' Documentation= lines, and the paths man pages name under
@@ -34,8 +35,20 @@ def check_path(where, target, base):
         broken.append(f"{where}: {target}: no such file")
 
 
-for dirpath, _, files in os.walk(root):
-    for name in files:
+def installed():
+    if len(sys.argv) > 2:
+        for f in sys.argv[2:]:
+            full = os.path.join(root, f.lstrip("/"))
+            if os.path.isfile(full) or os.path.islink(full):
+                yield os.path.dirname(full), os.path.basename(full)
+    else:
+        for dirpath, _, files in os.walk(root):
+            for name in files:
+                yield dirpath, name
+
+
+if True:
+    for dirpath, name in installed():
         full = os.path.join(dirpath, name)
         rel = "/" + os.path.relpath(full, root)
         if os.path.islink(full) and not os.path.exists(full):
