@@ -203,6 +203,12 @@ inline std::string error_line(const CLI::ParseError& e, const CLI::App& app) {
           (extra.front().size() > 1 && extra.front()[0] == '-' ? "unknown option " : "unexpected argument ") +
           quote_arg(extra.front());
   }
+  // A repeated option: CLI11 says "--x: At Most 1 required but received 2".
+  if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+    const std::string_view mismatch = ": At Most 1 required but received ";
+    if (const auto at = what.find(mismatch); at != std::string::npos)
+      what = what.substr(0, at) + " given " + what.substr(at + mismatch.size()) + " times (give it once)";
+  }
   for (char& c : what)
     if (c == '\n') c = ' ';
   while (!what.empty() && what.back() == ' ') what.pop_back();
