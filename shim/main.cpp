@@ -78,6 +78,11 @@ Options parse(int argc, char** argv, int& exit_now) {
       "Exit status: CMD's own; 128+N if signal N killed it (137 for a quota kill, with one line on stderr);\n"
       "1 the server refused the join; 2 bad arguments; 3 the socket cannot be reached or is not trusted;\n"
       "126 CMD could not be started (not executable, nested sandbox); 127 CMD not found.");
+  if (auto spec = opt::completion_request(app, argc, argv)) {  // for the bash completion
+    std::fputs(spec->c_str(), stdout);
+    exit_now = 0;
+    return o;
+  }
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
   bool dashes = false;

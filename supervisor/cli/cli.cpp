@@ -94,6 +94,11 @@ class Parser {
   }
 
   Command parse(int argc, const char* const argv[]) {
+    if (auto spec = opt::completion_request(app_, argc, argv)) {  // for the bash completion
+      cmd_.kind = Command::Kind::help;
+      cmd_.text = std::move(*spec);
+      return std::move(cmd_);
+    }
     std::vector<std::string> args;
     for (int i = 1; i < argc; ++i) args.emplace_back(argv[i] ? argv[i] : "");
     if (args.empty()) throw UsageError("missing command (try 'sandbox run -- CMD')");

@@ -110,7 +110,8 @@ int serve_command(const ServeOptions& options) {
       std::fprintf(stderr, "sandbox: serving the control socket from socket activation (LISTEN_FDS)\n");
     else
       std::fprintf(stderr, "sandbox: serving %s (mode %04o; sandbox-shim --socket %s -- CMD to join)\n",
-                   options.socket.c_str(), static_cast<unsigned>(options.socket_mode), options.socket.c_str());
+                   options.socket.c_str(), static_cast<unsigned>(options.socket_mode),
+                   options.socket.c_str());
   }
   if (options.oci_listener) {
     OciListener::Options oo;
