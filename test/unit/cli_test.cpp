@@ -259,4 +259,20 @@ TEST_CASE("sizes and counts as people read them: no 0.0 MiB, 1 open file") {
   CHECK(!has(heap, "0.0 MiB"));
   r.heap = false, r.usage = 1, r.limit = 0;
   CHECK(has(kill_line("sandbox", r), "file quota exceeded: 1 open file > limit 0"));
+TEST_CASE("cli: --wait-job takes an optional =DURATION and never takes CMD for it") {
+  const Command bare = parse({"run", "--wait-job", "sh", "-c", "x"});
+  CHECK(bare.run.wait_job);
+  CHECK(!bare.run.wait_job_ms);
+  CHECK(bare.run.command == std::vector<std::string>{"sh", "-c", "x"});
+  CHECK(!parse({"run", "true"}).run.wait_job);
+  CHECK(*parse({"run", "--wait-job=30s", "true"}).run.wait_job_ms == 30'000);
+  CHECK(*parse({"run", "--wait-job=500ms", "true"}).run.wait_job_ms == 500);
+  CHECK(*parse({"run", "--wait-job=2", "true"}).run.wait_job_ms == 2'000);
+  CHECK(*parse({"run", "--wait-job=5m", "true"}).run.wait_job_ms == 300'000);
+  CHECK(*parse({"run", "--wait-job=1h", "true"}).run.wait_job_ms == 3'600'000);
+  CHECK(*parse({"run", "--wait-job=0", "true"}).run.wait_job_ms == 0);
+  for (const std::string bad : {"soon", "-1s", "5x", "1.5s", "s", "99999999999999h"}) {
+    CAPTURE(bad);
+    CHECK(has(error({"run", "--wait-job=" + bad, "true"}), "--wait-job: '" + bad + "' is not a duration"));
+  }
 }
