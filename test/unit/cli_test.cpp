@@ -259,6 +259,8 @@ TEST_CASE("sizes and counts as people read them: no 0.0 MiB, 1 open file") {
   CHECK(!has(heap, "0.0 MiB"));
   r.heap = false, r.usage = 1, r.limit = 0;
   CHECK(has(kill_line("sandbox", r), "file quota exceeded: 1 open file > limit 0"));
+}
+
 TEST_CASE("cli: --wait-job takes an optional =DURATION and never takes CMD for it") {
   const Command bare = parse({"run", "--wait-job", "sh", "-c", "x"});
   CHECK(bare.run.wait_job);
