@@ -79,7 +79,7 @@ expect sandbox-shim --socket /tmp/s -- ech ::: echo
 files=$(mktemp -d)
 touch "$files/run.json" "$files/other.json"
 expect sandbox plot "$files/r" ::: "$files/run.json"
-reject sandbox plot '' ::: run serve ctl
+reject sandbox plot '' ::: serve ctl oci-profile  # not subcommands (files: / has a run/)
 expect sandbox plot --t ::: --top --title
 expect sandbox plot - ::: -o --output --top --title
 expect sandbox plot -o "$files/o" ::: "$files/other.json"
