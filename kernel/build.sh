@@ -37,7 +37,8 @@ die() { log "error: $*"; exit 1; }
 # it): the named checks below, and this trap for any other failing step.
 trap 'rc=$?; log "error: command failed with status $rc (line $LINENO): $BASH_COMMAND"; exit 1' ERR
 
-key=$( { echo "recipe $recipe"; cat "${patches[@]}" "${fragments[@]}"; } | sha256sum | cut -c1-16)
+# A leading SPDX line of a patch (scripts/spdx.sh) is no change to the kernel: not in the key.
+key=$( { echo "recipe $recipe"; sed -s '1{/^# SPDX-License-Identifier:/d}' "${patches[@]}"; cat "${fragments[@]}"; } | sha256sum | cut -c1-16)
 if [[ ${1:-} == --key ]]; then echo "$key"; exit 0; fi
 
 image=$cache/$key/bzImage

@@ -110,20 +110,56 @@ see_also() {  # see_also PAGE: its SEE ALSO section (help2man --include): the tw
     printf '%s.BR \\%%%s (1)' "$sep" "$p"
     sep=$',\n'
   done
-  printf '\n.PP\nThe full documentation (README.md, docs/*.md) is installed in\n'
-  printf '.IR /usr/share/doc/sandbox/ ;\n'
-  printf 'the shipped policies are in\n.IR /etc/sandbox/ .\n'
+  printf '\n.PP\nThe full documentation (README.md, docs/*.md, examples/) is installed in\n'
+  printf '.IR @DOCDIR@/ ;\n'
+  printf 'the shipped policies are in\n.IR @SYSCONFDIR@/sandbox/ .\n'
 }
-include=$(mktemp)
-trap 'rm -f "$include"' EXIT
+# What is written for people (packaging/man/): PAGE.h2m (DESCRIPTION, EXAMPLES) when there is
+# one, else a DESCRIPTION and EXAMPLES made from the subcommand's one line; then common.h2m (EXIT
+# STATUS, FILES) for every page. @DOCDIR@ and @SYSCONFDIR@ become where the docs and /etc went.
+man_src=$(cd "$(dirname "$0")" && pwd)/man
+docdir=${SANDBOX_DOCDIR:-/usr/share/doc/sandbox}
+sysconfdir=${SANDBOX_SYSCONFDIR:-/etc}
+[[ -r $man_src/common.h2m ]] || die "$man_src/common.h2m missing"
+written_for_people() {  # written_for_people PAGE
+  local page=$1
+  if [[ -r $man_src/$page.h2m ]]; then
+    cat "$man_src/$page.h2m"
+  else
+    local words=${words[$page]} parent_page=${parent[$page]:-sandbox}
+    printf '[=DESCRIPTION]\n.B sandbox %s\n' "$words"
+    printf '%s.\n.PP\nPart of\n.BR %s (1),\nwhich says how it finds the supervisor and who may ask it.\n' \
+      "${desc[$page]^}" "$parent_page"
+    printf '[EXAMPLES]\n.TP\n.B sandbox %s \\-\\-help\nthis page'"'"'s options in short\n' "$words"
+  fi
+  sed -n '/^\[/,$p' "$man_src/common.h2m"
+}
+
+# help2man reads the programs through a filter: the help's footer (exit status, notes: in the
+# sections above instead) and CLI11's "Excludes:"/"Needs:" notes are left out of OPTIONS.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+include=$work/include
+wrap() {  # wrap PROG: $work/bin/NAME running PROG with that filter
+  mkdir -p "$work/bin"
+  cat >"$work/bin/$(basename "$1")" <<WRAP
+#!/bin/sh
+"$1" "\$@" | sed -E 's/ (Excludes|Needs):( --?[[:alnum:]_-]+)+//' |
+  awk '/^(Options|Subcommands|Commands|Positionals):\$/ { o = 1 } o && /^[^[:space:]]/ && !/:\$/ { exit } { print }'
+WRAP
+  chmod +x "$work/bin/$(basename "$1")"
+  echo "$work/bin/$(basename "$1")"
+}
+sandbox_wrapped=$(wrap "$sandbox")
+shim_wrapped=$(wrap "$shim")
 
 for page in "${pages[@]}"; do
-  see_also "$page" >"$include"
+  { written_for_people "$page"; see_also "$page"; } | sed -e "s|@DOCDIR@|$docdir|g" -e "s|@SYSCONFDIR@|$sysconfdir|g" >"$include"
   file=$out/$page.1
   if [[ $page == sandbox-shim ]]; then
-    prog=$shim opts=()
+    prog=$shim_wrapped opts=()
   else
-    prog=$sandbox opts=(--help-option="${words[$page]:+${words[$page]} }--help")
+    prog=$sandbox_wrapped opts=(--help-option="${words[$page]:+${words[$page]} }--help")
   fi
   "$help2man" --no-info --section=1 --name="${desc[$page]}" --include="$include" --output="$file" \
     ${opts[@]+"${opts[@]}"} "$prog" || die "help2man failed for $page"

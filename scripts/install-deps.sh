@@ -10,7 +10,8 @@
 # Observability tests: promtool (prometheus) checks the Prometheus text, python3-prometheus-client parses the
 # OpenMetrics text strictly, rsvg-convert (librsvg2-bin) renders the plot.
 # Packaging (packaging/, test label `packaging`): help2man makes the man pages from --help, cpack's
-# DEB generator needs file (and dpkg-dev, via build-essential), the test renders the pages with man.
+# DEB generator needs file (and dpkg-dev, via build-essential), the test renders the pages with man
+# and runs lintian on the package (no error or warning).
 # Policies: python3-jsonschema validates them against policies/policy.schema.json (test policy_schema).
 set -euo pipefail
 packages=(
@@ -22,7 +23,7 @@ packages=(
   clang libclang-rt-14-dev
   runc crun podman busybox-static
   prometheus librsvg2-bin python3-prometheus-client
-  help2man file man-db
+  help2man file man-db lintian
   python3-jsonschema
   # CPython's own test modules, run under the commit heap rule (CTest heap_rule_cpython, docs/memory.md).
   libpython3.11-testsuite

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "size.hpp"
+
 namespace sandbox {
 
 namespace {
@@ -10,10 +12,6 @@ std::string printable(std::string s) {
   for (char& c : s)
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';  // the target's choice: one line
   return s;
-}
-
-double mib(std::uint64_t b) {
-  return static_cast<double>(b) / (1 << 20);
 }
 
 unsigned long long ull(std::uint64_t x) {
@@ -45,32 +43,30 @@ std::string kill_line(const char* prefix, const KillReport& r) {
     if (r.heap)
       std::snprintf(buf, sizeof buf,
                     "%s: killed pid %d%s and the rest of job %u%s (%llu live process%s): job heap quota "
-                    "exceeded: %llu bytes (%.1f MiB) > limit %llu bytes (%.1f MiB)%s; job files %llu\n",
+                    "exceeded: %s > limit %s%s; job files %llu\n",
                     prefix, r.pid, name.c_str(), r.job, container.c_str(), ull(r.live),
-                    r.live == 1 ? "" : "es", ull(r.usage), mib(r.usage), ull(r.limit), mib(r.limit),
+                    r.live == 1 ? "" : "es", bytes_text(r.usage).c_str(), bytes_text(r.limit).c_str(),
                     rule_note(r).c_str(), ull(r.other));
     else
       std::snprintf(buf, sizeof buf,
                     "%s: killed pid %d%s and the rest of job %u%s (%llu live process%s): job file quota "
-                    "exceeded: %llu open files > limit %llu; job heap %llu bytes (%.1f MiB)\n",
+                    "exceeded: %s > limit %llu; job heap %s\n",
                     prefix, r.pid, name.c_str(), r.job, container.c_str(), ull(r.live),
-                    r.live == 1 ? "" : "es", ull(r.usage), ull(r.limit), ull(r.other), mib(r.other));
+                    r.live == 1 ? "" : "es", count_text(r.usage, "open file", "open files").c_str(),
+                    ull(r.limit), bytes_text(r.other).c_str());
     return buf;
   }
   char who[64] = "";
   if (r.pid != r.tgid) std::snprintf(who, sizeof who, " (thread %d's node)", r.pid);
   const std::string container = r.container.empty() ? "" : " (container " + printable(r.container) + ")";
   if (r.heap)
-    std::snprintf(
-        buf, sizeof buf,
-        "%s: killed pid %d%s%s: heap quota exceeded: %llu bytes (%.1f MiB) > limit %llu bytes (%.1f "
-        "MiB)%s\n",
-        prefix, r.tgid, who, container.c_str(), ull(r.usage), mib(r.usage), ull(r.limit), mib(r.limit),
-        rule_note(r).c_str());
+    std::snprintf(buf, sizeof buf, "%s: killed pid %d%s%s: heap quota exceeded: %s > limit %s%s\n", prefix,
+                  r.tgid, who, container.c_str(), bytes_text(r.usage).c_str(), bytes_text(r.limit).c_str(),
+                  rule_note(r).c_str());
   else
-    std::snprintf(buf, sizeof buf,
-                  "%s: killed pid %d%s%s: file quota exceeded: %llu open files > limit %llu\n", prefix,
-                  r.tgid, who, container.c_str(), ull(r.usage), ull(r.limit));
+    std::snprintf(buf, sizeof buf, "%s: killed pid %d%s%s: file quota exceeded: %s > limit %llu\n", prefix,
+                  r.tgid, who, container.c_str(), count_text(r.usage, "open file", "open files").c_str(),
+                  ull(r.limit));
   return buf;
 }
 

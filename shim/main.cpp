@@ -80,6 +80,11 @@ Options parse(int argc, char** argv, int& exit_now) {
       "Exit status: CMD's own; 128+N if signal N killed it (137 for a quota kill, with one line on stderr);\n"
       "1 the server refused the join; 2 bad arguments; 3 the socket cannot be reached or is not trusted;\n"
       "126 CMD could not be started (not executable, nested sandbox); 127 CMD not found.");
+  if (auto spec = opt::completion_request(app, argc, argv)) {  // for the bash completion
+    std::fputs(spec->c_str(), stdout);
+    exit_now = 0;
+    return o;
+  }
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
   bool dashes = false;
@@ -501,8 +506,9 @@ int main(int argc, char** argv) {
   // is answered after the event was queued -- but the event's line is written by a handler
   // that runs after the fetch's. A second request, sent once the fetch is answered, comes
   // back behind it: by its answer, every event of the kill has been read.
-  bool killed = false;
+  bool killed = false, server_gone = true;
   const auto read_until = [&](const char* marker) {
+    server_gone = true;  // until the marker comes back: EOF means the server went away
     for (std::string line; !(line = read_line(watch)).empty();) {
       if (o.verbosity >= 3) std::fprintf(stderr, "sandbox-shim: < %s\n", line.c_str());
       if (line.find("\"event\":\"killed\"") != std::string::npos) {
@@ -510,6 +516,7 @@ int main(int argc, char** argv) {
         if (o.verbosity >= 1)
           std::fputs(sandbox::kill_line("sandbox-shim", kill_report(line)).c_str(), stderr);
       } else if (line.find(marker) != std::string::npos) {
+        server_gone = false;
         return;
       }
     }
@@ -518,6 +525,14 @@ int main(int argc, char** argv) {
     read_until("\"id\":\"sync1\"");
   if (send_line(watch, "{\"op\":\"version\",\"id\":\"sync2\"}\n")) read_until("\"id\":\"sync2\"");
   if (killed) return kQuotaKill;
+  // 137 always comes with a line (docs/cli.md): a SIGKILL that was no quota kill says who.
+  if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && o.verbosity >= 1)
+    std::fprintf(stderr,
+                 server_gone ? "sandbox-shim: pid %d (%s) was killed: the server at %s shut down (it kills "
+                               "every target when it stops)\n"
+                             : "sandbox-shim: pid %d (%s) was killed by SIGKILL from outside the sandbox "
+                               "(not a quota kill; server %s)\n",
+                 pid, o.command[0].c_str(), o.socket->c_str());
   if (WIFEXITED(st)) return WEXITSTATUS(st);
   if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
   return 1;

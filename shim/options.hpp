@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <string>
@@ -213,6 +214,66 @@ inline std::size_t command_start(const CLI::App& app, const std::vector<std::str
   return args.size();
 }
 
+// For the bash completion (packaging/bash-completion/sandbox): what `app` takes, from its own
+// definition, one line each, so the completion never lists an option of its own:
+//   sub NAME            a subcommand (hidden ones are not listed)
+//   opt NAMES KIND      an option, NAMES comma-separated ("-o,--output")
+//   arg KIND            a positional
+// KIND: flag (no value), file, dir, command (a command line: CMD [ARG...]), choice:a,b (one of
+// these words, from a value name like "job|process"), none (a value with nothing to offer).
+// A subcommand that takes its parent's options after it (fallthrough) lists those too.
+inline std::string completion_kind(const CLI::Option& o) {
+  std::string t = o.get_type_name();
+  if (o.get_positional() && t.empty()) t = o.get_name();
+  if (!o.get_positional() && !(o.get_type_size_max() > 0 && o.get_items_expected_min() > 0)) return "flag";
+  if (t.rfind("CMD", 0) == 0) return "command";
+  if (t == "FILE" || t == "PATH" || t == "TRACE") return "file";
+  if (t == "DIR") return "dir";
+  if (t.find('|') != std::string::npos) {
+    for (char& c : t)
+      if (c == '|') c = ',';
+    return "choice:" + t;
+  }
+  return "none";
+}
+
+inline std::string completion_spec(const CLI::App& app) {
+  std::string out, seen = " ";
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App* c) { return !c->get_group().empty(); }))
+    out += "sub " + sub->get_name() + "\n";
+  for (const CLI::App* a = &app; a != nullptr; a = a->get_fallthrough() ? a->get_parent() : nullptr) {
+    for (const CLI::Option* o : a->get_options()) {
+      if (o->get_group().empty()) continue;  // hidden
+      if (o->get_positional()) {
+        if (a == &app) out += "arg " + completion_kind(*o) + "\n";
+        continue;
+      }
+      std::string names;
+      for (const auto& n : o->get_snames()) names += (names.empty() ? "-" : ",-") + n;
+      for (const auto& n : o->get_lnames()) names += (names.empty() ? "--" : ",--") + n;
+      if (seen.find(" " + names + " ") != std::string::npos) continue;  // -h of the parent too
+      seen += names + " ";
+      out += "opt " + names + " " + completion_kind(*o) + "\n";
+    }
+  }
+  return out;
+}
+
+// `PROG --__complete [SUB...]` (hidden): the completion_spec of PROG SUB...; nullopt if argv is
+// anything else. An unknown SUB gives an empty spec.
+inline std::optional<std::string> completion_request(const CLI::App& app, int argc,
+                                                     const char* const argv[]) {
+  if (argc < 2 || argv[1] == nullptr || std::string_view(argv[1]) != "--__complete") return std::nullopt;
+  const CLI::App* a = &app;
+  for (int i = 2; i < argc && a != nullptr; ++i) {
+    const CLI::App* next = nullptr;
+    for (const CLI::App* sub : a->get_subcommands([](const CLI::App*) { return true; }))
+      if (argv[i] != nullptr && sub->get_name() == argv[i]) next = sub;
+    a = next;
+  }
+  return a != nullptr ? completion_spec(*a) : std::string();
+}
+
 // CLI11's error as one line, without its capitals for extras: "unknown option '--x'".
 inline std::string error_line(const CLI::ParseError& e, const CLI::App& app) {
   std::string what = e.what();
@@ -222,6 +283,12 @@ inline std::string error_line(const CLI::ParseError& e, const CLI::App& app) {
       what =
           (extra.front().size() > 1 && extra.front()[0] == '-' ? "unknown option " : "unexpected argument ") +
           quote_arg(extra.front());
+  }
+  // A repeated option: CLI11 says "--x: At Most 1 required but received 2".
+  if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+    const std::string_view mismatch = ": At Most 1 required but received ";
+    if (const auto at = what.find(mismatch); at != std::string::npos)
+      what = what.substr(0, at) + " given " + what.substr(at + mismatch.size()) + " times (give it once)";
   }
   for (char& c : what)
     if (c == '\n') c = ' ';

@@ -1,6 +1,7 @@
 #include "size.hpp"
 
 #include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <string>
 
@@ -65,6 +66,22 @@ std::optional<Quota> parse_file_quota(std::string_view text) {
   }
   if (n > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
   return Quota{n};
+}
+
+std::string bytes_text(std::uint64_t bytes) {
+  char buf[80];
+  const auto n = static_cast<unsigned long long>(bytes);
+  if (bytes < (std::uint64_t{1} << 10))
+    std::snprintf(buf, sizeof buf, "%llu byte%s", n, bytes == 1 ? "" : "s");
+  else if (bytes < (std::uint64_t{1} << 20))
+    std::snprintf(buf, sizeof buf, "%llu bytes (%.1f KiB)", n, static_cast<double>(bytes) / 1024);
+  else
+    std::snprintf(buf, sizeof buf, "%llu bytes (%.1f MiB)", n, static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+std::string count_text(std::uint64_t n, std::string_view singular, std::string_view plural) {
+  return std::to_string(n) + " " + std::string(n == 1 ? singular : plural);
 }
 
 }  // namespace sandbox

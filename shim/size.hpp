@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace sandbox {
@@ -24,5 +25,12 @@ struct Quota {
 std::optional<Quota> parse_heap_quota(std::string_view text);
 // A whole number of files (at most INT64_MAX), "unlimited" or "-1". nullopt for anything else.
 std::optional<Quota> parse_file_quota(std::string_view text);
+
+// A byte count as people read it, the same in every message: "123 bytes" below 1 KiB,
+// "123904 bytes (121.0 KiB)" below 1 MiB, "107728896 bytes (102.7 MiB)" from there on (never
+// "0.0 MiB" for a small value).
+std::string bytes_text(std::uint64_t bytes);
+// "1 open file", "2 open files": N and the noun, singular for 1.
+std::string count_text(std::uint64_t n, std::string_view singular, std::string_view plural);
 
 }  // namespace sandbox

@@ -110,6 +110,11 @@ class Parser {
   }
 
   Command parse(int argc, const char* const argv[]) {
+    if (auto spec = opt::completion_request(app_, argc, argv)) {  // for the bash completion
+      cmd_.kind = Command::Kind::help;
+      cmd_.text = std::move(*spec);
+      return std::move(cmd_);
+    }
     std::vector<std::string> args;
     for (int i = 1; i < argc; ++i) args.emplace_back(argv[i] ? argv[i] : "");
     if (args.empty()) throw UsageError("missing command (try 'sandbox run -- CMD')");
@@ -122,6 +127,7 @@ class Parser {
                               rest.end());
       args.resize(1 + start);
     }
+    const std::vector<std::string> given = args;
     std::reverse(args.begin(), args.end());
     try {
       app_.parse(args);
@@ -137,6 +143,10 @@ class Parser {
       cmd_.kind = Command::Kind::version;
       cmd_.text = std::string(kVersionText) + "\n";
       return std::move(cmd_);
+    } catch (const CLI::RequiredError& e) {
+      if (std::string_view(e.what()).find("ubcommand") != std::string_view::npos)
+        throw UsageError(subcommand_error(given), help_command());
+      throw UsageError(opt::error_line(e, app_), help_command());
     } catch (const CLI::ParseError& e) {
       throw UsageError(opt::error_line(e, app_), help_command());
     }
@@ -159,6 +169,41 @@ class Parser {
       name += " " + a->get_name();
     }
     return name;
+  }
+
+  // "ctl: unknown subcommand 'bogus' (one of: register, ...)" or "ctl: missing subcommand (...)":
+  // the deepest command given, the first word after it that is neither an option nor an
+  // option's value, and the subcommands it has.
+  std::string subcommand_error(const std::vector<std::string>& given) {
+    CLI::App* a = &app_;
+    std::size_t i = 0;
+    std::string path;
+    for (;;) {
+      const auto subs = a->get_subcommands();
+      if (subs.empty()) break;
+      a = subs.front();
+      path += (path.empty() ? "" : " ") + a->get_name();
+      while (i < given.size() && given[i] != a->get_name()) ++i;
+      ++i;
+    }
+    std::string unknown;
+    for (; i < given.size(); ++i) {
+      const std::string& w = given[i];
+      if (w.size() > 1 && w[0] == '-') {
+        const CLI::Option* o = a->get_option_no_throw(w);
+        if (o != nullptr && o->get_items_expected_min() > 0 && w.find('=') == std::string::npos) ++i;
+        continue;
+      }
+      unknown = w;
+      break;
+    }
+    std::string names;
+    for (CLI::App* sub : a->get_subcommands([](CLI::App* c) { return !c->get_group().empty(); }))
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    const std::string who = path.empty() ? "sandbox" : path;
+    return who + ": " +
+           (unknown.empty() ? "missing subcommand" : "unknown subcommand " + quote_arg(unknown)) +
+           " (one of: " + names + ")";
   }
 
   // The help of `app` and of every command below it, each in full (for help2man and

@@ -44,6 +44,11 @@ UniqueFd connect_to(const std::string& path) {
   const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
   while (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), len) != 0) {
     if (errno == EINTR) continue;
+    // No file, or a file nobody listens on (a server that stopped): say what that means.
+    if (errno == ENOENT || errno == ECONNREFUSED)
+      throw CtlIoError("no sandbox serve is running at " + path + " (" + std::strerror(errno) +
+                       "); start one with 'sandbox serve --socket " + path +
+                       "', or name another socket with --socket PATH");
     throw CtlIoError("cannot connect to " + path + ": " + std::strerror(errno));
   }
   // Nothing is sent to, or believed from, a server of another user (it may have bound the
@@ -103,16 +108,16 @@ std::int64_t num(const json& j, const char* key, std::int64_t fallback = 0) {
   return it->get<std::int64_t>();
 }
 
-std::string bytes_text(std::uint64_t b) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%" PRIu64 " (%.1f MiB)", b, static_cast<double>(b) / kMiB);
-  return buf;
+// The heap quota in bytes (the server sends heap_quota_bytes, or heap_quota in MiB); -1: none.
+std::int64_t heap_quota_bytes(const json& j) {
+  if (j.contains("heap_quota_bytes")) return num(j, "heap_quota_bytes");
+  const std::int64_t q = num(j, "heap_quota", -1);
+  return q < 0 ? -1 : q * static_cast<std::int64_t>(kMiB);
 }
 
 std::string heap_quota_text(const json& j) {
-  if (j.contains("heap_quota_bytes")) return std::to_string(num(j, "heap_quota_bytes")) + " bytes";
-  const std::int64_t q = num(j, "heap_quota", -1);
-  return q < 0 ? "unlimited" : std::to_string(q) + " MiB";
+  const std::int64_t q = heap_quota_bytes(j);
+  return q < 0 ? "unlimited" : sandbox::bytes_text(static_cast<std::uint64_t>(q));
 }
 
 std::string file_quota_text(const json& j) {
@@ -123,7 +128,8 @@ std::string file_quota_text(const json& j) {
 void print_node(const json& j) {
   std::printf("pid             %" PRId64 "\n", num(j, "pid"));
   std::printf("tgid            %" PRId64 "\n", num(j, "tgid"));
-  std::printf("heapsize        %s\n", bytes_text(static_cast<std::uint64_t>(num(j, "heapsize"))).c_str());
+  std::printf("heapsize        %s\n",
+              sandbox::bytes_text(static_cast<std::uint64_t>(num(j, "heapsize"))).c_str());
   std::printf("openfile_count  %" PRId64 "\n", num(j, "openfile_count"));
   std::printf("heap_quota      %s\n", heap_quota_text(j).c_str());
   std::printf("file_quota      %s\n", file_quota_text(j).c_str());
@@ -147,12 +153,13 @@ void print_job(const json& j) {
   std::printf("scope           %s%s\n", str(j, "scope").c_str(),
               j.value("tracked", false) ? "" : " (not counting)");
   if (j.contains("heap_rule")) std::printf("heap_rule       %s\n", str(j, "heap_rule").c_str());
-  std::printf("heapsize        %s\n", bytes_text(static_cast<std::uint64_t>(num(j, "heapsize"))).c_str());
+  std::printf("heapsize        %s\n",
+              sandbox::bytes_text(static_cast<std::uint64_t>(num(j, "heapsize"))).c_str());
   std::printf("openfile_count  %" PRId64 "\n", num(j, "openfile_count"));
   std::printf("heap_quota      %s\n", heap_quota_text(j).c_str());
   std::printf("file_quota      %s\n", file_quota_text(j).c_str());
   std::printf("peak heap       %s\n",
-              bytes_text(static_cast<std::uint64_t>(num(j, "peak_heap_bytes"))).c_str());
+              sandbox::bytes_text(static_cast<std::uint64_t>(num(j, "peak_heap_bytes"))).c_str());
   std::printf("peak files      %" PRId64 "\n", num(j, "peak_files"));
   std::printf("processes       %" PRId64 " (%" PRId64 " live)\n", num(j, "processes"), num(j, "live"));
   std::printf("killed          %s\n", killed_text(j).c_str());
@@ -160,7 +167,12 @@ void print_job(const json& j) {
 }
 
 void print_list(const json& j) {
-  std::printf("%-8s %-8s %-14s %-9s %-14s %-10s %s\n", "PID", "TGID", "HEAPSIZE", "OPENFILES", "HEAP_QUOTA",
+  // One unit in every heap column: bytes (as the protocol's fields); fetch shows them in MiB too.
+  const auto quota_bytes = [](const json& n) {
+    const std::int64_t q = heap_quota_bytes(n);
+    return q < 0 ? std::string("unlimited") : std::to_string(q);
+  };
+  std::printf("%-8s %-8s %-14s %-9s %-14s %-10s %s\n", "PID", "TGID", "HEAP_BYTES", "OPENFILES", "HEAP_QUOTA",
               "FILE_QUOTA", "CONTAINER");
   const auto it = j.find("nodes");
   if (it == j.end() || !it->is_array()) return;
@@ -168,12 +180,12 @@ void print_list(const json& j) {
     if (!n.is_object()) continue;
     const std::string container = str(n, "container");
     std::printf("%-8" PRId64 " %-8" PRId64 " %-14" PRId64 " %-9" PRId64 " %-14s %-10s %s\n", num(n, "pid"),
-                num(n, "tgid"), num(n, "heapsize"), num(n, "openfile_count"), heap_quota_text(n).c_str(),
+                num(n, "tgid"), num(n, "heapsize"), num(n, "openfile_count"), quota_bytes(n).c_str(),
                 file_quota_text(n).c_str(), container.empty() ? "-" : container.c_str());
   }
   const auto jobs = j.find("jobs");
   if (jobs == j.end() || !jobs->is_array() || jobs->empty()) return;
-  std::printf("\n%-6s %-8s %-8s %-14s %-9s %-14s %-10s %-6s %-10s %s\n", "JOB", "ROOT", "SCOPE", "HEAPSIZE",
+  std::printf("\n%-6s %-8s %-8s %-14s %-9s %-14s %-10s %-6s %-10s %s\n", "JOB", "ROOT", "SCOPE", "HEAP_BYTES",
               "OPENFILES", "HEAP_QUOTA", "FILE_QUOTA", "PROCS", "CONTAINER", "KILLED");
   for (const auto& n : *jobs) {
     if (!n.is_object()) continue;
@@ -181,8 +193,8 @@ void print_list(const json& j) {
     std::printf("%-6" PRId64 " %-8" PRId64 " %-8s %-14" PRId64 " %-9" PRId64 " %-14s %-10s %-6" PRId64
                 " %-10s %s\n",
                 num(n, "job"), num(n, "root"), str(n, "scope").c_str(), num(n, "heapsize"),
-                num(n, "openfile_count"), heap_quota_text(n).c_str(), file_quota_text(n).c_str(),
-                num(n, "live"), container.empty() ? "-" : container.c_str(), killed_text(n).c_str());
+                num(n, "openfile_count"), quota_bytes(n).c_str(), file_quota_text(n).c_str(), num(n, "live"),
+                container.empty() ? "-" : container.c_str(), killed_text(n).c_str());
   }
 }
 
@@ -225,7 +237,7 @@ void print_event(const json& j) {
   } else if (ev == "quota_set") {
     line += ": heap " + heap_quota_text(j) + ", files " + file_quota_text(j);
   } else if (ev == "usage") {
-    line += ": heap " + bytes_text(static_cast<std::uint64_t>(num(j, "heapsize"))) + " of " +
+    line += ": heap " + sandbox::bytes_text(static_cast<std::uint64_t>(num(j, "heapsize"))) + " of " +
             heap_quota_text(j) + ", files " + std::to_string(num(j, "openfile_count")) + " of " +
             file_quota_text(j);
   }
@@ -238,8 +250,13 @@ int report_error(const std::string& context, const json& j) {
   std::string name = str(j, "error");
   if (name.empty()) name = "errno " + std::to_string(num(j, "errno"));
   const std::string message = str(j, "message");
-  std::fprintf(stderr, "sandbox: ctl %s: %s%s%s\n", context.c_str(), name.c_str(),
-               message.empty() ? "" : ": ", message.c_str());
+  // cap on a target whose quotas are set already: the way to change them is --replace.
+  const std::string hint =
+      name == "ENFILE" && context.rfind("cap ", 0) == 0
+          ? " (to change quotas already set, give --replace: one step, no moment without a limit)"
+          : "";
+  std::fprintf(stderr, "sandbox: ctl %s: %s%s%s%s\n", context.c_str(), name.c_str(),
+               message.empty() ? "" : ": ", message.c_str(), hint.c_str());
   return exit_status::refused;
 }
 

@@ -3,20 +3,19 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "size.hpp"
+
 namespace sandbox {
 namespace {
 
 using ojson = nlohmann::ordered_json;
 
 std::string bytes(std::uint64_t b) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%llu bytes (%.1f MiB)", static_cast<unsigned long long>(b),
-                static_cast<double>(b) / (1 << 20));
-  return buf;
+  return bytes_text(b);
 }
 
 std::string limit_text(Resource r, std::uint64_t v) {
-  return r == Resource::heap ? bytes(v) : std::to_string(v) + " files";
+  return r == Resource::heap ? bytes(v) : count_text(v, "file", "files");
 }
 
 std::string left_outcome_text(const std::string& outcome) {

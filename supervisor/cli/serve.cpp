@@ -105,7 +105,7 @@ int serve_command(const ServeOptions& options) {
         return text;
       });
       metrics->start();
-      if (verbose)
+      if (options.verbosity >= 1)  // where it listens, unless -q
         std::fprintf(stderr, "sandbox: metrics on http://%s:%u/metrics\n",
                      metrics_address ? metrics_address->host.c_str() : "(inherited socket)",
                      static_cast<unsigned>(metrics->port()));
@@ -114,9 +114,14 @@ int serve_command(const ServeOptions& options) {
     std::fprintf(stderr, "sandbox: %s\n", e.what());
     return 2;
   }
-  if (verbose)
-    std::fprintf(stderr, "sandbox: serving %s\n",
-                 control_fd >= 0 ? "the inherited control socket" : options.socket.c_str());
+  if (options.verbosity >= 1) {  // where it listens, unless -q: what ctl and sandbox-shim need
+    if (control_fd >= 0)
+      std::fprintf(stderr, "sandbox: serving the control socket from socket activation (LISTEN_FDS)\n");
+    else
+      std::fprintf(stderr, "sandbox: serving %s (mode %04o; sandbox-shim --socket %s -- CMD to join)\n",
+                   options.socket.c_str(), static_cast<unsigned>(options.socket_mode),
+                   options.socket.c_str());
+  }
   if (options.oci_listener) {
     OciListener::Options oo;
     oo.path = *options.oci_listener;
@@ -135,7 +140,8 @@ int serve_command(const ServeOptions& options) {
       io.run();
       return 2;
     }
-    if (verbose) std::fprintf(stderr, "sandbox: OCI listener on %s\n", options.oci_listener->c_str());
+    if (options.verbosity >= 1)
+      std::fprintf(stderr, "sandbox: OCI listener on %s\n", options.oci_listener->c_str());
   }
   // Ready: the sockets accept. A service manager waiting for it (Type=notify) is told.
   if (const int rc = systemd::notify("READY=1"); rc < 0)

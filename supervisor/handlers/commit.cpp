@@ -54,7 +54,7 @@ bool Supervisor::commit_prepare(Call& c, bool sync, CommitMap& next, Delta& d) {
     const auto truth = target::mappings(c.tid, /*flags=*/true);
     if (!truth) return false;
     d.heap_bytes += next.load(facts(*truth)).charge;
-    d.heap_credit += jobs_.share(c.tgid).heap;
+    d.heap_credit += jobs_.share(c.tgid).value_or(Usage{}).heap;
   } else if (sync && next.needs_sync()) {
     const auto truth = target::mappings(c.tid, /*flags=*/false);
     if (!truth) return false;

@@ -232,11 +232,6 @@ HeapRule Jobs::rule(Pid tgid) const {
   return c.empty() ? HeapRule::kernel : c.back()->spec.heap_rule;
 }
 
-Usage Jobs::share(Pid tgid) const {
-  const auto m = members_.find(tgid);
-  return m == members_.end() ? Usage{} : m->second.share;
-}
-
 bool Jobs::keeps_history(JobId job) const {
   for (const Job* j : chain(job))  // any level of the chain: a process is in each level's report
     if (j->spec.keep_history) return true;

@@ -149,9 +149,8 @@ class Jobs {
   void name(Pid tgid, std::string_view argv0);
   bool keeps_history(JobId job) const;  // the job or an ancestor keeps history
   // The heap rule of the process's job (its outermost job's: the filter is that job's; kernel
-  // for a process in no job), and its share.
+  // for a process in no job).
   HeapRule rule(Pid tgid) const;
-  Usage share(Pid tgid) const;
   // The process ended: its share leaves the job's totals. For a killed job, an `unknown`
   // ending is recorded as `killed`. No-op for a process in no job.
   void leave(Pid tgid, Ending how, int code);

@@ -6,8 +6,11 @@
 # `complete -p` names) and checks COMPREPLY:
 #   - the file sources, and registers a function for both sandbox and sandbox-shim;
 #   - subcommands, options, an option's choices and file values, and the command after `--`;
-#   - everything comes from --help: a fake `sandbox` whose help (once hand-written style, once
-#     CLI11 style) lists options and subcommands no real one has gets exactly those offered.
+#   - `sandbox plot <TAB>` offers files and `sandbox plot --<TAB>` its options; `sandbox
+#     oci-profile --<TAB>` offers only options oci-profile has (not the ones its help mentions);
+#   - everything comes from the programs' definition (`PROG --__complete [SUB...]`), never from
+#     --help: fakes whose spec lists options and subcommands no real one has get exactly those
+#     offered, and what only their --help mentions is not.
 set -uo pipefail
 file=$1 policy_dir=${2:-}
 failures=0
@@ -73,57 +76,61 @@ expect sandbox run --heap-quota = 16M ech ::: echo  # as bash splits it (COMP_WO
 expect sandbox-shim --so ::: --socket
 expect sandbox-shim --heap ::: --heap-quota
 expect sandbox-shim --socket /tmp/s -- ech ::: echo
+files=$(mktemp -d)
+touch "$files/run.json" "$files/other.json"
+expect sandbox plot "$files/r" ::: "$files/run.json"
+reject sandbox plot '' ::: serve ctl oci-profile  # not subcommands (files: / has a run/)
+expect sandbox plot --t ::: --top --title
+expect sandbox plot - ::: -o --output --top --title
+expect sandbox plot -o "$files/o" ::: "$files/other.json"
+expect sandbox oci-profile -- ::: --listener --heap-quota --file-quota --config --replace --quota-policy
+reject sandbox oci-profile -- ::: --oci-listener --oci-policy-dir --trace --socket
+expect sandbox oci-profile --config "$files/o" ::: "$files/other.json"
+expect sandbox ctl cap --j ::: --job
+expect sandbox ctl cap --so ::: --socket  # ctl's options after the subcommand too
+expect sandbox ctl '' ::: register fetch cap list watch
+reject sandbox run --heap-quota '' ::: run serve
+rm -rf "$files"
 if [[ -n $policy_dir ]]; then
   expect sandbox run --policy "$policy_dir/st" ::: "$policy_dir/strict.json"
 fi
 
-# Fakes: the completion offers what --help says, whatever it says.
+# Fakes: the completion offers what the definition says, whatever it says, and nothing from --help.
 fake=$(mktemp -d)
 trap 'rm -rf "$fake"' EXIT
-cat >"$fake/sandbox" <<'EOF'
+cat >"$fake/sandbox" <<'EOF2'
 #!/bin/sh
-if [ "$1" = --help ] || [ "$2" = --help ]; then
-  cat <<'HELP'
-usage: sandbox frobnicate [--made-up-flag] [--colour red|green] [--made-up-file FILE] [--] CMD [ARG...]
-       sandbox defrob [--other-flag]
-  --made-up-flag      a flag no real sandbox has
-HELP
-fi
-EOF
-cat >"$fake/sandbox-shim" <<'EOF'
+if [ "$1" = --help ]; then echo "  --only-in-help   prose mentions --only-in-help-too"; exit 0; fi
+[ "$1" = --__complete ] || exit 2
+case "$2" in
+  '') printf 'sub frobnicate\nsub defrob\nopt -h,--help flag\n' ;;
+  frobnicate) printf 'opt --made-up-flag flag\nopt --colour choice:red,green\nopt --made-up-file file\narg command\n' ;;
+  defrob) printf 'opt --other-flag flag\narg file\n' ;;
+esac
+EOF2
+cat >"$fake/sandbox-shim" <<'EOF2'
 #!/bin/sh
-[ "$1" = --help ] || exit 2
-cat <<'HELP'
-Usage: sandbox-shim [OPTIONS] [CMD...]
-
-Options:
-  -h,--help                   Print this help message and exit
-  -z,--zonk TEXT:{alpha,beta} Made up
-  --quux-file FILE            Made up too
-  --flag-a Excludes: --flag-b
-                              CLI11 notes what excludes what
-
-Subcommands:
-  wibble                      A made-up subcommand
-HELP
-EOF
+[ "$1" = --__complete ] || exit 2
+printf 'opt -z,--zonk choice:alpha,beta\nopt --quux-file file\nopt --flag-a flag\narg command\n'
+EOF2
 chmod +x "$fake/sandbox" "$fake/sandbox-shim"
 PATH=$fake:$PATH
 expect sandbox '' ::: frobnicate defrob
 reject sandbox '' ::: run serve ctl
+reject sandbox -- ::: --only-in-help --only-in-help-too
 expect sandbox frobnicate --made ::: --made-up-flag --made-up-file
 reject sandbox frobnicate --he ::: --heap-quota
 expect sandbox frobnicate --colour '' ::: red green
 expect sandbox frobnicate --made-up-file "$fake/sandbox-s" ::: "$fake/sandbox-shim"
 expect sandbox frobnicate --made-up-flag ech ::: echo
-expect sandbox-shim '' ::: wibble
+expect sandbox defrob "$fake/sandbox-s" ::: "$fake/sandbox-shim"
 expect sandbox-shim --zo ::: --zonk
 expect sandbox-shim -z '' ::: alpha beta
 expect sandbox-shim --zonk=b ::: beta
 expect sandbox-shim --zonk = b ::: beta
 expect sandbox-shim --zonk = ::: alpha beta
 reject sandbox-shim --so ::: --socket
-expect sandbox-shim --flag-a wib ::: wibble  # a flag: "Excludes:" is no value name
+expect sandbox-shim --flag-a ech ::: echo  # a flag takes no value: the command starts
 
 if ((failures)); then
   echo "completion_test: $failures failure(s)"

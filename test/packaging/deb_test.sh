@@ -95,7 +95,12 @@ if [[ -n ${SANDBOX_DEB_TEST_CHROOTED:-} ]]; then
     head -1 /tmp/man.out | grep -qiF "${name^^}(1)" || fail "man -l $page: no ${name^^}(1) header: $(head -1 /tmp/man.out)"
     grep -q '^NAME' /tmp/man.out || fail "man -l $page: no NAME section"
     grep -qE "^ +$name +- " /tmp/man.out || fail "man -l $page: NAME is not '$name - ...'"
-    grep -q '^SYNOPSIS\|^DESCRIPTION\|^OPTIONS' /tmp/man.out || fail "man -l $page: neither SYNOPSIS, DESCRIPTION nor OPTIONS"
+    for section in SYNOPSIS DESCRIPTION OPTIONS 'EXIT STATUS' FILES EXAMPLES 'SEE ALSO'; do
+      grep -qx "$section" /tmp/man.out || fail "man -l $page: no $section section"
+    done
+    # DESCRIPTION says more than NAME's one line.
+    desc_lines=$(awk '/^DESCRIPTION$/ {s = 1; next} /^[A-Z]/ {s = 0} s && NF' /tmp/man.out | wc -l)
+    ((desc_lines >= 2)) || fail "man -l $page: DESCRIPTION is $desc_lines line(s)"
   done
   MANWIDTH=80 man -l /usr/share/man/man1/sandbox-shim.1.gz 2>/dev/null | grep -q -- '--heap-quota' ||
     fail "sandbox-shim(1) does not mention --heap-quota"
@@ -109,6 +114,10 @@ if [[ -n ${SANDBOX_DEB_TEST_CHROOTED:-} ]]; then
       fail "sourcing $f does not register a completion for $name"
   done
   "$completion_test" /usr/share/bash-completion/completions/sandbox /etc/sandbox || fail "the completion test failed"
+
+  echo "== every link in the installed files resolves"
+  mapfile -t installed < <(dpkg -L sandbox)
+  python3 /tmp/links.py / "${installed[@]}" || fail "links in the installed files do not resolve"
 
   echo "== the systemd units"
   for unit in sandbox.service sandbox.socket; do
@@ -162,6 +171,7 @@ if ((inside)); then
   cp "$alloc" "$root/tmp/alloc"
   cp "$0" "$root/tmp/deb_test.sh"
   cp "$completion_test" "$root/tmp/completion_test.sh"
+  cp "$(dirname "$0")/links.py" "$root/tmp/links.py"
   exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
     TERM=dumb SANDBOX_DEB_TEST_CHROOTED=1 \
     chroot "$root" /bin/bash /tmp/deb_test.sh / "$version" /tmp/alloc /tmp/completion_test.sh
@@ -204,9 +214,21 @@ mapfile -t etc < <(printf '%s\n' "${listed[@]}" | grep -E '^/etc/sandbox/[^/]+\.
 mapfile -t bins < <(printf '%s\n' "${listed[@]}" | grep -E '^/usr/s?bin/.' | sort)
 [[ ${bins[*]} == "/usr/bin/sandbox /usr/bin/sandbox-shim" ]] || fail "the package's programs are: ${bins[*]}"
 stray=$(printf '%s\n' "${listed[@]}" |
-  grep -vE '^/(etc/sandbox|lib/systemd/system|usr/bin|usr/share/(man/man1|bash-completion/completions|doc/sandbox|sandbox))/' || true)
+  grep -vE '^/(etc/sandbox|lib/systemd/system|usr/bin|usr/share/(man/man1|bash-completion/completions|doc/sandbox|sandbox))/' |
+  grep -vx '/usr/share/lintian/overrides/sandbox' || true)
 [[ -z $stray ]] || fail "the package installs outside its places: $stray"
+for f in /usr/share/doc/sandbox/copyright /usr/share/doc/sandbox/changelog.Debian.gz; do
+  [[ " ${listed[*]} " == *" $f "* ]] || fail "the package has no $f"
+done
 echo "control: $(field Package) $(field Version) $(field Architecture), Section $(field Section), Depends '$(field Depends)', ${#conf[@]} conffiles"
+
+# lintian: no error and no warning; the deliberate choices are overridden in the package, each
+# with its reason (packaging/deb/lintian-overrides*).
+echo "== lintian"
+command -v lintian >/dev/null || fail "lintian is not installed (scripts/install-deps.sh installs it)"
+lintian_out=$(lintian "$deb" 2>&1 | grep -v 'running with root privileges' || true)
+[[ -z $(grep -E '^[EW]: ' <<<"$lintian_out") ]] || fail "lintian: $(grep -E '^[EW]: ' <<<"$lintian_out" | head -10)"
+echo "lintian: no error, no warning"
 
 echo "== into a scratch root (overlay of / in a private mount namespace)"
 mkdir "$tmp/scratch"

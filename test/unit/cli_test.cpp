@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kill_line.hpp"
 #include "options.hpp"
 
 using namespace sandbox;
@@ -212,6 +213,63 @@ TEST_CASE("cli: the shared value parsers") {
   CHECK_FALSE(parse_file_quota("1.5"));
   CHECK_FALSE(parse_file_quota("9223372036854775808"));
   CHECK(parse_file_quota("9223372036854775807") == Quota{9223372036854775807ULL});
+}
+
+TEST_CASE("cli: a repeated option says so in words, not CLI11's count") {
+  CHECK(error({"run", "--heap-quota", "1", "--heap-quota", "2", "ls"}) ==
+        "--heap-quota given 2 times (give it once)");
+  CHECK(error({"serve", "--socket", "/a", "--socket", "/b"}) == "--socket given 2 times (give it once)");
+  CHECK(!has(error({"run", "--scope", "job", "--scope=process", "ls"}), "At Most"));
+}
+
+TEST_CASE("cli: an unknown or missing subcommand is named, with the valid ones") {
+  const std::string bogus = error({"ctl", "bogus"});
+  CHECK(has(bogus, "ctl: unknown subcommand 'bogus'"));
+  CHECK(has(bogus, "register, fetch, deregister, cap, reset, list, watch, metrics, version"));
+  CHECK(has(error({"ctl", "--socket", "/s", "bogus"}), "unknown subcommand 'bogus'"));  // not "/s"
+  CHECK(has(error({"ctl"}), "ctl: missing subcommand (one of: register,"));
+  CHECK(!has(error({"ctl"}), "A subcommand is required"));
+}
+
+TEST_CASE("cli: the completion spec comes from the definition (sandbox --__complete)") {
+  const auto spec = [](std::vector<std::string> words) {
+    words.insert(words.begin(), "--__complete");
+    const Command c = parse(words);
+    CHECK(c.kind == Command::Kind::help);
+    return c.text;
+  };
+  const std::string top = spec({});
+  CHECK(has(top, "sub run\n"));
+  CHECK(has(top, "sub oci-profile\n"));
+  const std::string plot = spec({"plot"});
+  CHECK(has(plot, "arg file\n"));  // TRACE: files, not command names
+  CHECK(has(plot, "opt -o,--output file\n"));
+  CHECK(has(plot, "opt --top none\n"));
+  const std::string oci = spec({"oci-profile"});
+  CHECK(has(oci, "opt --listener file\n"));
+  CHECK(!has(oci, "--oci-listener"));  // its help mentions it; it is serve's
+  CHECK(has(spec({"run"}), "opt --scope choice:job,process\n"));
+  CHECK(has(spec({"run"}), "arg command\n"));
+  CHECK(has(spec({"run"}), "opt --summary flag\n"));
+  CHECK(has(spec({"ctl", "cap"}), "opt --socket file\n"));  // ctl's, after the subcommand too
+  CHECK(spec({"nonesuch"}).empty());
+}
+
+TEST_CASE("sizes and counts as people read them: no 0.0 MiB, 1 open file") {
+  CHECK(bytes_text(0) == "0 bytes");
+  CHECK(bytes_text(1) == "1 byte");
+  CHECK(bytes_text(4096) == "4096 bytes (4.0 KiB)");
+  CHECK(bytes_text(123904) == "123904 bytes (121.0 KiB)");
+  CHECK(bytes_text(107728896) == "107728896 bytes (102.7 MiB)");
+  CHECK(count_text(1, "open file", "open files") == "1 open file");
+  CHECK(count_text(2, "open file", "open files") == "2 open files");
+  KillReport r;
+  r.heap = true, r.usage = 8192, r.limit = 4096, r.pid = r.tgid = 7;
+  const std::string heap = kill_line("sandbox", r);
+  CHECK(has(heap, "8192 bytes (8.0 KiB) > limit 4096 bytes (4.0 KiB)"));
+  CHECK(!has(heap, "0.0 MiB"));
+  r.heap = false, r.usage = 1, r.limit = 0;
+  CHECK(has(kill_line("sandbox", r), "file quota exceeded: 1 open file > limit 0"));
 }
 
 TEST_CASE("cli: --wait-job takes an optional =DURATION and never takes CMD for it") {
