@@ -99,7 +99,6 @@ class PolicyReader {
     check_keys(root, "$",
                {"version", "description", "heap_quota", "heap_rule", "file_quota", "track", "delegate", "abi",
                 "notify", "io_uring"});
-                "io_uring"});
     if (const json* v = find(root, "description"); v && !v->is_string()) {
       fail("$.description", "expected a string, got " + describe(*v));
     }
