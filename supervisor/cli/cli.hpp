@@ -58,6 +58,7 @@ struct ServeOptions {
   std::optional<std::string> policy_file;
   int verbosity = 1;
   std::optional<std::string> metrics;  // --metrics HOST:PORT (validated by the server)
+  bool metrics_per_target = false;     // --metrics-per-target: every tenant's series on TCP too
   // --oci-listener: the socket where OCI runtimes hand over container listeners
   std::optional<std::string> oci_listener;
   mode_t oci_listener_mode = 0600;

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Builds the two libFuzzer harnesses (issue 6) with clang++ and runs each for SECONDS
-# (default 60): fuzz_protocol (the control socket's request parser) and fuzz_policy (the
-# policy parser). Only the parser sources are compiled: protocol.cpp, policy.cpp,
-# syscalls.cpp (the policy checks ABI numbers against the table; it needs libseccomp),
-# tracker.cpp and jobs.cpp (names used by the serialisers) and shim/size.cpp.
+# Builds the libFuzzer harnesses (issues 6 and 20) with clang++ and runs each for SECONDS
+# (default 60): fuzz_protocol (the control socket's request parser), fuzz_policy (the
+# policy parser), fuzz_oci (the OCI listener's message reader: containerProcessState and
+# its fds) and fuzz_http (the /metrics request reader). Only the parser sources are
+# compiled: protocol.cpp, policy.cpp, syscalls.cpp (the policy checks ABI numbers against
+# the table; it needs libseccomp), tracker.cpp and jobs.cpp (names used by the
+# serialisers), shim/size.cpp, oci.cpp and message.cpp, metrics.cpp and http_request.cpp.
 #
 # Usage: test/fuzz/run.sh [SECONDS]
 #   FUZZ_BUILD_DIR   build directory (default build-fuzz/ at the top of the tree)
@@ -24,7 +26,7 @@ flags=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -f
        -I"$root/supervisor" -I"$root/shim" -DSANDBOX_VERSION=\"fuzz\")
 seccomp_cflags=$(pkg-config --cflags libseccomp)
 seccomp_libs=$(pkg-config --libs libseccomp)
-headers=("$root"/supervisor/*.hpp "$root"/shim/*.hpp "$here/run.sh")
+headers=("$root"/supervisor/*/*.hpp "$root"/shim/*.hpp "$here/run.sh")
 
 # Compiles $1 to $2 unless $2 is newer than $1 and every header (a coarse, safe rule).
 compile() {
@@ -40,12 +42,14 @@ compile() {
 
 objs=()
 for src in supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp \
-           shim/size.cpp; do
+           shim/size.cpp supervisor/oci/oci.cpp supervisor/oci/message.cpp supervisor/observe/metrics.cpp \
+           supervisor/observe/http_request.cpp; do
   obj="$build/obj/$(basename "${src%.cpp}").o"
   compile "$root/$src" "$obj"
   objs+=("$obj")
 done
-for name in fuzz_protocol fuzz_policy; do
+harnesses=(fuzz_protocol fuzz_policy fuzz_oci fuzz_http)
+for name in "${harnesses[@]}"; do
   compile "$here/$name.cpp" "$build/obj/$name.o"
   # shellcheck disable=SC2086
   nice "$cxx" "${flags[@]}" -fsanitize=fuzzer "$build/obj/$name.o" "${objs[@]}" $seccomp_libs -o "$build/$name"
@@ -55,7 +59,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 status=0
 summary=()
-for name in fuzz_protocol fuzz_policy; do
+for name in "${harnesses[@]}"; do
   corpus=${name#fuzz_}
   work="$build/corpus/$corpus"
   mkdir -p "$work"
@@ -63,7 +67,8 @@ for name in fuzz_protocol fuzz_policy; do
   before=$(find "$build/artifacts" -name "$name-*" | wc -l)
   echo "fuzz: running $name for ${seconds}s (log: $log)" >&2
   rc=0
-  # -max_len: requests and policies are small; longer inputs only slow the search down.
+  # -max_len: requests, policies, states and HTTP headers are small; longer inputs only slow
+  # the search down (fuzz_oci's 256 KiB bound is checked by the unit tests).
   nice "$build/$name" "$work" "$here/corpus/$corpus" -dict="$here/$corpus.dict" \
     -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$build/artifacts/$name-" >"$log" 2>&1 || rc=$?
