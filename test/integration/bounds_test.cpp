@@ -136,7 +136,7 @@ TEST_CASE("bounds: /metrics on TCP names no tenant; an unprivileged reader and a
   MetricsServe full("full", {"--metrics-per-target"});
   Process t2({kShim, "--socket", full.path, "--", kProbe, "park"});
   const std::string pid2 = t2.expect_out("pid=").substr(4);
-  CHECK(has(http_get(full.port), "pid=\"" + pid2 + "\""));
+  CHECK(has(http_get(full.port), "root=\"" + pid2 + "\""));  // its job's series
 }
 
 TEST_CASE(
