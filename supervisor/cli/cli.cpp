@@ -58,6 +58,22 @@ std::int64_t parse_int(const std::string& what, const std::string& v, std::int64
   return n;
 }
 
+// DURATION: a whole number with a unit ms, s, m or h; a bare number is seconds. In ms.
+std::uint64_t parse_duration(const std::string& flag, const std::string& v) {
+  std::uint64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  const std::string_view unit(p, static_cast<std::size_t>(v.data() + v.size() - p));
+  std::uint64_t scale = 0;
+  if (unit.empty() || unit == "s") scale = 1000;
+  if (unit == "ms") scale = 1;
+  if (unit == "m") scale = 60'000;
+  if (unit == "h") scale = 3'600'000;
+  constexpr std::uint64_t kMaxMs = std::uint64_t{1} << 40;  // about 35 years
+  if (v.empty() || ec != std::errc() || p == v.data() || scale == 0 || n > kMaxMs / scale)
+    throw CLI::ValidationError(flag, quote_arg(v) + " is not a duration (like 30s, 500ms, 5m, 1h)");
+  return n * scale;
+}
+
 CLI::Option* add_mode(CLI::App& app, const char* flag, mode_t& out, const char* help) {
   return app
       .add_option_function<std::string>(
@@ -179,7 +195,21 @@ class Parser {
         "print one line on stderr at the end: peak heap, peak files, processes, notifications, the "
         "kill if any");
     opt::add_path(*run_, "-o,--output", o.output,
-                  "write what the run used as JSON to FILE (docs/protocol.md)", "FILE");
+                  "write what the run used as JSON to FILE, or to stdout for - (docs/jobs.md); FILE is "
+                  "opened before CMD starts and must be a regular file or new",
+                  "FILE");
+    run_->add_option_function<std::string>(
+            "--wait-job",
+            [&o](const std::string& v) {
+              o.wait_job = true;
+              // CLI11 passes "true" for the bare flag.
+              if (!v.empty() && v != "true") o.wait_job_ms = parse_duration("--wait-job", v);
+            },
+            "when CMD exits while processes of its job still run (background work, daemons), wait for "
+            "them, at most DURATION if given (--wait-job=30s), then kill what is left; without it they are "
+            "killed at once (docs/jobs.md)")
+        ->expected(0, 1)
+        ->type_name("[=DURATION]");
     opt::add_path(*run_, "--trace", o.trace,
                   "write heap and open files over time (and exec, kill, exit) to FILE as Chrome trace-event "
                   "JSON; draw it with `sandbox plot FILE -o usage.svg` (docs/observability.md)",

@@ -46,9 +46,13 @@ struct RunOptions {
   bool no_socket = false;
   Scope scope = Scope::job;           // what the quotas cover
   bool summary = false;               // one line on stderr at the end
-  std::optional<std::string> output;  // JSON summary to this file
-  std::optional<std::string> trace;   // --trace FILE: usage over time, Chrome trace-event JSON
-  std::vector<std::string> command;   // CMD ARG...
+  std::optional<std::string> output;  // JSON summary to this file ("-": stdout)
+  // When CMD exits and processes of its job remain: kill them (false) or wait for them
+  // (--wait-job), at most wait_job_ms if set (--wait-job=DURATION), then kill what is left.
+  bool wait_job = false;
+  std::optional<std::uint64_t> wait_job_ms;
+  std::optional<std::string> trace;  // --trace FILE: usage over time, Chrome trace-event JSON
+  std::vector<std::string> command;  // CMD ARG...
 };
 
 struct ServeOptions {

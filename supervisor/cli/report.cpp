@@ -19,7 +19,26 @@ std::string limit_text(Resource r, std::uint64_t v) {
   return r == Resource::heap ? bytes(v) : std::to_string(v) + " files";
 }
 
+std::string left_outcome_text(const std::string& outcome) {
+  if (outcome == "ended") return "waited for until they ended";
+  if (outcome == "killed_after_wait") return "killed at the --wait-job bound";
+  if (outcome == "killed_on_signal") return "killed: the wait was interrupted";
+  return outcome;
+}
+
 }  // namespace
+
+std::string process_list(const LeftRunning& l, std::size_t max) {
+  std::string s;
+  std::size_t shown = 0;
+  for (const LeftRunning::Process& p : l.processes) {
+    if (shown == max) break;
+    if (shown++) s += ", ";
+    s += "pid " + std::to_string(p.pid) + " (" + p.comm + ")";
+  }
+  if (l.count > shown) s += ", and " + std::to_string(l.count - shown) + " more";
+  return s;
+}
 
 std::string summary_line(const RunReport& r) {
   const JobView& j = r.job;
@@ -34,6 +53,9 @@ std::string summary_line(const RunReport& r) {
   } else {
     s += "no kill";
   }
+  if (r.left.count > 0)
+    s += ", " + std::to_string(r.left.count) + (r.left.count == 1 ? " process" : " processes") +
+         " left running when CMD exited (" + left_outcome_text(r.left.outcome) + ")";
   return s + ", exit status " + std::to_string(r.exit_status) + "\n";
 }
 
@@ -41,6 +63,12 @@ std::string report_json(const RunReport& r) {
   const JobView& j = r.job;
   ojson doc;
   doc["exit_status"] = r.exit_status;
+  doc["argv"] = r.argv;
+  doc["wall_seconds"] = r.wall_seconds;
+  doc["user_cpu_seconds"] = r.user_cpu_seconds;
+  doc["system_cpu_seconds"] = r.system_cpu_seconds;
+  doc["peak_rss_bytes"] = r.peak_rss_bytes;
+  doc["heap_rule"] = r.heap_rule;
   ojson job;
   job["id"] = j.id;
   job["scope"] = std::string(to_string(j.scope));
@@ -61,6 +89,13 @@ std::string report_json(const RunReport& r) {
     doc["killed"] = nullptr;
   }
   doc["notifications"] = r.notifications;
+  ojson left;
+  left["count"] = r.left.count;
+  ojson listed = ojson::array();
+  for (const LeftRunning::Process& p : r.left.processes) listed.push_back({{"pid", p.pid}, {"comm", p.comm}});
+  left["processes"] = std::move(listed);
+  left["outcome"] = r.left.outcome;
+  doc["left_running"] = std::move(left);
   ojson procs = ojson::array();
   for (const ProcessRecord& p : r.processes) {
     ojson o;
@@ -74,7 +109,7 @@ std::string report_json(const RunReport& r) {
     procs.push_back(std::move(o));
   }
   doc["processes"] = std::move(procs);
-  // argv[0] is the target's to choose: invalid UTF-8 is replaced, never fatal.
+  // argv, argv[0] and comm are the user's or the target's: invalid UTF-8 is replaced, never fatal.
   return doc.dump(2, ' ', false, ojson::error_handler_t::replace) + "\n";
 }
 

@@ -1,14 +1,17 @@
 #include "cli/run.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -29,6 +32,7 @@
 #include "notify/notify.hpp"
 #include "notify/supervisor.hpp"
 #include "notify/syscalls.hpp"
+#include "observe/output_file.hpp"
 #include "observe/recorder.hpp"
 #include "shim.hpp"
 
@@ -40,11 +44,52 @@ namespace sandbox {
 namespace {
 
 volatile sig_atomic_t g_child = 0;
+constexpr int kGuardGone = SIGUSR2;  // the guard died (see "the guard" below)
+volatile sig_atomic_t g_guard_gone = 0;
+volatile sig_atomic_t g_interrupted = 0;  // a termination signal received once CMD had exited
 
 // Termination requests are passed on to CMD, which decides what to do with them. Signals
 // the terminal sent to the whole foreground group (si_code SI_KERNEL) reached CMD already.
+// Once CMD has exited (--wait-job), any of them ends the wait.
 void forward_signal(int sig, siginfo_t* info, void*) {
-  if (g_child > 0 && info->si_code != SI_KERNEL) ::kill(g_child, sig);
+  if (g_child > 0) {
+    if (info->si_code != SI_KERNEL) ::kill(g_child, sig);
+  } else {
+    g_interrupted = sig;
+  }
+}
+constexpr int kTerminationSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+// CPU time and peak RSS of the processes the run reaped (RunReport says what they cover).
+struct Reaped {
+  std::uint64_t user_us = 0, system_us = 0;
+  long maxrss_kib = 0;
+  void add(const rusage& r) {
+    user_us += static_cast<std::uint64_t>(r.ru_utime.tv_sec) * 1'000'000u +
+               static_cast<std::uint64_t>(r.ru_utime.tv_usec);
+    system_us += static_cast<std::uint64_t>(r.ru_stime.tv_sec) * 1'000'000u +
+                 static_cast<std::uint64_t>(r.ru_stime.tv_usec);
+    maxrss_kib = std::max(maxrss_kib, r.ru_maxrss);
+  }
+};
+
+// wait4() for any child (WNOHANG in `flags`: without blocking); what it used goes to `acc`,
+// its ending to the supervisor's records when `sup` is given.
+pid_t reap(int flags, int& status, Supervisor* sup, Reaped* acc) {
+  rusage ru{};
+  const pid_t w = ::wait4(-1, &status, __WALL | flags, &ru);
+  if (w > 0) {
+    if (acc) acc->add(ru);
+    if (sup) sup->reaped(w, status);
+  }
+  return w;
+}
+
+double seconds_since(const timespec& start) {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<double>(now.tv_sec - start.tv_sec) +
+         static_cast<double>(now.tv_nsec - start.tv_nsec) / 1e9;
 }
 
 Policy effective_policy(const RunOptions& o) {
@@ -57,32 +102,178 @@ Policy effective_policy(const RunOptions& o) {
 
 // Kills and reaps whatever is left of the run once CMD has exited: nothing launched under
 // the sandbox keeps running unsupervised. We are a subreaper, so orphans come to us.
-void reap_leftovers(Supervisor* sup = nullptr) {
+void reap_leftovers(Supervisor* sup = nullptr, Reaped* acc = nullptr) {
   for (int round = 0; round < 10000; ++round) {
     const auto kids = target::own_children();
     if (kids.empty()) return;
     // Our own unreaped children: their pids cannot be reused until we wait for them.
     for (pid_t k : kids) ::kill(k, SIGKILL);
     int st;
-    pid_t w;
-    while ((w = ::waitpid(-1, &st, __WALL)) > 0)
-      if (sup) sup->reaped(w, st);
+    while (reap(0, st, sup, acc) > 0) {
+    }
   }
 }
 
-// --summary and --output: what the job used, once everything has ended.
-void report(Supervisor& sup, JobId job, const RunOptions& o, int exit_status) {
-  RunReport r;
-  r.exit_status = exit_status;
+// --summary and --output: what the job used, once everything has ended. The report file was
+// opened before CMD started (`out`), and is written through that descriptor only.
+void report(Supervisor& sup, JobId job, const RunOptions& o, RunReport r, observe::OutputFile* out) {
+  r.argv = o.command;
+  r.heap_rule = kDefaultHeapRule;  // the one rule there is; a run's own choice would be set here
   r.job = sup.job_view(job);
   r.processes = sup.job_history(job);
   r.notifications = sup.notifications();
   if (o.summary) std::fputs(summary_line(r).c_str(), stderr);
   if (!o.output) return;
   const std::string text = report_json(r);
-  FILE* f = std::fopen(o.output->c_str(), "w");
-  if (!f || std::fwrite(text.data(), 1, text.size(), f) != text.size() || std::fclose(f) != 0)
-    std::fprintf(stderr, "sandbox: --output %s: %s\n", o.output->c_str(), std::strerror(errno));
+  if (!out) {  // -o -: on stdout, after everything CMD wrote there
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
+      std::fprintf(stderr, "sandbox: --output -: %s\n", std::strerror(errno));
+    return;
+  }
+  if (!out->still_named())
+    std::fprintf(stderr,
+                 "sandbox: --output %s: the name was replaced during the run; the report went to the file "
+                 "opened before CMD started, not to what the name is now\n",
+                 o.output->c_str());
+  std::string err = out->replace(text);
+  if (const std::string closed = out->close(); err.empty()) err = closed;
+  if (!err.empty()) std::fprintf(stderr, "sandbox: %s\n", err.c_str());
+}
+
+// ---- the end of a job --------------------------------------------------------------
+// CMD has exited. Whatever is left of its job (background work, daemons) is killed, as
+// before, or with --wait-job waited for, at most the bound; the user is told either way
+// (docs/jobs.md, "When CMD exits").
+
+std::string how_ended(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status))
+    return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) +
+           ")";
+  return "ended";
+}
+
+std::string duration_text(std::uint64_t ms) {
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
+}
+
+LeftRunning listed(const std::vector<std::pair<Pid, std::string>>& members) {
+  LeftRunning l;
+  l.count = members.size();
+  for (const auto& [pid, comm] : members) {
+    if (l.processes.size() == LeftRunning::kMaxListed) break;
+    l.processes.push_back({pid, comm});
+  }
+  return l;
+}
+
+const char* them(std::size_t n) {
+  return n == 1 ? "it" : "them";
+}
+
+// Waits until no process of the job is left, the bound passes or a termination signal
+// comes; returns the outcome (LeftRunning::outcome). Event-driven: a pidfd per member
+// polled (a member's exit wakes us; its children, if any, are listed anew then), the
+// signals unblocked only inside ppoll (none is lost between a check and the wait).
+std::string wait_for_job(Supervisor& sup, JobId job, const RunOptions& o, Supervisor* records,
+                         Reaped& reaped) {
+  sigset_t block, old;
+  sigemptyset(&block);
+  for (int sig : kTerminationSignals) sigaddset(&block, sig);
+  sigaddset(&block, kGuardGone);
+  ::pthread_sigmask(SIG_BLOCK, &block, &old);
+  timespec deadline{};
+  ::clock_gettime(CLOCK_MONOTONIC, &deadline);
+  if (o.wait_job_ms) {
+    deadline.tv_sec += static_cast<time_t>(*o.wait_job_ms / 1000);
+    deadline.tv_nsec += static_cast<long>(*o.wait_job_ms % 1000) * 1'000'000;
+    if (deadline.tv_nsec >= 1'000'000'000) deadline.tv_sec += 1, deadline.tv_nsec -= 1'000'000'000;
+  }
+  std::string outcome;
+  for (;;) {
+    int st;
+    while (reap(WNOHANG, st, records, &reaped) > 0) {
+    }
+    if (sup.job_killed(job)) {
+      outcome = "quota_kill";  // its kill line said so; the rest is killed below
+      break;
+    }
+    const auto members = sup.live_members(job);
+    if (members.empty()) {
+      outcome = "ended";
+      break;
+    }
+    const LeftRunning l = listed(members);
+    if (g_guard_gone || g_interrupted) {
+      const int sig = g_interrupted ? static_cast<int>(g_interrupted) : SIGKILL;
+      if (o.verbosity >= 1)
+        std::fprintf(
+            stderr,
+            "sandbox: interrupted (%s) while waiting for the job: %zu %s still running: %s; killed %s\n",
+            g_interrupted ? (std::string("SIG") + sigabbrev_np(sig)).c_str() : "the launcher died", l.count,
+            l.count == 1 ? "process" : "processes", process_list(l).c_str(), them(l.count));
+      if (g_guard_gone) sup.kill_all();
+      outcome = "killed_on_signal";
+      break;
+    }
+    timespec now{}, left{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    if (o.wait_job_ms) {
+      left.tv_sec = deadline.tv_sec - now.tv_sec;
+      left.tv_nsec = deadline.tv_nsec - now.tv_nsec;
+      if (left.tv_nsec < 0) left.tv_sec -= 1, left.tv_nsec += 1'000'000'000;
+      if (left.tv_sec < 0) {
+        if (o.verbosity >= 1)
+          std::fprintf(stderr,
+                       "sandbox: %zu %s of the job still running %s after CMD exited: %s; killed %s\n",
+                       l.count, l.count == 1 ? "process" : "processes", duration_text(*o.wait_job_ms).c_str(),
+                       process_list(l).c_str(), them(l.count));
+        outcome = "killed_after_wait";
+        break;
+      }
+    }
+    std::vector<pollfd> fds;
+    for (const auto& [pid, comm] : members) {
+      if (fds.size() == 1024) break;  // any exit among them wakes us to list the job anew
+      const int fd = target::pidfd_open(pid, false);
+      if (fd >= 0) fds.push_back({fd, POLLIN, 0});
+    }
+    // No pidfd at all (each one ended as it was listed, or no descriptor left): look again
+    // soon rather than wait on nothing.
+    timespec soon{0, 100'000'000};
+    if (fds.empty() && (!o.wait_job_ms || left.tv_sec > 0 || left.tv_nsec > soon.tv_nsec)) left = soon;
+    ::ppoll(fds.data(), fds.size(), o.wait_job_ms || fds.empty() ? &left : nullptr, &old);
+    for (const pollfd& p : fds) ::close(p.fd);
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return outcome;
+}
+
+// What was left running when CMD exited, and what became of it; the leftovers that remain
+// are killed by the caller (reap_leftovers).
+LeftRunning end_of_job(Supervisor& sup, JobId job, const RunOptions& o, int cmd_status,
+                       observe::TraceRecorder* recorder, Supervisor* records, Reaped& reaped) {
+  if (sup.job_killed(job)) return {};  // a quota kill took the job: its line said so
+  const auto members = sup.live_members(job);
+  if (members.empty()) return {};
+  LeftRunning l = listed(members);
+  const bool wait = o.wait_job;
+  if (recorder) {
+    std::vector<std::pair<std::int64_t, std::string>> marks;
+    for (const auto& p : l.processes) marks.emplace_back(p.pid, p.comm);
+    recorder->left_running(job, l.count, marks, wait ? "wait" : "kill");
+  }
+  if (o.verbosity >= 1) {
+    std::string then =
+        wait ? std::string("waiting for ") + them(l.count) + " (" +
+                   (o.wait_job_ms ? "at most " + duration_text(*o.wait_job_ms) : "no time limit") + ")"
+             : std::string("killed ") + them(l.count) + " (--wait-job waits for them)";
+    std::fprintf(stderr, "sandbox: %s %s and left %zu %s of its job running: %s; %s\n", o.command[0].c_str(),
+                 how_ended(cmd_status).c_str(), l.count, l.count == 1 ? "process" : "processes",
+                 process_list(l).c_str(), then.c_str());
+  }
+  l.outcome = wait ? wait_for_job(sup, job, o, records, reaped) : "killed";
+  return l;
 }
 
 // ---- the guard ---------------------------------------------------------------------
@@ -91,9 +282,7 @@ void report(Supervisor& sup, JobId job, const RunOptions& o, int exit_status) {
 // left running is reparented here, to the guard, which kills it: nothing launched under the
 // sandbox runs on unaccounted. If the guard dies, the supervisor is told (its own
 // PDEATHSIG, kGuardGone) and kills every target before it exits.
-constexpr int kGuardGone = SIGUSR2;
 volatile sig_atomic_t g_supervisor = 0;
-volatile sig_atomic_t g_guard_gone = 0;
 
 void forward_to_supervisor(int sig, siginfo_t* info, void*) {
   if (g_supervisor > 0 && info->si_code != SI_KERNEL) ::kill(g_supervisor, sig);
@@ -180,6 +369,17 @@ int run_command(const RunOptions& options) {
   Supervisor sup(Supervisor::Options{policy, verbose, 1});  // one tenant: every descriptor
   sup.subscribe(Caller{0, 0, ::getpid()},
                 [level = options.verbosity](const Event& e) { print_event(e, level); });
+  // -o: opened now, before CMD exists, and written through this descriptor at the end
+  // (observe/output_file.hpp): a target that can write its directory cannot redirect it.
+  std::unique_ptr<observe::OutputFile> output;
+  if (options.output && *options.output != "-") {
+    try {
+      output = std::make_unique<observe::OutputFile>("--output", *options.output);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "sandbox: %s\n", e.what());
+      return 2;
+    }
+  }
   // --trace: every event and every usage change, from the first one on.
   std::unique_ptr<observe::TraceRecorder> recorder;
   if (options.trace) {
@@ -314,10 +514,12 @@ int run_command(const RunOptions& options) {
   struct sigaction sa {};
   sa.sa_sigaction = forward_signal;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
+  for (int sig : kTerminationSignals) ::sigaction(sig, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
   // Go: the target execs. EOF on the control socket means exec succeeded (O_CLOEXEC).
+  timespec started{};
+  ::clock_gettime(CLOCK_MONOTONIC, &started);
   const char go = 'g';
   (void)!::send(control.get(), &go, 1, MSG_NOSIGNAL);
   shim::Message late{};
@@ -331,10 +533,11 @@ int run_command(const RunOptions& options) {
   }
 
   const bool reporting = options.summary || options.output;
+  Supervisor* records = reporting ? &sup : nullptr;
+  Reaped reaped;
   for (;;) {
     int st = 0;
-    const pid_t w = ::waitpid(-1, &st, __WALL);
-    if (w > 0 && reporting) sup.reaped(w, st);
+    const pid_t w = reap(0, st, records, &reaped);
     if (w == child) {
       status = st;
       break;
@@ -346,7 +549,13 @@ int run_command(const RunOptions& options) {
     }
   }
   g_child = 0;
-  reap_leftovers(reporting ? &sup : nullptr);
+  RunReport run_report;
+  if (exit_code < 0) run_report.left = end_of_job(sup, job, options, status, recorder.get(), records, reaped);
+  reap_leftovers(records, &reaped);
+  run_report.wall_seconds = seconds_since(started);
+  run_report.user_cpu_seconds = static_cast<double>(reaped.user_us) / 1e6;
+  run_report.system_cpu_seconds = static_cast<double>(reaped.system_us) / 1e6;
+  run_report.peak_rss_bytes = static_cast<std::uint64_t>(reaped.maxrss_kib) * 1024;
 
   stop.store(true);
   Supervisor::finish(notify, done);
@@ -380,7 +589,8 @@ int run_command(const RunOptions& options) {
     else
       exit_code = 1;
   }
-  if (reporting) report(sup, job, options, exit_code);
+  run_report.exit_status = exit_code;
+  if (reporting) report(sup, job, options, std::move(run_report), output.get());
   return exit_code;
 }
 

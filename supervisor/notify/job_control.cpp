@@ -53,6 +53,26 @@ std::string comm_of(Pid pid) {
   return s;
 }
 
+// Live processes by thread group, each with its parent: one /proc/<pid>/status read each.
+std::unordered_map<Pid, Pid> live_parents(Pid self) {
+  std::unordered_map<Pid, Pid> parent;
+  if (DIR* d = ::opendir("/proc")) {
+    while (const dirent* e = ::readdir(d)) {
+      const Pid pid = std::atoi(e->d_name);
+      if (pid <= 1 || pid == self) continue;
+      if (const auto st = target::status(pid); st && st->alive() && st->tgid == pid) parent[pid] = st->ppid;
+    }
+    ::closedir(d);
+  }
+  return parent;
+}
+
+// Whether the process runs under a seccomp filter ("Seccomp:\t2" in its status): every
+// member of a job does, as filters are inherited and cannot be removed.
+bool under_filter(Pid pid) {
+  return read_proc(pid, "status", 4096).find("\nSeccomp:\t2") != std::string::npos;
+}
+
 }  // namespace
 
 JobId Supervisor::start_job(NotifyChannel& ch, JobSpec spec) {
@@ -148,15 +168,7 @@ void Supervisor::kill_job_descendants(JobId job) {
   for (const auto& [tgid, p] : procs_)
     if (p.job == job) done.insert(tgid);
   for (int pass = 0; pass < 64; ++pass) {
-    std::unordered_map<Pid, Pid> parent;  // live processes: pid -> ppid, one status read each
-    if (DIR* d = ::opendir("/proc")) {
-      while (const dirent* e = ::readdir(d)) {
-        const Pid pid = std::atoi(e->d_name);
-        if (pid <= 1 || pid == self_) continue;
-        if (const auto st = target::status(pid); st && st->alive() && st->tgid == pid) parent[pid] = st->ppid;
-      }
-      ::closedir(d);
-    }
+    const std::unordered_map<Pid, Pid> parent = live_parents(self_);
     const auto job_of = [&](Pid pid) -> JobId {
       for (int depth = 0; pid > 1 && depth < 4096; ++depth) {
         if (pid == self_) return orphan_job_;
@@ -196,6 +208,46 @@ JobId Supervisor::job_by_ancestry(Pid pid) {
     pid = st->ppid;
   }
   return 0;
+}
+
+std::vector<std::pair<Pid, std::string>> Supervisor::live_members(JobId job) {
+  std::lock_guard lk(mu_);
+  sweep();
+  const std::unordered_map<Pid, Pid> parent = live_parents(self_);
+  // The job of a live process: its own if known, else its nearest known ancestor's; a child
+  // of ours is an orphan of the run's job (or one of our executors: no filter, left out).
+  std::unordered_map<Pid, JobId> memo;
+  const auto job_of = [&](Pid pid) -> JobId {
+    std::vector<Pid> path;
+    JobId found = 0;
+    for (int depth = 0; pid > 1 && depth < 4096; ++depth) {
+      if (const auto m = memo.find(pid); m != memo.end()) {
+        found = m->second;
+        break;
+      }
+      path.push_back(pid);
+      if (pid == self_) {
+        found = orphan_job_;
+        break;
+      }
+      if (const auto it = procs_.find(pid); it != procs_.end() && it->second.job != 0) {
+        found = it->second.job;
+        break;
+      }
+      const auto up = parent.find(pid);
+      if (up == parent.end()) break;
+      pid = up->second;
+    }
+    for (Pid p : path) memo[p] = found;
+    return found;
+  };
+  std::vector<std::pair<Pid, std::string>> out;
+  for (const auto& [pid, ppid] : parent) {
+    if (job_of(pid) != job || !under_filter(pid)) continue;
+    out.emplace_back(pid, comm_of(pid));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 // ---- queries and outside operations ----------------------------------------------------

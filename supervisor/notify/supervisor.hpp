@@ -85,6 +85,10 @@ class Supervisor final : public Control {
   JobView job_view(JobId job);
   std::vector<ProcessRecord> job_history(JobId job);
   bool job_killed(JobId job);
+  // The job's processes still running (pid, comm), by thread group: those known and those
+  // found in /proc below them (run: below the supervisor, whose orphans they are) that run
+  // under a seccomp filter -- the supervisor's own helpers (executors) do not.
+  std::vector<std::pair<Pid, std::string>> live_members(JobId job);
   // `sandbox run` reaped one of its children (`status` from waitpid): its record gets the
   // exact ending.
   void reaped(Pid pid, int status);

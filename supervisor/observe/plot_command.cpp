@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "cli/cli.hpp"
+#include "observe/output_file.hpp"
 #include "observe/plot.hpp"
 
 namespace sandbox {
@@ -32,11 +33,17 @@ int plot_command(const PlotCommand& o) {
     std::fwrite(svg.data(), 1, svg.size(), stdout);
     return std::fflush(stdout) == 0 ? 0 : 1;
   }
-  std::ofstream out(o.output, std::ios::binary | std::ios::trunc);
-  out << svg;
-  out.close();
-  if (!out) {
-    std::fprintf(stderr, "sandbox: plot: cannot write '%s': %s\n", o.output.c_str(), std::strerror(errno));
+  // Never through a symlink, never into a FIFO or a device (observe/output_file.hpp).
+  std::string err;
+  try {
+    observe::OutputFile out("-o", o.output);
+    err = out.write(svg);
+    if (const std::string closed = out.close(); err.empty()) err = closed;
+  } catch (const observe::OutputError& e) {
+    err = e.why();
+  }
+  if (!err.empty()) {
+    std::fprintf(stderr, "sandbox: plot: cannot write '%s': %s\n", o.output.c_str(), err.c_str());
     return 1;
   }
   return 0;

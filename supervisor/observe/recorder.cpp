@@ -23,9 +23,7 @@ std::int64_t as_value(std::uint64_t v) {
 }  // namespace
 
 TraceRecorder::TraceRecorder(const std::string& path, std::string job_name)
-    : path_(path), job_name_(std::move(job_name)) {
-  fd_.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644));
-  if (!fd_) throw std::runtime_error("--trace: cannot create '" + path + "': " + std::strerror(errno));
+    : file_("--trace", path), job_name_(std::move(job_name)) {
   timespec now{};
   ::clock_gettime(CLOCK_REALTIME, &now);
   start_ns_ =
@@ -111,16 +109,25 @@ void TraceRecorder::on_event(const Event& e) {
 }
 
 std::string TraceRecorder::write_out(const std::string& text) {
-  std::size_t off = 0;
-  while (off < text.size()) {
-    const ssize_t n = ::write(fd_.get(), text.data() + off, text.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return "--trace: writing '" + path_ + "': " + std::strerror(errno);
-    }
-    off += static_cast<std::size_t>(n);
+  return file_.write(text);
+}
+
+void TraceRecorder::left_running(JobId id, std::size_t count,
+                                 const std::vector<std::pair<std::int64_t, std::string>>& listed,
+                                 const std::string& action) {
+  std::lock_guard lk(mu_);
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const std::uint64_t ts = ts_us(static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u +
+                                 static_cast<std::uint64_t>(now.tv_nsec));
+  std::string pids, comms;
+  for (const auto& [pid, comm] : listed) {
+    pids += (pids.empty() ? "" : ",") + std::to_string(pid);
+    comms += (comms.empty() ? "" : ",") + json_string(comm);
   }
-  return "";
+  writer_.instant(ts, job_track(id), "left running",
+                  "{\"count\":" + std::to_string(count) + ",\"pids\":[" + pids + "],\"comms\":[" + comms +
+                      "],\"action\":" + json_string(action) + "}");
 }
 
 void TraceRecorder::flush() {
@@ -145,9 +152,7 @@ std::string TraceRecorder::close() {
     text = writer_.take();
   }
   if (error_.empty()) error_ = write_out(text);
-  if (error_.empty() && ::fsync(fd_.get()) != 0 && errno != EINVAL)
-    error_ = "--trace: writing '" + path_ + "': " + std::strerror(errno);
-  fd_.reset();
+  if (const std::string closed = file_.close(); error_.empty()) error_ = closed;
   return error_;
 }
 

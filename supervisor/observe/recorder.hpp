@@ -17,8 +17,11 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "control/control.hpp"
+#include "observe/output_file.hpp"
 #include "observe/trace.hpp"
 #include "target/unique_fd.hpp"
 
@@ -26,11 +29,17 @@ namespace sandbox::observe {
 
 class TraceRecorder {
  public:
-  // Creates (or truncates) `path`; throws std::runtime_error with one line naming it.
+  // Creates (or empties) `path` as an OutputFile (never through a symlink, never a FIFO or a
+  // device); throws std::runtime_error with one line naming it.
   TraceRecorder(const std::string& path, std::string job_name);
   void on_event(const Event& e);
   // The run's job: named (the name given above), starting at 0, with its quotas if any.
   void job(JobId id, std::optional<std::uint64_t> heap_quota_bytes, std::optional<std::uint64_t> file_quota);
+  // CMD exited while `count` processes of the job still ran (`listed`: pid, comm of the
+  // first ones); `action` is "kill" or "wait". An instant "left running" on the job's track.
+  void left_running(JobId id, std::size_t count,
+                    const std::vector<std::pair<std::int64_t, std::string>>& listed,
+                    const std::string& action);
   void flush();
   // Finishes the document and writes it; "" or a one-line error.
   std::string close();
@@ -47,8 +56,7 @@ class TraceRecorder {
     std::array<char, 16> comm{};
   };
   mutable std::mutex mu_;
-  std::string path_;
-  UniqueFd fd_;
+  OutputFile file_;
   TraceWriter writer_;
   std::uint64_t start_ns_ = 0, last_us_ = 0;
   std::unordered_map<std::int64_t, Usage> nodes_;  // by track: a node's pid, or a job's track

@@ -202,3 +202,21 @@ TEST_CASE("cli: the shared value parsers") {
   CHECK_FALSE(parse_file_quota("9223372036854775808"));
   CHECK(parse_file_quota("9223372036854775807") == Quota{9223372036854775807ULL});
 }
+
+TEST_CASE("cli: --wait-job takes an optional =DURATION and never takes CMD for it") {
+  const Command bare = parse({"run", "--wait-job", "sh", "-c", "x"});
+  CHECK(bare.run.wait_job);
+  CHECK(!bare.run.wait_job_ms);
+  CHECK(bare.run.command == std::vector<std::string>{"sh", "-c", "x"});
+  CHECK(!parse({"run", "true"}).run.wait_job);
+  CHECK(*parse({"run", "--wait-job=30s", "true"}).run.wait_job_ms == 30'000);
+  CHECK(*parse({"run", "--wait-job=500ms", "true"}).run.wait_job_ms == 500);
+  CHECK(*parse({"run", "--wait-job=2", "true"}).run.wait_job_ms == 2'000);
+  CHECK(*parse({"run", "--wait-job=5m", "true"}).run.wait_job_ms == 300'000);
+  CHECK(*parse({"run", "--wait-job=1h", "true"}).run.wait_job_ms == 3'600'000);
+  CHECK(*parse({"run", "--wait-job=0", "true"}).run.wait_job_ms == 0);
+  for (const std::string bad : {"soon", "-1s", "5x", "1.5s", "s", "99999999999999h"}) {
+    CAPTURE(bad);
+    CHECK(has(error({"run", "--wait-job=" + bad, "true"}), "--wait-job: '" + bad + "' is not a duration"));
+  }
+}
