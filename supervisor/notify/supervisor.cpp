@@ -1019,7 +1019,7 @@ OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, Scope sco
   if (const std::uint64_t used = open_fds(); used + kFdReserve / 2 > fd_limit_)
     return {EMFILE, "join: the supervisor is out of file descriptors (" + std::to_string(used) +
                         " open, RLIMIT_NOFILE " + std::to_string(fd_limit_) + "); try again later"};
-  // Per tenant: a uid's joins and processes share one share of the descriptors, so one uid
+  // Per tenant: a uid's joins and processes draw on one budget (two jobs' shares), so one uid
   // joining many times cannot take what the others need.
   if (const auto st = target::status(pid)) {
     std::lock_guard lk(mu_);
