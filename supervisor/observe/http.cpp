@@ -248,8 +248,9 @@ awaitable<void> MetricsServer::Impl::session(std::shared_ptr<Impl> self, std::sh
       bound(parser, opt.max_header);
       // One deadline for the whole request, however it trickles in.
       stream->expires_after(opt.timeout);
-      co_await http::async_read(*stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
-      if (ec || stopped) break;
+      co_await http::async_read_header(*stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      // A request with a body (chunked: a GET has none) is refused unread: no chunk is parsed.
+      if (ec || stopped || !parser.is_done()) break;
       const auto& req = parser.get();
       ++requests;
       HttpResponse res = answer(req, body);
