@@ -236,6 +236,14 @@ void tell(int status_fd, char status, const char* text, std::size_t len) {
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   const int sock = connect_server(*o.socket);  // our own connection: the join names us
+  // The server classifies a connection when it accepts it, by whether the process runs
+  // under a seccomp filter (Caller, docs/security.md): one answered request proves that
+  // happened, so it is done before our filter is installed and we are judged as we were.
+  if (!send_line(sock, "{\"op\":\"version\"}\n") || !is_ok(read_line(sock))) {
+    const char what[] = "sandbox-shim: the server did not answer\n";
+    tell(status_fd, kUnreachable, what, sizeof what - 1);
+    ::_exit(kUnreachable);
+  }
   // Everything the steps after the filter need is prepared now: from install_filter() on,
   // a notified call (brk from malloc, close, exit_group) would wait for a supervisor that
   // has not got our listener yet -- and after a refused join, for one that never will.
@@ -334,6 +342,10 @@ int main(int argc, char** argv) {
   int exit_now = -1;
   const Options o = parse(argc, argv, exit_now);
   if (exit_now >= 0) return exit_now;
+  // Out of CMD's reach (as the supervisor, docs/security.md): no ptrace, no /proc/<pid>/fd,
+  // no pidfd_getfd() of our connections by a same-uid target. The joining child inherits it
+  // until CMD's exec, which gives CMD its own.
+  ::prctl(PR_SET_DUMPABLE, 0);
 
   // The watching connection, and the filter the child will install.
   const int watch = connect_server(*o.socket);

@@ -318,7 +318,10 @@ class Parser {
     PlotCommand& o = cmd_.plot;
     plot_ = command(app_, "plot", "draw a trace from `sandbox run --trace` as SVG");
     plot_->add_option("TRACE", o.trace, "the trace file")->required()->type_name("");
-    plot_->add_option("-o,--output", o.output, "the SVG file (- for stdout)")->required()->type_name("FILE");
+    plot_
+        ->add_option("-o,--output", o.output,
+                     "the SVG file (- for stdout; default: TRACE with .svg for .json, said on stderr)")
+        ->type_name("FILE");
     plot_
         ->add_option_function<std::string>(
             "--top",
@@ -363,7 +366,8 @@ class Parser {
       cmd_.serve.socket = serve_socket_ ? *serve_socket_ : default_socket_path();
     } else if (plot_->parsed()) {
       cmd_.kind = Command::Kind::plot;
-      if (cmd_.plot.output.empty()) throw CLI::ValidationError("-o: empty file name");
+      if (plot_->count("--output") != 0 && cmd_.plot.output.empty())
+        throw CLI::ValidationError("-o: empty file name");
     } else if (oci_->parsed()) {
       cmd_.kind = Command::Kind::oci_profile;
       if (cmd_.oci_profile.listener.empty() || cmd_.oci_profile.listener.front() != '/')

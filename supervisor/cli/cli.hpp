@@ -82,7 +82,7 @@ struct OciProfileOptions {
 
 struct PlotCommand {
   std::string trace;   // TRACE (a file from `sandbox run --trace`)
-  std::string output;  // -o FILE; "-" for stdout
+  std::string output;  // -o FILE; "-" for stdout; "": the default (plot_output_for(trace))
   std::size_t top = 5;
   std::string title;
 };
@@ -127,6 +127,9 @@ Command parse_command_line(int argc, const char* const argv[]);
 int sandbox_main(int argc, const char* const argv[]);
 // `sandbox plot` (observe/plot_command.cpp): 0, 1 (bad trace, cannot write) or 2 (cannot read).
 int plot_command(const PlotCommand& o);
+// `sandbox plot TRACE`'s output without -o: TRACE with ".svg" in place of a ".json" ending
+// (else added), next to the trace; "" when that would be TRACE itself.
+std::string plot_output_for(const std::string& trace);
 // The full help of every command and subcommand (`sandbox --help-all`).
 std::string usage_text();
 

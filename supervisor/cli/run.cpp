@@ -345,6 +345,14 @@ int run_command(const RunOptions& options) {
     ::setenv("SANDBOX_SOCKET", socket_path.c_str(), 1);
   }
 
+  // The guard and the supervisor (forked below, inheriting it) are out of CMD's reach: a
+  // non-dumpable process cannot be ptraced, nor its /proc/<pid>/fd, mem or environ read, nor
+  // its descriptors (the seccomp listener) copied with pidfd_getfd(), by a process of the
+  // same uid without CAP_SYS_PTRACE (a `sandbox run` by a user runs CMD as that user).
+  // Credential changes (open emulation) leave it off; CMD's exec turns it back on for CMD
+  // alone, which must stay readable by its supervisor. Signals still reach both: stopping
+  // them only makes CMD's notified calls wait, killing either kills CMD (docs/security.md).
+  ::prctl(PR_SET_DUMPABLE, 0);
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   const pid_t guard_pid = ::getpid();
   if (const pid_t sup_pid = ::fork(); sup_pid != 0) {
@@ -384,10 +392,9 @@ int run_command(const RunOptions& options) {
   std::unique_ptr<observe::TraceRecorder> recorder;
   if (options.trace) {
     try {
-      std::string job = "run";
-      for (const auto& a : options.command) job += " " + a;
-      if (job.size() > 80) job = job.substr(0, 77) + "...";
-      recorder = std::make_unique<observe::TraceRecorder>(*options.trace, job);
+      // "run CMD ARGS": one line (a multi-line `sh -c` script's newlines are spaces), cut at 80.
+      recorder = std::make_unique<observe::TraceRecorder>(
+          *options.trace, "run " + observe::command_label(options.command, 76));
     } catch (const std::exception& e) {
       std::fprintf(stderr, "sandbox: %s\n", e.what());
       return 2;

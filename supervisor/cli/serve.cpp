@@ -1,6 +1,7 @@
 #include "cli/serve.hpp"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,6 +29,13 @@
 namespace sandbox {
 
 int serve_command(const ServeOptions& options) {
+  // Out of every target's reach (docs/security.md): a non-dumpable process cannot be
+  // ptraced, nor its /proc/<pid>/fd, fdinfo, mem or environ read, nor its descriptors
+  // (the seccomp listeners) copied with pidfd_getfd(), by a process of the same uid without
+  // CAP_SYS_PTRACE: a tenant of a user's own serve, or a root tenant without that
+  // capability. Inherited by the open executors; credential changes leave it off
+  // (suid_dumpable), and this process never execs.
+  ::prctl(PR_SET_DUMPABLE, 0);
   Policy policy;
   try {
     if (options.policy_file) policy = load_policy_file(*options.policy_file);

@@ -31,11 +31,20 @@ struct Caller {
   uid_t uid = 0;
   gid_t gid = 0;
   pid_t pid = 0;
-  // A client that is itself under the supervisor (Control::identify): it has exactly the
-  // rights its own system calls have (the ABI's), within its own job, whatever its uid.
-  // `job` 0 with `inside`: a client we could not pin down, who sees nothing.
+  // Membership (Control::identify, docs/security.md "Who is inside"), from kernel facts:
+  //  - inside, `job` != 0: a process of that job (known to us, or descending from one). It
+  //    has exactly the rights its own system calls have (the ABI's) within its job,
+  //    whatever its uid: no job operation but fetch, no lifting of an outside quota.
+  //  - outside (`inside` false): the process ran under no seccomp filter when it was
+  //    checked after connect(), so none of its calls could go through a listener of ours;
+  //    judged by its uid (kill(2)'s rule).
+  //  - unclassified (`inside` true, `job` 0): under some filter, not known to be ours or
+  //    not (or gone, or not pinned): no rights at all, it sees and changes nothing.
+  // Re-evaluated before each request (Control::reclassify): a client learnt later to be a
+  // member becomes inside; nothing ever makes a client outside again.
   bool inside = false;
   JobId job = 0;
+  bool unclassified() const { return inside && job == 0; }
 };
 
 struct OpResult {
@@ -58,9 +67,13 @@ struct Event {
   std::optional<std::uint64_t> heap_bytes;        // usage: the node's (or job's) heapsize now
   std::optional<std::uint64_t> open_files;        // usage: the node's (or job's) openfile_count now
   JobId job = 0;                                  // joined, killed, usage: the job (0: none)
-  std::optional<JobViolation> job_violation;      // killed for a job quota (then `violation` is empty)
-  std::string name;                               // killed: the process's name (comm), for messages
-  std::string container;                          // served through --oci-listener: the container id
+  // usage, raw only (the trace): a job member's own share, for a process with no node of
+  // its own; `member_ended` once more (zeros) when it leaves the job.
+  bool member = false;
+  bool member_ended = false;
+  std::optional<JobViolation> job_violation;  // killed for a job quota (then `violation` is empty)
+  std::string name;                           // killed: the process's name (comm), for messages
+  std::string container;                      // served through --oci-listener: the container id
   // Stamped by the supervisor when the event is emitted (a coalesced usage event: when it
   // was decided to send it).
   std::uint64_t time_ns = 0;  // CLOCK_REALTIME
@@ -114,10 +127,13 @@ class Control {
   virtual ~Control() = default;
 
   // Who a socket peer is: SO_PEERCRED's uid, gid and pid (as of connect()), and a pidfd
-  // for that same process (SO_PEERPIDFD), or -1 if it could not be had. Decides once per
-  // connection whether the client is inside (a supervised task, or one descending from
-  // one) or outside.
+  // for that same process (SO_PEERPIDFD), or -1 if it could not be had. Classifies the
+  // client inside, outside or unclassified (Caller).
   virtual Caller identify(const ucred& peer, int peer_pidfd) = 0;
+  // Before each request of the connection: a client that has become known as a process
+  // of a job since (its first notified call, its join) is inside from now on. Never
+  // widens rights. The default (a control without membership) changes nothing.
+  virtual void reclassify(Caller& c, int peer_pidfd) { (void)c, (void)peer_pidfd; }
 
   virtual OpResult register_node(const Caller& c, Pid pid) = 0;
   virtual OpResult fetch(const Caller& c, Pid pid, Node& out) = 0;

@@ -120,10 +120,11 @@ struct Server::Impl {
 // the server's stop() also calls.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(std::shared_ptr<Server::Impl> srv, stream::socket sock, Caller caller)
+  Session(std::shared_ptr<Server::Impl> srv, stream::socket sock, Caller caller, UniqueFd peer)
       : srv_(std::move(srv)),
         sock_(std::move(sock)),
         caller_(caller),
+        peer_(std::move(peer)),
         wake_writer_(srv_->io),
         watchdog_(srv_->io) {
     srv_->live.fetch_add(1);
@@ -190,6 +191,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<Server::Impl> srv_;
   stream::socket sock_;
   Caller caller_;
+  UniqueFd peer_;  // pidfd of the process that connected (-1: none): membership is re-checked
   std::string inbuf_;
   std::uint64_t inbuf_pos_ = 0;  // stream offset of inbuf_[0]
   std::deque<HeldFd> fds_;
@@ -325,6 +327,9 @@ void Session::handle_line(std::string_view line, std::uint64_t end_pos) {
   }
   const auto& r = std::get<protocol::Request>(parsed);
   try {
+    // Membership from what the kernel says now (Caller): a peer that has become a known
+    // process of a job since its last request is judged as one from this request on.
+    srv_->control.reclassify(caller_, peer_.get());
     dispatch(r, fds);
   } catch (const std::exception& ex) {
     enqueue(protocol::error_response(r.id, EIO, std::string("internal error: ") + ex.what()));
@@ -635,12 +640,13 @@ awaitable<void> Server::Impl::accept_loop(std::shared_ptr<Impl> self) {
     ucred cred{};
     socklen_t cred_len = sizeof cred;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) != 0) continue;
-    const UniqueFd peer(peer_pidfd(fd, cred.pid));
+    UniqueFd peer(peer_pidfd(fd, cred.pid));
     const Caller caller = control.identify(cred, peer.get());
     stream::socket sock(io);
     sock.assign(stream(), owned.release(), ec);
     if (ec) continue;
-    auto session = std::make_shared<Session>(self, std::move(sock), caller);
+    // The pidfd stays with the session: each request re-checks membership through it.
+    auto session = std::make_shared<Session>(self, std::move(sock), caller, std::move(peer));
     if (sessions.size() >= 64 && sessions.size() % 64 == 0) {
       std::erase_if(sessions, [](const std::weak_ptr<Session>& w) { return w.expired(); });
     }

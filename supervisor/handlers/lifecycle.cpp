@@ -15,6 +15,7 @@ void Supervisor::on_exit(Call& c, bool group) {
     const JobId job = jobs_.job_of(tgid);
     jobs_.leave(tgid, Ending::exit, static_cast<int>(c.arg(0) & 0xff));  // its job share goes too
     if (job != 0 && (usage_raw_ | usage_coalesced_) != 0) publish_job_usage(job);
+    if (job != 0 && !had) publish_member_usage(tgid, true);
     if (had) emit({Event::Kind::exited, tgid, tgid});
   } else if (tid != tgid) {
     const bool had = tracker_.find(tid) != nullptr;

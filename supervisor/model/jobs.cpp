@@ -78,6 +78,12 @@ JobId Jobs::job_of(Pid tgid) const {
   return m == members_.end() ? 0 : m->second.job;
 }
 
+std::optional<Usage> Jobs::share(Pid tgid) const {
+  const auto m = members_.find(tgid);
+  if (m == members_.end()) return std::nullopt;
+  return m->second.share;
+}
+
 bool Jobs::counting(Pid tgid) const {
   const auto m = members_.find(tgid);
   if (m == members_.end()) return false;

@@ -105,6 +105,8 @@ class Jobs {
   // moved (its old entry can only be a stale one whose end was missed).
   void enter(JobId job, Pid tgid);
   JobId job_of(Pid tgid) const;
+  // The process's own share of its job's totals; nullopt for a process in no job.
+  std::optional<Usage> share(Pid tgid) const;
   // True when the process's calls must be accounted for its job.
   bool counting(Pid tgid) const;
   // Would `d` by process `tgid` put its job over a quota? apply() commits it.

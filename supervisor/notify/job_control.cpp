@@ -151,6 +151,9 @@ void Supervisor::kill_job(const JobViolation& v) {
   kill_job_descendants(v.job);
   if (!first) return;
   ++(v.resource == Resource::heap ? kills_heap_ : kills_files_);
+  // The trace gives the process whose call crossed a track of its own, even if that call
+  // was its first counted one (its share before the call).
+  publish_member_usage(v.pid, false);
   Event e{Event::Kind::killed, v.pid, v.pid};
   e.job = v.job;
   e.job_violation = v;
@@ -280,9 +283,23 @@ void Supervisor::reaped(Pid pid, int status) {
 
 OpResult Supervisor::authorize_job(const Caller& c, JobId job) {
   JobView v;
-  if (jobs_.fetch(job, v) != 0) return {ESRCH, "job " + std::to_string(job) + ": no such job"};
+  // An inside caller sees its own job only (any other is as if it did not exist, as with
+  // nodes), whatever its uid: a root tenant is not root here.
+  if (jobs_.fetch(job, v) != 0 || (c.inside && c.job != job))
+    return {ESRCH, "job " + std::to_string(job) + ": no such job"};
+  if (c.inside) return {};
   if (c.uid == 0 || c.uid == v.owner) return {};
   return {EPERM, "job " + std::to_string(job) + " belongs to uid " + std::to_string(v.owner)};
+}
+
+OpResult Supervisor::authorize_job_change(const Caller& c, JobId job) {
+  if (auto a = authorize_job(c, job); !a.ok()) return a;
+  // The system-call ABI has no job operation: a process of the job may read its job's
+  // quotas and usage, never set, replace or lift them -- whoever set them, node or job.
+  if (c.inside)
+    return {EPERM, "job " + std::to_string(job) +
+                       ": a job's quotas are set from outside only; a process of the job cannot change them"};
+  return job_imposed_by_other(c, job);
 }
 
 OpResult Supervisor::fetch_job(const Caller& c, JobId job, JobView& out) {
@@ -298,8 +315,7 @@ OpResult Supervisor::cap_job(const Caller& c, JobId job, std::optional<std::uint
                              std::optional<std::uint64_t> files) {
   std::lock_guard lk(mu_);
   sweep();
-  if (auto a = authorize_job(c, job); !a.ok()) return a;
-  if (auto a = job_imposed_by_other(c, job); !a.ok()) return a;
+  if (auto a = authorize_job_change(c, job); !a.ok()) return a;
   std::optional<JobViolation> enforce;
   const int rc = jobs_.cap(job, false, heap_bytes, files, enforce);
   if (rc == ENFILE) return {ENFILE, "job " + std::to_string(job) + ": quotas already set"};
@@ -318,8 +334,7 @@ OpResult Supervisor::replace_job(const Caller& c, JobId job, std::optional<std::
   // reset_job then cap_job under one lock: no notification is decided between them.
   std::lock_guard lk(mu_);
   sweep();
-  if (auto a = authorize_job(c, job); !a.ok()) return a;
-  if (auto a = job_imposed_by_other(c, job); !a.ok()) return a;
+  if (auto a = authorize_job_change(c, job); !a.ok()) return a;
   jobs_.reset(job);
   std::optional<JobViolation> enforce;
   if (const int rc = jobs_.cap(job, false, heap_bytes, files, enforce); rc != 0)
@@ -339,8 +354,7 @@ OpResult Supervisor::replace_job(const Caller& c, JobId job, std::optional<std::
 OpResult Supervisor::reset_job(const Caller& c, JobId job) {
   std::lock_guard lk(mu_);
   sweep();
-  if (auto a = authorize_job(c, job); !a.ok()) return a;
-  if (auto a = job_imposed_by_other(c, job); !a.ok()) return a;
+  if (auto a = authorize_job_change(c, job); !a.ok()) return a;
   jobs_.reset(job);
   job_imposer_.erase(job);
   Event e{Event::Kind::quota_reset, 0, 0};
@@ -354,7 +368,7 @@ std::vector<JobView> Supervisor::list_jobs(const Caller& c) {
   sweep();
   std::vector<JobView> out;
   for (const JobView& v : jobs_.list())
-    if (c.uid == 0 || c.uid == v.owner) {
+    if (c.inside ? v.id == c.job : c.uid == 0 || c.uid == v.owner) {  // inside: its own job only
       out.push_back(v);
       if (const auto it = job_containers_.find(v.id); it != job_containers_.end())
         out.back().container = it->second;

@@ -331,6 +331,7 @@ void Supervisor::sweep() {
         const JobId job = jobs_.job_of(pid);
         jobs_.leave(pid, Ending::unknown, -1);
         if (job != 0 && (usage_raw_ | usage_coalesced_) != 0) publish_job_usage(job);
+        if (job != 0 && !had_node) publish_member_usage(pid, true);
         if (had_node) emit({Event::Kind::exited, pid, pid});
         forget_process(pid);
       } else if (auto t = thread_nodes_.find(pid); t != thread_nodes_.end()) {
@@ -604,7 +605,10 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
   // Usage watchers (the trace, `watch` with usage): only when a counter changed.
   if ((usage_raw_ | usage_coalesced_) != 0) {
     if (tracker_.changes() != changes) publish_usage(tid, tgid);
-    if (jobs_.changes() != job_changes) publish_job_usage(jobs_.job_of(tgid));
+    if (jobs_.changes() != job_changes) {
+      publish_job_usage(jobs_.job_of(tgid));
+      publish_member_usage(tgid, false);
+    }
   }
 }
 
@@ -699,31 +703,52 @@ void Supervisor::emit(const Event& e, UsageTo usage) {
 // ---- outside operations (Control) ----------------------------------------------------
 
 Caller Supervisor::identify(const ucred& peer, int peer_pidfd) {
+  // One membership rule, from kernel facts (docs/security.md, "Who is inside"). Never from
+  // parent links alone: clone(CLONE_PARENT), double forks and reparenting change them, so
+  // a process of a job may have no known ancestor. The fact that cannot be changed is the
+  // seccomp filter: inherited across every fork and clone, never removed. A process that
+  // runs under no filter at all cannot be one of ours; one that does may be.
   Caller c{peer.uid, peer.gid, peer.pid};
   // pid 0: the peer is in a pid namespace we cannot see into. Every target is visible in
   // ours (we read its /proc), so such a peer is none of ours: outside.
   if (peer.pid <= 0) return c;
+  // Unclassified until proven otherwise: no rights at all.
+  c.inside = true;
+  // SO_PEERPIDFD pins the very process that called connect(). Without it, or if that
+  // process is gone (it connected, handed the socket on and exited), nothing we read
+  // under its pid is known to be about it: unclassified.
+  if (peer_pidfd < 0 || target::pidfd_exited(peer_pidfd)) return c;
   std::lock_guard lk(mu_);
   sweep();
   const JobId job = job_of(peer.pid);
-  // Whose pid? SO_PEERCRED's pid is the process that called connect(), and the pidfd
-  // (SO_PEERPIDFD) pins that very process. If it is still alive after the lookup, the pid
-  // we looked up was it, not a reuse. If it is gone (it connected, handed the socket on and
-  // exited) or could not be pinned, we cannot tell inside from outside: fail closed,
-  // inside with no job, so the connection can see and change nothing.
-  // We trust the connecting process, decided once here: a connection handed to another
-  // process keeps these rights. Handed from inside out, it only loses rights; handed from
-  // outside in, the outside process chose to give its own rights away (it could use them
-  // itself). A later exec does not change the pid or the job.
-  if (peer_pidfd < 0 || target::pidfd_exited(peer_pidfd)) {
-    c.inside = true;
-    return c;
-  }
+  const auto st = target::status(peer.pid);
+  // Still alive after the reads: the pid we read named the pinned peer, not a reuse.
+  if (target::pidfd_exited(peer_pidfd) || !st) return c;
   if (job != 0) {
-    c.inside = true;
-    c.job = job;
+    c.job = job;  // a known process of a job, or a descendant of one: inside
+  } else if (st->seccomp == 0) {
+    // Filters are never removed: no filter now means none at connect(), so no call of
+    // the connecting process went through any listener, ours included. Outside.
+    c.inside = false;
   }
+  // Else: under a filter that may be ours (a job's process before its first notified
+  // call), or someone else's (a container's profile): we cannot tell, so no rights.
+  // The connection keeps what was decided for the connecting process: handed to another
+  // process it only carries the rights its owner chose to give away.
   return c;
+}
+
+void Supervisor::reclassify(Caller& c, int peer_pidfd) {
+  // A member never leaves its job; an outside or unclassified peer may since have become
+  // known as a member (its first notified call, its join): then it is inside, and only
+  // inside -- rights only shrink. The same pinning as identify().
+  if (c.pid <= 0 || (c.inside && c.job != 0) || peer_pidfd < 0) return;
+  std::lock_guard lk(mu_);
+  sweep();
+  const JobId job = job_of(c.pid);
+  if (job == 0 || target::pidfd_exited(peer_pidfd)) return;
+  c.inside = true;
+  c.job = job;
 }
 
 Supervisor::View Supervisor::view_of(const Caller& c) {
@@ -990,7 +1015,13 @@ OpResult Supervisor::join(const Caller& c, JoinRequest req) {
   if (!fd) return {EBADF, "join: no seccomp listener fd was passed"};
   // A supervised process cannot make a listener of its own (the kernel allows one per
   // filter chain); any it sends was made outside, and would start a job the caller's own
-  // quotas do not cover. Refused.
+  // quotas do not cover. Refused -- and so is a caller we cannot prove is not one of ours
+  // (unclassified: under a seccomp filter and not known), or joining would move a process
+  // of a job into a new job whose quotas it chose.
+  if (c.unclassified())
+    return {EPERM,
+            "join: the joining process ran under a seccomp filter when it connected, so it cannot be told "
+            "from a process of a job here; join from a process without a filter (docs/security.md)"};
   if (c.inside) return {EPERM, "join: the caller already runs under this supervisor"};
   // The listener decides which process is supervised, the pid only which node to create:
   // a client may only join itself, so it cannot get nodes or quotas on someone else.

@@ -102,6 +102,7 @@ class Supervisor final : public Control {
 
   // Control (the socket, the CLI).
   Caller identify(const ucred& peer, int peer_pidfd) override;
+  void reclassify(Caller& c, int peer_pidfd) override;
   OpResult register_node(const Caller& c, Pid pid) override;
   OpResult fetch(const Caller& c, Pid pid, Node& out) override;
   OpResult deregister(const Caller& c, Pid pid) override;
@@ -266,6 +267,8 @@ class Supervisor final : public Control {
   void kill_job_descendants(JobId job);  // members not seen yet, found through /proc
   JobId job_by_ancestry(Pid pid);        // the job of pid or of its nearest known ancestor
   OpResult authorize_job(const Caller& c, JobId job);
+  // authorize_job, and the right to set, replace or reset its quotas: outside callers only.
+  OpResult authorize_job_change(const Caller& c, JobId job);
   // To every subscriber that wants it and may see it, stamped with the time and the comm.
   // `usage`: which usage subscribers an Event::Kind::usage goes to.
   enum class UsageTo { none, raw, coalesced };
@@ -310,6 +313,8 @@ class Supervisor final : public Control {
   // Coalesced for watchers, as for nodes (raw for the trace); a job no process is left in
   // is never held back (its last value arrives).
   void publish_job_usage(JobId job);
+  // The trace's per-process view of a job: a member without a node, its share (raw only).
+  void publish_member_usage(Pid tgid, bool ended);
   void publish_usage_event(std::int64_t key, const Event& e, bool hold_allowed);
   struct Joined {  // a listener handed over by `sandbox-shim --socket`, with its thread
     std::unique_ptr<SeccompListener> listener;

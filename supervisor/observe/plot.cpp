@@ -19,12 +19,22 @@ struct Pt {
   double v = 0;
 };
 
+// A kill: when, which quota, the usage the crossing call would have reached, the quota, and
+// who made the call (pid and comm; a job's kill names the process that crossed).
+struct Kill {
+  double t = 0;
+  std::string resource;  // "heap" or "files" ("" if unknown)
+  double usage = -1, limit = -1;
+  std::int64_t pid = 0;
+  std::string comm;
+  bool job = false;
+};
+
 struct Proc {
   std::int64_t pid = 0;
   std::string name;
   std::vector<Pt> heap, files, heap_quota, file_quota;
-  std::vector<double> kills;
-  std::vector<std::string> kill_what;
+  std::vector<Kill> kills;
   double end = -1;  // exit time, if it exited
   bool job() const { return pid >= kJobTrackBase; }
   double peak(const std::vector<Pt>& s) const {
@@ -34,7 +44,9 @@ struct Proc {
   }
 };
 
-std::string xml(std::string_view s) {
+// Text for an SVG text node or attribute: one line (newlines and tabs as spaces), escaped.
+std::string xml(std::string_view raw) {
+  const std::string s = one_line(raw, 4096);
   std::string out;
   for (const char ch : s) {
     switch (ch) {
@@ -91,7 +103,33 @@ std::int64_t int_field(const json& e, const char* k, std::string_view what) {
   const auto it = e.find(k);
   if (it == e.end() || !it->is_number())
     throw PlotError("trace event without a numeric \"" + std::string(k) + "\" (" + std::string(what) + ")");
-  return it->is_number_float() ? static_cast<std::int64_t>(it->get<double>()) : it->get<std::int64_t>();
+  // Within +-2^53 (exact in a double, and no overflow in differences of two of them).
+  constexpr double kLimit = 9007199254740992.0;
+  const double d = it->is_number_float()      ? it->get<double>()
+                   : it->is_number_unsigned() ? static_cast<double>(it->get<std::uint64_t>())
+                                              : static_cast<double>(it->get<std::int64_t>());
+  if (!(d >= -kLimit && d <= kLimit))
+    throw PlotError("trace event with \"" + std::string(k) + "\" out of range (" + std::string(what) + ")");
+  return static_cast<std::int64_t>(d);
+}
+
+double num_arg(const json& args, const char* k) {
+  const auto it = args.find(k);
+  return it != args.end() && it->is_number() ? it->get<double>() : -1;
+}
+
+// A value for a label: "102.7 MiB" or "6 files".
+std::string amount(double v, bool heap) {
+  char buf[48];
+  if (!heap) {
+    std::snprintf(buf, sizeof buf, "%.0f file%s", v, v == 1 ? "" : "s");
+    return buf;
+  }
+  static const char* const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (u < 4 && v >= 1024) v /= 1024, ++u;
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
 }
 
 }  // namespace
@@ -127,7 +165,9 @@ std::string plot_svg(std::string_view trace_json, const PlotOptions& opt) {
     t1 = std::max(t1, ts);
   }
   if (t0 == INT64_MAX) t0 = t1 = 0;
-  const auto secs = [&](std::int64_t ts) { return static_cast<double>(ts - t0) / 1e6; };
+  const auto secs = [&](std::int64_t ts) {
+    return (static_cast<double>(ts) - static_cast<double>(t0)) / 1e6;
+  };
   for (const json& e : *events) {
     if (!e.is_object() || !e.contains("ph") || !e["ph"].is_string()) continue;
     const std::string ph = e["ph"];
@@ -148,10 +188,16 @@ std::string plot_svg(std::string_view trace_json, const PlotOptions& opt) {
       else if (name == "file quota")
         p.file_quota.push_back(pt);
     } else if (name == "kill") {
-      p.kills.push_back(t);
-      p.kill_what.push_back(args.contains("resource") && args["resource"].is_string()
-                                ? args["resource"].get<std::string>()
-                                : std::string());
+      Kill k;
+      k.t = t;
+      if (args.contains("resource") && args["resource"].is_string()) k.resource = args["resource"];
+      k.usage = num_arg(args, "usage");
+      k.limit = num_arg(args, "limit");
+      const double who = num_arg(args, "pid");
+      k.pid = who > 0 && who < 1e12 ? static_cast<std::int64_t>(who) : 0;
+      if (args.contains("comm") && args["comm"].is_string()) k.comm = args["comm"];
+      k.job = p.job() || args.contains("job");
+      p.kills.push_back(std::move(k));
     } else if (name == "exit") {
       p.end = t;
     }
@@ -188,6 +234,12 @@ std::string plot_svg(std::string_view trace_json, const PlotOptions& opt) {
     heap_max = std::max({heap_max, p->peak(p->heap), p->peak(p->heap_quota)});
     files_max = std::max({files_max, p->peak(p->files), p->peak(p->file_quota)});
   }
+  // A kill's crossing value and its quota are on the scale too: the dot above the line.
+  for (const Proc* p : killed)
+    for (const Kill& k : p->kills) {
+      double& m = k.resource == "files" ? files_max : heap_max;
+      m = std::max({m, k.usage, k.limit});
+    }
 
   // Layout.
   const int W = std::max(opt.width, 480);
@@ -221,8 +273,10 @@ std::string plot_svg(std::string_view trace_json, const PlotOptions& opt) {
                           {top + panel_h + gap, files_max, Unit{1, "files"}, "open files", false}};
   for (const Panel& pn : panels) {
     const double scaled = pn.max / pn.unit.scale;
-    const double step = tick_step(std::max(scaled, pn.heap ? 1.0 : 1.0), 5);
-    const double ymax = std::max(step, std::ceil(scaled / step) * step);
+    // Headroom above the largest value: a quota line equal to it is never drawn on the frame.
+    // Files are whole numbers: no tick between two of them.
+    const double step = std::max(tick_step(std::max(scaled * 1.06, 1.0), 5), pn.heap ? 0.0 : 1.0);
+    const double ymax = std::max(step, std::ceil(scaled * 1.06 / step) * step);
     const auto y = [&](double v) {
       return pn.y0 + panel_h - panel_h * std::clamp(v / pn.unit.scale / ymax, 0.0, 1.0);
     };
@@ -286,18 +340,38 @@ std::string plot_svg(std::string_view trace_json, const PlotOptions& opt) {
       steps(pn.heap ? p.heap : p.files, "usage", false);
       steps(pn.heap ? p.heap_quota : p.file_quota, "quota", true);
     }
-    // Kills: a red line across the panel.
+    // Kills: a red line across the panel at the moment, and in the quota's own panel a dot
+    // at the value the crossing call would have reached (above the quota line).
     for (const Proc* p : killed)
-      for (double t : p->kills)
-        svg += "<line class=\"kill\" x1=\"" + num(x(t)) + "\" y1=\"" + num(pn.y0) + "\" x2=\"" + num(x(t)) +
-               "\" y2=\"" + num(pn.y0 + panel_h) + "\" stroke=\"#d62728\" stroke-width=\"1.5\"/>\n";
+      for (const Kill& k : p->kills) {
+        svg += "<line class=\"kill\" x1=\"" + num(x(k.t)) + "\" y1=\"" + num(pn.y0) + "\" x2=\"" +
+               num(x(k.t)) + "\" y2=\"" + num(pn.y0 + panel_h) +
+               "\" stroke=\"#d62728\" stroke-width=\"1.5\"/>\n";
+        if (k.usage >= 0 && (k.resource == "files") != pn.heap)
+          svg += "<circle class=\"kill-point\" cx=\"" + num(x(k.t)) + "\" cy=\"" + num(y(k.usage)) +
+                 "\" r=\"4.5\" fill=\"#d62728\" stroke=\"#ffffff\" stroke-width=\"1\"/>\n";
+      }
     svg += "</g>\n";
   }
+  // Each kill named: who crossed which quota, by how much. Left of the line, or right of it
+  // when the line is near the left edge.
   for (const Proc* p : killed)
-    for (std::size_t k = 0; k < p->kills.size(); ++k)
-      svg += "<text class=\"kill-label\" x=\"" + num(x(p->kills[k]) - 4) + "\" y=\"" + num(top - 6) +
-             "\" text-anchor=\"end\" fill=\"#d62728\">killed " + xml(p->name) +
-             (p->kill_what[k].empty() ? "" : " (" + xml(p->kill_what[k]) + " quota)") + "</text>\n";
+    for (const Kill& k : p->kills) {
+      std::string who = k.pid > 0 ? "pid " + std::to_string(k.pid) : p->name;
+      if (k.pid > 0 && !k.comm.empty()) who += " (" + k.comm + ")";
+      std::string text = "killed: " + who;
+      if (!k.resource.empty()) {
+        const bool heap = k.resource != "files";
+        text +=
+            std::string(" crossed ") + (k.job ? "the job's " : "its ") + (heap ? "heap" : "file") + " quota";
+        if (k.usage >= 0 && k.limit >= 0)
+          text += ": " + amount(k.usage, heap) + " > " + amount(k.limit, heap);
+      }
+      const bool to_right = x(k.t) - left < plot_w / 2;
+      svg += "<text class=\"kill-label\" x=\"" + num(x(k.t) + (to_right ? 4 : -4)) + "\" y=\"" +
+             num(top - 6) + "\" text-anchor=\"" + (to_right ? "start" : "end") + "\" fill=\"#d62728\">" +
+             xml(one_line(text, 110)) + "</text>\n";
+    }
 
   // Legend.
   double ly = legend_top;
@@ -310,11 +384,13 @@ std::string plot_svg(std::string_view trace_json, const PlotOptions& opt) {
     char peak[96];
     std::snprintf(peak, sizeof peak, " -- peak heap %.3g %s, peak files %.0f", p.peak(p.heap) / hu.scale,
                   hu.name, p.peak(p.files));
-    svg += "<text x=\"" + num(left + 30) + "\" y=\"" + num(ly) + "\">" + xml(p.name) + peak + "</text>\n";
+    svg += "<text x=\"" + num(left + 30) + "\" y=\"" + num(ly) + "\">" + xml(one_line(p.name, 90)) + peak +
+           "</text>\n";
     ly += 18;
   }
   svg += "<text x=\"" + num(left) + "\" y=\"" + num(ly) +
-         "\" fill=\"#555555\">dashed: quota; red line: a process killed for crossing a quota</text>\n";
+         "\" fill=\"#555555\">dashed: quota; red: a kill, the dot at the usage the crossing call would have "
+         "reached</text>\n";
   if (shown.empty())
     svg += "<text x=\"" + num(left + plot_w / 2) + "\" y=\"" + num(top + panel_h / 2) +
            "\" text-anchor=\"middle\">no usage recorded (was anything tracked?)</text>\n";

@@ -1,4 +1,4 @@
-// `sandbox plot TRACE -o FILE.svg`: reads the trace, writes the SVG (observe/plot.*).
+// `sandbox plot TRACE [-o FILE.svg]`: reads the trace, writes the SVG (observe/plot.*).
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -11,7 +11,26 @@
 
 namespace sandbox {
 
+std::string plot_output_for(const std::string& trace) {
+  const std::size_t slash = trace.rfind('/');
+  const std::string base = trace.substr(slash == std::string::npos ? 0 : slash + 1);
+  if (base.empty() || base == "." || base == "..") return "";
+  std::string out = trace;
+  if (base.size() > 5 && base.ends_with(".json")) out.resize(out.size() - 5);
+  out += ".svg";
+  return out == trace ? "" : out;
+}
+
 int plot_command(const PlotCommand& o) {
+  std::string output = o.output;
+  if (output.empty()) {
+    output = plot_output_for(o.trace);
+    if (output.empty()) {
+      std::fprintf(stderr, "sandbox: plot: no output name for '%s': give one with -o FILE\n",
+                   o.trace.c_str());
+      return 2;
+    }
+  }
   std::ifstream in(o.trace, std::ios::binary);
   if (!in) {
     std::fprintf(stderr, "sandbox: plot: cannot read '%s': %s\n", o.trace.c_str(), std::strerror(errno));
@@ -29,23 +48,24 @@ int plot_command(const PlotCommand& o) {
     std::fprintf(stderr, "sandbox: plot: %s: %s\n", o.trace.c_str(), e.what());
     return 1;
   }
-  if (o.output == "-") {
+  if (output == "-") {
     std::fwrite(svg.data(), 1, svg.size(), stdout);
     return std::fflush(stdout) == 0 ? 0 : 1;
   }
   // Never through a symlink, never into a FIFO or a device (observe/output_file.hpp).
   std::string err;
   try {
-    observe::OutputFile out("-o", o.output);
+    observe::OutputFile out("-o", output);
     err = out.write(svg);
     if (const std::string closed = out.close(); err.empty()) err = closed;
   } catch (const observe::OutputError& e) {
     err = e.why();
   }
   if (!err.empty()) {
-    std::fprintf(stderr, "sandbox: plot: cannot write '%s': %s\n", o.output.c_str(), err.c_str());
+    std::fprintf(stderr, "sandbox: plot: cannot write '%s': %s\n", output.c_str(), err.c_str());
     return 1;
   }
+  if (o.output.empty()) std::fprintf(stderr, "sandbox: plot: wrote %s\n", output.c_str());
   return 0;
 }
 

@@ -56,6 +56,23 @@ void Supervisor::publish_job_usage(JobId job) {
   publish_usage_event(usage_key(job), e, v.live != 0);
 }
 
+void Supervisor::publish_member_usage(Pid tgid, bool ended) {
+  if (usage_raw_ == 0 || tracker_.find(tgid) != nullptr) return;  // a node has usage events of its own
+  Event e{Event::Kind::usage, tgid, tgid};
+  e.member = true;
+  e.member_ended = ended;
+  if (!ended) {
+    const std::optional<Usage> share = jobs_.share(tgid);
+    if (!share) return;
+    e.heap_bytes = share->heap;
+    e.open_files = share->files;
+  } else {
+    e.heap_bytes = 0;
+    e.open_files = 0;
+  }
+  emit(e, UsageTo::raw);
+}
+
 void Supervisor::publish_usage_event(std::int64_t key, const Event& e, bool hold_allowed) {
   if (usage_raw_) emit(e, UsageTo::raw);
   if (!usage_coalesced_) return;

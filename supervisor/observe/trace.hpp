@@ -7,10 +7,20 @@
 //
 // Pure: no I/O. The writer appends to an in-memory buffer which its owner takes (take())
 // and writes out, typically from a timer outside any lock, so the notify loop never waits
-// for a disk. Bounded by coalescing: each counter track keeps at most three points per
-// window (the smallest, the largest and the last value, each at its own time), and writes
-// nothing for an unchanged value -- with the default 300 ms window, at most ten points per
-// second per track whatever the target does, and the peaks are exact.
+// for a disk.
+//
+// Shape first, bounded: a counter track writes every change while its rate allows (a token
+// bucket per track: `rate` points a second sustained, `burst` at once), coalescing only
+// within windows of 1 ms. Under pressure its window widens (doubling, up to 250 ms) and
+// narrows again when the pressure ends. Whatever the width, a window writes at most four
+// points -- its first, smallest, largest and last value, each at its own time -- so peaks
+// are exact; and a usage sample that crosses its quota (the same process's quota track,
+// from at or below to above, or back) is written exactly, with the sample before it. An
+// unchanged value is never written. So a track writes at most about burst + rate x seconds
+// points, and crossings (from a bucket of their own, alike) at most twice that again.
+//
+// Held tracks: the events of a held pid (hold()) are kept aside until release() appends
+// them or drops them -- a recorder keeps only the processes worth a track.
 #pragma once
 
 #include <cstdint>
@@ -37,10 +47,19 @@ std::string_view series_unit(Series s);
 // ASCII are written as \u00XX (read as Latin-1), so the output is always valid JSON.
 std::string json_string(std::string_view s);
 
+// A command line as a one-line label: the words joined with spaces, every run of blanks,
+// newlines and other control characters (a multi-line `sh -c` script) one space, and at
+// most `max` bytes, cut with "..." (never inside a UTF-8 sequence).
+std::string one_line(std::string_view text, std::size_t max = 80);
+std::string command_label(const std::vector<std::string>& argv, std::size_t max = 80);
+
 class TraceWriter {
  public:
   struct Options {
-    std::uint64_t window_us = 300'000;  // coalescing window per track
+    std::uint64_t min_window_us = 1'000;    // the finest window (every change slower than this is kept)
+    std::uint64_t max_window_us = 250'000;  // the widest, under sustained pressure
+    double rate = 200;                      // points per second per track, sustained
+    double burst = 2'000;                   // points per track above the rate, at once
   };
   TraceWriter() : TraceWriter(Options{}) {}
   explicit TraceWriter(Options o);
@@ -64,8 +83,16 @@ class TraceWriter {
   // Moves out the text written so far (append it to the file, in order).
   std::string take();
   std::size_t buffered() const { return out_.size(); }
-  // Points written so far, over all counter tracks (for tests and --verbose).
+  // Points written so far, over all counter tracks (for tests and --verbose); a held
+  // track's count only once it is kept.
   std::uint64_t points() const { return points_; }
+
+  // Holds `pid`'s events (counters, instants) aside from now on.
+  void hold(std::int64_t pid);
+  bool held(std::int64_t pid) const { return held_.contains(pid); }
+  // Ends the hold: `keep` appends its events to the output (its pending windows closed
+  // first), else they and its name are dropped. Either way its tracks are forgotten.
+  void release(std::int64_t pid, bool keep);
 
  private:
   struct Point {
@@ -74,17 +101,28 @@ class TraceWriter {
   };
   struct Track {
     bool open = false;  // a window is collecting
-    std::uint64_t start = 0;
-    Point lo, hi, last;
+    std::uint64_t start = 0, window = 0;
+    Point first, lo, hi, last;
     bool written = false;
     std::int64_t written_v = 0;
+    bool has_cur = false;  // the latest value sampled (crossings are against it)
+    std::int64_t cur = 0;
+    double tokens = 0;   // the bucket: points this track may write now
+    double reserve = 0;  // crossings' own bucket
+    std::uint64_t refilled = 0;
+  };
+  struct Held {
+    std::string text;  // its events, each preceded by ",\n"
+    std::uint64_t points = 0;
   };
   static std::uint64_t key(std::int64_t pid, Series s) {
     return (static_cast<std::uint64_t>(pid) << 2) | static_cast<std::uint64_t>(s);
   }
-  void close_window(std::uint64_t k, Track& t);
+  void close_window(std::uint64_t k, Track& t, std::uint64_t now);
   void write_point(std::int64_t pid, Series s, const Point& p);
-  void begin_event();
+  // The string pid's next event goes to, its separator written.
+  std::string& begin_event(std::int64_t pid);
+  bool crosses(std::int64_t pid, Series s, const Track& t, std::int64_t value) const;
 
   Options opt_;
   std::string out_;
@@ -93,6 +131,7 @@ class TraceWriter {
   std::uint64_t points_ = 0;
   std::unordered_map<std::uint64_t, Track> tracks_;
   std::map<std::int64_t, std::string> names_;
+  std::unordered_map<std::int64_t, Held> held_;
 };
 
 }  // namespace sandbox::observe

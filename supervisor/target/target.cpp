@@ -65,7 +65,10 @@ std::optional<TaskStatus> status(pid_t tid) {
   char buf[4096];
   const std::optional<std::string_view> read = status_text(tid, buf);
   if (!read) return std::nullopt;
-  const std::string_view text = *read;
+  return parse_status(*read);
+}
+
+std::optional<TaskStatus> parse_status(std::string_view text) {
   TaskStatus st;
   std::string_view s = proc_field(text, "State");
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -76,7 +79,9 @@ std::optional<TaskStatus> status(pid_t tid) {
   std::string_view name = proc_field(text, "Name");
   while (!name.empty() && (name.front() == ' ' || name.front() == '\t')) name.remove_prefix(1);
   name = name.substr(0, std::min(name.size(), sizeof st.name - 1));
-  std::memcpy(st.name, name.data(), name.size());
+  // A status without a "Name:" line gives an empty view whose data() may be null: memcpy
+  // must not see it (found by fuzz_proc).
+  if (!name.empty()) std::memcpy(st.name, name.data(), name.size());
   // "Uid:\treal\teffective\tsaved\tfs"
   std::string_view uids = proc_field(text, "Uid");
   uid_t* const slots[] = {&st.ruid, &st.euid, &st.suid};
@@ -86,6 +91,9 @@ std::optional<TaskStatus> status(pid_t tid) {
     const std::size_t tab = uids.find_first_of(" \t");
     uids.remove_prefix(tab == std::string_view::npos ? uids.size() : tab);
   }
+  std::string_view mode = proc_field(text, "Seccomp");
+  while (!mode.empty() && (mode.front() == ' ' || mode.front() == '\t')) mode.remove_prefix(1);
+  if (!parse_num(mode, st.seccomp)) st.seccomp = -1;
   return st;
 }
 
@@ -178,10 +186,16 @@ std::optional<Limit> rlimit_from_proc(pid_t tid, int resource) {
   char buf[4096];
   const ssize_t n = read_small(path, buf, sizeof buf);
   if (n <= 0) return std::nullopt;
-  std::string_view text(buf, static_cast<std::size_t>(n));
+  return parse_limit(std::string_view(buf, static_cast<std::size_t>(n)), name);
+}
+
+}  // namespace
+
+std::optional<Limit> parse_limit(std::string_view text, std::string_view name) {
+  if (name.empty()) return std::nullopt;
   const std::size_t at = text.find(name);
   if (at == std::string_view::npos || (at != 0 && text[at - 1] != '\n')) return std::nullopt;
-  std::string_view line = text.substr(at + std::strlen(name));
+  std::string_view line = text.substr(at + name.size());
   line = line.substr(0, line.find('\n'));
   Limit out;
   std::uint64_t* const slots[] = {&out.cur, &out.max};
@@ -193,8 +207,6 @@ std::optional<Limit> rlimit_from_proc(pid_t tid, int resource) {
   }
   return out;
 }
-
-}  // namespace
 
 Limit rlimit(pid_t tid, int resource) {
   struct rlimit r {};
@@ -259,10 +271,13 @@ std::optional<Layout> layout(pid_t tid) {
   char buf[2048];
   const ssize_t n = read_small(path, buf, sizeof buf - 1);
   if (n <= 0) return std::nullopt;
-  std::string_view text(buf, static_cast<std::size_t>(n));
+  return parse_stat_layout(std::string_view(buf, static_cast<std::size_t>(n)));
+}
+
+std::optional<Layout> parse_stat_layout(std::string_view text) {
   // comm (field 2) may contain spaces and parentheses: fields restart after the last ')'.
   const std::size_t close = text.rfind(')');
-  if (close == std::string_view::npos) return std::nullopt;
+  if (close == std::string_view::npos || close + 2 > text.size()) return std::nullopt;
   text.remove_prefix(close + 2);
   Layout l;
   int fieldno = 3;
@@ -298,23 +313,9 @@ bool for_each_mapping(pid_t tid, Fn&& fn) {
   std::size_t cap = 0;
   ssize_t len = 0;
   while ((len = ::getline(&line, &cap, f)) > 0) {
-    std::string_view s(line, static_cast<std::size_t>(len));
-    if (s.back() == '\n') s.remove_suffix(1);
-    const std::size_t dash = s.find('-');
-    const std::size_t sp = s.find(' ');
-    std::uint64_t start = 0, end = 0;
-    if (dash == std::string_view::npos || sp == std::string_view::npos || sp < dash) continue;
-    if (!parse_num(s.substr(0, dash), start, 16) || !parse_num(s.substr(dash + 1, sp - dash - 1), end, 16))
-      continue;
-    // "start-end perms offset dev inode   name": the name follows the fifth field.
-    std::string_view rest = s.substr(sp);
-    for (int fieldno = 0; fieldno < 4 && !rest.empty(); ++fieldno) {
-      while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-      const std::size_t next = rest.find(' ');
-      rest.remove_prefix(next == std::string_view::npos ? rest.size() : next);
-    }
-    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-    if (fn(start, end, rest)) break;
+    const std::optional<MapsLine> m = parse_maps_line(std::string_view(line, static_cast<std::size_t>(len)));
+    if (!m) continue;
+    if (fn(m->start, m->end, m->name)) break;
   }
   std::free(line);
   std::fclose(f);
@@ -322,6 +323,26 @@ bool for_each_mapping(pid_t tid, Fn&& fn) {
 }
 
 }  // namespace
+
+std::optional<MapsLine> parse_maps_line(std::string_view s) {
+  if (!s.empty() && s.back() == '\n') s.remove_suffix(1);
+  const std::size_t dash = s.find('-');
+  const std::size_t sp = s.find(' ');
+  MapsLine m;
+  if (dash == std::string_view::npos || sp == std::string_view::npos || sp < dash) return std::nullopt;
+  if (!parse_num(s.substr(0, dash), m.start, 16) || !parse_num(s.substr(dash + 1, sp - dash - 1), m.end, 16))
+    return std::nullopt;
+  // "start-end perms offset dev inode   name": the name follows the fifth field.
+  std::string_view rest = s.substr(sp);
+  for (int fieldno = 0; fieldno < 4 && !rest.empty(); ++fieldno) {
+    while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+    const std::size_t next = rest.find(' ');
+    rest.remove_prefix(next == std::string_view::npos ? rest.size() : next);
+  }
+  while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+  m.name = rest;
+  return m;
+}
 
 std::optional<std::uint64_t> heap_end(pid_t tid, std::uint64_t start_brk) {
   std::uint64_t end = start_brk;
@@ -359,7 +380,10 @@ std::optional<VmCounters> vm_counters(pid_t tid) {
   char buf[4096];
   const std::optional<std::string_view> read = status_text(tid, buf);
   if (!read) return std::nullopt;
-  const std::string_view text = *read;
+  return parse_vm_counters(*read);
+}
+
+std::optional<VmCounters> parse_vm_counters(std::string_view text) {
   VmCounters c;
   std::uint64_t kb = 0;
   if (!parse_num(proc_field(text, "VmSize"), kb)) return std::nullopt;
@@ -376,9 +400,12 @@ std::optional<bool> has_capability(pid_t tid, int cap) {
   char buf[4096];
   const ssize_t n = read_small(path, buf, sizeof buf);
   if (n <= 0) return std::nullopt;
+  return parse_capability(std::string_view(buf, static_cast<std::size_t>(n)), cap);
+}
+
+std::optional<bool> parse_capability(std::string_view status, int cap) {
   std::uint64_t eff = 0;
-  if (!parse_num(proc_field(std::string_view(buf, static_cast<std::size_t>(n)), "CapEff"), eff, 16))
-    return std::nullopt;
+  if (!parse_num(proc_field(status, "CapEff"), eff, 16)) return std::nullopt;
   return cap >= 0 && cap < 64 && ((eff >> cap) & 1) != 0;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sandbox::target {
@@ -18,6 +19,9 @@ struct TaskStatus {
   char state = '?';  // R, S, D, T, t, Z, X, ...
   uid_t ruid = 0, euid = 0, suid = 0;
   char name[16] = {};  // "Name:" (the comm, as /proc escapes it), NUL-terminated
+  // "Seccomp:": 0 none, 1 strict, 2 filter; -1 if the kernel does not say (no
+  // CONFIG_SECCOMP). Filters are never removed, so 0 read now means 0 at any earlier time.
+  int seccomp = -1;
   bool alive() const { return state != 'Z' && state != 'X' && state != 'x'; }
 };
 // /proc/<tid>/status of any task (threads included); nullopt if it does not exist.
@@ -113,5 +117,22 @@ Overcommit overcommit();
 
 // Direct children of this process (all its threads), for cleaning up after a run.
 std::vector<pid_t> own_children();
+
+// The parsers of the /proc texts above, pure (no I/O). A target controls parts of these
+// texts -- its comm (in status and stat), its maps' file names -- so each takes any bytes
+// and answers nullopt rather than guess; test/fuzz/fuzz_proc.cpp fuzzes them.
+std::optional<TaskStatus> parse_status(std::string_view status);
+std::optional<VmCounters> parse_vm_counters(std::string_view status);
+std::optional<bool> parse_capability(std::string_view status, int cap);
+// Fields 45-47 of /proc/<tid>/stat, counted after the comm's last ')'.
+std::optional<Layout> parse_stat_layout(std::string_view stat);
+// The line of /proc/<tid>/limits that starts with `name` ("Max data size").
+std::optional<Limit> parse_limit(std::string_view limits, std::string_view name);
+// One line of /proc/<tid>/maps: its range and its pathname field ("" for anonymous).
+struct MapsLine {
+  std::uint64_t start = 0, end = 0;
+  std::string_view name;  // points into the line
+};
+std::optional<MapsLine> parse_maps_line(std::string_view line);
 
 }  // namespace sandbox::target

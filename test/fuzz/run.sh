@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer harnesses (issues 6 and 20) with clang++ and runs each for SECONDS
-# (default 60): fuzz_protocol (the control socket's request parser), fuzz_policy (the
-# policy parser), fuzz_oci (the OCI listener's message reader: containerProcessState and
-# its fds) and fuzz_http (the /metrics request reader). Only the parser sources are
-# compiled: protocol.cpp, policy.cpp, syscalls.cpp (the policy checks ABI numbers against
-# the table; it needs libseccomp), tracker.cpp and jobs.cpp (names used by the
-# serialisers), shim/size.cpp, oci.cpp and message.cpp, metrics.cpp and http_request.cpp.
+# Builds the libFuzzer harnesses with clang++ and runs each for SECONDS (default 60):
+# fuzz_protocol (the control socket's request parser) and fuzz_policy (the policy parser),
+# issue 6; fuzz_proc (the /proc text parsers: status, stat, maps, limits, the waits' signal
+# state), fuzz_trace (the trace reader of `sandbox plot`, and the trace writer), fuzz_oci (the
+# OCI listener's message reader: containerProcessState and its fds) and fuzz_http (the
+# /metrics request reader), issue 20.
+# Only the parser sources are compiled: protocol.cpp, policy.cpp, syscalls.cpp (the policy
+# checks ABI numbers against the table; it needs libseccomp), tracker.cpp and jobs.cpp
+# (names used by the serialisers) and shim/size.cpp for the first two; target.cpp and
+# waits.cpp for fuzz_proc; trace.cpp and plot.cpp for fuzz_trace; oci.cpp (with policy.cpp and
+# syscalls.cpp) and message.cpp for fuzz_oci; metrics.cpp and http_request.cpp for fuzz_http.
 #
 # Usage: test/fuzz/run.sh [SECONDS]
 #   FUZZ_BUILD_DIR   build directory (default build-fuzz/ at the top of the tree)
@@ -26,7 +30,7 @@ flags=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -f
        -I"$root/supervisor" -I"$root/shim" -DSANDBOX_VERSION=\"fuzz\")
 seccomp_cflags=$(pkg-config --cflags libseccomp)
 seccomp_libs=$(pkg-config --libs libseccomp)
-headers=("$root"/supervisor/*/*.hpp "$root"/shim/*.hpp "$here/run.sh")
+headers=("$root"/supervisor/*.hpp "$root"/shim/*.hpp "$here/run.sh")
 
 # Compiles $1 to $2 unless $2 is newer than $1 and every header (a coarse, safe rule).
 compile() {
@@ -40,19 +44,27 @@ compile() {
   fi
 }
 
-objs=()
-for src in supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp \
-           shim/size.cpp supervisor/oci/oci.cpp supervisor/oci/message.cpp supervisor/observe/metrics.cpp \
-           supervisor/observe/http_request.cpp; do
-  obj="$build/obj/$(basename "${src%.cpp}").o"
-  compile "$root/$src" "$obj"
-  objs+=("$obj")
-done
-harnesses=(fuzz_protocol fuzz_policy fuzz_oci fuzz_http)
+# The sources each harness links (besides its own).
+declare -A sources=(
+  [fuzz_protocol]="supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp shim/size.cpp"
+  [fuzz_policy]="supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp shim/size.cpp"
+  [fuzz_proc]="supervisor/target/target.cpp supervisor/open/waits.cpp"
+  [fuzz_trace]="supervisor/observe/trace.cpp supervisor/observe/plot.cpp"
+  [fuzz_oci]="supervisor/oci/oci.cpp supervisor/oci/message.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp shim/size.cpp"
+  [fuzz_http]="supervisor/observe/metrics.cpp supervisor/observe/http_request.cpp"
+)
+harnesses=(fuzz_protocol fuzz_policy fuzz_proc fuzz_trace fuzz_oci fuzz_http)
+headers+=("$root"/supervisor/*/*.hpp)
 for name in "${harnesses[@]}"; do
+  objs=()
+  for src in ${sources[$name]}; do
+    obj="$build/obj/$(basename "${src%.cpp}").o"
+    compile "$root/$src" "$obj"
+    objs+=("$obj")
+  done
   compile "$here/$name.cpp" "$build/obj/$name.o"
   # shellcheck disable=SC2086
-  nice "$cxx" "${flags[@]}" -fsanitize=fuzzer "$build/obj/$name.o" "${objs[@]}" $seccomp_libs -o "$build/$name"
+  nice "$cxx" "${flags[@]}" -fsanitize=fuzzer "$build/obj/$name.o" "${objs[@]}" $seccomp_libs -lpthread -o "$build/$name"
 done
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
@@ -67,8 +79,7 @@ for name in "${harnesses[@]}"; do
   before=$(find "$build/artifacts" -name "$name-*" | wc -l)
   echo "fuzz: running $name for ${seconds}s (log: $log)" >&2
   rc=0
-  # -max_len: requests, policies, states and HTTP headers are small; longer inputs only slow
-  # the search down (fuzz_oci's 256 KiB bound is checked by the unit tests).
+  # -max_len: requests and policies are small; longer inputs only slow the search down.
   nice "$build/$name" "$work" "$here/corpus/$corpus" -dict="$here/$corpus.dict" \
     -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$build/artifacts/$name-" >"$log" 2>&1 || rc=$?

@@ -4,12 +4,15 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "harness.hpp"
@@ -82,6 +85,93 @@ Trace load_trace(const std::string& path) {
 }
 
 constexpr std::int64_t kJob = (std::int64_t{1} << 22) + 1;
+
+// A picture as a person sees it: the SVG rendered by rsvg-convert, decoded to RGB.
+struct Image {
+  int w = 0, h = 0;
+  std::string rgb;
+  const unsigned char* px(int x, int y) const {
+    return reinterpret_cast<const unsigned char*>(rgb.data()) + (static_cast<std::size_t>(y) * w + x) * 3;
+  }
+  bool red(int x, int y) const {  // the kill colour, #d62728
+    const auto* p = px(x, y);
+    return p[0] > 170 && p[1] < 100 && p[2] < 100;
+  }
+  bool dark(int x, int y) const {  // the job's colour, #222222
+    const auto* p = px(x, y);
+    return p[0] < 110 && p[1] < 110 && p[2] < 110;
+  }
+};
+
+Image render(const std::string& svg) {
+  const std::string png = svg + ".png", ppm = svg + ".ppm";
+  const Result r = shell("rsvg-convert -o " + png + " " + svg + " && /usr/bin/python3 " +
+                         std::string(SOURCE_DIR) + "/test/host/png_to_ppm.py " + png + " > " + ppm);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  Image im;
+  std::istringstream in(slurp(ppm));
+  std::string magic;
+  int maxval = 0;
+  in >> magic >> im.w >> im.h >> maxval;
+  in.get();
+  REQUIRE(magic == "P6");
+  im.rgb.assign(std::istreambuf_iterator<char>(in), {});
+  REQUIRE(im.rgb.size() == static_cast<std::size_t>(im.w) * im.h * 3);
+  ::unlink(png.c_str());
+  ::unlink(ppm.c_str());
+  return im;
+}
+
+// An axis of one panel of the plot, read from its tick labels as a person reads them:
+// position = a + b * value.
+struct Axis {
+  double a = 0, b = 0;
+  double at(double v) const { return a + b * v; }
+};
+struct Panel {
+  Axis x, y;
+  double top = 0, left = 0, width = 0, height = 0;  // the frame
+};
+
+double attr(const std::string& s, std::size_t from, const std::string& name) {
+  const std::size_t p = s.find(" " + name + "=\"", from);
+  REQUIRE(p != std::string::npos);
+  return std::stod(s.substr(p + name.size() + 3));
+}
+
+Panel panel(const std::string& svg, const std::string& series) {
+  const std::size_t g = svg.find("data-series=\"" + series + "\"");
+  REQUIRE(g != std::string::npos);
+  const std::string part = svg.substr(g, svg.find("</g>", g) - g);
+  Panel pn;
+  const std::size_t rect = part.find("<rect");
+  pn.left = attr(part, rect, "x"), pn.top = attr(part, rect, "y");
+  pn.width = attr(part, rect, "width"), pn.height = attr(part, rect, "height");
+  std::vector<std::pair<double, double>> xs, ys;  // (position, value)
+  for (std::size_t t = part.find("<text"); t != std::string::npos; t = part.find("<text", t + 1)) {
+    const std::size_t gt = part.find('>', t), end = part.find("</text>", t);
+    const std::string label = part.substr(gt + 1, end - gt - 1);
+    char* stop = nullptr;
+    const double v = std::strtod(label.c_str(), &stop);
+    if (label.empty() || *stop != '\0') continue;  // not a number: a title
+    const std::string tag = part.substr(t, gt - t);
+    if (has(tag, "text-anchor=\"middle\""))
+      xs.emplace_back(attr(tag, 0, "x"), v);
+    else if (has(tag, "text-anchor=\"end\""))
+      ys.emplace_back(attr(tag, 0, "y") - 4, v);  // the label sits 4 px below its grid line
+  }
+  REQUIRE(xs.size() >= 2);
+  REQUIRE(ys.size() >= 2);
+  const auto fit = [](const std::vector<std::pair<double, double>>& p) {
+    Axis ax;
+    ax.b = (p.back().first - p.front().first) / (p.back().second - p.front().second);
+    ax.a = p.front().first - ax.b * p.front().second;
+    return ax;
+  };
+  pn.x = fit(xs), pn.y = fit(ys);
+  return pn;
+}
 
 // "GET /metrics" over TCP; the whole answer.
 std::string http_get(std::uint16_t port, const std::string& accept = "") {
@@ -186,7 +276,8 @@ TEST_CASE("trace: a file-quota kill; the plot of it renders with rsvg-convert") 
   const std::string text = slurp(svg);
   CHECK(has(text, "<svg"));
   CHECK(!has(text, "<script"));
-  CHECK(has(text, "killed probe (" + std::to_string(pid) + ") (files quota)"));
+  CHECK(has(text,
+            "killed: pid " + std::to_string(pid) + " (probe) crossed its file quota: 6 files &gt; 5 files"));
   CHECK(has(text, "class=\"quota\""));
   const Result render = shell("rsvg-convert -o " + svg + ".png " + svg);
   INFO(render.err);
@@ -232,14 +323,95 @@ TEST_CASE("trace: a job-quota kill: the job's own totals reach its quota line, a
   CHECK(kills[0]["args"]["usage"].get<std::int64_t>() > quota[0].second);
   // Every process gone, the job's counter is back at 0.
   CHECK(t.points(kJob, "heap").back().second == 0);
+  // The kill names the process whose call crossed, and it has a track of its own (it is
+  // no node: under --scope job only CMD is): its own share, which the refused 20 MiB
+  // mapping would have raised by 20 MiB.
+  const std::int64_t crosser = kills[0]["args"]["pid"];
+  CHECK(kills[0]["args"]["comm"] == "jobs_target");
+  CHECK(t.process_name(crosser) == "jobs_target (" + std::to_string(crosser) + ")");
+  CHECK(!t.points(crosser, "heap").empty());
+  CHECK(t.peak(crosser, "heap") < 20 << 20);
+  // The other children, each with its 20 MiB, are among the top processes: tracks too.
+  int twenty = 0;
+  std::set<std::int64_t> seen;
+  for (const auto& e : t.doc["traceEvents"])
+    if (e["ph"] == "C" && e["name"] == "heap" && e["pid"].get<std::int64_t>() < kJob &&
+        seen.insert(e["pid"].get<std::int64_t>()).second)
+      twenty += t.peak(e["pid"], "heap") >= 20 << 20;
+  CHECK(twenty >= 2);
+  // No "no quota" counters: the file quota was never set.
+  CHECK(t.points(kJob, "file quota").empty());
+  for (const auto& e : t.doc["traceEvents"])
+    if (e["ph"] == "C") CHECK(e["args"].begin()->get<std::int64_t>() >= 0);
 
   const Result plot = run({kSandbox, "plot", path, "-o", svg});
   INFO(plot.err);
   REQUIRE(plot.status == 0);
   const std::string text = slurp(svg);
-  CHECK(has(text, "killed run " + kJobsTarget + " fork-heap 4 20 (heap quota)"));
-  CHECK(shell("rsvg-convert -o " + svg + ".png " + svg).status == 0);
-  for (const auto& p : {path, svg, svg + ".png"}) ::unlink(p.c_str());
+  char values[64];
+  std::snprintf(values, sizeof values, "%.1f MiB &gt; 50.0 MiB", static_cast<double>(usage) / (1 << 20));
+  CHECK(has(text, "killed: pid " + std::to_string(crosser) +
+                      " (jobs_target) crossed the job&apos;s heap quota: " + values));
+
+  // What a person sees. The kill's red line stands at the moment of the crossing on the
+  // time axis; the dot at the crossing value, above the quota line; the quota line is drawn
+  // inside the frame (not on its top edge) and is visible along the panel.
+  const Image im = render(svg);
+  const Panel heap = panel(text, "heap");
+  std::int64_t t0 = INT64_MAX;
+  for (const auto& e : t.doc["traceEvents"])
+    if (e["ph"] == "C" || e["ph"] == "i") t0 = std::min(t0, e["ts"].get<std::int64_t>());
+  const double kill_x = heap.x.at(static_cast<double>(kills[0]["ts"].get<std::int64_t>() - t0) / 1e6);
+  int best = -1, best_n = 0;
+  for (int x = static_cast<int>(heap.left) + 2; x < static_cast<int>(heap.left + heap.width) - 1; ++x) {
+    int n = 0;
+    for (int y = static_cast<int>(heap.top) + 1; y < static_cast<int>(heap.top + heap.height); ++y)
+      n += im.red(x, y);
+    if (n > best_n) best = x, best_n = n;
+  }
+  INFO("kill line expected at x=" << kill_x << ", reddest column " << best << " (" << best_n << " px)");
+  CHECK(best_n > heap.height * 0.8);
+  CHECK(std::abs(best + 0.5 - kill_x) <= 1.5);
+  const double quota_y = heap.y.at(50.0), dot_y = heap.y.at(static_cast<double>(usage) / (1 << 20));
+  INFO("quota line at y=" << quota_y << ", frame top " << heap.top << ", dot at y=" << dot_y);
+  CHECK(quota_y >= heap.top + 3);
+  CHECK(dot_y < quota_y - 5);
+  CHECK(im.red(static_cast<int>(kill_x) + 3, static_cast<int>(dot_y)));  // the dot, beside the line
+  CHECK(im.red(static_cast<int>(kill_x) - 3, static_cast<int>(dot_y)));
+  CHECK(!im.red(static_cast<int>(kill_x) + 3, static_cast<int>(quota_y) + 8));  // and only there
+  int dark = 0;
+  for (int x = static_cast<int>(heap.left) + 2; x < static_cast<int>(heap.left + heap.width) - 2; ++x) {
+    bool any = false;
+    for (int dy = -1; dy <= 1; ++dy) any = any || im.dark(x, static_cast<int>(std::lround(quota_y)) + dy);
+    dark += any;
+  }
+  CHECK(dark > heap.width * 0.4);  // dashed 6 on, 4 off
+  for (const auto& p : {path, svg}) ::unlink(p.c_str());
+}
+
+TEST_CASE("trace: under job scope a build of many processes keeps the job, CMD and the top by peak") {
+  const std::string path = temp_path("top.json");
+  // Twelve short processes (each maps its libraries: a heap share of its own), no quota.
+  const Result r = sandboxed({"--trace", path}, {"/bin/sh", "-c",
+                                                 "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do "
+                                                 "/bin/true; done; echo ok"});
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  const Trace t = load_trace(path);
+  std::set<std::int64_t> tracks;
+  for (const auto& e : t.doc["traceEvents"])
+    if (e["ph"] == "C" && e["pid"].get<std::int64_t>() < kJob) tracks.insert(e["pid"].get<std::int64_t>());
+  // No quota, so CMD (the shell) has no node: the top 5 of the thirteen processes.
+  CHECK(tracks.size() == 5);
+  int named = 0;
+  for (const auto pid : tracks)
+    named += has(t.process_name(pid), "true (") || has(t.process_name(pid), "sh (");
+  CHECK(named == 5);
+  // A dropped process leaves nothing behind: every name and instant is of a kept track or the job.
+  for (const auto& e : t.doc["traceEvents"])
+    if (e["ph"] != "C" && e.contains("pid") && e["pid"].get<std::int64_t>() < kJob)
+      CHECK(tracks.count(e["pid"].get<std::int64_t>()) == 1);
+  ::unlink(path.c_str());
 }
 
 TEST_CASE("plot: errors are one line and the exit status says which") {
@@ -252,10 +424,34 @@ TEST_CASE("plot: errors are one line and the exit status says which") {
   CHECK(r.status == 1);
   CHECK(has(r.err, "no \"traceEvents\" array"));
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-  const Result usage = run({kSandbox, "plot", bad});
-  CHECK(usage.status == 2);
-  CHECK(has(usage.err, "--output is required"));
   ::unlink(bad.c_str());
+}
+
+TEST_CASE("plot: without -o the picture goes next to the trace (TRACE.json -> TRACE.svg), said on stderr") {
+  const std::string base = temp_path("default"), trace = base + ".json", svg = base + ".svg";
+  const Result traced = sandboxed({"--trace", trace}, {"/bin/true"});
+  REQUIRE(traced.status == 0);
+  ::unlink(svg.c_str());
+  const Result r = run({kSandbox, "plot", trace});
+  CHECK(r.status == 0);
+  CHECK(has(r.err, "wrote " + svg));
+  CHECK(has(slurp(svg), "</svg>"));
+  // A symlink in the output's place is not followed; the file it points to is untouched.
+  const std::string victim = temp_path("victim");
+  std::ofstream(victim) << "precious";
+  ::unlink(svg.c_str());
+  REQUIRE(::symlink(victim.c_str(), svg.c_str()) == 0);
+  const Result refused = run({kSandbox, "plot", trace});
+  CHECK(refused.status == 1);
+  CHECK(has(refused.err, "cannot write '" + svg + "': is a symbolic link"));
+  CHECK(slurp(victim) == "precious");
+  // A FIFO is refused at once, not waited on.
+  ::unlink(svg.c_str());
+  REQUIRE(::mkfifo(svg.c_str(), 0600) == 0);
+  const Result fifo = run({kSandbox, "plot", trace});
+  CHECK(fifo.status == 1);
+  CHECK(has(fifo.err, "not a regular file"));
+  for (const auto& p : {trace, svg, victim}) ::unlink(p.c_str());
 }
 
 TEST_CASE(

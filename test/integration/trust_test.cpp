@@ -5,6 +5,7 @@
 #include <sys/un.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -494,4 +495,203 @@ TEST_CASE("trust 6: a tenant cannot lift the operator's policy quotas from outsi
   // Root (the operator) still may.
   CHECK(s.ctl({"reset", pid}).status == 0);
   CHECK(s.ctl({"reset", "--job", job}).status == 0);
+}
+
+// ---- issue 20: one membership rule; targets cannot reach their supervisor ----------------
+
+namespace {
+// A non-root user's own supervisor and targets: as uid 65534 when the tests run as root,
+// else as the user running them. False if neither can be had (root without setpriv).
+bool can_be_unprivileged() {
+  return ::geteuid() != 0 || can_be_nobody();
+}
+std::vector<std::string> unprivileged(std::vector<std::string> args) {
+  return ::geteuid() == 0 ? as_nobody(std::move(args)) : args;
+}
+
+// The state letter of /proc/<pid>/status ('T' stopped), or '?' if it cannot be read.
+char proc_state(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("State:", 0) == 0) {
+      const auto at = line.find_first_not_of(" \t", 6);
+      return at == std::string::npos ? '?' : line[at];
+    }
+  return '?';
+}
+}  // namespace
+
+TEST_CASE("trust 9: a same-uid target cannot take its supervisor's listener (/proc fd, pidfd_getfd)") {
+  if (!can_be_unprivileged()) {
+    MESSAGE("needs setpriv to run a supervisor as the target's (non-root) uid");
+    CHECK(false);
+    return;
+  }
+  // Under a uid-65534 `sandbox run`: the supervisor is the target's parent, same uid.
+  {
+    const Result r =
+        run(unprivileged({kSandbox, "run", "--heap-quota", "64M", "--", kAttack, "steal-listener"}));
+    INFO(r.out << r.err);
+    CHECK(r["readlink"] == "EACCES");
+    CHECK(r["found"] == "0");
+    CHECK(r["getfd"] == "EPERM");
+    CHECK(!has(r.out, "allocated=1"));
+    CHECK(r.status == 137);
+  }
+  // Under a user's own serve (uid 65534), with a tenant of that user.
+  {
+    Serve s("steal", {}, ::geteuid() == 0);
+    const Result r = run(unprivileged({kShim, "--socket", s.path, "--heap-quota", "64M", "--", kAttack,
+                                       "steal-listener", std::to_string(s.p->pid())}));
+    INFO(r.out << r.err);
+    CHECK(r["readlink"] == "EACCES");
+    CHECK(r["getfd"] == "EPERM");
+    CHECK(!has(r.out, "allocated=1"));
+    CHECK(r.status == 137);
+    // The supervisor's guard and the shim's parent are out of reach too: the shim's parent
+    // waits for CMD (the attack's parent) and holds the watch connection.
+    const Result shim = run(unprivileged({kShim, "--socket", s.path, "--", kAttack, "steal-listener"}));
+    INFO(shim.out << shim.err);
+    CHECK(shim["readlink"] == "EACCES");
+    CHECK(shim["getfd"] == "EPERM");
+  }
+}
+
+TEST_CASE("trust 9: a target that stops its supervisor gains nothing: its calls wait, then are judged") {
+  if (!can_be_unprivileged()) {
+    MESSAGE("needs setpriv to run a supervisor as the target's (non-root) uid");
+    CHECK(false);
+    return;
+  }
+  Process p(unprivileged({kSandbox, "run", "--heap-quota", "20M", "--", kAttack, "stop-parent", "100"}));
+  const pid_t sup = std::stoi(p.expect_out("ppid=").substr(5));
+  CHECK(p.expect_out("signalled=") == "signalled=0");
+  // The supervisor stops (the event, not a time) while the allocation waits on it ...
+  bool stopped = false;
+  for (int i = 0; i < 2000 && !(stopped = proc_state(sup) == 'T'); ++i) {
+    pollfd none{-1, 0, 0};
+    ::poll(&none, 0, 10);
+  }
+  CHECK(stopped);
+  // ... and when it goes on, the allocation is judged: over the quota, killed.
+  ::kill(sup, SIGCONT);
+  CHECK(p.wait() == 137);
+}
+
+TEST_CASE("trust 9: a target that kills its supervisor (or the guard) takes its job with it") {
+  if (!can_be_unprivileged()) {
+    MESSAGE("needs setpriv to run a supervisor as the target's (non-root) uid");
+    CHECK(false);
+    return;
+  }
+  const Result r =
+      run(unprivileged({kSandbox, "run", "--heap-quota", "20M", "--", kAttack, "kill-parent", "100"}));
+  INFO(r.out << r.err);
+  CHECK(has(r.out, "ppid="));
+  CHECK(!has(r.out, "allocated=1"));
+  CHECK(has(r.err, "the supervisor died"));
+  CHECK(r.status == 137);
+}
+
+namespace {
+// The id of the newest job (ids are never reused and grow).
+std::string newest_job(const Serve& s) {
+  int newest = 0;
+  const auto list = nlohmann::json::parse(s.ctl({"--json", "list"}).out);  // outlives the loop
+  for (const auto& j : list["jobs"]) newest = std::max(newest, j["job"].get<int>());
+  return std::to_string(newest);
+}
+}  // namespace
+
+TEST_CASE("trust 10: a tenant's child that reaches the socket before any notified call is not outside") {
+  if (!can_be_unprivileged()) {
+    MESSAGE("needs setpriv for a user's own serve");
+    CHECK(false);
+    return;
+  }
+  // Root's serve with a root tenant (when root), and a user's own serve with its tenant.
+  for (const bool nobody : {false, true}) {
+    if (!nobody && ::geteuid() != 0) continue;
+    for (const std::string how : {"clone-parent", "double-fork"}) {
+      CAPTURE(nobody);
+      CAPTURE(how);
+      Serve s(nobody ? "unknown-nobody" : "unknown", {}, nobody && ::geteuid() == 0);
+      // Job ids start at 1 in a fresh serve; the attack names it, and lifts its creator.
+      std::vector<std::string> a{kShim, "--socket", s.path, "--heap-quota", "20M", "--", kAttack,
+                                 how,   s.path,     "1",    "100"};
+      const Result r = run(nobody ? unprivileged(a) : a);
+      INFO(r.out << r.err);
+      CHECK(has(r["answer0"], "\"errno\":"));
+      CHECK(has(r["answer1"], "\"errno\":"));
+      CHECK(has(r["answer2"], "\"errno\":"));
+      CHECK(!has(r.out, "allocated=1"));
+      CHECK(r.status == 137);
+    }
+  }
+}
+
+TEST_CASE("trust 11: an inside client cannot reset, replace or loosen its job's outside quota") {
+  // The allocation is a child's (no node quota of its own): only the job's quota holds it.
+  const std::string py = kPython + " -c \"" + kAlloc + "\"";
+  const std::vector<std::string> lifts{
+      "ctl reset --job 1", "ctl cap --job 1 --replace --heap-quota unlimited",
+      "ctl cap --job 1 --replace --heap-quota 1G", "ctl reset $$", "ctl deregister $$"};
+  const auto script = [&](const std::string& socket) {
+    std::string s;
+    for (const auto& l : lifts) {
+      std::string cmd = l;
+      cmd.insert(3, socket.empty() ? "" : " --socket " + socket);
+      s += kSandbox + " " + cmd + " 2>&1 | sed 's/^/lift: /'; ";
+    }
+    return s + py;
+  };
+  const auto check = [&](const Result& r) {
+    INFO(r.out << r.err);
+    CHECK(has(r.out, "EPERM"));
+    CHECK(!has(r.out, "quotas removed"));
+    CHECK(!has(r.out, "replaced"));
+    CHECK(!has(r.out, "allocated=1"));
+    CHECK(r.status == 137);
+  };
+  SUBCASE("root run") {
+    check(sandboxed({"--heap-quota", "20M"}, {"/bin/sh", "-c", script("")}));
+    // Raw JSON: the same requests, the same answers.
+    const Result r = sandboxed(
+        {"--heap-quota", "20M"},
+        {kPython, "-c",
+         "import json, os, socket\n"
+         "s = socket.socket(socket.AF_UNIX)\n"
+         "s.connect(os.environ['SANDBOX_SOCKET'])\n"
+         "f = s.makefile()\n"
+         "for r in [{'op': 'resource_reset', 'job': 1}, {'op': 'resource_cap', 'job': 1, 'replace': True,"
+         " 'heap_quota': -1}, {'op': 'resource_cap', 'job': 1, 'replace': True, 'heap_quota_bytes': 1 << "
+         "40}]:\n"
+         "    s.sendall((json.dumps(r) + '\\n').encode())\n"
+         "    print('answer=' + f.readline().strip(), flush=True)\n"
+         "import subprocess, sys\n"
+         "sys.exit(subprocess.run([sys.executable, '-c', \"" +
+             kAlloc + "\"]).returncode)\n"});
+    INFO(r.out << r.err);
+    CHECK(has(r["answer"], "\"errno\":1"));
+    CHECK(!has(r.out, "\"ok\":true"));
+    CHECK(!has(r.out, "allocated=1"));
+    CHECK(r.status == 137);
+  }
+  SUBCASE("uid-65534 run") {
+    if (!can_be_unprivileged()) return;
+    check(run(unprivileged({kSandbox, "run", "--heap-quota", "20M", "--", "/bin/sh", "-c", script("")})));
+  }
+  SUBCASE("root serve, root tenant") {
+    Serve s("inside-lift");  // the runner's own uid when not root
+    check(run({kShim, "--socket", s.path, "--heap-quota", "20M", "--", "/bin/sh", "-c", script(s.path)}));
+    // The operator still may.
+    Process t({kShim, "--socket", s.path, "--heap-quota", "20M", "--", kProbe, "park"});
+    t.expect_out("pid=");
+    const std::string job = newest_job(s);
+    const Result replaced = s.ctl({"cap", "--job", job, "--replace", "--heap-quota", "unlimited"});
+    INFO("job " << job << ": " << replaced.out << replaced.err);
+    CHECK(replaced.status == 0);
+    CHECK(s.ctl({"reset", "--job", job}).status == 0);
+  }
 }

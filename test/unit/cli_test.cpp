@@ -120,6 +120,17 @@ TEST_CASE("cli: -h/--help and -V/--version on every command and subcommand") {
     CHECK_MESSAGE(has(all, c), c);
 }
 
+TEST_CASE("cli: plot without -o: the SVG goes next to the trace") {
+  CHECK(parse({"plot", "t.json"}).plot.output.empty());
+  CHECK(sandbox::plot_output_for("run.json") == "run.svg");
+  CHECK(sandbox::plot_output_for("/tmp/x/trace.json") == "/tmp/x/trace.svg");
+  CHECK(sandbox::plot_output_for("trace") == "trace.svg");
+  CHECK(sandbox::plot_output_for("a.json.d/trace") == "a.json.d/trace.svg");
+  CHECK(sandbox::plot_output_for(".json") == ".json.svg");
+  CHECK(sandbox::plot_output_for("dir/") == "");  // no name to derive one from
+  CHECK(sandbox::plot_output_for("..") == "");
+}
+
 TEST_CASE("cli: no arguments: one hint, once") {
   const std::string e = error({});
   CHECK(has(e, "missing command"));

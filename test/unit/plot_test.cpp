@@ -84,9 +84,12 @@ TEST_CASE("plot: the job and the top processes, quotas dashed, the kill marked")
   // The job's two quotas, one per panel.
   CHECK(count(svg, "class=\"quota\"") == 2);
   CHECK(count(svg, "stroke-dasharray") == 2);
-  // The kill, in both panels, with its label (the process need not be drawn).
+  // The kill, in both panels, with its label (the process need not be drawn), and a dot at
+  // the usage the crossing call would have reached, in the heap panel only.
   CHECK(count(svg, "class=\"kill\"") == 2);
-  CHECK(svg.find("killed worker-0 (1000) (heap quota)") != std::string::npos);
+  CHECK(count(svg, "class=\"kill-point\"") == 1);
+  CHECK(svg.find("killed: worker-0 (1000) crossed its heap quota: 20.0 MiB &gt; 16.0 MiB") !=
+        std::string::npos);
   // Axes with units.
   CHECK(svg.find(">time (s)<") != std::string::npos);
   CHECK(svg.find(">heap (MiB)<") != std::string::npos);
@@ -119,9 +122,86 @@ TEST_CASE("plot: hostile names are escaped") {
   CHECK(render(svg).first == 0);
 }
 
+namespace {
+
+// The y coordinate of the first polyline of class `cls` in the panel of `series`, and the
+// top of that panel's frame.
+std::pair<double, double> first_y(const std::string& svg, const std::string& series, const std::string& cls) {
+  const std::size_t g = svg.find("data-series=\"" + series + "\"");
+  REQUIRE(g != std::string::npos);
+  const std::size_t rect = svg.find("<rect", g);
+  const double top = std::stod(svg.substr(svg.find(" y=\"", rect) + 4));
+  const std::size_t line = svg.find("class=\"" + cls + "\"", g);
+  REQUIRE(line != std::string::npos);
+  const std::size_t pts = svg.find("points=\"", line) + 8;
+  const std::size_t comma = svg.find(',', pts);
+  return {std::stod(svg.substr(comma + 1)), top};
+}
+
+}  // namespace
+
+TEST_CASE("plot: a quota equal to the largest value is drawn inside the frame, not on it") {
+  // The job sits exactly at its quota: the axis has headroom above it.
+  TraceWriter w;
+  const std::int64_t job = kJobTrackBase + 1;
+  w.sample(0, job, Series::heap_quota, 100 << 20);
+  w.sample(0, job, Series::file_quota, 10);
+  w.sample(0, job, Series::heap, 0);
+  w.sample(500'000, job, Series::heap, 100 << 20);
+  w.sample(500'000, job, Series::files, 10);
+  w.finish();
+  const std::string svg = plot_svg(w.take());
+  for (const char* series : {"heap", "files"}) {
+    const auto [y, top] = first_y(svg, series, "quota");
+    INFO(series);
+    CHECK(y > top + 4);  // at least 4 px below the frame's top edge
+  }
+}
+
+TEST_CASE("plot: labels are one line: a multi-line script's newlines are spaces") {
+  TraceWriter w;
+  w.name(kJobTrackBase + 1, "run sh -c for i in 1 2\ndo\n  echo $i\ndone");
+  w.sample(0, kJobTrackBase + 1, Series::heap, 4096);
+  w.finish();
+  const std::string svg = plot_svg(w.take());
+  CHECK(svg.find("run sh -c for i in 1 2 do echo $i done") != std::string::npos);
+  CHECK(svg.find("2do") == std::string::npos);
+}
+
+TEST_CASE("plot: a kill names the process that crossed and the quota, at the crossing value") {
+  TraceWriter w;
+  const std::int64_t job = kJobTrackBase + 1;
+  w.name(job, "run ./hog.sh");
+  w.sample(0, job, Series::heap_quota, 100 << 20);
+  w.sample(0, job, Series::heap, 0);
+  w.sample(400'000, job, Series::heap, 70 << 20);
+  w.instant(500'000, job, "kill",
+            R"({"resource":"heap","job":1,"pid":9551,"usage":125075456,"limit":104857600,"comm":"python3"})");
+  w.finish();
+  const std::string svg = plot_svg(w.take());
+  CHECK(svg.find("killed: pid 9551 (python3) crossed the job&apos;s heap quota: 119.3 MiB &gt; 100.0 MiB") !=
+        std::string::npos);
+  // The dot is above the quota line (a smaller y), on the kill's line.
+  const std::size_t dot = svg.find("class=\"kill-point\"");
+  REQUIRE(dot != std::string::npos);
+  const double cy = std::stod(svg.substr(svg.find("cy=\"", dot) + 4));
+  const auto [quota_y, top] = first_y(svg, "heap", "quota");
+  CHECK(cy < quota_y - 10);
+  CHECK(cy > top);
+  CHECK(render(svg).first == 0);
+}
+
 TEST_CASE("plot: bad input gets one line naming what was wrong") {
   CHECK_THROWS_WITH_AS(plot_svg("not json"), doctest::Contains("not a JSON document"), PlotError);
   CHECK_THROWS_WITH_AS(plot_svg("{\"x\":1}"), doctest::Contains("no \"traceEvents\" array"), PlotError);
   CHECK_THROWS_WITH_AS(plot_svg(R"({"traceEvents":[{"ph":"C","name":"heap","ts":1}]})"),
                        doctest::Contains("\"pid\""), PlotError);
+  // Numbers a double cannot hold exactly, or whose difference would overflow: refused.
+  CHECK_THROWS_WITH_AS(
+      plot_svg(R"({"traceEvents":[{"ph":"C","name":"heap","pid":1,"ts":1e300,"args":{"bytes":1}}]})"),
+      doctest::Contains("out of range"), PlotError);
+  CHECK_THROWS_WITH_AS(
+      plot_svg(R"({"traceEvents":[{"ph":"i","name":"exit","pid":1,"ts":-9223372036854775808},)"
+               R"({"ph":"i","name":"exit","pid":1,"ts":9223372036854775807}]})"),
+      doctest::Contains("out of range"), PlotError);
 }

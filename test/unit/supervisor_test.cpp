@@ -6,8 +6,11 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -352,4 +355,99 @@ TEST_CASE_FIXTURE(Fixture,
   CHECK_FALSE(sup.identify(ucred{0, 0, 0}, -1).inside);
   ::close(pidfd);
   ::close(self_fd);
+}
+
+namespace {
+// A child that installs a seccomp filter of its own (allow everything), then waits.
+struct Filtered {
+  pid_t pid = -1;
+  int release = -1;
+  Filtered() {
+    int ready[2], go[2];
+    REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+    REQUIRE(::pipe2(go, O_CLOEXEC) == 0);
+    pid = ::fork();
+    if (pid == 0) {
+      sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+      sock_fprog prog{1, &allow};
+      const bool ok = ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+                      ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0;
+      (void)!::write(ready[1], ok ? "1" : "0", 1);
+      char b;
+      (void)!::read(go[0], &b, 1);
+      ::_exit(0);
+    }
+    ::close(ready[1]);
+    ::close(go[0]);
+    char b = 0;
+    REQUIRE(::read(ready[0], &b, 1) == 1);
+    REQUIRE(b == '1');
+    ::close(ready[0]);
+    release = go[1];
+  }
+  ~Filtered() {
+    ::close(release);
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+}  // namespace
+
+TEST_CASE("identify: a peer under a seccomp filter we do not know is unclassified; known later, inside") {
+  // No root adopted: the test process's children are not orphans of a job here.
+  Supervisor sup{Supervisor::Options{Policy{}, false}};
+  Filtered f;
+  Parked free_peer;
+  const int fpidfd = static_cast<int>(::syscall(SYS_pidfd_open, f.pid, 0));
+  const int ppidfd = static_cast<int>(::syscall(SYS_pidfd_open, free_peer.pid, 0));
+  REQUIRE(fpidfd >= 0);
+  REQUIRE(ppidfd >= 0);
+  // Under a filter, not known: no rights, even as root; no join.
+  Caller c = sup.identify(ucred{f.pid, 0, 0}, fpidfd);
+  CHECK(c.unclassified());
+  CHECK(sup.list(c).empty());
+  CHECK(sup.list_jobs(c).empty());
+  JoinRequest j;
+  j.listener_fd = ::dup(0);
+  j.pid = f.pid;
+  const OpResult refused = sup.join(c, j);
+  CHECK(refused.err == EPERM);
+  CHECK(refused.message.find("seccomp filter") != std::string::npos);
+  // No filter, not known: outside (uid rules).
+  Caller out = sup.identify(ucred{free_peer.pid, 0, 0}, ppidfd);
+  CHECK_FALSE(out.inside);
+  sup.reclassify(out, ppidfd);
+  CHECK_FALSE(out.inside);  // still not a member: unchanged
+  // Learnt later as a member (here: adopted as a job's root): inside from the next request.
+  const JobId job = sup.adopt_root(f.pid);
+  sup.reclassify(c, fpidfd);
+  CHECK(c.inside);
+  CHECK(c.job == job);
+  const JobId job2 = sup.adopt_root(free_peer.pid);
+  sup.reclassify(out, ppidfd);
+  CHECK(out.inside);
+  CHECK(out.job == job2);
+  ::close(fpidfd);
+  ::close(ppidfd);
+}
+
+TEST_CASE_FIXTURE(Fixture, "jobs: an inside client fetches its own job only and changes no job's quotas") {
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child.pid, 0));
+  REQUIRE(pidfd >= 0);
+  const Caller in = sup.identify(ucred{child.pid, 0, 0}, pidfd);  // uid 0: a root tenant
+  REQUIRE(in.inside);
+  REQUIRE(in.job != 0);
+  REQUIRE(sup.cap_job(root, in.job, std::uint64_t{20} << 20, std::nullopt).ok());
+  JobView v;
+  CHECK(sup.fetch_job(in, in.job, v).ok());
+  CHECK(sup.list_jobs(in).size() == 1);
+  CHECK(sup.reset_job(in, in.job).err == EPERM);
+  CHECK(sup.replace_job(in, in.job, std::nullopt, std::nullopt).err == EPERM);
+  CHECK(sup.cap_job(in, in.job, std::uint64_t{1} << 40, std::nullopt).err == EPERM);
+  CHECK(sup.fetch_job(in, in.job + 1, v).err == ESRCH);
+  CHECK(sup.reset_job(in, in.job + 1).err == ESRCH);
+  REQUIRE(sup.fetch_job(root, in.job, v).ok());
+  CHECK(v.heap_quota_bytes == std::optional<std::uint64_t>(std::uint64_t{20} << 20));
+  CHECK(sup.reset_job(root, in.job).ok());  // the operator still may
+  ::close(pidfd);
 }
