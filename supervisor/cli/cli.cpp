@@ -291,6 +291,11 @@ class Parser {
     opt::add_path(*serve_, "--metrics", o.metrics,
                   "serve Prometheus metrics on http://HOST:PORT/metrics (HOST defaults to 127.0.0.1)",
                   "HOST:PORT");
+    serve_->add_flag(
+        "--metrics-per-target", o.metrics_per_target,
+        "the metrics endpoint shows every tenant's targets and jobs (pid, comm, uid, usage, quotas) "
+        "to anyone who can reach it; default: totals only (`sandbox ctl metrics` shows each caller "
+        "its own)");
     auto* oci = opt::add_path(*serve_, "--oci-listener", o.oci_listener,
                               "take containers from OCI runtimes (runc, crun, podman) on this socket "
                               "(docs/containers.md)");

@@ -65,6 +65,7 @@ struct ServeOptions {
   bool no_delegate = false;  // refuse nested jobs in joined targets (policy "delegate": false)
   int verbosity = 1;
   std::optional<std::string> metrics;  // --metrics HOST:PORT (validated by the server)
+  bool metrics_per_target = false;     // --metrics-per-target: every tenant's series on TCP too
   // --oci-listener: the socket where OCI runtimes hand over container listeners
   std::optional<std::string> oci_listener;
   mode_t oci_listener_mode = 0600;

@@ -97,13 +97,14 @@ int serve_command(const ServeOptions& options) {
       observe::MetricsServer::Options mo;
       if (metrics_address) mo.address = *metrics_address;
       mo.listen_fd = metrics_address ? -1 : metrics_fd;  // --metrics wins over an inherited socket
-      // Root's view (every target): the endpoint is for the machine's monitoring; bind it to
-      // loopback or firewall it (docs/observability.md).
-      metrics = std::make_unique<observe::MetricsServer>(io, mo, [&sup](observe::MetricsFormat f) {
-        std::string text;
-        sup.metrics(Caller{0, 0, 0}, f == observe::MetricsFormat::openmetrics, text);
-        return text;
-      });
+      // Any local user and every target can reach the endpoint (loopback too), and TCP says
+      // nothing of who asks: totals only, no series naming a tenant, unless the operator asks
+      // for every tenant's (--metrics-per-target). `ctl metrics` shows each caller its own.
+      const bool per_target = options.metrics_per_target;
+      metrics =
+          std::make_unique<observe::MetricsServer>(io, mo, [&sup, per_target](observe::MetricsFormat f) {
+            return sup.metrics_text(Caller{0, 0, 0}, f, per_target);
+          });
       metrics->start();
       if (options.verbosity >= 1)  // where it listens, unless -q
         std::fprintf(stderr, "sandbox: metrics on http://%s:%u/metrics\n",

@@ -33,6 +33,9 @@ void on_stop_signal(int) {}
 // control sessions, files being opened for targets.
 constexpr std::uint64_t kFdReserve = 64;
 constexpr std::uint64_t kMinJobBudget = 16;
+// What a join holds besides its pidfds (the listener, the open emulator's descriptors),
+// counted in its tenant's share.
+constexpr std::size_t kJoinFds = 4;
 
 // RLIMIT_NOFILE's soft limit raised to the hard limit (capped by fs.nr_open); returns the
 // limit now in force.
@@ -125,6 +128,13 @@ Supervisor::Supervisor(Options options)
   (void)target::open_fd_anchor();
   const std::uint64_t pool = fd_limit_ > kFdReserve ? fd_limit_ - kFdReserve : 0;
   job_budget_ = std::max<std::uint64_t>(kMinJobBudget, pool / std::max(1u, opt_.job_shares));
+  // A tenant (uid) may hold two jobs' shares across all its jobs: one uid starting many jobs
+  // leaves at least half of the pool to the others.
+  tenant_budget_ = std::max<std::uint64_t>(job_budget_, std::min<std::uint64_t>(pool, 2 * job_budget_));
+}
+
+std::size_t Supervisor::tenant_fds(const TenantUse& t) const {
+  return t.procs + t.joins * kJoinFds;
 }
 
 Supervisor::~Supervisor() {
@@ -155,6 +165,9 @@ JobId Supervisor::adopt_root(Pid pid, const NotifyChannel* channel) {
   const JobId job = jobs_.create(spec);
   if (channel) channel_jobs_[channel] = job;
   job_use_[job].root = pid;
+  // The tenant: whose uid the root runs as (read before its pidfd, so for a reused pid it
+  // names the wrong uid only for a process that is gone; ensure_proc then fails).
+  if (const auto st = target::status(pid)) job_use_[job].owner = st->ruid;
   if (ProcState* p = ensure_proc(pid, nullptr, job)) p->job = job;
   // Our own child (`sandbox run`'s CMD): as a subreaper we inherit its orphans, and they
   // stay in its job. (A `serve` root is someone else's child; its orphans go elsewhere.)
@@ -198,6 +211,21 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
   // A nested job uses its top job's budget: delegating cannot multiply a tenant's share.
   const JobId budget = jobs_.top(job);
   JobUse* use = job ? &job_use_[budget] : nullptr;
+  TenantUse* tenant = use ? &tenant_use_[use->owner] : nullptr;
+  if (tenant && tenant_fds(*tenant) >= tenant_budget_ && use->procs < job_budget_) {
+    // The job is within its share, its tenant is not: the same refusal, named for the uid.
+    if (why) *why = EAGAIN;
+    if (!tenant->refusing) {
+      tenant->refusing = true;
+      std::fprintf(stderr,
+                   "sandbox: uid %u holds %zu processes and %zu joins, its share of the supervisor's "
+                   "descriptors across its jobs (RLIMIT_NOFILE %llu): pid %d and further new processes of "
+                   "this uid are refused (EAGAIN) until some exit\n",
+                   static_cast<unsigned>(use->owner), tenant->procs, tenant->joins,
+                   static_cast<unsigned long long>(fd_limit_), tgid);
+    }
+    return nullptr;
+  }
   if (use && use->procs >= job_budget_) {
     if (why) *why = EAGAIN;
     if (!use->refusing) {
@@ -221,7 +249,7 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
                    std::strerror(-fd), static_cast<unsigned long long>(fd_limit_));
     return nullptr;
   }
-  if (use) ++use->procs;
+  if (use) ++use->procs, ++tenant->procs;
   ProcState p;
   p.tgid = tgid;
   p.job = job;
@@ -288,6 +316,9 @@ void Supervisor::forget_process(Pid tgid) {
     if (auto u = job_use_.find(it->second.budget); u != job_use_.end()) {
       if (u->second.procs > 0) --u->second.procs;
       if (u->second.procs < job_budget_) u->second.refusing = false;
+      TenantUse& t = tenant_use_[u->second.owner];
+      if (t.procs > 0) --t.procs;
+      if (tenant_fds(t) < tenant_budget_) t.refusing = false;
     }  // kept when empty (a few bytes per job): a later orphan of the job is still named by its root
     drop_threads(it->second);
     procs_.erase(it);  // closes the pidfd, which also leaves the epoll set
@@ -1062,6 +1093,17 @@ OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, Scope sco
   if (const std::uint64_t used = open_fds(); used + kFdReserve / 2 > fd_limit_)
     return {EMFILE, "join: the supervisor is out of file descriptors (" + std::to_string(used) +
                         " open, RLIMIT_NOFILE " + std::to_string(fd_limit_) + "); try again later"};
+  // Per tenant: a uid's joins and processes draw on one budget (two jobs' shares), so one uid
+  // joining many times cannot take what the others need.
+  if (const auto st = target::status(pid)) {
+    std::lock_guard lk(mu_);
+    const TenantUse& t = tenant_use_[st->ruid];
+    if (tenant_fds(t) + kJoinFds > tenant_budget_)
+      return {EMFILE, "join: uid " + std::to_string(st->ruid) + " holds its share of the supervisor's " +
+                          "descriptors (" + std::to_string(t.procs) + " processes, " +
+                          std::to_string(t.joins) + " joins, of " + std::to_string(tenant_budget_) +
+                          "); try again when some have ended"};
+  }
   auto listener = std::make_unique<SeccompListener>(std::move(fd));
   listener->enable_sync_wakeup();
   if (const JobId in = job_by_ancestry(pid); in != 0)
@@ -1079,6 +1121,10 @@ OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, Scope sco
   const JobId job = start_job(*listener, spec);
   std::lock_guard lk(mu_);
   if (!container.empty()) job_containers_[job] = container;
+  if (JobUse& u = job_use_[job]; !u.joined) {
+    u.joined = true;
+    ++tenant_use_[u.owner].joins;  // given back in maintain(), when the join ends
+  }
   Joined& j = joined_.emplace_back();
   j.listener = std::move(listener);
   sigset_t all, old;
@@ -1120,6 +1166,12 @@ void Supervisor::maintain() {
       if (it->listener->hung_up() || it->done.load() || it->stop.load()) {
         it->stop.store(true);
         if (const auto cj = channel_jobs_.find(it->listener.get()); cj != channel_jobs_.end()) {
+          if (const auto u = job_use_.find(cj->second); u != job_use_.end() && u->second.joined) {
+            u->second.joined = false;
+            TenantUse& t = tenant_use_[u->second.owner];
+            if (t.joins > 0) --t.joins;
+            if (tenant_fds(t) < tenant_budget_) t.refusing = false;
+          }
           release_usage(usage_key(cj->second));  // its last usage, while the job is still known
           usage_state_.erase(usage_key(cj->second));
           jobs_.remove(cj->second);  // each join is one job: it ends with its listener

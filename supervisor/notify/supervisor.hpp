@@ -128,6 +128,8 @@ class Supervisor final : public Control {
   void flush_usage();
   // What the metrics text shows to caller `c` (its own targets unless root).
   observe::MetricsSnapshot metrics_snapshot(const Caller& c);
+  // The metrics text for `c`; per_target false: totals only (the open TCP endpoint's view).
+  std::string metrics_text(const Caller& c, observe::MetricsFormat f, bool per_target);
   std::vector<sock_filter> filter_program() override;
   std::vector<sock_filter> filter_program_for(HeapRule rule) override;
   OpResult join(const Caller& c, JoinRequest request) override;
@@ -374,15 +376,25 @@ class Supervisor final : public Control {
   // Descriptors: the supervisor holds one pidfd per known process. Each job may hold at
   // most its share (Options::job_shares) of what RLIMIT_NOFILE leaves after a reserve, so one tenant that
   // starts hundreds of processes fails alone (EAGAIN, logged with the cause) and never starves the others or
-  // the control socket.
+  // the control socket. A tenant (the uid owning the jobs) may hold two shares across all its jobs, each
+  // join counted as kJoinFds (its listener, its open emulator): joining many times takes no more.
   struct JobUse {
     Pid root = 0;
+    uid_t owner = 0;  // the root's real uid: the tenant whose share the job draws on
     std::size_t procs = 0;
+    bool joined = false;    // a join of `serve` (its kJoinFds are the tenant's until it ends)
     bool refusing = false;  // logged once per episode
   };
+  struct TenantUse {
+    std::size_t procs = 0, joins = 0;
+    bool refusing = false;  // logged once per episode
+  };
+  std::size_t tenant_fds(const TenantUse& t) const;
   std::unordered_map<JobId, JobUse> job_use_;
+  std::unordered_map<uid_t, TenantUse> tenant_use_;
   std::uint64_t fd_limit_ = 0;
   std::size_t job_budget_ = 0;
+  std::size_t tenant_budget_ = 0;  // two shares, across a tenant's jobs
   JobId orphan_job_ = 0;  // the job of our own child root: its orphans are reparented to us
   // Delegation: a launcher (the process that asked) -> the nested job it asked for; its
   // descendants are in that job (job_of). And each nested job's launcher, for maintain().

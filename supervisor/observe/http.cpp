@@ -1,7 +1,14 @@
 #include <utility>  // before Asio: 1.74's awaitable.hpp uses std::exchange without it
 //
+#include <arpa/inet.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -13,10 +20,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
+#include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
 #include "observe/http.hpp"
+#include "observe/http_request.hpp"
+#include "target/unique_fd.hpp"
 
 namespace sandbox::observe {
 
@@ -50,19 +61,106 @@ ListenAddress parse_listen_address(std::string_view text) {
   return a;
 }
 
+namespace {
+
+// The uid owning the socket at the other end of `fd` -- asked of the kernel by the
+// connection's addresses (sock_diag, an exact lookup; no privilege needed) -- or nullopt
+// when no socket of this network namespace has them (a remote peer).
+std::optional<uid_t> local_peer_uid(const sockaddr_storage& local, const sockaddr_storage& remote) {
+  struct {
+    nlmsghdr nh;
+    inet_diag_req_v2 req;
+  } q{};
+  q.nh.nlmsg_len = sizeof q;
+  q.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  q.nh.nlmsg_flags = NLM_F_REQUEST;
+  q.req.sdiag_protocol = IPPROTO_TCP;
+  q.req.idiag_states = ~0u;
+  q.req.id.idiag_cookie[0] = q.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  // The peer's socket: its source is our remote end, its destination our local end.
+  if (remote.ss_family == AF_INET && local.ss_family == AF_INET) {
+    const auto& r = reinterpret_cast<const sockaddr_in&>(remote);
+    const auto& l = reinterpret_cast<const sockaddr_in&>(local);
+    q.req.sdiag_family = AF_INET;
+    q.req.id.idiag_sport = r.sin_port;
+    q.req.id.idiag_dport = l.sin_port;
+    std::memcpy(q.req.id.idiag_src, &r.sin_addr, 4);
+    std::memcpy(q.req.id.idiag_dst, &l.sin_addr, 4);
+  } else if (remote.ss_family == AF_INET6 && local.ss_family == AF_INET6) {
+    const auto& r = reinterpret_cast<const sockaddr_in6&>(remote);
+    const auto& l = reinterpret_cast<const sockaddr_in6&>(local);
+    const bool mapped = IN6_IS_ADDR_V4MAPPED(&r.sin6_addr);  // a v4 client of a dual-stack socket
+    q.req.sdiag_family = mapped ? AF_INET : AF_INET6;
+    q.req.id.idiag_sport = r.sin6_port;
+    q.req.id.idiag_dport = l.sin6_port;
+    std::memcpy(q.req.id.idiag_src, mapped ? &r.sin6_addr.s6_addr[12] : r.sin6_addr.s6_addr, mapped ? 4 : 16);
+    std::memcpy(q.req.id.idiag_dst, mapped ? &l.sin6_addr.s6_addr[12] : l.sin6_addr.s6_addr, mapped ? 4 : 16);
+  } else {
+    return std::nullopt;
+  }
+  const sandbox::UniqueFd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (!nl) return std::nullopt;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(nl.get(), &q, sizeof q, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) !=
+      static_cast<ssize_t>(sizeof q))
+    return std::nullopt;
+  alignas(nlmsghdr) char buf[1024];
+  const ssize_t n = ::recv(nl.get(), buf, sizeof buf, 0);
+  const auto* h = reinterpret_cast<const nlmsghdr*>(buf);
+  constexpr std::size_t kAnswer = NLMSG_LENGTH(sizeof(inet_diag_msg));
+  if (n < static_cast<ssize_t>(kAnswer) || h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < kAnswer ||
+      h->nlmsg_len > static_cast<std::size_t>(n))
+    return std::nullopt;  // NLMSG_ERROR (ENOENT): not a socket of this host
+  return static_cast<const inet_diag_msg*>(NLMSG_DATA(h))->idiag_uid;
+}
+
+}  // namespace
+
+std::string peer_of(int fd) {
+  sockaddr_storage local{}, remote{};
+  socklen_t ll = sizeof local, rl = sizeof remote;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0 ||
+      ::getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &rl) != 0)
+    return "";
+  if (const auto uid = local_peer_uid(local, remote)) return "uid " + std::to_string(*uid);
+  char text[INET6_ADDRSTRLEN] = "?";
+  if (remote.ss_family == AF_INET)
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(remote).sin_addr, text, sizeof text);
+  else if (remote.ss_family == AF_INET6)
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(remote).sin6_addr, text, sizeof text);
+  return "address " + std::string(text);
+}
+
 struct MetricsServer::Impl {
   Impl(asio::io_context& io_, Options o, Body b)
-      : io(io_), opt(std::move(o)), body(std::move(b)), acceptor(io_) {}
+      : io(io_), opt(std::move(o)), body(std::move(b)), acceptor(io_) {
+    if (!opt.peer_of) opt.peer_of = observe::peer_of;
+  }
+  // One connection being served. `idle`: waiting for the first byte of its next request,
+  // so it may be closed to make room (nothing of a request is lost).
+  struct Session {
+    std::shared_ptr<beast::tcp_stream> stream;
+    std::string peer;
+    bool idle = true;
+    std::chrono::steady_clock::time_point active;  // its last request began or ended
+  };
 
   awaitable<void> accept_loop(std::shared_ptr<Impl> self);
-  awaitable<void> session(std::shared_ptr<Impl> self, std::shared_ptr<beast::tcp_stream> stream);
+  awaitable<void> session(std::shared_ptr<Impl> self, std::shared_ptr<Session> s);
+  // Makes room for a connection of `peer`: false when there is none to make.
+  bool admit(const std::string& peer);
+  void close(Session& s) {
+    boost::system::error_code ignored;
+    s.stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+    s.stream->socket().close(ignored);
+  }
   void do_stop() {
     if (stopped) return;
     stopped = true;
     boost::system::error_code ignored;
     acceptor.close(ignored);
-    for (auto& w : sessions)
-      if (auto s = w.lock()) s->socket().close(ignored);
+    for (auto& s : sessions) close(*s);
     sessions.clear();
   }
 
@@ -70,12 +168,31 @@ struct MetricsServer::Impl {
   Options opt;
   Body body;
   tcp::acceptor acceptor;
-  std::vector<std::weak_ptr<beast::tcp_stream>> sessions;
-  std::size_t live = 0;
+  std::vector<std::shared_ptr<Session>> sessions;  // those holding a slot
   bool stopped = false;
   std::uint16_t port = 0;
-  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> requests{0}, evicted{0}, refused{0};
 };
+
+bool MetricsServer::Impl::admit(const std::string& peer) {
+  // The least recently active idle session among those `pick` selects, closed and freed.
+  const auto evict = [&](auto pick) {
+    std::shared_ptr<Session>* victim = nullptr;
+    for (auto& s : sessions)
+      if (s->idle && pick(*s) && (!victim || s->active < (*victim)->active)) victim = &s;
+    if (!victim) return false;
+    close(**victim);  // its coroutine sees the error and ends; its slot is free now
+    sessions.erase(sessions.begin() + (victim - sessions.data()));
+    ++evicted;
+    return true;
+  };
+  const auto mine = static_cast<std::size_t>(
+      std::count_if(sessions.begin(), sessions.end(), [&](const auto& s) { return s->peer == peer; }));
+  // A peer at its share makes room among its own connections only: it cannot push others out.
+  if (mine >= opt.max_per_peer) return evict([&](const Session& s) { return s.peer == peer; });
+  if (sessions.size() < opt.max_sessions) return true;
+  return evict([](const Session&) { return true; });
+}
 
 awaitable<void> MetricsServer::Impl::accept_loop(std::shared_ptr<Impl> self) {
   while (!stopped) {
@@ -83,69 +200,67 @@ awaitable<void> MetricsServer::Impl::accept_loop(std::shared_ptr<Impl> self) {
     tcp::socket sock = co_await acceptor.async_accept(asio::redirect_error(use_awaitable, ec));
     if (stopped || ec == asio::error::operation_aborted) break;
     if (ec) continue;  // ECONNABORTED, EMFILE, ...: the next one may do
-    if (live >= opt.max_sessions) {
-      sock.close(ec);  // a flood of scrapers gets closed connections, not our memory
+    std::string peer = opt.peer_of(sock.native_handle());
+    if (!admit(peer)) {
+      ++refused;
+      sock.close(ec);  // every slot busy mid-request (each for at most `timeout`): try again
       continue;
     }
-    auto stream = std::make_shared<beast::tcp_stream>(std::move(sock));
-    std::erase_if(sessions, [](const auto& w) { return w.expired(); });
-    sessions.push_back(stream);
-    asio::co_spawn(io, session(self, stream), asio::detached);
+    auto s = std::make_shared<Session>();
+    s->stream = std::make_shared<beast::tcp_stream>(std::move(sock));
+    s->peer = std::move(peer);
+    s->active = std::chrono::steady_clock::now();
+    sessions.push_back(s);
+    asio::co_spawn(io, session(self, s), asio::detached);
   }
 }
 
-awaitable<void> MetricsServer::Impl::session(std::shared_ptr<Impl> self,
-                                             std::shared_ptr<beast::tcp_stream> stream) {
-  ++live;
-  struct Leave {
+awaitable<void> MetricsServer::Impl::session(std::shared_ptr<Impl> self, std::shared_ptr<Session> s) {
+  struct Leave {  // however it ends, the slot is freed (unless eviction freed it already)
     Impl& impl;
-    ~Leave() { --impl.live; }
-  } leave{*self};
+    Session* s;
+    ~Leave() {
+      std::erase_if(impl.sessions, [this](const auto& p) { return p.get() == s; });
+    }
+  } leave{*self, s.get()};
+  const std::shared_ptr<beast::tcp_stream>& stream = s->stream;
+  const auto end_of_life = std::chrono::steady_clock::now() + opt.lifetime;
   try {
     beast::flat_buffer buffer(opt.max_header);  // its max_size bounds what one request may hold
     for (;;) {
-      http::request_parser<http::empty_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(opt.max_header));
-      parser.body_limit(0);
       boost::system::error_code ec;
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= end_of_life) break;
+      if (buffer.size() == 0) {
+        // Idle: evictable until the next request's first byte comes.
+        s->idle = true;
+        s->active = now;
+        stream->expires_after(
+            std::min<std::chrono::steady_clock::duration>(opt.idle_timeout, end_of_life - now));
+        const std::size_t n = co_await stream->async_read_some(buffer.prepare(opt.max_header),
+                                                               asio::redirect_error(use_awaitable, ec));
+        buffer.commit(n);
+        if (ec || stopped) break;
+      }
+      s->idle = false;
+      s->active = std::chrono::steady_clock::now();
+      HttpRequestParser parser;
+      bound(parser, opt.max_header);
+      // One deadline for the whole request, however it trickles in.
       stream->expires_after(opt.timeout);
-      co_await http::async_read(*stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
-      if (ec || stopped) break;
+      co_await http::async_read_header(*stream, buffer, parser, asio::redirect_error(use_awaitable, ec));
+      // A request with a body (chunked: a GET has none) is refused unread: no chunk is parsed.
+      if (ec || stopped || !parser.is_done()) break;
       const auto& req = parser.get();
       ++requests;
-      http::response<http::string_body> res;
-      res.version(req.version());
-      res.set(http::field::server, "sandbox");
-      std::string_view target(req.target().data(), req.target().size());
-      if (const auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
-      if (req.method() != http::verb::get && req.method() != http::verb::head) {
-        res.result(http::status::method_not_allowed);
-        res.set(http::field::allow, "GET, HEAD");
-        res.set(http::field::content_type, "text/plain; charset=utf-8");
-        res.body() = "only GET /metrics here\n";
-      } else if (target != "/metrics") {
-        res.result(http::status::not_found);
-        res.set(http::field::content_type, "text/plain; charset=utf-8");
-        res.body() = "not found: try /metrics\n";
-      } else {
-        const auto accept = req[http::field::accept];
-        const MetricsFormat f = negotiate(std::string_view(accept.data(), accept.size()));
-        res.result(http::status::ok);
-        res.set(http::field::content_type, std::string(content_type(f)));
-        res.body() = body(f);
-      }
-      res.keep_alive(req.keep_alive());
-      res.prepare_payload();
-      if (req.method() == http::verb::head) res.body().clear();  // the length stays the GET's
+      HttpResponse res = answer(req, body);
       stream->expires_after(opt.timeout);
       co_await http::async_write(*stream, res, asio::redirect_error(use_awaitable, ec));
       if (ec || !req.keep_alive() || stopped) break;
     }
   } catch (...) {
   }
-  boost::system::error_code ignored;
-  stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream->socket().close(ignored);
+  close(*s);
 }
 
 MetricsServer::MetricsServer(asio::io_context& io, Options options, Body body)
@@ -195,6 +310,14 @@ std::uint16_t MetricsServer::port() const {
 
 std::uint64_t MetricsServer::requests() const {
   return impl_->requests.load();
+}
+
+std::uint64_t MetricsServer::evicted() const {
+  return impl_->evicted.load();
+}
+
+std::uint64_t MetricsServer::refused() const {
+  return impl_->refused.load();
 }
 
 }  // namespace sandbox::observe

@@ -138,7 +138,22 @@ std::string format_metrics(const MetricsSnapshot& s, MetricsFormat f) {
 
   w.family("sandbox_nodes", "gauge", "", "Tracked nodes (process and thread nodes).");
   w.sample("", s.nodes.size());
+  if (!s.per_target) {
+    // Totals only: what an unauthenticated reader may know (no tenant is named).
+    std::uint64_t processes = 0, heap = 0, files = 0;
+    for (const auto& j : s.jobs) processes += j.processes;
+    for (const auto& n : s.nodes) heap += n.heap_bytes, files += n.open_files;
+    w.family("sandbox_jobs", "gauge", "", "Jobs (one per run or joined target).");
+    w.sample("", s.jobs.size());
+    w.family("sandbox_processes", "gauge", "", "Live processes in all jobs.");
+    w.sample("", processes);
+    w.family("sandbox_heap_bytes", "gauge", "bytes", "Heap growth accounted to all nodes.");
+    w.sample("", heap);
+    w.family("sandbox_open_files", "gauge", "", "Files all nodes hold open.");
+    w.sample("", files);
+  }
   auto per_node = [&](const char* name, const char* unit, const char* help, auto value) {
+    if (!s.per_target) return;
     w.family(name, "gauge", unit, help);
     for (const auto& n : s.nodes)
       if (const std::optional<std::uint64_t> v = value(n)) w.sample(node_labels(n), *v);
@@ -154,6 +169,7 @@ std::string format_metrics(const MetricsSnapshot& s, MetricsFormat f) {
            [](const N& n) { return n.file_quota; });
 
   auto per_job = [&](const char* name, const char* unit, const char* help, auto value) {
+    if (!s.per_target) return;
     w.family(name, "gauge", unit, help);
     for (const auto& j : s.jobs)
       if (const std::optional<std::uint64_t> v = value(j)) w.sample(job_labels(j), *v);

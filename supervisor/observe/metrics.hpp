@@ -47,6 +47,10 @@ struct MetricsSnapshot {
   std::vector<std::pair<std::string, std::uint64_t>> errors;         // by kind
   std::uint64_t listeners = 0;                                       // notify listeners served
   std::uint64_t supervisor_fds = 0, supervisor_threads = 0;
+  // false: no series names a target or a job (no pid, comm, uid, job, container label), only
+  // totals over all of them -- the view for a reader who is not authenticated (the TCP
+  // endpoint by default; docs/observability.md).
+  bool per_target = true;
 };
 
 enum class MetricsFormat {

@@ -180,13 +180,18 @@ observe::MetricsSnapshot Supervisor::metrics_snapshot(const Caller& c) {
   return s;
 }
 
-OpResult Supervisor::metrics(const Caller& c, bool openmetrics, std::string& out) {
+std::string Supervisor::metrics_text(const Caller& c, observe::MetricsFormat f, bool per_target) {
   observe::MetricsSnapshot s = metrics_snapshot(c);
   s.version = SANDBOX_VERSION;
   s.supervisor_fds = observe::count_self_fds();
   s.supervisor_threads = observe::count_self_threads();
-  out = observe::format_metrics(
-      s, openmetrics ? observe::MetricsFormat::openmetrics : observe::MetricsFormat::prometheus);
+  s.per_target = per_target;
+  return observe::format_metrics(s, f);
+}
+
+OpResult Supervisor::metrics(const Caller& c, bool openmetrics, std::string& out) {
+  out = metrics_text(
+      c, openmetrics ? observe::MetricsFormat::openmetrics : observe::MetricsFormat::prometheus, true);
   return {};
 }
 

@@ -16,6 +16,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "control/server.hpp"
@@ -84,6 +86,7 @@ struct Connection {
   asio::steady_timer deadline;
   ucred peer{};
   std::string buf;
+  oci::MessageEnd end;
   std::vector<UniqueFd> fds;
   bool too_many_fds = false;
   bool timed_out = false;
@@ -112,7 +115,8 @@ struct OciListener::Impl : std::enable_shared_from_this<OciListener::Impl> {
   stream::acceptor acceptor;
   std::vector<std::weak_ptr<Connection>> conns;
   std::size_t reading = 0;
-  std::atomic<std::size_t> admitted{0}, refused{0};
+  std::unordered_map<uid_t, std::size_t> reading_by_uid;
+  std::atomic<std::size_t> admitted{0}, refused{0}, scanned{0}, parsed{0};
   bool started = false, stopped = false;
   dev_t sock_dev = 0;
   ino_t sock_ino = 0;
@@ -139,8 +143,17 @@ awaitable<void> OciListener::Impl::accept_loop(std::shared_ptr<Impl> self) {
     stream::socket sock(io);
     sock.assign(stream(), owned.release(), ec);
     if (ec) continue;
+    // One uid's connections being read are bounded, so one peer's parse work is too.
+    if (reading_by_uid[cred.uid] >= opt.max_per_peer) {
+      ++refused;
+      log("sandbox: oci-listener: runtime pid " + std::to_string(cred.pid) + ": uid " +
+          std::to_string(cred.uid) + " has " + std::to_string(opt.max_per_peer) +
+          " connections being read already; refused");
+      continue;  // `sock` closes it
+    }
     auto c = std::make_shared<Connection>(std::move(sock), io);
     c->peer = cred;
+    ++reading_by_uid[cred.uid];
     std::erase_if(conns, [](const std::weak_ptr<Connection>& w) { return w.expired(); });
     conns.push_back(c);
     ++reading;
@@ -151,8 +164,12 @@ awaitable<void> OciListener::Impl::accept_loop(std::shared_ptr<Impl> self) {
 awaitable<void> OciListener::Impl::read(std::shared_ptr<Impl> self, std::shared_ptr<Connection> c) {
   struct Done {  // however the coroutine ends, it stops being counted
     Impl& impl;
-    ~Done() { --impl.reading; }
-  } done{*self};
+    uid_t uid;
+    ~Done() {
+      --impl.reading;
+      if (--impl.reading_by_uid[uid] == 0) impl.reading_by_uid.erase(uid);
+    }
+  } done{*self, c->peer.uid};
   std::weak_ptr<Connection> weak = c;
   c->deadline.expires_after(opt.timeout);
   c->deadline.async_wait([weak](const boost::system::error_code& ec) {
@@ -200,8 +217,9 @@ awaitable<void> OciListener::Impl::read(std::shared_ptr<Impl> self, std::shared_
       if (c->buf.size() > oci::kMaxStateBytes) break;
       eof = n == 0;
       // A runtime sends the state in one sendmsg and does not always close at once: the
-      // message ends where its JSON does.
-      complete = !c->buf.empty() && nlohmann::json::accept(c->buf);
+      // message ends where its JSON does. Only the new bytes are looked at.
+      scanned += static_cast<std::size_t>(n);
+      complete = c->end.feed(std::string_view(c->buf).substr(old));
     }
   } catch (...) {
   }
@@ -234,22 +252,16 @@ awaitable<void> OciListener::Impl::read(std::shared_ptr<Impl> self, std::shared_
 }
 
 void OciListener::Impl::handle(Connection& c) {
-  if (c.too_many_fds)
-    throw oci::OciError("more than " + std::to_string(kMaxFds) + " fds came with the message; refused");
-  const oci::ProcessState st = oci::parse_state(c.buf, c.fds.size());
+  ++parsed;  // the one parse of this connection's message
+  const oci::Message m = oci::read_message(c.buf, c.fds.size(), c.too_many_fds);
+  const oci::ProcessState& st = m.state;
   UniqueFd listener = std::move(c.fds[st.seccomp_fd]);
   c.fds.clear();  // any other fd is not ours to keep
-  const std::string id = oci::printable_id(st.id);
+  const std::string& id = m.id;
   const std::string what = "container '" + id + "' (pid " + std::to_string(st.pid) + "): ";
   if (!is_seccomp_listener(listener.get()))
     throw oci::OciError(what + "the \"seccompFd\" fd is not a seccomp listener");
-  const oci::Quotas asked = [&] {
-    try {
-      return oci::parse_metadata(st.metadata);
-    } catch (const oci::OciError& e) {
-      throw oci::OciError(what + e.what());
-    }
-  }();
+  const oci::Quotas& asked = m.quotas;
   Policy quotas;
   try {
     quotas = container_quotas(asked, opt.policy_dir);
@@ -324,6 +336,14 @@ std::size_t OciListener::admitted() const {
 
 std::size_t OciListener::refused() const {
   return impl_->refused.load();
+}
+
+std::size_t OciListener::scanned() const {
+  return impl_->scanned.load();
+}
+
+std::size_t OciListener::parsed() const {
+  return impl_->parsed.load();
 }
 
 }  // namespace sandbox

@@ -4,9 +4,12 @@
 //
 // Threads: everything here runs on the io_context's thread: the accept loop and one
 // coroutine per connection. No connection can hold that thread: reads are non-blocking and
-// bounded (oci::kMaxStateBytes, kMaxFds), a connection that has not sent a complete
-// message within Options::timeout is dropped, and at most max_clients are read at once
-// (others wait in the backlog).
+// bounded (oci::kMaxStateBytes, kMaxFds), each byte is scanned once for the end of the
+// message (MessageEnd) and the JSON is parsed once, when it is complete; a connection
+// that has not sent a complete message within Options::timeout is dropped, at most
+// max_clients are read at once (others wait in the backlog) and at most max_per_peer of
+// them for one uid (SO_PEERCRED; more are refused with a line), so a peer's parse work is
+// bounded by max_per_peer * kMaxStateBytes bytes scanned per timeout.
 //
 // Trust. The socket belongs to the runtime (root; mode 0600 by default), yet every message
 // is checked as if hostile: the JSON is validated field by field, the fd must be a seccomp
@@ -28,6 +31,7 @@
 
 #include "cli/policy.hpp"
 #include "control/control.hpp"
+#include "oci/message.hpp"
 #include "oci/oci.hpp"
 #include "target/unique_fd.hpp"
 
@@ -54,11 +58,12 @@ class OciListener {
     std::optional<std::string> policy_dir;  // where metadata's policy=NAME is NAME.json
     std::chrono::milliseconds timeout{5000};
     std::size_t max_clients = 64;
+    std::size_t max_per_peer = 16;  // connections being read for one uid
     bool verbose = false;
     std::function<void(const std::string&)> log;  // one line, no newline; default: stderr
   };
 
-  static constexpr std::size_t kMaxFds = 8;  // per message; more is refused
+  static constexpr std::size_t kMaxFds = oci::kMaxFds;  // per message; more is refused
 
   OciListener(boost::asio::io_context& io, Options options, Admit admit);
   OciListener(const OciListener&) = delete;
@@ -74,6 +79,8 @@ class OciListener {
 
   std::size_t admitted() const;  // containers handed to Admit successfully
   std::size_t refused() const;   // messages refused (each logged)
+  std::size_t scanned() const;   // bytes scanned for a message's end (the parse work; a test hook)
+  std::size_t parsed() const;    // messages parsed as JSON (once each, when complete)
 
   struct Impl;
 

@@ -2,11 +2,14 @@
 # Builds the libFuzzer harnesses with clang++ and runs each for SECONDS (default 60):
 # fuzz_protocol (the control socket's request parser) and fuzz_policy (the policy parser),
 # issue 6; fuzz_proc (the /proc text parsers: status, stat, maps, limits, the waits' signal
-# state) and fuzz_trace (the trace reader of `sandbox plot`, and the trace writer), issue 20.
+# state), fuzz_trace (the trace reader of `sandbox plot`, and the trace writer), fuzz_oci (the
+# OCI listener's message reader: containerProcessState and its fds) and fuzz_http (the
+# /metrics request reader), issue 20.
 # Only the parser sources are compiled: protocol.cpp, policy.cpp, syscalls.cpp (the policy
 # checks ABI numbers against the table; it needs libseccomp), tracker.cpp and jobs.cpp
 # (names used by the serialisers) and shim/size.cpp for the first two; target.cpp and
-# waits.cpp for fuzz_proc; trace.cpp and plot.cpp for fuzz_trace.
+# waits.cpp for fuzz_proc; trace.cpp and plot.cpp for fuzz_trace; oci.cpp (with policy.cpp and
+# syscalls.cpp) and message.cpp for fuzz_oci; metrics.cpp and http_request.cpp for fuzz_http.
 #
 # Usage: test/fuzz/run.sh [SECONDS]
 #   FUZZ_BUILD_DIR   build directory (default build-fuzz/ at the top of the tree)
@@ -47,8 +50,10 @@ declare -A sources=(
   [fuzz_policy]="supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp shim/size.cpp"
   [fuzz_proc]="supervisor/target/target.cpp supervisor/open/waits.cpp"
   [fuzz_trace]="supervisor/observe/trace.cpp supervisor/observe/plot.cpp"
+  [fuzz_oci]="supervisor/oci/oci.cpp supervisor/oci/message.cpp supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp shim/size.cpp"
+  [fuzz_http]="supervisor/observe/metrics.cpp supervisor/observe/http_request.cpp"
 )
-harnesses=(fuzz_protocol fuzz_policy fuzz_proc fuzz_trace)
+harnesses=(fuzz_protocol fuzz_policy fuzz_proc fuzz_trace fuzz_oci fuzz_http)
 headers+=("$root"/supervisor/*/*.hpp)
 for name in "${harnesses[@]}"; do
   objs=()

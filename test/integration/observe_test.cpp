@@ -602,7 +602,9 @@ TEST_CASE(
     "metrics: serve --metrics, scraped over HTTP in both formats; promtool and the OpenMetrics parser "
     "accept it; ctl metrics prints the same families") {
   const std::string sock = temp_path("metrics.sock");
-  Process serve({kSandbox, "serve", "--socket", sock, "--metrics", "127.0.0.1:0", "--verbose"});
+  // --metrics-per-target: the full view on TCP (by default, totals only: bounds_test.cpp).
+  Process serve(
+      {kSandbox, "serve", "--socket", sock, "--metrics", "127.0.0.1:0", "--metrics-per-target", "--verbose"});
   const std::string at = serve.expect_err("metrics on http://127.0.0.1:");
   const int port = std::atoi(at.c_str() + at.find("127.0.0.1:") + 10);
   REQUIRE(port > 0);

@@ -16,7 +16,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "observe/http.hpp"
 #include "observe/systemd.hpp"
@@ -154,24 +156,147 @@ TEST_CASE("http: a client that stops mid-request is dropped after the timeout") 
   CHECK(read_all(fd.get()).empty());
 }
 
-TEST_CASE("http: connections past max_sessions are closed at once; the others still work") {
+namespace {
+
+// A request on a kept-alive connection; true when its answer came (its first bytes).
+bool scrape_on(int fd) {
+  const std::string req = "GET /metrics HTTP/1.1\r\n\r\n";
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return false;
+  char buf[512];
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, 10'000) != 1) return false;
+  const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  return n > 0 && std::string_view(buf, static_cast<std::size_t>(n)).starts_with("HTTP/1.1 200");
+}
+
+// Whether the server has closed `fd` already (EOF is waiting), without blocking.
+bool closed_by_server(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, 0) != 1) return false;
+  char c;
+  return ::recv(fd, &c, 1, MSG_PEEK) == 0 || (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
+UniqueFd connect_from(const char* source, std::uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in s{};
+  s.sin_family = AF_INET;
+  REQUIRE(::inet_pton(AF_INET, source, &s.sin_addr) == 1);
+  REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&s), sizeof s) == 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  return fd;
+}
+
+// The remote address alone names the peer: lets one uid play several peers.
+std::string by_address(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  ::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  char text[INET_ADDRSTRLEN] = "?";
+  ::inet_ntop(AF_INET, &a.sin_addr, text, sizeof text);
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("http: one local peer holding every slot idle (keep-alive) does not stop a scrape") {
+  // The attack of issue 20 (4): 16 idle keep-alive connections made every scrape fail.
   auto o = loopback();
-  o.max_sessions = 2;
+  o.max_sessions = 16;
   Running r(o);
-  UniqueFd a = connect_tcp(r.server.port());
-  UniqueFd b = connect_tcp(r.server.port());
-  // Make sure both are being served (each answered one request) before the third comes.
-  for (int fd : {a.get(), b.get()}) {
-    const std::string req = "GET /metrics HTTP/1.1\r\n\r\n";
-    REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) > 0);
-    char buf[512];
-    pollfd p{fd, POLLIN, 0};
-    REQUIRE(::poll(&p, 1, 10'000) == 1);
-    CHECK(::recv(fd, buf, sizeof buf, 0) > 0);
+  std::vector<UniqueFd> held;
+  for (int i = 0; i < 16; ++i) {
+    held.push_back(connect_tcp(r.server.port()));
+    REQUIRE(scrape_on(held.back().get()));  // served once, then kept alive and left idle
   }
-  CHECK(exchange(r.server.port(), "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n").empty());
-  a.reset();
-  b.reset();
+  // The scraper (the same uid here: the worst case, it shares the attacker's share).
+  for (int i = 0; i < 10; ++i) {
+    const std::string got = exchange(r.server.port(), "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n");
+    CHECK(got.starts_with("HTTP/1.1 200"));
+  }
+  // The attacker keeps at most its share: the rest were closed to make room (seen as EOF).
+  std::size_t open = 0;
+  for (const auto& fd : held) open += closed_by_server(fd.get()) ? 0 : 1;
+  CHECK(open <= MetricsServer::Options{}.max_per_peer);
+}
+
+TEST_CASE("http: a peer at its share that trickles bytes keeps only its share; others are served") {
+  auto o = loopback(std::chrono::milliseconds(60'000));  // trickling is not cut short here
+  o.peer_of = by_address;
+  Running r(o);
+  std::vector<UniqueFd> attacker;
+  for (std::size_t i = 0; i < o.max_sessions; ++i) {
+    attacker.push_back(connect_from("127.0.0.2", r.server.port()));
+    REQUIRE(::send(attacker.back().get(), "G", 1, MSG_NOSIGNAL) == 1);  // mid-request: not evictable
+  }
+  for (int i = 0; i < 10; ++i) {
+    for (const auto& fd : attacker) ::send(fd.get(), "E", 1, MSG_NOSIGNAL);  // trickle
+    UniqueFd s = connect_from("127.0.0.1", r.server.port());
+    CHECK(scrape_on(s.get()));
+  }
+  // Its connections past its share were closed at accept (nothing idle of its own to evict).
+  std::size_t open = 0;
+  for (const auto& fd : attacker) open += closed_by_server(fd.get()) ? 0 : 1;
+  CHECK(open <= o.max_per_peer);
+  // Each connection past its share was refused or took one of its own idle ones' place.
+  CHECK(r.server.refused() + r.server.evicted() == o.max_sessions - o.max_per_peer);
+}
+
+TEST_CASE("http: peers filling the table idle: a new one takes the least recently active idle slot") {
+  auto o = loopback();
+  o.max_sessions = 4;
+  o.max_per_peer = 2;
+  o.peer_of = by_address;
+  Running r(o);
+  std::vector<UniqueFd> held;
+  for (const char* source : {"127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"}) {
+    held.push_back(connect_from(source, r.server.port()));
+    REQUIRE(scrape_on(held.back().get()));
+  }
+  UniqueFd s = connect_from("127.0.0.1", r.server.port());
+  CHECK(scrape_on(s.get()));
+  CHECK(closed_by_server(held[0].get()));  // the oldest idle one made room
+  for (std::size_t i = 1; i < held.size(); ++i) CHECK(scrape_on(held[i].get()));
+  CHECK(r.server.evicted() == 1);
+}
+
+TEST_CASE("http: the default peer of a loopback client is its uid, not its address") {
+  CHECK(peer_of(-1).empty());
+  auto o = loopback();
+  o.max_per_peer = 2;
+  Running r(o);
+  UniqueFd a = connect_from("127.0.0.2", r.server.port());
+  REQUIRE(scrape_on(a.get()));
+  UniqueFd b = connect_from("127.0.0.3", r.server.port());
+  REQUIRE(scrape_on(b.get()));
+  // Another address, the same uid: the same peer, so its oldest idle connection makes room.
+  UniqueFd c = connect_from("127.0.0.4", r.server.port());
+  CHECK(scrape_on(c.get()));
+  CHECK(read_all(a.get()).empty());  // EOF
+  CHECK(scrape_on(b.get()));
+  CHECK(peer_of(c.get()) == "uid " + std::to_string(::getuid()));
+}
+
+TEST_CASE("http: an idle keep-alive connection is closed after idle_timeout, a busy one after lifetime") {
+  auto o = loopback();
+  o.idle_timeout = std::chrono::milliseconds(100);
+  Running r(o);
+  UniqueFd idle = connect_tcp(r.server.port());
+  REQUIRE(scrape_on(idle.get()));
+  CHECK(read_all(idle.get()).empty());  // EOF, long before read_all's 10 s
+  auto o2 = loopback();
+  o2.lifetime = std::chrono::milliseconds(300);
+  Running r2(o2);
+  UniqueFd busy = connect_tcp(r2.server.port());
+  int served = 0;
+  while (served < 100'000 && scrape_on(busy.get()))
+    ++served;  // asks again and again until the server hangs up
+  CHECK(served >= 1);
+  CHECK(closed_by_server(busy.get()));
 }
 
 TEST_CASE("http: a busy port is a one-line error naming the address") {

@@ -39,14 +39,14 @@ struct Fixture {
   std::unique_ptr<OciListener> listener;
   std::thread thread;
 
-  Fixture() {
+  explicit Fixture(std::chrono::milliseconds timeout = std::chrono::milliseconds(300)) {
     char tmpl[] = "/tmp/oci-listener-test-XXXXXX";
     REQUIRE(::mkdtemp(tmpl) != nullptr);
     dir = tmpl;
     path = dir + "/oci.sock";
     OciListener::Options o;
     o.path = path;
-    o.timeout = std::chrono::milliseconds(300);
+    o.timeout = timeout;
     o.log = [this](const std::string& l) {
       std::lock_guard lk(mu);
       lines.push_back(l);
@@ -120,6 +120,11 @@ int memfd() {
   return static_cast<int>(::memfd_create("not-a-listener", MFD_CLOEXEC));
 }
 
+// A client that may take its time (a busy machine sends 250 KiB slowly).
+struct PatientFixture : Fixture {
+  PatientFixture() : Fixture(std::chrono::seconds(60)) {}
+};
+
 const std::string kState =
     R"({"ociVersion":"1.0.2","fds":["seccompFd"],"pid":1,"metadata":"file-quota=3","state":{"id":"c1","pid":1}})";
 
@@ -167,4 +172,86 @@ TEST_CASE_FIXTURE(Fixture, "oci listener: a client that never finishes is droppe
   CHECK(next_line(0).find("none came with the message") != std::string::npos);
   CHECK(next_line(1).find("no complete message within 300 ms; dropped") != std::string::npos);
   CHECK(listener->refused() == 2);
+}
+
+TEST_CASE_FIXTURE(PatientFixture,
+                  "oci listener: a slow 250 KiB unterminated prefix costs linear parse work") {
+  // The attack of issue 20 (8): each chunk made the whole buffer be parsed again.
+  UniqueFd slow = connect();
+  const std::string head = R"({"ociVersion":"1.0.2","annotations":{"x":")";
+  const std::string chunk(1024, 'a');
+  std::size_t sent = 0;
+  REQUIRE(::send(slow.get(), head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size()));
+  sent += head.size();
+  for (int i = 0; i < 250; ++i) {
+    REQUIRE(::send(slow.get(), chunk.data(), chunk.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(chunk.size()));
+    sent += chunk.size();
+    if (i == 125) send(kState, {});  // another client meanwhile: answered while this one trickles
+  }
+  CHECK(next_line(0).find("none came with the message") != std::string::npos);
+  slow.reset();  // it ends, unterminated
+  CHECK(next_line(1).find("message ended before its JSON did") != std::string::npos);
+  // Every byte was looked at once; only the complete message was parsed.
+  CHECK(listener->scanned() == sent + kState.size());
+  CHECK(listener->parsed() == 1);
+}
+
+TEST_CASE("oci listener: a message's end is found byte by byte, strings and escapes aside") {
+  const auto ends = [](std::vector<std::string> chunks) {
+    sandbox::oci::MessageEnd e;
+    for (const auto& c : chunks)
+      if (e.feed(c)) return true;
+    return false;
+  };
+  CHECK(ends({R"({"a":"}"})"}));
+  CHECK(!ends({R"({"a":"})"}));
+  CHECK(!ends({R"({"a":"\"})", R"(})"}));
+  CHECK(ends({R"({"a":"\\"})", R"(})"}));
+  CHECK(ends({"  {", "\"b\":[1,{}", "]", "}"}));
+  CHECK(!ends({"  {", "\"b\":[1,{}", "]"}));
+  CHECK(ends({"7"}));  // not an object: ends, and the parse refuses it
+  CHECK(ends({"}"}));  // likewise
+  CHECK(!ends({" \n\t"}));
+}
+
+TEST_CASE("oci listener: one uid has at most max_per_peer connections being read; the rest are refused") {
+  boost::asio::io_context io;
+  char tmpl[] = "/tmp/oci-listener-test-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  const std::string path = std::string(tmpl) + "/oci.sock";
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> lines;
+  OciListener::Options o;
+  o.path = path;
+  o.max_per_peer = 2;
+  o.log = [&](const std::string& l) {
+    std::lock_guard lk(mu);
+    lines.push_back(l);
+    cv.notify_all();
+  };
+  OciListener l(io, o, [](OciListener::Container&) { return OpResult{}; });
+  l.start();
+  std::thread t([&] { io.run(); });
+  std::vector<UniqueFd> held;
+  for (int i = 0; i < 3; ++i) {
+    held.emplace_back(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strcpy(a.sun_path, path.c_str());
+    REQUIRE(::connect(held.back().get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  }
+  {
+    std::unique_lock lk(mu);
+    cv.wait_for(lk, std::chrono::seconds(10), [&] { return !lines.empty(); });
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].find("has 2 connections being read already; refused") != std::string::npos);
+  }
+  char c;
+  CHECK(::recv(held[2].get(), &c, 1, 0) == 0);  // the third one was closed (EOF)
+  held.clear();
+  boost::asio::post(io, [&] { l.stop(); });
+  t.join();
+  ::rmdir(tmpl);
 }
