@@ -26,9 +26,9 @@ std::string rule_note(const KillReport& r) {
   if (r.rule != "kernel" || r.reserved + r.unmapped <= r.usage / 2) return s;
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "; %.1f MiB of it are PROT_NONE/MAP_NORESERVE reservations and %.1f MiB already unmapped: "
+                "; %s of it are PROT_NONE/MAP_NORESERVE reservations and %s already unmapped: "
                 "--heap-rule commit counts memory in use",
-                mib(r.reserved), mib(r.unmapped));
+                bytes_text(r.reserved).c_str(), bytes_text(r.unmapped).c_str());
   return s + buf;
 }
 

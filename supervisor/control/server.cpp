@@ -31,6 +31,7 @@
 #include <fstream>
 #include <optional>
 #include <stdexcept>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -110,6 +111,8 @@ struct Server::Impl {
   asio::signal_set signals;
   std::vector<std::weak_ptr<Session>> sessions;
   std::atomic<std::size_t> live{0};
+  // Open sessions per uid (io thread only), for Options::max_per_uid.
+  std::unordered_map<uid_t, std::size_t> per_uid;
   bool started = false;
   bool stopped = false;
   dev_t sock_dev = 0;  // the socket file we bound, to remove it only if it is still ours
@@ -128,11 +131,12 @@ class Session : public std::enable_shared_from_this<Session> {
         wake_writer_(srv_->io),
         watchdog_(srv_->io) {
     srv_->live.fetch_add(1);
+    ++srv_->per_uid[caller_.uid];
   }
   ~Session() {
     // Normally close() ran; this is for sessions destroyed with the io_context.
     if (sub_) srv_->control.unsubscribe(*sub_);
-    if (!closed_) srv_->live.fetch_sub(1);
+    if (!closed_) srv_->live.fetch_sub(1), leave_uid();
   }
 
   void start() {
@@ -142,11 +146,17 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::co_spawn(srv_->io, watchdog(self), asio::detached);
   }
 
+  void leave_uid() {
+    if (const auto it = srv_->per_uid.find(caller_.uid); it != srv_->per_uid.end() && --it->second == 0)
+      srv_->per_uid.erase(it);
+  }
+
   // Drops the client now: unsent output is discarded.
   void close() {
     if (closed_) return;
     closed_ = true;
     srv_->live.fetch_sub(1);
+    leave_uid();
     if (sub_) srv_->control.unsubscribe(*std::exchange(sub_, std::nullopt));
     boost::system::error_code ignored;
     sock_.close(ignored);
@@ -662,6 +672,19 @@ awaitable<void> Server::Impl::accept_loop(std::shared_ptr<Impl> self) {
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) != 0) continue;
     UniqueFd peer(peer_pidfd(fd, cred.pid));
     const Caller caller = control.identify(cred, peer.get());
+    // A bound per tenant: one uid's connections (each bounded in memory and time) cannot fill
+    // the server's descriptors for every other uid. Root outside is the operator: not bounded.
+    if (!(caller.uid == 0 && !caller.inside)) {
+      const auto it = per_uid.find(cred.uid);
+      if (it != per_uid.end() && it->second >= opt.max_per_uid) {
+        const std::string line = protocol::error_response(
+            "", EMFILE,
+            "uid " + std::to_string(cred.uid) + " already holds " + std::to_string(it->second) +
+                " connections to this server, its limit: close some first");
+        (void)!::send(owned.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        continue;  // closes it
+      }
+    }
     stream::socket sock(io);
     sock.assign(stream(), owned.release(), ec);
     if (ec) continue;

@@ -50,6 +50,7 @@ class Server {
     std::chrono::milliseconds line_timeout{10000};  // to finish a line once begun
     std::size_t max_queue = 1 << 20;                // unsent response/event bytes per client
     std::size_t max_fds = 8;                        // descriptors a session may hold unclaimed
+    std::size_t max_per_uid = 128;                  // open connections per uid (not root's outside)
     std::string version = "unknown";                // answered by `version`
     // An inherited listening Unix socket (systemd socket activation) to serve instead of
     // binding `path`; the server then neither creates nor removes a socket file.

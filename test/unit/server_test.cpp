@@ -8,6 +8,7 @@
 //
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -56,7 +57,10 @@ class FakeControl : public Control {
     std::int64_t files = 0;
   };
 
-  Caller identify(const ucred& peer, int) override { return Caller{peer.uid, peer.gid, peer.pid}; }
+  Caller identify(const ucred& peer, int) override {
+    return Caller{peer.uid, peer.gid, peer.pid, tenants.load(), tenants.load() ? JobId{1} : JobId{0}};
+  }
+  std::atomic<bool> tenants{false};  // every peer is a process of job 1 (inside), else outside
   OpResult register_node(const Caller& c, Pid pid) override {
     record({"register", c, pid});
     if (pid < 1) return {EINVAL, "pid must be positive"};
@@ -567,6 +571,54 @@ TEST_CASE("server: a thousand clients at once each get their answer") {
   CHECK(h.server->session_count() == kClients);
   clients.clear();
   CHECK(h.wait_sessions(0));
+}
+
+TEST_CASE("server: one uid's connections are bounded; another uid and the operator are still served") {
+  Harness h([](Server::Options& o) {
+    o.max_per_uid = 3;
+    o.mode = 0666;
+  });
+  h.control.tenants = true;  // tenants' connections: bounded per uid, whatever the uid
+  std::vector<std::unique_ptr<Client>> held;
+  for (int i = 0; i < 3; ++i) {
+    held.push_back(std::make_unique<Client>(h.path));
+    CHECK(held.back()->ask(R"({"op":"version"})")["ok"] == true);
+  }
+  Client fourth(h.path);
+  std::vector<std::string> lines;
+  CHECK(fourth.closed_by_server(&lines));
+  REQUIRE(lines.size() == 1);
+  CHECK(json::parse(lines[0])["error"] == "EMFILE");
+  CHECK(lines[0].find("connections to this server") != std::string::npos);
+  if (::geteuid() == 0) {  // another uid at the same moment: served
+    const pid_t child = ::fork();
+    if (child == 0) {
+      int ok = ::setgroups(0, nullptr) == 0 && ::setresgid(65534, 65534, 65534) == 0 &&
+               ::setresuid(65534, 65534, 65534) == 0;
+      const int s = ok ? ::socket(AF_UNIX, SOCK_STREAM, 0) : -1;
+      sockaddr_un a{};
+      a.sun_family = AF_UNIX;
+      std::strncpy(a.sun_path, h.path.c_str(), sizeof a.sun_path - 1);
+      char buf[512] = {};
+      ok = s >= 0 && ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+           ::write(s, "{\"op\":\"version\"}\n", 17) == 17 && ::read(s, buf, sizeof buf - 1) > 0 &&
+           std::strstr(buf, "\"ok\":true") != nullptr;
+      ::_exit(ok ? 0 : 1);  // no doctest handlers in the child
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    CHECK(status == 0);
+  }
+  held.pop_back();  // one closed: the uid may connect again
+  CHECK(h.wait_sessions(2));
+  Client again(h.path);
+  CHECK(again.ask(R"({"op":"version"})")["ok"] == true);
+  if (::geteuid() == 0) {  // the operator (root, outside) is never bounded
+    h.control.tenants = false;
+    Client op1(h.path), op2(h.path);
+    CHECK(op1.ask(R"({"op":"version"})")["ok"] == true);
+    CHECK(op2.ask(R"({"op":"version"})")["ok"] == true);
+  }
 }
 
 TEST_CASE("server: socket creation") {
