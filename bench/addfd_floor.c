@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* bench_addfd_floor ITERS [continue|checks|delay NS]: the floor of the mechanism for a tracked open+close,
  * against which `sandbox run --heap-quota ...` is compared (issue 11). A minimal supervisor:
  * the child installs a filter that notifies openat and close (with WAIT_KILLABLE_RECV, as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench.h: what every bench_* program shares. Each program takes an iteration count as
  * argv[1], runs the measured loop, and prints one line "ns/op <value>" on stdout (plus
  * optional "key <value>" lines before it). Built with -O2 and never sanitized: these

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* bench_brk ITERS: raw brk() moving the break one page up, then back down; ns/op is per
  * brk call (each is one notification). The growth is charged every time when tracked (the
  * heap counter never decreases): ITERS/2 pages in all. */

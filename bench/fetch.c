@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* bench_fetch ITERS: the ABI's fetch(&stats, getpid()) (x86-64 number 452 by default),
  * answered entirely by the supervisor. Run it on a registered self (`sandbox run --track`).
  * Natively on Linux >= 6.5, 452 is fchmodat2, which fails at once on these arguments:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* bench_fork_storm ITERS [CHILDREN]: ITERS times, fork CHILDREN (default 200) children that
  * exit at once, then reap them all; ns/op is per storm. */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* bench_getpid ITERS: the raw getpid system call (glibc does not cache it): never notified. */
 #define _GNU_SOURCE
 #include <sys/syscall.h>

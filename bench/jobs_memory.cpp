@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // jobs_memory: what the job model keeps per process, measured with the allocator's own
 // counters (mallinfo2) -- the job bookkeeping of issue 13, apart from the per-process state
 // the supervisor keeps whatever the scope. Prints "bytes/process <live> <ended-with-history>".

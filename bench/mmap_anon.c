@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* bench_mmap_anon ITERS: mmap(4 KiB, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS) +
  * munmap. The mmap is notified (and charged when tracked); munmap never is. */
 #define _GNU_SOURCE

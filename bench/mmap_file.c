@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* bench_mmap_file ITERS: mmap(4 KiB of a file, PROT_READ, MAP_PRIVATE) + munmap. The filter
  * only notifies mmap with MAP_ANONYMOUS|MAP_PRIVATE, so this must run at native speed. */
 #define _GNU_SOURCE

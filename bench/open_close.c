@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* bench_open_close ITERS [threads T | procs P]: open("/dev/null") + close, ITERS times per
  * worker. With T threads or P processes, every worker does ITERS pairs after a common start;
  * ns/op is wall time divided by the total number of pairs (the inverse of throughput). */

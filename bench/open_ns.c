@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* bench_open_ns ITERS ns|fifo
  *   ns:   unshare(CLONE_NEWUSER | CLONE_NEWNS) first (as root), then open("/dev/null") + close,
  *         ITERS times: tracked, every open runs in an executor that joined those namespaces.

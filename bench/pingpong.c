@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* bench_pingpong ITERS: the floor of any notification round trip. Two processes pinned to
  * the same CPU (sched_setaffinity) bounce one byte over two pipes; ns/op is per round trip. */
 #define _GNU_SOURCE

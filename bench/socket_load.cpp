@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // socket_load: a bounded load generator for the control socket (issue 3's load test).
 //
 //   socket_load SOCKET PID CLIENTS SECONDS

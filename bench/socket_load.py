@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Load test of the control socket (issue 3), bounded in count and time, loopback only.
 
 A `sandbox serve` supervises 8 targets running an open/close loop (bench_open_close, joined

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* bench_spawn ITERS CMD [ARG...]: fork + execvp(CMD) + waitpid, ITERS times; ns/op is the
  * wall time of one complete run. Used for the end-to-end and launch benchmarks, so that the
  * harness's own start-up cost is outside the measurement. Fails if CMD fails. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* bench_thread_nodes THREADS: starts THREADS threads (THREADS - 1 besides the main one), each
  * registering itself with the ABI's register(gettid()) (451 by default), prints "ready THREADS
  * PPID" and waits until stdin is closed. The harness reads the supervisor's VmRSS/VmHWM meanwhile:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 # A minimal control-socket client (docs/protocol.md): fetch one node and print the answer.
 # Usage: client.py [--socket PATH] PID [SOCKET]
 # The socket is found as `sandbox ctl` finds it: --socket (or SOCKET), else $SANDBOX_SOCKET,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* file_hog: opens /dev/null again and again without ever closing it.
  *
  * Shows the file quota. Each successful open adds 1 to the program's openfile_count (a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* heap_hog: allocates 10 MiB per step, forever, and touches every page of it.
  *
  * Shows the heap quota. Each malloc(10 MiB) is a private anonymous mmap of 10 MiB + 4 KiB,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* seed_test: the tracker & limiter seed's own test, as a program that runs unchanged on the
  * patched kernel and under `sandbox run`: only plain syscall(451..455) (tracker_limiter.h).
  *

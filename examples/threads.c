@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* threads: 8 threads that each allocate with anonymous mmap and open/close files N times.
  *
  * Shows leader/thread attribution and exact counting under concurrency. Every change made

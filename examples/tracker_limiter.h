@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tracker_limiter.h: the five system calls of the tracker & limiter kernel patch, as plain
  * syscall() wrappers, so the same program runs on the patched kernel and under `sandbox run`.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 # A worker that registers itself with the tracker-limiter ABI and caps its own heap and files.
 import ctypes, os, sys, time
 libc = ctypes.CDLL(None, use_errno=True)

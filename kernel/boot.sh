@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Boots the patched kernel under QEMU with an initramfs holding a tiny static init
 # (kernel/initramfs/init.c) and the given static programs under /cases. init runs each
 # program and prints its transcript on the serial console framed by "@@@ CASE" markers

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the patched Linux 6.1 bzImage: Debian's linux-source-6.1 + patches/*.patch,
 # configured as tinyconfig + config/tracker.config. The image is cached under
 # $CACHE/<sha256 of the patches, the fragment and this script's recipe version>/,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # install_docs.cmake: installs the documentation (run by `cmake --install` through install(CODE);
 # packaging/CMakeLists.txt sets _sandbox_src, _sandbox_docdir and _sandbox_doc_stage first).
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # manpages.sh OUTDIR SANDBOX SANDBOX_SHIM: writes the man pages, gzipped, into OUTDIR, all made
 # by help2man from the built programs' own --help and --version (nothing here lists an option):
 #   sandbox.1.gz and sandbox-shim.1.gz, and a page for every subcommand, at any depth, whose

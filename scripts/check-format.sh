@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Fails if any C/C++ source of the project is not clang-format clean (.clang-format).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the project and runs the built-in example: a heap hog under a 100 MiB quota,
 # killed by the supervisor with a one-line message; then the seed's own test program,
 # written for the kernel patch's five system calls, unchanged under the sandbox.

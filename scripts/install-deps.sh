@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs everything the project needs on a fresh Debian 12 machine (idempotent).
 # Build + tests: compiler, CMake, libseccomp, Boost.Asio, nlohmann/json, doctest, CLI11 (header-only: the
 # command lines of sandbox and sandbox-shim).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The sanitizer job (issue 6): builds the project with -DSANDBOX_SANITIZE=ON (ASan+UBSan on
 # the supervisor, sandbox_core and what links it; the probes, examples and stress targets
 # that run inside the filter stay uninstrumented) in build-asan/, and runs the unit and

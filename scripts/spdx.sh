@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # spdx.sh [--check] [FILE...]: gives every source file of the project its
-# `SPDX-License-Identifier:` line (https://spdx.org/licenses/), or with --check only reports the
 # files whose line is missing or wrong (one line each; exit 1 if any). Without FILEs: every file
 # git knows in the tree (tracked, and untracked but not ignored), else every file under it.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The test command (README; CI runs exactly this through .ci/run). Installs what the project
 # needs, builds with warnings as errors, prints what the host can do (test/host/host_caps:
 # which host-dependent tests run in which form), and runs every test with CTest: unit (the

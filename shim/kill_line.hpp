@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // kill_line: the one line a quota kill is reported with, on the stderr of whoever launched
 // the target: `sandbox run` (from the supervisor's event) and `sandbox-shim` (from the
 // server's `killed` event line). One format for both; no JSON, no Boost.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sandbox-shim: puts CMD under a running `sandbox serve`.
 //
 //   sandbox-shim [--socket PATH] [--heap-quota SIZE] [--file-quota N] [--scope job|process] [--track]

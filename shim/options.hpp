@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // options: every setting `sandbox` and `sandbox-shim` take on their command lines, declared
 // once -- its flag, its policy key, its protocol field, its help text and its value parser --
 // and the CLI11 glue both use, so a setting has one name and one syntax everywhere

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // shim: the launcher side of the sandbox, small enough for any launcher to embed.
 //
 // In a freshly forked child, shim_exec() installs the seccomp program with a new listener

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // size: the small value parsers every launcher needs -- SIZE, and a quota (a limit or
 // unlimited) -- as the CLI, policies, `sandbox ctl` and `sandbox-shim` take them. Lives in
 // the shim library, below both the shim and the supervisor.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * init for the parity VM: runs every program in /cases (sorted by name), each in a
  * fresh working directory with stdout and stderr captured to files, then prints the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cli: one CLI11 parser for all of `sandbox` (see cli.hpp). The settings shared with
 // sandbox-shim come from shim/options.hpp; this file adds the commands and what only they take.
 #include "cli/cli.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // cli: argv -> a command and its options, with one CLI11 parser for every command and
 // subcommand of `sandbox` (the settings themselves are declared once in shim/options.hpp,
 // which sandbox-shim shares). Pure parsing: bad input throws UsageError with one line naming

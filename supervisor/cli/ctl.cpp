@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ctl: `sandbox ctl` (see ctl.hpp).
 #include "cli/ctl.hpp"
 

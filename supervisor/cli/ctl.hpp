@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ctl: `sandbox ctl`, a client of the control socket (docs/protocol.md) with one
 // subcommand per operation. Blocking I/O: one request, one response (watch: a stream).
 // Its arguments are parsed with the rest of `sandbox` (cli.cpp).

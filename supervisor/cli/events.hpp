@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // events: how the CLI reports what happened to targets on stderr.
 #pragma once
 

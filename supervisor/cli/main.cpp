@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // sandbox: argv -> command (cli/cli.cpp). Wiring only.
 #include "cli/cli.hpp"
 

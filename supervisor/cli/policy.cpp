@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // policy: parses the JSON policy format documented in policies/README.md.
 // The parser is strict on purpose: unknown keys, duplicate keys, wrong types and
 // out-of-range values are all errors, each reported as one line naming the JSON path

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // policy: the JSON policy file format (schema in policies/README.md) and its parser.
 // A policy says which quotas a run imposes, where the five ABI calls live (or that
 // they are off), and which handled syscalls are notified. Command-line flags override it.

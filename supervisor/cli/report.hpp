@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // report: what a run used -- `sandbox run --summary` (one line) and `--output FILE` (JSON,
 // schema in docs/jobs.md, "What a run used"). Pure: values in, text out.
 #pragma once

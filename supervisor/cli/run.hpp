@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // run: `sandbox run` -- launch CMD through the shim, supervise it, report how it ended.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // serve: `sandbox serve` -- a long-running supervisor that targets join through
 // `sandbox-shim --socket PATH`, with the control socket for everyone else.
 #pragma once

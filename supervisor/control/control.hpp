@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // control: what a client of the supervisor may ask of it from outside the targets -- the
 // five operations, list, watch, and (for `sandbox serve`) letting a new target join.
 //

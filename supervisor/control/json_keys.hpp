@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // json_keys: strict reading of JSON objects shared by the policy parser (cli/policy.cpp)
 // and the control protocol (control/protocol.cpp): nlohmann keeps the last of two equal keys
 // silently; DuplicateKeyFinder, used as the parser callback, finds the first duplicate and

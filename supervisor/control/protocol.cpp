@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // protocol: parsing requests and building response/event lines (see protocol.hpp).
 #include "control/protocol.hpp"
 

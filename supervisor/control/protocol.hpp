@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // protocol: the control socket's schema (docs/protocol.md) -- newline-delimited JSON, one
 // request object per line, one response per request, events on `watch`.
 //

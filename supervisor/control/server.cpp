@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // server: the control socket's sessions (see server.hpp for the threading and the limits).
 //
 // Boost.Asio 1.74 with C++20 coroutines: the accept loop, and per session a reader, a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // server: the control socket -- a Unix stream socket speaking the newline-delimited JSON of
 // docs/protocol.md (schema in protocol.*), answered through a Control.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ABI family: the five operations as system calls inside a target (451-455 by default),
 // answered entirely by the supervisor with the kernel patch's return values.
 #include <cerrno>

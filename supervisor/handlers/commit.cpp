@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The commit rule (--heap-rule commit): Linux's commit charge, followed call by call.
 //
 // The charge of an address space lives in its CommitMap (model/commit.hpp, pure). Each

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Files family: open, openat, openat2, creat and close.
 //
 // Opens by a tracked task are performed by the supervisor on the target's behalf (see

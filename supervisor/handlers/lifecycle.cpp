@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Lifecycle family: exit, exit_group, execve/execveat, and credential changes -- the events
 // that end nodes or make the supervisor's cached view of a task stale.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Memory family: brk and anonymous private mmap (the filter notifies no other mmap), the
 // limit changes and the clones that decide what those calls are checked against.
 //

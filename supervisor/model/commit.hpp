@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // commit: the commit rule's accounting of one address space -- Linux's own commit charge
 // (Committed_AS) as strict overcommit (vm.overcommit_memory=2) computes it, in bytes.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "model/jobs.hpp"
 
 #include <algorithm>
@@ -256,7 +257,8 @@ void Jobs::leave(Pid tgid, Ending how, int code) {
     if (job->live > 0) --job->live;
     if (!job->spec.keep_history) continue;
     const Ending end = how == Ending::unknown && job->killed ? Ending::killed : how;
-    job->ended.push_back(ProcessRecord{tgid, mem.argv0, mem.peak_heap, mem.peak_files, end, end == how ? code : -1});
+    job->ended.push_back(
+        ProcessRecord{tgid, mem.argv0, mem.peak_heap, mem.peak_files, end, end == how ? code : -1});
   }
 }
 

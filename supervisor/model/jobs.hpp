@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // jobs: the job model -- quotas that cover a command and every process it starts, together.
 //
 // A job is what one seccomp listener supervises: `sandbox run`'s command and everything it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tracker: the pure accounting and quota model -- the contract of docs/semantics.md.
 //
 // Events in, decisions out: the five operations with their error numbers, attribution of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Jobs at the edge: which job a process is in, accounting its calls, killing a whole job,
 // and the outside operations on jobs. The model (shares, totals, quotas) is jobs.*.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // notify: the seccomp notification fd -- receive, respond, id_valid, addfd.
 //
 // Handlers talk to the kernel edge only through NotifyChannel, so tests can feed

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // supervisor: the notify loop and the per-target state it owns.
 //
 // One thread runs serve() for a listener: receive a notification, dispatch it through the
@@ -395,7 +396,7 @@ class Supervisor final : public Control {
   std::uint64_t fd_limit_ = 0;
   std::size_t job_budget_ = 0;
   std::size_t tenant_budget_ = 0;  // two shares, across a tenant's jobs
-  JobId orphan_job_ = 0;  // the job of our own child root: its orphans are reparented to us
+  JobId orphan_job_ = 0;           // the job of our own child root: its orphans are reparented to us
   // Delegation: a launcher (the process that asked) -> the nested job it asked for; its
   // descendants are in that job (job_of). And each nested job's launcher, for maintain().
   std::unordered_map<Pid, JobId> launchers_;

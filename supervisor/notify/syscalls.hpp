@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // syscalls: the single table of handled system calls.
 //
 // Every row says which syscall (x86-64 number), which handler answers it, which policy

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include <utility>  // before Asio: 1.74's awaitable.hpp uses std::exchange without it
 //
 #include <arpa/inet.h>

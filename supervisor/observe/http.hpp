@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // http: the /metrics endpoint -- a small HTTP/1.1 server (Boost.Beast) that answers
 // GET /metrics with the text from a callback and 404 for anything else.
 //

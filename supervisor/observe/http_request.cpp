@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // http_request: see http_request.hpp.
 #include "observe/http_request.hpp"
 

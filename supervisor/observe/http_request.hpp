@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // http_request: the /metrics server's request reader, with no socket (http.cpp reads the
 // bytes; the fuzz harness test/fuzz/fuzz_http.cpp feeds them directly): the parser bounded
 // as the server reads, and the answer to one request.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // metrics: a snapshot of the supervisor as OpenMetrics text (or the older Prometheus text
 // format 0.0.4, for scrapers and the node_exporter textfile collector that do not ask for
 // OpenMetrics) -- the names, labels and their cardinality are in docs/observability.md.

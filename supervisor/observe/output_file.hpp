@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // output_file: a file the supervisor writes for the user (`run -o`, `run --trace`, `plot -o`).
 //
 // The supervisor is usually root and its targets are hostile; a target may be able to write

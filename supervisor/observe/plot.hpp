@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // plot: a trace (trace.hpp's Chrome trace-event JSON) drawn as one self-contained SVG --
 // heap and open files over time for the job and its top processes, the quotas as dashed
 // lines, kills marked. No script, no links, no external fonts (generic families only), so

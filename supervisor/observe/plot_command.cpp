@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // `sandbox plot TRACE [-o FILE.svg]`: reads the trace, writes the SVG (observe/plot.*).
 #include <cerrno>
 #include <cstdio>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // recorder: `sandbox run --trace FILE` -- the supervisor's events (raw usage included) into a
 // TraceWriter, and the writer's text into FILE.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The supervisor seen from outside over time: usage events (raw for the trace, coalesced
 // for watchers) and the metrics snapshot. Members of Supervisor, run with mu_ held unless
 // they take it themselves.

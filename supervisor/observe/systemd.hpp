@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // systemd: socket activation and readiness notification, by the documented protocols
 // (sd_listen_fds(3), sd_notify(3)), without libsystemd.
 //

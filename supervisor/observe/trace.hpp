@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // trace: usage over time as Chrome trace-event JSON, the format Perfetto (ui.perfetto.dev)
 // and chrome://tracing open -- {"traceEvents": [...]} with
 //   "ph":"C"  counter samples: heap bytes, open files, and the quotas, per process and per job

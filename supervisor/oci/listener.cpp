@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // oci_listener: see oci_listener.hpp for the threading, the limits and the trust checks.
 #include <utility>  // before Asio: 1.74's awaitable.hpp uses std::exchange without it
 //

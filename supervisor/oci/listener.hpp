@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // oci_listener: `sandbox serve --oci-listener PATH` -- the socket where OCI runtimes (runc,
 // crun; podman and Kubernetes through them) hand over a container's seccomp listener, with
 // the container's state as JSON (oci.hpp), so the supervisor serves the container.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // message: the OCI listener's message reader, with no socket (listener.hpp reads the
 // bytes and fds; the fuzz harness test/fuzz/fuzz_oci.cpp feeds it directly): where a
 // runtime's message ends, and what it says.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // oci: the formats an OCI runtime (runc, crun) and `sandbox` share -- pure, no system calls.
 //
 //  - the `linux.seccomp` object of a bundle's config.json that makes the runtime notify

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // oci_profile: `sandbox oci-profile` -- prints the linux.seccomp object of oci.hpp, or sets
 // it in a bundle's config.json in place (docs/containers.md).
 #pragma once

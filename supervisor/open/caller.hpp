@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // caller: what an open needs to learn from the calling thread before it is performed --
 // its memory, read as the kernel's own copy_from_user() would read it, and whether its
 // fd table has a free slot. Called without the supervisor's lock (a read may wait: a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // open_emulation: see the header. Everything here runs on the notify thread that called
 // init(); the only state is the per-thread credential cache and a few descriptors opened
 // at init (our procfs, our root, our mount namespace).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // open_emulation: performs a target's open/openat/openat2/creat inside the supervisor,
 // exactly as the kernel would have done it for the target thread, so the supervisor knows
 // the result before the target sees it. The file is then installed in the target with

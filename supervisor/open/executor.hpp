@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // executor: opens performed inside a target's namespaces, with its credentials as they
 // hold there. A target in namespaces other than the supervisor's (user, mount, network,
 // IPC, UTS, cgroup) gets its opens from an executor: a process forked from the supervisor

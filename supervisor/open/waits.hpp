@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // waits: opens that wait (a FIFO without a partner, a lease being broken, a device, FUSE or
 // NFS) run on a serving thread of their own, never holding the supervisor's lock. This
 // watches them, so that what ends the target's own wait ends ours:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Reading the "Key:\tvalue" texts of /proc (status, limits-like files): pure string work,
 // one parser for every room that reads them (target, open emulation, waits).
 #pragma once

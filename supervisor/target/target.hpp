@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // target: what the supervisor can learn about, or do to, a target task from outside --
 // /proc, pidfds, cross-process memory access, kcmp, prlimit. Thin wrappers, errors as
 // -errno; no policy and no accounting here.

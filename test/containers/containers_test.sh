@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # End-to-end: containers run by an OCI runtime under `sandbox serve --oci-listener`
 # (docs/containers.md). One runtime per run:
 #   containers_test.sh runc|crun|podman SANDBOX_BIN PROBE_BIN

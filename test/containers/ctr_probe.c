@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // ctr_probe: the program inside the test containers (test/containers/containers_test.sh).
 // Static, so the rootfs needs nothing else. Runs its argv as steps, in order:
 //   heap MIB          grow the break by MIB MiB, 1 MiB at a time (each page touched)

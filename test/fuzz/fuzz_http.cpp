@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // fuzz_http: libFuzzer harness for the /metrics server's request reader (issue 20):
 // supervisor/observe/http_request.hpp, fed as the server feeds it -- the bytes of a
 // connection, cut into reads (the first input byte chooses their size), into a buffer of at

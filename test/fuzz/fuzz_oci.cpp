@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // fuzz_oci: libFuzzer harness for the OCI listener's message reader (issue 20): a runtime's
 // containerProcessState JSON and the fds that came with it (supervisor/oci/message.hpp).
 // The first input byte is the fd metadata (the low 4 bits: how many fds came, 0-15, more

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // fuzz_policy: libFuzzer harness for the policy parser (issue 6). Any bytes go to
 // sandbox::parse_policy(). A PolicyError is the expected answer to a bad policy, and its
 // message must be one line naming the origin; anything else -- another exception type, a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // fuzz_proc: libFuzzer harness for the /proc text parsers (issue 20). A target controls parts
 // of what the supervisor reads from /proc -- its comm (in status and stat, with any bytes
 // but NUL, parentheses and newlines included), its cmdline, its maps' file names -- so every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // fuzz_protocol: libFuzzer harness for the control socket's request parser (issue 6).
 // Any bytes go to sandbox::protocol::parse_request(); the contract checked (protocol.hpp,
 // docs/protocol.md): it never throws, never crashes, and

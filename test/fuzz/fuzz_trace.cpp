@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // fuzz_trace: libFuzzer harness for the trace reader of `sandbox plot` and for the trace
 // writer behind it (issue 20). A trace is a file anyone may hand to `sandbox plot`, and its
 // names (comm, argv) come from targets. The first byte chooses:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the libFuzzer harnesses with clang++ and runs each for SECONDS (default 60):
 # fuzz_protocol (the control socket's request parser) and fuzz_policy (the policy parser),
 # issue 6; fuzz_proc (the /proc text parsers: status, stat, maps, limits, the waits' signal

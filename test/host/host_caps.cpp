@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // host_caps: prints what this machine can do that the tests depend on, and what each
 // missing capability weakens (scripts/test.sh runs it first, so a CI log says which case
 // every host-dependent test ran). Exit status 0, or 1 when the host lacks what the

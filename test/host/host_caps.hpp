@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // host_caps: what this machine can do, found out rather than assumed. The tests ask it
 // before they assert a property that depends on the host (32-bit emulation, seccomp
 // notification features, kcmp, pidfds, user namespaces, the CPU count), assert the

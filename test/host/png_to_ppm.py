@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """png_to_ppm: decode a PNG (8-bit greyscale, RGB or RGBA; not interlaced) with the standard
 library only and write it as a binary PPM (P6) to stdout, alpha composited over white.
 Tests use it to look at the pixels of a plot that rsvg-convert rendered.

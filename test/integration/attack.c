@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* attack: the trust tests' hostile target (test/integration/trust_test.cpp). One case per
  * argv[1]; each prints key=value lines with what it achieved. Runs inside the filter under
  * test, so never sanitizer-instrumented. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Integration tests for issue 20's per-tenant bounds: each shared resource of `sandbox serve`
 // with one tenant (uid) at its bound while another is served normally (docs/security.md,
 // "Per-tenant bounds"), and the /metrics endpoint without a cross-tenant leak or a lock-out.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Integration tests for issue 6's escapes: each tries a way out of the accounting and
 // asserts that it fails (docs/security.md lists them with the test names).
 #include <sys/socket.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // harness: running the sandbox's binaries from the integration tests -- one-shot commands
 // with captured output, and long-lived processes driven line by line over pipes.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * heap_attacks: issue 10 item 4's escapes through the prediction of results, run for real
  * under `sandbox run` by memory_escape_test.cpp. Each mode drops to uid 65534 first (the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The two heap rules (issue 24, docs/memory.md) with real programs: what a user trips over
 // under the kernel rule (threads, multiprocessing, git) passes under the commit rule at
 // the same quota, and a real allocation is killed under both. The kill sizes are printed

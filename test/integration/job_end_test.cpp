@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An honest end of a job (issue 24): when CMD exits while processes of its job still run,
 // `sandbox run` says so (a line, --summary, -o, the trace), and kills them (the default) or,
 // with --wait-job[=DURATION], waits for them, at most DURATION (docs/jobs.md).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* jobs_target: process trees for the job tests (issue 13). Runs inside the filter under
  * test; prints key=value lines.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Jobs (issue 13): a quota covers the program the user ran and every process it starts,
 // with real programs (sh, python3, make, gcc) and the tree builder jobs_target.c. Each
 // case runs under the default --scope job, where it must be killed, and under --scope

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The doctest main of the integration test binary. SANDBOX_TEST_EXCLUDE (comma-separated
 // test-case name patterns) leaves cases out, and says so: the sanitizer job uses it for the
 // cases that run the sandbox binary itself INSIDE a target under a quota, where an

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Issue 10 item 4: heap escapes through the prediction of results. Each test runs the
 // real attack (test/integration/heap_attacks.c, as uid 65534) under a real `sandbox run`
 // and asserts it is counted or killed (docs/security.md lists them with these names).

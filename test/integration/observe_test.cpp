@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Integration tests for issue 14, with real programs: the trace of a real run (and its
 // plot), live usage events from `watch`, the metrics of a real `serve` checked by promtool
 // and by a strict OpenMetrics parser, and `serve` started the way systemd starts it.

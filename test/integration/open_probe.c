@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* open_probe: targets for the tests of opens that wait (test/integration/open_test.cpp).
  * One case per argv[1]; each prints "key=value" lines. Every process that opens registers
  * itself, so every open and close here is performed by the supervisor. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Opens that wait, under `sandbox run` and `sandbox serve` (issue 11): a FIFO whose partner
 // is another tracked process, a signal to a target waiting in such an open, a lease whose
 // holder releases it with a tracked close, a path in userfaultfd-backed memory whose handler

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The files the supervisor writes for the user (issue 20 "Every file the supervisor writes is
 // safe", issue 24 "-o"): -o, --trace and `sandbox plot -o` are opened before CMD runs, never
 // through a symlink, never a FIFO or a device; a target that swaps the name during the run

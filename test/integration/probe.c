@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* probe: the integration tests' target program. One case per argv[1]; each prints what it
  * observes as "key=value" lines (errno names, counter deltas), never addresses or timings.
  * Built without sanitizers: it runs inside the filter under test. It avoids malloc and

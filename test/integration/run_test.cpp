@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Integration tests: real targets (probe.c, the examples) under a real `sandbox run`.
 // Each test runs the supervisor binary, captures what the target and the supervisor print,
 // and asserts the contract of docs/semantics.md on it.

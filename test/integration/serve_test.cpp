@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Integration tests for the control socket: a real `sandbox serve` (and `sandbox run`'s own
 // socket) over a real Unix socket, real targets joined with sandbox-shim, `sandbox ctl` as
 // the client. Also the guard: the supervisor's death takes its targets with it.

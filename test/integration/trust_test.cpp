@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Integration tests for issue 10 ("Trust"): each runs a real attack against a real
 // `sandbox run` / `sandbox serve` and asserts that it is stopped (docs/security.md lists them).
 #include <sys/socket.h>

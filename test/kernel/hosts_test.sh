@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # kernel/boot.sh, kernel/build.sh and the parity harness on simulated hosts: hosts without
 # /dev/kvm, with a /dev/kvm that does not work, and with broken inputs. Each scenario
 # asserts the outcome (a TCG boot that runs the case, or one line naming the cause) and

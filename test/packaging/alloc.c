@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* alloc MIB: allocates MIB mebibytes in 1 MiB malloc blocks and touches every page, then
  * prints "allocated MIB MiB" and exits 0. The packaging test runs it natively, under a quota
  * it fits in, and under one it does not (where the installed sandbox must kill it). */

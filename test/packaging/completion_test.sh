@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # completion_test.sh COMPLETION_FILE [POLICY_DIR]: the bash completion (packaging/bash-completion/
 # sandbox), with the `sandbox` and `sandbox-shim` found in PATH (the build's, or the installed
 # ones when deb_test.sh runs this in its scratch root). Each case completes a command line in a

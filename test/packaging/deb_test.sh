@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # deb_test.sh BUILD_DIR VERSION ALLOC COMPLETION_TEST: builds the .deb with cpack from BUILD_DIR,
 # checks its control data, then installs it with `dpkg -i` into a scratch root and uses the
 # installed copy there, then removes and purges it.

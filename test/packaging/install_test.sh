@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # install_test.sh BUILD_DIR SOURCE_DIR: `cmake --install` into a DESTDIR, with prefix /usr and with
 # prefix /usr/local, and checks where everything went (packaging/CMakeLists.txt):
 #   - exactly sandbox and sandbox-shim in PREFIX/bin, no test or bench program;

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """links.py ROOT [FILE...]: every link in the installed tree under ROOT resolves (only in the
 installed FILEs, absolute paths as installed, when given: `links.py / $(dpkg -L sandbox)`).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """policies/policy.schema.json (issue 16): every shipped policy validates against it, and the
 schema agrees with the sandbox's own parser, document by document.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Soak (issue 20): `sandbox serve` with honest tenants of different uids doing real work
 while a hostile tenant loops attacks, bounded in time (SOAK_SECONDS, default 20).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Stress driver (issue 6): the supervisor under load, bounded in count and time.
 
   threads    64 threads mmap and open/close at once for STRESS_SECONDS (default 30) under

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* stress_target: the programs the stress driver (stress.py) runs under the sandbox.
  * Built without sanitizers: it runs inside the filter under test. Every mode logs its own
  * successful calls (per thread, in memory, no allocation while it works) and reports them

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Unit tests for the one command-line parser of `sandbox` (supervisor/cli/cli.cpp) and the
 // option table it shares with sandbox-shim (shim/options.hpp): each friction point of issue 16.
 #include "cli/cli.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The commit rule's accounting of one address space (model/commit.hpp): mmap, munmap,
 // mprotect, mremap and fork sequences, charge by charge.
 #include "model/commit.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The /metrics HTTP server (real sockets on loopback) and the systemd protocols
 // (socket activation's environment, readiness datagrams).
 #include <utility>  // before Asio (1.74)

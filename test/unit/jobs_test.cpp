@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The job model: a quota over a command and every process it starts (issue 13).
 #include "model/jobs.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The metrics text: every family named, typed and helped; counters end in _total; OpenMetrics
 // ends with # EOF; hostile label values escaped; both formats accepted by the reference
 // parsers (promtool for the Prometheus text, prometheus_client's strict OpenMetrics parser).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Unit tests for the OCI listener socket (supervisor/oci/listener.*): hostile runtime
 // messages over a real Unix socket -- bad JSON, no fd, several fds, too many fds, a fd that
 // is no seccomp listener, a huge message, a client that never finishes -- each refused with

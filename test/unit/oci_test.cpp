@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Unit tests for the OCI formats (supervisor/oci/oci.*): the linux.seccomp profile generated from
 // the syscall table, compiled the way an OCI runtime compiles it and compared verdict by
 // verdict with our own BPF filter; the listener metadata; config.json editing; and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // opening::fd_table_has_room with the RLIMIT_NOFILE the supervisor keeps between opens
 // (files.cpp): a kept value that is stale low costs a read, never a false "full"; a full
 // table is found full whatever was kept. Against a real child whose table is filled.

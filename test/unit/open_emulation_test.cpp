@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Tests for supervisor/open/emulation.*: a real child process sets up a context (cwd,
 // umask, a dirfd, fd 0, uid 65534 when asked), then, on command over a pipe, opens a path
 // itself and reports what it got; the test emulates the same open as that child and

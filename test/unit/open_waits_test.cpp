@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // opening::signal_would_interrupt: when a waiting open is answered ERESTARTSYS. Answering it
 // with no signal left for the thread would show the target errno 512, so each condition is
 // pinned here.

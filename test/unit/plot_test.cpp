@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The plot: a self-contained SVG (no script, no links) with the job and the top processes,
 // quotas dashed, kills marked; rsvg-convert renders it; bad traces get a one-line error.
 #include "observe/plot.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one parser of /proc's "Key:\tvalue" texts (target/proc_text.hpp).
 #include "target/proc_text.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Unit tests for the control socket's schema (supervisor/control/protocol.*): every op, every field
 // error with its message, hostile input (huge numbers, deep nesting, invalid UTF-8, NUL
 // bytes, random bytes), and the response, event and filter encodings.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Unit tests for what a run reports (supervisor/cli/report.*): the --summary line and the -o
 // document, with what was left running when CMD exited.
 #include "cli/report.hpp"

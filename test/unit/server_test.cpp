@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Unit tests for the control socket server (supervisor/control/server.*) and `sandbox ctl`
 // (supervisor/cli/ctl.*): the real Server on a real socket in a temporary directory, answered
 // by a FakeControl. Every op, id echo and order, the bad-input list (malformed, unknown op,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The notify loop and its handlers against a mock notification channel: notifications are
 // fed in as a real target would send them (from a parked child process, so /proc and
 // process_vm_* have a real task to look at) and the exact response bytes are checked.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The trace writer: valid Chrome trace-event JSON, coalescing that keeps extremes and the
 // last value, bounded output, hostile names escaped.
 #include "observe/trace.hpp"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The accounting model against the contract (docs/semantics.md), rule by rule.
 #include "model/tracker.hpp"
 

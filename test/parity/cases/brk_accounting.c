@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* brk: growth of the page-aligned break counts, shrinking and failures do not. */
 #include "tl.h"
 

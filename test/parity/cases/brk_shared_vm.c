@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The break belongs to the address space, not to the process: a CLONE_VM child or a
  * vfork child moves it, then the parent grows it from where it really is (issue 12 row 2).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The break across untracked brk calls (issue 22, 3 and 4). Only a thread is registered
  * (its own node); the main thread is never tracked, and its brk calls share the mm.

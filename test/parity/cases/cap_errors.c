@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* resource_cap(): every error, in the contract's order, and "quotas already set". */
 #include "tl.h"
 

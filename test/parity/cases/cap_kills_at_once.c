@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* resource_cap on a node that is already over kills at once, the caller's own or another's. */
 #include "tl.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* close: EBADF counts nothing; never below zero; any successful close subtracts. */
 #include "tl.h"
 

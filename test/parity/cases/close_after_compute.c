@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A close that finished long ago is not one in flight (issue 22, 2). A thread closes
  * fd N and then computes in user space, making no further system call the tracker sees:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A pool of threads that reuse fd numbers: each closes its file and then waits in read();
  * the numbers are taken again by pipe() and dup() and closed by the main thread, then

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A thread closes fd N and then blocks in read(); N is made again without an open the
  * tracker sees (dup2, dup3, F_DUPFD, an O_PATH open) or with a tracked open, and the main

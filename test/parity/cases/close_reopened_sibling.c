@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * Thread X (registered) closes fd N and then blocks in read(); the main thread opens a
  * file (tracked) and gets N in the same table. A third registered thread Z then closes N,

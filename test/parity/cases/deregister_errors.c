@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* deregister(): every error. */
 #include "tl.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* dup, dup2, dup3, F_DUPFD, pipe, pipe2, memfd, close_range and close-on-exec never count. */
 #include "tl.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* 8 threads allocating, opening and closing at once: every change lands, exactly once. */
 #include "tl.h"
 

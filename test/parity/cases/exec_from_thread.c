@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A non-leader thread calls execve: the other threads die, the exec'ing thread takes
  * over the process id. The leader's node survives the exec and keeps counting; the

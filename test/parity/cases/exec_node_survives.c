@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A node survives execve; close-on-exec closes do not count; the new image's brk counts. */
 #include "tl.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A node goes when its process exits; once wait() returned, every call on that pid says so. */
 #include "tl.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* fetch(): every error, including unwritable and partly writable buffers. */
 #include "tl.h"
 

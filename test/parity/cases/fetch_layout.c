@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* fetch() fills exactly 24 bytes: pid, 4 zero bytes of padding, heapsize, openfile_count. */
 #include "tl.h"
 

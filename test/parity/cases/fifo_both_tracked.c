@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A FIFO's reader and writer, both tracked, in two processes: both opens proceed. */
 #include "tl.h"
 

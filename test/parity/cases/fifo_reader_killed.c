@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A killed target's blocked FIFO open ends with it (issue 22, 5). A registered child
  * blocks opening a FIFO for reading and is SIGKILLed; once waitpid() has returned, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * FIFO opens that wait for a partner in the same process (two threads, both tracked), and
  * the ones that do not wait: O_RDWR, a non-blocking reader, a non-blocking writer without

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A process capped at 3 open files: closes make room, the 4th concurrent open is SIGKILL. */
 #include "tl.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A thread capped at 2 files opens a 3rd: the whole process is killed. */
 #include "tl.h"
 

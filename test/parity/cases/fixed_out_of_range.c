@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * MAP_FIXED where the kernel refuses the address itself: above TASK_SIZE - len (ENOMEM)
  * and below mmap_min_addr without CAP_SYS_RAWIO (EPERM). Nothing is mapped, nothing

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A forked child is not tracked until it registers; its changes never reach the parent's node. */
 #include "tl.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A process capped at 1 MiB of heap: reaching the quota is fine, going over is SIGKILL. */
 #include "tl.h"
 

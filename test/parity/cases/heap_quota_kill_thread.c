@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A thread capped on its own node goes over: the whole process is killed. */
 #include "tl.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The break is mm->brk, not the end of the [heap] mapping: munmap or mprotect part of the
  * heap, then grow it with brk -- only the growth of the break counts (issue 12 row 1).

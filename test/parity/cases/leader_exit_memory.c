@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The leader calls pthread_exit and stays a zombie (no mm, empty maps, zeros in its
  * status); the last thread's brk and mmap are predicted from its own /proc entries

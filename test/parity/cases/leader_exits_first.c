@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The leader thread exits (pthread_exit) while another thread runs: the leader's node
  * stays until the whole process is gone and still counts the other thread's changes,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* The leader's node is capped; an unregistered thread's allocations push it over. */
 #include "tl.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Anonymous private mmap counts its page-aligned length; munmap/mremap/mprotect never subtract. */
 #include "tl.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * More anonymous mmap refusals of 6.1 that must count nothing, and near-limit mappings
  * that must count: huge offsets (ignored for anonymous memory); MAP_FIXED over

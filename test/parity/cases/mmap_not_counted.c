@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* File-backed and shared mappings never count, private or not. */
 #include "tl.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * MAP_FIXED_NOREPLACE fails with EEXIST over any mapping, with or without MAP_FIXED
  * beside it (6.1's do_mmap adds MAP_FIXED to it, then looks), and counts nothing;

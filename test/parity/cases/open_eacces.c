@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* EACCES on open counts nothing: a mode 000 file opened by uid 1000. */
 #include "tl.h"
 

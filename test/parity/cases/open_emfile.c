@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Opens past RLIMIT_NOFILE (EMFILE) count nothing; the ones that fit count. */
 #include <sys/resource.h>
 

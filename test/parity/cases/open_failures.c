@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Opens that fail count nothing: ENOENT, EEXIST, ENOTDIR, EISDIR, EINVAL, EFAULT, ENAMETOOLONG. */
 #include <linux/openat2.h>
 

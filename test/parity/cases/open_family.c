@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* open, openat, openat2, creat (also O_PATH and O_CLOEXEC) each add 1; close subtracts 1. */
 #include <linux/openat2.h>
 

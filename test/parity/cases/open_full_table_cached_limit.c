@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * RLIMIT_NOFILE lowered after the process's tracked opens (which the supervisor answers
  * from a limit it keeps between opens): by setrlimit, or by prlimit from a sibling thread

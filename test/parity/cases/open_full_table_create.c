@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * O_CREAT and O_TRUNC opens in a full fd table fail with EMFILE before any lookup: no file
  * is created, none is truncated, nothing is counted.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * "Full" is about free slots below RLIMIT_NOFILE, not about how many are open: a hole below
  * the limit is found (and taken), fds open above a lowered limit leave no room, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* O_PATH opens in a full table: EMFILE, nothing counted; with room, each counts. */
 #include <linux/openat2.h>
 #include <sys/resource.h>

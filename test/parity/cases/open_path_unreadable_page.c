@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A path or an open_how in a page the target cannot read from user mode but the kernel can
  * (PROT_WRITE only, PROT_EXEC only): the open works and counts. PROT_NONE is EFAULT.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The leader calls pthread_exit; another thread then opens relative to a dirfd, to its
  * cwd, with openat2, and with O_PATH: each works and counts as the kernel counts it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * unshare(CLONE_FILES) in a thread, then openat(dirfd): the dirfd is the calling thread's,
  * not the process's. One fd number names directory "a" in the main thread's table and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* opens_wait.h: a helper for the parity cases of issue 12's file rows. */
 #ifndef OPENS_WAIT_H
 #define OPENS_WAIT_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A pid reused by a new process is a new task: the old node is gone, the new one starts
  * at zero. The reuse is forced with clone3(set_tid) (needs CAP_SYS_ADMIN or

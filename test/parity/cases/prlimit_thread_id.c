@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * prlimit() naming a thread that never made a call the supervisor saw: limits belong to
  * the thread group, so the new limit applies to the whole process at once (issue 12

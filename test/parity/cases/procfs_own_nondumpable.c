@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * procfs of a task that is not dumpable (issue 22, 1). A process that dropped from root
  * to uid 65534 (which clears its dumpable flag), and one that stays root but clears the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Quota arithmetic: equal is not over, huge heap quotas never overflow, 0 means nothing. */
 #include "tl.h"
 

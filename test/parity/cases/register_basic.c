@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* register/fetch/deregister on the caller itself: the happy path and the repeats. */
 #include "tl.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* register(): every error, and the pid argument truncated to a 32-bit int. */
 #include "tl.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A parent registers, watches and deregisters its child; deregistering stops the counting. */
 #include "tl.h"
 

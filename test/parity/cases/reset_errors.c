@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* resource_reset(): every error; reset without quotas is fine. */
 #include "tl.h"
 

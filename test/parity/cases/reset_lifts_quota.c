@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* resource_reset lifts the quotas; a new cap is then accepted and enforced from the counters. */
 #include "tl.h"
 

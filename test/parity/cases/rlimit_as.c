@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* mmap and brk refused by RLIMIT_AS count nothing. */
 #include <sys/resource.h>
 

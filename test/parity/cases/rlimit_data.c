@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* brk and mmap refused by RLIMIT_DATA count nothing; the ones that fit count. */
 #include <sys/resource.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * A soft RLIMIT_DATA of 0 with a larger hard limit: may_expand_vm()'s "Valgrind
  * workaround" lets data mappings through up to the hard limit, and they count; brk's

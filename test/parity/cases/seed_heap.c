@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The seed's shape with the heap quota doing the killing: the child caps itself at
  * 280 MiB and mallocs 30 MiB per iteration (each an mmap of 30 MiB + 4 KiB), so the

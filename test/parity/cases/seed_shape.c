@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * The seed's own test: the parent registers and caps itself, forks; the child registers
  * and caps itself at 280 MiB / 5 files, then per iteration mallocs 30 MiB and opens a

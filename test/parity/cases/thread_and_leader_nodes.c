@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A thread's change counts for the leader's node and for the thread's own node. */
 #include "tl.h"
 

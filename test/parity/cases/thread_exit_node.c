@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A thread's node goes when the thread exits; the leader's node stays. */
 #include "tl.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* Only the thread is registered: its changes count there; the leader is never tracked. */
 #include "tl.h"
 

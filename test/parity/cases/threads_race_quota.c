@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* 8 threads allocate at once against the leader's 4 MiB quota: the whole process dies. */
 #include "tl.h"
 

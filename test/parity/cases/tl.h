@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tl.h: the five tracker/limiter system calls and the transcript helpers shared by
  * the parity cases. Header-only so each case is one static binary.

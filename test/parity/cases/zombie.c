@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* A zombie (exited, not yet reaped) cannot be registered, capped or fetched. */
 #include "tl.h"
 

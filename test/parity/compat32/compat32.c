@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* parity-cflags: -m32 */
 /*
  * The i386 entry points (kernel-only: `test/parity/run --cases test/parity/compat32
