@@ -531,8 +531,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  server_gone ? "sandbox-shim: pid %d (%s) was killed: the server at %s shut down (it kills "
                                "every target when it stops)\n"
-                             : "sandbox-shim: pid %d (%s) was killed by SIGKILL from outside the sandbox "
-                               "(not a quota kill; server %s)\n",
+                             : "sandbox-shim: pid %d (%s) was killed by SIGKILL from outside the sandbox, "
+                               "not by the supervisor (server %s)\n",
                  pid, o.command[0].c_str(), o.socket->c_str());
   if (WIFEXITED(st)) return WEXITSTATUS(st);
   if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);

@@ -348,7 +348,7 @@ TEST_CASE("jobs under serve: list, fetch, cap and reset work on a job") {
   // A cap below what the job holds is enforced at once: the whole job dies.
   CHECK(s.ctl({"cap", "--job", id, "--file-quota", "0"}).status == 0);
   CHECK(t.wait() == 137);
-  s.p->expect_err("job file quota exceeded: 1 open files > limit 0");
+  s.p->expect_err("job file quota exceeded: 1 open file > limit 0");
 }
 
 TEST_CASE("jobs: a process cannot leave its job by starting a supervisor of its own") {

@@ -328,7 +328,7 @@ TEST_CASE(
     const std::string f = s.ctl({"--json", "fetch", pid}).out;
     CHECK(has(f, "\"heap_quota\":256"));
     CHECK(has(f, "\"file_quota\":64"));
-    CHECK(has(s.ctl({"list"}).out, "256 MiB        64"));
+    CHECK(has(s.ctl({"list"}).out, "268435456      64"));
   }
   {
     // Asking for more than the policy gives is no way around it; asking for less is honoured.

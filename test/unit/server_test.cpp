@@ -579,7 +579,8 @@ TEST_CASE("server: one uid's connections are bounded; another uid and the operat
     o.max_per_uid = 3;
     o.mode = 0666;
   });
-  h.control.tenants = true;  // tenants' connections: bounded per uid, whatever the uid
+  h.control.tenants = true;           // tenants' connections: bounded per uid, whatever the uid
+  ::chmod(h.dir.path.c_str(), 0755);  // another uid reaches the socket below
   std::vector<std::unique_ptr<Client>> held;
   for (int i = 0; i < 3; ++i) {
     held.push_back(std::make_unique<Client>(h.path));
