@@ -47,11 +47,11 @@ compile() {
 
 # The sources each harness links (besides its own).
 declare -A sources=(
-  [fuzz_protocol]="supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp shim/size.cpp"
-  [fuzz_policy]="supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp shim/size.cpp"
+  [fuzz_protocol]="supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp supervisor/model/commit.cpp shim/size.cpp"
+  [fuzz_policy]="supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp supervisor/model/commit.cpp shim/size.cpp"
   [fuzz_proc]="supervisor/target/target.cpp supervisor/open/waits.cpp"
   [fuzz_trace]="supervisor/observe/trace.cpp supervisor/observe/plot.cpp"
-  [fuzz_oci]="supervisor/oci/oci.cpp supervisor/oci/message.cpp supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp shim/size.cpp"
+  [fuzz_oci]="supervisor/oci/oci.cpp supervisor/oci/message.cpp supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp supervisor/model/commit.cpp shim/size.cpp"
   [fuzz_http]="supervisor/observe/metrics.cpp supervisor/observe/http_request.cpp"
 )
 harnesses=(fuzz_protocol fuzz_policy fuzz_proc fuzz_trace fuzz_oci fuzz_http)
