@@ -30,7 +30,8 @@ def check_path(where, target, base):
     global checked
     checked += 1
     path = os.path.normpath(os.path.join(base, target))
-    if not (path == root or path.startswith(root + os.sep)):
+    prefix = root if root.endswith(os.sep) else root + os.sep  # root "/" (the deb test's chroot)
+    if not (path == root or path.startswith(prefix)):
         broken.append(f"{where}: {target}: leaves the installed tree")
     elif not os.path.exists(path):
         broken.append(f"{where}: {target}: no such file")
