@@ -68,6 +68,9 @@ void check_answer(const sandbox::observe::HttpRequest& req, const sandbox::obser
       "HTTP/1.1 200 OK",
       "HTTP/1.1 404 Not Found",
       "HTTP/1.1 405 Method Not Allowed",
+      "HTTP/1.0 200 OK",  // the answer takes the request's version
+      "HTTP/1.0 404 Not Found",
+      "HTTP/1.0 405 Method Not Allowed",
       "Server: sandbox",
       "Allow: GET, HEAD",
       "Content-Type: text/plain; charset=utf-8",
