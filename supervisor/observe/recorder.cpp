@@ -203,8 +203,10 @@ void TraceRecorder::left_running(JobId id, std::size_t count,
                                  static_cast<std::uint64_t>(now.tv_nsec));
   std::string pids, comms;
   for (const auto& [pid, comm] : listed) {
-    pids += (pids.empty() ? "" : ",") + std::to_string(pid);
-    comms += (comms.empty() ? "" : ",") + json_string(comm);
+    // Appended piece by piece: GCC 12's -Wrestrict misfires on `literal + string&&` at -O3.
+    if (!pids.empty()) pids += ',', comms += ',';
+    pids += std::to_string(pid);
+    comms += json_string(comm);
   }
   writer_.instant(ts, job_track(id), "left running",
                   "{\"count\":" + std::to_string(count) + ",\"pids\":[" + pids + "],\"comms\":[" + comms +
