@@ -236,6 +236,24 @@ void tell(int status_fd, char status, const char* text, std::size_t len) {
   (void)!::send(status_fd, msg, len + 2, MSG_NOSIGNAL);  // send is not a notified call
 }
 
+// The last step of both children: wait for the parent's go, exec CMD; if that fails, say why
+// on the status socket and exit with run's status for it (127 not found, else 126).
+[[noreturn]] void exec_on_go(int status_fd, std::vector<char*>& argv) {
+  char go = 0;
+  ssize_t n;
+  do n = ::recv(status_fd, &go, 1, 0);
+  while (n < 0 && errno == EINTR);
+  if (n != 1 || go != 'g') ::_exit(kCannotRun);
+  // The listener and the sockets are O_CLOEXEC: exec drops them.
+  ::execvp(argv[0], argv.data());
+  const int err = errno;
+  char why[4096];  // no allocation: after the join, what CMD's job is charged for is CMD's
+  const int len = std::snprintf(why, sizeof why, "cannot run '%s': %s", argv[0], std::strerror(err));
+  const int status = err == ENOENT ? kNotFound : kCannotRun;
+  tell(status_fd, static_cast<char>(status), why, static_cast<std::size_t>(std::max(len, 0)));
+  ::_exit(status);
+}
+
 [[noreturn]] void child(const Options& o, const std::vector<sock_filter>& prog, int status_fd, pid_t parent) {
   // If the parent dies, CMD must not run on without anyone to report for it.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -304,19 +322,7 @@ void tell(int status_fd, char status, const char* text, std::size_t len) {
   const int len = std::snprintf(joined, sizeof joined, "J%llu",
                                 static_cast<unsigned long long>(number_field(answer, "job").value_or(0)));
   (void)!::send(status_fd, joined, static_cast<std::size_t>(len), MSG_NOSIGNAL);
-  char go = 0;
-  ssize_t n;
-  do n = ::recv(status_fd, &go, 1, 0);
-  while (n < 0 && errno == EINTR);
-  if (n != 1 || go != 'g') ::_exit(kCannotRun);
-  // The listener and the sockets are O_CLOEXEC: exec drops them.
-  ::execvp(argv[0], argv.data());
-  const int err = errno;
-  char why[4096];
-  const int len2 = std::snprintf(why, sizeof why, "cannot run '%s': %s", argv[0], std::strerror(err));
-  const int status = err == ENOENT ? kNotFound : kCannotRun;
-  tell(status_fd, static_cast<char>(status), why, static_cast<std::size_t>(std::max(len2, 0)));
-  ::_exit(status);
+  exec_on_go(status_fd, argv);
 }
 
 // ---- the parent: watches, forwards signals, reports ---------------------------------------
@@ -359,17 +365,7 @@ sandbox::KillReport kill_report(std::string_view ev) {
   std::vector<char*> argv;
   for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  char go = 0;
-  ssize_t n;
-  do n = ::recv(status_fd, &go, 1, 0);
-  while (n < 0 && errno == EINTR);
-  if (n != 1 || go != 'g') ::_exit(kCannotRun);
-  ::execvp(argv[0], argv.data());
-  const int err = errno;
-  const std::string why = std::string("cannot run '") + argv[0] + "': " + std::strerror(err);
-  const int status = err == ENOENT ? kNotFound : kCannotRun;
-  tell(status_fd, static_cast<char>(status), why.data(), why.size());
-  ::_exit(status);
+  exec_on_go(status_fd, argv);
 }
 
 // Asks for the nested job of `pid`; its id, or nullopt with the reason printed.

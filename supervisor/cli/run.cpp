@@ -399,6 +399,20 @@ KillReport kill_report_of(const json& e) {
   return r;
 }
 
+// -o FILE, opened before CMD exists and written through this descriptor at the end
+// (observe/output_file.hpp): a target that can write its directory cannot redirect it.
+// false (the reason said in one line) when it cannot be: run exits 2 before CMD starts.
+bool open_output(const RunOptions& o, std::unique_ptr<observe::OutputFile>& out) {
+  if (!o.output || *o.output == "-") return true;
+  try {
+    out = std::make_unique<observe::OutputFile>("--output", *o.output);
+    return true;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sandbox: %s\n", e.what());
+    return false;
+  }
+}
+
 // The delegate request for `child`: the run's quotas, as a join would carry them.
 std::string delegate_line(const RunOptions& o, const Policy& policy, pid_t child) {
   json j;
@@ -467,16 +481,9 @@ int run_nested(const RunOptions& o, const Policy& policy, char* const argv[]) {
     }
     throw CtlIoError("the outer supervisor closed the connection");
   };
-  // -o: opened now, before CMD exists (observe/output_file.hpp), as in a run of our own.
+  // -o: opened now, before CMD exists, as in a run of our own.
   std::unique_ptr<observe::OutputFile> output;
-  if (o.output && *o.output != "-") {
-    try {
-      output = std::make_unique<observe::OutputFile>("--output", *o.output);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "sandbox: %s\n", e.what());
-      return exit_status::usage;
-    }
-  }
+  if (!open_output(o, output)) return exit_status::usage;
   if (o.no_socket) ::unsetenv("SANDBOX_SOCKET");  // CMD finds no socket (ours would be the outer's)
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);             // CMD's orphans come to us: they stay in the nested job
   int sv[2];
@@ -656,14 +663,7 @@ int run_command(const RunOptions& options) {
   // -o: opened now, before CMD exists, and written through this descriptor at the end
   // (observe/output_file.hpp): a target that can write its directory cannot redirect it.
   std::unique_ptr<observe::OutputFile> output;
-  if (options.output && *options.output != "-") {
-    try {
-      output = std::make_unique<observe::OutputFile>("--output", *options.output);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "sandbox: %s\n", e.what());
-      return 2;
-    }
-  }
+  if (!open_output(options, output)) return exit_status::usage;
   // --trace: every event and every usage change, from the first one on.
   std::unique_ptr<observe::TraceRecorder> recorder;
   if (options.trace) {
