@@ -275,6 +275,7 @@ ojson node_object(const Node& n) {
   j["heapsize"] = n.heapsize;
   j["openfile_count"] = n.openfile_count;
   put_quotas(j, n.heap_quota_bytes, n.file_quota);
+  j["heap_rule"] = std::string(to_string(n.heap_rule));
   if (!n.container.empty()) j["container"] = n.container;
   return j;
 }

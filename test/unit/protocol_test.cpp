@@ -277,7 +277,8 @@ TEST_CASE("protocol: responses") {
                   {"heapsize", 8192},
                   {"openfile_count", 3},
                   {"heap_quota", -1},
-                  {"file_quota", -1}});
+                  {"file_quota", -1},
+                  {"heap_rule", "kernel"}});
   n.heap_quota_bytes = 100u << 20;
   n.file_quota = 10;
   j = as_json(fetch_response("\"q\"", n));
@@ -293,6 +294,7 @@ TEST_CASE("protocol: responses") {
   Node m;
   m.pid = 13;
   m.tgid = 10;
+  m.heap_rule = HeapRule::commit;  // a node of a commit-rule job says so (issue 24)
   j = as_json(list_response("2", {n, m}));
   CHECK(j["ok"] == true);
   CHECK(j["id"] == 2);
@@ -304,7 +306,8 @@ TEST_CASE("protocol: responses") {
                               {"heapsize", 0},
                               {"openfile_count", 0},
                               {"heap_quota", -1},
-                              {"file_quota", -1}});
+                              {"file_quota", -1},
+                              {"heap_rule", "commit"}});
   CHECK(as_json(list_response("", {}))["nodes"] == json::array());
 
   j = as_json(version_response("", "1.2.3"));
