@@ -158,6 +158,10 @@ class Supervisor final : public Control {
     // break cannot be below `brk_floor`, and `brk_floor_value` is mm->brk if it is there.
     std::optional<std::uint64_t> brk_floor;
     std::uint64_t brk_floor_value = 0;
+    // That growth was certain to succeed when it was let through (memory.cpp,
+    // brk_growth_certain): believed at the next tracked call unless a limit of the
+    // process was changed from outside it since.
+    bool brk_floor_certain = false;
     bool shared = false;  // other processes may use it: kcmp it against newcomers
     CommitMap commit;     // the commit rule: its mappings and charge (commit.cpp)
   };
@@ -362,6 +366,9 @@ class Supervisor final : public Control {
   Options opt_;
   Dispatch dispatch_;
   target::Overcommit overcommit_;
+  // A limit change (setrlimit/prlimit64) named a process other than its caller's: from then
+  // on an untracked brk growth is never believed unconfirmed (memory.cpp).
+  bool foreign_limit_change_ = false;
   target::AddressSpaceFacts facts_;
 
   mutable std::mutex mu_;
