@@ -37,6 +37,18 @@ void print_event(const Event& e, int level) {
     return;
   }
   if (level < 3) return;  // -vv: every event
+  if (e.kind == Event::Kind::exec && !e.exec_paths.empty()) {
+    // Paths come from the target: control characters shown as '?', so none can forge a line.
+    std::string paths;
+    for (const std::string& p : e.exec_paths) {
+      paths += (paths.empty() ? "" : ", ") + std::string(1, '\'');
+      for (const char ch : p) paths += static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f ? '?' : ch;
+      paths += '\'';
+    }
+    std::fprintf(stderr, "sandbox: pid %d: %s %s%s\n", e.pid, e.exec_failed ? "exec failed, tried" : "exec",
+                 paths.c_str(), e.container.empty() ? "" : (" (container " + e.container + ")").c_str());
+    return;
+  }
   if (!e.container.empty())
     std::fprintf(stderr, "sandbox: pid %d: %s (container %s)\n", e.pid, to_string(e.kind),
                  e.container.c_str());

@@ -458,6 +458,11 @@ std::string event_line(const Event& e) {
       j["unmapped_bytes"] = e.violation->unmapped;
     }
   }
+  if (e.kind == Event::Kind::exec && !e.exec_failed && !e.exec_paths.empty()) j["path"] = e.exec_paths.back();
+  if (e.kind == Event::Kind::exec && e.exec_failed) {
+    j["failed"] = true;
+    j["tried"] = e.exec_paths;
+  }
   if (e.job != 0) j["job"] = e.job;
   if (e.kind == Event::Kind::killed && e.job_violation) {
     j["reason"] = std::string(to_string(e.job_violation->resource));

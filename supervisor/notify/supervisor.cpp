@@ -600,6 +600,7 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
       if (e.reopened == tid) e.reopened = 0;
   Call c{ch, open, n, tid, t->tgid, p, *t, lk, pool};
   if (!job_gate(c)) return;
+  if (p.exec) settle_exec(c);  // the first call since an exec: did it run?
   switch (const Op op = dispatch_.at(n.data.nr)) {
     case Op::brk: on_brk(c); break;
     case Op::mmap: on_mmap(c); break;

@@ -192,6 +192,14 @@ class Supervisor final : public Control {
     };
     std::unordered_multimap<int, Closing> closing;
     std::vector<Pid> threads;
+    // An exec let through whose result is not known yet (lifecycle.cpp, settle_exec): the
+    // paths asked for so far and the image before them. Kept only while someone watches.
+    struct PendingExec {
+      std::vector<std::string> paths;
+      std::optional<target::ImageMark> before;
+      Pid tid = 0;  // the thread that asked
+    };
+    std::optional<PendingExec> exec;
     char comm[16] = {};      // its name, from /proc status (refreshed when its leader is learnt anew)
     bool entered = false;    // in jobs_ (job_control.cpp: job_gate)
     bool name_stale = true;  // argv[0] to be read for the report (at first sight, after exec)
@@ -305,6 +313,7 @@ class Supervisor final : public Control {
   void on_close(Call& c);             // files.cpp
   void on_exit(Call& c, bool group);  // lifecycle.cpp
   void on_execve(Call& c);            // lifecycle.cpp
+  void settle_exec(Call& c);          // lifecycle.cpp: the first call after an exec
   void on_credentials(Call& c);       // lifecycle.cpp
   void on_root_change(Call& c);       // lifecycle.cpp
   void on_rlimit_change(Call& c);     // memory.cpp

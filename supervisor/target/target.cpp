@@ -278,6 +278,20 @@ std::optional<Layout> layout(pid_t tid) {
   return parse_stat_layout(std::string_view(buf, static_cast<std::size_t>(n)));
 }
 
+std::optional<ImageMark> image_mark(pid_t tid) {
+  ImageMark m;
+  const auto l = layout(tid);
+  if (!l) return std::nullopt;
+  m.layout = *l;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/exe", tid);
+  // The link's text only (d_path): never a call into the file's own filesystem, which a
+  // target may serve (FUSE) and stall.
+  char exe[4096];
+  if (const ssize_t n = ::readlink(path, exe, sizeof exe); n > 0) m.exe.assign(exe, static_cast<std::size_t>(n));
+  return m;
+}
+
 std::optional<Layout> parse_stat_layout(std::string_view text) {
   // comm (field 2) may contain spaces and parentheses: fields restart after the last ')'.
   const std::size_t close = text.rfind(')');

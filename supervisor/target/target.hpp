@@ -81,6 +81,18 @@ struct Layout {
   std::uint64_t start_data = 0, end_data = 0, start_brk = 0;
 };
 std::optional<Layout> layout(pid_t tid);
+// What tells one image from the next: the layout (start_brk is randomised) and the
+// executable's path (/proc/<tid>/exe). Equal before and after an execve: it failed (or, with
+// ASLR off, the same program ran again at the same layout).
+struct ImageMark {
+  Layout layout;
+  std::string exe;
+  bool operator==(const ImageMark& o) const {
+    return layout.start_data == o.layout.start_data && layout.end_data == o.layout.end_data &&
+           layout.start_brk == o.layout.start_brk && exe == o.exe;
+  }
+};
+std::optional<ImageMark> image_mark(pid_t tid);
 // A guess of the page-aligned program break from /proc/<tid>/maps: the end of the last
 // [heap] mapping, or start_brk if there is none. Only a guess: munmap/mprotect split or
 // trim the heap, and mremap or a merged neighbour extend it, without moving the break.

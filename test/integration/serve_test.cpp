@@ -438,3 +438,74 @@ TEST_CASE(
   CHECK(t.wait() == 137);
   CHECK(has(t.err_so_far() + t.expect_err("killed", 5), "job heap quota exceeded"));
 }
+
+// ---- issue 24: the messages a user sees, line for line ------------------------------------
+
+TEST_CASE("serve: says where it listens, in one line") {
+  const std::string path = temp_socket("where");
+  Process p({kSandbox, "serve", "--socket", path});
+  CHECK(p.expect_err("sandbox: serving") == "sandbox: serving " + path + " (mode 0600; sandbox-shim --socket " +
+                                                  path + " -- CMD to join)");
+  p.signal(SIGTERM);
+  CHECK(p.wait() == 0);
+}
+
+TEST_CASE("shim: the line when the server shuts down, and when it is SIGKILLed") {
+  for (const int sig : {SIGTERM, SIGKILL}) {
+    CAPTURE(sig);
+    Serve s(sig == SIGTERM ? "shimterm" : "shimkill9");
+    Process shim({kShim, "--socket", s.path, "--", kProbe, "park"});
+    const std::string pid = shim.expect_out("pid=").substr(4);
+    s.p->signal(sig);
+    CHECK(s.p->wait() == (sig == SIGTERM ? 0 : 128 + SIGKILL));
+    CHECK(shim.wait() == 137);
+    CHECK(shim.expect_err("sandbox-shim:") == "sandbox-shim: pid " + pid + " (" + kProbe +
+                                                  ") was killed: the server at " + s.path +
+                                                  " shut down (it kills every target when it stops)");
+  }
+}
+
+TEST_CASE("ctl: with no serve running, one line says so and names the socket") {
+  const std::string path = temp_socket("nobody");
+  const Result r = run({kSandbox, "ctl", "--socket", path, "list"});
+  CHECK(r.status == 3);
+  CHECK(r.err == "sandbox: no sandbox serve is running at " + path +
+                     " (No such file or directory); start one with 'sandbox serve --socket " + path +
+                     "', or name another socket with --socket PATH\n");
+}
+
+TEST_CASE("ctl: cap on quotas already set: ENFILE, and the line suggests --replace") {
+  Serve s("enfilehint");
+  Parked t(s, {"--scope", "process"});
+  CHECK(s.ctl({"register", t.pid}).status == 0);
+  CHECK(s.ctl({"cap", t.pid, "--file-quota", "5"}).status == 0);
+  const Result again = s.ctl({"cap", t.pid, "--file-quota", "1"});
+  CHECK(again.status == 1);
+  CHECK(again.err == "sandbox: ctl cap " + t.pid +
+                         ": ENFILE: quotas already set (to change quotas already set, give --replace: one step, no "
+                         "moment without a limit)\n");
+}
+
+TEST_CASE("shim: --heap-rule commit through serve: a threaded program the kernel rule kills runs to its end") {
+  Serve s("heaprule");
+  const std::vector<std::string> python{"/usr/bin/python3", "-c",
+                                        "import threading\n"
+                                        "t = threading.Thread(target=lambda: sum(range(100000)))\n"
+                                        "t.start(); t.join(); print('joined')"};
+  const auto shim = [&](const char* rule) {
+    std::vector<std::string> a{kShim, "--socket", s.path, "--heap-quota", "100M", "--heap-rule", rule, "--"};
+    a.insert(a.end(), python.begin(), python.end());
+    return run(a);
+  };
+  const Result commit = shim("commit");
+  INFO(commit.out << commit.err);
+  CHECK(commit.status == 0);
+  CHECK(commit.out == "joined\n");
+  CHECK(commit.err.empty());
+  const Result kernel = shim("kernel");
+  INFO(kernel.out << kernel.err);
+  CHECK(kernel.status == 137);
+  CHECK(has(kernel.err, "sandbox-shim: killed pid "));
+  CHECK(has(kernel.err, "(kernel rule)"));
+  CHECK(has(kernel.err, "--heap-rule commit counts memory in use"));
+}
