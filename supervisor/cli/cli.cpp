@@ -216,7 +216,8 @@ class Parser {
     // The names come from the definition (visible commands only), never from a list here.
     const std::string what = path.empty() ? "command" : "subcommand";
     const std::string missing = "missing " + what, named = "unknown " + what + " " + quote_arg(unknown);
-    return (path.empty() ? "" : path + ": ") + (unknown.empty() ? missing : named) + " (one of: " + names + ")";
+    return (path.empty() ? "" : path + ": ") + (unknown.empty() ? missing : named) + " (one of: " + names +
+           ")";
   }
 
   // The help of `app` and of every command below it, each in full (for help2man and

@@ -183,9 +183,9 @@ void print_list(const json& j) {
     if (!n.is_object()) continue;
     const std::string container = str(n, "container");
     const std::string rule = str(n, "heap_rule");
-    std::printf("%-8" PRId64 " %-8" PRId64 " %-14" PRId64 " %-9" PRId64 " %-14s %-10s %-9s %s\n", num(n, "pid"),
-                num(n, "tgid"), num(n, "heapsize"), num(n, "openfile_count"), quota_bytes(n).c_str(),
-                file_quota_text(n).c_str(), rule.empty() ? "-" : rule.c_str(),
+    std::printf("%-8" PRId64 " %-8" PRId64 " %-14" PRId64 " %-9" PRId64 " %-14s %-10s %-9s %s\n",
+                num(n, "pid"), num(n, "tgid"), num(n, "heapsize"), num(n, "openfile_count"),
+                quota_bytes(n).c_str(), file_quota_text(n).c_str(), rule.empty() ? "-" : rule.c_str(),
                 container.empty() ? "-" : container.c_str());
   }
   const auto jobs = j.find("jobs");

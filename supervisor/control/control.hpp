@@ -78,7 +78,7 @@ struct Event {
   // with exec_failed every path tried (execvp's PATH search), none of which ran.
   std::vector<std::string> exec_paths;
   bool exec_failed = false;
-  std::string container;                      // served through --oci-listener: the container id
+  std::string container;  // served through --oci-listener: the container id
   // Stamped by the supervisor when the event is emitted (a coalesced usage event: when it
   // was decided to send it).
   std::uint64_t time_ns = 0;  // CLOCK_REALTIME

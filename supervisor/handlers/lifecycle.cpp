@@ -42,7 +42,8 @@ void Supervisor::on_execve(Call& c) {
   // waits for its result, seen at the process's next call (settle_exec). The path is read
   // for the message only, and the image mark before the call: both only for a watcher.
   if (!subscribers_.empty()) {
-    if (!p.exec || p.exec->tid != c.tid) p.exec.emplace(ProcState::PendingExec{{}, target::image_mark(c.tid), c.tid});
+    if (!p.exec || p.exec->tid != c.tid)
+      p.exec.emplace(ProcState::PendingExec{{}, target::image_mark(c.tid), c.tid});
     const bool at = c.n.data.nr == SYS_execveat;
     std::string path;
     if (target::read_string(c.tid, c.arg(at ? 1 : 0), 4096, path) < 0) path = "?";

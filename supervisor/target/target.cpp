@@ -288,7 +288,8 @@ std::optional<ImageMark> image_mark(pid_t tid) {
   // The link's text only (d_path): never a call into the file's own filesystem, which a
   // target may serve (FUSE) and stall.
   char exe[4096];
-  if (const ssize_t n = ::readlink(path, exe, sizeof exe); n > 0) m.exe.assign(exe, static_cast<std::size_t>(n));
+  if (const ssize_t n = ::readlink(path, exe, sizeof exe); n > 0)
+    m.exe.assign(exe, static_cast<std::size_t>(n));
   return m;
 }
 
@@ -507,7 +508,8 @@ AddressSpaceFacts address_space_facts() {
       v = v.substr(0, v.find_first_of(" \n"));
       std::uint64_t pages = 0;
       // An unreadable value: the largest gap any mapping could need (nothing is believed).
-      f.stack_guard_gap = parse_num(v, pages) && pages < (std::uint64_t{1} << 40) ? pages * kPage : ~0ULL >> 1;
+      f.stack_guard_gap =
+          parse_num(v, pages) && pages < (std::uint64_t{1} << 40) ? pages * kPage : ~0ULL >> 1;
     }
   }
   return f;

@@ -444,8 +444,8 @@ TEST_CASE(
 TEST_CASE("serve: says where it listens, in one line") {
   const std::string path = temp_socket("where");
   Process p({kSandbox, "serve", "--socket", path});
-  CHECK(p.expect_err("sandbox: serving") == "sandbox: serving " + path + " (mode 0600; sandbox-shim --socket " +
-                                                  path + " -- CMD to join)");
+  CHECK(p.expect_err("sandbox: serving") ==
+        "sandbox: serving " + path + " (mode 0600; sandbox-shim --socket " + path + " -- CMD to join)");
   p.signal(SIGTERM);
   CHECK(p.wait() == 0);
 }
@@ -481,12 +481,14 @@ TEST_CASE("ctl: cap on quotas already set: ENFILE, and the line suggests --repla
   CHECK(s.ctl({"cap", t.pid, "--file-quota", "5"}).status == 0);
   const Result again = s.ctl({"cap", t.pid, "--file-quota", "1"});
   CHECK(again.status == 1);
-  CHECK(again.err == "sandbox: ctl cap " + t.pid +
-                         ": ENFILE: quotas already set (to change quotas already set, give --replace: one step, no "
-                         "moment without a limit)\n");
+  CHECK(again.err ==
+        "sandbox: ctl cap " + t.pid +
+            ": ENFILE: quotas already set (to change quotas already set, give --replace: one step, no "
+            "moment without a limit)\n");
 }
 
-TEST_CASE("shim: --heap-rule commit through serve: a threaded program the kernel rule kills runs to its end") {
+TEST_CASE(
+    "shim: --heap-rule commit through serve: a threaded program the kernel rule kills runs to its end") {
   Serve s("heaprule");
   const std::vector<std::string> python{"/usr/bin/python3", "-c",
                                         "import threading\n"
