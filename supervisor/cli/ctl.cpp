@@ -216,12 +216,28 @@ std::string time_text(const json& j) {
   return buf;
 }
 
-// A target's name as printed: control characters shown as '?', so it cannot forge lines.
-std::string comm_text(const json& j) {
-  std::string c = str(j, "comm");
-  for (char& ch : c)
+// A target's words as printed: control characters shown as '?', so they cannot forge lines.
+std::string printable(std::string s) {
+  for (char& ch : s)
     if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
+  return s;
+}
+
+std::string comm_text(const json& j) {
+  const std::string c = printable(str(j, "comm"));
   return c.empty() ? "" : " (" + c + ")";
+}
+
+// exec: "'/usr/bin/true'", or "failed, tried 'a', 'b'".
+std::string exec_text(const json& j) {
+  if (j.value("failed", false)) {
+    std::string tried;
+    if (const auto t = j.find("tried"); t != j.end() && t->is_array())
+      for (const auto& p : *t)
+        if (p.is_string()) tried += (tried.empty() ? "'" : ", '") + printable(p.get<std::string>()) + "'";
+    return "failed, tried " + tried;
+  }
+  return "'" + printable(str(j, "path")) + "'";
 }
 
 void print_event(const json& j) {
@@ -239,6 +255,8 @@ void print_event(const json& j) {
     const std::string unit = reason == "heap" ? " bytes" : "";
     line += ": " + reason + (j.contains("openfile_count") ? " (job quota) " : " ") +
             std::to_string(num(j, "usage")) + unit + " > limit " + std::to_string(num(j, "limit")) + unit;
+  } else if (ev == "exec" && (j.contains("path") || j.contains("tried"))) {
+    line += ": " + exec_text(j);
   } else if (ev == "quota_set") {
     line += ": heap " + heap_quota_text(j) + ", files " + file_quota_text(j);
   } else if (ev == "usage") {

@@ -322,6 +322,18 @@ TEST_CASE("protocol: events") {
   CHECK(as_json(event_line(e)) == json{{"event", "registered"}, {"pid", 5}, {"tgid", 4}});
   CHECK(event_line(e).rfind("{\"event\":\"registered\"", 0) == 0);
 
+  // exec: one event per exec, the program that ran or every path tried (issue 24).
+  Event x;
+  x.kind = Event::Kind::exec;
+  x.pid = x.tgid = 6;
+  x.exec_paths = {"/usr/bin/true"};
+  CHECK(as_json(event_line(x)) ==
+        json{{"event", "exec"}, {"pid", 6}, {"tgid", 6}, {"path", "/usr/bin/true"}});
+  x.exec_failed = true;
+  x.exec_paths = {"/a/x", "/b/x"};
+  CHECK(as_json(event_line(x)) ==
+        json{{"event", "exec"}, {"pid", 6}, {"tgid", 6}, {"failed", true}, {"tried", {"/a/x", "/b/x"}}});
+
   e.kind = Event::Kind::killed;
   e.violation = Violation{5, 4, Resource::heap, 105107456, 104857600};
   CHECK(as_json(event_line(e)) == json{{"event", "killed"},
