@@ -46,7 +46,8 @@ void Supervisor::on_execve(Call& c) {
       p.exec.emplace(ProcState::PendingExec{{}, target::image_mark(c.tid), c.tid});
     const bool at = c.n.data.nr == SYS_execveat;
     std::string path;
-    if (target::read_string(c.tid, c.arg(at ? 1 : 0), 4096, path) < 0) path = "?";
+    if (target::read_string(c.tid, c.arg(at ? 1 : 0), 4096, path) < 0)
+      path.assign(1, '?');  // GCC 12 -Wrestrict: no = "?"
     if (p.exec->paths.size() < 64) p.exec->paths.push_back(std::move(path));
   }
   reply_continue(c);
