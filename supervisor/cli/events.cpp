@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/events.hpp"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "kill_line.hpp"
@@ -54,6 +57,15 @@ void print_event(const Event& e, int level) {
                  e.container.c_str());
   else
     std::fprintf(stderr, "sandbox: pid %d: %s\n", e.pid, to_string(e.kind));
+}
+
+std::string cannot_run_line(const char* cmd, int err) {
+  std::string line = std::string("sandbox: cannot run '") + cmd + "': " + std::strerror(err);
+  if (err == ENOENT && std::strchr(cmd, '/') == nullptr) {
+    const char* path = std::getenv("PATH");  // CMD's environment is ours
+    line += path ? std::string(" (searched PATH=") + path + ")" : " (searched /bin:/usr/bin: no PATH is set)";
+  }
+  return line + "\n";
 }
 
 }  // namespace sandbox

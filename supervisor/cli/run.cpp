@@ -542,7 +542,7 @@ int run_nested(const RunOptions& o, const Policy& policy, char* const argv[]) {
   do got = ::recv(go.get(), &err, sizeof err, 0);
   while (got < 0 && errno == EINTR);
   if (got == static_cast<ssize_t>(sizeof err)) {
-    std::fprintf(stderr, "sandbox: cannot run '%s': %s\n", argv[0], std::strerror(err));
+    std::fputs(cannot_run_line(argv[0], err).c_str(), stderr);
     exit_code = err == ENOENT ? exit_status::not_found : exit_status::cannot_run;
   }
   int status = 0;
@@ -812,7 +812,7 @@ int run_command(const RunOptions& options) {
   while (got < 0 && errno == EINTR);
   int exit_code = -1;
   if (got == static_cast<ssize_t>(sizeof late) && late.kind == shim::Message::failed) {
-    std::fprintf(stderr, "sandbox: cannot run '%s': %s\n", argv[0], std::strerror(late.err));
+    std::fputs(cannot_run_line(argv[0], late.err).c_str(), stderr);
     exit_code = late.err == ENOENT ? 127 : 126;
   }
 

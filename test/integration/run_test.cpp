@@ -319,14 +319,26 @@ TEST_CASE("run -vv: one exec line per exec, the program that ran, or every path 
   CHECK(lines[0].rfind("sandbox: pid ", 0) == 0);
   CHECK(lines[0].substr(lines[0].find(": exec")) == ": exec '/usr/bin/true'");
 
-  const Result missing =
-      run({"/usr/bin/env", path, kSandbox, "run", "-vv", "--no-socket", "--", "no-such-program-sandbox"});
+  // A program inside that searches PATH in vain (env uses execvp): one line, every path tried.
+  const Result missing = run(
+      {"/usr/bin/env", path, kSandbox, "run", "-vv", "--no-socket", "--", "env", "no-such-program-sandbox"});
   INFO(missing.err);
   CHECK(missing.status == 127);
   const auto tried = exec_lines(missing.err);
-  REQUIRE(tried.size() == 1);
-  CHECK(tried[0].substr(tried[0].find(": exec")) ==
+  REQUIRE(tried.size() == 2);
+  CHECK(tried[0].substr(tried[0].find(": exec")) == ": exec '/usr/bin/env'");
+  CHECK(tried[1].substr(tried[1].find(": exec")) ==
         ": exec failed, tried '/nonexistent-sandbox-a/no-such-program-sandbox', "
         "'/nonexistent-sandbox-b/no-such-program-sandbox', '/usr/bin/no-such-program-sandbox', "
         "'/bin/no-such-program-sandbox'");
+
+  // CMD itself not found: the run's own line names the search (no second line about it).
+  const Result cmd =
+      run({"/usr/bin/env", path, kSandbox, "run", "-vv", "--no-socket", "--", "no-such-program-sandbox"});
+  INFO(cmd.err);
+  CHECK(cmd.status == 127);
+  CHECK(exec_lines(cmd.err).empty());
+  CHECK(cmd.err.find("sandbox: cannot run 'no-such-program-sandbox': No such file or directory (searched "
+                     "PATH=/nonexistent-sandbox-a:/nonexistent-sandbox-b:/usr/bin:/bin)\n") !=
+        std::string::npos);
 }
