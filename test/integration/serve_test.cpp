@@ -469,7 +469,7 @@ TEST_CASE("ctl: with no serve running, one line says so and names the socket") {
   const std::string path = temp_socket("nobody");
   const Result r = run({kSandbox, "ctl", "--socket", path, "list"});
   CHECK(r.status == 3);
-  CHECK(r.err == "sandbox: no sandbox serve is running at " + path +
+  CHECK(r.err == "sandbox: ctl: no sandbox serve is running at " + path +
                      " (No such file or directory); start one with 'sandbox serve --socket " + path +
                      "', or name another socket with --socket PATH\n");
 }
