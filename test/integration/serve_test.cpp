@@ -481,10 +481,9 @@ TEST_CASE("ctl: cap on quotas already set: ENFILE, and the line suggests --repla
   CHECK(s.ctl({"cap", t.pid, "--file-quota", "5"}).status == 0);
   const Result again = s.ctl({"cap", t.pid, "--file-quota", "1"});
   CHECK(again.status == 1);
-  CHECK(again.err ==
-        "sandbox: ctl cap " + t.pid +
-            ": ENFILE: quotas already set (to change quotas already set, give --replace: one step, no "
-            "moment without a limit)\n");
+  CHECK(again.err == "sandbox: ctl cap " + t.pid + ": ENFILE: pid " + t.pid +
+                         ": quotas already set (to change quotas already set, give --replace: one step, no "
+                         "moment without a limit)\n");
 }
 
 TEST_CASE(
