@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "harness.hpp"
 
@@ -509,4 +510,23 @@ TEST_CASE(
   CHECK(has(kernel.err, "sandbox-shim: killed pid "));
   CHECK(has(kernel.err, "(kernel rule)"));
   CHECK(has(kernel.err, "--heap-rule commit counts memory in use"));
+}
+
+TEST_CASE("ctl: a node's fetch and list say which heap rule counts it") {
+  Serve s("noderule");
+  Parked commit(s, {"--scope", "process", "--heap-rule", "commit"});
+  Parked kernel(s, {"--scope", "process"});
+  CHECK(s.ctl({"register", commit.pid}).status == 0);
+  CHECK(s.ctl({"register", kernel.pid}).status == 0);
+  const auto rule = [&](const std::string& pid) {
+    return nlohmann::json::parse(s.ctl({"--json", "fetch", pid}).out).value("heap_rule", "(none)");
+  };
+  CHECK(rule(commit.pid) == "commit");
+  CHECK(rule(kernel.pid) == "kernel");
+  CHECK(has(s.ctl({"fetch", commit.pid}).out, "heap_rule       commit\n"));
+  const std::string list = s.ctl({"list"}).out;
+  INFO(list);
+  CHECK(has(list, "HEAP_RULE"));
+  CHECK(has(list, "commit"));
+  CHECK(has(list, "kernel"));
 }
