@@ -380,7 +380,8 @@ TEST_CASE("server: every op round trip, with the caller from SO_PEERCRED") {
                   {"heapsize", 42 * 4096},
                   {"openfile_count", 2},
                   {"heap_quota", 100},
-                  {"file_quota", -1}});
+                  {"file_quota", -1},
+                  {"heap_rule", "kernel"}});
   r = c.ask(R"({"op":"fetch","pid":404})");
   CHECK(r == json{{"ok", false}, {"errno", EINVAL}, {"error", "EINVAL"}, {"message", "not registered"}});
   CHECK(c.ask(R"({"op":"fetch","pid":403})")["error"] == "EPERM");
