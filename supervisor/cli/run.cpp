@@ -197,9 +197,9 @@ const char* them(std::size_t n) {
 // launcher does (a nested run: the launcher's descendants, its subreaper's view).
 struct JobEnd {
   JobId job = 0;
-  std::function<bool()> killed;                                      // a quota kill took it
+  std::function<bool()> killed;                                    // a quota kill took it
   std::function<std::vector<std::pair<Pid, std::string>>()> live;  // its live processes
-  std::function<void()> kill_all;                                    // the guard died
+  std::function<void()> kill_all;                                  // the guard died
 };
 
 // Waits until no process of the job is left, the bound passes or a termination signal
@@ -281,8 +281,8 @@ std::string wait_for_job(const JobEnd& job, const RunOptions& o, Supervisor* rec
 
 // What was left running when CMD exited, and what became of it; the leftovers that remain
 // are killed by the caller (reap_leftovers).
-LeftRunning end_of_job(const JobEnd& job, const RunOptions& o, int cmd_status, observe::TraceRecorder* recorder,
-                       Supervisor* records, Reaped& reaped) {
+LeftRunning end_of_job(const JobEnd& job, const RunOptions& o, int cmd_status,
+                       observe::TraceRecorder* recorder, Supervisor* records, Reaped& reaped) {
   if (job.killed()) return {};  // a quota kill took the job: its line said so
   const auto members = job.live();
   if (members.empty()) return {};
@@ -449,7 +449,6 @@ std::string delegate_line(const RunOptions& o, const Policy& policy, pid_t child
   ::_exit(err == ENOENT ? 127 : 126);
 }
 
-
 // The live processes below this one (a nested launcher is the subreaper of its job: every
 // live process of the job descends from it), by pid, with their names.
 std::vector<std::pair<Pid, std::string>> own_descendants() {
@@ -564,7 +563,8 @@ class NestedTrace {
 
 class NestedRun {
  public:
-  NestedRun(const RunOptions& o, const Policy& policy, char* const argv[]) : o_(o), policy_(policy), argv_(argv) {}
+  NestedRun(const RunOptions& o, const Policy& policy, char* const argv[])
+      : o_(o), policy_(policy), argv_(argv) {}
 
   // Checks, the connection, -o and --trace: all before CMD exists. -1 to go on, else the
   // exit status.
@@ -634,7 +634,8 @@ class NestedRun {
       return give_up(std::string("nested run: ") + e.what());
     }
     if (o_.verbosity >= 2)
-      std::fprintf(stderr, "sandbox: nested run: pid %d is job %u inside job %u (heap quota %s, file quota %s)\n",
+      std::fprintf(stderr,
+                   "sandbox: nested run: pid %d is job %u inside job %u (heap quota %s, file quota %s)\n",
                    child_, view_.id, view_.parent,
                    view_.heap_quota_bytes ? std::to_string(*view_.heap_quota_bytes).c_str() : "none",
                    view_.file_quota ? std::to_string(*view_.file_quota).c_str() : "none");
@@ -838,7 +839,8 @@ class Run {
       WatchFilter all;
       all.kinds = ~0u;
       all.raw_usage = true;
-      sup_.subscribe(Caller{0, 0, ::getpid()}, all, [r = recorder_.get()](const Event& e) { r->on_event(e); });
+      sup_.subscribe(Caller{0, 0, ::getpid()}, all,
+                     [r = recorder_.get()](const Event& e) { r->on_event(e); });
     }
     if (socket_path_.empty()) return -1;
     Server::Options so;
@@ -872,7 +874,8 @@ class Run {
     UniqueFd child_end(sv[1]);
     ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // CMD's orphans come to the supervisor while it lives
     const pid_t parent = ::getpid();
-    const sock_fprog prog{static_cast<unsigned short>(p_.bpf.size()), const_cast<sock_filter*>(p_.bpf.data())};
+    const sock_fprog prog{static_cast<unsigned short>(p_.bpf.size()),
+                          const_cast<sock_filter*>(p_.bpf.data())};
     child_ = ::fork();
     if (child_ < 0) {
       std::fprintf(stderr, "sandbox: fork: %s\n", std::strerror(errno));
@@ -891,8 +894,8 @@ class Run {
       if (failure.stage == shim::Stage::seccomp && failure.err == EBUSY)
         std::fprintf(stderr, "sandbox: cannot start '%s': %s\n", p_.argv[0], shim::kNestedMessage);
       else
-        std::fprintf(stderr, "sandbox: cannot start '%s': %s: %s\n", p_.argv[0], shim::stage_name(failure.stage),
-                     std::strerror(failure.err));
+        std::fprintf(stderr, "sandbox: cannot start '%s': %s: %s\n", p_.argv[0],
+                     shim::stage_name(failure.stage), std::strerror(failure.err));
       ::waitpid(child_, &status_, 0);
       return exit_status::cannot_run;
     }
@@ -907,10 +910,9 @@ class Run {
     }
     start_job();
     if (verbose_)
-      std::fprintf(stderr,
-                   "sandbox: supervising pid %d as job %u, scope %s (%zu BPF instructions, sync wake-up %s)\n",
-                   child_, job_.load(), std::string(to_string(o_.scope)).c_str(), p_.bpf.size(),
-                   sync ? "on" : "off");
+      std::fprintf(
+          stderr, "sandbox: supervising pid %d as job %u, scope %s (%zu BPF instructions, sync wake-up %s)\n",
+          child_, job_.load(), std::string(to_string(o_.scope)).c_str(), p_.bpf.size(), sync ? "on" : "off");
     return -1;
   }
 
@@ -945,8 +947,8 @@ class Run {
     }
     g_child = 0;
     const JobId job = job_.load();
-    JobEnd end{job, [this, job] { return sup_.job_killed(job); }, [this, job] { return sup_.live_members(job); },
-               [this] { sup_.kill_all(); }};
+    JobEnd end{job, [this, job] { return sup_.job_killed(job); },
+               [this, job] { return sup_.live_members(job); }, [this] { sup_.kill_all(); }};
     if (exit_code_ < 0) report_.left = end_of_job(end, o_, status_, recorder_.get(), records, reaped_);
     reap_leftovers(records, &reaped_);
     report_.wall_seconds = seconds_since(started_);

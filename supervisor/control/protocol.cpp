@@ -433,58 +433,8 @@ const EventField kEventFields[] = {
      [](Event& e, const ojson& v) { return take_pid(v, e.tgid); }},
     {"job", [](const Event& e) { return e.job != 0; }, [](const Event& e) { return ojson(e.job); },
      [](Event& e, const ojson& v) { return take_unsigned(v, e.job); }},
-    // A job quota's kill: how many processes of the job were alive (the job's totals below).
-    {"live", is_job_kill, [](const Event& e) { return ojson(e.job_violation->live); },
-     [](Event& e, const ojson& v) -> FieldOk {
-       if (e.kind != Event::Kind::killed) return nullptr;
-       return take_unsigned(v, e.job_violation.emplace().live);
-     }},
-    {"reason", is_kill, [](const Event& e) { return ojson(std::string(to_string(*violation_ref(e).resource))); },
-     [](Event& e, const ojson& v) -> FieldOk {
-       if (e.kind != Event::Kind::killed) return nullptr;
-       if (v != "heap" && v != "files") return "\"heap\" or \"files\"";
-       *violation_ref(e).resource = v == "heap" ? Resource::heap : Resource::files;
-       return nullptr;
-     }},
-    {"usage", is_kill, [](const Event& e) { return ojson(*violation_ref(e).usage); },
-     [](Event& e, const ojson& v) { return take_violation(e, v, &ViolationRef::usage); }},
-    {"limit", is_kill, [](const Event& e) { return ojson(*violation_ref(e).limit); },
-     [](Event& e, const ojson& v) { return take_violation(e, v, &ViolationRef::limit); }},
-    {"heap_rule", is_heap_kill, [](const Event& e) { return ojson(std::string(to_string(*violation_ref(e).rule))); },
-     [](Event& e, const ojson& v) -> FieldOk {
-       if (e.kind != Event::Kind::killed) return nullptr;
-       const auto rule = v.is_string() ? parse_heap_rule(v.get_ref<const std::string&>()) : std::nullopt;
-       if (!rule) return "\"kernel\" or \"commit\"";
-       *violation_ref(e).rule = *rule;
-       return nullptr;
-     }},
-    {"reserved_bytes", is_heap_kill, [](const Event& e) { return ojson(*violation_ref(e).reserved); },
-     [](Event& e, const ojson& v) { return take_violation(e, v, &ViolationRef::reserved); }},
-    {"unmapped_bytes", is_heap_kill, [](const Event& e) { return ojson(*violation_ref(e).unmapped); },
-     [](Event& e, const ojson& v) { return take_violation(e, v, &ViolationRef::unmapped); }},
-    // A usage event's values now; a job quota's kill: the job's totals then.
-    {"heapsize", [](const Event& e) { return is_usage(e) || is_job_kill(e); },
-     [](const Event& e) { return ojson(is_usage(e) ? e.heap_bytes.value_or(0) : e.job_violation->totals.heap); },
-     [](Event& e, const ojson& v) -> FieldOk {
-       if (is_job_kill(e)) return take_unsigned(v, e.job_violation->totals.heap);
-       return is_usage(e) ? take_unsigned(v, e.heap_bytes.emplace()) : nullptr;
-     }},
-    {"openfile_count", [](const Event& e) { return is_usage(e) || is_job_kill(e); },
-     [](const Event& e) { return ojson(is_usage(e) ? e.open_files.value_or(0) : e.job_violation->totals.files); },
-     [](Event& e, const ojson& v) -> FieldOk {
-       if (is_job_kill(e)) return take_unsigned(v, e.job_violation->totals.files);
-       return is_usage(e) ? take_unsigned(v, e.open_files.emplace()) : nullptr;
-     }},
-    {"heap_quota", has_quotas,
-     [](const Event& e) { return e.heap_quota_bytes ? ojson(*e.heap_quota_bytes / kMiB) : ojson(-1); },
-     [](Event& e, const ojson& v) { return has_quotas(e) ? take_quota(v, e.heap_quota_bytes, kMiB) : nullptr; }},
-    {"heap_quota_bytes",
-     [](const Event& e) { return has_quotas(e) && e.heap_quota_bytes && *e.heap_quota_bytes % kMiB != 0; },
-     [](const Event& e) { return ojson(*e.heap_quota_bytes); },
-     [](Event& e, const ojson& v) { return has_quotas(e) ? take_quota(v, e.heap_quota_bytes, 1) : nullptr; }},
-    {"file_quota", has_quotas, [](const Event& e) { return e.file_quota ? ojson(*e.file_quota) : ojson(-1); },
-     [](Event& e, const ojson& v) { return has_quotas(e) ? take_quota(v, e.file_quota, 1) : nullptr; }},
-    {"time_ns", [](const Event& e) { return e.time_ns != 0; }, [](const Event& e) { return ojson(e.time_ns); },
+    {"time_ns", [](const Event& e) { return e.time_ns != 0; },
+     [](const Event& e) { return ojson(e.time_ns); },
      [](Event& e, const ojson& v) { return take_unsigned(v, e.time_ns); }},
     // A target names itself: the name is escaped by the JSON writer (bad UTF-8 replaced).
     {"comm", [](const Event& e) { return e.comm[0] != 0; },
@@ -498,6 +448,65 @@ const EventField kEventFields[] = {
        if (e.kind == Event::Kind::killed) e.name = s;  // what the kill line calls the process
        return nullptr;
      }},
+    // A job quota's kill: how many processes of the job were alive (the job's totals below).
+    {"live", is_job_kill, [](const Event& e) { return ojson(e.job_violation->live); },
+     [](Event& e, const ojson& v) -> FieldOk {
+       if (e.kind != Event::Kind::killed) return nullptr;
+       return take_unsigned(v, e.job_violation.emplace().live);
+     }},
+    {"reason", is_kill,
+     [](const Event& e) { return ojson(std::string(to_string(*violation_ref(e).resource))); },
+     [](Event& e, const ojson& v) -> FieldOk {
+       if (e.kind != Event::Kind::killed) return nullptr;
+       if (v != "heap" && v != "files") return "\"heap\" or \"files\"";
+       *violation_ref(e).resource = v == "heap" ? Resource::heap : Resource::files;
+       return nullptr;
+     }},
+    {"usage", is_kill, [](const Event& e) { return ojson(*violation_ref(e).usage); },
+     [](Event& e, const ojson& v) { return take_violation(e, v, &ViolationRef::usage); }},
+    {"limit", is_kill, [](const Event& e) { return ojson(*violation_ref(e).limit); },
+     [](Event& e, const ojson& v) { return take_violation(e, v, &ViolationRef::limit); }},
+    {"heap_rule", is_heap_kill,
+     [](const Event& e) { return ojson(std::string(to_string(*violation_ref(e).rule))); },
+     [](Event& e, const ojson& v) -> FieldOk {
+       if (e.kind != Event::Kind::killed) return nullptr;
+       const auto rule = v.is_string() ? parse_heap_rule(v.get_ref<const std::string&>()) : std::nullopt;
+       if (!rule) return "\"kernel\" or \"commit\"";
+       *violation_ref(e).rule = *rule;
+       return nullptr;
+     }},
+    {"reserved_bytes", is_heap_kill, [](const Event& e) { return ojson(*violation_ref(e).reserved); },
+     [](Event& e, const ojson& v) { return take_violation(e, v, &ViolationRef::reserved); }},
+    {"unmapped_bytes", is_heap_kill, [](const Event& e) { return ojson(*violation_ref(e).unmapped); },
+     [](Event& e, const ojson& v) { return take_violation(e, v, &ViolationRef::unmapped); }},
+    // A usage event's values now; a job quota's kill: the job's totals then.
+    {"heapsize", [](const Event& e) { return is_usage(e) || is_job_kill(e); },
+     [](const Event& e) {
+       return ojson(is_usage(e) ? e.heap_bytes.value_or(0) : e.job_violation->totals.heap);
+     },
+     [](Event& e, const ojson& v) -> FieldOk {
+       if (is_job_kill(e)) return take_unsigned(v, e.job_violation->totals.heap);
+       return is_usage(e) ? take_unsigned(v, e.heap_bytes.emplace()) : nullptr;
+     }},
+    {"openfile_count", [](const Event& e) { return is_usage(e) || is_job_kill(e); },
+     [](const Event& e) {
+       return ojson(is_usage(e) ? e.open_files.value_or(0) : e.job_violation->totals.files);
+     },
+     [](Event& e, const ojson& v) -> FieldOk {
+       if (is_job_kill(e)) return take_unsigned(v, e.job_violation->totals.files);
+       return is_usage(e) ? take_unsigned(v, e.open_files.emplace()) : nullptr;
+     }},
+    {"heap_quota", has_quotas,
+     [](const Event& e) { return e.heap_quota_bytes ? ojson(*e.heap_quota_bytes / kMiB) : ojson(-1); },
+     [](Event& e, const ojson& v) {
+       return has_quotas(e) ? take_quota(v, e.heap_quota_bytes, kMiB) : nullptr;
+     }},
+    {"heap_quota_bytes",
+     [](const Event& e) { return has_quotas(e) && e.heap_quota_bytes && *e.heap_quota_bytes % kMiB != 0; },
+     [](const Event& e) { return ojson(*e.heap_quota_bytes); },
+     [](Event& e, const ojson& v) { return has_quotas(e) ? take_quota(v, e.heap_quota_bytes, 1) : nullptr; }},
+    {"file_quota", has_quotas, [](const Event& e) { return e.file_quota ? ojson(*e.file_quota) : ojson(-1); },
+     [](Event& e, const ojson& v) { return has_quotas(e) ? take_quota(v, e.file_quota, 1) : nullptr; }},
     {"container", [](const Event& e) { return !e.container.empty(); },
      [](const Event& e) { return ojson(e.container); },
      [](Event& e, const ojson& v) { return take_string(v, e.container, kMaxContainerText); }},

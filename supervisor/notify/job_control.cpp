@@ -460,7 +460,8 @@ OpResult Supervisor::delegate(const Caller& c, const DelegateRequest& req, JobVi
     spec.scope = req.scope;
     // --scope process: the quotas hold for the child's node only (below); the job gets what
     // its ancestors have left, as a nested job asking for no quota does.
-    if (req.scope == Scope::job) spec.heap_quota_bytes = req.heap_quota_bytes, spec.file_quota = req.file_quota;
+    if (req.scope == Scope::job)
+      spec.heap_quota_bytes = req.heap_quota_bytes, spec.file_quota = req.file_quota;
     const JobId job = jobs_.create_child(c.job, spec);  // clamped: tighter only
     if (job == 0) return {EMLINK, "delegate: jobs nested deeper than " + std::to_string(Jobs::kMaxDepth)};
     // The child moves with its share; everything it starts is found through the launcher.

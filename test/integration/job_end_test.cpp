@@ -128,7 +128,8 @@ TEST_CASE("job end: a nested --wait-job (run-in-run-in-run) waits for the backgr
   const auto cmd = nohup_case(d);
   std::ofstream(d / "l2.sh") << kSandbox << " run --wait-job --summary -- /bin/sh -c \"" << cmd[2] << "\"\n"
                              << "echo inner=$?\n";
-  std::ofstream(d / "l1.sh") << kSandbox << " run -- /bin/sh " << d / "l2.sh" << "\n";
+  std::ofstream(d / "l1.sh") << kSandbox << " run -- /bin/sh " << d / "l2.sh"
+                             << "\n";
   Process p({kSandbox, "run", "--", "/bin/sh", d / "l1.sh"});
   p.expect_out("member=ready");
   const std::string line = p.expect_err("left 1 process of its job running");
@@ -137,7 +138,8 @@ TEST_CASE("job end: a nested --wait-job (run-in-run-in-run) waits for the backgr
   p.expect_out("inner=0");
   CHECK(p.wait() == 0);
   CHECK(::access((d / "f").c_str(), F_OK) == 0);
-  CHECK(has(p.expect_err("sandbox: job 3 (scope job, "), "1 process left running when CMD exited (waited for until they ended)"));
+  CHECK(has(p.expect_err("sandbox: job 3 (scope job, "),
+            "1 process left running when CMD exited (waited for until they ended)"));
 }
 
 TEST_CASE("job end: the literal nohup case: f is created with --wait-job") {

@@ -373,7 +373,8 @@ std::vector<Event> sample_events() {
     e.time_ns = 1'700'000'000'123'456'789u;
     return e;
   };
-  for (int k = 0; k < Event::kKinds; ++k) out.push_back(named(Event{static_cast<Event::Kind>(k), 7, 6}, "sh"));
+  for (int k = 0; k < Event::kKinds; ++k)
+    out.push_back(named(Event{static_cast<Event::Kind>(k), 7, 6}, "sh"));
   Event node_kill{Event::Kind::killed, 5, 4};
   node_kill.violation = Violation{5, 4, Resource::heap, 105107456, 104857600, HeapRule::commit, 4096, 8192};
   node_kill.job = 3;
@@ -486,11 +487,13 @@ TEST_CASE("protocol: a bad event line is a one-line error, never an event") {
   CHECK_FALSE(decode_event(R"({"event":"exec","pid":"x"})", err).has_value());
   CHECK(err == "event line: pid: expected a non-negative integer, got \"x\"");
   // Keys it does not know are ignored (a newer supervisor may send more); a comm is cut at 15.
-  const auto e = decode_event(R"({"event":"exec","pid":3,"tgid":3,"extra":[1],"comm":"a-very-long-name-here"})", err);
+  const auto e =
+      decode_event(R"({"event":"exec","pid":3,"tgid":3,"extra":[1],"comm":"a-very-long-name-here"})", err);
   REQUIRE(e.has_value());
   CHECK(std::string(e->comm) == "a-very-long-nam");
   // a node's kill: no "live"
-  const auto k = decode_event(R"({"event":"killed","pid":5,"tgid":4,"reason":"files","usage":3,"limit":2})", err);
+  const auto k =
+      decode_event(R"({"event":"killed","pid":5,"tgid":4,"reason":"files","usage":3,"limit":2})", err);
   REQUIRE(k.has_value());
   REQUIRE(k->violation.has_value());
   CHECK_FALSE(k->job_violation.has_value());
