@@ -2,6 +2,7 @@
 #include "cli/run.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -509,19 +510,36 @@ class NestedTrace {
       kinds += std::string(k ? "," : "") + "\"" + to_string(static_cast<Event::Kind>(k)) + "\"";
     socket_->ask("{\"op\":\"watch\",\"job\":" + std::to_string(job.id) + ",\"kinds\":[" + kinds + "]}\n", "",
                  nullptr);
-    reader_ = std::thread([this] { read(); });
+    // The launcher is a process of the outer job: what its thread maps counts there. So a
+    // small stack, and no malloc arena of its own (a new arena reserves 128 MiB, which the
+    // kernel heap rule counts).
+    ::mallopt(M_ARENA_MAX, 1);
+    pthread_attr_t attr;
+    ::pthread_attr_init(&attr);
+    ::pthread_attr_setstacksize(&attr, kReaderStack);
+    const int err = ::pthread_create(
+        &reader_, &attr,
+        [](void* self) -> void* {
+          static_cast<NestedTrace*>(self)->read();
+          return nullptr;
+        },
+        this);
+    ::pthread_attr_destroy(&attr);
+    if (err != 0) throw CtlIoError(std::string("--trace: pthread_create: ") + std::strerror(err));
+    reading_ = true;
   }
   // Everything the outer supervisor had to say about the job until now is in the trace:
   // its answer to a fetch (which follows every event queued before it) and one more
   // request behind it (sandbox-shim does the same), then the file is written.
   void finish(JobId job) {
-    if (reader_.joinable()) {
+    if (reading_) {
       try {
         socket_->send("{\"op\":\"fetch\",\"job\":" + std::to_string(job) + ",\"id\":\"t1\"}\n");
         socket_->send("{\"op\":\"version\",\"id\":\"tsync\"}\n");
       } catch (const CtlIoError&) {  // the reader sees the end of the stream too
       }
-      reader_.join();
+      ::pthread_join(reader_, nullptr);
+      reading_ = false;
     }
     if (const std::string err = recorder_->close(); !err.empty())
       std::fprintf(stderr, "sandbox: %s\n", err.c_str());
@@ -557,8 +575,10 @@ class NestedTrace {
   }
   const RunOptions& o_;
   std::unique_ptr<observe::TraceRecorder> recorder_;
+  static constexpr std::size_t kReaderStack = 256 * 1024;  // decoding and recording: shallow
   std::unique_ptr<OuterSocket> socket_;
-  std::thread reader_;
+  pthread_t reader_{};
+  bool reading_ = false;
 };
 
 class NestedRun {

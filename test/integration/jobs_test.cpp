@@ -453,15 +453,25 @@ TEST_CASE("delegation: the inner cannot loosen the outer; it sees its own job on
 
 TEST_CASE("delegation: run inside a serve tenant, and shim inside a run") {
   Serve s;
-  // the tenant finds the server in $SANDBOX_SOCKET (sandbox-shim sets it)
+  // the tenant finds the server in $SANDBOX_SOCKET (sandbox-shim sets it); the nested run's
+  // trace comes from the server's watch stream of the nested job
+  const std::string trace = temp_path("deleg-serve-trace") + ".json";
   const Result tenant =
-      s.shim({"--heap-quota", "64M"},
-             {"sh", "-c",
-              kSandbox + " run --heap-quota 16M -- " + alloc_mib(40) + "; echo inner=$?; " + alloc_mib(4)});
+      s.shim({"--heap-quota", "64M"}, {"sh", "-c",
+                                       kSandbox + " run --trace " + trace + " --heap-quota 16M -- " +
+                                           alloc_mib(40) + "; echo inner=$?; " + alloc_mib(4)});
   INFO(tenant.out << tenant.err);
   CHECK(tenant.status == 0);
   CHECK(tenant["inner"] == "137");
   CHECK(tenant.out.find("allocated") != std::string::npos);  // the tenant's own 4 MiB, after
+  const json t = read_json(trace);
+  int kills = 0;
+  for (const json& e : t["traceEvents"])
+    if (e["ph"] == "i" && e["name"] == "kill") {
+      ++kills;
+      CHECK(e["args"]["limit"] == 16 * MiB);
+    }
+  CHECK(kills == 1);
   const Result shim =
       sandboxed({"--heap-quota", "64M"},
                 {"sh", "-c", kShim + " --heap-quota 16M -- " + alloc_mib(40) + "; echo inner=$?"});
