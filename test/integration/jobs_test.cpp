@@ -385,6 +385,20 @@ std::string alloc_mib(int mib, const std::string& then = "") {
          then + "'";
 }
 
+// An executable shell script at a temporary path: nested runs without nested quoting.
+std::string script(const std::string& tag, const std::string& text) {
+  const std::string path = temp_path(tag) + ".sh";
+  std::ofstream(path) << "#!/bin/sh\n" << text << "\n";
+  REQUIRE(::chmod(path.c_str(), 0755) == 0);
+  return path;
+}
+
+int occurrences(const std::string& s, const std::string& needle) {
+  int n = 0;
+  for (auto p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1)) ++n;
+  return n;
+}
+
 }  // namespace
 
 TEST_CASE("delegation: two levels of run-in-run; the inner's tighter quota kills the inner job only") {
@@ -403,6 +417,7 @@ TEST_CASE("delegation: two levels of run-in-run; the inner's tighter quota kills
   // The innermost launcher's summary is its own job's: killed, at its 20 MiB.
   CHECK(r.err.find("killed: pid") != std::string::npos);
   CHECK(r.err.find("> 20971520 bytes (20.0 MiB)") != std::string::npos);
+  CHECK(occurrences(r.err, "sandbox: killed pid") == 1);  // by level 2 only, not relayed by the levels above
 }
 
 TEST_CASE("delegation: the outer quota still kills an inner job that stays under its own") {
@@ -479,6 +494,7 @@ TEST_CASE("delegation: run inside a serve tenant, and shim inside a run") {
   CHECK(shim.status == 0);
   CHECK(shim["inner"] == "137");
   CHECK(shim.err.find("sandbox-shim: killed pid") != std::string::npos);
+  CHECK(occurrences(shim.err, "killed pid") == 1);  // said by the shim, not again by the outer run
 }
 
 TEST_CASE("delegation: the outer may forbid it; then the old refusal, exit 126") {
@@ -498,24 +514,6 @@ TEST_CASE("delegation: the outer may forbid it; then the old refusal, exit 126")
   const Result none = sandboxed({"--no-socket"}, {"sh", "-c", kSandbox + " run -- true; echo inner=$?"});
   CHECK(none["inner"] == "126");
 }
-
-namespace {
-
-// An executable shell script at a temporary path: nested runs without nested quoting.
-std::string script(const std::string& tag, const std::string& text) {
-  const std::string path = temp_path(tag) + ".sh";
-  std::ofstream(path) << "#!/bin/sh\n" << text << "\n";
-  REQUIRE(::chmod(path.c_str(), 0755) == 0);
-  return path;
-}
-
-int occurrences(const std::string& s, const std::string& needle) {
-  int n = 0;
-  for (auto p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1)) ++n;
-  return n;
-}
-
-}  // namespace
 
 TEST_CASE(
     "delegation: run-in-run-in-run: the innermost --trace, -o and --summary show its job only; one kill "
