@@ -363,11 +363,16 @@ std::uint64_t u64(const json& j, const char* key) {
   return j.contains(key) && j[key].is_number_unsigned() ? j[key].get<std::uint64_t>() : 0;
 }
 
+std::string text(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+}
+
 JobView job_view_of(const json& j) {
   JobView v;
   v.id = static_cast<JobId>(u64(j, "job"));
   v.root = static_cast<Pid>(u64(j, "root"));
-  v.scope = parse_scope(j.value("scope", "job")).value_or(Scope::job);
+  v.scope = parse_scope(text(j, "scope")).value_or(Scope::job);
+  v.heap_rule = parse_heap_rule(text(j, "heap_rule")).value_or(HeapRule::kernel);
   v.counting = j.value("tracked", false);
   v.usage = {u64(j, "heapsize"), u64(j, "openfile_count")};
   v.peak_heap = u64(j, "peak_heap_bytes"), v.peak_files = u64(j, "peak_files");
@@ -725,7 +730,7 @@ class NestedRun {
     if (o_.summary || o_.output) {
       report_.exit_status = exit_code_;
       report_.argv = o_.command;
-      report_.heap_rule = kDefaultHeapRule;
+      report_.heap_rule = std::string(to_string(view_.heap_rule));  // the outer's rule: it counts
       report_.job = view_;
       report_.processes = std::move(records);
       report_.user_cpu_seconds = static_cast<double>(reaped_.user_us) / 1e6;
