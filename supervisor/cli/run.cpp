@@ -492,6 +492,7 @@ class OuterSocket {
   }
   void send(const std::string& line) { send_all(fd_.get(), line); }
   std::optional<std::string> next() { return lines_.next(); }
+  void shut() { ::shutdown(fd_.get(), SHUT_RDWR); }
 
  private:
   UniqueFd fd_;
@@ -543,7 +544,18 @@ class NestedTrace {
         socket_->send("{\"op\":\"version\",\"id\":\"tsync\"}\n");
       } catch (const CtlIoError&) {  // the reader sees the end of the stream too
       }
-      ::pthread_join(reader_, nullptr);
+      // Bounded: an outer supervisor that stops answering must not keep the run from ending.
+      timespec by{};
+      ::clock_gettime(CLOCK_REALTIME, &by);
+      by.tv_sec += kFinishSeconds;
+      if (::pthread_timedjoin_np(reader_, nullptr, &by) != 0) {
+        std::fprintf(stderr,
+                     "sandbox: --trace: the outer supervisor did not answer in %ds; the trace may miss "
+                     "its last events\n",
+                     kFinishSeconds);
+        socket_->shut();  // the reader's recv() returns 0: it ends
+        ::pthread_join(reader_, nullptr);
+      }
       reading_ = false;
     }
     if (const std::string err = recorder_->close(); !err.empty())
@@ -581,6 +593,7 @@ class NestedTrace {
   const RunOptions& o_;
   std::unique_ptr<observe::TraceRecorder> recorder_;
   static constexpr std::size_t kReaderStack = 256 * 1024;  // decoding and recording: shallow
+  static constexpr int kFinishSeconds = 10;
   std::unique_ptr<OuterSocket> socket_;
   pthread_t reader_{};
   bool reading_ = false;
