@@ -121,7 +121,7 @@ TEST_CASE("job end: --wait-job waits for the background work, which finishes its
   CHECK(j["exit_status"] == 0);
 }
 
-TEST_CASE("job end: a nested --wait-job (run-in-run-in-run) waits for the background work too") {
+TEST_CASE("delegation: a nested --wait-job (run-in-run-in-run) waits for the background work too") {
   // Level 2 is a delegated run (a job nested in level 1's, nested in the outer's): its
   // --wait-job waits for the member CMD left, as a run of its own would, instead of killing it.
   const Dir d;
