@@ -415,6 +415,13 @@ std::vector<Event> sample_events() {
   Event quota{Event::Kind::quota_set, 8, 8};
   quota.heap_quota_bytes = 2u << 20;
   out.push_back(quota);
+  Event ran{Event::Kind::exec, 12, 12};
+  ran.exec_paths = {"/usr/bin/cc"};
+  out.push_back(named(ran, "cc"));
+  Event failed{Event::Kind::exec, 13, 13};
+  failed.exec_failed = true;
+  failed.exec_paths = {"/a/cc1", "/b/cc1"};
+  out.push_back(failed);
   return out;
 }
 
@@ -430,6 +437,8 @@ TEST_CASE("protocol: an event line reads back as the event it was written from")
     CHECK(err.empty());
     CHECK(event_line(*back) == line);  // every field the line carries, in the table's order
     CHECK(back->kind == e.kind);
+    CHECK(back->exec_paths == e.exec_paths);
+    CHECK(back->exec_failed == e.exec_failed);
     CHECK(back->pid == e.pid);
     CHECK(back->tgid == e.tgid);
     CHECK(back->job == e.job);
