@@ -528,8 +528,9 @@ const EventField kEventFields[] = {
     {"failed", [](const Event& e) { return is_exec(e) && e.exec_failed; },
      [](const Event&) { return ojson(true); },
      [](Event& e, const ojson& v) -> FieldOk {
+       if (e.kind != Event::Kind::exec) return nullptr;
        if (!v.is_boolean()) return "true or false";
-       if (e.kind == Event::Kind::exec) e.exec_failed = v.get<bool>();
+       e.exec_failed = v.get<bool>();
        return nullptr;
      }},
     {"tried", [](const Event& e) { return is_exec(e) && e.exec_failed; },
