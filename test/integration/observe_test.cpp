@@ -16,8 +16,8 @@
 #include <set>
 #include <sstream>
 
-#include "harness.hpp"
 #include "child.hpp"  // test/host: forked children drop doctest's handlers
+#include "harness.hpp"
 
 namespace {
 
@@ -191,7 +191,7 @@ std::string http_get(std::uint16_t port, const std::string& accept = "") {
   char buf[8192];
   for (;;) {
     pollfd p{fd, POLLIN, 0};
-    REQUIRE_MESSAGE(::poll(&p, 1, 10'000) == 1, "no answer from /metrics within 10 s");
+    REQUIRE_MESSAGE(::poll(&p, 1, 60'000) == 1, "no answer from /metrics within 60 s");
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n <= 0) break;
     out.append(buf, static_cast<std::size_t>(n));
@@ -535,10 +535,15 @@ TEST_CASE("watch: --pid selects one process; bad filters are one-line errors") {
   other.expect_out("\"ok\":true");
   run.send("open");
   run.expect_out("opened=1");
-  const json e = json::parse(mine.expect_out("\"usage\""));
-  CHECK(e["pid"] == std::stoi(pid));
-  CHECK(e["openfile_count"] == 1);
-  CHECK(e["comm"] == "probe");
+  // The usage after the open comes; an event of the probe's start still pending (coalesced,
+  // sent up to 100 ms later) may come first on a busy machine: every event is the probe's.
+  for (;;) {
+    const json e = json::parse(mine.expect_out("\"usage\""));
+    CHECK(e["pid"] == std::stoi(pid));
+    CHECK(e["comm"] == "probe");
+    if (e["openfile_count"] == 1) break;
+    CHECK(e["openfile_count"] == 0);
+  }
   const Result bogus = ::run({kSandbox, "ctl", "--socket", sock, "watch", "--kind", "bogus"});
   CHECK(bogus.status == 1);
   CHECK(has(bogus.err, "kinds: unknown event \"bogus\""));
@@ -585,14 +590,15 @@ TEST_CASE("watch: --job selects one job's events under serve, its own usage even
     INFO(e.dump());
     CHECK(e["job"] == job_a);
     if (e["event"] != "usage") continue;
+    // An event of A's start still pending (coalesced, sent up to 100 ms later) may come
+    // before the open's on a busy machine: the open's (1 file) is waited for.
     if (e["pid"] == 0) {  // the job as a whole: its totals and its quota
-      CHECK(e["openfile_count"] == 1);
       CHECK(e["file_quota"] == 9);
       CHECK(e["comm"] == "probe");  // its root's name
-      whole = true;
+      whole = whole || e["openfile_count"] == 1;
     } else {
       CHECK(e["pid"] == std::stoi(pid_a));
-      node = true;
+      node = node || e["openfile_count"] == 1;
     }
   }
   const Result bad = ::run({kSandbox, "ctl", "--socket", sock, "watch", "--job", "x"});
@@ -747,7 +753,7 @@ TEST_CASE(
   } reap{child};
   auto datagram = [&]() -> std::string {
     pollfd p{notify, POLLIN, 0};
-    if (::poll(&p, 1, 20'000) != 1) return "<nothing within 20 s>";
+    if (::poll(&p, 1, 60'000) != 1) return "<nothing within 60 s>";
     char buf[256] = {};
     const ssize_t n = ::recv(notify, buf, sizeof buf - 1, 0);
     return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "<error>";

@@ -51,7 +51,7 @@ struct Client {
     REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
   }
   // The next line, or "<eof>" when the server closed the connection.
-  std::string line(int limit_s = 10) {
+  std::string line(int limit_s = 60) {  // a bound against a hang
     for (int waited = 0;;) {
       if (const auto nl = buf.find('\n'); nl != std::string::npos) {
         std::string l = buf.substr(0, nl);

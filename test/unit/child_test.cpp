@@ -2,6 +2,8 @@
 // test/host/child.hpp: a child forked by a test runs none of the test framework's code. The
 // other-ABI probe's expected SIGSEGV printed doctest's whole crash report from the child
 // ("test case CRASHED: SIGSEGV") into the log, which read like a failure.
+#include "child.hpp"
+
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -9,8 +11,6 @@
 #include <unistd.h>
 
 #include <string>
-
-#include "child.hpp"
 
 namespace {
 
@@ -62,7 +62,8 @@ TEST_CASE("fork_child: a child that returns or throws exits; it never goes back 
   CHECK(threw.said.empty());
   CHECK(host::run_child([] {}) == 0);
   // An ignored signal stays ignored, as across exec.
-  struct sigaction ign {}, old{};
+  struct sigaction ign {
+  }, old{};
   ign.sa_handler = SIG_IGN;
   REQUIRE(::sigaction(SIGUSR1, &ign, &old) == 0);
   CHECK(host::run_child([] {

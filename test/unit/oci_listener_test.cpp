@@ -170,7 +170,7 @@ TEST_CASE_FIXTURE(Fixture, "oci listener: hostile runtime messages are refused w
 
 TEST_CASE_FIXTURE(Fixture, "oci listener: a client that never finishes delays nobody") {
   send(R"({"ociVersion":"1.0.2",)", {}, /*close_after=*/false);  // half a message, kept open
-  send(kState, {});  // a second client, after the silent one
+  send(kState, {});                                              // a second client, after the silent one
   // The second client is answered while the first still holds its connection (no deadline
   // can end it within the test): the first did not hold the listener.
   CHECK(next_line(0).find("none came with the message") != std::string::npos);
@@ -185,8 +185,7 @@ TEST_CASE_FIXTURE(HastyFixture, "oci listener: a client that never finishes is d
   CHECK(listener->refused() == 1);
 }
 
-TEST_CASE_FIXTURE(Fixture,
-                  "oci listener: a slow 250 KiB unterminated prefix costs linear parse work") {
+TEST_CASE_FIXTURE(Fixture, "oci listener: a slow 250 KiB unterminated prefix costs linear parse work") {
   // The attack of issue 20 (8): each chunk made the whole buffer be parsed again.
   UniqueFd slow = connect();
   const std::string head = R"({"ociVersion":"1.0.2","annotations":{"x":")";

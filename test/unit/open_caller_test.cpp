@@ -10,8 +10,8 @@
 
 #include <optional>
 
-#include "open/caller.hpp"
 #include "child.hpp"  // test/host: forked children drop doctest's handlers
+#include "open/caller.hpp"
 
 namespace {
 

@@ -24,8 +24,8 @@
 #include <cstring>
 #include <string>
 
-#include "open/emulation.hpp"
 #include "child.hpp"  // test/host: forked children drop doctest's handlers
+#include "open/emulation.hpp"
 
 namespace {
 

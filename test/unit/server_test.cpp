@@ -36,11 +36,11 @@
 #include <thread>
 #include <vector>
 
+#include "child.hpp"  // test/host: forked children drop doctest's handlers
 #include "cli/ctl.hpp"
 #include "control/control.hpp"
 #include "control/server.hpp"
 #include "target/unique_fd.hpp"
-#include "child.hpp"  // test/host: forked children drop doctest's handlers
 
 using namespace sandbox;
 using nlohmann::json;

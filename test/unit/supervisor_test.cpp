@@ -3,7 +3,6 @@
 // fed in as a real target would send them (from a parked child process, so /proc and
 // process_vm_* have a real task to look at) and the exact response bytes are checked.
 #include "notify/supervisor.hpp"
-#include "child.hpp"  // test/host: forked children drop doctest's handlers
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -24,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "child.hpp"  // test/host: forked children drop doctest's handlers
 #include "target/target.hpp"
 
 using namespace sandbox;
