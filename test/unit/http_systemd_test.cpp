@@ -347,15 +347,17 @@ TEST_CASE("systemd: notify sends one datagram to a path or an abstract socket; n
 }
 
 TEST_CASE("systemd: listen_fds takes fd 3 on when LISTEN_PID is ours, and clears the environment") {
+  // An abstract name of this run's own: another test run beside this one must not collide.
+  const std::string name = std::string(1, '\0') + "sandbox-listen-test-" + std::to_string(::getpid());
   // In a child, so fd 3 and the environment are ours to arrange.
-  const pid_t child = host::fork_child([] {
+  const pid_t child = host::fork_child([&name] {
     int code = 0;
     const int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
     sockaddr_un a{};
     a.sun_family = AF_UNIX;
-    const char name[] = "\0sandbox-listen-test";
-    std::memcpy(a.sun_path, name, sizeof name - 1);
-    if (::bind(s, reinterpret_cast<sockaddr*>(&a), offsetof(sockaddr_un, sun_path) + sizeof name - 1) != 0 ||
+    std::memcpy(a.sun_path, name.data(), name.size());
+    if (::bind(s, reinterpret_cast<sockaddr*>(&a),
+               static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size())) != 0 ||
         ::listen(s, 4) != 0 || ::dup2(s, 3) != 3)
       return 10;
     // Someone else's pid: ignored, and the variables are gone afterwards.
