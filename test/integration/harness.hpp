@@ -149,7 +149,22 @@ class Process {
   pid_t pid() const { return pid_; }
   void send(const std::string& line) {
     const std::string l = line + "\n";
-    REQUIRE(::write(in_, l.data(), l.size()) == static_cast<ssize_t>(l.size()));
+    // A child that has gone makes the write fail (EPIPE): a failed check, not a SIGPIPE that
+    // ends the whole test binary. SIGPIPE is blocked around the write, and the one it raised
+    // is taken before it is unblocked.
+    sigset_t pipe_only, old;
+    ::sigemptyset(&pipe_only);
+    ::sigaddset(&pipe_only, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    const ssize_t n = ::write(in_, l.data(), l.size());
+    const int err = errno;
+    if (n < 0 && err == EPIPE) {
+      const timespec now{};
+      ::sigtimedwait(&pipe_only, nullptr, &now);
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    REQUIRE_MESSAGE(n == static_cast<ssize_t>(l.size()),
+                    "writing '" << line << "' to pid " << pid_ << ": " << std::strerror(err));
   }
   void close_stdin() {
     ::close(in_);
