@@ -94,7 +94,7 @@ JobId Supervisor::start_job(NotifyChannel& ch, JobSpec spec) {
   return id;
 }
 
-bool Supervisor::job_gate(Call& c) {
+std::optional<Reply> Supervisor::job_gate(Call& c) {
   ProcState& p = c.proc;
   if (p.job == 0)
     if (const auto it = channel_jobs_.find(&c.ch); it != channel_jobs_.end()) p.job = it->second;
@@ -104,25 +104,24 @@ bool Supervisor::job_gate(Call& c) {
     first_sight = true;
     jobs_.enter(p.job, p.tgid);
   }
-  if (p.job == 0) return true;
+  if (p.job == 0) return std::nullopt;
   if (jobs_.killed(p.job)) {
     // A straggler of a killed job (one the /proc walk could not find, e.g. an orphan
     // reparented to init under `serve`): it goes the way of the rest, and its call never
     // runs. Killed by its pidfd, which names this very process.
     target::pidfd_kill(p.pidfd.get());
-    reply_error(c, EPERM);
-    return false;
+    return Reply::error(EPERM);
   }
   // The commit rule: a fork child starts with its parent's charge (commit.cpp). Not when
   // its first call is an exec, which replaces that mm (fork + exec is charged once).
   if (first_sight && dispatch_.at(c.n.data.nr) != Op::execve && counted(c) && commit_rule(c) &&
       !commit_first_sight(c))
-    return false;
+    return Reply::error(ENOMEM);  // its first mm crossed a quota: killed
   if (p.name_stale) {
     p.name_stale = false;
     if (jobs_.keeps_history(p.job)) jobs_.name(p.tgid, argv0_of(p.tgid));
   }
-  return true;
+  return std::nullopt;
 }
 
 bool Supervisor::counted(const Call& c) const {

@@ -228,7 +228,7 @@ void Supervisor::receive(Receivers& r, bool primary) {
     }
     {
       std::unique_lock lk(mu_);
-      handle(r.ch, open, n, lk, pool);
+      handle(r.ch, open, n, lk, pool, [&](Reply& reply) { reply.send(r.ch, n.id); });
     }
     if (pool && !r.park(primary)) break;
   }
@@ -236,8 +236,16 @@ void Supervisor::receive(Receivers& r, bool primary) {
   std::erase(emulators_, &open);
 }
 
+void Supervisor::decide(NotifyChannel& ch, const seccomp_notif& n,
+                        const std::function<void(Reply&)>& answer) {
+  OpenEmulator open(open_shared_);
+  std::unique_lock lk(mu_);
+  handle(ch, open, n, lk, nullptr, answer);
+}
+
 void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n,
-                        std::unique_lock<std::mutex>& lk, opening::ReceiverPool* pool) {
+                        std::unique_lock<std::mutex>& lk, opening::ReceiverPool* pool,
+                        const std::function<void(Reply&)>& answer) {
   ++notifications_;
   sweep();
   const auto tid = static_cast<Pid>(n.pid);
@@ -249,9 +257,8 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
     // process over its job's budget is refused with EAGAIN ("Resource temporarily
     // unavailable"), but may exit: an exit has nothing to account and needs no state.
     const Op op = why == EAGAIN ? dispatch_.at(n.data.nr) : Op::none;
-    seccomp_notif_resp r{n.id, 0, -why, 0};
-    if (op == Op::exit || op == Op::exit_group) r = {n.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE};
-    ch.respond(r);
+    Reply r = op == Op::exit || op == Op::exit_group ? Reply::proceed() : Reply::error(why);
+    answer(r);
     ++unattributed_;
     return;
   }
@@ -269,40 +276,20 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
       }
     t->closing_fd = -1;
   }
+  const Op op = dispatch_.at(n.data.nr);
   // A thread that leaves frees its tid, which a later thread may take: no entry may name it
   // as the one that reopened an fd (files.cpp relies on that tid staying the same task).
-  if (!p.closing.empty() && dispatch_.at(n.data.nr) == Op::exit)
+  if (!p.closing.empty() && op == Op::exit)
     for (auto& [fd, e] : p.closing)
       if (e.reopened == tid) e.reopened = 0;
   Call c{ch, open, n, tid, t->tgid, p, *t, lk, pool};
-  if (!job_gate(c)) return;
-  switch (const Op op = dispatch_.at(n.data.nr)) {
-    case Op::brk: on_brk(c); break;
-    case Op::mmap: on_mmap(c); break;
-    case Op::munmap: on_munmap(c); break;
-    case Op::mprotect: on_mprotect(c); break;
-    case Op::mremap: on_mremap(c); break;
-    case Op::open:
-    case Op::openat:
-    case Op::openat2:
-    case Op::creat: on_open(c, op); break;
-    case Op::close: on_close(c); break;
-    case Op::exit: on_exit(c, false); break;
-    case Op::exit_group: on_exit(c, true); break;
-    case Op::execve: on_execve(c); break;
-    case Op::credentials: on_credentials(c); break;
-    case Op::root_change: on_root_change(c); break;
-    case Op::rlimit_change: on_rlimit_change(c); break;
-    case Op::vm_clone: on_vm_clone(c); break;
-    case Op::abi_register:
-    case Op::abi_fetch:
-    case Op::abi_deregister:
-    case Op::abi_resource_cap:
-    case Op::abi_resource_reset: on_abi(c, op); break;
-    case Op::none:
-    case Op::deny_eperm:
-    case Op::deny_enosys: reply_error(c, ENOSYS); break;
-  }
+  Reply r = [&] {
+    if (auto stop = job_gate(c)) return std::move(*stop);
+    return dispatch(c, op);
+  }();
+  // An open answers with the lock released (it may have waited): taken again to commit.
+  if (!lk.owns_lock()) lk.lock();
+  answer(r);
   // Usage watchers (the trace, `watch` with usage): only when a counter changed.
   if ((usage_raw_ | usage_coalesced_) != 0) {
     if (tracker_.changes() != changes) publish_usage(tid, tgid);
@@ -313,33 +300,44 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
   }
 }
 
-bool Supervisor::reply_continue(Call& c) {
-  // CONTINUE lets the kernel run the call with the arguments it reads itself. Safe for
-  // every call we continue: either nothing is decided from target memory (brk, mmap,
-  // close, exit, execve: register arguments only), or the decision concerns a task with
-  // no node and no counting job (an untracked open), where there is nothing to account.
-  seccomp_notif_resp r{c.n.id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE};
-  return c.ch.respond(r) == 0;
+Reply Supervisor::dispatch(Call& c, Op op) {
+  switch (op) {
+    case Op::brk: return on_brk(c);
+    case Op::mmap: return on_mmap(c);
+    case Op::munmap: return on_munmap(c);
+    case Op::mprotect: return on_mprotect(c);
+    case Op::mremap: return on_mremap(c);
+    case Op::open:
+    case Op::openat:
+    case Op::openat2:
+    case Op::creat: return on_open(c, op);
+    case Op::close: return on_close(c);
+    case Op::exit: return on_exit(c, false);
+    case Op::exit_group: return on_exit(c, true);
+    case Op::execve: return on_execve(c);
+    case Op::credentials: return on_credentials(c);
+    case Op::root_change: return on_root_change(c);
+    case Op::rlimit_change: return on_rlimit_change(c);
+    case Op::vm_clone: return on_vm_clone(c);
+    case Op::abi_register:
+    case Op::abi_fetch:
+    case Op::abi_deregister:
+    case Op::abi_resource_cap:
+    case Op::abi_resource_reset: return on_abi(c, op);
+    case Op::none:
+    case Op::deny_eperm:
+    case Op::deny_enosys: break;
+  }
+  return Reply::error(ENOSYS);
 }
 
-bool Supervisor::reply_value(Call& c, std::int64_t value) {
-  seccomp_notif_resp r{c.n.id, value, 0, 0};
-  return c.ch.respond(r) == 0;
-}
-
-bool Supervisor::reply_error(Call& c, int err) {
-  seccomp_notif_resp r{c.n.id, 0, -err, 0};
-  return c.ch.respond(r) == 0;
-}
-
-bool Supervisor::admit(Call& c, const Delta& d, int deny_errno) {
+bool Supervisor::admit(Call& c, const Delta& d) {
   // The job first: its totals include the caller's own node's counts, so a job quota is
   // crossed no later than the same quota on the command's node.
   if (auto jv = jobs_.check(c.tgid, d)) {
     if (jv->rule == HeapRule::kernel && jv->resource == Resource::heap && !jobs_.killed(jv->job))
       jv->unmapped = unmapped_at_kill(jv->job, c.tgid, jv->usage - std::min(jv->usage, d.heap_bytes));
     kill_job(*jv);
-    reply_error(c, deny_errno);
     return false;
   }
   auto v = tracker_.check(c.tid, c.tgid, d);
@@ -348,8 +346,7 @@ bool Supervisor::admit(Call& c, const Delta& d, int deny_errno) {
   if (v->rule == HeapRule::kernel && v->resource == Resource::heap)
     v->unmapped = unmapped_at_kill(0, c.tgid, v->usage - std::min(v->usage, d.heap_bytes));
   kill_for(*v);
-  reply_error(c, deny_errno);  // usually ENOENT already: the SIGKILL ended the wait
-  return false;
+  return false;  // its refusal is usually ENOENT already: the SIGKILL ended the wait
 }
 
 void Supervisor::kill_for(const Violation& v) {
