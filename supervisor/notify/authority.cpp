@@ -37,6 +37,12 @@ const char* errno_name(int e) {
   }
 }
 
+// A quota for resource_cap_bytes: -1 for none, saturated at INT64_MAX.
+std::int64_t quota_arg(std::optional<std::uint64_t> v) {
+  if (!v) return -1;
+  return *v > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(*v);
+}
+
 }  // namespace
 
 // ---- outside operations (Control) ----------------------------------------------------
@@ -57,8 +63,7 @@ Caller Supervisor::identify(const ucred& peer, int peer_pidfd) {
   // process is gone (it connected, handed the socket on and exited), nothing we read
   // under its pid is known to be about it: unclassified.
   if (peer_pidfd < 0 || target::pidfd_exited(peer_pidfd)) return c;
-  std::lock_guard lk(mu_);
-  sweep();
+  const auto lk = swept();
   const JobId job = job_of(peer.pid);
   const auto st = target::status(peer.pid);
   // Still alive after the reads: the pid we read named the pinned peer, not a reuse.
@@ -82,8 +87,7 @@ void Supervisor::reclassify(Caller& c, int peer_pidfd) {
   // known as a member (its first notified call, its join): then it is inside, and only
   // inside -- rights only shrink. The same pinning as identify().
   if (c.pid <= 0 || (c.inside && c.job != 0) || peer_pidfd < 0) return;
-  std::lock_guard lk(mu_);
-  sweep();
+  const auto lk = swept();
   const JobId job = job_of(c.pid);
   if (job == 0 || target::pidfd_exited(peer_pidfd)) return;
   c.inside = true;
@@ -218,85 +222,65 @@ int Supervisor::op_reset(const View& v, Pid pid) {
 }
 
 OpResult Supervisor::register_node(const Caller& c, Pid pid) {
-  std::lock_guard lk(mu_);
-  sweep();
-  if (auto a = authorize(c, pid); !a.ok()) return a;
-  return result(op_register(view_of(c), pid), pid, Op::abi_register);
+  return with_node(c, pid, [&](const View& v) { return result(op_register(v, pid), pid, Op::abi_register); });
 }
 
 OpResult Supervisor::fetch(const Caller& c, Pid pid, Node& out) {
-  std::lock_guard lk(mu_);
-  sweep();
-  if (auto a = authorize(c, pid); !a.ok()) return a;
-  return result(op_fetch(view_of(c), pid, out), pid, Op::abi_fetch);
+  return with_node(c, pid, [&](const View& v) { return result(op_fetch(v, pid, out), pid, Op::abi_fetch); });
 }
 
 OpResult Supervisor::deregister(const Caller& c, Pid pid) {
-  std::lock_guard lk(mu_);
-  sweep();
-  if (auto a = authorize(c, pid); !a.ok()) return a;
-  return result(op_deregister(view_of(c), pid), pid, Op::abi_deregister);
-}
-
-template <typename Cap>
-OpResult Supervisor::cap_outside(const Caller& c, Pid pid, Cap&& cap) {
-  std::lock_guard lk(mu_);
-  sweep();
-  if (auto a = authorize(c, pid); !a.ok()) return a;
-  return result(op_cap(view_of(c), pid, cap), pid, Op::abi_resource_cap);
+  return with_node(c, pid,
+                   [&](const View& v) { return result(op_deregister(v, pid), pid, Op::abi_deregister); });
 }
 
 OpResult Supervisor::resource_cap(const Caller& c, Pid pid, std::int64_t heap_mib, std::int64_t files) {
-  return cap_outside(c, pid, [&](Actor a, std::optional<Violation>& enforce) {
-    return tracker_.resource_cap(pid, heap_mib, files, a, enforce);
+  return with_node(c, pid, [&](const View& v) {
+    const auto cap = [&](Actor a, std::optional<Violation>& enforce) {
+      return tracker_.resource_cap(pid, heap_mib, files, a, enforce);
+    };
+    return result(op_cap(v, pid, cap), pid, Op::abi_resource_cap);
   });
 }
 
 OpResult Supervisor::resource_cap_bytes(const Caller& c, Pid pid, std::int64_t heap_bytes,
                                         std::int64_t files) {
-  return cap_outside(c, pid, [&](Actor a, std::optional<Violation>& enforce) {
-    return tracker_.resource_cap_bytes(pid, heap_bytes, files, a, enforce);
+  return with_node(c, pid, [&](const View& v) {
+    const auto cap = [&](Actor a, std::optional<Violation>& enforce) {
+      return tracker_.resource_cap_bytes(pid, heap_bytes, files, a, enforce);
+    };
+    return result(op_cap(v, pid, cap), pid, Op::abi_resource_cap);
   });
 }
 
 OpResult Supervisor::replace_cap(const Caller& c, Pid pid, std::optional<std::uint64_t> heap_bytes,
                                  std::optional<std::uint64_t> files) {
-  const auto value = [](std::optional<std::uint64_t> v) -> std::int64_t {
-    if (!v) return -1;
-    return *v > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(*v);
-  };
   // One lock for both steps: no notification is decided between them, so the node is
   // never without a limit. Every check of the cap (values, node, rights) is made before
   // the reset, so a replace that fails changes nothing.
-  std::lock_guard lk(mu_);
-  sweep();
-  if (auto a = authorize(c, pid); !a.ok()) return a;
-  const View v = view_of(c);
-  if (const int denied = imposed_by_other(v, pid)) return result(denied, pid, Op::abi_resource_reset);
-  int rc;
-  {
-    ViewGuard g(*directory_, v.job);
-    rc = tracker_.resource_reset(pid, v.actor);  // EPERM from inside on an outside quota
-  }
-  if (rc != 0) return result(rc, pid, Op::abi_resource_reset);
-  node_imposer_.erase(pid);
-  return result(op_cap(v, pid,
-                       [&](Actor a, std::optional<Violation>& enforce) {
-                         return tracker_.resource_cap_bytes(pid, value(heap_bytes), value(files), a, enforce);
-                       }),
-                pid, Op::abi_resource_cap);
+  return with_node(c, pid, [&](const View& v) {
+    if (const int denied = imposed_by_other(v, pid)) return result(denied, pid, Op::abi_resource_reset);
+    int rc;
+    {
+      ViewGuard g(*directory_, v.job);
+      rc = tracker_.resource_reset(pid, v.actor);  // EPERM from inside on an outside quota
+    }
+    if (rc != 0) return result(rc, pid, Op::abi_resource_reset);
+    node_imposer_.erase(pid);
+    const auto cap = [&](Actor a, std::optional<Violation>& enforce) {
+      return tracker_.resource_cap_bytes(pid, quota_arg(heap_bytes), quota_arg(files), a, enforce);
+    };
+    return result(op_cap(v, pid, cap), pid, Op::abi_resource_cap);
+  });
 }
 
 OpResult Supervisor::resource_reset(const Caller& c, Pid pid) {
-  std::lock_guard lk(mu_);
-  sweep();
-  if (auto a = authorize(c, pid); !a.ok()) return a;
-  return result(op_reset(view_of(c), pid), pid, Op::abi_resource_reset);
+  return with_node(c, pid,
+                   [&](const View& v) { return result(op_reset(v, pid), pid, Op::abi_resource_reset); });
 }
 
 std::vector<Node> Supervisor::list(const Caller& c) {
-  std::lock_guard lk(mu_);
-  sweep();
+  const auto lk = swept();
   const View v = view_of(c);
   std::vector<Node> out;
   for (const Node& n : tracker_.nodes())
@@ -313,11 +297,7 @@ OpResult Supervisor::impose(Pid pid, const Policy& policy) {
   if (!policy.track && !policy.heap_quota_bytes && !policy.file_quota) return {};
   if (auto r = register_node(self, pid); !r.ok()) return r;
   if (!policy.heap_quota_bytes && !policy.file_quota) return {};
-  const auto bytes = [](std::optional<std::uint64_t> v) -> std::int64_t {
-    if (!v) return -1;
-    return *v > static_cast<std::uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(*v);
-  };
-  return resource_cap_bytes(self, pid, bytes(policy.heap_quota_bytes), bytes(policy.file_quota));
+  return resource_cap_bytes(self, pid, quota_arg(policy.heap_quota_bytes), quota_arg(policy.file_quota));
 }
 
 }  // namespace sandbox

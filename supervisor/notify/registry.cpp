@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,11 @@ bool Supervisor::in_scope(Pid tgid) {
 }
 
 JobId Supervisor::job_of(Pid tgid) {
+  return ancestor_job(tgid, Ancestry::nested, parent_from_proc);
+}
+
+JobId Supervisor::ancestor_job(Pid pid, Ancestry how, const std::function<Pid(Pid)>& parent_of,
+                               std::unordered_map<Pid, JobId>* memo) const {
   // The supervisor itself is never in scope (the contract limits scope to CMD and its
   // descendants); a process whose parent is the supervisor is either a root (known) or an
   // orphan reparented to us. A parent link of a live process names a live process, so
@@ -66,18 +72,31 @@ JobId Supervisor::job_of(Pid tgid) {
   // the nested job's root is the launcher's child, clone(CLONE_PARENT) gives a child its
   // caller's own parent, orphans go to the nearest subreaper (the launcher is one), and the
   // launcher's end kills the nested job (end_nested).
-  const Pid start = tgid;
-  for (int depth = 0; tgid > 1 && tgid != self_ && depth < 4096; ++depth) {
-    if (auto it = procs_.find(tgid); it != procs_.end()) {
-      if (const auto l = launchers_.find(tgid); tgid != start && l != launchers_.end()) return l->second;
-      return it->second.job;
+  const Pid start = pid;
+  std::vector<Pid> path;
+  JobId found = 0;
+  for (int depth = 0; pid > 1 && depth < 4096; ++depth) {
+    if (memo) {
+      if (const auto m = memo->find(pid); m != memo->end()) {
+        found = m->second;
+        break;
+      }
+      path.push_back(pid);
     }
-    const auto st = target::status(tgid);
-    if (!st) return 0;
-    if (st->ppid == self_) return orphan_job_;
-    tgid = st->ppid;
+    if (pid == self_) {
+      found = pid == start ? 0 : orphan_job_;
+      break;
+    }
+    if (const auto it = procs_.find(pid); it != procs_.end() && it->second.job != 0) {
+      const auto l = launchers_.find(pid);
+      found = how == Ancestry::nested && pid != start && l != launchers_.end() ? l->second : it->second.job;
+      break;
+    }
+    pid = parent_of(pid);
   }
-  return 0;
+  if (memo)
+    for (Pid p : path) (*memo)[p] = found;
+  return found;
 }
 
 Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatus* known, JobId job,

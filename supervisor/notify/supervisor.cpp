@@ -212,8 +212,7 @@ OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, Scope sco
 void Supervisor::maintain() {
   std::list<Joined> finished;
   {
-    std::lock_guard lk(mu_);
-    sweep();
+    const auto lk = swept();
     // Nested jobs whose launcher has ended and whose processes are all gone.
     for (auto it = nested_.begin(); it != nested_.end();) {
       JobView v;
@@ -267,8 +266,7 @@ std::size_t Supervisor::listeners() const {
 
 void Supervisor::kill_all() {
   {
-    std::lock_guard lk(mu_);
-    sweep();
+    const auto lk = swept();
     // Known processes by pidfd; their unknown descendants by walking /proc (in scope).
     for (auto& [tgid, p] : procs_) target::pidfd_kill(p.pidfd.get());
     if (DIR* d = ::opendir("/proc")) {

@@ -254,8 +254,40 @@ class Supervisor final : public Control {
   // The job of a process in scope, or 0: a known process's own, else its nearest known
   // ancestor's (orphans reparented to us belong to the job of our own child).
   JobId job_of(Pid tgid);
+  // The one walk up the ancestors to a job: the job of the nearest process we know (pid
+  // itself first), the run's job for an orphan reparented to us, 0 for none. `parent_of`
+  // gives a live process's parent (0: gone or unknown), from /proc or a snapshot of it;
+  // `memo` (optional) remembers the answer for every pid on the way. Ancestry::nested: a
+  // launcher's descendants are in the job it delegated (job_of); own: the launcher's job.
+  enum class Ancestry { own, nested };
+  JobId ancestor_job(Pid pid, Ancestry how, const std::function<Pid(Pid)>& parent_of,
+                     std::unordered_map<Pid, JobId>* memo = nullptr) const;
   bool visible(const View& v, Pid tgid) { return !v.job || job_of(tgid) == *v.job; }
   OpResult authorize(const Caller& c, Pid pid);
+  // The model's lock, with the state of exited tasks retired first (sweep): what every query
+  // and outside operation starts with.
+  [[nodiscard]] std::unique_lock<std::mutex> swept() {
+    std::unique_lock lk(mu_);
+    sweep();
+    return lk;
+  }
+  // The authority's gate, written once: swept(), then the caller's right over node `pid`
+  // (authorize) or over job `job` (authorize_job, or authorize_job_change for a change);
+  // `op` runs only when granted, under the lock, and gives the answer.
+  template <typename F>
+  OpResult with_node(const Caller& c, Pid pid, F&& op) {
+    const auto lk = swept();
+    if (auto a = authorize(c, pid); !a.ok()) return a;
+    return op(view_of(c));
+  }
+  enum class JobRight { read, change };
+  template <typename F>
+  OpResult with_job(const Caller& c, JobId job, JobRight right, F&& op) {
+    const auto lk = swept();
+    if (auto a = right == JobRight::change ? authorize_job_change(c, job) : authorize_job(c, job); !a.ok())
+      return a;
+    return op();
+  }
   // The five operations for a caller's view, with the lock held: 0 or the contract's errno.
   int op_register(const View& v, Pid pid);
   int op_fetch(const View& v, Pid pid, Node& out);
@@ -263,9 +295,7 @@ class Supervisor final : public Control {
   using CapFn = std::function<int(Actor, std::optional<Violation>& enforce)>;  // one resource_cap form
   int op_cap(const View& v, Pid pid, const CapFn& cap);
   int op_reset(const View& v, Pid pid);
-  template <typename Cap>
-  OpResult cap_outside(const Caller& c, Pid pid, Cap&& cap);  // the two resource_cap forms
-  OpResult result(int err, Pid pid, Op op);                   // the contract's error, with a message
+  OpResult result(int err, Pid pid, Op op);  // the contract's error, with a message
 
   // Quota gate: false if `d` would cross a quota; the process is then killed, and the
   // handler answers with an error so the call never takes effect.
@@ -288,6 +318,9 @@ class Supervisor final : public Control {
   // outer job.
   OpResult nested_rights(const Caller& c, JobId job) const;
   OpResult authorize_job(const Caller& c, JobId job);
+  // cap_job and replace_job once authorized (after the reset for a replace), the lock held.
+  OpResult set_job_quotas(const Caller& c, JobId job, std::optional<std::uint64_t> heap_bytes,
+                          std::optional<std::uint64_t> files, bool replace);
   // authorize_job, and the right to set, replace or reset its quotas: outside callers only.
   OpResult authorize_job_change(const Caller& c, JobId job);
   // To every subscriber that wants it and may see it, stamped with the time and the comm.

@@ -10,6 +10,12 @@
 
 namespace sandbox {
 
+// A live process's parent, from /proc (0: gone), for Supervisor::ancestor_job.
+inline Pid parent_from_proc(Pid pid) {
+  const auto st = target::status(pid);
+  return st ? st->ppid : 0;
+}
+
 // "Is pid a live task in the sandbox's scope?" answered from /proc. A task is in scope
 // when its process is one we have seen a notification from, or descends from a root we
 // launched (orphans are reparented to us: `sandbox run` makes the supervisor a subreaper).

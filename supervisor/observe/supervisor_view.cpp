@@ -11,8 +11,7 @@ namespace sandbox {
 
 observe::MetricsSnapshot Supervisor::metrics_snapshot(const Caller& c) {
   observe::MetricsSnapshot s;
-  std::lock_guard lk(mu_);
-  sweep();
+  const auto lk = swept();
   const View v = view_of(c);
   for (const Node& n : tracker_.nodes()) {
     // What `list` shows this caller: root every node, another user their own targets
