@@ -282,6 +282,16 @@ std::shared_ptr<OpenEmulator::Shared> OpenEmulator::make_shared_state() {
   return std::make_shared<Shared>();
 }
 
+namespace {
+// The open_how the kernel builds (fs/open.c build_open_how(), 6.1), and what follows from it.
+struct How {
+  std::uint64_t flags = 0, mode = 0, resolve = 0;
+  int dirfd = AT_FDCWD;
+  bool needs_dir = false;  // the path is looked up from a directory (relative, or RESOLVE_IN_ROOT)
+  bool creates = false;
+};
+}  // namespace
+
 struct OpenEmulator::Impl {
   Fd proc;      // our procfs root, usable whatever our root is
   Fd our_root;  // our own "/" (to come back from a chroot into a target's root)
@@ -345,6 +355,56 @@ struct OpenEmulator::Impl {
   void unwear() {
     if (worn) unwear_always();
   }
+  // The supervisor's own credentials for one step of a walk made with the target's worn
+  // (`own` false, or none worn: no change); back() wears the target's again.
+  class OwnForAStep {
+   public:
+    explicit OwnForAStep(Impl& im, bool own = true) : im_(im), was_(own ? im.worn : nullptr) {
+      if (was_) im_.unwear();
+    }
+    OwnForAStep(const OwnForAStep&) = delete;
+    OwnForAStep& operator=(const OwnForAStep&) = delete;
+    // The target's credentials again, then `r` (a descriptor or -errno) -- or, if they
+    // cannot be worn again (we are then back in our own), -errno with `r` closed.
+    int back(int r) {
+      const TaskCreds* was = std::exchange(was_, nullptr);
+      if (!was) return r;
+      if (int e = im_.wear(*was); e < 0) {
+        if (r >= 0) ::close(r);
+        return e;
+      }
+      return r;
+    }
+    ~OwnForAStep() {
+      if (was_) (void)im_.wear(*was_);  // a path out without back(): the walk is ending anyway
+    }
+
+   private:
+    Impl& im_;
+    const TaskCreds* was_;
+  };
+  // The target's root and credentials for one open; the supervisor's again when it ends,
+  // whatever the way out.
+  class InTarget {
+   public:
+    explicit InTarget(Impl& im) : im_(im) {}
+    InTarget(const InTarget&) = delete;
+    InTarget& operator=(const InTarget&) = delete;
+    int enter(pid_t tid, bool same_root, const TaskCreds& creds) {
+      if (!same_root)
+        if (int e = im_.enter_root(tid); e < 0) return e;
+      if (!(creds == im_.self))
+        if (int e = im_.wear(creds); e < 0) return e;
+      return 0;
+    }
+    ~InTarget() {
+      im_.unwear();
+      if (im_.chrooted) im_.leave_root_always();
+    }
+
+   private:
+    Impl& im_;
+  };
 
   // ---- root --------------------------------------------------------------------------
   int enter_root(pid_t tid) {
@@ -475,8 +535,7 @@ struct OpenEmulator::Impl {
     if (!dac_permits(st.stx_uid, st.stx_gid, st.stx_mode & 07777, worn->fsuid, worn->fsgid, worn->groups,
                      worn->cap_eff, may))
       return -EACCES;
-    const TaskCreds* was = worn;
-    unwear();
+    OwnForAStep step(*this);
     // By its name (not through a magic link: the file keeps the target's flags, O_NOFOLLOW too),
     // and only if that is still the file whose mode was checked.
     int r = sys_openat2(dir, name.c_str(), final_flags, 0, RESOLVE_NO_SYMLINKS);
@@ -485,11 +544,7 @@ struct OpenEmulator::Impl {
       ::close(r);
       r = -EACCES;
     }
-    if (int e = wear(*was); e < 0) {
-      if (r >= 0) ::close(r);
-      return e;
-    }
-    return r;
+    return step.back(r);
   }
 
   // The calling thread's descriptor `fd` (a dirfd), as an O_PATH file of ours. Taken from
@@ -629,6 +684,14 @@ struct OpenEmulator::Impl {
   // walk first, the userspace walk when procfs may be involved. A descriptor or -errno.
   // `fast`, when given, receives file_info() of a descriptor the fast path opened (then
   // `*fast_known` is set): the caller need not ask again.
+  // OpenEmulator::open's steps (below it).
+  int credentials(Shared& sh, const OpenRequest& req, bool creates, std::shared_ptr<const TaskCreds>& creds,
+                  std::optional<bool>& cached_root);
+  int root_and_dir(Shared& sh, const OpenRequest& req, const How& h, bool other_ns,
+                   std::optional<bool> cached_root, bool& same_root, Fd& dir);
+  OpenOutcome outcome(const OpenRequest& req, const How& h, int r, bool tty_dev, const struct statx& fast_st,
+                      bool fast_known);
+
   int perform(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
               std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev, struct statx* fast = nullptr,
               bool* fast_known = nullptr) {
@@ -815,13 +878,9 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
     if (r == -EACCES && worn && in_own_fd_dir(cur.get(), tgid)) {
       // The target's own /proc/<pid>/fd and fdinfo are always searchable by itself
       // (proc_fd_permission(): same thread group), whatever their mode says.
-      const TaskCreds* was = worn;
-      unwear();
-      r = sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve);
-      if (int e = wear(*was); e < 0) {
-        if (r >= 0) ::close(r);
-        return e;
-      }
+      OwnForAStep step(*this);
+      r = step.back(
+          sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve));
     }
     if (r < 0) return r;
     Fd next(r);
@@ -849,15 +908,8 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
       // The jump itself. For the target's own links the kernel would skip the ptrace
       // checks (same thread group), so we jump with our own credentials; permission on
       // the file reached is still checked with the target's at the final open.
-      const TaskCreds* was = worn;
-      if (own) unwear();
-      int j = sys_openat(cur.get(), comp.name.c_str(), O_PATH);
-      if (own && was) {
-        if (int e = wear(*was); e < 0) {
-          if (j >= 0) ::close(j);
-          return e;
-        }
-      }
+      OwnForAStep step(*this, own);
+      const int j = step.back(sys_openat(cur.get(), comp.name.c_str(), O_PATH));
       if (j < 0) return j;
       Fd jumped(j);
       struct statx jst {};
@@ -904,14 +956,14 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
   }
 }
 
-OpenEmulator::~OpenEmulator() {
-  delete impl_;
-}
+OpenEmulator::OpenEmulator() : OpenEmulator(make_shared_state()) {}
+OpenEmulator::OpenEmulator(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
+OpenEmulator::~OpenEmulator() = default;
 
 int OpenEmulator::init() {
   if (impl_) return 0;
-  auto im = new Impl;
-  impl_ = im;
+  impl_ = std::make_unique<Impl>();
+  Impl* im = impl_.get();
   // A private fs_struct for this thread: umask and chroot changes stay here.
   if (::unshare(CLONE_FS) != 0) return -errno;
   im->proc.reset(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -986,174 +1038,146 @@ void OpenEmulator::forget_process(pid_t tgid) {
   sh.creds_cache.erase(tgid);
 }
 
-OpenOutcome OpenEmulator::open(const OpenRequest& req) {
-  OpenOutcome out;
-  auto fail = [&](int err) {
-    out.kind = OpenOutcome::Kind::error;
-    out.err = err;
-    return out;
-  };
-  if (!impl_) return fail(EPERM);
-  Impl& im = *impl_;
+namespace {
 
-  // 1. The open_how the kernel builds (fs/open.c build_open_how(), 6.1).
-  std::uint64_t flags = 0, mode = 0, resolve = 0;
-  int dirfd = req.dirfd;
+How build_how(const OpenRequest& req) {
+  How h;
+  h.dirfd = req.dirfd;
   if (req.call == OpenSyscall::openat2) {
-    flags = req.flags;
-    mode = req.mode;
-    resolve = req.resolve;
+    h.flags = req.flags;
+    h.mode = req.mode;
+    h.resolve = req.resolve;
   } else {
     std::uint64_t f = req.call == OpenSyscall::creat
                           ? static_cast<std::uint64_t>(O_CREAT | O_WRONLY | O_TRUNC)
                           : static_cast<std::uint32_t>(req.flags);  // int flags
     f |= O_LARGEFILE;                                               // force_o_largefile() on 64-bit
-    flags = f & kValidOpenFlags;
-    if (flags & O_PATH) flags &= kOPathFlags;
-    mode = (flags & (O_CREAT | kTmpfileBit)) ? (static_cast<std::uint16_t>(req.mode) & kSIallugo)
-                                             : 0;  // umode_t
-    if (req.call != OpenSyscall::openat) dirfd = AT_FDCWD;
+    h.flags = f & kValidOpenFlags;
+    if (h.flags & O_PATH) h.flags &= kOPathFlags;
+    h.mode = (h.flags & (O_CREAT | kTmpfileBit)) ? (static_cast<std::uint16_t>(req.mode) & kSIallugo)
+                                                 : 0;  // umode_t
+    if (req.call != OpenSyscall::openat) h.dirfd = AT_FDCWD;
   }
-  out.cloexec = flags & O_CLOEXEC;
   const bool absolute = !req.path.empty() && req.path[0] == '/';
-  const bool needs_dir = !req.path.empty() && (!absolute || (resolve & RESOLVE_IN_ROOT));
-  const bool creates = flags & (O_CREAT | kTmpfileBit);
+  h.needs_dir = !req.path.empty() && (!absolute || (h.resolve & RESOLVE_IN_ROOT));
+  h.creates = h.flags & (O_CREAT | kTmpfileBit);
+  return h;
+}
 
-  // The kernel's own answer to checks made before any lookup (flags, empty path), for
-  // the cases where we stop early: openat2 on a bad fd stops at exactly the same point.
-  auto early = [&](int err) {
-    int r = sys_openat2(-1, needs_dir ? req.path.c_str() : "", flags, mode, resolve);
-    if (r >= 0) ::close(r);
-    if (r == -EINVAL || r == -ENAMETOOLONG || (r == -ENOENT && req.path.empty()) || r == -E2BIG)
-      return fail(-r);
-    return fail(err);
-  };
+OpenOutcome failed(int err) {
+  OpenOutcome out;
+  out.kind = OpenOutcome::Kind::error;
+  out.err = err;
+  return out;
+}
 
-  // get_unused_fd_flags() runs after the flags and the path were checked and before any
-  // lookup: with a full table nothing is looked up, created or truncated.
-  if (req.table_full) return early(EMFILE);
+// The kernel's own answer to checks made before any lookup (flags, empty path), for the
+// cases where we stop early: openat2 on a bad fd stops at exactly the same point.
+OpenOutcome early(const OpenRequest& req, const How& h, int err) {
+  int r = sys_openat2(-1, h.needs_dir ? req.path.c_str() : "", h.flags, h.mode, h.resolve);
+  if (r >= 0) ::close(r);
+  if (r == -EINVAL || r == -ENAMETOOLONG || (r == -ENOENT && req.path.empty()) || r == -E2BIG)
+    return failed(-r);
+  return failed(err);
+}
 
-  // 2. Credentials and namespaces (cached per thread until it changes credentials or
-  // namespaces -- notified calls that drop the entry before they run; the status is read
-  // again, for the umask, when creating). A copy: another serving thread may drop it.
-  std::string tid_s = std::to_string(req.tid);
+OpenOutcome let_target(int err) {
+  OpenOutcome out;
+  out.kind = OpenOutcome::Kind::let_target;
+  out.err = err;
+  return out;
+}
+
+}  // namespace
+
+// The target's credentials and namespaces (cached per thread until it changes credentials
+// or namespaces -- notified calls that drop the entry before they run; the status is read
+// again, for the umask, when creating), and whether its root is known to be ours. 0 or an
+// errno for early().
+int OpenEmulator::Impl::credentials(Shared& sh, const OpenRequest& req, bool creates,
+                                    std::shared_ptr<const TaskCreds>& creds,
+                                    std::optional<bool>& cached_root) {
+  const std::string tid_s = std::to_string(req.tid);
   std::shared_ptr<const TaskCreds> cached;  // shared, immutable: another thread may drop the entry
-  std::optional<bool> cached_root;
   {
-    std::lock_guard lk(shared_->mu);
-    if (auto it = shared_->creds_cache.find(req.tid); it != shared_->creds_cache.end()) cached = it->second;
+    std::lock_guard lk(sh.mu);
+    if (auto it = sh.creds_cache.find(req.tid); it != sh.creds_cache.end()) cached = it->second;
     // Safe to reuse: a root changes only through chroot/pivot_root/setns/unshare, which are
     // notified and turn this cache off for good (root_may_change()) before they run.
-    if (auto known = shared_->same_root.find(req.tgid);
-        known != shared_->same_root.end() && !shared_->roots_change)
+    if (auto known = sh.same_root.find(req.tgid); known != sh.same_root.end() && !sh.roots_change)
       cached_root = known->second;
   }
-  std::shared_ptr<const TaskCreds> creds = cached;
-  if (!cached || creates) {
-    auto fresh = std::make_shared<TaskCreds>();
-    if (cached) fresh->ns = cached->ns;
-    std::string text;
-    if (!read_file_at(im.proc.get(), tid_s + "/status", text) || !parse_creds(text, *fresh))
-      return early(ESRCH);
-    if (!cached) {
-      for (std::size_t i = 0; i < opening::kNamespaces.size(); ++i) {
-        struct stat st {};
-        if (::fstatat(im.proc.get(), (tid_s + "/ns/" + opening::kNamespaces[i]).c_str(), &st, 0) != 0)
-          return early(errno == ENOENT ? ESRCH : errno);
-        fresh->ns[i] = st.st_ino;
-      }
+  creds = cached;
+  if (cached && !creates) return 0;
+  auto fresh = std::make_shared<TaskCreds>();
+  if (cached) fresh->ns = cached->ns;
+  std::string text;
+  if (!read_file_at(proc.get(), tid_s + "/status", text) || !parse_creds(text, *fresh)) return ESRCH;
+  if (!cached) {
+    for (std::size_t i = 0; i < opening::kNamespaces.size(); ++i) {
+      struct stat st {};
+      if (::fstatat(proc.get(), (tid_s + "/ns/" + opening::kNamespaces[i]).c_str(), &st, 0) != 0)
+        return errno == ENOENT ? ESRCH : errno;
+      fresh->ns[i] = st.st_ino;
     }
-    creds = fresh;
-    std::lock_guard lk(shared_->mu);
-    shared_->creds_cache.insert_or_assign(req.tid, creds);
-    shared_->tid_tgid[req.tid] = req.tgid;
   }
-  const bool other_ns = creds->ns != shared_->our_ns;
+  creds = fresh;
+  std::lock_guard lk(sh.mu);
+  sh.creds_cache.insert_or_assign(req.tid, creds);
+  sh.tid_tgid[req.tid] = req.tgid;
+  return 0;
+}
 
-  // 3. Root, then the starting directory.
-  bool same_root = false;
+// Whether the target's root is ours (cached per process), then its starting directory.
+// 0 or an errno for early().
+int OpenEmulator::Impl::root_and_dir(Shared& sh, const OpenRequest& req, const How& h, bool other_ns,
+                                     std::optional<bool> cached_root, bool& same_root, Fd& dir) {
+  const std::string tid_s = std::to_string(req.tid);
   if (other_ns) {
     // (the executor takes the target's root itself)
   } else if (cached_root) {
     same_root = *cached_root;
   } else {
     struct statx rst {};
-    if (!statx_at(im.proc.get(), (tid_s + "/root").c_str(), 0, rst))
-      return early(errno == ENOENT ? ESRCH : errno);
-    same_root = same_object(rst, im.root_stx);
-    std::lock_guard lk(shared_->mu);
-    if (!shared_->roots_change) shared_->same_root[req.tgid] = same_root;
+    if (!statx_at(proc.get(), (tid_s + "/root").c_str(), 0, rst)) return errno == ENOENT ? ESRCH : errno;
+    same_root = same_object(rst, root_stx);
+    std::lock_guard lk(sh.mu);
+    if (!sh.roots_change) sh.same_root[req.tgid] = same_root;
   }
-  Fd dir;
-  if (needs_dir) {
-    if (dirfd == AT_FDCWD) {
-      dir.reset(::openat(im.proc.get(), (tid_s + "/cwd").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-      if (dir.get() < 0) return early(errno == ENOENT ? ESRCH : errno);
-    } else if (dirfd < 0) {
-      return early(EBADF);
-    } else {
-      const int r = im.thread_fd(req, dirfd);
-      if (r < 0) return early(-r);
-      dir.reset(r);
-    }
+  if (!h.needs_dir) return 0;
+  if (h.dirfd == AT_FDCWD) {
+    dir.reset(::openat(proc.get(), (tid_s + "/cwd").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    return dir.get() < 0 ? (errno == ENOENT ? ESRCH : errno) : 0;
   }
-  const int start = needs_dir ? dir.get() : AT_FDCWD;
+  if (h.dirfd < 0) return EBADF;
+  const int r = thread_fd(req, h.dirfd);
+  if (r < 0) return -r;
+  dir.reset(r);
+  return 0;
+}
 
-  // 4. The open, in the target's context.
-  bool tty_dev = false;
-  struct statx fast_st {};
-  bool fast_known = false;  // fast_st describes r, which is not on a procfs
-  int r = -EPERM;
-  if (other_ns) {
-    // Another user, mount, network, IPC, UTS or cgroup namespace: an executor that joined
-    // them opens it (executor.hpp), with the target's credentials as they hold there.
-    Fd root(::openat(im.proc.get(), (tid_s + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!root) return early(errno == ENOENT ? ESRCH : errno);
-    opening::ExecContext ctx;
-    ctx.ns = creds->ns, ctx.uid = creds->uid, ctx.gid = creds->gid;
-    ctx.groups = creds->groups, ctx.cap_eff = creds->cap_eff;
-    opening::ExecRequest er;
-    er.tid = req.tid, er.tgid = req.tgid, er.flags = flags, er.mode = mode, er.resolve = resolve;
-    er.umask = creates ? static_cast<int>(creds->umask) : -1;
-    er.path = req.path;
-    r = shared_->executors->run(ctx, root.get(), start, er, tty_dev);
-  } else {
-    if (creates) ::umask(creds->umask);  // our private fs_struct
-    if (!same_root) {
-      if (int e = im.enter_root(req.tid); e < 0) return early(-e);
-    }
-    if (!(*creds == im.self)) {
-      if (int e = im.wear(*creds); e < 0) {
-        if (im.chrooted) im.leave_root_always();
-        return early(-e);
-      }
-    }
-    r = im.perform(start, req.path, flags, mode, resolve, req.tid, req.tgid, tty_dev, &fast_st, &fast_known);
-    im.unwear();
-    if (im.chrooted) im.leave_root_always();
-  }
-
-  // 5. The result, checked.
-  if (r < 0) {
-    if (!tty_dev) return fail(-r);
-  }
+// What the open gave, checked: a terminal the target must open itself, a procfs file naming
+// the supervisor refused, else the file to install.
+OpenOutcome OpenEmulator::Impl::outcome(const OpenRequest& req, const How& h, int r, bool tty_dev,
+                                        const struct statx& fast_st, bool fast_known) {
+  const std::uint64_t flags = h.flags;
+  if (r < 0 && !tty_dev) return failed(-r);
   Fd file(r);
   struct statx st = fast_st;
   bool procfs = false;
   if (file.get() >= 0 && !fast_known) {
-    if (int e = im.file_info(file.get(), st, procfs); e < 0) return fail(-e);
+    if (int e = file_info(file.get(), st, procfs); e < 0) return failed(-e);
   }
+  const std::string tid_s = std::to_string(req.tid);
   const bool chr = S_ISCHR(st.stx_mode);
   if (tty_dev || (!(flags & O_PATH) && chr && st.stx_rdev_major == 5 && st.stx_rdev_minor == 0)) {
     // /dev/tty means the caller's controlling terminal: the target opens it itself.
     std::string stat_text;
     long long tty_nr = 0;
-    out.kind = OpenOutcome::Kind::let_target;
-    out.err = read_file_at(im.proc.get(), tid_s + "/stat", stat_text) && stat_field(stat_text, 7, tty_nr) &&
-                      tty_nr != 0
-                  ? 0
-                  : ENXIO;
-    return out;
+    return let_target(read_file_at(proc.get(), tid_s + "/stat", stat_text) &&
+                              stat_field(stat_text, 7, tty_nr) && tty_nr != 0
+                          ? 0
+                          : ENXIO);
   }
   if (!(flags & O_PATH) && !(flags & O_NOCTTY) && chr && st.stx_rdev_major != 1) {
     // A terminal opened without O_NOCTTY by a session leader without a controlling
@@ -1162,18 +1186,79 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
     if (::ioctl(file.get(), TCGETS, &tio) == 0) {
       std::string stat_text;
       long long session = 0, tty_nr = 0;
-      if (read_file_at(im.proc.get(), tid_s + "/stat", stat_text) && stat_field(stat_text, 6, session) &&
-          stat_field(stat_text, 7, tty_nr) && session == req.tgid && tty_nr == 0) {
-        out.kind = OpenOutcome::Kind::let_target;
-        out.err = 0;
-        return out;
-      }
+      if (read_file_at(proc.get(), tid_s + "/stat", stat_text) && stat_field(stat_text, 6, session) &&
+          stat_field(stat_text, 7, tty_nr) && session == req.tgid && tty_nr == 0)
+        return let_target(0);
     }
   }
-  if (procfs && im.names_supervisor(file.get())) return fail(EACCES);
+  if (procfs && names_supervisor(file.get())) return failed(EACCES);
+  OpenOutcome out;
   out.kind = OpenOutcome::Kind::installed;
   out.fd = file.release();
   out.err = 0;
+  out.cloexec = flags & O_CLOEXEC;
+  return out;
+}
+
+OpenOutcome OpenEmulator::open(const OpenRequest& req) {
+  if (!impl_) return failed(EPERM);
+  Impl& im = *impl_;
+  // 1. The open_how the kernel builds.
+  const How h = build_how(req);
+  const auto stop = [&](int err) {
+    OpenOutcome o = early(req, h, err);
+    o.cloexec = h.flags & O_CLOEXEC;
+    return o;
+  };
+  // get_unused_fd_flags() runs after the flags and the path were checked and before any
+  // lookup: with a full table nothing is looked up, created or truncated.
+  if (req.table_full) return stop(EMFILE);
+  // 2. Credentials and namespaces. A copy: another serving thread may drop the entry.
+  std::shared_ptr<const TaskCreds> creds;
+  std::optional<bool> cached_root;
+  if (int e = im.credentials(*shared_, req, h.creates, creds, cached_root); e != 0) return stop(e);
+  const bool other_ns = creds->ns != shared_->our_ns;
+  // 3. Root, then the starting directory.
+  bool same_root = false;
+  Fd dir;
+  if (int e = im.root_and_dir(*shared_, req, h, other_ns, cached_root, same_root, dir); e != 0)
+    return stop(e);
+  const int start = h.needs_dir ? dir.get() : AT_FDCWD;
+  // 4. The open, in the target's context.
+  bool tty_dev = false;
+  struct statx fast_st {};
+  bool fast_known = false;  // fast_st describes r, which is not on a procfs
+  int r = -EPERM;
+  if (other_ns) {
+    // Another user, mount, network, IPC, UTS or cgroup namespace: an executor that joined
+    // them opens it (executor.hpp), with the target's credentials as they hold there.
+    Fd root(::openat(im.proc.get(), (std::to_string(req.tid) + "/root").c_str(),
+                     O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) return stop(errno == ENOENT ? ESRCH : errno);
+    opening::ExecContext ctx;
+    ctx.ns = creds->ns, ctx.uid = creds->uid, ctx.gid = creds->gid;
+    ctx.groups = creds->groups, ctx.cap_eff = creds->cap_eff;
+    opening::ExecRequest er;
+    er.tid = req.tid, er.tgid = req.tgid, er.flags = h.flags, er.mode = h.mode, er.resolve = h.resolve;
+    er.umask = h.creates ? static_cast<int>(creds->umask) : -1;
+    er.path = req.path;
+    r = shared_->executors->run(ctx, root.get(), start, er, tty_dev);
+  } else {
+    if (h.creates) ::umask(creds->umask);  // our private fs_struct
+    int e = 0;
+    {
+      // The target's root and credentials for the open, ours again when it ends.
+      Impl::InTarget in(im);
+      e = in.enter(req.tid, same_root, *creds);
+      if (e == 0)
+        r = im.perform(start, req.path, h.flags, h.mode, h.resolve, req.tid, req.tgid, tty_dev, &fast_st,
+                       &fast_known);
+    }
+    if (e < 0) return stop(-e);
+  }
+  // 5. The result, checked.
+  OpenOutcome out = im.outcome(req, h, r, tty_dev, fast_st, fast_known);
+  out.cloexec = h.flags & O_CLOEXEC;
   return out;
 }
 
