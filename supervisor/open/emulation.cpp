@@ -576,6 +576,7 @@ struct OpenEmulator::Impl {
     return errno == ENOENT ? -EBADF : -errno;
   }
 
+  struct Walk;  // slow_open's state and steps
   int slow_open(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
                 std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev);
 
@@ -729,22 +730,45 @@ struct OpenEmulator::Impl {
 
 // The userspace walk: one component at a time, O_PATH|O_NOFOLLOW, so that every symlink
 // is seen and procfs "self" and magic links are resolved for the target, not for us.
-// Returns a descriptor or -errno. Runs with the target's credentials worn.
-int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
-                                  std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev) {
-  const bool beneath = resolve & RESOLVE_BENEATH;
-  const bool in_root = resolve & RESOLVE_IN_ROOT;
-  const bool no_links = resolve & RESOLVE_NO_SYMLINKS;
-  const bool no_magic = no_links || (resolve & RESOLVE_NO_MAGICLINKS);
-  const bool no_xdev = resolve & RESOLVE_NO_XDEV;
-  const std::uint64_t step_resolve = resolve & (RESOLVE_NO_XDEV | RESOLVE_CACHED);
-  const std::uint64_t final_flags =
-      flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : static_cast<std::uint64_t>(O_NOCTTY));
-
-  if (path.empty()) return -ENOENT;
+// Runs with the target's credentials worn. Each step returns the walk's result (a
+// descriptor or -errno), or nullopt to go on with the next component.
+struct OpenEmulator::Impl::Walk {
+  Impl& im;
+  const int start;
+  const std::uint64_t flags, mode;
+  const pid_t tid, tgid;
+  bool& tty_dev;
+  const bool beneath, in_root, no_links, no_magic, no_xdev;
+  const std::uint64_t step_resolve, final_flags;
   Fd cur;
   int depth = 0;  // for scoped lookups: components below the starting directory
-  auto open_root = [&]() -> int {
+  std::uint64_t start_mnt = 0;
+  bool cur_proc_root = false;
+  std::vector<PathComp> pending;
+  int links = 0;
+
+  Walk(Impl& i, int st, std::uint64_t fl, std::uint64_t md, std::uint64_t resolve, pid_t t, pid_t g,
+       bool& tty)
+      : im(i),
+        start(st),
+        flags(fl),
+        mode(md),
+        tid(t),
+        tgid(g),
+        tty_dev(tty),
+        beneath(resolve & RESOLVE_BENEATH),
+        in_root(resolve & RESOLVE_IN_ROOT),
+        no_links(resolve & RESOLVE_NO_SYMLINKS),
+        no_magic(no_links || (resolve & RESOLVE_NO_MAGICLINKS)),
+        no_xdev(resolve & RESOLVE_NO_XDEV),
+        step_resolve(resolve & (RESOLVE_NO_XDEV | RESOLVE_CACHED)),
+        final_flags(fl | O_CLOEXEC | ((fl & O_PATH) ? 0 : static_cast<std::uint64_t>(O_NOCTTY))) {}
+
+  int open_here() const { return sys_openat2(cur.get(), ".", final_flags, mode, step_resolve); }
+  // cur is a procfs root (where "self" and pid directories are).
+  void at(const struct statx& st) { cur_proc_root = st.stx_ino == 1 && is_procfs(cur.get()); }
+
+  int open_root() {
     if (beneath) return -EXDEV;
     int r = in_root ? sys_openat(start, ".", O_PATH | O_DIRECTORY)
                     : sys_openat(AT_FDCWD, "/", O_PATH | O_DIRECTORY);
@@ -752,25 +776,27 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
     cur.reset(r);
     depth = 0;
     return 0;
-  };
-  struct statx start_stx {};
-  if (path[0] == '/') {
-    if (int r = open_root(); r < 0) return r;
-  } else {
-    int r = sys_openat(start, ".", O_PATH);
-    if (r < 0) return r;
-    cur.reset(r);
   }
-  if (!statx_at(cur.get(), "", AT_EMPTY_PATH, start_stx)) return -errno;
-  const std::uint64_t start_mnt = mount_id(start_stx);
-  bool cur_proc_root = start_stx.stx_ino == 1 && is_procfs(cur.get());
 
-  std::vector<PathComp> pending;
-  push_path(pending, path, false);
-  int links = 0;
+  int begin(const std::string& path) {
+    if (path.empty()) return -ENOENT;
+    if (path[0] == '/') {
+      if (int r = open_root(); r < 0) return r;
+    } else {
+      int r = sys_openat(start, ".", O_PATH);
+      if (r < 0) return r;
+      cur.reset(r);
+    }
+    struct statx start_stx {};
+    if (!statx_at(cur.get(), "", AT_EMPTY_PATH, start_stx)) return -errno;
+    start_mnt = mount_id(start_stx);
+    at(start_stx);
+    push_path(pending, path, false);
+    return 0;
+  }
 
   // Follows a symlink whose text is `target`; `trail` carries a trailing slash.
-  auto follow_text = [&](const std::string& target, bool trail) -> int {
+  int follow_text(const std::string& target, bool trail) {
     if (no_links) return -ELOOP;
     if (++links > kMaxSymlinks) return -ELOOP;
     if (target.empty()) return -ENOENT;
@@ -779,17 +805,155 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
       struct statx st {};
       if (!statx_at(cur.get(), "", AT_EMPTY_PATH, st)) return -errno;
       if (no_xdev && mount_id(st) != start_mnt) return -EXDEV;
-      cur_proc_root = st.stx_ino == 1 && is_procfs(cur.get());
+      at(st);
     }
     push_path(pending, target, trail);
     return 0;
-  };
+  }
 
-  for (;;) {
-    if (pending.empty()) {
-      // Nothing left ("/", "a/.." ...): open the directory we are in.
-      return sys_openat2(cur.get(), ".", final_flags, mode, step_resolve);
+  std::optional<int> dot_dot(bool final) {
+    if ((beneath || in_root) && depth == 0) {
+      if (beneath) return -EXDEV;  // ".." out of the scope
+    } else {
+      // The kernel keeps ".." at our fs root, which is the target's root here.
+      int r = sys_openat2(cur.get(), "..", O_PATH | O_CLOEXEC, 0, step_resolve);
+      if (r < 0) return r;
+      cur.reset(r);
+      if (depth > 0) --depth;
     }
+    struct statx st {};
+    if (!statx_at(cur.get(), "", AT_EMPTY_PATH, st)) return -errno;
+    at(st);
+    if (final) return open_here();
+    return std::nullopt;
+  }
+
+  // "self" and "thread-self" are symlinks whose text depends on the reader: give the
+  // target's. Only valid if this procfs shows pids of our pid namespace.
+  std::optional<int> proc_self(const PathComp& comp, bool final) {
+    if (final && ((flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL))))
+      return sys_openat2(cur.get(), comp.name.c_str(), final_flags, mode, step_resolve);
+    std::string text;
+    if (read_link_at(cur.get(), "self") == std::to_string(im.self_pid)) {
+      text = std::to_string(tgid);
+      if (comp.name == "thread-self") text += "/task/" + std::to_string(tid);
+    } else {
+      // A container's /proc: the target's pids in that namespace (or ENOENT, or EPERM).
+      auto t = im.self_in_other_pid_ns(cur.get(), tgid, tid, comp.name == "thread-self");
+      if (const int* err = std::get_if<int>(&t)) return *err;
+      text = std::get<std::string>(t);
+    }
+    if (int r = follow_text(text, comp.trailing_slash); r < 0) return r;
+    return std::nullopt;
+  }
+
+  // The last component: let the kernel open it, refusing a trailing symlink (which we then
+  // follow ourselves). O_NOFOLLOW/O_EXCL: the kernel's answer is the answer.
+  std::optional<int> last_by_kernel(const PathComp& comp, bool procfs_dir) {
+    int r = sys_openat2(cur.get(), comp.name.c_str(), final_flags, mode, step_resolve | RESOLVE_NO_SYMLINKS);
+    if (r == -ENXIO) {
+      struct stat st {};
+      tty_dev = ::fstatat(cur.get(), comp.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 0);
+    }
+    if (r == -EACCES && procfs_dir && !cur_proc_root) {
+      // O_NOFOLLOW (or O_CREAT|O_EXCL) on a file of /proc/<pid>: the target's own?
+      Fd file(sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve));
+      if (file.get() >= 0) {
+        const int own = im.open_own_proc_file(cur.get(), file.get(), comp.name, final_flags, tgid);
+        if (own != -EACCES) return own;
+      }
+    }
+    if (r != -ELOOP || (flags & O_NOFOLLOW) || no_links) return r;
+    if (int e = im.may_follow(cur.get(), comp.name.c_str()); e < 0) return e;
+    std::string text = read_link_at(cur.get(), comp.name);
+    if (text.empty()) return -ELOOP;
+    if (int e = follow_text(text, false); e < 0) return e;
+    return std::nullopt;
+  }
+
+  // A procfs magic link (/proc/<pid>/{fd/*,cwd,root,exe,map_files/*,ns/*}).
+  std::optional<int> magic_link(const PathComp& comp, bool last) {
+    if (no_magic) return -ELOOP;
+    if (++links > kMaxSymlinks) return -ELOOP;
+    auto where = im.proc_location(cur.get());
+    if (!where || where->empty() || !is_number((*where)[0])) return -EACCES;
+    const std::string& owner = (*where)[0];
+    if (owner == std::to_string(im.our_pid)) return -EACCES;
+    // The target's own: a thread of its group ("Own procfs files": proc_fd_access_allowed()).
+    const bool own = im.in_thread_group(cur.get(), *where, tgid);
+    // The jump itself. For the target's own links the kernel would skip the ptrace
+    // checks (same thread group), so we jump with our own credentials; permission on
+    // the file reached is still checked with the target's at the final open.
+    OwnForAStep step(im, own);
+    const int j = step.back(sys_openat(cur.get(), comp.name.c_str(), O_PATH));
+    if (j < 0) return j;
+    Fd jumped(j);
+    struct statx jst {};
+    if (!statx_at(jumped.get(), "", AT_EMPTY_PATH, jst)) return -errno;
+    if (no_xdev && mount_id(jst) != start_mnt) return -EXDEV;
+    if (beneath || in_root) return -EXDEV;  // nd_jump_link(): not for scoped lookups
+    if (last) {
+      if (comp.trailing_slash && !S_ISDIR(jst.stx_mode)) return -ENOTDIR;
+      // Reopen what the link points to, as the kernel does after the jump.
+      std::string self_fd = "self/fd/" + std::to_string(jumped.get());
+      int o = comp.trailing_slash ? sys_openat2(jumped.get(), ".", final_flags, mode, step_resolve)
+                                  : sys_openat2(im.proc.get(), self_fd.c_str(), final_flags, mode, 0);
+      if (o == -ENXIO)
+        tty_dev = S_ISCHR(jst.stx_mode) && makedev(jst.stx_rdev_major, jst.stx_rdev_minor) == makedev(5, 0);
+      return o;
+    }
+    if (!S_ISDIR(jst.stx_mode)) return -ENOTDIR;
+    cur = std::move(jumped);
+    at(jst);
+    return std::nullopt;
+  }
+
+  // One step, without following: a symlink is followed (or jumped, for a magic link), a
+  // directory entered; the last component opened.
+  std::optional<int> step(const PathComp& comp, bool last, bool final) {
+    int r = sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve);
+    if (r == -EACCES && im.worn && im.in_own_fd_dir(cur.get(), tgid)) {
+      // The target's own /proc/<pid>/fd and fdinfo are always searchable by itself
+      // (proc_fd_permission(): same thread group), whatever their mode says.
+      OwnForAStep own(im);
+      r = own.back(
+          sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve));
+    }
+    if (r < 0) return r;
+    Fd next(r);
+    struct statx st {};
+    if (!statx_at(next.get(), "", AT_EMPTY_PATH, st)) return -errno;
+    if (S_ISLNK(st.stx_mode)) {
+      if (is_procfs(next.get()) && !cur_proc_root) return magic_link(comp, last);
+      // An ordinary symlink (procfs root ones like "mounts" -> "self/mounts" too).
+      if (int e = im.may_follow(cur.get(), comp.name.c_str()); e < 0) return e;
+      if (int e = follow_text(read_link_at(next.get(), ""), comp.trailing_slash); e < 0) return e;
+      return std::nullopt;
+    }
+    if (final) {
+      // A file inside a procfs directory: reopen what the step found, so that only the
+      // file's own permission is checked (with the target's credentials).
+      std::string self_fd = "self/fd/" + std::to_string(next.get());
+      const int o = sys_openat2(im.proc.get(), self_fd.c_str(), final_flags, mode, 0);
+      if (o == -EACCES && is_procfs(cur.get())) {
+        const int own = im.open_own_proc_file(cur.get(), next.get(), comp.name, final_flags, tgid);
+        if (own != -EACCES) return own;
+      }
+      return o;
+    }
+    if ((!last || comp.trailing_slash) && !S_ISDIR(st.stx_mode)) return -ENOTDIR;
+    cur = std::move(next);
+    ++depth;
+    at(st);
+    if (last) return open_here();  // "name/": a directory, open it now
+    return std::nullopt;
+  }
+
+  // The next component, or the result.
+  std::optional<int> next() {
+    // Nothing left ("/", "a/.." ...): open the directory we are in.
+    if (pending.empty()) return open_here();
     PathComp comp = std::move(pending.back());
     pending.pop_back();
     const bool last = pending.empty();
@@ -797,163 +961,29 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
     if (last && comp.trailing_slash && (flags & O_CREAT) && comp.name != "." && comp.name != "..")
       return -EISDIR;  // open_last_lookups(): O_CREAT with a trailing slash
     if (comp.name.size() > 255) return -ENAMETOOLONG;
-
-    if (comp.name == ".") {
-      if (final) return sys_openat2(cur.get(), ".", final_flags, mode, step_resolve);
-      continue;
-    }
-    if (comp.name == "..") {
-      if ((beneath || in_root) && depth == 0) {
-        if (beneath) return -EXDEV;  // ".." out of the scope
-      } else {
-        // The kernel keeps ".." at our fs root, which is the target's root here.
-        int r = sys_openat2(cur.get(), "..", O_PATH | O_CLOEXEC, 0, step_resolve);
-        if (r < 0) return r;
-        cur.reset(r);
-        if (depth > 0) --depth;
-      }
-      struct statx st {};
-      if (!statx_at(cur.get(), "", AT_EMPTY_PATH, st)) return -errno;
-      cur_proc_root = st.stx_ino == 1 && is_procfs(cur.get());
-      if (final) return sys_openat2(cur.get(), ".", final_flags, mode, step_resolve);
-      continue;
-    }
-
+    if (comp.name == ".") return final ? std::optional<int>(open_here()) : std::nullopt;
+    if (comp.name == "..") return dot_dot(final);
     if (cur_proc_root) {
-      // "self" and "thread-self" are symlinks whose text depends on the reader: give
-      // the target's. Only valid if this procfs shows pids of our pid namespace.
-      if (comp.name == "self" || comp.name == "thread-self") {
-        if (final && ((flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL))))
-          return sys_openat2(cur.get(), comp.name.c_str(), final_flags, mode, step_resolve);
-        std::string text;
-        if (read_link_at(cur.get(), "self") == std::to_string(self_pid)) {
-          text = std::to_string(tgid);
-          if (comp.name == "thread-self") text += "/task/" + std::to_string(tid);
-        } else {
-          // A container's /proc: the target's pids in that namespace (or ENOENT, or EPERM).
-          auto t = self_in_other_pid_ns(cur.get(), tgid, tid, comp.name == "thread-self");
-          if (const int* err = std::get_if<int>(&t)) return *err;
-          text = std::get<std::string>(t);
-        }
-        if (int r = follow_text(text, comp.trailing_slash); r < 0) return r;
-        continue;
-      }
-      if (is_number(comp.name) && is_ours(cur.get(), comp.name)) return -EACCES;
+      if (comp.name == "self" || comp.name == "thread-self") return proc_self(comp, final);
+      if (is_number(comp.name) && im.is_ours(cur.get(), comp.name)) return -EACCES;
     }
-
     if (final) {
-      // The last component: let the kernel open it, refusing a trailing symlink (which
-      // we then follow ourselves). O_NOFOLLOW/O_EXCL: the kernel's answer is the answer.
-      bool procfs_dir = is_procfs(cur.get());
-      if (!procfs_dir || cur_proc_root || (flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL))) {
-        int r =
-            sys_openat2(cur.get(), comp.name.c_str(), final_flags, mode, step_resolve | RESOLVE_NO_SYMLINKS);
-        if (r == -ENXIO) {
-          struct stat st {};
-          tty_dev = ::fstatat(cur.get(), comp.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                    S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 0);
-        }
-        if (r == -EACCES && procfs_dir && !cur_proc_root) {
-          // O_NOFOLLOW (or O_CREAT|O_EXCL) on a file of /proc/<pid>: the target's own?
-          Fd file(
-              sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve));
-          if (file.get() >= 0) {
-            const int own = open_own_proc_file(cur.get(), file.get(), comp.name, final_flags, tgid);
-            if (own != -EACCES) return own;
-          }
-        }
-        if (r != -ELOOP || (flags & O_NOFOLLOW) || no_links) return r;
-        if (int e = may_follow(cur.get(), comp.name.c_str()); e < 0) return e;
-        std::string text = read_link_at(cur.get(), comp.name);
-        if (text.empty()) return -ELOOP;
-        if (int e = follow_text(text, false); e < 0) return e;
-        continue;
-      }
-      // else: a symlink-or-file inside a procfs directory below the root: fall through
-      // to the step, which sees magic links for what they are.
+      const bool procfs_dir = is_procfs(cur.get());
+      if (!procfs_dir || cur_proc_root || (flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL)))
+        return last_by_kernel(comp, procfs_dir);
+      // else: a symlink-or-file inside a procfs directory below the root: the step, which
+      // sees magic links for what they are.
     }
-
-    // One step, without following.
-    int r = sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve);
-    if (r == -EACCES && worn && in_own_fd_dir(cur.get(), tgid)) {
-      // The target's own /proc/<pid>/fd and fdinfo are always searchable by itself
-      // (proc_fd_permission(): same thread group), whatever their mode says.
-      OwnForAStep step(*this);
-      r = step.back(
-          sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve));
-    }
-    if (r < 0) return r;
-    Fd next(r);
-    struct statx st {};
-    if (!statx_at(next.get(), "", AT_EMPTY_PATH, st)) return -errno;
-
-    if (S_ISLNK(st.stx_mode)) {
-      bool procfs_link = is_procfs(next.get());
-      if (!procfs_link || cur_proc_root) {
-        // An ordinary symlink (procfs root ones like "mounts" -> "self/mounts" too).
-        if (int e = may_follow(cur.get(), comp.name.c_str()); e < 0) return e;
-        std::string text = read_link_at(next.get(), "");
-        if (int e = follow_text(text, comp.trailing_slash); e < 0) return e;
-        continue;
-      }
-      // A procfs magic link (/proc/<pid>/{fd/*,cwd,root,exe,map_files/*,ns/*}).
-      if (no_magic) return -ELOOP;
-      if (++links > kMaxSymlinks) return -ELOOP;
-      auto where = proc_location(cur.get());
-      if (!where || where->empty() || !is_number((*where)[0])) return -EACCES;
-      const std::string& owner = (*where)[0];
-      if (owner == std::to_string(our_pid)) return -EACCES;
-      // The target's own: a thread of its group ("Own procfs files": proc_fd_access_allowed()).
-      const bool own = in_thread_group(cur.get(), *where, tgid);
-      // The jump itself. For the target's own links the kernel would skip the ptrace
-      // checks (same thread group), so we jump with our own credentials; permission on
-      // the file reached is still checked with the target's at the final open.
-      OwnForAStep step(*this, own);
-      const int j = step.back(sys_openat(cur.get(), comp.name.c_str(), O_PATH));
-      if (j < 0) return j;
-      Fd jumped(j);
-      struct statx jst {};
-      if (!statx_at(jumped.get(), "", AT_EMPTY_PATH, jst)) return -errno;
-      if (no_xdev && mount_id(jst) != start_mnt) return -EXDEV;
-      if (beneath || in_root) return -EXDEV;  // nd_jump_link(): not for scoped lookups
-      if (last) {
-        if (comp.trailing_slash && !S_ISDIR(jst.stx_mode)) return -ENOTDIR;
-        // Reopen what the link points to, as the kernel does after the jump.
-        std::string self_fd = "self/fd/" + std::to_string(jumped.get());
-        int o = comp.trailing_slash ? sys_openat2(jumped.get(), ".", final_flags, mode, step_resolve)
-                                    : sys_openat2(proc.get(), self_fd.c_str(), final_flags, mode, 0);
-        if (o == -ENXIO)
-          tty_dev = S_ISCHR(jst.stx_mode) && makedev(jst.stx_rdev_major, jst.stx_rdev_minor) == makedev(5, 0);
-        return o;
-      }
-      if (!S_ISDIR(jst.stx_mode)) return -ENOTDIR;
-      cur = std::move(jumped);
-      cur_proc_root = jst.stx_ino == 1 && is_procfs(cur.get());
-      continue;
-    }
-
-    if (final) {
-      // A file inside a procfs directory: reopen what the step found, so that only the
-      // file's own permission is checked (with the target's credentials).
-      std::string self_fd = "self/fd/" + std::to_string(next.get());
-      const int o = sys_openat2(proc.get(), self_fd.c_str(), final_flags, mode, 0);
-      if (o == -EACCES && is_procfs(cur.get())) {
-        const int own = open_own_proc_file(cur.get(), next.get(), comp.name, final_flags, tgid);
-        if (own != -EACCES) return own;
-      }
-      return o;
-    }
-    if (!last || comp.trailing_slash) {
-      if (!S_ISDIR(st.stx_mode)) return -ENOTDIR;
-    }
-    cur = std::move(next);
-    ++depth;
-    cur_proc_root = st.stx_ino == 1 && is_procfs(cur.get());
-    if (last) {
-      // "name/": a directory, open it now.
-      return sys_openat2(cur.get(), ".", final_flags, mode, step_resolve);
-    }
+    return step(comp, last, final);
   }
+};
+
+int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
+                                  std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev) {
+  Walk w(*this, start, flags, mode, resolve, tid, tgid, tty_dev);
+  if (int r = w.begin(path); r < 0) return r;
+  for (;;)
+    if (const auto r = w.next()) return *r;
 }
 
 OpenEmulator::OpenEmulator() : OpenEmulator(make_shared_state()) {}
