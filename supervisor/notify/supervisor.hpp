@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// supervisor: the notify loop and the per-target state it owns.
+// supervisor: the notify loop and the per-target state it owns, in files by concern:
+// registry.cpp (processes, threads, pidfds, budgets, sweep, the walk to a job), loop.cpp
+// (receivers, dispatch), events.cpp (subscribers, usage coalescing), authority.cpp (who may
+// do what; Control on nodes), job_control.cpp (jobs, delegation), supervisor.cpp (joins).
 //
 // One thread runs serve() for a listener: receive a notification, dispatch it through the
-// syscall table to a handler (supervisor/handlers/*.cpp, one file per family), answer.
+// syscall table to a handler (supervisor/handlers/*.cpp, one file per family), which
+// returns a Reply (reply.hpp); the loop sends it and commits it if the kernel took it.
 // Other threads (the CLI, the socket server) reach the model through the locked methods at
 // the bottom. Everything below `private:` is guarded by mu_.
 //
