@@ -34,7 +34,8 @@ struct MockChannel final : NotifyChannel {
   std::deque<seccomp_notif> inbox;
   std::vector<seccomp_notif_resp> sent;
   std::vector<seccomp_notif_addfd> added;
-  int addfd_result = 7;  // the fd number the "kernel" gives the target
+  int addfd_result = 7;    // the fd number the "kernel" gives the target
+  int respond_result = 0;  // -ENOENT: the target died or was interrupted
   int receive(seccomp_notif& n) override {
     if (inbox.empty()) return -EBADF;  // ends serve()
     n = inbox.front();
@@ -43,7 +44,7 @@ struct MockChannel final : NotifyChannel {
   }
   int respond(const seccomp_notif_resp& r) override {
     sent.push_back(r);
-    return 0;
+    return respond_result;
   }
   bool id_valid(std::uint64_t) override { return true; }
   int add_fd(const seccomp_notif_addfd& a) override {
@@ -333,6 +334,119 @@ TEST_CASE_FIXTURE(Fixture, "exit_group removes the process's nodes at once") {
   CHECK(ch.sent[0].flags == SECCOMP_USER_NOTIF_FLAG_CONTINUE);
   Node n;
   CHECK(sup.fetch(root, child.pid, n).err == EINVAL);
+}
+
+// Handlers return their answer as a value (notify/reply.hpp): decided here without a
+// listener -- nothing is sent -- and committed, or dropped, by the test as the kernel would.
+namespace {
+struct Decided {
+  Reply::Kind kind = Reply::Kind::none;
+  std::int64_t value = 0;
+  int error = 0;
+  bool commits = false;
+};
+Decided decide(Supervisor& sup, NotifyChannel& ch, const seccomp_notif& n, bool taken) {
+  Decided d;
+  sup.decide(ch, n, [&](Reply& r) {
+    d = {r.kind(), r.value(), r.error(), r.commits()};
+    if (taken)
+      r.commit();
+    else
+      r.drop();
+  });
+  return d;
+}
+}  // namespace
+
+TEST_CASE_FIXTURE(Fixture,
+                  "a handler's answer is a value: a tracked mmap charges only once the answer is taken") {
+  REQUIRE(sup.register_node(root, child.pid).ok());
+  const auto mmap = call(
+      40, child.pid, SYS_mmap,
+      {0, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, static_cast<std::uint64_t>(-1), 0});
+  const Decided dropped = decide(sup, ch, mmap, false);
+  CHECK(dropped.kind == Reply::Kind::proceed);
+  CHECK(dropped.commits);
+  Node n;
+  REQUIRE(sup.fetch(root, child.pid, n).ok());
+  CHECK(n.heapsize == 0);  // not taken (the target died or was interrupted): nothing counted
+  const Decided taken = decide(sup, ch, mmap, true);
+  CHECK(taken.kind == Reply::Kind::proceed);
+  REQUIRE(sup.fetch(root, child.pid, n).ok());
+  CHECK(n.heapsize == 2 * 4096);
+  CHECK(ch.sent.empty());  // the handler never talks to the kernel itself
+  CHECK(ch.added.empty());
+}
+
+TEST_CASE_FIXTURE(Fixture, "a handler's answer is a value: close of a closed fd is EBADF, commits nothing") {
+  REQUIRE(sup.register_node(root, child.pid).ok());
+  const Decided d = decide(sup, ch, call(41, child.pid, SYS_close, {9999}), true);
+  CHECK(d.kind == Reply::Kind::error);
+  CHECK(d.error == EBADF);
+  CHECK_FALSE(d.commits);
+  CHECK(ch.sent.empty());
+}
+
+TEST_CASE_FIXTURE(Fixture, "a handler's answer is a value: the ABI's register is 0, then ENFILE") {
+  const auto reg = call(42, child.pid, 451, {static_cast<std::uint64_t>(child.pid)});
+  const Decided first = decide(sup, ch, reg, true);
+  CHECK(first.kind == Reply::Kind::value);
+  CHECK(first.value == 0);
+  const Decided again = decide(sup, ch, reg, true);
+  CHECK(again.kind == Reply::Kind::error);
+  CHECK(again.error == ENFILE);
+  CHECK(ch.sent.empty());
+}
+
+TEST_CASE_FIXTURE(Fixture, "a handler's answer is a value: a quota crossed kills and answers ENOMEM") {
+  REQUIRE(sup.register_node(root, child.pid).ok());
+  REQUIRE(sup.resource_cap_bytes(root, child.pid, 4096, -1).ok());
+  const Decided d = decide(sup, ch,
+                           call(43, child.pid, SYS_mmap,
+                                {0, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                                 static_cast<std::uint64_t>(-1), 0}),
+                           true);
+  CHECK(d.kind == Reply::Kind::error);
+  CHECK(d.error == ENOMEM);
+  int st = 0;
+  REQUIRE(::waitpid(child.pid, &st, 0) == child.pid);
+  CHECK(WIFSIGNALED(st));
+  CHECK(ch.sent.empty());
+}
+
+TEST_CASE("Reply::send: commits only what the kernel took; an undo when it did not") {
+  MockChannel ch;
+  int committed = 0, undone = 0;
+  ch.respond_result = -ENOENT;  // the target is gone
+  CHECK_FALSE(Reply::proceed().then([&](int) { ++committed; }).otherwise([&] { ++undone; }).send(ch, 1));
+  CHECK(committed == 0);
+  CHECK(undone == 1);
+  ch.respond_result = 0;
+  CHECK(Reply::value(5).then([&](int) { ++committed; }).otherwise([&] { ++undone; }).send(ch, 2));
+  CHECK(committed == 1);
+  CHECK(undone == 1);
+  REQUIRE(ch.sent.size() == 2);
+  CHECK(ch.sent[0].flags == SECCOMP_USER_NOTIF_FLAG_CONTINUE);
+  CHECK(ch.sent[1].val == 5);
+  CHECK(ch.sent[1].error == 0);
+  // An install the target's table refuses (EMFILE) is answered with that errno, not counted.
+  ch.addfd_result = -EMFILE;
+  int seen_fd = -1;
+  UniqueFd file(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  CHECK_FALSE(Reply::install(std::move(file), true).then([&](int fd) { seen_fd = fd; }).send(ch, 3));
+  CHECK(seen_fd == -1);
+  REQUIRE(ch.added.size() == 1);
+  CHECK(ch.added[0].flags == SECCOMP_ADDFD_FLAG_SEND);
+  CHECK(ch.added[0].newfd_flags == O_CLOEXEC);
+  REQUIRE(ch.sent.size() == 3);
+  CHECK(ch.sent[2].error == -EMFILE);
+  // Taken: the commit learns the target's fd number.
+  ch.addfd_result = 9;
+  CHECK(Reply::install(UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)), false)
+            .then([&](int fd) { seen_fd = fd; })
+            .send(ch, 4));
+  CHECK(seen_fd == 9);
+  CHECK(ch.sent.size() == 3);  // ADDFD|SEND is the answer itself
 }
 
 TEST_CASE("the table: every handled syscall dispatches, the ABI follows the policy") {
