@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: Apache-2.0
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 // bpf::Engine: the kernel patch's accounting as BPF programs (tracker.bpf.c), loaded from
 // the skeleton built with the supervisor. Open() says in one line why the engine cannot be
 // had (built without BPF, no BTF, no CAP_BPF/CAP_PERFMON, the verifier refused); nothing is

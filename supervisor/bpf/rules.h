@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * rules.h: the pure accounting and quota rules of docs/semantics.md, written once in C and
  * compiled into both the BPF programs (tracker.bpf.c) and the C++ model (model/tracker.cpp).
@@ -18,7 +18,7 @@
 
 static inline unsigned long long tl_page_align(unsigned long long x) {
   return x > TL_UNLIMITED - (TL_PAGE_SIZE - 1) ? TL_UNLIMITED & ~(TL_PAGE_SIZE - 1)
-                                                : (x + TL_PAGE_SIZE - 1) & ~(TL_PAGE_SIZE - 1);
+                                               : (x + TL_PAGE_SIZE - 1) & ~(TL_PAGE_SIZE - 1);
 }
 
 static inline unsigned long long tl_saturating_add(unsigned long long a, unsigned long long b) {
@@ -34,7 +34,8 @@ static inline unsigned long long tl_brk_growth(unsigned long long old_brk, unsig
 
 /* mmap: PAGE_ALIGN(len) for a successful mapping whose flags hold both MAP_ANONYMOUS and
  * MAP_PRIVATE; `failed` is true when the call returned an error. */
-static inline unsigned long long tl_mmap_growth(unsigned long long len, unsigned long long flags, int failed) {
+static inline unsigned long long tl_mmap_growth(unsigned long long len, unsigned long long flags,
+                                                int failed) {
   const unsigned long long anon_private = TL_MAP_ANONYMOUS | TL_MAP_PRIVATE;
   if (failed || (flags & anon_private) != anon_private) return 0;
   return tl_page_align(len);
@@ -43,7 +44,8 @@ static inline unsigned long long tl_mmap_growth(unsigned long long len, unsigned
 /* Files: a count after +1 (open), -1 (close) or 0, never below 0. */
 static inline unsigned long long tl_files_after(unsigned long long count, int delta) {
   if (delta >= 0) return tl_saturating_add(count, (unsigned long long)delta);
-  return count > (unsigned long long)(-(long long)delta) ? count - (unsigned long long)(-(long long)delta) : 0;
+  return count > (unsigned long long)(-(long long)delta) ? count - (unsigned long long)(-(long long)delta)
+                                                         : 0;
 }
 
 /* Heap: bytes after growing by `grown` and being credited `credit` (commit rule only), never below 0. */

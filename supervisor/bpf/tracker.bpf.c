@@ -1,18 +1,20 @@
-// SPDX-License-Identifier: GPL-2.0-only
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
 // tracker.bpf.c: the kernel patch's accounting and quotas (kernel/patches, tracker_limiter.c)
 // as BPF programs, run where the patch's hooks run: at the end of a successful brk growth,
-// anonymous private mmap, open and close, in the calling task; exit and exec drop nodes as tracker_limiter_exit/_release_pid do. The rules
-// themselves are rules.h, shared with the C++ model. Over quota: bpf_send_signal(SIGKILL)
-// to the caller's process AFTER the call, exactly like the patch.
-#include "vmlinux.h"
-
+// anonymous private mmap, open and close, in the calling task; exit and exec drop nodes as
+// tracker_limiter_exit/_release_pid do. The rules themselves are rules.h, shared with the
+// C++ model. Over quota: bpf_send_signal(SIGKILL) to the caller's process AFTER the call,
+// exactly like the patch.
+// clang-format off
+#include "vmlinux.h"  /* first: the kernel's types, which libbpf's headers use */
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+// clang-format on
 
 #include "rules.h"
 #include "tracker_abi.h"
 
-char LICENSE[] SEC("license") = "GPL";
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define SIGKILL 9
 #define CAS_TRIES 16
@@ -155,8 +157,8 @@ static __always_inline int account_job(__u32 tgid, __u64 heap, int files) {
   if (!over_heap && !over_files) return 0;
   // One kill line per job: the first call over its quota; the supervisor kills the rest.
   if (__sync_val_compare_and_swap(&j->killed, 0, 1) == 0)
-    report(tgid, tgid, id, over_files, over_heap ? total_h : total_f, over_heap ? j->heap_quota : j->file_quota,
-           j->live, over_heap ? total_f : total_h);
+    report(tgid, tgid, id, over_files, over_heap ? total_h : total_f,
+           over_heap ? j->heap_quota : j->file_quota, j->live, over_heap ? total_f : total_h);
   return 1;
 }
 

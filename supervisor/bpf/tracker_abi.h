@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
 /*
  * tracker_abi.h: the BPF maps' keys and values, shared by tracker.bpf.c and the engine
  * (engine.cpp). Plain C with fixed-size fields; every value is a multiple of 8 bytes.
