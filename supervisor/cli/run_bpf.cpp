@@ -255,7 +255,8 @@ std::vector<sock_filter> bpf_engine_filter(const Policy& p) {
   return f;
 }
 
-std::optional<int> run_with_engine(const RunOptions& o, const Policy& policy, char* const argv[]) {
+std::optional<int> run_with_engine(const RunOptions& o, const Policy& policy, char* const argv[],
+                                   const std::function<int()>& split_guard) {
   if (o.engine == RunEngine::notify) return std::nullopt;
   const bool automatic = o.engine == RunEngine::automatic;
   std::string why;
@@ -277,9 +278,10 @@ std::optional<int> run_with_engine(const RunOptions& o, const Policy& policy, ch
   if (o.verbosity >= 2)
     std::fprintf(stderr, "sandbox: BPF programs loaded and attached in %.1f ms\n", engine->load_ms());
 
-  // Out of CMD's reach (as under the notify engine): a non-dumpable process cannot be ptraced
-  // nor its descriptors (the links and maps) copied with pidfd_getfd() by a same-uid target.
-  ::prctl(PR_SET_DUMPABLE, 0);
+  // The guard and the supervisor, as under the notify engine: the supervisor is non-dumpable
+  // (a same-uid target can neither ptrace it nor copy its descriptors, the links and maps,
+  // with pidfd_getfd()), and if it dies the guard kills every target it leaves.
+  if (const int rc = split_guard(); rc >= 0) return rc;
   std::vector<sock_filter> filter = bpf_engine_filter(policy);
   const sock_fprog prog{static_cast<unsigned short>(filter.size()), filter.data()};
   ::unsetenv("SANDBOX_SOCKET");  // no control socket under this engine (yet)

@@ -6,6 +6,7 @@
 
 #include <linux/filter.h>
 
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -15,8 +16,11 @@
 namespace sandbox {
 
 // The run's exit status under the bpf engine, or nullopt when the notify engine is to run
-// it (--engine notify, or auto where bpf is unavailable: said on stderr).
-std::optional<int> run_with_engine(const RunOptions& options, const Policy& policy, char* const argv[]);
+// it (--engine notify, or auto where bpf is unavailable: said on stderr). `split_guard` is
+// run.cpp's: it forks the guard, which returns the run's status (>= 0), and the supervisor
+// goes on (-1); the guard kills whatever the supervisor leaves behind if it dies.
+std::optional<int> run_with_engine(const RunOptions& options, const Policy& policy, char* const argv[],
+                                   const std::function<int()>& split_guard);
 
 // The seccomp filter of the bpf engine (exposed for the unit tests).
 std::vector<sock_filter> bpf_engine_filter(const Policy& policy);
