@@ -21,6 +21,9 @@ packages=(
   strace clang-format
   linux-source-6.1 qemu-system-x86 flex bison bc libelf-dev libssl-dev cpio xz-utils
   patch perl python3-ply libc6-dev gcc-multilib
+  # The BPF engine (supervisor/bpf): clang builds the programs, bpftool dumps vmlinux.h and makes the
+  # skeleton, libbpf (static, with libelf and zlib) loads it.
+  libbpf-dev bpftool zlib1g-dev
   clang libclang-rt-14-dev
   runc crun podman busybox-static
   prometheus librsvg2-bin python3-prometheus-client

@@ -246,6 +246,13 @@ class Parser {
     opt::add_file_quota(*run_, o.file_quota);
     opt::add_scope(*run_, scope_);
     opt::add_heap_rule(*run_, heap_rule_);
+    run_->add_option(
+            "--engine", engine_,
+            "how usage is accounted: notify (the supervisor answers each call, the default), bpf (BPF "
+            "programs in the calling task, kill after the call; needs BTF and CAP_BPF), auto (bpf where "
+            "available, else notify, saying which) (docs/design.md)")
+        ->check(CLI::IsMember({"notify", "bpf", "auto"}))
+        ->type_name("ENGINE");
     opt::add_track(*run_, o.track);
     add_policy(*run_, o.policy_file,
                "read quotas, ABI numbers and notified syscalls from a JSON policy (policies/README.md); the "
@@ -424,6 +431,9 @@ class Parser {
     if (run_->parsed()) {
       cmd_.kind = Command::Kind::run;
       cmd_.run.scope = scope_ == "process" ? Scope::process : Scope::job;
+      cmd_.run.engine = engine_ == "bpf"    ? RunEngine::bpf
+                        : engine_ == "auto" ? RunEngine::automatic
+                                            : RunEngine::notify;
       if (!heap_rule_.empty()) cmd_.run.heap_rule = parse_heap_rule(heap_rule_);
       if (cmd_.run.command.empty())
         throw CLI::ValidationError("run: missing CMD (usage: sandbox run [OPTIONS] -- CMD [ARG...])");
@@ -474,6 +484,7 @@ class Parser {
   Command cmd_;
   CLI::App *run_ = nullptr, *serve_ = nullptr, *ctl_ = nullptr, *plot_ = nullptr, *oci_ = nullptr;
   std::string scope_ = "job";
+  std::string engine_ = "notify";
   std::string heap_rule_;  // "": the policy's
   std::optional<std::string> serve_socket_;
   std::string pid_text_, job_text_, watch_pid_text_;

@@ -35,6 +35,10 @@ inline constexpr int not_found = 127;       // CMD not found
 inline constexpr int quota_kill = 128 + 9;  // 128 + SIGKILL
 }  // namespace exit_status
 
+// Who accounts a run's calls (docs/design.md): the supervisor through seccomp user
+// notification, BPF programs in the kernel, or bpf where available.
+enum class RunEngine { notify, bpf, automatic };
+
 // Verbosity: 0 (-q) errors only; 1 (default) errors and kill lines; 2 (-v) what the
 // supervisor does; 3 (-vv) every event too.
 struct RunOptions {
@@ -45,8 +49,9 @@ struct RunOptions {
   int verbosity = 1;
   std::optional<std::string> socket;  // control socket path (default: see default_socket_path)
   bool no_socket = false;
-  bool no_delegate = false;           // refuse nested jobs (policy "delegate": false)
-  Scope scope = Scope::job;           // what the quotas cover
+  bool no_delegate = false;  // refuse nested jobs (policy "delegate": false)
+  Scope scope = Scope::job;  // what the quotas cover
+  RunEngine engine = RunEngine::notify;
   std::optional<HeapRule> heap_rule;  // given: overrides the policy's
   bool summary = false;               // one line on stderr at the end
   std::optional<std::string> output;  // JSON summary to this file ("-": stdout)

@@ -32,6 +32,7 @@
 #include "cli/events.hpp"
 #include "cli/policy.hpp"
 #include "cli/report.hpp"
+#include "cli/run_bpf.hpp"
 #include "control/protocol.hpp"
 #include "control/server.hpp"
 #include "notify/notify.hpp"
@@ -1109,6 +1110,8 @@ int run_command(const RunOptions& options) {
   // Already under a supervisor (the kernel says so: a listener cannot be had, EBUSY): ask
   // it for a nested job instead of failing.
   if (shim::probe_nested() == 1) return run_nested(options, p.policy, p.argv.data());
+  // --engine bpf|auto (cli/run_bpf.cpp): nullopt leaves the run to the notify engine below.
+  if (const auto rc = run_with_engine(options, p.policy, p.argv.data(), split_guard)) return *rc;
   // The control socket's path is decided before the fork: CMD finds it in $SANDBOX_SOCKET.
   std::string socket_path;
   if (!options.no_socket) {

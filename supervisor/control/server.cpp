@@ -30,6 +30,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <unordered_map>
@@ -191,7 +192,20 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<void> watchdog(std::shared_ptr<Session> self);
   void take_fds(msghdr& mh, std::uint64_t pos);
   void handle_line(std::string_view line, std::uint64_t end_pos);
+  // Session::dispatch: a table keyed by operation, one method each (its answer line).
   void dispatch(const protocol::Request& r, std::vector<UniqueFd>& fds);
+  std::string op_register(const protocol::Request& r, std::vector<UniqueFd>& fds);
+  std::string op_deregister(const protocol::Request& r, std::vector<UniqueFd>& fds);
+  std::string op_reset(const protocol::Request& r, std::vector<UniqueFd>& fds);
+  std::string op_cap(const protocol::Request& r, std::vector<UniqueFd>& fds);
+  std::string op_fetch(const protocol::Request& r, std::vector<UniqueFd>& fds);
+  std::string op_list(const protocol::Request& r, std::vector<UniqueFd>& fds);
+  std::string op_version(const protocol::Request& r, std::vector<UniqueFd>& fds);
+  std::string op_watch(const protocol::Request& r, std::vector<UniqueFd>& fds);
+  std::string op_metrics(const protocol::Request& r, std::vector<UniqueFd>& fds);
+  std::string op_filter(const protocol::Request& r, std::vector<UniqueFd>& fds);
+  std::string op_delegate(const protocol::Request& r, std::vector<UniqueFd>& fds);
+  std::string op_join(const protocol::Request& r, std::vector<UniqueFd>& fds);
   void enqueue(std::string line);
   void close_after_flush();
   void set_deadline(Clock::time_point t) {
@@ -349,141 +363,167 @@ void Session::handle_line(std::string_view line, std::uint64_t end_pos) {
   }
 }
 
+namespace {
+
+std::string answer(const protocol::Request& r, const OpResult& res) {
+  return res.ok() ? protocol::ok_response(r.id) : protocol::error_response(r.id, res.err, res.message);
+}
+
+// `line` when the operation succeeded, else its error.
+std::string answer(const protocol::Request& r, const OpResult& res,
+                   const std::function<std::string()>& line) {
+  return res.ok() ? line() : protocol::error_response(r.id, res.err, res.message);
+}
+
+}  // namespace
+
 void Session::dispatch(const protocol::Request& r, std::vector<UniqueFd>& fds) {
-  using protocol::Op;
-  Control& control = srv_->control;
-  auto reply = [&](const OpResult& res) {
-    enqueue(res.ok() ? protocol::ok_response(r.id) : protocol::error_response(r.id, res.err, res.message));
+  // One method per operation, each returning its answer line (empty: already answered).
+  using Handler = std::string (Session::*)(const protocol::Request&, std::vector<UniqueFd>&);
+  struct Row {
+    protocol::Op op;
+    Handler handle;
   };
-  switch (r.op) {
-    case Op::register_node: reply(control.register_node(caller_, r.pid)); return;
-    case Op::deregister: reply(control.deregister(caller_, r.pid)); return;
-    case Op::resource_reset:
-      reply(r.job ? control.reset_job(caller_, *r.job) : control.resource_reset(caller_, r.pid));
-      return;
-    case Op::resource_cap:
-      if (r.replace) {
-        std::optional<std::uint64_t> heap, files;
-        if (!protocol::join_heap_bytes(r, heap) || !protocol::join_file_quota(r, files)) {
-          enqueue(protocol::error_response(r.id, EINVAL, "a quota below -1"));
-        } else {
-          reply(r.job ? control.replace_job(caller_, *r.job, heap, files)
-                      : control.replace_cap(caller_, r.pid, heap, files));
-        }
-      } else if (r.job) {
-        std::optional<std::uint64_t> heap, files;
-        if (!protocol::join_heap_bytes(r, heap) || !protocol::join_file_quota(r, files)) {
-          enqueue(protocol::error_response(r.id, EINVAL, "a quota below -1"));
-        } else {
-          reply(control.cap_job(caller_, *r.job, heap, files));
-        }
-      } else if (r.heap_quota_bytes) {
-        reply(control.resource_cap_bytes(caller_, r.pid, *r.heap_quota_bytes, r.file_quota.value_or(-1)));
-      } else {
-        reply(control.resource_cap(caller_, r.pid, r.heap_quota.value_or(-1), r.file_quota.value_or(-1)));
-      }
-      return;
-    case Op::fetch: {
-      if (r.job) {
-        JobView v;
-        std::vector<ProcessRecord> records;
-        OpResult res = control.fetch_job(caller_, *r.job, v);
-        if (res.ok() && r.records) res = control.job_records(caller_, *r.job, records);
-        enqueue(res.ok() ? protocol::job_response(r.id, v, r.records ? &records : nullptr)
-                         : protocol::error_response(r.id, res.err, res.message));
-        return;
-      }
-      Node n;
-      const OpResult res = control.fetch(caller_, r.pid, n);
-      enqueue(res.ok() ? protocol::fetch_response(r.id, n)
-                       : protocol::error_response(r.id, res.err, res.message));
+  using protocol::Op;
+  static constexpr Row kTable[] = {
+      {Op::register_node, &Session::op_register},
+      {Op::deregister, &Session::op_deregister},
+      {Op::resource_reset, &Session::op_reset},
+      {Op::resource_cap, &Session::op_cap},
+      {Op::fetch, &Session::op_fetch},
+      {Op::list, &Session::op_list},
+      {Op::version, &Session::op_version},
+      {Op::watch, &Session::op_watch},
+      {Op::metrics, &Session::op_metrics},
+      {Op::filter, &Session::op_filter},
+      {Op::delegate, &Session::op_delegate},
+      {Op::join, &Session::op_join},
+  };
+  for (const Row& row : kTable)
+    if (row.op == r.op) {
+      if (std::string line = (this->*row.handle)(r, fds); !line.empty()) enqueue(std::move(line));
       return;
     }
-    case Op::list:
-      enqueue(protocol::list_response(r.id, control.list(caller_), control.list_jobs(caller_)));
-      return;
-    case Op::version: enqueue(protocol::version_response(r.id, srv_->opt.version)); return;
-    case Op::watch: {
-      // The answer goes first; events follow it. The callback runs on the notify thread
-      // with the supervisor's lock held: it only posts a copy to our io thread.
-      enqueue(protocol::ok_response(r.id));
-      if (!sub_) {
-        std::weak_ptr<Session> weak = weak_from_this();
-        auto ex = sock_.get_executor();
-        WatchFilter f;
-        f.pid = r.pid;
-        f.job = r.job.value_or(0);
-        f.kinds = r.kinds;
-        sub_ = control.subscribe(caller_, f, [weak, ex](const Event& e) {
-          asio::post(ex, [weak, e] {
-            if (auto s = weak.lock()) s->enqueue(protocol::event_line(e));
-          });
-        });
-      }
-      return;
-    }
-    case Op::metrics: {
-      std::string text;
-      const OpResult res = control.metrics(caller_, r.openmetrics, text);
-      enqueue(res.ok() ? protocol::metrics_response(r.id, r.openmetrics, text)
-                       : protocol::error_response(r.id, res.err, res.message));
-      return;
-    }
-    case Op::filter: {
-      const auto program = r.heap_rule ? control.filter_program_for(*r.heap_rule) : control.filter_program();
-      if (program.empty()) {
-        enqueue(protocol::error_response(r.id, EOPNOTSUPP, "this supervisor takes no joining targets"));
-      } else {
-        enqueue(protocol::filter_response(r.id, program));
-      }
-      return;
-    }
-    case Op::delegate: {
-      DelegateRequest dr;
-      dr.pid = r.pid;
-      dr.track = r.track;
-      dr.scope = r.scope;
-      dr.history = r.records;
-      if (!protocol::join_heap_bytes(r, dr.heap_quota_bytes) ||
-          !protocol::join_file_quota(r, dr.file_quota)) {
-        enqueue(protocol::error_response(r.id, EINVAL, "a quota below -1"));
-        return;
-      }
-      JobView v;
-      const OpResult res = control.delegate(caller_, dr, v);
-      enqueue(res.ok() ? protocol::job_response(r.id, v)
-                       : protocol::error_response(r.id, res.err, res.message));
-      return;
-    }
-    case Op::join: {
-      JoinRequest jr;
-      jr.pid = r.pid;
-      jr.track = r.track;
-      jr.scope = r.scope;
-      jr.heap_rule = r.heap_rule;
-      if (!protocol::join_heap_bytes(r, jr.heap_quota_bytes)) {
-        enqueue(protocol::error_response(r.id, EINVAL, "heap_quota: below -1"));
-        return;
-      }
-      if (!protocol::join_file_quota(r, jr.file_quota)) {
-        enqueue(protocol::error_response(r.id, EINVAL, "file_quota: below -1"));
-        return;
-      }
-      if (fds.size() != 1) {
-        enqueue(protocol::error_response(
-            r.id, EBADF,
-            fds.empty()
-                ? "join: no listener fd came with the request (send it with SCM_RIGHTS)"
-                : "join: expected one listener fd with the request, got " + std::to_string(fds.size())));
-        return;
-      }
-      jr.listener_fd = fds.front().release();  // ownership passes to join()
-      const OpResult res = control.join(caller_, std::move(jr));
-      enqueue(res.ok() ? protocol::join_response(r.id, res.job)
-                       : protocol::error_response(r.id, res.err, res.message));
-      return;
-    }
+  enqueue(protocol::error_response(r.id, EINVAL, "unknown operation"));  // not reached: parsed ops only
+}
+
+std::string Session::op_register(const protocol::Request& r, std::vector<UniqueFd>&) {
+  return answer(r, srv_->control.register_node(caller_, r.pid));
+}
+
+std::string Session::op_deregister(const protocol::Request& r, std::vector<UniqueFd>&) {
+  return answer(r, srv_->control.deregister(caller_, r.pid));
+}
+
+std::string Session::op_reset(const protocol::Request& r, std::vector<UniqueFd>&) {
+  Control& control = srv_->control;
+  return answer(r, r.job ? control.reset_job(caller_, *r.job) : control.resource_reset(caller_, r.pid));
+}
+
+std::string Session::op_cap(const protocol::Request& r, std::vector<UniqueFd>&) {
+  Control& control = srv_->control;
+  if (r.replace || r.job) {
+    std::optional<std::uint64_t> heap, files;
+    if (!protocol::join_heap_bytes(r, heap) || !protocol::join_file_quota(r, files))
+      return protocol::error_response(r.id, EINVAL, "a quota below -1");
+    if (!r.replace) return answer(r, control.cap_job(caller_, *r.job, heap, files));
+    return answer(r, r.job ? control.replace_job(caller_, *r.job, heap, files)
+                           : control.replace_cap(caller_, r.pid, heap, files));
   }
+  if (r.heap_quota_bytes)
+    return answer(r,
+                  control.resource_cap_bytes(caller_, r.pid, *r.heap_quota_bytes, r.file_quota.value_or(-1)));
+  return answer(r,
+                control.resource_cap(caller_, r.pid, r.heap_quota.value_or(-1), r.file_quota.value_or(-1)));
+}
+
+std::string Session::op_fetch(const protocol::Request& r, std::vector<UniqueFd>&) {
+  Control& control = srv_->control;
+  if (r.job) {
+    JobView v;
+    std::vector<ProcessRecord> records;
+    OpResult res = control.fetch_job(caller_, *r.job, v);
+    if (res.ok() && r.records) res = control.job_records(caller_, *r.job, records);
+    return answer(r, res, [&] { return protocol::job_response(r.id, v, r.records ? &records : nullptr); });
+  }
+  Node n;
+  const OpResult res = control.fetch(caller_, r.pid, n);
+  return answer(r, res, [&] { return protocol::fetch_response(r.id, n); });
+}
+
+std::string Session::op_list(const protocol::Request& r, std::vector<UniqueFd>&) {
+  return protocol::list_response(r.id, srv_->control.list(caller_), srv_->control.list_jobs(caller_));
+}
+
+std::string Session::op_version(const protocol::Request& r, std::vector<UniqueFd>&) {
+  return protocol::version_response(r.id, srv_->opt.version);
+}
+
+std::string Session::op_watch(const protocol::Request& r, std::vector<UniqueFd>&) {
+  // The answer goes first; events follow it. The callback runs on the notify thread
+  // with the supervisor's lock held: it only posts a copy to our io thread.
+  enqueue(protocol::ok_response(r.id));
+  if (!sub_) {
+    std::weak_ptr<Session> weak = weak_from_this();
+    auto ex = sock_.get_executor();
+    WatchFilter f;
+    f.pid = r.pid;
+    f.job = r.job.value_or(0);
+    f.kinds = r.kinds;
+    sub_ = srv_->control.subscribe(caller_, f, [weak, ex](const Event& e) {
+      asio::post(ex, [weak, e] {
+        if (auto s = weak.lock()) s->enqueue(protocol::event_line(e));
+      });
+    });
+  }
+  return {};
+}
+
+std::string Session::op_metrics(const protocol::Request& r, std::vector<UniqueFd>&) {
+  std::string text;
+  const OpResult res = srv_->control.metrics(caller_, r.openmetrics, text);
+  return answer(r, res, [&] { return protocol::metrics_response(r.id, r.openmetrics, text); });
+}
+
+std::string Session::op_filter(const protocol::Request& r, std::vector<UniqueFd>&) {
+  Control& control = srv_->control;
+  const auto program = r.heap_rule ? control.filter_program_for(*r.heap_rule) : control.filter_program();
+  if (program.empty())
+    return protocol::error_response(r.id, EOPNOTSUPP, "this supervisor takes no joining targets");
+  return protocol::filter_response(r.id, program);
+}
+
+std::string Session::op_delegate(const protocol::Request& r, std::vector<UniqueFd>&) {
+  DelegateRequest dr;
+  dr.pid = r.pid;
+  dr.track = r.track;
+  dr.scope = r.scope;
+  dr.history = r.records;
+  if (!protocol::join_heap_bytes(r, dr.heap_quota_bytes) || !protocol::join_file_quota(r, dr.file_quota))
+    return protocol::error_response(r.id, EINVAL, "a quota below -1");
+  JobView v;
+  const OpResult res = srv_->control.delegate(caller_, dr, v);
+  return answer(r, res, [&] { return protocol::job_response(r.id, v); });
+}
+
+std::string Session::op_join(const protocol::Request& r, std::vector<UniqueFd>& fds) {
+  JoinRequest jr;
+  jr.pid = r.pid;
+  jr.track = r.track;
+  jr.scope = r.scope;
+  jr.heap_rule = r.heap_rule;
+  if (!protocol::join_heap_bytes(r, jr.heap_quota_bytes))
+    return protocol::error_response(r.id, EINVAL, "heap_quota: below -1");
+  if (!protocol::join_file_quota(r, jr.file_quota))
+    return protocol::error_response(r.id, EINVAL, "file_quota: below -1");
+  if (fds.size() != 1)
+    return protocol::error_response(
+        r.id, EBADF,
+        fds.empty() ? "join: no listener fd came with the request (send it with SCM_RIGHTS)"
+                    : "join: expected one listener fd with the request, got " + std::to_string(fds.size()));
+  jr.listener_fd = fds.front().release();  // ownership passes to join()
+  const OpResult res = srv_->control.join(caller_, std::move(jr));
+  return answer(r, res, [&] { return protocol::join_response(r.id, res.job); });
 }
 
 void Session::enqueue(std::string line) {

@@ -19,7 +19,7 @@ static_assert(sizeof(PerProcResource) == 24);
 
 }  // namespace
 
-void Supervisor::on_abi(Call& c, Op op) {
+Reply Supervisor::on_abi(Call& c, Op op) {
   // pid_t arguments are ints: the kernel truncates the 64-bit register, and so do we.
   const auto pid = static_cast<Pid>(static_cast<std::int32_t>(c.arg(op == Op::abi_fetch ? 1 : 0)));
   // A target sees only its own job (its launch): another tenant's processes are as
@@ -36,7 +36,7 @@ void Supervisor::on_abi(Call& c, Op op) {
       const PerProcResource out{n.pid, 0, n.heapsize, n.openfile_count};
       // Checked just before writing: the caller is still blocked in this call, so its pid
       // still names it (a reuse would need the task killed and reaped first).
-      if (!c.ch.id_valid(c.n.id)) return;
+      if (!c.ch.id_valid(c.n.id)) return Reply::none();
       if (target::write_memory(c.tid, c.arg(0), &out, sizeof out) < 0) rc = EINVAL;
       break;
     }
@@ -50,10 +50,7 @@ void Supervisor::on_abi(Call& c, Op op) {
     case Op::abi_resource_reset: rc = op_reset(v, pid); break;
     default: rc = ENOSYS;
   }
-  if (rc != 0)
-    reply_error(c, rc);
-  else
-    reply_value(c, 0);
+  return rc != 0 ? Reply::error(rc) : Reply::value(0);
 }
 
 }  // namespace sandbox

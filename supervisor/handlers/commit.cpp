@@ -73,20 +73,22 @@ bool Supervisor::commit_first_sight(Call& c) {
   CommitMap next;
   Delta d;
   if (!commit_prepare(c, /*sync=*/false, next, d)) return true;  // exiting; its next memory call tries again
-  if (d.heap_bytes > d.heap_credit && !admit(c, d, ENOMEM)) return false;
+  if (d.heap_bytes > d.heap_credit && !admit(c, d)) return false;
   address_space(c).commit = std::move(next);
   charge(c, d);  // the mm exists whatever happens to this call: kept now
   return true;
 }
 
-void Supervisor::commit_answer(Call& c, CommitMap& next, const Delta& d, int deny_errno) {
-  if (d.heap_bytes > d.heap_credit && !admit(c, d, deny_errno)) return;
-  if (!reply_continue(c)) return;  // not taken: nothing happened, nothing is kept
-  address_space(c).commit = std::move(next);
-  if (d.heap_bytes != 0 || d.heap_credit != 0) charge(c, d);
+Reply Supervisor::commit_answer(Call& c, CommitMap&& next, const Delta& d) {
+  if (d.heap_bytes > d.heap_credit && !admit(c, d)) return Reply::error(ENOMEM);
+  // Not taken: nothing happened, nothing is kept.
+  return Reply::proceed().then([this, &c, next = std::make_shared<CommitMap>(std::move(next)), d](int) {
+    address_space(c).commit = std::move(*next);
+    if (d.heap_bytes != 0 || d.heap_credit != 0) charge(c, d);
+  });
 }
 
-void Supervisor::on_mmap_commit(Call& c) {
+Reply Supervisor::on_mmap_commit(Call& c) {
   const std::uint64_t addr = c.arg(0), len = c.arg(1), prot = c.arg(2), flags = c.arg(3), fd = c.arg(4),
                       off = c.arg(5);
   const std::uint64_t type = flags & MAP_TYPE;
@@ -97,16 +99,14 @@ void Supervisor::on_mmap_commit(Call& c) {
   if (len == 0 || (off & kAligned) != 0 || len > facts_.task_size ||
       (type != MAP_PRIVATE && type != MAP_SHARED && type != MAP_SHARED_VALIDATE) ||
       (!anonymous && static_cast<int>(fd) < 0) || (fixed && !range_ok(addr, len, facts_.task_size))) {
-    reply_continue(c);
-    return;
+    return Reply::proceed();
   }
   const bool is_private = type == MAP_PRIVATE;
   const bool writable = prot & PROT_WRITE;
   CommitMap next;
   Delta d;
   if (!commit_prepare(c, fixed, next, d)) {
-    reply_error(c, ENOMEM);  // the process is exiting: refuse rather than guess
-    return;
+    return Reply::error(ENOMEM);  // the process is exiting: refuse rather than guess
   }
   CommitMap::Change ch;
   if (fixed) {
@@ -123,47 +123,43 @@ void Supervisor::on_mmap_commit(Call& c) {
   }
   d.heap_bytes += ch.charge;
   d.heap_credit += ch.credit;
-  commit_answer(c, next, d, ENOMEM);
+  return commit_answer(c, std::move(next), d);
 }
 
-void Supervisor::on_munmap(Call& c) {
+Reply Supervisor::on_munmap(Call& c) {
   const std::uint64_t addr = c.arg(0), len = c.arg(1);
   if (!counted(c) || !commit_rule(c) || !range_ok(addr, len, facts_.task_size)) {
-    reply_continue(c);  // the kernel rule never credits; bad registers: EINVAL, nothing unmapped
-    return;
+    return Reply::proceed();  // the kernel rule never credits; bad registers: EINVAL, nothing unmapped
   }
   CommitMap next;
   Delta d;
   if (!commit_prepare(c, /*sync=*/true, next, d)) {
-    reply_error(c, ENOMEM);
-    return;
+    return Reply::error(ENOMEM);
   }
   const auto ch = next.unmap(addr, len);
   d.heap_credit += ch.credit;
-  commit_answer(c, next, d, ENOMEM);
+  return commit_answer(c, std::move(next), d);
 }
 
-void Supervisor::on_mprotect(Call& c) {
+Reply Supervisor::on_mprotect(Call& c) {
   const std::uint64_t addr = c.arg(0), len = c.arg(1), prot = c.arg(2);
   constexpr std::uint64_t kProtBits =
       PROT_READ | PROT_WRITE | PROT_EXEC | 0x8 /* PROT_SEM */ | PROT_GROWSDOWN | PROT_GROWSUP;
   if (!counted(c) || !commit_rule(c) || !(prot & PROT_WRITE) || (prot & ~kProtBits) != 0 ||
       !range_ok(addr, len, facts_.task_size)) {
-    reply_continue(c);  // no write right asked for: nothing is charged (the charge stays)
-    return;
+    return Reply::proceed();  // no write right asked for: nothing is charged (the charge stays)
   }
   CommitMap next;
   Delta d;
   if (!commit_prepare(c, /*sync=*/true, next, d)) {
-    reply_error(c, ENOMEM);
-    return;
+    return Reply::error(ENOMEM);
   }
   // An unallocated pkey (pkey_mprotect) fails after this: an over-count, until unmapped.
   d.heap_bytes += next.protect(addr, len, true).charge;
-  commit_answer(c, next, d, ENOMEM);
+  return commit_answer(c, std::move(next), d);
 }
 
-void Supervisor::on_mremap(Call& c) {
+Reply Supervisor::on_mremap(Call& c) {
   const std::uint64_t addr = c.arg(0), old_len = c.arg(1), new_len = c.arg(2), flags = c.arg(3),
                       new_addr = c.arg(4);
   const bool fixed = flags & MREMAP_FIXED, may_move = flags & MREMAP_MAYMOVE,
@@ -174,19 +170,17 @@ void Supervisor::on_mremap(Call& c) {
                    (addr & kAligned) != 0 || new_len == 0 || new_len > facts_.task_size ||
                    old_len > facts_.task_size || (fixed && !range_ok(new_addr, new_len, facts_.task_size));
   if (!counted(c) || !commit_rule(c) || bad) {
-    reply_continue(c);
-    return;
+    return Reply::proceed();
   }
   CommitMap next;
   Delta d;
   if (!commit_prepare(c, /*sync=*/true, next, d)) {
-    reply_error(c, ENOMEM);
-    return;
+    return Reply::error(ENOMEM);
   }
   const auto ch = next.remap(addr, old_len, new_len, static_cast<unsigned>(flags), new_addr);
   d.heap_bytes += ch.charge;
   d.heap_credit += ch.credit;
-  commit_answer(c, next, d, ENOMEM);
+  return commit_answer(c, std::move(next), d);
 }
 
 void Supervisor::commit_brk(Call& c, std::uint64_t oldbrk, std::uint64_t newbrk) {

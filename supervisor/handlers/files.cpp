@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string_view>
+#include <utility>
 
 #include "notify/supervisor.hpp"
 #include "open/caller.hpp"
@@ -118,14 +119,11 @@ struct Supervisor::OpenCall {
   std::optional<std::uint64_t> nofile;  // RLIMIT_NOFILE read during this open, to cache
 };
 
-void Supervisor::on_open(Call& c, Op op) {
+Reply Supervisor::on_open(Call& c, Op op) {
   // An open of a target that died waiting (a FIFO without a partner) ends before this one
   // runs, as the kernel had ended it before the death could be seen (waits.hpp).
   waits_.abandon_gone();
-  if (!counted(c)) {
-    reply_continue(c);  // untracked: nothing to count, the kernel does it all
-    return;
-  }
+  if (!counted(c)) return Reply::proceed();  // untracked: nothing to count, the kernel does it all
   OpenRequest req;
   req.tid = c.tid;
   req.tgid = c.tgid;
@@ -150,8 +148,8 @@ void Supervisor::on_open(Call& c, Op op) {
       req.call = OpenSyscall::openat2;
       req.dirfd = static_cast<int>(c.arg(0));
       path_addr = c.arg(1), how_addr = c.arg(2), how_size = c.arg(3);
-      if (how_size < kOpenHowVer0) return void(reply_error(c, EINVAL));
-      if (how_size > kPage) return void(reply_error(c, E2BIG));
+      if (how_size < kOpenHowVer0) return Reply::error(EINVAL);
+      if (how_size > kPage) return Reply::error(E2BIG);
       break;
   }
 
@@ -165,89 +163,75 @@ void Supervisor::on_open(Call& c, Op op) {
   opening::Waits::Wait wait(waits_, c.ch, c.pool, c.n.id, c.tid, c.tgid);
   if (req.call == OpenSyscall::openat2) {
     unsigned char raw[kPage];
-    if (int rc = opening::read_user(c.tid, how_addr, raw, how_size); rc < 0) {
-      if (rc != -ESRCH) reply_error(c, EFAULT);
-      return;
-    }
+    if (int rc = opening::read_user(c.tid, how_addr, raw, how_size); rc < 0)
+      return rc == -ESRCH ? Reply::none() : Reply::error(EFAULT);
     for (std::uint64_t i = sizeof(open_how); i < how_size; ++i)
-      if (raw[i] != 0) return void(reply_error(c, E2BIG));
+      if (raw[i] != 0) return Reply::error(E2BIG);
     open_how how{};
     std::memcpy(&how, raw, std::min<std::uint64_t>(how_size, sizeof how));
     req.flags = how.flags, req.mode = how.mode, req.resolve = how.resolve;
   }
-  if (int rc = opening::read_user_string(c.tid, path_addr, kPathMax, req.path); rc < 0) {
-    if (rc != -ESRCH) reply_error(c, -rc);  // EFAULT or ENAMETOOLONG, as getname() says
-    return;
-  }
+  if (int rc = opening::read_user_string(c.tid, path_addr, kPathMax, req.path); rc < 0)
+    return rc == -ESRCH ? Reply::none() : Reply::error(-rc);  // EFAULT or ENAMETOOLONG, as getname() says
   // Open only if the caller's table has room, as the kernel allocates the fd first (no file
   // created or truncated for an EMFILE). Unknown counts as room: ADDFD still applies the
   // target's own limit.
   bool nofile_read = false;
   req.table_full = opening::fd_table_has_room(c.tid, nofile, nofile_read) == 0;
   // What we read belongs to the caller only if it is still blocked in this very call.
-  if (!c.ch.id_valid(c.n.id)) return;
+  if (!c.ch.id_valid(c.n.id)) return Reply::none();
 
   OpenOutcome o = c.open.open(req);
   const auto why = wait.end();
   UniqueFd file(o.kind == OpenOutcome::Kind::installed ? o.fd : -1);
-  if (why == opening::Waits::End::gone) return;  // the target is gone: drop the file
+  if (why == opening::Waits::End::gone) return Reply::none();  // the target is gone: drop the file
   if (o.kind == OpenOutcome::Kind::error && o.err == EINTR && why == opening::Waits::End::signal) {
     // A signal is pending for the target thread (waits.hpp): the kernel delivers it on the
     // way out and restarts the open or fails it with EINTR, as after its own wait.
-    reply_error(c, kErestartsys);
-    return;
+    return Reply::error(kErestartsys);
   }
   c.lock.lock();
   o.fd = file.release();
   OpenCall oc{c, req.flags, nofile_read ? nofile : std::nullopt};
-  finish_open(oc, o);
+  return finish_open(oc, o);
 }
 
-void Supervisor::keep_nofile(const OpenCall& oc) {
+void Supervisor::keep_nofile(Pid tgid, std::optional<std::uint64_t> nofile) {
   // Called once the caller was answered: it was blocked in this call from RECV to the
   // answer, so c.tgid still names its process. Kept unless a limit change was notified
   // meanwhile (limits_change never goes back: a change notified before our read but run
   // after it is never cached).
-  if (!oc.nofile) return;
-  if (auto p = procs_.find(oc.c.tgid); p != procs_.end() && !p->second.limits_change)
-    p->second.nofile = oc.nofile;
+  if (!nofile) return;
+  if (auto p = procs_.find(tgid); p != procs_.end() && !p->second.limits_change) p->second.nofile = nofile;
 }
 
-void Supervisor::finish_open(OpenCall& oc, const OpenOutcome& o) {
+Reply Supervisor::finish_open(OpenCall& oc, OpenOutcome& o) {
   Call& c = oc.c;
-  UniqueFd file(o.fd);
+  UniqueFd file(std::exchange(o.fd, -1));
+  const std::optional<std::uint64_t> nofile = oc.nofile;
+  const auto keep = [this, tgid = c.tgid, nofile](int) { keep_nofile(tgid, nofile); };
   switch (o.kind) {
-    case OpenOutcome::Kind::error:
-      if (reply_error(c, o.err)) keep_nofile(oc);
-      return;
+    case OpenOutcome::Kind::error: return Reply::error(o.err).then(keep);
     case OpenOutcome::Kind::let_target:
       // Rare (a file whose meaning depends on the opener, like /dev/tty). Predicted
       // failures are answered here; a predicted success is let through and charged: if
       // the target swaps the path meanwhile, the worst case is an extra count (fails closed).
-      if (o.err) return void(reply_error(c, o.err));
-      if (!admit(c, Delta{0, +1}, EMFILE)) return;
-      if (reply_continue(c)) charge(c, Delta{0, +1});
-      return;
+      if (o.err) return Reply::error(o.err);
+      if (!admit(c, Delta{0, +1})) return Reply::error(EMFILE);
+      return Reply::proceed().then([this, &c](int) { charge(c, Delta{0, +1}); });
     case OpenOutcome::Kind::installed: {
-      if (!admit(c, Delta{0, +1}, EMFILE)) return;
+      if (!admit(c, Delta{0, +1})) return Reply::error(EMFILE);
       if (oc.flags & O_PATH) {
         // ADDFD cannot pass O_PATH files (fget() refuses them). An O_PATH open has no side
         // effect, so the target repeats it: our open succeeded and its table had room, so
         // the target's will succeed too, unless the target swaps the path or fills its
         // table meanwhile -- then it is counted anyway (fails closed: a race can add a
         // count, never hide an open).
-        if (reply_continue(c)) charge(c, Delta{0, +1});
-        return;
+        return Reply::proceed().then([this, &c](int) { charge(c, Delta{0, +1}); });
       }
-      seccomp_notif_addfd a{};
-      a.id = c.n.id;
-      a.flags = SECCOMP_ADDFD_FLAG_SEND;
-      a.srcfd = static_cast<std::uint32_t>(file.get());
-      a.newfd_flags = o.cloexec ? O_CLOEXEC : 0;
-      const int fd = c.ch.add_fd(a);
-      if (fd >= 0) {
+      return Reply::install(std::move(file), o.cloexec).then([this, &c, keep](int fd) {
         charge(c, Delta{0, +1});
-        keep_nofile(oc);
+        keep(fd);
         // That fd number is open again in the caller's table: any close of it there is done.
         // Whether a closer shares this table is asked only if it matters (on_close), as the
         // closer's next call usually drops its entry first: the caller is noted instead.
@@ -264,19 +248,14 @@ void Supervisor::finish_open(OpenCall& oc, const OpenOutcome& o) {
             ++it;
           }
         }
-        return;
-      }
-      if (fd != -ENOENT) reply_error(c, -fd);  // EMFILE: the target's own RLIMIT_NOFILE
-      return;
+      });  // not installed: EMFILE (the target's own RLIMIT_NOFILE) answered, nothing counted
     }
   }
+  return Reply::error(EIO);  // not reached: every kind is answered above
 }
 
-void Supervisor::on_close(Call& c) {
-  if (!counted(c)) {
-    reply_continue(c);
-    return;
-  }
+Reply Supervisor::on_close(Call& c) {
+  if (!counted(c)) return Reply::proceed();
   const auto fd = static_cast<unsigned int>(c.arg(0));
   // kcmp names the thread by number: the answer is about the caller only if the caller was
   // still blocked in this call when it was given. No ID_VALID for that: whatever is done
@@ -285,10 +264,7 @@ void Supervisor::on_close(Call& c) {
   // then the caller was blocked from RECV to the response, its tid could not name another
   // task meanwhile, and the answer was about it. A failed response undoes the bookkeeping.
   const int open = fd > INT_MAX ? 0 : target::fd_open(c.tid, fd);
-  if (open == 0) {
-    reply_error(c, EBADF);  // answered here, so the kernel's view cannot differ
-    return;
-  }
+  if (open == 0) return Reply::error(EBADF);  // answered here, so the kernel's view cannot differ
   const auto key = static_cast<int>(fd);
   // Another thread's close of the same number, let through earlier, may still be in flight
   // (then one of the two fails with EBADF, and only one may be subtracted). Entries are
@@ -321,7 +297,8 @@ void Supervisor::on_close(Call& c) {
     const int same = same_fd_table(e.tid, c.tid);
     // One of the two is gone. If it is the caller, our answer will not be taken (see above):
     // drop nothing on its word.
-    if (same < 0 && ::syscall(SYS_kcmp, c.tid, c.tid, KCMP_FILES, 0, 0) < 0 && errno == ESRCH) return;
+    if (same < 0 && ::syscall(SYS_kcmp, c.tid, c.tid, KCMP_FILES, 0, 0) < 0 && errno == ESRCH)
+      return Reply::none();
     if (same < 0 || (same == 1 && (e.reopened == c.tid || !close_in_flight(c.tgid, e.tid, key)))) {
       it = closing.erase(it);
       continue;
@@ -332,17 +309,18 @@ void Supervisor::on_close(Call& c) {
   if (open < 0 || in_flight) {
     // Cannot tell, or a close of this fd may still be in flight: do not count this one.
     // Fails closed.
-    reply_continue(c);
-    return;
+    return Reply::proceed();
   }
   const auto entry = closing.emplace(key, ProcState::Closing{c.tid, 0});
   c.thread.closing_fd = key;
-  if (reply_continue(c)) {
-    charge(c, Delta{0, -1});
-  } else {
-    closing.erase(entry);
-    c.thread.closing_fd = -1;
-  }
+  return Reply::proceed()
+      .then([this, &c](int) {
+        charge(c, Delta{0, -1});
+      })
+      .otherwise([&closing, entry, &thread = c.thread] {
+        closing.erase(entry);
+        thread.closing_fd = -1;
+      });
 }
 
 }  // namespace sandbox

@@ -9,7 +9,7 @@
 
 namespace sandbox {
 
-void Supervisor::on_exit(Call& c, bool group) {
+Reply Supervisor::on_exit(Call& c, bool group) {
   const Pid tid = c.tid, tgid = c.tgid;
   if (group) {
     // The whole process is going: its nodes go now, so no query reports it any more.
@@ -26,17 +26,18 @@ void Supervisor::on_exit(Call& c, bool group) {
     thread_nodes_.erase(tid);
     if (had) emit({Event::Kind::exited, tid, tgid});
   }
-  reply_continue(c);
-  // The thread is gone after this call and its tid may be reused: forget it.
+  // The thread is gone after this call and its tid may be reused: forget it (before the
+  // answer, under the same lock: nothing runs between the two).
   if (!group) {
     auto& ts = c.proc.threads;
     ts.erase(std::remove(ts.begin(), ts.end(), tid), ts.end());
-    threads_.erase(tid);
+    threads_.erase(tid);  // c.thread is dangling from here on
     c.open.invalidate_thread(tid);
   }
+  return Reply::proceed();
 }
 
-void Supervisor::on_execve(Call& c) {
+Reply Supervisor::on_execve(Call& c) {
   ProcState& p = c.proc;
   // An exec is asked for (it may still fail: execvp tries every PATH entry); the event
   // waits for its result, seen at the process's next call (settle_exec). The path is read
@@ -50,8 +51,8 @@ void Supervisor::on_execve(Call& c) {
       path.assign(1, '?');  // GCC 12 -Wrestrict: no = "?"
     if (p.exec->paths.size() < 64) p.exec->paths.push_back(std::move(path));
   }
-  reply_continue(c);
-  // A new image (if the exec succeeds): new brk layout, possibly new credentials, and
+  // Forgotten before the answer, under the same lock (nothing runs between the two). A new
+  // image (if the exec succeeds): new brk layout, possibly new credentials, and
   // the other threads die in de_thread() without calling exit.
   // The exec leaves its address space (memory.cpp finds the new one at the next memory
   // call); if it fails it is still in the old one, possibly shared: remember that.
@@ -61,6 +62,7 @@ void Supervisor::on_execve(Call& c) {
   p.name_stale = true;
   drop_threads(p);  // c.thread is dangling from here on
   c.open.forget_process(p.tgid);
+  return Reply::proceed();
 }
 
 void Supervisor::settle_exec(Call& c) {
@@ -86,22 +88,22 @@ void Supervisor::settle_exec(Call& c) {
   emit(e);
 }
 
-void Supervisor::on_credentials(Call& c) {
+Reply Supervisor::on_credentials(Call& c) {
   // set*id/setgroups/capset change only the calling thread's credentials (glibc repeats
   // the call in every thread); re-read them at this thread's next open.
   c.open.invalidate_thread(c.tid);
-  reply_continue(c);
+  return Reply::proceed();
 }
 
 }  // namespace sandbox
 
 namespace sandbox {
 
-void Supervisor::on_root_change(Call& c) {
+Reply Supervisor::on_root_change(Call& /*c*/) {
   // Before the call runs: every serving thread stops trusting its cached roots, so no open
   // can be resolved against a root the caller is about to leave.
   for (OpenEmulator* e : emulators_) e->root_may_change();
-  reply_continue(c);
+  return Reply::proceed();
 }
 
 }  // namespace sandbox

@@ -147,7 +147,7 @@ target::MemoryLimits Supervisor::memory_limits(Call& c) {
   return lim;
 }
 
-void Supervisor::on_rlimit_change(Call& c) {
+Reply Supervisor::on_rlimit_change(Call& c) {
   // setrlimit(res, new) or prlimit64(pid, res, new, old) with a new value, before it runs:
   // the process it names stops trusting its cached limits. `pid` may be any thread id of
   // that process (limits are per thread group); if we cannot tell which process it names
@@ -164,10 +164,7 @@ void Supervisor::on_rlimit_change(Call& c) {
         tgid = st->tgid;
       }
       auto it = procs_.find(tgid);
-      if (it == procs_.end()) {  // not known: nothing cached
-        reply_continue(c);
-        return;
-      }
+      if (it == procs_.end()) return Reply::proceed();  // not known: nothing cached
       named = &it->second;
     }
   }
@@ -179,49 +176,26 @@ void Supervisor::on_rlimit_change(Call& c) {
     q.limits.reset();
     q.nofile.reset();
   }
-  reply_continue(c);
+  return Reply::proceed();
 }
 
-void Supervisor::on_vm_clone(Call& c) {
+Reply Supervisor::on_vm_clone(Call& c) {
   // clone(CLONE_VM without CLONE_THREAD), vfork, or any clone3 (its flags are in memory),
   // before it runs: the caller's mm may get a second user, linked to it by kcmp at its
   // first memory call. `shared` only widens that search: being wrong costs a kcmp.
   address_space(c).shared = true;
   any_vm_clone_ = true;
-  reply_continue(c);
+  return Reply::proceed();
 }
 
-void Supervisor::on_brk(Call& c) {
-  AddressSpace& mm = address_space(c);
-  const std::uint64_t want = c.arg(0);
-  // An untracked call is predicted like a tracked one and only not charged: the break it
-  // leaves is then known. Forgetting it would re-read it later from the [heap] end, which
-  // munmap may have trimmed below the break (the next growth over-counted by the trimmed
-  // pages), and would lose mm->brk to the byte, which a refused brk returns.
-  const bool charged = counted(c);
-  if (!mm.layout) mm.layout = target::layout(c.tid);
-  if (!mm.layout) {
-    // Cannot read the target's layout (it is exiting): refuse rather than guess. brk
-    // reports failure by returning a break below the one asked for; 0 is always below.
-    reply_value(c, 0);
-    return;
-  }
+bool Supervisor::brk_known(Call& c, AddressSpace& mm, bool charged) {
   const target::Layout& l = *mm.layout;
-  // Below start_brk: refused, nothing changes (start_brk is fixed from exec to exec:
-  // PR_SET_MM is refused in BPF).
-  if (want < l.start_brk) {
-    reply_continue(c);
-    return;
-  }
   if (!mm.brk) {
     // Unknown before the first call after an exec (then the heap is empty and its end is
     // start_brk, exactly) or in a process first seen after a fork: the heap's end in maps
     // is right unless the heap was trimmed (then too low: over-counts).
     const auto guess = target::heap_end(c.tid, l.start_brk);
-    if (!guess) {
-      reply_value(c, 0);
-      return;
-    }
+    if (!guess) return false;
     mm.brk = page_align(*guess);
     // mm->brk to the byte is what a refused brk returns: right after an exec it is the
     // page-aligned start_brk; in a forked child, whose parent's break we do not carry
@@ -241,10 +215,7 @@ void Supervisor::on_brk(Call& c) {
     // over-counts if that heap's top was unmapped since (docs/semantics.md), never
     // under-counts.
     const auto end = target::heap_end(c.tid, l.start_brk);
-    if (!end) {
-      reply_value(c, 0);
-      return;
-    }
+    if (!end) return false;
     if (page_align(*end) < *mm.brk) {
       const std::uint64_t low = std::max(*mm.brk_floor, page_align(*end));
       mm.brk_value = low == *mm.brk_floor ? mm.brk_floor_value : low;
@@ -252,52 +223,69 @@ void Supervisor::on_brk(Call& c) {
     }
     mm.brk_floor.reset();
   }
+  return true;
+}
+
+bool Supervisor::brk_growth_refused(Call& c, const target::MemoryLimits& lim, std::uint64_t pages) {
+  // do_brk_flags(): the overcommit heuristic refuses a single request above RAM + swap.
+  // The request is measured from the break we believe, which a trimmed heap can put too
+  // low: answered here, so a wrong guess can only refuse, never let a growth through.
+  if (overcommit_.mode == 0 && pages > overcommit_.ram_swap_pages) return true;
+  // may_expand_vm() in do_brk_flags(). (brk's look-ahead for a mapping in the way of the
+  // growth would cost a maps read at every growth: not predicted, such a growth counts.)
+  if (lim.as.finite() || lim.data.finite())
+    if (const auto vm = target::vm_counters(c.tid); vm && !may_expand_vm(*vm, lim, pages, /*data=*/true))
+      return true;
+  return false;
+}
+
+Reply Supervisor::on_brk(Call& c) {
+  AddressSpace& mm = address_space(c);
+  const std::uint64_t want = c.arg(0);
+  // An untracked call is predicted like a tracked one and only not charged: the break it
+  // leaves is then known. Forgetting it would re-read it later from the [heap] end, which
+  // munmap may have trimmed below the break (the next growth over-counted by the trimmed
+  // pages), and would lose mm->brk to the byte, which a refused brk returns.
+  const bool charged = counted(c);
+  if (!mm.layout) mm.layout = target::layout(c.tid);
+  // Cannot read the target's layout or heap (it is exiting): refuse rather than guess. brk
+  // reports failure by returning a break below the one asked for; 0 is always below.
+  if (!mm.layout) return Reply::value(0);
+  const target::Layout& l = *mm.layout;
+  // Below start_brk: refused, nothing changes (start_brk is fixed from exec to exec:
+  // PR_SET_MM is refused in BPF).
+  if (want < l.start_brk) return Reply::proceed();
+  if (!brk_known(c, mm, charged)) return Reply::value(0);
   // A refusal read from changing state is answered here with the unchanged break.
-  auto refuse = [&] {
-    reply_value(c, static_cast<std::int64_t>(mm.brk_value));
-    return true;
-  };
+  const auto unchanged = static_cast<std::int64_t>(mm.brk_value);
   const Limits lim = memory_limits(c);
   // check_data_rlimit(): the whole data segment including the new break.
-  if (lim.data.finite() && (want - l.start_brk) + (l.end_data - l.start_data) > lim.data.cur && refuse())
-    return;
+  if (lim.data.finite() && (want - l.start_brk) + (l.end_data - l.start_data) > lim.data.cur)
+    return Reply::value(unchanged);
   const std::uint64_t oldbrk = *mm.brk;
   const std::uint64_t newbrk = page_align(want);
   // Shrinking: 6.1 unmaps [newbrk, oldbrk) from the mapping it finds there, and fails if
   // there is none (the heap has a hole there). A mapping seen there may vanish before the
   // call runs: then it fails and the break we believe is below the real one, which only
   // over-counts the next growth.
-  if (newbrk < oldbrk && !target::range_mapped(c.tid, newbrk, oldbrk).value_or(true) && refuse()) return;
+  if (newbrk < oldbrk && !target::range_mapped(c.tid, newbrk, oldbrk).value_or(true))
+    return Reply::value(unchanged);
   if (newbrk <= oldbrk) {  // the same page (mm->brk moves within it), or shrinking
-    if (reply_continue(c)) {
+    return Reply::proceed().then([this, &c, &mm, oldbrk, newbrk, want](int) {
       mm.brk = newbrk;
       mm.brk_value = want;
       // The break can be no higher than this now (or it stayed where it was: a hole).
       if (mm.brk_floor && newbrk < *mm.brk_floor) mm.brk_floor = newbrk, mm.brk_floor_value = want;
       commit_brk(c, oldbrk, newbrk);
-    }
-    return;
+    });
   }
   const std::uint64_t len = newbrk - oldbrk;
-  const std::uint64_t pages = len / kPage;
   // check_brk_limits(): get_unmapped_area(MAP_FIXED, oldbrk, len) refuses oldbrk + len =
   // newbrk above TASK_SIZE -- the register alone: let the kernel refuse it.
-  if (newbrk > facts_.task_size) {
-    reply_continue(c);
-    return;
-  }
-  // do_brk_flags(): the overcommit heuristic refuses a single request above RAM + swap.
-  // The request is measured from the break we believe, which a trimmed heap can put too
-  // low: answered here, so a wrong guess can only refuse, never let a growth through.
-  if (overcommit_.mode == 0 && pages > overcommit_.ram_swap_pages && refuse()) return;
-  // may_expand_vm() in do_brk_flags(). (brk's look-ahead for a mapping in the way of the
-  // growth would cost a maps read at every growth: not predicted, such a growth counts.)
-  if (lim.as.finite() || lim.data.finite())
-    if (const auto vm = target::vm_counters(c.tid);
-        vm && !may_expand_vm(*vm, lim, pages, /*data=*/true) && refuse())
-      return;
+  if (newbrk > facts_.task_size) return Reply::proceed();
+  if (brk_growth_refused(c, lim, len / kPage)) return Reply::value(unchanged);
   const Delta d{len, 0};
-  if (charged && !admit(c, d, ENOMEM)) return;
+  if (charged && !admit(c, d)) return Reply::error(ENOMEM);
   // An untracked growth is certain to succeed only if nothing else can change what it will
   // find: this thread is its mm's only user (no other thread, no CLONE_VM sharer), no limit
   // was changed from outside a process so far, and every unpredicted failure is ruled out.
@@ -305,7 +293,7 @@ void Supervisor::on_brk(Call& c) {
   if (!charged && (!mm.brk_floor || mm.brk_floor_certain) && !mm.shared && !foreign_limit_change_)
     if (const auto st = target::status(c.tid); st && st->threads == 1)
       certain = brk_growth_certain(c.tid, facts_, overcommit_, oldbrk, newbrk);
-  if (reply_continue(c)) {
+  return Reply::proceed().then([this, &c, &mm, charged, certain, d, oldbrk, newbrk, want](int) {
     // Counted whether or not it succeeds; if it failed after all, the break we believe is
     // above the real one by exactly what was counted, so the later growth to it that we
     // do not count has been paid for.
@@ -321,24 +309,19 @@ void Supervisor::on_brk(Call& c) {
     mm.brk = newbrk;
     mm.brk_value = want;
     commit_brk(c, oldbrk, newbrk);
-  }
+  });
 }
 
-void Supervisor::on_mmap(Call& c) {
+Reply Supervisor::on_mmap(Call& c) {
   if (!counted(c)) {
-    reply_continue(c);
-    return;
+    return Reply::proceed();
   }
-  if (commit_rule(c)) {  // every mmap is notified then (commit.cpp)
-    on_mmap_commit(c);
-    return;
-  }
+  if (commit_rule(c)) return on_mmap_commit(c);  // every mmap is notified then (commit.cpp)
   // A job of the kernel rule under a commit rule's filter (an OCI profile made from another
   // policy) sees every mmap too: it counts the anonymous private ones only, as its own
   // filter's condition would.
   if ((c.arg(3) & (MAP_ANONYMOUS | MAP_PRIVATE)) != (MAP_ANONYMOUS | MAP_PRIVATE)) {
-    reply_continue(c);
-    return;
+    return Reply::proceed();
   }
   const std::uint64_t addr = c.arg(0), len = c.arg(1), prot = c.arg(2), flags = c.arg(3), off = c.arg(5);
   const std::uint64_t type = flags & MAP_TYPE;
@@ -366,15 +349,13 @@ void Supervisor::on_mmap(Call& c) {
   if (!fails && writable && !noreserve && overcommit_.mode == 0 && pages > overcommit_.ram_swap_pages)
     fails = true;
   if (fails) {
-    reply_continue(c);
-    return;
+    return Reply::proceed();
   }
   // Refusals read from changing state: answered here (see the top of this file), in
   // do_mmap's order. Not for MAP_HUGETLB, whose own checks come first with other errors.
   if (!(flags & MAP_HUGETLB)) {
     if (noreplace && target::range_mapped(c.tid, addr, addr + plen).value_or(false)) {
-      reply_error(c, EEXIST);
-      return;
+      return Reply::error(EEXIST);
     }
     std::optional<target::VmCounters> vm;
     if (flags & MAP_LOCKED) {
@@ -383,13 +364,11 @@ void Supervisor::on_mmap(Call& c) {
       const target::Limit memlock = target::rlimit(c.tid, RLIMIT_MEMLOCK);
       if (!target::has_capability(c.tid, CAP_IPC_LOCK).value_or(true) && memlock.finite()) {
         if (memlock.cur == 0) {
-          reply_error(c, EPERM);
-          return;
+          return Reply::error(EPERM);
         }
         vm = target::vm_counters(c.tid);
         if (vm && vm->locked_pages + pages > memlock.cur / kPage) {
-          reply_error(c, EAGAIN);
-          return;
+          return Reply::error(EAGAIN);
         }
       }
     }
@@ -402,8 +381,7 @@ void Supervisor::on_mmap(Call& c) {
         std::uint64_t replaced = 0;
         if (fixed && !noreplace) replaced = target::mapped_pages(c.tid, addr, plen).value_or(pages);
         if (!may_expand_vm(*vm, lim, pages - std::min(replaced, pages), data)) {
-          reply_error(c, ENOMEM);
-          return;
+          return Reply::error(ENOMEM);
         }
       }
     }
@@ -411,8 +389,8 @@ void Supervisor::on_mmap(Call& c) {
   // A reservation (PROT_NONE, MAP_NORESERVE) counts like the rest; how much of the charge
   // it is, is kept for the kill line (docs/memory.md).
   const Delta d{plen, 0, 0, !writable || (flags & MAP_NORESERVE) ? plen : 0};
-  if (!admit(c, d, ENOMEM)) return;
-  if (reply_continue(c)) charge(c, d);
+  if (!admit(c, d)) return Reply::error(ENOMEM);
+  return Reply::proceed().then([this, &c, d](int) { charge(c, d); });
 }
 
 }  // namespace sandbox

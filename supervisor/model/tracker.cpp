@@ -2,7 +2,8 @@
 #include "model/tracker.hpp"
 
 #include <cerrno>
-#include <limits>
+
+#include "bpf/rules.h"
 
 namespace sandbox {
 
@@ -10,25 +11,11 @@ std::string_view to_string(Resource r) {
   return r == Resource::heap ? "heap" : "files";
 }
 
-namespace {
-
-std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) {
-  return a > std::numeric_limits<std::uint64_t>::max() - b ? std::numeric_limits<std::uint64_t>::max()
-                                                           : a + b;
-}
-
-std::uint64_t apply_files(std::uint64_t count, int delta) {
-  if (delta >= 0) return saturating_add(count, static_cast<std::uint64_t>(delta));
-  const auto dec = static_cast<std::uint64_t>(-static_cast<std::int64_t>(delta));
-  return count > dec ? count - dec : 0;  // never below 0
-}
-
-}  // namespace
-
+// The rules themselves are bpf/rules.h, the same C the BPF engine's programs are built from:
+// one definition of how a change moves a counter and when a quota is crossed.
 Usage counted(Usage u, const Delta& d) {
-  const std::uint64_t grown = saturating_add(u.heap, d.heap_bytes);
-  return {grown > d.heap_credit ? grown - d.heap_credit : 0, apply_files(u.files, d.files),
-          saturating_add(u.reserved, d.reserved)};
+  return {tl_heap_after(u.heap, d.heap_bytes, d.heap_credit), tl_files_after(u.files, d.files),
+          tl_saturating_add(u.reserved, d.reserved)};
 }
 
 int Tracker::register_node(Pid pid, Actor /*actor*/) {
@@ -64,12 +51,7 @@ int Tracker::deregister(Pid pid, Actor actor) {
 int Tracker::resource_cap(Pid pid, std::int64_t heap_mib, std::int64_t files, Actor actor,
                           std::optional<Violation>& enforce) {
   std::optional<std::uint64_t> heap;
-  if (heap_mib >= 0) {
-    // heap_mib * 2^20 without overflow: 2^44 MiB and above can never be exceeded.
-    constexpr std::int64_t kNeverExceeded = std::int64_t{1} << 44;
-    heap = heap_mib >= kNeverExceeded ? std::numeric_limits<std::uint64_t>::max()
-                                      : static_cast<std::uint64_t>(heap_mib) << 20;
-  }
+  if (heap_mib >= 0) heap = tl_heap_quota_bytes(heap_mib);  // 2^44 MiB and above: never exceeded
   return cap_impl(pid, heap_mib < -1, heap, files, actor, enforce);
 }
 
@@ -108,9 +90,9 @@ int Tracker::resource_reset(Pid pid, Actor actor) {
 }
 
 std::optional<Violation> Tracker::over_quota(const Node& n, std::uint64_t heap, std::uint64_t files) {
-  if (n.heap_quota_bytes && heap > *n.heap_quota_bytes)
+  if (n.heap_quota_bytes && tl_over(heap, *n.heap_quota_bytes))
     return Violation{n.pid, n.tgid, Resource::heap, heap, *n.heap_quota_bytes};
-  if (n.file_quota && files > *n.file_quota)
+  if (n.file_quota && tl_over(files, *n.file_quota))
     return Violation{n.pid, n.tgid, Resource::files, files, *n.file_quota};
   return std::nullopt;
 }

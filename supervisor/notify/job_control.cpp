@@ -16,12 +16,14 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "notify/supervisor.hpp"
+#include "notify/supervisor_detail.hpp"
 
 namespace sandbox {
 namespace {
@@ -68,6 +70,14 @@ std::unordered_map<Pid, Pid> live_parents(Pid self) {
   return parent;
 }
 
+// The parent links of a live_parents() snapshot, for Supervisor::ancestor_job.
+std::function<Pid(Pid)> parent_in(const std::unordered_map<Pid, Pid>& parent) {
+  return [&parent](Pid pid) -> Pid {
+    const auto up = parent.find(pid);
+    return up == parent.end() ? 0 : up->second;
+  };
+}
+
 // Whether the process runs under a seccomp filter ("Seccomp:\t2" in its status): every
 // member of a job does, as filters are inherited and cannot be removed.
 bool under_filter(Pid pid) {
@@ -77,8 +87,7 @@ bool under_filter(Pid pid) {
 }  // namespace
 
 JobId Supervisor::start_job(NotifyChannel& ch, JobSpec spec) {
-  std::lock_guard lk(mu_);
-  sweep();
+  const auto lk = swept();
   if (ProcState* p = ensure_proc(spec.root)) spec.owner = p->ruid;
   // Quotas given at the start come from the supervisor's command line or policy (possibly
   // tightened by the joiner): they are the supervisor's user's to lift (see View::uid).
@@ -94,7 +103,7 @@ JobId Supervisor::start_job(NotifyChannel& ch, JobSpec spec) {
   return id;
 }
 
-bool Supervisor::job_gate(Call& c) {
+std::optional<Reply> Supervisor::job_gate(Call& c) {
   ProcState& p = c.proc;
   if (p.job == 0)
     if (const auto it = channel_jobs_.find(&c.ch); it != channel_jobs_.end()) p.job = it->second;
@@ -104,25 +113,24 @@ bool Supervisor::job_gate(Call& c) {
     first_sight = true;
     jobs_.enter(p.job, p.tgid);
   }
-  if (p.job == 0) return true;
+  if (p.job == 0) return std::nullopt;
   if (jobs_.killed(p.job)) {
     // A straggler of a killed job (one the /proc walk could not find, e.g. an orphan
     // reparented to init under `serve`): it goes the way of the rest, and its call never
     // runs. Killed by its pidfd, which names this very process.
     target::pidfd_kill(p.pidfd.get());
-    reply_error(c, EPERM);
-    return false;
+    return Reply::error(EPERM);
   }
   // The commit rule: a fork child starts with its parent's charge (commit.cpp). Not when
   // its first call is an exec, which replaces that mm (fork + exec is charged once).
   if (first_sight && dispatch_.at(c.n.data.nr) != Op::execve && counted(c) && commit_rule(c) &&
       !commit_first_sight(c))
-    return false;
+    return Reply::error(ENOMEM);  // its first mm crossed a quota: killed
   if (p.name_stale) {
     p.name_stale = false;
     if (jobs_.keeps_history(p.job)) jobs_.name(p.tgid, argv0_of(p.tgid));
   }
-  return true;
+  return std::nullopt;
 }
 
 bool Supervisor::counted(const Call& c) const {
@@ -181,23 +189,10 @@ void Supervisor::kill_job_descendants(JobId job) {
     if (jobs_.within(p.job, job)) done.insert(tgid);
   for (int pass = 0; pass < 64; ++pass) {
     const std::unordered_map<Pid, Pid> parent = live_parents(self_);
-    const auto job_of = [&](Pid pid) -> JobId {
-      const Pid start = pid;
-      for (int depth = 0; pid > 1 && depth < 4096; ++depth) {
-        if (pid == self_) return orphan_job_;
-        if (const auto it = procs_.find(pid); it != procs_.end() && it->second.job != 0) {
-          if (const auto l = launchers_.find(pid); pid != start && l != launchers_.end()) return l->second;
-          return it->second.job;
-        }
-        const auto up = parent.find(pid);
-        if (up == parent.end()) return 0;
-        pid = up->second;
-      }
-      return 0;
-    };
+    const auto parent_of = parent_in(parent);
     bool found = false;
     for (const auto& [pid, ppid] : parent) {
-      if (done.contains(pid) || !jobs_.within(job_of(pid), job)) continue;
+      if (done.contains(pid) || !jobs_.within(ancestor_job(pid, Ancestry::nested, parent_of), job)) continue;
       done.insert(pid);
       found = true;
       const int fd = target::pidfd_open(pid, false);
@@ -213,52 +208,20 @@ void Supervisor::kill_job_descendants(JobId job) {
 }
 
 JobId Supervisor::job_by_ancestry(Pid pid) {
-  std::lock_guard lk(mu_);
-  sweep();
-  for (int depth = 0; pid > 1 && depth < 4096; ++depth) {
-    if (pid == self_) return orphan_job_;
-    if (const auto it = procs_.find(pid); it != procs_.end() && it->second.job != 0) return it->second.job;
-    const auto st = target::status(pid);
-    if (!st) return 0;
-    pid = st->ppid;
-  }
-  return 0;
+  const auto lk = swept();
+  return ancestor_job(pid, Ancestry::own, parent_from_proc);
 }
 
 std::vector<std::pair<Pid, std::string>> Supervisor::live_members(JobId job) {
-  std::lock_guard lk(mu_);
-  sweep();
+  const auto lk = swept();
   const std::unordered_map<Pid, Pid> parent = live_parents(self_);
   // The job of a live process: its own if known, else its nearest known ancestor's; a child
   // of ours is an orphan of the run's job (or one of our executors: no filter, left out).
   std::unordered_map<Pid, JobId> memo;
-  const auto job_of = [&](Pid pid) -> JobId {
-    std::vector<Pid> path;
-    JobId found = 0;
-    for (int depth = 0; pid > 1 && depth < 4096; ++depth) {
-      if (const auto m = memo.find(pid); m != memo.end()) {
-        found = m->second;
-        break;
-      }
-      path.push_back(pid);
-      if (pid == self_) {
-        found = orphan_job_;
-        break;
-      }
-      if (const auto it = procs_.find(pid); it != procs_.end() && it->second.job != 0) {
-        found = it->second.job;
-        break;
-      }
-      const auto up = parent.find(pid);
-      if (up == parent.end()) break;
-      pid = up->second;
-    }
-    for (Pid p : path) memo[p] = found;
-    return found;
-  };
+  const auto parent_of = parent_in(parent);
   std::vector<std::pair<Pid, std::string>> out;
   for (const auto& [pid, ppid] : parent) {
-    if (job_of(pid) != job || !under_filter(pid)) continue;
+    if (ancestor_job(pid, Ancestry::own, parent_of, &memo) != job || !under_filter(pid)) continue;
     out.emplace_back(pid, comm_of(pid));
   }
   std::sort(out.begin(), out.end());
@@ -268,16 +231,14 @@ std::vector<std::pair<Pid, std::string>> Supervisor::live_members(JobId job) {
 // ---- queries and outside operations ----------------------------------------------------
 
 JobView Supervisor::job_view(JobId job) {
-  std::lock_guard lk(mu_);
-  sweep();
+  const auto lk = swept();
   JobView v;
   jobs_.fetch(job, v);
   return v;
 }
 
 std::vector<ProcessRecord> Supervisor::job_history(JobId job) {
-  std::lock_guard lk(mu_);
-  sweep();
+  const auto lk = swept();
   return jobs_.history(job);
 }
 
@@ -287,8 +248,8 @@ bool Supervisor::job_killed(JobId job) {
 }
 
 void Supervisor::reaped(Pid pid, int status) {
-  std::lock_guard lk(mu_);
-  sweep();  // the process's pidfd has reported its end: its share has left, its record is there
+  const auto lk =
+      swept();  // the process's pidfd has reported its end: its share has left, its record is there
   if (WIFEXITED(status)) jobs_.reaped(pid, Ending::exit, WEXITSTATUS(status));
   if (WIFSIGNALED(status)) jobs_.reaped(pid, Ending::signal, WTERMSIG(status));
 }
@@ -316,24 +277,37 @@ OpResult Supervisor::authorize_job_change(const Caller& c, JobId job) {
 }
 
 OpResult Supervisor::fetch_job(const Caller& c, JobId job, JobView& out) {
-  std::lock_guard lk(mu_);
-  sweep();
-  if (auto a = authorize_job(c, job); !a.ok()) return a;
-  jobs_.fetch(job, out);
-  if (const auto it = job_containers_.find(job); it != job_containers_.end()) out.container = it->second;
-  return {};
+  return with_job(c, job, JobRight::read, [&]() -> OpResult {
+    jobs_.fetch(job, out);
+    if (const auto it = job_containers_.find(job); it != job_containers_.end()) out.container = it->second;
+    return {};
+  });
 }
 
 OpResult Supervisor::cap_job(const Caller& c, JobId job, std::optional<std::uint64_t> heap_bytes,
                              std::optional<std::uint64_t> files) {
-  std::lock_guard lk(mu_);
-  sweep();
-  if (auto a = authorize_job_change(c, job); !a.ok()) return a;
+  return with_job(c, job, JobRight::change, [&] { return set_job_quotas(c, job, heap_bytes, files, false); });
+}
+
+OpResult Supervisor::replace_job(const Caller& c, JobId job, std::optional<std::uint64_t> heap_bytes,
+                                 std::optional<std::uint64_t> files) {
+  // reset_job then cap_job under one lock: no notification is decided between them.
+  return with_job(c, job, JobRight::change, [&] {
+    jobs_.reset(job);
+    return set_job_quotas(c, job, heap_bytes, files, true);  // cannot fail: reset leaves nothing to refuse
+  });
+}
+
+OpResult Supervisor::set_job_quotas(const Caller& c, JobId job, std::optional<std::uint64_t> heap_bytes,
+                                    std::optional<std::uint64_t> files, bool replace) {
   std::optional<JobViolation> enforce;
   const int rc = jobs_.cap(job, false, heap_bytes, files, enforce);
   if (rc == ENFILE) return {ENFILE, "job " + std::to_string(job) + ": quotas already set"};
   if (rc != 0) return {rc, "job " + std::to_string(job)};
-  job_imposer_[job] = c.uid;
+  if (!replace || heap_bytes || files)
+    job_imposer_[job] = c.uid;
+  else
+    job_imposer_.erase(job);  // a replace with no quotas lifts them
   Event e{Event::Kind::quota_set, 0, 0};
   e.job = job;
   e.heap_quota_bytes = heap_bytes, e.file_quota = files;
@@ -342,43 +316,19 @@ OpResult Supervisor::cap_job(const Caller& c, JobId job, std::optional<std::uint
   return {};
 }
 
-OpResult Supervisor::replace_job(const Caller& c, JobId job, std::optional<std::uint64_t> heap_bytes,
-                                 std::optional<std::uint64_t> files) {
-  // reset_job then cap_job under one lock: no notification is decided between them.
-  std::lock_guard lk(mu_);
-  sweep();
-  if (auto a = authorize_job_change(c, job); !a.ok()) return a;
-  jobs_.reset(job);
-  std::optional<JobViolation> enforce;
-  if (const int rc = jobs_.cap(job, false, heap_bytes, files, enforce); rc != 0)
-    return {rc, "job " + std::to_string(job)};  // not reached: reset leaves nothing to refuse
-  if (heap_bytes || files)
-    job_imposer_[job] = c.uid;
-  else
-    job_imposer_.erase(job);
-  Event e{Event::Kind::quota_set, 0, 0};
-  e.job = job;
-  e.heap_quota_bytes = heap_bytes, e.file_quota = files;
-  emit(e);
-  if (enforce) kill_job(*enforce);  // enforced at once, as for a cap
-  return {};
-}
-
 OpResult Supervisor::reset_job(const Caller& c, JobId job) {
-  std::lock_guard lk(mu_);
-  sweep();
-  if (auto a = authorize_job_change(c, job); !a.ok()) return a;
-  jobs_.reset(job);
-  job_imposer_.erase(job);
-  Event e{Event::Kind::quota_reset, 0, 0};
-  e.job = job;
-  emit(e);
-  return {};
+  return with_job(c, job, JobRight::change, [&]() -> OpResult {
+    jobs_.reset(job);
+    job_imposer_.erase(job);
+    Event e{Event::Kind::quota_reset, 0, 0};
+    e.job = job;
+    emit(e);
+    return {};
+  });
 }
 
 std::vector<JobView> Supervisor::list_jobs(const Caller& c) {
-  std::lock_guard lk(mu_);
-  sweep();
+  const auto lk = swept();
   std::vector<JobView> out;
   for (const JobView& v : jobs_.list())
     // inside: its own job and the jobs nested in it
@@ -398,11 +348,10 @@ OpResult Supervisor::nested_rights(const Caller& c, JobId job) const {
 }
 
 OpResult Supervisor::job_records(const Caller& c, JobId job, std::vector<ProcessRecord>& out) {
-  std::lock_guard lk(mu_);
-  sweep();
-  if (auto a = authorize_job(c, job); !a.ok()) return a;
-  out = jobs_.history(job);
-  return {};
+  return with_job(c, job, JobRight::read, [&]() -> OpResult {
+    out = jobs_.history(job);
+    return {};
+  });
 }
 
 void Supervisor::end_nested(JobId job) {
@@ -422,8 +371,7 @@ OpResult Supervisor::delegate(const Caller& c, const DelegateRequest& req, JobVi
   const std::string what = "delegate: pid " + std::to_string(req.pid);
   Policy node;  // the nested root's own node, capped from outside as `sandbox run` caps CMD's
   {
-    std::lock_guard lk(mu_);
-    sweep();
+    const auto lk = swept();
     // An outside process is under no filter of ours: it can start a supervisor of its own.
     if (!c.inside || c.job == 0)
       return {EPERM, "delegate: only a process under this supervisor may ask for a nested job"};

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// supervisor: the notify loop and the per-target state it owns.
+// supervisor: the notify loop and the per-target state it owns, in files by concern:
+// registry.cpp (processes, threads, pidfds, budgets, sweep, the walk to a job), loop.cpp
+// (receivers, dispatch), events.cpp (subscribers, usage coalescing), authority.cpp (who may
+// do what; Control on nodes), job_control.cpp (jobs, delegation), supervisor.cpp (joins).
 //
 // One thread runs serve() for a listener: receive a notification, dispatch it through the
-// syscall table to a handler (supervisor/handlers/*.cpp, one file per family), answer.
+// syscall table to a handler (supervisor/handlers/*.cpp, one file per family), which
+// returns a Reply (reply.hpp); the loop sends it and commits it if the kernel took it.
 // Other threads (the CLI, the socket server) reach the model through the locked methods at
 // the bottom. Everything below `private:` is guarded by mu_.
 //
@@ -31,6 +35,7 @@
 #include "model/jobs.hpp"
 #include "model/tracker.hpp"
 #include "notify/notify.hpp"
+#include "notify/reply.hpp"
 #include "notify/syscalls.hpp"
 #include "observe/metrics.hpp"
 #include "open/emulation.hpp"
@@ -76,6 +81,12 @@ class Supervisor final : public Control {
   // Cheap; call it now and then (the server does, on a timer).
   void maintain();
   std::size_t listeners() const;
+  // One notification decided as the loop decides it (learn its caller, the job gate, its
+  // handler), with the model's lock held; its Reply goes to `answer` instead of the kernel.
+  // For tests: a handler's answer and commit, without a listener. `ch` is the channel the
+  // call is said to come through (its job); nothing is sent on it but what a handler sends
+  // itself (an open's checks).
+  void decide(NotifyChannel& ch, const seccomp_notif& n, const std::function<void(Reply&)>& answer);
   // Notifications handled so far (for --verbose and benchmarks).
   std::uint64_t notifications() const;
 
@@ -239,8 +250,10 @@ class Supervisor final : public Control {
 
   // The loop.
   void receive(Receivers& r, bool primary);
+  // Decides `n` (with mu_ held in `lk`) and hands its Reply to `answer`, the lock held.
   void handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_notif& n, std::unique_lock<std::mutex>& lk,
-              opening::ReceiverPool* pool);
+              opening::ReceiverPool* pool, const std::function<void(Reply&)>& answer);
+  Reply dispatch(Call& c, Op op);
   // nullptr with `why` set to EAGAIN when the process's job is over its budget, else ENOSYS.
   ThreadState* learn(Pid tid, const NotifyChannel* channel = nullptr, int* why = nullptr);
   // `known`: the process's /proc status when the caller has just read it (saves a read);
@@ -257,8 +270,40 @@ class Supervisor final : public Control {
   // The job of a process in scope, or 0: a known process's own, else its nearest known
   // ancestor's (orphans reparented to us belong to the job of our own child).
   JobId job_of(Pid tgid);
+  // The one walk up the ancestors to a job: the job of the nearest process we know (pid
+  // itself first), the run's job for an orphan reparented to us, 0 for none. `parent_of`
+  // gives a live process's parent (0: gone or unknown), from /proc or a snapshot of it;
+  // `memo` (optional) remembers the answer for every pid on the way. Ancestry::nested: a
+  // launcher's descendants are in the job it delegated (job_of); own: the launcher's job.
+  enum class Ancestry { own, nested };
+  JobId ancestor_job(Pid pid, Ancestry how, const std::function<Pid(Pid)>& parent_of,
+                     std::unordered_map<Pid, JobId>* memo = nullptr) const;
   bool visible(const View& v, Pid tgid) { return !v.job || job_of(tgid) == *v.job; }
   OpResult authorize(const Caller& c, Pid pid);
+  // The model's lock, with the state of exited tasks retired first (sweep): what every query
+  // and outside operation starts with.
+  [[nodiscard]] std::unique_lock<std::mutex> swept() {
+    std::unique_lock lk(mu_);
+    sweep();
+    return lk;
+  }
+  // The authority's gate, written once: swept(), then the caller's right over node `pid`
+  // (authorize) or over job `job` (authorize_job, or authorize_job_change for a change);
+  // `op` runs only when granted, under the lock, and gives the answer.
+  template <typename F>
+  OpResult with_node(const Caller& c, Pid pid, F&& op) {
+    const auto lk = swept();
+    if (auto a = authorize(c, pid); !a.ok()) return a;
+    return op(view_of(c));
+  }
+  enum class JobRight { read, change };
+  template <typename F>
+  OpResult with_job(const Caller& c, JobId job, JobRight right, F&& op) {
+    const auto lk = swept();
+    if (auto a = right == JobRight::change ? authorize_job_change(c, job) : authorize_job(c, job); !a.ok())
+      return a;
+    return op();
+  }
   // The five operations for a caller's view, with the lock held: 0 or the contract's errno.
   int op_register(const View& v, Pid pid);
   int op_fetch(const View& v, Pid pid, Node& out);
@@ -266,22 +311,15 @@ class Supervisor final : public Control {
   using CapFn = std::function<int(Actor, std::optional<Violation>& enforce)>;  // one resource_cap form
   int op_cap(const View& v, Pid pid, const CapFn& cap);
   int op_reset(const View& v, Pid pid);
-  template <typename Cap>
-  OpResult cap_outside(const Caller& c, Pid pid, Cap&& cap);  // the two resource_cap forms
-  OpResult result(int err, Pid pid, Op op);                   // the contract's error, with a message
+  OpResult result(int err, Pid pid, Op op);  // the contract's error, with a message
 
-  // Answers. Each returns true when the kernel accepted the answer (the target was still
-  // waiting); false (ENOENT) means it died or was interrupted: account nothing.
-  bool reply_continue(Call& c);
-  bool reply_value(Call& c, std::int64_t value);
-  bool reply_error(Call& c, int err);
-  // Quota gate: false if `d` would cross a quota; the process is then killed and the call
-  // answered with `deny_errno` so it never takes effect.
-  bool admit(Call& c, const Delta& d, int deny_errno);
+  // Quota gate: false if `d` would cross a quota; the process is then killed, and the
+  // handler answers with an error so the call never takes effect.
+  bool admit(Call& c, const Delta& d);
   void kill_for(const Violation& v);
   // Jobs (job_control.cpp). job_gate() runs before every dispatch: it puts a new process in
-  // its channel's job, and answers (false) the calls of a killed job's stragglers.
-  bool job_gate(Call& c);
+  // its channel's job, and answers the calls of a killed job's stragglers (a Reply).
+  std::optional<Reply> job_gate(Call& c);
   bool counted(const Call& c) const;     // the call must be accounted: a node or a counting job
   void charge(Call& c, const Delta& d);  // apply `d` to the caller's nodes and its job share
   void kill_job(const JobViolation& v);
@@ -296,6 +334,9 @@ class Supervisor final : public Control {
   // outer job.
   OpResult nested_rights(const Caller& c, JobId job) const;
   OpResult authorize_job(const Caller& c, JobId job);
+  // cap_job and replace_job once authorized (after the reset for a replace), the lock held.
+  OpResult set_job_quotas(const Caller& c, JobId job, std::optional<std::uint64_t> heap_bytes,
+                          std::optional<std::uint64_t> files, bool replace);
   // authorize_job, and the right to set, replace or reset its quotas: outside callers only.
   OpResult authorize_job_change(const Caller& c, JobId job);
   // To every subscriber that wants it and may see it, stamped with the time and the comm.
@@ -306,32 +347,37 @@ class Supervisor final : public Control {
   void publish_usage(Pid tid, Pid tgid);
   Event usage_event(const Node& n) const;
 
-  // Handlers, one file per family under supervisor/handlers/.
-  void on_brk(Call& c);               // memory.cpp
-  void on_mmap(Call& c);              // memory.cpp
-  void on_open(Call& c, Op op);       // files.cpp
-  void on_close(Call& c);             // files.cpp
-  void on_exit(Call& c, bool group);  // lifecycle.cpp
-  void on_execve(Call& c);            // lifecycle.cpp
-  void settle_exec(Call& c);          // lifecycle.cpp: the first call after an exec
-  void on_credentials(Call& c);       // lifecycle.cpp
-  void on_root_change(Call& c);       // lifecycle.cpp
-  void on_rlimit_change(Call& c);     // memory.cpp
-  void on_vm_clone(Call& c);          // memory.cpp
+  // Handlers, one file per family under supervisor/handlers/. Each returns its answer; the
+  // loop sends it and runs its commit only if the kernel took it (reply.hpp).
+  Reply on_brk(Call& c);  // memory.cpp
+  // brk: the break known (read or confirmed from /proc; false: unreadable, the process is
+  // exiting), and a growth the kernel would refuse (overcommit, may_expand_vm).
+  bool brk_known(Call& c, AddressSpace& mm, bool charged);
+  bool brk_growth_refused(Call& c, const target::MemoryLimits& lim, std::uint64_t pages);
+  Reply on_mmap(Call& c);              // memory.cpp
+  Reply on_open(Call& c, Op op);       // files.cpp
+  Reply on_close(Call& c);             // files.cpp
+  Reply on_exit(Call& c, bool group);  // lifecycle.cpp
+  Reply on_execve(Call& c);            // lifecycle.cpp
+  void settle_exec(Call& c);           // lifecycle.cpp: the first call after an exec
+  Reply on_credentials(Call& c);       // lifecycle.cpp
+  Reply on_root_change(Call& c);       // lifecycle.cpp
+  Reply on_rlimit_change(Call& c);     // memory.cpp
+  Reply on_vm_clone(Call& c);          // memory.cpp
   // The commit rule (commit.cpp): every mmap, munmap, mprotect, mremap of its jobs.
   bool commit_rule(const Call& c) const;
-  void on_mmap_commit(Call& c);
-  void on_munmap(Call& c);
-  void on_mprotect(Call& c);
-  void on_mremap(Call& c);
+  Reply on_mmap_commit(Call& c);
+  Reply on_munmap(Call& c);
+  Reply on_mprotect(Call& c);
+  Reply on_mremap(Call& c);
   // A copy of the caller's commit map to change, loaded at first sight (after an exec, a
   // fork child) and synced when `sync` asks; `d` gets what that costs. false: /proc could
   // not be read (the process is exiting).
   bool commit_prepare(Call& c, bool sync, CommitMap& next, Delta& d);
-  // A process's first call: its mm is charged (false: that crossed a quota, answered).
+  // A process's first call: its mm is charged (false: that crossed a quota, killed).
   bool commit_first_sight(Call& c);
-  // Counts `d` and keeps `next` if the kernel took the answer; the quota check first.
-  void commit_answer(Call& c, CommitMap& next, const Delta& d, int deny_errno);
+  // Counts `d` and keeps `next` if the kernel takes the answer; the quota check first.
+  Reply commit_answer(Call& c, CommitMap&& next, const Delta& d);
   // brk under the commit rule (memory.cpp calls it once the answer was taken).
   void commit_brk(Call& c, std::uint64_t oldbrk, std::uint64_t newbrk);
   // Kernel rule, for the kill line: how much of the charge is no longer mapped in the
@@ -339,12 +385,12 @@ class Supervisor final : public Control {
   std::uint64_t unmapped_at_kill(JobId job, Pid tgid, std::uint64_t charged);
   target::MemoryLimits memory_limits(Call& c);
   AddressSpace& address_space(Call& c);
-  void on_abi(Call& c, Op op);  // abi.cpp
+  Reply on_abi(Call& c, Op op);  // abi.cpp
 
   // files.cpp: the end of an open, under the lock again.
   struct OpenCall;
-  void finish_open(OpenCall& o, const OpenOutcome& out);
-  void keep_nofile(const OpenCall& o);
+  Reply finish_open(OpenCall& o, OpenOutcome& out);
+  void keep_nofile(Pid tgid, std::optional<std::uint64_t> nofile);
 
   struct Subscriber {
     Caller caller;

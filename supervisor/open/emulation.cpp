@@ -282,6 +282,16 @@ std::shared_ptr<OpenEmulator::Shared> OpenEmulator::make_shared_state() {
   return std::make_shared<Shared>();
 }
 
+namespace {
+// The open_how the kernel builds (fs/open.c build_open_how(), 6.1), and what follows from it.
+struct How {
+  std::uint64_t flags = 0, mode = 0, resolve = 0;
+  int dirfd = AT_FDCWD;
+  bool needs_dir = false;  // the path is looked up from a directory (relative, or RESOLVE_IN_ROOT)
+  bool creates = false;
+};
+}  // namespace
+
 struct OpenEmulator::Impl {
   Fd proc;      // our procfs root, usable whatever our root is
   Fd our_root;  // our own "/" (to come back from a chroot into a target's root)
@@ -345,6 +355,56 @@ struct OpenEmulator::Impl {
   void unwear() {
     if (worn) unwear_always();
   }
+  // The supervisor's own credentials for one step of a walk made with the target's worn
+  // (`own` false, or none worn: no change); back() wears the target's again.
+  class OwnForAStep {
+   public:
+    explicit OwnForAStep(Impl& im, bool own = true) : im_(im), was_(own ? im.worn : nullptr) {
+      if (was_) im_.unwear();
+    }
+    OwnForAStep(const OwnForAStep&) = delete;
+    OwnForAStep& operator=(const OwnForAStep&) = delete;
+    // The target's credentials again, then `r` (a descriptor or -errno) -- or, if they
+    // cannot be worn again (we are then back in our own), -errno with `r` closed.
+    int back(int r) {
+      const TaskCreds* was = std::exchange(was_, nullptr);
+      if (!was) return r;
+      if (int e = im_.wear(*was); e < 0) {
+        if (r >= 0) ::close(r);
+        return e;
+      }
+      return r;
+    }
+    ~OwnForAStep() {
+      if (was_) (void)im_.wear(*was_);  // a path out without back(): the walk is ending anyway
+    }
+
+   private:
+    Impl& im_;
+    const TaskCreds* was_;
+  };
+  // The target's root and credentials for one open; the supervisor's again when it ends,
+  // whatever the way out.
+  class InTarget {
+   public:
+    explicit InTarget(Impl& im) : im_(im) {}
+    InTarget(const InTarget&) = delete;
+    InTarget& operator=(const InTarget&) = delete;
+    int enter(pid_t tid, bool same_root, const TaskCreds& creds) {
+      if (!same_root)
+        if (int e = im_.enter_root(tid); e < 0) return e;
+      if (!(creds == im_.self))
+        if (int e = im_.wear(creds); e < 0) return e;
+      return 0;
+    }
+    ~InTarget() {
+      im_.unwear();
+      if (im_.chrooted) im_.leave_root_always();
+    }
+
+   private:
+    Impl& im_;
+  };
 
   // ---- root --------------------------------------------------------------------------
   int enter_root(pid_t tid) {
@@ -475,8 +535,7 @@ struct OpenEmulator::Impl {
     if (!dac_permits(st.stx_uid, st.stx_gid, st.stx_mode & 07777, worn->fsuid, worn->fsgid, worn->groups,
                      worn->cap_eff, may))
       return -EACCES;
-    const TaskCreds* was = worn;
-    unwear();
+    OwnForAStep step(*this);
     // By its name (not through a magic link: the file keeps the target's flags, O_NOFOLLOW too),
     // and only if that is still the file whose mode was checked.
     int r = sys_openat2(dir, name.c_str(), final_flags, 0, RESOLVE_NO_SYMLINKS);
@@ -485,11 +544,7 @@ struct OpenEmulator::Impl {
       ::close(r);
       r = -EACCES;
     }
-    if (int e = wear(*was); e < 0) {
-      if (r >= 0) ::close(r);
-      return e;
-    }
-    return r;
+    return step.back(r);
   }
 
   // The calling thread's descriptor `fd` (a dirfd), as an O_PATH file of ours. Taken from
@@ -521,6 +576,7 @@ struct OpenEmulator::Impl {
     return errno == ENOENT ? -EBADF : -errno;
   }
 
+  struct Walk;  // slow_open's state and steps
   int slow_open(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
                 std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev);
 
@@ -629,6 +685,14 @@ struct OpenEmulator::Impl {
   // walk first, the userspace walk when procfs may be involved. A descriptor or -errno.
   // `fast`, when given, receives file_info() of a descriptor the fast path opened (then
   // `*fast_known` is set): the caller need not ask again.
+  // OpenEmulator::open's steps (below it).
+  int credentials(Shared& sh, const OpenRequest& req, bool creates, std::shared_ptr<const TaskCreds>& creds,
+                  std::optional<bool>& cached_root);
+  int root_and_dir(Shared& sh, const OpenRequest& req, const How& h, bool other_ns,
+                   std::optional<bool> cached_root, bool& same_root, Fd& dir);
+  OpenOutcome outcome(const OpenRequest& req, const How& h, int r, bool tty_dev, const struct statx& fast_st,
+                      bool fast_known);
+
   int perform(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
               std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev, struct statx* fast = nullptr,
               bool* fast_known = nullptr) {
@@ -666,22 +730,45 @@ struct OpenEmulator::Impl {
 
 // The userspace walk: one component at a time, O_PATH|O_NOFOLLOW, so that every symlink
 // is seen and procfs "self" and magic links are resolved for the target, not for us.
-// Returns a descriptor or -errno. Runs with the target's credentials worn.
-int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
-                                  std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev) {
-  const bool beneath = resolve & RESOLVE_BENEATH;
-  const bool in_root = resolve & RESOLVE_IN_ROOT;
-  const bool no_links = resolve & RESOLVE_NO_SYMLINKS;
-  const bool no_magic = no_links || (resolve & RESOLVE_NO_MAGICLINKS);
-  const bool no_xdev = resolve & RESOLVE_NO_XDEV;
-  const std::uint64_t step_resolve = resolve & (RESOLVE_NO_XDEV | RESOLVE_CACHED);
-  const std::uint64_t final_flags =
-      flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : static_cast<std::uint64_t>(O_NOCTTY));
-
-  if (path.empty()) return -ENOENT;
+// Runs with the target's credentials worn. Each step returns the walk's result (a
+// descriptor or -errno), or nullopt to go on with the next component.
+struct OpenEmulator::Impl::Walk {
+  Impl& im;
+  const int start;
+  const std::uint64_t flags, mode;
+  const pid_t tid, tgid;
+  bool& tty_dev;
+  const bool beneath, in_root, no_links, no_magic, no_xdev;
+  const std::uint64_t step_resolve, final_flags;
   Fd cur;
   int depth = 0;  // for scoped lookups: components below the starting directory
-  auto open_root = [&]() -> int {
+  std::uint64_t start_mnt = 0;
+  bool cur_proc_root = false;
+  std::vector<PathComp> pending;
+  int links = 0;
+
+  Walk(Impl& i, int st, std::uint64_t fl, std::uint64_t md, std::uint64_t resolve, pid_t t, pid_t g,
+       bool& tty)
+      : im(i),
+        start(st),
+        flags(fl),
+        mode(md),
+        tid(t),
+        tgid(g),
+        tty_dev(tty),
+        beneath(resolve & RESOLVE_BENEATH),
+        in_root(resolve & RESOLVE_IN_ROOT),
+        no_links(resolve & RESOLVE_NO_SYMLINKS),
+        no_magic(no_links || (resolve & RESOLVE_NO_MAGICLINKS)),
+        no_xdev(resolve & RESOLVE_NO_XDEV),
+        step_resolve(resolve & (RESOLVE_NO_XDEV | RESOLVE_CACHED)),
+        final_flags(fl | O_CLOEXEC | ((fl & O_PATH) ? 0 : static_cast<std::uint64_t>(O_NOCTTY))) {}
+
+  int open_here() const { return sys_openat2(cur.get(), ".", final_flags, mode, step_resolve); }
+  // cur is a procfs root (where "self" and pid directories are).
+  void at(const struct statx& st) { cur_proc_root = st.stx_ino == 1 && is_procfs(cur.get()); }
+
+  int open_root() {
     if (beneath) return -EXDEV;
     int r = in_root ? sys_openat(start, ".", O_PATH | O_DIRECTORY)
                     : sys_openat(AT_FDCWD, "/", O_PATH | O_DIRECTORY);
@@ -689,25 +776,27 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
     cur.reset(r);
     depth = 0;
     return 0;
-  };
-  struct statx start_stx {};
-  if (path[0] == '/') {
-    if (int r = open_root(); r < 0) return r;
-  } else {
-    int r = sys_openat(start, ".", O_PATH);
-    if (r < 0) return r;
-    cur.reset(r);
   }
-  if (!statx_at(cur.get(), "", AT_EMPTY_PATH, start_stx)) return -errno;
-  const std::uint64_t start_mnt = mount_id(start_stx);
-  bool cur_proc_root = start_stx.stx_ino == 1 && is_procfs(cur.get());
 
-  std::vector<PathComp> pending;
-  push_path(pending, path, false);
-  int links = 0;
+  int begin(const std::string& path) {
+    if (path.empty()) return -ENOENT;
+    if (path[0] == '/') {
+      if (int r = open_root(); r < 0) return r;
+    } else {
+      int r = sys_openat(start, ".", O_PATH);
+      if (r < 0) return r;
+      cur.reset(r);
+    }
+    struct statx start_stx {};
+    if (!statx_at(cur.get(), "", AT_EMPTY_PATH, start_stx)) return -errno;
+    start_mnt = mount_id(start_stx);
+    at(start_stx);
+    push_path(pending, path, false);
+    return 0;
+  }
 
   // Follows a symlink whose text is `target`; `trail` carries a trailing slash.
-  auto follow_text = [&](const std::string& target, bool trail) -> int {
+  int follow_text(const std::string& target, bool trail) {
     if (no_links) return -ELOOP;
     if (++links > kMaxSymlinks) return -ELOOP;
     if (target.empty()) return -ENOENT;
@@ -716,17 +805,155 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
       struct statx st {};
       if (!statx_at(cur.get(), "", AT_EMPTY_PATH, st)) return -errno;
       if (no_xdev && mount_id(st) != start_mnt) return -EXDEV;
-      cur_proc_root = st.stx_ino == 1 && is_procfs(cur.get());
+      at(st);
     }
     push_path(pending, target, trail);
     return 0;
-  };
+  }
 
-  for (;;) {
-    if (pending.empty()) {
-      // Nothing left ("/", "a/.." ...): open the directory we are in.
-      return sys_openat2(cur.get(), ".", final_flags, mode, step_resolve);
+  std::optional<int> dot_dot(bool final) {
+    if ((beneath || in_root) && depth == 0) {
+      if (beneath) return -EXDEV;  // ".." out of the scope
+    } else {
+      // The kernel keeps ".." at our fs root, which is the target's root here.
+      int r = sys_openat2(cur.get(), "..", O_PATH | O_CLOEXEC, 0, step_resolve);
+      if (r < 0) return r;
+      cur.reset(r);
+      if (depth > 0) --depth;
     }
+    struct statx st {};
+    if (!statx_at(cur.get(), "", AT_EMPTY_PATH, st)) return -errno;
+    at(st);
+    if (final) return open_here();
+    return std::nullopt;
+  }
+
+  // "self" and "thread-self" are symlinks whose text depends on the reader: give the
+  // target's. Only valid if this procfs shows pids of our pid namespace.
+  std::optional<int> proc_self(const PathComp& comp, bool final) {
+    if (final && ((flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL))))
+      return sys_openat2(cur.get(), comp.name.c_str(), final_flags, mode, step_resolve);
+    std::string text;
+    if (read_link_at(cur.get(), "self") == std::to_string(im.self_pid)) {
+      text = std::to_string(tgid);
+      if (comp.name == "thread-self") text += "/task/" + std::to_string(tid);
+    } else {
+      // A container's /proc: the target's pids in that namespace (or ENOENT, or EPERM).
+      auto t = im.self_in_other_pid_ns(cur.get(), tgid, tid, comp.name == "thread-self");
+      if (const int* err = std::get_if<int>(&t)) return *err;
+      text = std::get<std::string>(t);
+    }
+    if (int r = follow_text(text, comp.trailing_slash); r < 0) return r;
+    return std::nullopt;
+  }
+
+  // The last component: let the kernel open it, refusing a trailing symlink (which we then
+  // follow ourselves). O_NOFOLLOW/O_EXCL: the kernel's answer is the answer.
+  std::optional<int> last_by_kernel(const PathComp& comp, bool procfs_dir) {
+    int r = sys_openat2(cur.get(), comp.name.c_str(), final_flags, mode, step_resolve | RESOLVE_NO_SYMLINKS);
+    if (r == -ENXIO) {
+      struct stat st {};
+      tty_dev = ::fstatat(cur.get(), comp.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 0);
+    }
+    if (r == -EACCES && procfs_dir && !cur_proc_root) {
+      // O_NOFOLLOW (or O_CREAT|O_EXCL) on a file of /proc/<pid>: the target's own?
+      Fd file(sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve));
+      if (file.get() >= 0) {
+        const int own = im.open_own_proc_file(cur.get(), file.get(), comp.name, final_flags, tgid);
+        if (own != -EACCES) return own;
+      }
+    }
+    if (r != -ELOOP || (flags & O_NOFOLLOW) || no_links) return r;
+    if (int e = im.may_follow(cur.get(), comp.name.c_str()); e < 0) return e;
+    std::string text = read_link_at(cur.get(), comp.name);
+    if (text.empty()) return -ELOOP;
+    if (int e = follow_text(text, false); e < 0) return e;
+    return std::nullopt;
+  }
+
+  // A procfs magic link (/proc/<pid>/{fd/*,cwd,root,exe,map_files/*,ns/*}).
+  std::optional<int> magic_link(const PathComp& comp, bool last) {
+    if (no_magic) return -ELOOP;
+    if (++links > kMaxSymlinks) return -ELOOP;
+    auto where = im.proc_location(cur.get());
+    if (!where || where->empty() || !is_number((*where)[0])) return -EACCES;
+    const std::string& owner = (*where)[0];
+    if (owner == std::to_string(im.our_pid)) return -EACCES;
+    // The target's own: a thread of its group ("Own procfs files": proc_fd_access_allowed()).
+    const bool own = im.in_thread_group(cur.get(), *where, tgid);
+    // The jump itself. For the target's own links the kernel would skip the ptrace
+    // checks (same thread group), so we jump with our own credentials; permission on
+    // the file reached is still checked with the target's at the final open.
+    OwnForAStep step(im, own);
+    const int j = step.back(sys_openat(cur.get(), comp.name.c_str(), O_PATH));
+    if (j < 0) return j;
+    Fd jumped(j);
+    struct statx jst {};
+    if (!statx_at(jumped.get(), "", AT_EMPTY_PATH, jst)) return -errno;
+    if (no_xdev && mount_id(jst) != start_mnt) return -EXDEV;
+    if (beneath || in_root) return -EXDEV;  // nd_jump_link(): not for scoped lookups
+    if (last) {
+      if (comp.trailing_slash && !S_ISDIR(jst.stx_mode)) return -ENOTDIR;
+      // Reopen what the link points to, as the kernel does after the jump.
+      std::string self_fd = "self/fd/" + std::to_string(jumped.get());
+      int o = comp.trailing_slash ? sys_openat2(jumped.get(), ".", final_flags, mode, step_resolve)
+                                  : sys_openat2(im.proc.get(), self_fd.c_str(), final_flags, mode, 0);
+      if (o == -ENXIO)
+        tty_dev = S_ISCHR(jst.stx_mode) && makedev(jst.stx_rdev_major, jst.stx_rdev_minor) == makedev(5, 0);
+      return o;
+    }
+    if (!S_ISDIR(jst.stx_mode)) return -ENOTDIR;
+    cur = std::move(jumped);
+    at(jst);
+    return std::nullopt;
+  }
+
+  // One step, without following: a symlink is followed (or jumped, for a magic link), a
+  // directory entered; the last component opened.
+  std::optional<int> step(const PathComp& comp, bool last, bool final) {
+    int r = sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve);
+    if (r == -EACCES && im.worn && im.in_own_fd_dir(cur.get(), tgid)) {
+      // The target's own /proc/<pid>/fd and fdinfo are always searchable by itself
+      // (proc_fd_permission(): same thread group), whatever their mode says.
+      OwnForAStep own(im);
+      r = own.back(
+          sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve));
+    }
+    if (r < 0) return r;
+    Fd next(r);
+    struct statx st {};
+    if (!statx_at(next.get(), "", AT_EMPTY_PATH, st)) return -errno;
+    if (S_ISLNK(st.stx_mode)) {
+      if (is_procfs(next.get()) && !cur_proc_root) return magic_link(comp, last);
+      // An ordinary symlink (procfs root ones like "mounts" -> "self/mounts" too).
+      if (int e = im.may_follow(cur.get(), comp.name.c_str()); e < 0) return e;
+      if (int e = follow_text(read_link_at(next.get(), ""), comp.trailing_slash); e < 0) return e;
+      return std::nullopt;
+    }
+    if (final) {
+      // A file inside a procfs directory: reopen what the step found, so that only the
+      // file's own permission is checked (with the target's credentials).
+      std::string self_fd = "self/fd/" + std::to_string(next.get());
+      const int o = sys_openat2(im.proc.get(), self_fd.c_str(), final_flags, mode, 0);
+      if (o == -EACCES && is_procfs(cur.get())) {
+        const int own = im.open_own_proc_file(cur.get(), next.get(), comp.name, final_flags, tgid);
+        if (own != -EACCES) return own;
+      }
+      return o;
+    }
+    if ((!last || comp.trailing_slash) && !S_ISDIR(st.stx_mode)) return -ENOTDIR;
+    cur = std::move(next);
+    ++depth;
+    at(st);
+    if (last) return open_here();  // "name/": a directory, open it now
+    return std::nullopt;
+  }
+
+  // The next component, or the result.
+  std::optional<int> next() {
+    // Nothing left ("/", "a/.." ...): open the directory we are in.
+    if (pending.empty()) return open_here();
     PathComp comp = std::move(pending.back());
     pending.pop_back();
     const bool last = pending.empty();
@@ -734,184 +961,39 @@ int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint6
     if (last && comp.trailing_slash && (flags & O_CREAT) && comp.name != "." && comp.name != "..")
       return -EISDIR;  // open_last_lookups(): O_CREAT with a trailing slash
     if (comp.name.size() > 255) return -ENAMETOOLONG;
-
-    if (comp.name == ".") {
-      if (final) return sys_openat2(cur.get(), ".", final_flags, mode, step_resolve);
-      continue;
-    }
-    if (comp.name == "..") {
-      if ((beneath || in_root) && depth == 0) {
-        if (beneath) return -EXDEV;  // ".." out of the scope
-      } else {
-        // The kernel keeps ".." at our fs root, which is the target's root here.
-        int r = sys_openat2(cur.get(), "..", O_PATH | O_CLOEXEC, 0, step_resolve);
-        if (r < 0) return r;
-        cur.reset(r);
-        if (depth > 0) --depth;
-      }
-      struct statx st {};
-      if (!statx_at(cur.get(), "", AT_EMPTY_PATH, st)) return -errno;
-      cur_proc_root = st.stx_ino == 1 && is_procfs(cur.get());
-      if (final) return sys_openat2(cur.get(), ".", final_flags, mode, step_resolve);
-      continue;
-    }
-
+    if (comp.name == ".") return final ? std::optional<int>(open_here()) : std::nullopt;
+    if (comp.name == "..") return dot_dot(final);
     if (cur_proc_root) {
-      // "self" and "thread-self" are symlinks whose text depends on the reader: give
-      // the target's. Only valid if this procfs shows pids of our pid namespace.
-      if (comp.name == "self" || comp.name == "thread-self") {
-        if (final && ((flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL))))
-          return sys_openat2(cur.get(), comp.name.c_str(), final_flags, mode, step_resolve);
-        std::string text;
-        if (read_link_at(cur.get(), "self") == std::to_string(self_pid)) {
-          text = std::to_string(tgid);
-          if (comp.name == "thread-self") text += "/task/" + std::to_string(tid);
-        } else {
-          // A container's /proc: the target's pids in that namespace (or ENOENT, or EPERM).
-          auto t = self_in_other_pid_ns(cur.get(), tgid, tid, comp.name == "thread-self");
-          if (const int* err = std::get_if<int>(&t)) return *err;
-          text = std::get<std::string>(t);
-        }
-        if (int r = follow_text(text, comp.trailing_slash); r < 0) return r;
-        continue;
-      }
-      if (is_number(comp.name) && is_ours(cur.get(), comp.name)) return -EACCES;
+      if (comp.name == "self" || comp.name == "thread-self") return proc_self(comp, final);
+      if (is_number(comp.name) && im.is_ours(cur.get(), comp.name)) return -EACCES;
     }
-
     if (final) {
-      // The last component: let the kernel open it, refusing a trailing symlink (which
-      // we then follow ourselves). O_NOFOLLOW/O_EXCL: the kernel's answer is the answer.
-      bool procfs_dir = is_procfs(cur.get());
-      if (!procfs_dir || cur_proc_root || (flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL))) {
-        int r =
-            sys_openat2(cur.get(), comp.name.c_str(), final_flags, mode, step_resolve | RESOLVE_NO_SYMLINKS);
-        if (r == -ENXIO) {
-          struct stat st {};
-          tty_dev = ::fstatat(cur.get(), comp.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                    S_ISCHR(st.st_mode) && st.st_rdev == makedev(5, 0);
-        }
-        if (r == -EACCES && procfs_dir && !cur_proc_root) {
-          // O_NOFOLLOW (or O_CREAT|O_EXCL) on a file of /proc/<pid>: the target's own?
-          Fd file(
-              sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve));
-          if (file.get() >= 0) {
-            const int own = open_own_proc_file(cur.get(), file.get(), comp.name, final_flags, tgid);
-            if (own != -EACCES) return own;
-          }
-        }
-        if (r != -ELOOP || (flags & O_NOFOLLOW) || no_links) return r;
-        if (int e = may_follow(cur.get(), comp.name.c_str()); e < 0) return e;
-        std::string text = read_link_at(cur.get(), comp.name);
-        if (text.empty()) return -ELOOP;
-        if (int e = follow_text(text, false); e < 0) return e;
-        continue;
-      }
-      // else: a symlink-or-file inside a procfs directory below the root: fall through
-      // to the step, which sees magic links for what they are.
+      const bool procfs_dir = is_procfs(cur.get());
+      if (!procfs_dir || cur_proc_root || (flags & O_NOFOLLOW) || ((flags & O_CREAT) && (flags & O_EXCL)))
+        return last_by_kernel(comp, procfs_dir);
+      // else: a symlink-or-file inside a procfs directory below the root: the step, which
+      // sees magic links for what they are.
     }
-
-    // One step, without following.
-    int r = sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve);
-    if (r == -EACCES && worn && in_own_fd_dir(cur.get(), tgid)) {
-      // The target's own /proc/<pid>/fd and fdinfo are always searchable by itself
-      // (proc_fd_permission(): same thread group), whatever their mode says.
-      const TaskCreds* was = worn;
-      unwear();
-      r = sys_openat2(cur.get(), comp.name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, step_resolve);
-      if (int e = wear(*was); e < 0) {
-        if (r >= 0) ::close(r);
-        return e;
-      }
-    }
-    if (r < 0) return r;
-    Fd next(r);
-    struct statx st {};
-    if (!statx_at(next.get(), "", AT_EMPTY_PATH, st)) return -errno;
-
-    if (S_ISLNK(st.stx_mode)) {
-      bool procfs_link = is_procfs(next.get());
-      if (!procfs_link || cur_proc_root) {
-        // An ordinary symlink (procfs root ones like "mounts" -> "self/mounts" too).
-        if (int e = may_follow(cur.get(), comp.name.c_str()); e < 0) return e;
-        std::string text = read_link_at(next.get(), "");
-        if (int e = follow_text(text, comp.trailing_slash); e < 0) return e;
-        continue;
-      }
-      // A procfs magic link (/proc/<pid>/{fd/*,cwd,root,exe,map_files/*,ns/*}).
-      if (no_magic) return -ELOOP;
-      if (++links > kMaxSymlinks) return -ELOOP;
-      auto where = proc_location(cur.get());
-      if (!where || where->empty() || !is_number((*where)[0])) return -EACCES;
-      const std::string& owner = (*where)[0];
-      if (owner == std::to_string(our_pid)) return -EACCES;
-      // The target's own: a thread of its group ("Own procfs files": proc_fd_access_allowed()).
-      const bool own = in_thread_group(cur.get(), *where, tgid);
-      // The jump itself. For the target's own links the kernel would skip the ptrace
-      // checks (same thread group), so we jump with our own credentials; permission on
-      // the file reached is still checked with the target's at the final open.
-      const TaskCreds* was = worn;
-      if (own) unwear();
-      int j = sys_openat(cur.get(), comp.name.c_str(), O_PATH);
-      if (own && was) {
-        if (int e = wear(*was); e < 0) {
-          if (j >= 0) ::close(j);
-          return e;
-        }
-      }
-      if (j < 0) return j;
-      Fd jumped(j);
-      struct statx jst {};
-      if (!statx_at(jumped.get(), "", AT_EMPTY_PATH, jst)) return -errno;
-      if (no_xdev && mount_id(jst) != start_mnt) return -EXDEV;
-      if (beneath || in_root) return -EXDEV;  // nd_jump_link(): not for scoped lookups
-      if (last) {
-        if (comp.trailing_slash && !S_ISDIR(jst.stx_mode)) return -ENOTDIR;
-        // Reopen what the link points to, as the kernel does after the jump.
-        std::string self_fd = "self/fd/" + std::to_string(jumped.get());
-        int o = comp.trailing_slash ? sys_openat2(jumped.get(), ".", final_flags, mode, step_resolve)
-                                    : sys_openat2(proc.get(), self_fd.c_str(), final_flags, mode, 0);
-        if (o == -ENXIO)
-          tty_dev = S_ISCHR(jst.stx_mode) && makedev(jst.stx_rdev_major, jst.stx_rdev_minor) == makedev(5, 0);
-        return o;
-      }
-      if (!S_ISDIR(jst.stx_mode)) return -ENOTDIR;
-      cur = std::move(jumped);
-      cur_proc_root = jst.stx_ino == 1 && is_procfs(cur.get());
-      continue;
-    }
-
-    if (final) {
-      // A file inside a procfs directory: reopen what the step found, so that only the
-      // file's own permission is checked (with the target's credentials).
-      std::string self_fd = "self/fd/" + std::to_string(next.get());
-      const int o = sys_openat2(proc.get(), self_fd.c_str(), final_flags, mode, 0);
-      if (o == -EACCES && is_procfs(cur.get())) {
-        const int own = open_own_proc_file(cur.get(), next.get(), comp.name, final_flags, tgid);
-        if (own != -EACCES) return own;
-      }
-      return o;
-    }
-    if (!last || comp.trailing_slash) {
-      if (!S_ISDIR(st.stx_mode)) return -ENOTDIR;
-    }
-    cur = std::move(next);
-    ++depth;
-    cur_proc_root = st.stx_ino == 1 && is_procfs(cur.get());
-    if (last) {
-      // "name/": a directory, open it now.
-      return sys_openat2(cur.get(), ".", final_flags, mode, step_resolve);
-    }
+    return step(comp, last, final);
   }
+};
+
+int OpenEmulator::Impl::slow_open(int start, const std::string& path, std::uint64_t flags, std::uint64_t mode,
+                                  std::uint64_t resolve, pid_t tid, pid_t tgid, bool& tty_dev) {
+  Walk w(*this, start, flags, mode, resolve, tid, tgid, tty_dev);
+  if (int r = w.begin(path); r < 0) return r;
+  for (;;)
+    if (const auto r = w.next()) return *r;
 }
 
-OpenEmulator::~OpenEmulator() {
-  delete impl_;
-}
+OpenEmulator::OpenEmulator() : OpenEmulator(make_shared_state()) {}
+OpenEmulator::OpenEmulator(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
+OpenEmulator::~OpenEmulator() = default;
 
 int OpenEmulator::init() {
   if (impl_) return 0;
-  auto im = new Impl;
-  impl_ = im;
+  impl_ = std::make_unique<Impl>();
+  Impl* im = impl_.get();
   // A private fs_struct for this thread: umask and chroot changes stay here.
   if (::unshare(CLONE_FS) != 0) return -errno;
   im->proc.reset(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -986,174 +1068,146 @@ void OpenEmulator::forget_process(pid_t tgid) {
   sh.creds_cache.erase(tgid);
 }
 
-OpenOutcome OpenEmulator::open(const OpenRequest& req) {
-  OpenOutcome out;
-  auto fail = [&](int err) {
-    out.kind = OpenOutcome::Kind::error;
-    out.err = err;
-    return out;
-  };
-  if (!impl_) return fail(EPERM);
-  Impl& im = *impl_;
+namespace {
 
-  // 1. The open_how the kernel builds (fs/open.c build_open_how(), 6.1).
-  std::uint64_t flags = 0, mode = 0, resolve = 0;
-  int dirfd = req.dirfd;
+How build_how(const OpenRequest& req) {
+  How h;
+  h.dirfd = req.dirfd;
   if (req.call == OpenSyscall::openat2) {
-    flags = req.flags;
-    mode = req.mode;
-    resolve = req.resolve;
+    h.flags = req.flags;
+    h.mode = req.mode;
+    h.resolve = req.resolve;
   } else {
     std::uint64_t f = req.call == OpenSyscall::creat
                           ? static_cast<std::uint64_t>(O_CREAT | O_WRONLY | O_TRUNC)
                           : static_cast<std::uint32_t>(req.flags);  // int flags
     f |= O_LARGEFILE;                                               // force_o_largefile() on 64-bit
-    flags = f & kValidOpenFlags;
-    if (flags & O_PATH) flags &= kOPathFlags;
-    mode = (flags & (O_CREAT | kTmpfileBit)) ? (static_cast<std::uint16_t>(req.mode) & kSIallugo)
-                                             : 0;  // umode_t
-    if (req.call != OpenSyscall::openat) dirfd = AT_FDCWD;
+    h.flags = f & kValidOpenFlags;
+    if (h.flags & O_PATH) h.flags &= kOPathFlags;
+    h.mode = (h.flags & (O_CREAT | kTmpfileBit)) ? (static_cast<std::uint16_t>(req.mode) & kSIallugo)
+                                                 : 0;  // umode_t
+    if (req.call != OpenSyscall::openat) h.dirfd = AT_FDCWD;
   }
-  out.cloexec = flags & O_CLOEXEC;
   const bool absolute = !req.path.empty() && req.path[0] == '/';
-  const bool needs_dir = !req.path.empty() && (!absolute || (resolve & RESOLVE_IN_ROOT));
-  const bool creates = flags & (O_CREAT | kTmpfileBit);
+  h.needs_dir = !req.path.empty() && (!absolute || (h.resolve & RESOLVE_IN_ROOT));
+  h.creates = h.flags & (O_CREAT | kTmpfileBit);
+  return h;
+}
 
-  // The kernel's own answer to checks made before any lookup (flags, empty path), for
-  // the cases where we stop early: openat2 on a bad fd stops at exactly the same point.
-  auto early = [&](int err) {
-    int r = sys_openat2(-1, needs_dir ? req.path.c_str() : "", flags, mode, resolve);
-    if (r >= 0) ::close(r);
-    if (r == -EINVAL || r == -ENAMETOOLONG || (r == -ENOENT && req.path.empty()) || r == -E2BIG)
-      return fail(-r);
-    return fail(err);
-  };
+OpenOutcome failed(int err) {
+  OpenOutcome out;
+  out.kind = OpenOutcome::Kind::error;
+  out.err = err;
+  return out;
+}
 
-  // get_unused_fd_flags() runs after the flags and the path were checked and before any
-  // lookup: with a full table nothing is looked up, created or truncated.
-  if (req.table_full) return early(EMFILE);
+// The kernel's own answer to checks made before any lookup (flags, empty path), for the
+// cases where we stop early: openat2 on a bad fd stops at exactly the same point.
+OpenOutcome early(const OpenRequest& req, const How& h, int err) {
+  int r = sys_openat2(-1, h.needs_dir ? req.path.c_str() : "", h.flags, h.mode, h.resolve);
+  if (r >= 0) ::close(r);
+  if (r == -EINVAL || r == -ENAMETOOLONG || (r == -ENOENT && req.path.empty()) || r == -E2BIG)
+    return failed(-r);
+  return failed(err);
+}
 
-  // 2. Credentials and namespaces (cached per thread until it changes credentials or
-  // namespaces -- notified calls that drop the entry before they run; the status is read
-  // again, for the umask, when creating). A copy: another serving thread may drop it.
-  std::string tid_s = std::to_string(req.tid);
+OpenOutcome let_target(int err) {
+  OpenOutcome out;
+  out.kind = OpenOutcome::Kind::let_target;
+  out.err = err;
+  return out;
+}
+
+}  // namespace
+
+// The target's credentials and namespaces (cached per thread until it changes credentials
+// or namespaces -- notified calls that drop the entry before they run; the status is read
+// again, for the umask, when creating), and whether its root is known to be ours. 0 or an
+// errno for early().
+int OpenEmulator::Impl::credentials(Shared& sh, const OpenRequest& req, bool creates,
+                                    std::shared_ptr<const TaskCreds>& creds,
+                                    std::optional<bool>& cached_root) {
+  const std::string tid_s = std::to_string(req.tid);
   std::shared_ptr<const TaskCreds> cached;  // shared, immutable: another thread may drop the entry
-  std::optional<bool> cached_root;
   {
-    std::lock_guard lk(shared_->mu);
-    if (auto it = shared_->creds_cache.find(req.tid); it != shared_->creds_cache.end()) cached = it->second;
+    std::lock_guard lk(sh.mu);
+    if (auto it = sh.creds_cache.find(req.tid); it != sh.creds_cache.end()) cached = it->second;
     // Safe to reuse: a root changes only through chroot/pivot_root/setns/unshare, which are
     // notified and turn this cache off for good (root_may_change()) before they run.
-    if (auto known = shared_->same_root.find(req.tgid);
-        known != shared_->same_root.end() && !shared_->roots_change)
+    if (auto known = sh.same_root.find(req.tgid); known != sh.same_root.end() && !sh.roots_change)
       cached_root = known->second;
   }
-  std::shared_ptr<const TaskCreds> creds = cached;
-  if (!cached || creates) {
-    auto fresh = std::make_shared<TaskCreds>();
-    if (cached) fresh->ns = cached->ns;
-    std::string text;
-    if (!read_file_at(im.proc.get(), tid_s + "/status", text) || !parse_creds(text, *fresh))
-      return early(ESRCH);
-    if (!cached) {
-      for (std::size_t i = 0; i < opening::kNamespaces.size(); ++i) {
-        struct stat st {};
-        if (::fstatat(im.proc.get(), (tid_s + "/ns/" + opening::kNamespaces[i]).c_str(), &st, 0) != 0)
-          return early(errno == ENOENT ? ESRCH : errno);
-        fresh->ns[i] = st.st_ino;
-      }
+  creds = cached;
+  if (cached && !creates) return 0;
+  auto fresh = std::make_shared<TaskCreds>();
+  if (cached) fresh->ns = cached->ns;
+  std::string text;
+  if (!read_file_at(proc.get(), tid_s + "/status", text) || !parse_creds(text, *fresh)) return ESRCH;
+  if (!cached) {
+    for (std::size_t i = 0; i < opening::kNamespaces.size(); ++i) {
+      struct stat st {};
+      if (::fstatat(proc.get(), (tid_s + "/ns/" + opening::kNamespaces[i]).c_str(), &st, 0) != 0)
+        return errno == ENOENT ? ESRCH : errno;
+      fresh->ns[i] = st.st_ino;
     }
-    creds = fresh;
-    std::lock_guard lk(shared_->mu);
-    shared_->creds_cache.insert_or_assign(req.tid, creds);
-    shared_->tid_tgid[req.tid] = req.tgid;
   }
-  const bool other_ns = creds->ns != shared_->our_ns;
+  creds = fresh;
+  std::lock_guard lk(sh.mu);
+  sh.creds_cache.insert_or_assign(req.tid, creds);
+  sh.tid_tgid[req.tid] = req.tgid;
+  return 0;
+}
 
-  // 3. Root, then the starting directory.
-  bool same_root = false;
+// Whether the target's root is ours (cached per process), then its starting directory.
+// 0 or an errno for early().
+int OpenEmulator::Impl::root_and_dir(Shared& sh, const OpenRequest& req, const How& h, bool other_ns,
+                                     std::optional<bool> cached_root, bool& same_root, Fd& dir) {
+  const std::string tid_s = std::to_string(req.tid);
   if (other_ns) {
     // (the executor takes the target's root itself)
   } else if (cached_root) {
     same_root = *cached_root;
   } else {
     struct statx rst {};
-    if (!statx_at(im.proc.get(), (tid_s + "/root").c_str(), 0, rst))
-      return early(errno == ENOENT ? ESRCH : errno);
-    same_root = same_object(rst, im.root_stx);
-    std::lock_guard lk(shared_->mu);
-    if (!shared_->roots_change) shared_->same_root[req.tgid] = same_root;
+    if (!statx_at(proc.get(), (tid_s + "/root").c_str(), 0, rst)) return errno == ENOENT ? ESRCH : errno;
+    same_root = same_object(rst, root_stx);
+    std::lock_guard lk(sh.mu);
+    if (!sh.roots_change) sh.same_root[req.tgid] = same_root;
   }
-  Fd dir;
-  if (needs_dir) {
-    if (dirfd == AT_FDCWD) {
-      dir.reset(::openat(im.proc.get(), (tid_s + "/cwd").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-      if (dir.get() < 0) return early(errno == ENOENT ? ESRCH : errno);
-    } else if (dirfd < 0) {
-      return early(EBADF);
-    } else {
-      const int r = im.thread_fd(req, dirfd);
-      if (r < 0) return early(-r);
-      dir.reset(r);
-    }
+  if (!h.needs_dir) return 0;
+  if (h.dirfd == AT_FDCWD) {
+    dir.reset(::openat(proc.get(), (tid_s + "/cwd").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    return dir.get() < 0 ? (errno == ENOENT ? ESRCH : errno) : 0;
   }
-  const int start = needs_dir ? dir.get() : AT_FDCWD;
+  if (h.dirfd < 0) return EBADF;
+  const int r = thread_fd(req, h.dirfd);
+  if (r < 0) return -r;
+  dir.reset(r);
+  return 0;
+}
 
-  // 4. The open, in the target's context.
-  bool tty_dev = false;
-  struct statx fast_st {};
-  bool fast_known = false;  // fast_st describes r, which is not on a procfs
-  int r = -EPERM;
-  if (other_ns) {
-    // Another user, mount, network, IPC, UTS or cgroup namespace: an executor that joined
-    // them opens it (executor.hpp), with the target's credentials as they hold there.
-    Fd root(::openat(im.proc.get(), (tid_s + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!root) return early(errno == ENOENT ? ESRCH : errno);
-    opening::ExecContext ctx;
-    ctx.ns = creds->ns, ctx.uid = creds->uid, ctx.gid = creds->gid;
-    ctx.groups = creds->groups, ctx.cap_eff = creds->cap_eff;
-    opening::ExecRequest er;
-    er.tid = req.tid, er.tgid = req.tgid, er.flags = flags, er.mode = mode, er.resolve = resolve;
-    er.umask = creates ? static_cast<int>(creds->umask) : -1;
-    er.path = req.path;
-    r = shared_->executors->run(ctx, root.get(), start, er, tty_dev);
-  } else {
-    if (creates) ::umask(creds->umask);  // our private fs_struct
-    if (!same_root) {
-      if (int e = im.enter_root(req.tid); e < 0) return early(-e);
-    }
-    if (!(*creds == im.self)) {
-      if (int e = im.wear(*creds); e < 0) {
-        if (im.chrooted) im.leave_root_always();
-        return early(-e);
-      }
-    }
-    r = im.perform(start, req.path, flags, mode, resolve, req.tid, req.tgid, tty_dev, &fast_st, &fast_known);
-    im.unwear();
-    if (im.chrooted) im.leave_root_always();
-  }
-
-  // 5. The result, checked.
-  if (r < 0) {
-    if (!tty_dev) return fail(-r);
-  }
+// What the open gave, checked: a terminal the target must open itself, a procfs file naming
+// the supervisor refused, else the file to install.
+OpenOutcome OpenEmulator::Impl::outcome(const OpenRequest& req, const How& h, int r, bool tty_dev,
+                                        const struct statx& fast_st, bool fast_known) {
+  const std::uint64_t flags = h.flags;
+  if (r < 0 && !tty_dev) return failed(-r);
   Fd file(r);
   struct statx st = fast_st;
   bool procfs = false;
   if (file.get() >= 0 && !fast_known) {
-    if (int e = im.file_info(file.get(), st, procfs); e < 0) return fail(-e);
+    if (int e = file_info(file.get(), st, procfs); e < 0) return failed(-e);
   }
+  const std::string tid_s = std::to_string(req.tid);
   const bool chr = S_ISCHR(st.stx_mode);
   if (tty_dev || (!(flags & O_PATH) && chr && st.stx_rdev_major == 5 && st.stx_rdev_minor == 0)) {
     // /dev/tty means the caller's controlling terminal: the target opens it itself.
     std::string stat_text;
     long long tty_nr = 0;
-    out.kind = OpenOutcome::Kind::let_target;
-    out.err = read_file_at(im.proc.get(), tid_s + "/stat", stat_text) && stat_field(stat_text, 7, tty_nr) &&
-                      tty_nr != 0
-                  ? 0
-                  : ENXIO;
-    return out;
+    return let_target(read_file_at(proc.get(), tid_s + "/stat", stat_text) &&
+                              stat_field(stat_text, 7, tty_nr) && tty_nr != 0
+                          ? 0
+                          : ENXIO);
   }
   if (!(flags & O_PATH) && !(flags & O_NOCTTY) && chr && st.stx_rdev_major != 1) {
     // A terminal opened without O_NOCTTY by a session leader without a controlling
@@ -1162,18 +1216,79 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
     if (::ioctl(file.get(), TCGETS, &tio) == 0) {
       std::string stat_text;
       long long session = 0, tty_nr = 0;
-      if (read_file_at(im.proc.get(), tid_s + "/stat", stat_text) && stat_field(stat_text, 6, session) &&
-          stat_field(stat_text, 7, tty_nr) && session == req.tgid && tty_nr == 0) {
-        out.kind = OpenOutcome::Kind::let_target;
-        out.err = 0;
-        return out;
-      }
+      if (read_file_at(proc.get(), tid_s + "/stat", stat_text) && stat_field(stat_text, 6, session) &&
+          stat_field(stat_text, 7, tty_nr) && session == req.tgid && tty_nr == 0)
+        return let_target(0);
     }
   }
-  if (procfs && im.names_supervisor(file.get())) return fail(EACCES);
+  if (procfs && names_supervisor(file.get())) return failed(EACCES);
+  OpenOutcome out;
   out.kind = OpenOutcome::Kind::installed;
   out.fd = file.release();
   out.err = 0;
+  out.cloexec = flags & O_CLOEXEC;
+  return out;
+}
+
+OpenOutcome OpenEmulator::open(const OpenRequest& req) {
+  if (!impl_) return failed(EPERM);
+  Impl& im = *impl_;
+  // 1. The open_how the kernel builds.
+  const How h = build_how(req);
+  const auto stop = [&](int err) {
+    OpenOutcome o = early(req, h, err);
+    o.cloexec = h.flags & O_CLOEXEC;
+    return o;
+  };
+  // get_unused_fd_flags() runs after the flags and the path were checked and before any
+  // lookup: with a full table nothing is looked up, created or truncated.
+  if (req.table_full) return stop(EMFILE);
+  // 2. Credentials and namespaces. A copy: another serving thread may drop the entry.
+  std::shared_ptr<const TaskCreds> creds;
+  std::optional<bool> cached_root;
+  if (int e = im.credentials(*shared_, req, h.creates, creds, cached_root); e != 0) return stop(e);
+  const bool other_ns = creds->ns != shared_->our_ns;
+  // 3. Root, then the starting directory.
+  bool same_root = false;
+  Fd dir;
+  if (int e = im.root_and_dir(*shared_, req, h, other_ns, cached_root, same_root, dir); e != 0)
+    return stop(e);
+  const int start = h.needs_dir ? dir.get() : AT_FDCWD;
+  // 4. The open, in the target's context.
+  bool tty_dev = false;
+  struct statx fast_st {};
+  bool fast_known = false;  // fast_st describes r, which is not on a procfs
+  int r = -EPERM;
+  if (other_ns) {
+    // Another user, mount, network, IPC, UTS or cgroup namespace: an executor that joined
+    // them opens it (executor.hpp), with the target's credentials as they hold there.
+    Fd root(::openat(im.proc.get(), (std::to_string(req.tid) + "/root").c_str(),
+                     O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root) return stop(errno == ENOENT ? ESRCH : errno);
+    opening::ExecContext ctx;
+    ctx.ns = creds->ns, ctx.uid = creds->uid, ctx.gid = creds->gid;
+    ctx.groups = creds->groups, ctx.cap_eff = creds->cap_eff;
+    opening::ExecRequest er;
+    er.tid = req.tid, er.tgid = req.tgid, er.flags = h.flags, er.mode = h.mode, er.resolve = h.resolve;
+    er.umask = h.creates ? static_cast<int>(creds->umask) : -1;
+    er.path = req.path;
+    r = shared_->executors->run(ctx, root.get(), start, er, tty_dev);
+  } else {
+    if (h.creates) ::umask(creds->umask);  // our private fs_struct
+    int e = 0;
+    {
+      // The target's root and credentials for the open, ours again when it ends.
+      Impl::InTarget in(im);
+      e = in.enter(req.tid, same_root, *creds);
+      if (e == 0)
+        r = im.perform(start, req.path, h.flags, h.mode, h.resolve, req.tid, req.tgid, tty_dev, &fast_st,
+                       &fast_known);
+    }
+    if (e < 0) return stop(-e);
+  }
+  // 5. The result, checked.
+  OpenOutcome out = im.outcome(req, h, r, tty_dev, fast_st, fast_known);
+  out.cloexec = h.flags & O_CLOEXEC;
   return out;
 }
 

@@ -77,8 +77,8 @@ class OpenEmulator {
   // per-process root cache, so an invalidation reaches every serving thread at once.
   struct Shared;
   static std::shared_ptr<Shared> make_shared_state();
-  OpenEmulator() : OpenEmulator(make_shared_state()) {}
-  explicit OpenEmulator(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
+  OpenEmulator();
+  explicit OpenEmulator(std::shared_ptr<Shared> shared);
   OpenEmulator(const OpenEmulator&) = delete;
   OpenEmulator& operator=(const OpenEmulator&) = delete;
   ~OpenEmulator();
@@ -105,7 +105,7 @@ class OpenEmulator {
  private:
   struct Impl;
   std::shared_ptr<Shared> shared_;
-  Impl* impl_ = nullptr;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace sandbox
