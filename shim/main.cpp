@@ -36,10 +36,10 @@
 #include <string_view>
 #include <vector>
 
+#include "base/size.hpp"
 #include "kill_line.hpp"
 #include "options.hpp"
 #include "shim.hpp"
-#include "size.hpp"
 
 namespace {
 

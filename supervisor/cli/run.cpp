@@ -29,16 +29,16 @@
 
 #include "cli/ctl.hpp"
 #include "cli/events.hpp"
-#include "cli/policy.hpp"
 #include "cli/report.hpp"
 #include "control/server.hpp"
 #include "kill_line.hpp"
-#include "notify/notify.hpp"
 #include "notify/supervisor.hpp"
-#include "notify/syscalls.hpp"
 #include "observe/output_file.hpp"
 #include "observe/recorder.hpp"
+#include "policy/policy.hpp"
+#include "policy/syscalls.hpp"
 #include "shim.hpp"
+#include "target/notify.hpp"
 
 #ifndef SANDBOX_VERSION
 #define SANDBOX_VERSION "0.0.0"

@@ -16,12 +16,12 @@
 #include <optional>
 
 #include "cli/events.hpp"
-#include "cli/policy.hpp"
 #include "control/server.hpp"
 #include "notify/supervisor.hpp"
 #include "observe/http.hpp"
 #include "observe/systemd.hpp"
 #include "oci/listener.hpp"
+#include "policy/policy.hpp"
 
 #ifndef SANDBOX_VERSION
 #define SANDBOX_VERSION "0.0.0"

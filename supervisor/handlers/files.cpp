@@ -25,10 +25,10 @@
 #include <cstring>
 #include <string_view>
 
+#include "base/unique_fd.hpp"
 #include "notify/supervisor.hpp"
 #include "open/caller.hpp"
 #include "target/proc_text.hpp"
-#include "target/unique_fd.hpp"
 
 namespace sandbox {
 namespace {

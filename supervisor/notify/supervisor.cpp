@@ -20,6 +20,9 @@
 #include <string>
 #include <vector>
 
+#include "base/log.hpp"
+#include "base/proc.hpp"
+
 namespace sandbox {
 namespace {
 
@@ -37,39 +40,6 @@ constexpr std::uint64_t kMinJobBudget = 16;
 // What a join holds besides its pidfds (the listener, the open emulator's descriptors),
 // counted in its tenant's share.
 constexpr std::size_t kJoinFds = 4;
-
-// RLIMIT_NOFILE's soft limit raised to the hard limit (capped by fs.nr_open); returns the
-// limit now in force.
-std::uint64_t raise_nofile_limit() {
-  rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
-  rlim_t want = rl.rlim_max;
-  if (want == RLIM_INFINITY) {
-    unsigned long long n = 0;
-    if (FILE* f = std::fopen("/proc/sys/fs/nr_open", "re")) {
-      if (std::fscanf(f, "%llu", &n) != 1) n = 0;
-      std::fclose(f);
-    }
-    want = n ? static_cast<rlim_t>(n) : rl.rlim_cur;
-  }
-  if (want > rl.rlim_cur) {
-    const rlim_t old = rl.rlim_cur;
-    rl.rlim_cur = want;
-    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = old;
-  }
-  return rl.rlim_cur;
-}
-
-// Descriptors open in this process now (for the rare checks before a join).
-std::uint64_t open_fds() {
-  std::uint64_t n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (const dirent* e = ::readdir(d))
-      if (e->d_name[0] != '.') ++n;
-    ::closedir(d);
-  }
-  return n;
-}
 
 const char* errno_name(int e) {
   switch (e) {
@@ -125,7 +95,7 @@ Supervisor::Supervisor(Options options)
       tracker_(*directory_),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       self_(::getpid()) {
-  fd_limit_ = raise_nofile_limit();
+  fd_limit_ = proc::raise_nofile_limit();
   (void)target::open_fd_anchor();
   const std::uint64_t pool = fd_limit_ > kFdReserve ? fd_limit_ - kFdReserve : 0;
   job_budget_ = std::max<std::uint64_t>(kMinJobBudget, pool / std::max(1u, opt_.job_shares));
@@ -218,12 +188,12 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
     if (why) *why = EAGAIN;
     if (!tenant->refusing) {
       tenant->refusing = true;
-      std::fprintf(stderr,
-                   "sandbox: uid %u holds %zu processes and %zu joins, its share of the supervisor's "
-                   "descriptors across its jobs (RLIMIT_NOFILE %llu): pid %d and further new processes of "
-                   "this uid are refused (EAGAIN) until some exit\n",
-                   static_cast<unsigned>(use->owner), tenant->procs, tenant->joins,
-                   static_cast<unsigned long long>(fd_limit_), tgid);
+      log::printf(log::Level::warn,
+                  "sandbox: uid %u holds %zu processes and %zu joins, its share of the supervisor's "
+                  "descriptors across its jobs (RLIMIT_NOFILE %llu): pid %d and further new processes of "
+                  "this uid are refused (EAGAIN) until some exit",
+                  static_cast<unsigned>(use->owner), tenant->procs, tenant->joins,
+                  static_cast<unsigned long long>(fd_limit_), tgid);
     }
     return nullptr;
   }
@@ -231,11 +201,11 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
     if (why) *why = EAGAIN;
     if (!use->refusing) {
       use->refusing = true;
-      std::fprintf(
-          stderr,
+      log::printf(
+          log::Level::warn,
           "sandbox: job of root pid %d holds %zu processes, its share of the supervisor's descriptors "
           "(one pidfd per process, RLIMIT_NOFILE %llu): pid %d and further new processes of this job "
-          "are refused (EAGAIN) until some exit\n",
+          "are refused (EAGAIN) until some exit",
           use->root, use->procs, static_cast<unsigned long long>(fd_limit_), tgid);
     }
     return nullptr;
@@ -245,9 +215,9 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
   if (fd < 0) {
     if (why) *why = fd == -EMFILE || fd == -ENFILE ? EAGAIN : ENOSYS;
     if (fd == -EMFILE || fd == -ENFILE)
-      std::fprintf(stderr,
-                   "sandbox: pidfd_open(%d): %s (RLIMIT_NOFILE %llu): its calls are refused (EAGAIN)\n", tgid,
-                   std::strerror(-fd), static_cast<unsigned long long>(fd_limit_));
+      log::printf(log::Level::warn,
+                  "sandbox: pidfd_open(%d): %s (RLIMIT_NOFILE %llu): its calls are refused (EAGAIN)", tgid,
+                  std::strerror(-fd), static_cast<unsigned long long>(fd_limit_));
     return nullptr;
   }
   if (use) ++use->procs, ++tenant->procs;
@@ -517,8 +487,8 @@ void Supervisor::serve(NotifyChannel& channel, const std::atomic<bool>& stop) {
 void Supervisor::receive(Receivers& r, bool primary) {
   OpenEmulator open(open_shared_);  // per thread: it owns this thread's private fs_struct
   if (int rc = open.init(); rc < 0)
-    std::fprintf(stderr, "sandbox: open emulation for a listener cannot start: %s%s\n", std::strerror(-rc),
-                 rc == -EMFILE || rc == -ENFILE ? " (out of file descriptors)" : "");
+    log::printf(log::Level::error, "sandbox: open emulation for a listener cannot start: %s%s",
+                std::strerror(-rc), rc == -EMFILE || rc == -ENFILE ? " (out of file descriptors)" : "");
   if (!primary) {
     sigset_t set;
     sigemptyset(&set);
@@ -1091,7 +1061,7 @@ OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, Scope sco
   q.file_quota = tighter(asked.file_quota, opt_.policy.file_quota);
   // A join costs a few descriptors (listener, open emulator, pidfds): refused with the real
   // cause when they are not there, rather than half-served.
-  if (const std::uint64_t used = open_fds(); used + kFdReserve / 2 > fd_limit_)
+  if (const std::uint64_t used = proc::count_open_fds(); used + kFdReserve / 2 > fd_limit_)
     return {EMFILE, "join: the supervisor is out of file descriptors (" + std::to_string(used) +
                         " open, RLIMIT_NOFILE " + std::to_string(fd_limit_) + "); try again later"};
   // Per tenant: a uid's joins and processes draw on one budget (two jobs' shares), so one uid
@@ -1207,20 +1177,13 @@ void Supervisor::kill_all() {
     sweep();
     // Known processes by pidfd; their unknown descendants by walking /proc (in scope).
     for (auto& [tgid, p] : procs_) target::pidfd_kill(p.pidfd.get());
-    if (DIR* d = ::opendir("/proc")) {
-      while (const dirent* e = ::readdir(d)) {
-        const Pid pid = std::atoi(e->d_name);
-        if (pid <= 1 || pid == self_) continue;
-        if (in_scope(pid)) {
-          const int fd = target::pidfd_open(pid, false);
-          if (fd >= 0) {
-            target::pidfd_kill(fd);
-            ::close(fd);
-          }
-        }
+    proc::for_each_pid([&](Pid pid) {
+      if (pid == self_ || !in_scope(pid)) return;
+      if (const int fd = target::pidfd_open(pid, false); fd >= 0) {
+        target::pidfd_kill(fd);
+        ::close(fd);
       }
-      ::closedir(d);
-    }
+    });
   }
   for (auto& j : joined_) j.stop.store(true);
   maintain();

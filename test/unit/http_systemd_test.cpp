@@ -21,9 +21,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/unique_fd.hpp"
 #include "observe/http.hpp"
 #include "observe/systemd.hpp"
-#include "target/unique_fd.hpp"
 
 using namespace sandbox::observe;
 using sandbox::UniqueFd;

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // `sandbox plot TRACE [-o FILE.svg]`: reads the trace, writes the SVG (observe/plot.*).
+#include "cli/plot.hpp"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
-#include "cli/cli.hpp"
 #include "observe/output_file.hpp"
 #include "observe/plot.hpp"
 

@@ -3,7 +3,7 @@
 // The parser is strict on purpose: unknown keys, duplicate keys, wrong types and
 // out-of-range values are all errors, each reported as one line naming the JSON path
 // of the fault, so a typo in a policy never silently weakens a sandbox.
-#include "cli/policy.hpp"
+#include "policy/policy.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "control/json_keys.hpp"
-#include "notify/syscalls.hpp"
+#include "base/json_keys.hpp"
+#include "policy/syscalls.hpp"
 
 namespace sandbox {
 namespace {
