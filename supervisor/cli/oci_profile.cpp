@@ -91,7 +91,7 @@ int oci_profile_command(const OciProfileOptions& o) {
   } catch (const oci::OciError& e) {
     std::fprintf(stderr, "sandbox: oci-profile: %s\n", e.what());
   }
-  return 2;
+  return exit_status::usage;
 }
 
 }  // namespace sandbox
