@@ -2,6 +2,7 @@
 #include "cli/run.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -30,8 +31,8 @@
 #include "cli/ctl.hpp"
 #include "cli/events.hpp"
 #include "cli/report.hpp"
+#include "control/protocol.hpp"
 #include "control/server.hpp"
-#include "kill_line.hpp"
 #include "notify/supervisor.hpp"
 #include "observe/output_file.hpp"
 #include "observe/recorder.hpp"
@@ -166,6 +167,15 @@ std::string how_ended(int status) {
   return "ended";
 }
 
+// The run's exit status once CMD has been reaped: a job quota kill's, even if CMD itself got
+// out first; else CMD's own (128 + N for signal N).
+int exit_status_of(bool job_killed, int status) {
+  if (job_killed) return exit_status::quota_kill;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
 std::string duration_text(std::uint64_t ms) {
   return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
 }
@@ -184,12 +194,20 @@ const char* them(std::size_t n) {
   return n == 1 ? "it" : "them";
 }
 
+// The job whose end a run waits for, as its supervisor sees it (a run of our own) or as its
+// launcher does (a nested run: the launcher's descendants, its subreaper's view).
+struct JobEnd {
+  JobId job = 0;
+  std::function<bool()> killed;                                    // a quota kill took it
+  std::function<std::vector<std::pair<Pid, std::string>>()> live;  // its live processes
+  std::function<void()> kill_all;                                  // the guard died
+};
+
 // Waits until no process of the job is left, the bound passes or a termination signal
 // comes; returns the outcome (LeftRunning::outcome). Event-driven: a pidfd per member
 // polled (a member's exit wakes us; its children, if any, are listed anew then), the
 // signals unblocked only inside ppoll (none is lost between a check and the wait).
-std::string wait_for_job(Supervisor& sup, JobId job, const RunOptions& o, Supervisor* records,
-                         Reaped& reaped) {
+std::string wait_for_job(const JobEnd& job, const RunOptions& o, Supervisor* records, Reaped& reaped) {
   sigset_t block, old;
   sigemptyset(&block);
   for (int sig : kTerminationSignals) sigaddset(&block, sig);
@@ -207,11 +225,11 @@ std::string wait_for_job(Supervisor& sup, JobId job, const RunOptions& o, Superv
     int st;
     while (reap(WNOHANG, st, records, &reaped) > 0) {
     }
-    if (sup.job_killed(job)) {
+    if (job.killed()) {
       outcome = "quota_kill";  // its kill line said so; the rest is killed below
       break;
     }
-    const auto members = sup.live_members(job);
+    const auto members = job.live();
     if (members.empty()) {
       outcome = "ended";
       break;
@@ -225,7 +243,7 @@ std::string wait_for_job(Supervisor& sup, JobId job, const RunOptions& o, Superv
             "sandbox: interrupted (%s) while waiting for the job: %zu %s still running: %s; killed %s\n",
             g_interrupted ? (std::string("SIG") + sigabbrev_np(sig)).c_str() : "the launcher died", l.count,
             l.count == 1 ? "process" : "processes", process_list(l).c_str(), them(l.count));
-      if (g_guard_gone) sup.kill_all();
+      if (g_guard_gone && job.kill_all) job.kill_all();
       outcome = "killed_on_signal";
       break;
     }
@@ -264,17 +282,17 @@ std::string wait_for_job(Supervisor& sup, JobId job, const RunOptions& o, Superv
 
 // What was left running when CMD exited, and what became of it; the leftovers that remain
 // are killed by the caller (reap_leftovers).
-LeftRunning end_of_job(Supervisor& sup, JobId job, const RunOptions& o, int cmd_status,
+LeftRunning end_of_job(const JobEnd& job, const RunOptions& o, int cmd_status,
                        observe::TraceRecorder* recorder, Supervisor* records, Reaped& reaped) {
-  if (sup.job_killed(job)) return {};  // a quota kill took the job: its line said so
-  const auto members = sup.live_members(job);
+  if (job.killed()) return {};  // a quota kill took the job: its line said so
+  const auto members = job.live();
   if (members.empty()) return {};
   LeftRunning l = listed(members);
   const bool wait = o.wait_job;
   if (recorder) {
     std::vector<std::pair<std::int64_t, std::string>> marks;
     for (const auto& p : l.processes) marks.emplace_back(p.pid, p.comm);
-    recorder->left_running(job, l.count, marks, wait ? "wait" : "kill");
+    recorder->left_running(job.job, l.count, marks, wait ? "wait" : "kill");
   }
   if (o.verbosity >= 1) {
     std::string then =
@@ -285,7 +303,7 @@ LeftRunning end_of_job(Supervisor& sup, JobId job, const RunOptions& o, int cmd_
                  how_ended(cmd_status).c_str(), l.count, l.count == 1 ? "process" : "processes",
                  process_list(l).c_str(), then.c_str());
   }
-  l.outcome = wait ? wait_for_job(sup, job, o, records, reaped) : "killed";
+  l.outcome = wait ? wait_for_job(job, o, records, reaped) : "killed";
   return l;
 }
 
@@ -345,11 +363,16 @@ std::uint64_t u64(const json& j, const char* key) {
   return j.contains(key) && j[key].is_number_unsigned() ? j[key].get<std::uint64_t>() : 0;
 }
 
+std::string text(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+}
+
 JobView job_view_of(const json& j) {
   JobView v;
   v.id = static_cast<JobId>(u64(j, "job"));
   v.root = static_cast<Pid>(u64(j, "root"));
-  v.scope = Scope::job;
+  v.scope = parse_scope(text(j, "scope")).value_or(Scope::job);
+  v.heap_rule = parse_heap_rule(text(j, "heap_rule")).value_or(HeapRule::kernel);
   v.counting = j.value("tracked", false);
   v.usage = {u64(j, "heapsize"), u64(j, "openfile_count")};
   v.peak_heap = u64(j, "peak_heap_bytes"), v.peak_files = u64(j, "peak_files");
@@ -386,19 +409,6 @@ std::vector<ProcessRecord> records_of(const json& j) {
   return out;
 }
 
-KillReport kill_report_of(const json& e) {
-  KillReport r;
-  r.heap = e.value("reason", "") == "heap";
-  r.usage = u64(e, "usage"), r.limit = u64(e, "limit");
-  r.pid = static_cast<int>(u64(e, "pid")), r.tgid = static_cast<int>(u64(e, "tgid"));
-  r.name = e.value("comm", "");
-  r.job = static_cast<std::uint32_t>(u64(e, "job"));
-  r.job_quota = e.contains("live");
-  r.live = u64(e, "live");
-  r.other = r.heap ? u64(e, "openfile_count") : u64(e, "heapsize");
-  return r;
-}
-
 // -o FILE, opened before CMD exists and written through this descriptor at the end
 // (observe/output_file.hpp): a target that can write its directory cannot redirect it.
 // false (the reason said in one line) when it cannot be: run exits 2 before CMD starts.
@@ -420,8 +430,9 @@ std::string delegate_line(const RunOptions& o, const Policy& policy, pid_t child
   j["pid"] = child;
   j["heap_quota_bytes"] = policy.heap_quota_bytes ? json(*policy.heap_quota_bytes) : json(-1);
   j["file_quota"] = policy.file_quota ? json(*policy.file_quota) : json(-1);
-  j["track"] = policy.track || o.summary || o.output.has_value();
+  j["track"] = policy.track || o.summary || o.output.has_value() || o.trace.has_value();
   j["records"] = o.output.has_value();
+  j["scope"] = std::string(to_string(o.scope));
   return j.dump() + "\n";
 }
 
@@ -444,190 +455,370 @@ std::string delegate_line(const RunOptions& o, const Policy& policy, pid_t child
   ::_exit(err == ENOENT ? 127 : 126);
 }
 
-int run_nested(const RunOptions& o, const Policy& policy, char* const argv[]) {
-  const char* path = std::getenv("SANDBOX_SOCKET");
-  if (path == nullptr || *path == '\0') {
-    std::fprintf(stderr, "sandbox: cannot start '%s': %s: no $SANDBOX_SOCKET names it to ask\n", argv[0],
-                 shim::kNestedRefused);
-    return exit_status::cannot_run;
+// The live processes below this one (a nested launcher is the subreaper of its job: every
+// live process of the job descends from it), by pid, with their names.
+std::vector<std::pair<Pid, std::string>> own_descendants() {
+  std::vector<std::pair<Pid, std::string>> out;
+  std::vector<pid_t> todo = target::own_children();
+  while (!todo.empty() && out.size() < 65536) {
+    const pid_t p = todo.back();
+    todo.pop_back();
+    const auto st = target::status(p);
+    if (!st || !st->alive() || st->tgid != p) continue;
+    out.emplace_back(p, std::string(st->name, strnlen(st->name, sizeof st->name)));
+    for (pid_t c : target::children_of(p)) todo.push_back(c);
   }
-  if (o.trace) {
-    std::fprintf(stderr, "sandbox: --trace: not available in a nested run (docs/jobs.md)\n");
-    return exit_status::usage;
-  }
-  if (o.scope != Scope::job) {
-    std::fprintf(stderr, "sandbox: --scope process: not available in a nested run (docs/jobs.md)\n");
-    return exit_status::usage;
-  }
-  UniqueFd conn;
-  try {
-    conn = connect_to(path);
-  } catch (const CtlIoError& e) {
-    std::fprintf(stderr, "sandbox: cannot start '%s': nested run: %s\n", argv[0], e.what());
-    return exit_status::cannot_run;
-  }
-  LineReader lines(conn.get());
-  const auto ask = [&](const std::string& line, const std::string& id,
-                       const std::function<void(const json&)>& event) {
-    send_all(conn.get(), line);
-    for (std::optional<std::string> l; (l = lines.next());) {
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A connection to the outer supervisor: requests answered by id, events (a watch's) handed
+// to `on_event` as they come before the answer.
+class OuterSocket {
+ public:
+  explicit OuterSocket(const std::string& path) : fd_(connect_to(path)), lines_(fd_.get()) {}
+  json ask(const std::string& line, const std::string& id, const std::function<void(const json&)>& on_event) {
+    send_all(fd_.get(), line);
+    for (std::optional<std::string> l; (l = lines_.next());) {
       json j = json::parse(*l, nullptr, false);
       if (j.is_discarded() || !j.is_object()) continue;
       if (j.contains("event")) {
-        if (event) event(j);
+        if (on_event) on_event(j);
       } else if (id.empty() || (j.contains("id") && j["id"] == id)) {
         return j;
       }
     }
     throw CtlIoError("the outer supervisor closed the connection");
-  };
-  // -o: opened now, before CMD exists, as in a run of our own.
-  std::unique_ptr<observe::OutputFile> output;
-  if (!open_output(o, output)) return exit_status::usage;
-  if (o.no_socket) ::unsetenv("SANDBOX_SOCKET");  // CMD finds no socket (ours would be the outer's)
-  ::prctl(PR_SET_CHILD_SUBREAPER, 1);             // CMD's orphans come to us: they stay in the nested job
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-    std::fprintf(stderr, "sandbox: socketpair: %s\n", std::strerror(errno));
+  }
+  void send(const std::string& line) { send_all(fd_.get(), line); }
+  std::optional<std::string> next() { return lines_.next(); }
+  void shut() { ::shutdown(fd_.get(), SHUT_RDWR); }
+
+ private:
+  UniqueFd fd_;
+  LineReader lines_;
+};
+
+// --trace in a nested run: the outer supervisor's watch stream of the nested job (every
+// kind, usage coalesced) read on a thread of its own, each line decoded back into the
+// Event it was written from and given to the recorder, as a run of our own gives its own.
+class NestedTrace {
+ public:
+  NestedTrace(const RunOptions& o, std::unique_ptr<observe::TraceRecorder> recorder)
+      : o_(o), recorder_(std::move(recorder)) {}
+  observe::TraceRecorder* recorder() { return recorder_.get(); }
+  // Subscribed before CMD runs (the watch's answer read here): no event of the job is missed.
+  void start(const std::string& path, const JobView& job) {
+    recorder_->job(job.id, job.heap_quota_bytes, job.file_quota);
+    socket_ = std::make_unique<OuterSocket>(path);
+    std::string kinds;
+    for (int k = 0; k < Event::kKinds; ++k)
+      kinds += std::string(k ? "," : "") + "\"" + to_string(static_cast<Event::Kind>(k)) + "\"";
+    socket_->ask("{\"op\":\"watch\",\"job\":" + std::to_string(job.id) + ",\"kinds\":[" + kinds + "]}\n", "",
+                 nullptr);
+    // The launcher is a process of the outer job: what its thread maps counts there. So a
+    // small stack, and no malloc arena of its own (a new arena reserves 128 MiB, which the
+    // kernel heap rule counts).
+    ::mallopt(M_ARENA_MAX, 1);
+    pthread_attr_t attr;
+    ::pthread_attr_init(&attr);
+    ::pthread_attr_setstacksize(&attr, kReaderStack);
+    const int err = ::pthread_create(
+        &reader_, &attr,
+        [](void* self) -> void* {
+          static_cast<NestedTrace*>(self)->read();
+          return nullptr;
+        },
+        this);
+    ::pthread_attr_destroy(&attr);
+    if (err != 0) throw CtlIoError(std::string("--trace: pthread_create: ") + std::strerror(err));
+    reading_ = true;
+  }
+  // Everything the outer supervisor had to say about the job until now is in the trace:
+  // its answer to a fetch (which follows every event queued before it) and one more
+  // request behind it (sandbox-shim does the same), then the file is written.
+  void finish(JobId job) {
+    if (reading_) {
+      try {
+        socket_->send("{\"op\":\"fetch\",\"job\":" + std::to_string(job) + ",\"id\":\"t1\"}\n");
+        socket_->send("{\"op\":\"version\",\"id\":\"tsync\"}\n");
+      } catch (const CtlIoError&) {  // the reader sees the end of the stream too
+      }
+      // Bounded: an outer supervisor that stops answering must not keep the run from ending.
+      timespec by{};
+      ::clock_gettime(CLOCK_REALTIME, &by);
+      by.tv_sec += kFinishSeconds;
+      if (::pthread_timedjoin_np(reader_, nullptr, &by) != 0) {
+        std::fprintf(stderr,
+                     "sandbox: --trace: the outer supervisor did not answer in %ds; the trace may miss "
+                     "its last events\n",
+                     kFinishSeconds);
+        socket_->shut();  // the reader's recv() returns 0: it ends
+        ::pthread_join(reader_, nullptr);
+      }
+      reading_ = false;
+    }
+    if (const std::string err = recorder_->close(); !err.empty())
+      std::fprintf(stderr, "sandbox: %s\n", err.c_str());
+    else if (o_.verbosity >= 2)
+      std::fprintf(stderr, "sandbox: trace written to %s (%llu counter points)\n", o_.trace->c_str(),
+                   static_cast<unsigned long long>(recorder_->points()));
+  }
+
+ private:
+  void read() {
+    timespec last{};
+    ::clock_gettime(CLOCK_MONOTONIC, &last);
+    std::size_t bad = 0;
+    try {
+      for (std::optional<std::string> l; (l = socket_->next());) {
+        if (l->find("\"tsync\"") != std::string::npos && l->rfind("{\"ok\"", 0) == 0) break;
+        if (l->rfind("{\"ok\"", 0) == 0) continue;  // the fetch's answer
+        if (l->rfind("{\"event\":\"end\"", 0) == 0) break;
+        std::string err;
+        if (const std::optional<Event> e = protocol::decode_event(*l, err)) {
+          recorder_->on_event(*e);
+        } else if (++bad <= 3) {  // a bad line is said, never acted on
+          std::fprintf(stderr, "sandbox: --trace: from the outer supervisor: %s\n", err.c_str());
+        }
+        if (seconds_since(last) >= 0.1) {
+          recorder_->flush();
+          ::clock_gettime(CLOCK_MONOTONIC, &last);
+        }
+      }
+    } catch (const CtlIoError& e) {
+      std::fprintf(stderr, "sandbox: --trace: %s\n", e.what());
+    }
+  }
+  const RunOptions& o_;
+  std::unique_ptr<observe::TraceRecorder> recorder_;
+  static constexpr std::size_t kReaderStack = 256 * 1024;  // decoding and recording: shallow
+  static constexpr int kFinishSeconds = 10;
+  std::unique_ptr<OuterSocket> socket_;
+  pthread_t reader_{};
+  bool reading_ = false;
+};
+
+class NestedRun {
+ public:
+  NestedRun(const RunOptions& o, const Policy& policy, char* const argv[])
+      : o_(o), policy_(policy), argv_(argv) {}
+
+  // Checks, the connection, -o and --trace: all before CMD exists. -1 to go on, else the
+  // exit status.
+  int prepare() {
+    const char* path = std::getenv("SANDBOX_SOCKET");
+    if (path == nullptr || *path == '\0') {
+      std::fprintf(stderr, "sandbox: cannot start '%s': %s: no $SANDBOX_SOCKET names it to ask\n", argv_[0],
+                   shim::kNestedRefused);
+      return exit_status::cannot_run;
+    }
+    path_ = path;
+    try {
+      socket_ = std::make_unique<OuterSocket>(path_);
+    } catch (const CtlIoError& e) {
+      std::fprintf(stderr, "sandbox: cannot start '%s': nested run: %s\n", argv_[0], e.what());
+      return exit_status::cannot_run;
+    }
+    // -o and --trace: opened now, before CMD exists, as in a run of our own.
+    if (!open_output(o_, output_)) return exit_status::usage;
+    if (o_.trace) {
+      try {
+        trace_ = std::make_unique<NestedTrace>(
+            o_, std::make_unique<observe::TraceRecorder>(*o_.trace,
+                                                         "run " + observe::command_label(o_.command, 76)));
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "sandbox: %s\n", e.what());
+        return exit_status::usage;
+      }
+    }
+    if (o_.no_socket) ::unsetenv("SANDBOX_SOCKET");  // CMD finds no socket (ours would be the outer's)
+    return -1;
+  }
+
+  // CMD's process, waiting for the go; the nested job asked for it; its kills (and, with
+  // --trace, everything about it) watched before it runs.
+  int launch() {
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // CMD's orphans come to us: they stay in the nested job
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+      std::fprintf(stderr, "sandbox: socketpair: %s\n", std::strerror(errno));
+      return exit_status::cannot_run;
+    }
+    go_ = UniqueFd(sv[0]);
+    UniqueFd child_end(sv[1]);
+    const pid_t parent = ::getpid();
+    child_ = ::fork();
+    if (child_ < 0) {
+      std::fprintf(stderr, "sandbox: fork: %s\n", std::strerror(errno));
+      return exit_status::cannot_run;
+    }
+    if (child_ == 0) {
+      go_.reset();
+      nested_child(child_end.get(), parent, argv_);
+    }
+    g_child = child_;
+    json made;
+    try {
+      made = socket_->ask(delegate_line(o_, policy_, child_), "", nullptr);
+      if (!made.value("ok", false))
+        return give_up(std::string(shim::kNestedRefused) + ": " +
+                       made.value("message", std::string("no reason given")));
+      view_ = job_view_of(made);
+      socket_->ask("{\"op\":\"watch\",\"job\":" + std::to_string(view_.id) + ",\"kinds\":[\"killed\"]}\n", "",
+                   nullptr);
+      if (trace_) trace_->start(path_, view_);
+    } catch (const CtlIoError& e) {
+      return give_up(std::string("nested run: ") + e.what());
+    }
+    if (o_.verbosity >= 2)
+      std::fprintf(stderr,
+                   "sandbox: nested run: pid %d is job %u inside job %u (heap quota %s, file quota %s)\n",
+                   child_, view_.id, view_.parent,
+                   view_.heap_quota_bytes ? std::to_string(*view_.heap_quota_bytes).c_str() : "none",
+                   view_.file_quota ? std::to_string(*view_.file_quota).c_str() : "none");
+    return -1;
+  }
+
+  // Go; CMD's end; what it left running (killed, or waited for with --wait-job); the rest.
+  void supervise() {
+    struct sigaction sa {};
+    sa.sa_sigaction = forward_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    for (int sig : kTerminationSignals) ::sigaction(sig, &sa, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+    ::clock_gettime(CLOCK_MONOTONIC, &started_);
+    const char g = 'g';
+    (void)!::send(go_.get(), &g, 1, MSG_NOSIGNAL);
+    int err = 0;
+    ssize_t got;
+    do got = ::recv(go_.get(), &err, sizeof err, 0);
+    while (got < 0 && errno == EINTR);
+    if (got == static_cast<ssize_t>(sizeof err)) {
+      std::fprintf(stderr, "sandbox: cannot run '%s': %s\n", argv_[0], std::strerror(err));
+      exit_code_ = err == ENOENT ? exit_status::not_found : exit_status::cannot_run;
+    }
+    for (;;) {
+      int st = 0;
+      const pid_t w = reap(0, st, nullptr, &reaped_);
+      if (w == child_) {
+        status_ = st;
+        break;
+      }
+      if (w < 0 && errno != EINTR) break;
+    }
+    g_child = 0;
+    // A quota kill ends every process of the job; it is told by the fetch below.
+    JobEnd end{view_.id, [] { return false; }, own_descendants, nullptr};
+    if (exit_code_ < 0)
+      report_.left = end_of_job(end, o_, status_, trace_ ? trace_->recorder() : nullptr, nullptr, reaped_);
+    reap_leftovers(nullptr, &reaped_);
+    report_.wall_seconds = seconds_since(started_);
+  }
+
+  // The job as it ended, with its kill if any, from the outer supervisor; the exit status.
+  int report() {
+    std::vector<ProcessRecord> records;
+    try {
+      // The kill's event is queued before a fetch is answered but written after it: a
+      // second request's answer comes behind it (as sandbox-shim).
+      const auto on_event = [&](const json& j) {
+        std::string err;
+        if (const auto e = protocol::decode_event(j.dump(), err); e && e->kind == Event::Kind::killed)
+          print_event(*e, o_.verbosity);
+      };
+      const json end = socket_->ask(std::string("{\"op\":\"fetch\",\"job\":") + std::to_string(view_.id) +
+                                        (o_.output ? ",\"records\":true" : "") + ",\"id\":\"end\"}\n",
+                                    "end", on_event);
+      socket_->ask("{\"op\":\"version\",\"id\":\"sync\"}\n", "sync", on_event);
+      view_ = job_view_of(end);
+      records = records_of(end);
+    } catch (const CtlIoError& e) {
+      std::fprintf(stderr, "sandbox: nested run: %s\n", e.what());
+    }
+    if (trace_) trace_->finish(view_.id);
+    if (view_.killed && report_.left.count > 0 && report_.left.outcome == "ended")
+      report_.left.outcome = "quota_kill";  // what was waited for ended by the job's kill
+    if (exit_code_ < 0) exit_code_ = exit_status_of(view_.killed.has_value(), status_);
+    if (o_.summary || o_.output) {
+      report_.exit_status = exit_code_;
+      report_.argv = o_.command;
+      report_.heap_rule = std::string(to_string(view_.heap_rule));  // the outer's rule: it counts
+      report_.job = view_;
+      report_.processes = std::move(records);
+      report_.user_cpu_seconds = static_cast<double>(reaped_.user_us) / 1e6;
+      report_.system_cpu_seconds = static_cast<double>(reaped_.system_us) / 1e6;
+      report_.peak_rss_bytes = static_cast<std::uint64_t>(reaped_.maxrss_kib) * 1024;
+      write_report(o_, report_, output_.get());
+    }
+    return exit_code_;
+  }
+
+ private:
+  int give_up(const std::string& why) {
+    std::fprintf(stderr, "sandbox: cannot start '%s': %s\n", argv_[0], why.c_str());
+    ::kill(child_, SIGKILL);
+    ::waitpid(child_, nullptr, 0);
     return exit_status::cannot_run;
   }
-  UniqueFd go(sv[0]), child_end(sv[1]);
-  const pid_t parent = ::getpid();
-  const pid_t child = ::fork();
-  if (child < 0) {
-    std::fprintf(stderr, "sandbox: fork: %s\n", std::strerror(errno));
-    return exit_status::cannot_run;
-  }
-  if (child == 0) {
-    go.reset();
-    nested_child(child_end.get(), parent, argv);
-  }
-  child_end.reset();
-  g_child = child;
-  const auto give_up = [&](const std::string& why) {
-    std::fprintf(stderr, "sandbox: cannot start '%s': %s\n", argv[0], why.c_str());
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
-    return exit_status::cannot_run;
-  };
-  json made;
-  JobId job = 0;
-  try {
-    made = ask(delegate_line(o, policy, child), "", nullptr);
-    if (!made.value("ok", false))
-      return give_up(std::string(shim::kNestedRefused) + ": " +
-                     made.value("message", std::string("no reason given")));
-    job = static_cast<JobId>(u64(made, "job"));
-    // Its kills are watched before CMD runs: the one report that counts cannot be missed.
-    ask("{\"op\":\"watch\",\"job\":" + std::to_string(job) + ",\"kinds\":[\"killed\"]}\n", "", nullptr);
-  } catch (const CtlIoError& e) {
-    return give_up(std::string("nested run: ") + e.what());
-  }
-  if (o.verbosity >= 2) {
-    const JobView v = job_view_of(made);
-    std::fprintf(
-        stderr, "sandbox: nested run: pid %d is job %u inside job %u (heap quota %s, file quota %s)\n", child,
-        job, v.parent, v.heap_quota_bytes ? std::to_string(*v.heap_quota_bytes).c_str() : "none",
-        v.file_quota ? std::to_string(*v.file_quota).c_str() : "none");
-  }
-  struct sigaction sa {};
-  sa.sa_sigaction = forward_signal;
-  sa.sa_flags = SA_SIGINFO | SA_RESTART;
-  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-  const char g = 'g';
-  (void)!::send(go.get(), &g, 1, MSG_NOSIGNAL);
-  int err = 0, exit_code = -1;
-  ssize_t got;
-  do got = ::recv(go.get(), &err, sizeof err, 0);
-  while (got < 0 && errno == EINTR);
-  if (got == static_cast<ssize_t>(sizeof err)) {
-    std::fprintf(stderr, "sandbox: cannot run '%s': %s\n", argv[0], std::strerror(err));
-    exit_code = err == ENOENT ? exit_status::not_found : exit_status::cannot_run;
-  }
-  int status = 0;
-  for (;;) {
-    const pid_t w = ::waitpid(-1, &status, __WALL);
-    if (w == child || (w < 0 && errno != EINTR)) break;
-  }
-  g_child = 0;
-  reap_leftovers();
-  // The job as it ended, with its kill if any. The kill's event is queued before a fetch is
-  // answered but written after it: a second request's answer comes behind it (as sandbox-shim).
-  JobView view;
-  std::vector<ProcessRecord> records;
-  try {
-    const auto on_event = [&](const json& e) {
-      if (e.value("event", "") == "killed" && o.verbosity >= 1)
-        std::fputs(kill_line("sandbox", kill_report_of(e)).c_str(), stderr);
-    };
-    const json end = ask(std::string("{\"op\":\"fetch\",\"job\":") + std::to_string(job) +
-                             (o.output ? ",\"records\":true" : "") + ",\"id\":\"end\"}\n",
-                         "end", on_event);
-    ask("{\"op\":\"version\",\"id\":\"sync\"}\n", "sync", on_event);
-    view = job_view_of(end);
-    records = records_of(end);
-  } catch (const CtlIoError& e) {
-    std::fprintf(stderr, "sandbox: nested run: %s\n", e.what());
-  }
-  if (exit_code < 0) {
-    if (view.killed)
-      exit_code = exit_status::quota_kill;  // a job quota kill, even if CMD itself got out first
-    else if (WIFEXITED(status))
-      exit_code = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status))
-      exit_code = 128 + WTERMSIG(status);
-    else
-      exit_code = 1;
-  }
-  if (o.summary || o.output) {
-    RunReport r;
-    r.exit_status = exit_code;
-    r.argv = o.command;
-    r.heap_rule = kDefaultHeapRule;
-    r.job = view;
-    r.processes = std::move(records);
-    write_report(o, r, output.get());
-  }
-  return exit_code;
+  const RunOptions& o_;
+  const Policy& policy_;
+  char* const* argv_;
+  std::string path_;
+  std::unique_ptr<OuterSocket> socket_;
+  std::unique_ptr<observe::OutputFile> output_;
+  std::unique_ptr<NestedTrace> trace_;
+  UniqueFd go_;
+  pid_t child_ = -1;
+  JobView view_;
+  timespec started_{};
+  Reaped reaped_;
+  int status_ = 0;
+  int exit_code_ = -1;
+  RunReport report_;
+};
+
+int run_nested(const RunOptions& o, const Policy& policy, char* const argv[]) {
+  NestedRun run(o, policy, argv);
+  if (const int rc = run.prepare(); rc >= 0) return rc;
+  if (const int rc = run.launch(); rc >= 0) return rc;
+  run.supervise();
+  return run.report();
 }
 
-}  // namespace
+// ---- a run of our own: prepare, start the control plane, launch, supervise, report -------
 
-int run_command(const RunOptions& options) {
+// What a run needs before anything starts: the policy, its filter, CMD's argv.
+struct Prepared {
   Policy policy;
   std::vector<sock_filter> bpf;
+  std::vector<char*> argv;
+};
+
+// -1 to go on, else the exit status (a bad policy: 2; a kernel we cannot use: 126).
+int prepare(const RunOptions& o, Prepared& p) {
   try {
-    policy = effective_policy(options);
-    bpf = build_filter(policy);
+    p.policy = effective_policy(o);
+    p.bpf = build_filter(p.policy);
   } catch (const PolicyError& e) {
     std::fprintf(stderr, "sandbox: %s\n", e.what());
-    return 2;
+    return exit_status::usage;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sandbox: %s\n", e.what());
-    return 126;
+    return exit_status::cannot_run;
   }
   if (const char* why = check_notify_sizes(); *why) {
     std::fprintf(stderr, "sandbox: %s\n", why);
-    return 126;
+    return exit_status::cannot_run;
   }
-  const sock_fprog prog{static_cast<unsigned short>(bpf.size()), bpf.data()};
+  for (const auto& a : o.command) p.argv.push_back(const_cast<char*>(a.c_str()));
+  p.argv.push_back(nullptr);
+  return -1;
+}
 
-  std::vector<char*> argv;
-  for (const auto& a : options.command) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-
-  // Already under a supervisor (the kernel says so: a listener cannot be had, EBUSY): ask
-  // it for a nested job instead of failing.
-  if (shim::probe_nested() == 1) return run_nested(options, policy, argv.data());
-
-  // The control socket's path is decided before the fork: CMD finds it in $SANDBOX_SOCKET.
-  std::string socket_path;
-  if (!options.no_socket) {
-    socket_path = options.socket ? *options.socket : default_socket_path("run-" + std::to_string(::getpid()));
-    ::setenv("SANDBOX_SOCKET", socket_path.c_str(), 1);
-  }
-
+// The guard and the supervisor: forks; the guard (the process the user started) returns its
+// exit status from here, the supervisor goes on (-1).
+int split_guard() {
   // The guard and the supervisor (forked below, inheriting it) are out of CMD's reach: a
   // non-dumpable process cannot be ptraced, nor its /proc/<pid>/fd, mem or environ read, nor
   // its descriptors (the seccomp listener) copied with pidfd_getfd(), by a process of the
@@ -641,241 +832,299 @@ int run_command(const RunOptions& options) {
   if (const pid_t sup_pid = ::fork(); sup_pid != 0) {
     if (sup_pid < 0) {
       std::fprintf(stderr, "sandbox: fork: %s\n", std::strerror(errno));
-      return 126;
+      return exit_status::cannot_run;
     }
     return guard(sup_pid);
   }
-  // The supervisor from here on.
   struct sigaction gone {};
   gone.sa_handler = on_guard_gone;  // no SA_RESTART: waitpid() returns EINTR
   ::sigaction(kGuardGone, &gone, nullptr);
   ::prctl(PR_SET_PDEATHSIG, kGuardGone);
   if (::getppid() != guard_pid) ::_exit(1);
+  return -1;
+}
 
-  // The supervisor and its control socket exist before CMD does: CMD finds the socket in
-  // $SANDBOX_SOCKET only once it is bound and ours (a default path in a directory no other
-  // user can write); else CMD gets no $SANDBOX_SOCKET at all, never a path someone else
-  // may hold.
-  const bool verbose = options.verbosity >= 2;
-  Supervisor sup(Supervisor::Options{policy, verbose, 1});  // one tenant: every descriptor
-  sup.subscribe(Caller{0, 0, ::getpid()},
-                [level = options.verbosity](const Event& e) { print_event(e, level); });
-  // -o: opened now, before CMD exists, and written through this descriptor at the end
-  // (observe/output_file.hpp): a target that can write its directory cannot redirect it.
-  std::unique_ptr<observe::OutputFile> output;
-  if (!open_output(options, output)) return exit_status::usage;
-  // --trace: every event and every usage change, from the first one on.
-  std::unique_ptr<observe::TraceRecorder> recorder;
-  if (options.trace) {
-    try {
-      // "run CMD ARGS": one line (a multi-line `sh -c` script's newlines are spaces), cut at 80.
-      recorder = std::make_unique<observe::TraceRecorder>(
-          *options.trace, "run " + observe::command_label(options.command, 76));
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "sandbox: %s\n", e.what());
-      return 2;
+class Run {
+ public:
+  Run(const RunOptions& o, const Prepared& p, std::string socket_path)
+      : o_(o),
+        p_(p),
+        verbose_(o.verbosity >= 2),
+        socket_path_(std::move(socket_path)),
+        sup_(Supervisor::Options{p.policy, o.verbosity >= 2, 1}),  // one tenant: every descriptor
+        tick_timer_(io_) {}
+
+  // The supervisor's subscribers, -o, --trace and the control socket, before CMD exists.
+  // -1 to go on, else the exit status.
+  int start_control_plane() {
+    // Kill lines: the run's own jobs'. A nested job's is its launcher's to say (it watches
+    // for it): said here too, it would be said twice on the same terminal.
+    sup_.subscribe(Caller{0, 0, ::getpid()}, [this, level = o_.verbosity](const Event& e) {
+      const JobId own = job_.load();
+      if (e.kind == Event::Kind::killed && e.job != 0 && own != 0 && e.job != own) return;
+      print_event(e, level);
+    });
+    if (!open_output(o_, output_)) return exit_status::usage;
+    if (o_.trace) {  // every event and every usage change, from the first one on
+      try {
+        // "run CMD ARGS": one line (a multi-line `sh -c` script's newlines are spaces), cut at 80.
+        recorder_ = std::make_unique<observe::TraceRecorder>(*o_.trace,
+                                                             "run " + observe::command_label(o_.command, 76));
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "sandbox: %s\n", e.what());
+        return exit_status::usage;
+      }
+      WatchFilter all;
+      all.kinds = ~0u;
+      all.raw_usage = true;
+      sup_.subscribe(Caller{0, 0, ::getpid()}, all,
+                     [r = recorder_.get()](const Event& e) { r->on_event(e); });
     }
-    WatchFilter all;
-    all.kinds = ~0u;
-    all.raw_usage = true;
-    sup.subscribe(Caller{0, 0, ::getpid()}, all, [r = recorder.get()](const Event& e) { r->on_event(e); });
-  }
-  boost::asio::io_context io;
-  std::unique_ptr<Server> server;
-  if (!socket_path.empty()) {
+    if (socket_path_.empty()) return -1;
     Server::Options so;
-    so.path = socket_path;
-    so.private_dir = !options.socket;
+    so.path = socket_path_;
+    so.private_dir = !o_.socket;
     so.version = SANDBOX_VERSION;
     try {
-      server = std::make_unique<Server>(io, sup, so);
-      server->start();
-      if (verbose) std::fprintf(stderr, "sandbox: control socket %s\n", socket_path.c_str());
+      server_ = std::make_unique<Server>(io_, sup_, so);
+      server_->start();
+      if (verbose_) std::fprintf(stderr, "sandbox: control socket %s\n", socket_path_.c_str());
     } catch (const std::exception& e) {
-      server.reset();
-      if (options.socket) {  // asked for explicitly: not starting CMD without it
+      server_.reset();
+      if (o_.socket) {  // asked for explicitly: not starting CMD without it
         std::fprintf(stderr, "sandbox: %s\n", e.what());
-        return 2;
+        return exit_status::usage;
       }
       std::fprintf(stderr, "sandbox: control socket disabled: %s\n", e.what());
       ::unsetenv("SANDBOX_SOCKET");
     }
+    return -1;
   }
 
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-    std::fprintf(stderr, "sandbox: socketpair: %s\n", std::strerror(errno));
-    return 126;
+  // CMD's process, its listener, its node and its job; it waits for the go. -1 to go on.
+  int launch() {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+      std::fprintf(stderr, "sandbox: socketpair: %s\n", std::strerror(errno));
+      return exit_status::cannot_run;
+    }
+    control_ = UniqueFd(sv[0]);
+    UniqueFd child_end(sv[1]);
+    ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // CMD's orphans come to the supervisor while it lives
+    const pid_t parent = ::getpid();
+    const sock_fprog prog{static_cast<unsigned short>(p_.bpf.size()),
+                          const_cast<sock_filter*>(p_.bpf.data())};
+    child_ = ::fork();
+    if (child_ < 0) {
+      std::fprintf(stderr, "sandbox: fork: %s\n", std::strerror(errno));
+      return exit_status::cannot_run;
+    }
+    if (child_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // if the supervisor dies, the target must not run on
+      if (::getppid() != parent) ::_exit(127);
+      shim::exec_target(prog, child_end.get(), p_.argv[0], p_.argv.data());
+    }
+    g_child = child_;
+    child_end.reset();
+    shim::Message failure{};
+    UniqueFd listener_fd(shim::receive_listener(control_.get(), failure));
+    if (!listener_fd) {
+      if (failure.stage == shim::Stage::seccomp && failure.err == EBUSY)
+        std::fprintf(stderr, "sandbox: cannot start '%s': %s\n", p_.argv[0], shim::kNestedMessage);
+      else
+        std::fprintf(stderr, "sandbox: cannot start '%s': %s: %s\n", p_.argv[0],
+                     shim::stage_name(failure.stage), std::strerror(failure.err));
+      ::waitpid(child_, &status_, 0);
+      return exit_status::cannot_run;
+    }
+    listener_ = std::make_unique<SeccompListener>(std::move(listener_fd));
+    const bool sync = listener_->enable_sync_wakeup();
+    sup_.adopt_root(child_, listener_.get());
+    if (const OpResult r = sup_.impose(child_, p_.policy); !r.ok()) {
+      std::fprintf(stderr, "sandbox: cannot register pid %d: %s\n", child_, r.message.c_str());
+      ::kill(child_, SIGKILL);
+      ::waitpid(child_, &status_, 0);
+      return exit_status::cannot_run;
+    }
+    start_job();
+    if (verbose_)
+      std::fprintf(
+          stderr, "sandbox: supervising pid %d as job %u, scope %s (%zu BPF instructions, sync wake-up %s)\n",
+          child_, job_.load(), std::string(to_string(o_.scope)).c_str(), p_.bpf.size(), sync ? "on" : "off");
+    return -1;
   }
-  UniqueFd control(sv[0]), child_end(sv[1]);
-  ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // CMD's orphans come to the supervisor while it lives
-  const pid_t parent = ::getpid();
-  const pid_t child = ::fork();
-  if (child < 0) {
-    std::fprintf(stderr, "sandbox: fork: %s\n", std::strerror(errno));
-    return 126;
-  }
-  if (child == 0) {
-    // If the supervisor dies, the target must not run on unaccounted.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    shim::exec_target(prog, child_end.get(), argv[0], argv.data());
-  }
-  g_child = child;
-  child_end.reset();
 
-  shim::Message failure{};
-  UniqueFd listener_fd(shim::receive_listener(control.get(), failure));
-  int status = 0;
-  if (!listener_fd) {
-    if (failure.stage == shim::Stage::seccomp && failure.err == EBUSY)
-      std::fprintf(stderr, "sandbox: cannot start '%s': %s\n", argv[0], shim::kNestedMessage);
-    else
-      std::fprintf(stderr, "sandbox: cannot start '%s': %s: %s\n", argv[0], shim::stage_name(failure.stage),
-                   std::strerror(failure.err));
-    ::waitpid(child, &status, 0);
-    return 126;
+  // The threads, the go, CMD's end, what it left running; everything of the job is gone after.
+  void supervise() {
+    start_threads();
+    ::clock_gettime(CLOCK_MONOTONIC, &started_);
+    // Go: the target execs. EOF on the control socket means exec succeeded (O_CLOEXEC).
+    const char go = 'g';
+    (void)!::send(control_.get(), &go, 1, MSG_NOSIGNAL);
+    shim::Message late{};
+    ssize_t got;
+    do got = ::recv(control_.get(), &late, sizeof late, 0);
+    while (got < 0 && errno == EINTR);
+    if (got == static_cast<ssize_t>(sizeof late) && late.kind == shim::Message::failed) {
+      std::fprintf(stderr, "sandbox: cannot run '%s': %s\n", p_.argv[0], std::strerror(late.err));
+      exit_code_ = late.err == ENOENT ? exit_status::not_found : exit_status::cannot_run;
+    }
+    Supervisor* records = reporting() ? &sup_ : nullptr;
+    for (;;) {
+      int st = 0;
+      const pid_t w = reap(0, st, records, &reaped_);
+      if (w == child_) {
+        status_ = st;
+        break;
+      }
+      if (w < 0 && errno != EINTR) break;
+      if (g_guard_gone) {  // the guard was killed: take everything down with us
+        g_guard_gone = 0;
+        sup_.kill_all();
+      }
+    }
+    g_child = 0;
+    const JobId job = job_.load();
+    JobEnd end{job, [this, job] { return sup_.job_killed(job); },
+               [this, job] { return sup_.live_members(job); }, [this] { sup_.kill_all(); }};
+    if (exit_code_ < 0) report_.left = end_of_job(end, o_, status_, recorder_.get(), records, reaped_);
+    reap_leftovers(records, &reaped_);
+    report_.wall_seconds = seconds_since(started_);
+    stop_threads();
   }
-  SeccompListener listener(std::move(listener_fd));
-  const bool sync = listener.enable_sync_wakeup();
 
-  sup.adopt_root(child, &listener);
-  if (const OpResult r = sup.impose(child, policy); !r.ok()) {
-    std::fprintf(stderr, "sandbox: cannot register pid %d: %s\n", child, r.message.c_str());
-    ::kill(child, SIGKILL);
-    ::waitpid(child, &status, 0);
-    return 126;
+  int report() {
+    if (verbose_)
+      std::fprintf(stderr, "sandbox: %llu notifications handled\n",
+                   static_cast<unsigned long long>(sup_.notifications()));
+    if (exit_code_ < 0) exit_code_ = exit_status_of(sup_.job_killed(job_.load()), status_);
+    report_.exit_status = exit_code_;
+    report_.user_cpu_seconds = static_cast<double>(reaped_.user_us) / 1e6;
+    report_.system_cpu_seconds = static_cast<double>(reaped_.system_us) / 1e6;
+    report_.peak_rss_bytes = static_cast<std::uint64_t>(reaped_.maxrss_kib) * 1024;
+    if (reporting()) sandbox::report(sup_, job_.load(), o_, std::move(report_), output_.get());
+    return exit_code_;
   }
+
+ private:
+  bool reporting() const { return o_.summary || o_.output; }
+
   // The job: everything whose calls come through this listener. Under --scope job the
-  // quotas hold for all of it together; CMD's own node (above) keeps the kernel's semantics.
-  JobSpec job_spec;
-  job_spec.root = child;
-  job_spec.scope = options.scope;
-  job_spec.heap_rule = policy.heap_rule;
-  if (options.scope == Scope::job)
-    job_spec.heap_quota_bytes = policy.heap_quota_bytes, job_spec.file_quota = policy.file_quota;
-  // A trace shows the job's totals, so it counts them (as --summary does).
-  job_spec.track = policy.track || options.summary || options.output || options.trace;
-  job_spec.keep_history = options.output.has_value();
-  const JobId job = sup.start_job(listener, job_spec);
-  if (recorder) recorder->job(job, job_spec.heap_quota_bytes, job_spec.file_quota);
-  if (verbose)
-    std::fprintf(stderr,
-                 "sandbox: supervising pid %d as job %u, scope %s (%zu BPF instructions, sync wake-up %s)\n",
-                 child, job, std::string(to_string(options.scope)).c_str(), bpf.size(), sync ? "on" : "off");
+  // quotas hold for all of it together; CMD's own node (impose) keeps the kernel's semantics.
+  void start_job() {
+    JobSpec spec;
+    spec.root = child_;
+    spec.scope = o_.scope;
+    spec.heap_rule = p_.policy.heap_rule;
+    if (o_.scope == Scope::job)
+      spec.heap_quota_bytes = p_.policy.heap_quota_bytes, spec.file_quota = p_.policy.file_quota;
+    // A trace shows the job's totals, so it counts them (as --summary does).
+    spec.track = p_.policy.track || reporting() || o_.trace;
+    spec.keep_history = o_.output.has_value();
+    job_ = sup_.start_job(*listener_, spec);
+    if (recorder_) recorder_->job(job_.load(), spec.heap_quota_bytes, spec.file_quota);
+  }
 
-  // The notify and server threads take no signals (but the notify thread's stop signal);
-  // the main thread forwards them to CMD.
-  sigset_t all, old;
-  sigfillset(&all);
-  ::pthread_sigmask(SIG_BLOCK, &all, &old);
-  std::thread io_thread;
-  if (server) io_thread = std::thread([&io] { io.run(); });
-  // Now and then, on the io thread: coalesced usage events held back are sent, and the
-  // trace's buffer goes to its file (never from the notify thread).
-  boost::asio::steady_timer tick_timer(io);
-  bool ticking = true;
-  std::function<void()> tick = [&] {
-    tick_timer.expires_after(std::chrono::milliseconds(100));
-    tick_timer.async_wait([&](const boost::system::error_code& ec) {
-      if (ec || !ticking) return;
-      sup.flush_usage();
-      if (recorder) recorder->flush();
+  // The notify and io threads take no signals (but the notify thread's stop signal); the
+  // main thread forwards them to CMD. Now and then, on the io thread: coalesced usage events
+  // held back are sent, and the trace's buffer goes to its file (never from the notify thread).
+  void start_threads() {
+    sigset_t all, old;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_BLOCK, &all, &old);
+    if (server_ || recorder_) {
+      tick();
+      io_thread_ = std::thread([this] { io_.run(); });
+    }
+    notify_ = std::thread([this] {
+      sup_.serve(*listener_, stop_);
+      done_.store(true);
+    });
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    struct sigaction sa {};
+    sa.sa_sigaction = forward_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    for (int sig : kTerminationSignals) ::sigaction(sig, &sa, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+  }
+
+  void tick() {
+    tick_timer_.expires_after(std::chrono::milliseconds(100));
+    tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || !ticking_) return;
+      sup_.flush_usage();
+      if (recorder_) recorder_->flush();
       tick();
     });
-  };
-  if (server || recorder) {
-    tick();
-    if (!io_thread.joinable()) io_thread = std::thread([&io] { io.run(); });
-  }
-  std::atomic<bool> done{false};
-  std::atomic<bool> stop{false};
-  std::thread notify([&] {
-    sup.serve(listener, stop);
-    done.store(true);
-  });
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  struct sigaction sa {};
-  sa.sa_sigaction = forward_signal;
-  sa.sa_flags = SA_SIGINFO | SA_RESTART;
-  for (int sig : kTerminationSignals) ::sigaction(sig, &sa, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
-
-  // Go: the target execs. EOF on the control socket means exec succeeded (O_CLOEXEC).
-  timespec started{};
-  ::clock_gettime(CLOCK_MONOTONIC, &started);
-  const char go = 'g';
-  (void)!::send(control.get(), &go, 1, MSG_NOSIGNAL);
-  shim::Message late{};
-  ssize_t got;
-  do got = ::recv(control.get(), &late, sizeof late, 0);
-  while (got < 0 && errno == EINTR);
-  int exit_code = -1;
-  if (got == static_cast<ssize_t>(sizeof late) && late.kind == shim::Message::failed) {
-    std::fprintf(stderr, "sandbox: cannot run '%s': %s\n", argv[0], std::strerror(late.err));
-    exit_code = late.err == ENOENT ? 127 : 126;
   }
 
-  const bool reporting = options.summary || options.output;
-  Supervisor* records = reporting ? &sup : nullptr;
-  Reaped reaped;
-  for (;;) {
-    int st = 0;
-    const pid_t w = reap(0, st, records, &reaped);
-    if (w == child) {
-      status = st;
-      break;
-    }
-    if (w < 0 && errno != EINTR) break;
-    if (g_guard_gone) {  // the guard was killed: take everything down with us
-      g_guard_gone = 0;
-      sup.kill_all();
-    }
-  }
-  g_child = 0;
-  RunReport run_report;
-  if (exit_code < 0) run_report.left = end_of_job(sup, job, options, status, recorder.get(), records, reaped);
-  reap_leftovers(records, &reaped);
-  run_report.wall_seconds = seconds_since(started);
-  run_report.user_cpu_seconds = static_cast<double>(reaped.user_us) / 1e6;
-  run_report.system_cpu_seconds = static_cast<double>(reaped.system_us) / 1e6;
-  run_report.peak_rss_bytes = static_cast<std::uint64_t>(reaped.maxrss_kib) * 1024;
-
-  stop.store(true);
-  Supervisor::finish(notify, done);
-  sup.maintain();  // notices the exits not seen by a notification (a kill): `exited` events
-  boost::asio::post(io, [&] {
-    ticking = false;
-    tick_timer.cancel();
-  });
-  if (server) server->stop();  // watchers get {"event":"end"}
-  if (io_thread.joinable()) io_thread.join();
-  server.reset();
-  if (recorder) {
-    if (const std::string err = recorder->close(); !err.empty()) {
+  void stop_threads() {
+    stop_.store(true);
+    Supervisor::finish(notify_, done_);
+    sup_.maintain();  // notices the exits not seen by a notification (a kill): `exited` events
+    boost::asio::post(io_, [this] {
+      ticking_ = false;
+      tick_timer_.cancel();
+    });
+    if (server_) server_->stop();  // watchers get {"event":"end"}
+    if (io_thread_.joinable()) io_thread_.join();
+    server_.reset();
+    if (!recorder_) return;
+    if (const std::string err = recorder_->close(); !err.empty())
       std::fprintf(stderr, "sandbox: %s\n", err.c_str());
-    } else if (verbose) {
-      std::fprintf(stderr, "sandbox: trace written to %s (%llu counter points)\n", options.trace->c_str(),
-                   static_cast<unsigned long long>(recorder->points()));
-    }
+    else if (verbose_)
+      std::fprintf(stderr, "sandbox: trace written to %s (%llu counter points)\n", o_.trace->c_str(),
+                   static_cast<unsigned long long>(recorder_->points()));
   }
 
-  if (verbose)
-    std::fprintf(stderr, "sandbox: %llu notifications handled\n",
-                 static_cast<unsigned long long>(sup.notifications()));
-  if (exit_code < 0) {
-    if (sup.job_killed(job))
-      exit_code = 128 + SIGKILL;  // a job quota kill, even if CMD itself got out first
-    else if (WIFEXITED(status))
-      exit_code = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status))
-      exit_code = 128 + WTERMSIG(status);
-    else
-      exit_code = 1;
+  const RunOptions& o_;
+  const Prepared& p_;
+  const bool verbose_;
+  const std::string socket_path_;
+  Supervisor sup_;
+  std::unique_ptr<observe::OutputFile> output_;
+  std::unique_ptr<observe::TraceRecorder> recorder_;
+  boost::asio::io_context io_;
+  boost::asio::steady_timer tick_timer_;
+  bool ticking_ = true;
+  std::unique_ptr<Server> server_;
+  UniqueFd control_;
+  std::unique_ptr<SeccompListener> listener_;
+  pid_t child_ = -1;
+  std::atomic<JobId> job_{0};
+  std::thread io_thread_, notify_;
+  std::atomic<bool> done_{false}, stop_{false};
+  timespec started_{};
+  Reaped reaped_;
+  int status_ = 0;
+  int exit_code_ = -1;
+  RunReport report_;
+};
+
+}  // namespace
+
+int run_command(const RunOptions& options) {
+  Prepared p;
+  if (const int rc = prepare(options, p); rc >= 0) return rc;
+  // Already under a supervisor (the kernel says so: a listener cannot be had, EBUSY): ask
+  // it for a nested job instead of failing.
+  if (shim::probe_nested() == 1) return run_nested(options, p.policy, p.argv.data());
+  // The control socket's path is decided before the fork: CMD finds it in $SANDBOX_SOCKET.
+  std::string socket_path;
+  if (!options.no_socket) {
+    socket_path = options.socket ? *options.socket : default_socket_path("run-" + std::to_string(::getpid()));
+    ::setenv("SANDBOX_SOCKET", socket_path.c_str(), 1);
   }
-  run_report.exit_status = exit_code;
-  if (reporting) report(sup, job, options, std::move(run_report), output.get());
-  return exit_code;
+  if (const int rc = split_guard(); rc >= 0) return rc;
+  // The supervisor from here on. It and its control socket exist before CMD does: CMD finds
+  // the socket in $SANDBOX_SOCKET only once it is bound and ours (a default path in a
+  // directory no other user can write); else CMD gets no $SANDBOX_SOCKET at all, never a
+  // path someone else may hold.
+  Run run(options, p, socket_path);
+  if (const int rc = run.start_control_plane(); rc >= 0) return rc;
+  if (const int rc = run.launch(); rc >= 0) return rc;
+  run.supervise();
+  return run.report();
 }
 
 }  // namespace sandbox

@@ -132,7 +132,7 @@ struct DelegateRequest {
   std::optional<std::uint64_t> file_quota;
   bool track = false;
   bool history = false;      // keep a record of every process (the nested run's -o)
-  Scope scope = Scope::job;  // process: the quotas hold for the child only -- not offered, refused
+  Scope scope = Scope::job;  // process: the quotas hold for the child's node only
 };
 
 class Control {

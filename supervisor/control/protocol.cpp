@@ -329,6 +329,189 @@ int hex_digit(char c) {
   return -1;
 }
 
+// ---- events: one table for the watch line and its reader --------------------------------
+// Each field of an event line: its key, whether an event has it, its value, and how a line's
+// value is put back (nullptr when it was, else what was expected). event_line() writes the
+// fields in this order and decode_event() reads them in this order: "event" first (the kind
+// decides what the rest means), "live" before the violation's fields (a job quota's kill
+// has it, a node's has not).
+
+using FieldOk = const char*;  // nullptr: the value was taken; else what was expected
+
+// A killed event's violation, a node's or a job's, seen as the fields they share.
+struct ViolationRef {
+  Resource* resource;
+  std::uint64_t *usage, *limit, *reserved, *unmapped;
+  HeapRule* rule;
+};
+ViolationRef violation_ref(Event& e) {
+  if (e.job_violation) {
+    JobViolation& v = *e.job_violation;
+    return {&v.resource, &v.usage, &v.limit, &v.totals.reserved, &v.unmapped, &v.rule};
+  }
+  Violation& v = e.violation ? *e.violation : e.violation.emplace();
+  return {&v.resource, &v.usage, &v.limit, &v.reserved, &v.unmapped, &v.rule};
+}
+ViolationRef violation_ref(const Event& e) {
+  return violation_ref(const_cast<Event&>(e));  // is_kill(e): one of the two exists, nothing is made
+}
+
+bool is_kill(const Event& e) {
+  return e.kind == Event::Kind::killed && (e.violation || e.job_violation);
+}
+bool is_job_kill(const Event& e) {
+  return e.kind == Event::Kind::killed && e.job_violation;
+}
+bool is_heap_kill(const Event& e) {
+  return is_kill(e) && *violation_ref(e).resource == Resource::heap;
+}
+bool is_usage(const Event& e) {
+  return e.kind == Event::Kind::usage;
+}
+bool has_quotas(const Event& e) {
+  return e.kind == Event::Kind::usage || e.kind == Event::Kind::quota_set;
+}
+
+template <class T>
+FieldOk take_unsigned(const ojson& v, T& out) {
+  if (!v.is_number_unsigned()) return "a non-negative integer";
+  const auto u = v.get<std::uint64_t>();
+  if (u > std::numeric_limits<T>::max()) return "a smaller integer";
+  out = static_cast<T>(u);
+  return nullptr;
+}
+FieldOk take_pid(const ojson& v, Pid& out) {
+  return take_unsigned(v, out);
+}
+FieldOk take_string(const ojson& v, std::string& out, std::size_t max) {
+  if (!v.is_string()) return "a string";
+  out = v.get_ref<const std::string&>().substr(0, max);
+  return nullptr;
+}
+// A quota: -1 for none, else a count (heap_quota: MiB, refined by heap_quota_bytes).
+FieldOk take_quota(const ojson& v, std::optional<std::uint64_t>& out, std::uint64_t scale) {
+  if (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() == -1) {
+    out.reset();
+    return nullptr;
+  }
+  std::uint64_t u = 0;
+  if (take_unsigned(v, u)) return "-1 or a non-negative integer";
+  out = u > std::numeric_limits<std::uint64_t>::max() / scale ? std::numeric_limits<std::uint64_t>::max()
+                                                              : u * scale;
+  return nullptr;
+}
+// A field of a killed event's violation: read only on a killed event.
+template <class T>
+FieldOk take_violation(Event& e, const ojson& v, T* ViolationRef::*field) {
+  return e.kind == Event::Kind::killed ? take_unsigned(v, *(violation_ref(e).*field)) : nullptr;
+}
+
+struct EventField {
+  std::string_view key;
+  bool (*has)(const Event&);
+  ojson (*get)(const Event&);
+  FieldOk (*set)(Event&, const ojson&);
+};
+
+// The longest container id read back (an OCI id is far shorter).
+constexpr std::size_t kMaxContainerText = 1024;
+
+const EventField kEventFields[] = {
+    {"event", [](const Event&) { return true; },
+     [](const Event& e) { return ojson(std::string(to_string(e.kind))); },
+     [](Event& e, const ojson& v) -> FieldOk {
+       for (int k = 0; k < Event::kKinds; ++k)
+         if (v.is_string() && v.get_ref<const std::string&>() == to_string(static_cast<Event::Kind>(k))) {
+           e.kind = static_cast<Event::Kind>(k);
+           return nullptr;
+         }
+       return "an event name";
+     }},
+    {"pid", [](const Event&) { return true; }, [](const Event& e) { return ojson(e.pid); },
+     [](Event& e, const ojson& v) { return take_pid(v, e.pid); }},
+    {"tgid", [](const Event&) { return true; }, [](const Event& e) { return ojson(e.tgid); },
+     [](Event& e, const ojson& v) { return take_pid(v, e.tgid); }},
+    {"job", [](const Event& e) { return e.job != 0; }, [](const Event& e) { return ojson(e.job); },
+     [](Event& e, const ojson& v) { return take_unsigned(v, e.job); }},
+    {"time_ns", [](const Event& e) { return e.time_ns != 0; },
+     [](const Event& e) { return ojson(e.time_ns); },
+     [](Event& e, const ojson& v) { return take_unsigned(v, e.time_ns); }},
+    // A target names itself: the name is escaped by the JSON writer (bad UTF-8 replaced).
+    {"comm", [](const Event& e) { return e.comm[0] != 0; },
+     [](const Event& e) { return ojson(std::string(e.comm, strnlen(e.comm, sizeof e.comm))); },
+     [](Event& e, const ojson& v) -> FieldOk {
+       std::string s;
+       if (FieldOk bad = take_string(v, s, sizeof e.comm - 1)) return bad;
+       s.resize(strnlen(s.c_str(), s.size()));  // up to a NUL, as the kernel's comm
+       std::memset(e.comm, 0, sizeof e.comm);
+       std::memcpy(e.comm, s.data(), s.size());
+       if (e.kind == Event::Kind::killed) e.name = s;  // what the kill line calls the process
+       return nullptr;
+     }},
+    // A job quota's kill: how many processes of the job were alive (the job's totals below).
+    {"live", is_job_kill, [](const Event& e) { return ojson(e.job_violation->live); },
+     [](Event& e, const ojson& v) -> FieldOk {
+       if (e.kind != Event::Kind::killed) return nullptr;
+       return take_unsigned(v, e.job_violation.emplace().live);
+     }},
+    {"reason", is_kill,
+     [](const Event& e) { return ojson(std::string(to_string(*violation_ref(e).resource))); },
+     [](Event& e, const ojson& v) -> FieldOk {
+       if (e.kind != Event::Kind::killed) return nullptr;
+       if (v != "heap" && v != "files") return "\"heap\" or \"files\"";
+       *violation_ref(e).resource = v == "heap" ? Resource::heap : Resource::files;
+       return nullptr;
+     }},
+    {"usage", is_kill, [](const Event& e) { return ojson(*violation_ref(e).usage); },
+     [](Event& e, const ojson& v) { return take_violation(e, v, &ViolationRef::usage); }},
+    {"limit", is_kill, [](const Event& e) { return ojson(*violation_ref(e).limit); },
+     [](Event& e, const ojson& v) { return take_violation(e, v, &ViolationRef::limit); }},
+    {"heap_rule", is_heap_kill,
+     [](const Event& e) { return ojson(std::string(to_string(*violation_ref(e).rule))); },
+     [](Event& e, const ojson& v) -> FieldOk {
+       if (e.kind != Event::Kind::killed) return nullptr;
+       const auto rule = v.is_string() ? parse_heap_rule(v.get_ref<const std::string&>()) : std::nullopt;
+       if (!rule) return "\"kernel\" or \"commit\"";
+       *violation_ref(e).rule = *rule;
+       return nullptr;
+     }},
+    {"reserved_bytes", is_heap_kill, [](const Event& e) { return ojson(*violation_ref(e).reserved); },
+     [](Event& e, const ojson& v) { return take_violation(e, v, &ViolationRef::reserved); }},
+    {"unmapped_bytes", is_heap_kill, [](const Event& e) { return ojson(*violation_ref(e).unmapped); },
+     [](Event& e, const ojson& v) { return take_violation(e, v, &ViolationRef::unmapped); }},
+    // A usage event's values now; a job quota's kill: the job's totals then.
+    {"heapsize", [](const Event& e) { return is_usage(e) || is_job_kill(e); },
+     [](const Event& e) {
+       return ojson(is_usage(e) ? e.heap_bytes.value_or(0) : e.job_violation->totals.heap);
+     },
+     [](Event& e, const ojson& v) -> FieldOk {
+       if (is_job_kill(e)) return take_unsigned(v, e.job_violation->totals.heap);
+       return is_usage(e) ? take_unsigned(v, e.heap_bytes.emplace()) : nullptr;
+     }},
+    {"openfile_count", [](const Event& e) { return is_usage(e) || is_job_kill(e); },
+     [](const Event& e) {
+       return ojson(is_usage(e) ? e.open_files.value_or(0) : e.job_violation->totals.files);
+     },
+     [](Event& e, const ojson& v) -> FieldOk {
+       if (is_job_kill(e)) return take_unsigned(v, e.job_violation->totals.files);
+       return is_usage(e) ? take_unsigned(v, e.open_files.emplace()) : nullptr;
+     }},
+    {"heap_quota", has_quotas,
+     [](const Event& e) { return e.heap_quota_bytes ? ojson(*e.heap_quota_bytes / kMiB) : ojson(-1); },
+     [](Event& e, const ojson& v) {
+       return has_quotas(e) ? take_quota(v, e.heap_quota_bytes, kMiB) : nullptr;
+     }},
+    {"heap_quota_bytes",
+     [](const Event& e) { return has_quotas(e) && e.heap_quota_bytes && *e.heap_quota_bytes % kMiB != 0; },
+     [](const Event& e) { return ojson(*e.heap_quota_bytes); },
+     [](Event& e, const ojson& v) { return has_quotas(e) ? take_quota(v, e.heap_quota_bytes, 1) : nullptr; }},
+    {"file_quota", has_quotas, [](const Event& e) { return e.file_quota ? ojson(*e.file_quota) : ojson(-1); },
+     [](Event& e, const ojson& v) { return has_quotas(e) ? take_quota(v, e.file_quota, 1) : nullptr; }},
+    {"container", [](const Event& e) { return !e.container.empty(); },
+     [](const Event& e) { return ojson(e.container); },
+     [](Event& e, const ojson& v) { return take_string(v, e.container, kMaxContainerText); }},
+};
+
 }  // namespace
 
 std::string_view to_string(Op op) {
@@ -444,44 +627,49 @@ std::string_view event_name(Event::Kind k) {
 
 std::string event_line(const Event& e) {
   ojson j;
-  j["event"] = std::string(event_name(e.kind));
-  j["pid"] = e.pid;
-  j["tgid"] = e.tgid;
-  if (e.kind == Event::Kind::killed && e.violation) {
-    j["reason"] = std::string(to_string(e.violation->resource));
-    j["usage"] = e.violation->usage;
-    j["limit"] = e.violation->limit;
-    if (e.violation->resource == Resource::heap) {
-      j["heap_rule"] = std::string(to_string(e.violation->rule));
-      j["reserved_bytes"] = e.violation->reserved;
-      j["unmapped_bytes"] = e.violation->unmapped;
-    }
-  }
-  if (e.job != 0) j["job"] = e.job;
-  if (e.kind == Event::Kind::killed && e.job_violation) {
-    j["reason"] = std::string(to_string(e.job_violation->resource));
-    j["usage"] = e.job_violation->usage;
-    j["limit"] = e.job_violation->limit;
-    j["heapsize"] = e.job_violation->totals.heap;
-    j["openfile_count"] = e.job_violation->totals.files;
-    j["live"] = e.job_violation->live;
-    if (e.job_violation->resource == Resource::heap) {
-      j["heap_rule"] = std::string(to_string(e.job_violation->rule));
-      j["reserved_bytes"] = e.job_violation->totals.reserved;
-      j["unmapped_bytes"] = e.job_violation->unmapped;
-    }
-  }
-  if (e.time_ns) j["time_ns"] = e.time_ns;
-  // A target names itself: the name is escaped by the JSON writer (bad UTF-8 replaced).
-  if (e.comm[0]) j["comm"] = std::string(e.comm, strnlen(e.comm, sizeof e.comm));
-  if (e.kind == Event::Kind::quota_set) put_quotas(j, e.heap_quota_bytes, e.file_quota);
-  if (!e.container.empty()) j["container"] = e.container;
-  if (e.kind == Event::Kind::usage) {
-    j["heapsize"] = e.heap_bytes.value_or(0);
-    j["openfile_count"] = e.open_files.value_or(0);
-    put_quotas(j, e.heap_quota_bytes, e.file_quota);
-  }
+  for (const EventField& f : kEventFields)
+    if (f.has(e)) j[std::string(f.key)] = f.get(e);
   return line_of(j);
+}
+
+std::optional<Event> decode_event(std::string_view line, std::string& error) noexcept {
+  error.clear();
+  if (line.size() > kMaxLine) {
+    error = "event line longer than " + std::to_string(kMaxLine) + " bytes";
+    return std::nullopt;
+  }
+  if (too_deep(line, kMaxDepth)) {
+    error = "event line nested deeper than " + std::to_string(kMaxDepth) + " levels";
+    return std::nullopt;
+  }
+  try {
+    const ojson j = ojson::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      error = "event line: not a JSON object";
+      return std::nullopt;
+    }
+    if (!j.contains("event")) {
+      error = "event line: event: required field missing";
+      return std::nullopt;
+    }
+    Event e;
+    for (const EventField& f : kEventFields) {
+      const auto it = j.find(f.key);
+      if (it == j.end()) continue;  // absent: the event's default (unknown keys are ignored)
+      if (const FieldOk expected = f.set(e, *it)) {
+        error = "event line: " + std::string(f.key) + ": expected " + expected + ", got " +
+                one_line(it->dump(-1, ' ', false, ojson::error_handler_t::replace), 60);
+        return std::nullopt;
+      }
+    }
+    // The violation's process and job are the event's own (as the supervisor emits them).
+    if (e.job_violation) e.job_violation->job = e.job, e.job_violation->pid = e.pid;
+    if (e.violation) e.violation->node = e.pid, e.violation->tgid = e.tgid;
+    return e;
+  } catch (const std::exception& ex) {  // bad_alloc, or a JSON type error the table missed
+    error = std::string("event line: ") + ex.what();
+    return std::nullopt;
+  }
 }
 
 std::string join_response(std::string_view id, JobId job) {

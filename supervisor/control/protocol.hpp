@@ -108,7 +108,14 @@ std::string version_response(std::string_view id, std::string_view version);
 std::string join_response(std::string_view id, JobId job);
 std::string filter_response(std::string_view id, const std::vector<sock_filter>& program);
 // A `watch` event line: {"event": "killed", "pid": .., "tgid": .., "time_ns": .., "comm": .., ...}.
+// One table of fields writes it and reads it back (protocol.cpp, kEventFields).
 std::string event_line(const Event& e);
+// An event line read back (a nested run's trace and kill line, from the outer supervisor's
+// watch stream): the Event that event_line() wrote, but the fields no line carries
+// (member, member_ended). Keys it does not know are ignored; a field of the wrong type, a
+// line that is no JSON object, an unknown event name (`end` included), too long or too deep,
+// is nullopt with a one-line `error` naming the field. Never throws, whatever the bytes.
+std::optional<Event> decode_event(std::string_view line, std::string& error) noexcept;
 // The last line of a watch stream when the supervisor ends it (a run is over, serve stops):
 // {"event": "end", "reason": ...}.
 std::string end_line(std::string_view reason);

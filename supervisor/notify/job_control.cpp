@@ -415,7 +415,6 @@ OpResult Supervisor::delegate(const Caller& c, const DelegateRequest& req, JobVi
       return {EPERM, "delegate: only a process under this supervisor may ask for a nested job"};
     if (!opt_.policy.delegate)
       return {EPERM, "delegate: nested jobs are forbidden by the supervisor's policy (\"delegate\": false)"};
-    if (req.scope != Scope::job) return {EINVAL, "delegate: scope: only \"job\""};
     // The caller: pinned at connect (identify); still in the job it was classified in.
     if (job_of(c.pid) != c.job)
       return {EPERM, "delegate: the caller is no longer in job " + std::to_string(c.job)};
@@ -444,8 +443,11 @@ OpResult Supervisor::delegate(const Caller& c, const DelegateRequest& req, JobVi
     spec.owner = p->ruid;
     spec.track = req.track || req.history;
     spec.keep_history = req.history;
-    spec.heap_quota_bytes = req.heap_quota_bytes;
-    spec.file_quota = req.file_quota;
+    spec.scope = req.scope;
+    // --scope process: the quotas hold for the child's node only (below); the job gets what
+    // its ancestors have left, as a nested job asking for no quota does.
+    if (req.scope == Scope::job)
+      spec.heap_quota_bytes = req.heap_quota_bytes, spec.file_quota = req.file_quota;
     const JobId job = jobs_.create_child(c.job, spec);  // clamped: tighter only
     if (job == 0) return {EMLINK, "delegate: jobs nested deeper than " + std::to_string(Jobs::kMaxDepth)};
     // The child moves with its share; everything it starts is found through the launcher.
@@ -457,7 +459,13 @@ OpResult Supervisor::delegate(const Caller& c, const DelegateRequest& req, JobVi
     // them (they are inside, with no rights over quotas set from outside their job).
     job_imposer_[job] = c.uid;
     jobs_.fetch(job, out);
-    node.heap_quota_bytes = out.heap_quota_bytes, node.file_quota = out.file_quota;
+    // The node's quotas: what was asked, tighter only than what the ancestors have left
+    // (under --scope job, the nested job's own quotas are exactly that).
+    const auto tighter = [](std::optional<std::uint64_t> a, std::optional<std::uint64_t> b) {
+      return a && b ? std::optional(std::min(*a, *b)) : a ? a : b;
+    };
+    node.heap_quota_bytes = tighter(req.heap_quota_bytes, out.heap_quota_bytes);
+    node.file_quota = tighter(req.file_quota, out.file_quota);
     Event e{Event::Kind::joined, req.pid, req.pid};
     e.job = job;
     emit(e);

@@ -480,13 +480,18 @@ Overcommit overcommit() {
 }
 
 std::vector<pid_t> own_children() {
+  return children_of(0);
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
   std::vector<pid_t> out;
-  DIR* d = ::opendir("/proc/self/task");
+  const std::string dir = pid == 0 ? std::string("/proc/self") : "/proc/" + std::to_string(pid);
+  DIR* d = ::opendir((dir + "/task").c_str());
   if (!d) return out;
   while (const dirent* e = ::readdir(d)) {
     if (e->d_name[0] == '.') continue;
     char path[320];
-    std::snprintf(path, sizeof path, "/proc/self/task/%.64s/children", e->d_name);
+    std::snprintf(path, sizeof path, "%s/task/%.64s/children", dir.c_str(), e->d_name);
     char buf[4096];
     const ssize_t n = read_small(path, buf, sizeof buf);
     std::string_view s(buf, n > 0 ? static_cast<std::size_t>(n) : 0);

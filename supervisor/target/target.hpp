@@ -128,6 +128,8 @@ Overcommit overcommit();
 
 // Direct children of this process (all its threads), for cleaning up after a run.
 std::vector<pid_t> own_children();
+// Direct children of process `pid` (all its threads; 0: this process), as /proc lists them.
+std::vector<pid_t> children_of(pid_t pid);
 
 // The parsers of the /proc texts above, pure (no I/O). A target controls parts of these
 // texts -- its comm (in status and stat), its maps' file names -- so each takes any bytes

@@ -6,7 +6,10 @@
 //   - its error response is one JSON line that echoes the request's id;
 //   - a parsed request, written back as JSON, parses again to the same request;
 //   - decode_filter() on the same bytes either refuses them or round-trips through
-//     encode_filter().
+//     encode_filter();
+//   - decode_event() on the same bytes (a watch line from the outer supervisor, read by a
+//     nested run) either refuses them with a one-line error or gives an event whose line
+//     reads back to the same line.
 // A failed check aborts, which libFuzzer reports as a crash with the input saved.
 #include <cerrno>
 #include <cstddef>
@@ -14,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -144,6 +148,21 @@ void check_filter_text(std::string_view text) {
   }
 }
 
+void check_event_text(std::string_view text) {
+  std::string err;
+  const std::optional<Event> e = sandbox::protocol::decode_event(text, err);
+  if (!e) {
+    check(!err.empty() && err.find('\n') == std::string::npos, "event error empty or not one line", err);
+    return;
+  }
+  const std::string line = sandbox::protocol::event_line(*e);
+  check_line(line);
+  const std::optional<Event> again =
+      sandbox::protocol::decode_event(std::string_view(line).substr(0, line.size() - 1), err);
+  check(again.has_value(), "an event written back does not read back", line);
+  check(sandbox::protocol::event_line(*again) == line, "an event written back reads back differently", line);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -166,5 +185,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   check_filter_text(line);
+  check_event_text(line);
   return 0;
 }

@@ -121,6 +121,27 @@ TEST_CASE("job end: --wait-job waits for the background work, which finishes its
   CHECK(j["exit_status"] == 0);
 }
 
+TEST_CASE("delegation: a nested --wait-job (run-in-run-in-run) waits for the background work too") {
+  // Level 2 is a delegated run (a job nested in level 1's, nested in the outer's): its
+  // --wait-job waits for the member CMD left, as a run of its own would, instead of killing it.
+  const Dir d;
+  const auto cmd = nohup_case(d);
+  std::ofstream(d / "l2.sh") << kSandbox << " run --wait-job --summary -- /bin/sh -c \"" << cmd[2] << "\"\n"
+                             << "echo inner=$?\n";
+  std::ofstream(d / "l1.sh") << kSandbox << " run -- /bin/sh " << d / "l2.sh"
+                             << "\n";
+  Process p({kSandbox, "run", "--", "/bin/sh", d / "l1.sh"});
+  p.expect_out("member=ready");
+  const std::string line = p.expect_err("left 1 process of its job running");
+  CHECK(has(line, "; waiting for it (no time limit)"));
+  release(d / "fifo");
+  p.expect_out("inner=0");
+  CHECK(p.wait() == 0);
+  CHECK(::access((d / "f").c_str(), F_OK) == 0);
+  CHECK(has(p.expect_err("sandbox: job 3 (scope job, "),
+            "1 process left running when CMD exited (waited for until they ended)"));
+}
+
 TEST_CASE("job end: the literal nohup case: f is created with --wait-job") {
   const Dir d;
   const Result r =

@@ -3,10 +3,14 @@
 // with real programs (sh, python3, make, gcc) and the tree builder jobs_target.c. Each
 // case runs under the default --scope job, where it must be killed, and under --scope
 // process, where only CMD's own node is capped and the same run must be left alone.
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "harness.hpp"
 
@@ -381,6 +385,20 @@ std::string alloc_mib(int mib, const std::string& then = "") {
          then + "'";
 }
 
+// An executable shell script at a temporary path: nested runs without nested quoting.
+std::string script(const std::string& tag, const std::string& text) {
+  const std::string path = temp_path(tag) + ".sh";
+  std::ofstream(path) << "#!/bin/sh\n" << text << "\n";
+  REQUIRE(::chmod(path.c_str(), 0755) == 0);
+  return path;
+}
+
+int occurrences(const std::string& s, const std::string& needle) {
+  int n = 0;
+  for (auto p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1)) ++n;
+  return n;
+}
+
 }  // namespace
 
 TEST_CASE("delegation: two levels of run-in-run; the inner's tighter quota kills the inner job only") {
@@ -399,6 +417,7 @@ TEST_CASE("delegation: two levels of run-in-run; the inner's tighter quota kills
   // The innermost launcher's summary is its own job's: killed, at its 20 MiB.
   CHECK(r.err.find("killed: pid") != std::string::npos);
   CHECK(r.err.find("> 20971520 bytes (20.0 MiB)") != std::string::npos);
+  CHECK(occurrences(r.err, "sandbox: killed pid") == 1);  // by level 2 only, not relayed by the levels above
 }
 
 TEST_CASE("delegation: the outer quota still kills an inner job that stays under its own") {
@@ -449,15 +468,25 @@ TEST_CASE("delegation: the inner cannot loosen the outer; it sees its own job on
 
 TEST_CASE("delegation: run inside a serve tenant, and shim inside a run") {
   Serve s;
-  // the tenant finds the server in $SANDBOX_SOCKET (sandbox-shim sets it)
+  // the tenant finds the server in $SANDBOX_SOCKET (sandbox-shim sets it); the nested run's
+  // trace comes from the server's watch stream of the nested job
+  const std::string trace = temp_path("deleg-serve-trace") + ".json";
   const Result tenant =
-      s.shim({"--heap-quota", "64M"},
-             {"sh", "-c",
-              kSandbox + " run --heap-quota 16M -- " + alloc_mib(40) + "; echo inner=$?; " + alloc_mib(4)});
+      s.shim({"--heap-quota", "64M"}, {"sh", "-c",
+                                       kSandbox + " run --trace " + trace + " --heap-quota 16M -- " +
+                                           alloc_mib(40) + "; echo inner=$?; " + alloc_mib(4)});
   INFO(tenant.out << tenant.err);
   CHECK(tenant.status == 0);
   CHECK(tenant["inner"] == "137");
   CHECK(tenant.out.find("allocated") != std::string::npos);  // the tenant's own 4 MiB, after
+  const json t = read_json(trace);
+  int kills = 0;
+  for (const json& e : t["traceEvents"])
+    if (e["ph"] == "i" && e["name"] == "kill") {
+      ++kills;
+      CHECK(e["args"]["limit"] == 16 * MiB);
+    }
+  CHECK(kills == 1);
   const Result shim =
       sandboxed({"--heap-quota", "64M"},
                 {"sh", "-c", kShim + " --heap-quota 16M -- " + alloc_mib(40) + "; echo inner=$?"});
@@ -465,6 +494,7 @@ TEST_CASE("delegation: run inside a serve tenant, and shim inside a run") {
   CHECK(shim.status == 0);
   CHECK(shim["inner"] == "137");
   CHECK(shim.err.find("sandbox-shim: killed pid") != std::string::npos);
+  CHECK(occurrences(shim.err, "killed pid") == 1);  // said by the shim, not again by the outer run
 }
 
 TEST_CASE("delegation: the outer may forbid it; then the old refusal, exit 126") {
@@ -483,4 +513,80 @@ TEST_CASE("delegation: the outer may forbid it; then the old refusal, exit 126")
   // without a socket to ask, the old refusal too
   const Result none = sandboxed({"--no-socket"}, {"sh", "-c", kSandbox + " run -- true; echo inner=$?"});
   CHECK(none["inner"] == "126");
+}
+
+TEST_CASE(
+    "delegation: run-in-run-in-run: the innermost --trace, -o and --summary show its job only; one kill "
+    "line") {
+  // outer (200M) > level 1 (no quota) > level 2 (30M, traced): level 2's 60 MiB crosses its
+  // own quota. Its trace, report and summary are its job's, fed from the outer supervisor's
+  // watch stream and fetch; the kill line is said once (by level 2), not again by the outer.
+  const std::string trace = temp_path("deleg-trace") + ".json", out = temp_path("deleg-out") + ".json";
+  const std::string work = script("deleg-work", alloc_mib(8) + "\n" + alloc_mib(60));
+  const std::string level2 = script("deleg-l2", kSandbox + " run --summary -o " + out + " --trace " + trace +
+                                                    " --heap-quota 30M -- /bin/sh " + work);
+  const std::string level1 = script(
+      "deleg-l1", "/bin/echo level1_marker\n" + kSandbox + " run -- /bin/sh " + level2 + "\necho inner=$?");
+  const Result r = sandboxed({"--heap-quota", "200M"}, {"/bin/sh", level1});
+  for (const auto& f : {work, level2, level1}) std::remove(f.c_str());
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["inner"] == "137");
+  CHECK(occurrences(r.err, "sandbox: killed pid") == 1);
+  CHECK(r.err.find("sandbox: job 3 (scope job, ") != std::string::npos);  // level 2's summary
+  // -o: level 2's job only -- none of level 1's processes
+  const json rep = read_json(out);
+  CHECK(rep["exit_status"] == 137);
+  CHECK(rep["job"]["id"] == 3);
+  CHECK(rep["job"]["heap_quota_bytes"] == 30 * MiB);
+  REQUIRE(rep["processes"].is_array());
+  for (const json& p : rep["processes"]) CHECK(p["argv0"] != "/bin/echo");
+  // --trace: Chrome trace JSON with one job track, level 2's, its quota line and its kill
+  std::ifstream f(trace);
+  const json t = json::parse(f, nullptr, false);
+  std::remove(trace.c_str());
+  REQUIRE(!t.is_discarded());
+  REQUIRE(t["traceEvents"].is_array());
+  constexpr std::int64_t kJobTrack = std::int64_t{1} << 22;
+  std::set<std::int64_t> job_tracks;
+  std::int64_t quota = -1, peak = 0;
+  int kills = 0;
+  for (const json& e : t["traceEvents"]) {
+    if (!e.contains("pid") || !e["pid"].is_number()) continue;
+    const std::int64_t pid = e["pid"];
+    if (pid < kJobTrack) continue;
+    if (e["ph"] == "C" || e["ph"] == "i") job_tracks.insert(pid);
+    if (e["ph"] == "C" && e["name"] == "heap quota") quota = e["args"].begin()->get<std::int64_t>();
+    if (e["ph"] == "C" && e["name"] == "heap") peak = std::max(peak, e["args"].begin()->get<std::int64_t>());
+    if (e["ph"] == "i" && e["name"] == "kill") {
+      ++kills;
+      CHECK(e["args"]["job"] == 3);
+      CHECK(e["args"]["limit"] == 30 * MiB);
+      CHECK(e["args"]["resource"] == "heap");
+    }
+  }
+  CHECK(job_tracks == std::set<std::int64_t>{kJobTrack + 3});
+  CHECK(quota == static_cast<std::int64_t>(30 * MiB));
+  CHECK(peak > 0);  // coalesced (one point per 100 ms): a short-lived peak may fall between two
+  CHECK(kills == 1);
+}
+
+TEST_CASE("delegation: a nested --scope process caps the inner CMD's node alone, two levels down") {
+  // Level 2 under --scope process --heap-quota 20M: a child's 40 MiB is allowed (children are
+  // free), CMD's own 40 MiB (after exec) is not: 137, and the job goes on counting as before.
+  const std::string work =
+      script("deleg-scope-work", alloc_mib(40) + "\necho child=$?\nexec " + alloc_mib(40));
+  const std::string level2 = script(
+      "deleg-scope-l2", kSandbox + " run --summary --scope process --heap-quota 20M -- /bin/sh " + work);
+  const std::string level1 =
+      script("deleg-scope-l1", kSandbox + " run -- /bin/sh " + level2 + "\necho inner=$?");
+  const Result r = sandboxed({"--heap-quota", "200M"}, {"/bin/sh", level1});
+  for (const auto& f : {work, level2, level1}) std::remove(f.c_str());
+  INFO(r.out << r.err);
+  CHECK(r.status == 0);
+  CHECK(r["child"] == "0");
+  CHECK(occurrences(r.out, "allocated") == 1);  // the child's, not CMD's
+  CHECK(r["inner"] == "137");
+  CHECK(r.err.find("sandbox: job 3 (scope process, ") != std::string::npos);
+  CHECK(occurrences(r.err, "sandbox: killed pid") == 1);
 }

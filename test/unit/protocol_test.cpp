@@ -8,10 +8,13 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <string>
 #include <variant>
+#include <vector>
 
 using namespace sandbox;
 using namespace sandbox::protocol;
@@ -358,6 +361,144 @@ TEST_CASE("protocol: events") {
   }
   CHECK(event_name(Event::Kind::joined) == "joined");
   CHECK(event_name(Event::Kind::quota_reset) == "quota_reset");
+}
+
+namespace {
+
+// Every kind of event the supervisor emits, with every field it can carry.
+std::vector<Event> sample_events() {
+  std::vector<Event> out;
+  const auto named = [](Event e, const char* comm) {
+    std::snprintf(e.comm, sizeof e.comm, "%s", comm);
+    e.time_ns = 1'700'000'000'123'456'789u;
+    return e;
+  };
+  for (int k = 0; k < Event::kKinds; ++k)
+    out.push_back(named(Event{static_cast<Event::Kind>(k), 7, 6}, "sh"));
+  Event node_kill{Event::Kind::killed, 5, 4};
+  node_kill.violation = Violation{5, 4, Resource::heap, 105107456, 104857600, HeapRule::commit, 4096, 8192};
+  node_kill.job = 3;
+  out.push_back(named(node_kill, "python3"));
+  node_kill.violation = Violation{5, 4, Resource::files, 11, 10};
+  out.push_back(named(node_kill, "python3"));
+  Event job_kill{Event::Kind::killed, 9551, 9551};
+  job_kill.job = 2;
+  JobViolation v;
+  v.job = 2, v.pid = 9551, v.resource = Resource::heap, v.usage = 107728896, v.limit = 104857600;
+  v.totals = {107728896, 5, 12288}, v.live = 5, v.rule = HeapRule::kernel, v.unmapped = 4096;
+  job_kill.job_violation = v;
+  job_kill.name = "python3";
+  out.push_back(named(job_kill, "python3"));
+  v.resource = Resource::files;
+  job_kill.job_violation = v;
+  out.push_back(named(job_kill, "python3"));
+  Event usage{Event::Kind::usage, 0, 0};
+  usage.job = 2, usage.heap_bytes = 30u << 20, usage.open_files = 4;
+  usage.heap_quota_bytes = (64u << 20) + 1, usage.file_quota = 100;
+  usage.container = "ctr-1";
+  out.push_back(named(usage, "make"));
+  Event quota{Event::Kind::quota_set, 8, 8};
+  quota.heap_quota_bytes = 2u << 20;
+  out.push_back(quota);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("protocol: an event line reads back as the event it was written from") {
+  for (const Event& e : sample_events()) {
+    const std::string line = event_line(e);
+    INFO(line);
+    std::string err;
+    const std::optional<Event> back = decode_event(line.substr(0, line.size() - 1), err);
+    REQUIRE_MESSAGE(back.has_value(), err);
+    CHECK(err.empty());
+    CHECK(event_line(*back) == line);  // every field the line carries, in the table's order
+    CHECK(back->kind == e.kind);
+    CHECK(back->pid == e.pid);
+    CHECK(back->tgid == e.tgid);
+    CHECK(back->job == e.job);
+    CHECK(back->time_ns == e.time_ns);
+    CHECK(std::string(back->comm) == std::string(e.comm));
+    CHECK(back->violation.has_value() == e.violation.has_value());
+    CHECK(back->job_violation.has_value() == e.job_violation.has_value());
+    if (e.job_violation) {
+      const JobViolation &a = *back->job_violation, &b = *e.job_violation;
+      CHECK(a.job == b.job);
+      CHECK(a.pid == b.pid);
+      CHECK(a.resource == b.resource);
+      CHECK(a.usage == b.usage);
+      CHECK(a.limit == b.limit);
+      CHECK(a.totals.heap == b.totals.heap);
+      CHECK(a.totals.files == b.totals.files);
+      CHECK(a.live == b.live);
+      CHECK(back->name == e.name);
+      if (b.resource == Resource::heap) CHECK(a.unmapped == b.unmapped);
+    }
+    if (e.violation) {
+      CHECK(back->violation->node == e.violation->node);
+      CHECK(back->violation->resource == e.violation->resource);
+      CHECK(back->violation->usage == e.violation->usage);
+      CHECK(back->violation->limit == e.violation->limit);
+      if (e.violation->resource == Resource::heap) {
+        CHECK(back->violation->rule == e.violation->rule);
+        CHECK(back->violation->reserved == e.violation->reserved);
+      }
+    }
+    if (e.kind == Event::Kind::usage || e.kind == Event::Kind::quota_set) {
+      CHECK(back->heap_quota_bytes == e.heap_quota_bytes);
+      CHECK(back->file_quota == e.file_quota);
+    }
+    if (e.kind == Event::Kind::usage) {
+      CHECK(back->heap_bytes.value_or(0) == e.heap_bytes.value_or(0));
+      CHECK(back->open_files.value_or(0) == e.open_files.value_or(0));
+    }
+    CHECK(back->container == e.container);
+  }
+}
+
+TEST_CASE("protocol: a bad event line is a one-line error, never an event") {
+  const char* bad[] = {
+      "",
+      "not json",
+      "[1,2]",
+      "{}",
+      R"({"event":"end","reason":"done"})",
+      R"({"event":"killed","pid":-4,"tgid":4})",
+      R"({"event":"killed","pid":"4"})",
+      R"({"event":"usage","pid":0,"tgid":0,"heapsize":-1})",
+      R"({"event":"usage","pid":0,"tgid":0,"heap_quota":-2})",
+      R"({"event":"killed","pid":1,"tgid":1,"reason":"cpu"})",
+      R"({"event":"killed","pid":1,"tgid":1,"live":1.5})",
+      R"({"event":"exec","pid":99999999999,"tgid":1})",
+      R"({"event":"exec","pid":1,"tgid":1,"comm":7})",
+      R"({"event":"usage","pid":1,"tgid":1,"job":4294967296})",
+  };
+  for (const char* line : bad) {
+    INFO(line);
+    std::string err;
+    CHECK_FALSE(decode_event(line, err).has_value());
+    CHECK_FALSE(err.empty());
+    CHECK(err.find('\n') == std::string::npos);
+  }
+  std::string err;
+  CHECK_FALSE(decode_event(std::string(100, '[') + std::string(100, ']'), err).has_value());
+  CHECK(err.find("deeper") != std::string::npos);
+  CHECK_FALSE(decode_event(R"({"event":"exec","pid":"x"})", err).has_value());
+  CHECK(err == "event line: pid: expected a non-negative integer, got \"x\"");
+  // Keys it does not know are ignored (a newer supervisor may send more); a comm is cut at 15.
+  const auto e =
+      decode_event(R"({"event":"exec","pid":3,"tgid":3,"extra":[1],"comm":"a-very-long-name-here"})", err);
+  REQUIRE(e.has_value());
+  CHECK(std::string(e->comm) == "a-very-long-nam");
+  // a node's kill: no "live"
+  const auto k =
+      decode_event(R"({"event":"killed","pid":5,"tgid":4,"reason":"files","usage":3,"limit":2})", err);
+  REQUIRE(k.has_value());
+  REQUIRE(k->violation.has_value());
+  CHECK_FALSE(k->job_violation.has_value());
+  CHECK(k->violation->node == 5);
+  CHECK(k->violation->resource == Resource::files);
 }
 
 TEST_CASE("protocol: the BPF program as hex") {
