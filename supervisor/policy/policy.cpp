@@ -223,7 +223,7 @@ class PolicyReader {
     for (std::size_t i = 0; i < kAbiOpNames.size(); ++i) {
       if (!given[i]) continue;
       const std::string path = child_path("$.abi.numbers", kAbiOpNames[i]);
-      // The single table of handled syscalls (supervisor/notify/syscalls.cpp): a number in it would
+      // The single table of handled syscalls (supervisor/policy/syscalls.cpp): a number in it would
       // make the two meanings indistinguishable in the filter and the dispatch.
       for (const SyscallDef& handled : syscall_table()) {
         if (handled.nr >= 0 && handled.nr == policy.abi_numbers[i]) {

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Unit tests for the policy parser (supervisor/cli/policy.*): every field, every error path
+// Unit tests for the policy parser (supervisor/policy/policy.*): every field, every error path
 // (with the exact JSON path in the message), the SIZE grammar, and the shipped policies.
 #include "policy/policy.hpp"
 
