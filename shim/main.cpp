@@ -19,8 +19,10 @@
 // Free of Boost and JSON libraries: the request lines are formatted by hand and the answers
 // read by looking for fixed keys in the compact lines our server writes.
 #include <linux/filter.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -571,6 +573,25 @@ int main(int argc, char** argv) {
   msg = next_message();  // EOF: CMD was exec'd (the socket is O_CLOEXEC)
   if (msg.size() >= 2 && msg[0] == 'X') return failed(msg);
 
+  // The server may go away while CMD runs (SIGKILLed, crashed): CMD must not run on
+  // unsupervised (each call it notified would fail). The watching connection's hangup says
+  // so; then CMD is killed here, as `sandbox run`'s guard kills its targets. By its pidfd:
+  // the pid is our unreaped child, so it names CMD until we wait for it.
+  if (const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); pidfd >= 0) {
+    pollfd fds[2] = {{pidfd, POLLIN, 0}, {watch, POLLRDHUP, 0}};
+    for (;;) {
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;  // a forwarded signal
+        break;
+      }
+      if (fds[0].revents != 0) break;  // CMD ended
+      if ((fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+        ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+        break;
+      }
+    }
+    ::close(pidfd);
+  }
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }

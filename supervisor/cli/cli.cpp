@@ -149,6 +149,11 @@ class Parser {
       if (std::string_view(e.what()).find("ubcommand") != std::string_view::npos)
         throw UsageError(subcommand_error(given), help_command());
       throw UsageError(opt::error_line(e, app_), help_command());
+    } catch (const CLI::ExtrasError& e) {
+      // A word where a command or subcommand belongs ("sandbox bogus"): named as one, with
+      // the valid ones. Else an extra argument of a command that takes none.
+      if (expects_subcommand()) throw UsageError(subcommand_error(given), help_command());
+      throw UsageError(opt::error_line(e, app_), help_command());
     } catch (const CLI::ParseError& e) {
       throw UsageError(opt::error_line(e, app_), help_command());
     }
@@ -171,6 +176,13 @@ class Parser {
       name += " " + a->get_name();
     }
     return name;
+  }
+
+  // Whether the deepest command given has subcommands of its own (sandbox itself, ctl).
+  bool expects_subcommand() {
+    CLI::App* a = &app_;
+    for (auto subs = a->get_subcommands(); !subs.empty(); subs = a->get_subcommands()) a = subs.front();
+    return !a->get_subcommands([](CLI::App* c) { return !c->get_group().empty(); }).empty();
   }
 
   // "ctl: unknown subcommand 'bogus' (one of: register, ...)" or "ctl: missing subcommand (...)":
@@ -202,10 +214,11 @@ class Parser {
     std::string names;
     for (CLI::App* sub : a->get_subcommands([](CLI::App* c) { return !c->get_group().empty(); }))
       names += (names.empty() ? "" : ", ") + sub->get_name();
-    const std::string who = path.empty() ? "sandbox" : path;
-    return who + ": " +
-           (unknown.empty() ? "missing subcommand" : "unknown subcommand " + quote_arg(unknown)) +
-           " (one of: " + names + ")";
+    // The names come from the definition (visible commands only), never from a list here.
+    const std::string what = path.empty() ? "command" : "subcommand";
+    const std::string missing = "missing " + what, named = "unknown " + what + " " + quote_arg(unknown);
+    return (path.empty() ? "" : path + ": ") + (unknown.empty() ? missing : named) + " (one of: " + names +
+           ")";
   }
 
   // The help of `app` and of every command below it, each in full (for help2man and

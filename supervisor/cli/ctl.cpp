@@ -133,6 +133,8 @@ void print_node(const json& j) {
   std::printf("openfile_count  %" PRId64 "\n", num(j, "openfile_count"));
   std::printf("heap_quota      %s\n", heap_quota_text(j).c_str());
   std::printf("file_quota      %s\n", file_quota_text(j).c_str());
+  if (const auto it = j.find("heap_rule"); it != j.end() && it->is_string())
+    std::printf("heap_rule       %s\n", it->get_ref<const std::string&>().c_str());
 }
 
 std::string str(const json& j, const char* key) {
@@ -172,16 +174,18 @@ void print_list(const json& j) {
     const std::int64_t q = heap_quota_bytes(n);
     return q < 0 ? std::string("unlimited") : std::to_string(q);
   };
-  std::printf("%-8s %-8s %-14s %-9s %-14s %-10s %s\n", "PID", "TGID", "HEAP_BYTES", "OPENFILES", "HEAP_QUOTA",
-              "FILE_QUOTA", "CONTAINER");
+  std::printf("%-8s %-8s %-14s %-9s %-14s %-10s %-9s %s\n", "PID", "TGID", "HEAP_BYTES", "OPENFILES",
+              "HEAP_QUOTA", "FILE_QUOTA", "HEAP_RULE", "CONTAINER");
   const auto it = j.find("nodes");
   if (it == j.end() || !it->is_array()) return;
   for (const auto& n : *it) {
     if (!n.is_object()) continue;
     const std::string container = str(n, "container");
-    std::printf("%-8" PRId64 " %-8" PRId64 " %-14" PRId64 " %-9" PRId64 " %-14s %-10s %s\n", num(n, "pid"),
-                num(n, "tgid"), num(n, "heapsize"), num(n, "openfile_count"), quota_bytes(n).c_str(),
-                file_quota_text(n).c_str(), container.empty() ? "-" : container.c_str());
+    const std::string rule = str(n, "heap_rule");
+    std::printf("%-8" PRId64 " %-8" PRId64 " %-14" PRId64 " %-9" PRId64 " %-14s %-10s %-9s %s\n",
+                num(n, "pid"), num(n, "tgid"), num(n, "heapsize"), num(n, "openfile_count"),
+                quota_bytes(n).c_str(), file_quota_text(n).c_str(), rule.empty() ? "-" : rule.c_str(),
+                container.empty() ? "-" : container.c_str());
   }
   const auto jobs = j.find("jobs");
   if (jobs == j.end() || !jobs->is_array() || jobs->empty()) return;
@@ -211,12 +215,28 @@ std::string time_text(const json& j) {
   return buf;
 }
 
-// A target's name as printed: control characters shown as '?', so it cannot forge lines.
-std::string comm_text(const json& j) {
-  std::string c = str(j, "comm");
-  for (char& ch : c)
+// A target's words as printed: control characters shown as '?', so they cannot forge lines.
+std::string printable(std::string s) {
+  for (char& ch : s)
     if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ch = '?';
+  return s;
+}
+
+std::string comm_text(const json& j) {
+  const std::string c = printable(str(j, "comm"));
   return c.empty() ? "" : " (" + c + ")";
+}
+
+// exec: "'/usr/bin/true'", or "failed, tried 'a', 'b'".
+std::string exec_text(const json& j) {
+  if (j.value("failed", false)) {
+    std::string tried;
+    if (const auto t = j.find("tried"); t != j.end() && t->is_array())
+      for (const auto& p : *t)
+        if (p.is_string()) tried += (tried.empty() ? "'" : ", '") + printable(p.get<std::string>()) + "'";
+    return "failed, tried " + tried;
+  }
+  return "'" + printable(str(j, "path")) + "'";
 }
 
 void print_event(const json& j) {
@@ -234,6 +254,8 @@ void print_event(const json& j) {
     const std::string unit = reason == "heap" ? " bytes" : "";
     line += ": " + reason + (j.contains("openfile_count") ? " (job quota) " : " ") +
             std::to_string(num(j, "usage")) + unit + " > limit " + std::to_string(num(j, "limit")) + unit;
+  } else if (ev == "exec" && (j.contains("path") || j.contains("tried"))) {
+    line += ": " + exec_text(j);
   } else if (ev == "quota_set") {
     line += ": heap " + heap_quota_text(j) + ", files " + file_quota_text(j);
   } else if (ev == "usage") {

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/events.hpp"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "kill_line.hpp"
@@ -37,11 +40,32 @@ void print_event(const Event& e, int level) {
     return;
   }
   if (level < 3) return;  // -vv: every event
+  if (e.kind == Event::Kind::exec && !e.exec_paths.empty()) {
+    // Paths come from the target: control characters shown as '?', so none can forge a line.
+    std::string paths;
+    for (const std::string& p : e.exec_paths) {
+      paths += (paths.empty() ? "" : ", ") + std::string(1, '\'');
+      for (const char ch : p) paths += static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f ? '?' : ch;
+      paths += '\'';
+    }
+    std::fprintf(stderr, "sandbox: pid %d: %s %s%s\n", e.pid, e.exec_failed ? "exec failed, tried" : "exec",
+                 paths.c_str(), e.container.empty() ? "" : (" (container " + e.container + ")").c_str());
+    return;
+  }
   if (!e.container.empty())
     std::fprintf(stderr, "sandbox: pid %d: %s (container %s)\n", e.pid, to_string(e.kind),
                  e.container.c_str());
   else
     std::fprintf(stderr, "sandbox: pid %d: %s\n", e.pid, to_string(e.kind));
+}
+
+std::string cannot_run_line(const char* cmd, int err) {
+  std::string line = std::string("sandbox: cannot run '") + cmd + "': " + std::strerror(err);
+  if (err == ENOENT && std::strchr(cmd, '/') == nullptr) {
+    const char* path = std::getenv("PATH");  // CMD's environment is ours
+    line += path ? std::string(" (searched PATH=") + path + ")" : " (searched /bin:/usr/bin: no PATH is set)";
+  }
+  return line + "\n";
 }
 
 }  // namespace sandbox

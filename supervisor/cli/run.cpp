@@ -695,7 +695,7 @@ class NestedRun {
     do got = ::recv(go_.get(), &err, sizeof err, 0);
     while (got < 0 && errno == EINTR);
     if (got == static_cast<ssize_t>(sizeof err)) {
-      std::fprintf(stderr, "sandbox: cannot run '%s': %s\n", argv_[0], std::strerror(err));
+      std::fputs(cannot_run_line(argv_[0], err).c_str(), stderr);
       exit_code_ = err == ENOENT ? exit_status::not_found : exit_status::cannot_run;
     }
     for (;;) {
@@ -966,7 +966,7 @@ class Run {
     do got = ::recv(control_.get(), &late, sizeof late, 0);
     while (got < 0 && errno == EINTR);
     if (got == static_cast<ssize_t>(sizeof late) && late.kind == shim::Message::failed) {
-      std::fprintf(stderr, "sandbox: cannot run '%s': %s\n", p_.argv[0], std::strerror(late.err));
+      std::fputs(cannot_run_line(p_.argv[0], late.err).c_str(), stderr);
       exit_code_ = late.err == ENOENT ? exit_status::not_found : exit_status::cannot_run;
     }
     Supervisor* records = reporting() ? &sup_ : nullptr;

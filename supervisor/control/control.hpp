@@ -74,7 +74,11 @@ struct Event {
   bool member_ended = false;
   std::optional<JobViolation> job_violation;  // killed for a job quota (then `violation` is empty)
   std::string name;                           // killed: the process's name (comm), for messages
-  std::string container;                      // served through --oci-listener: the container id
+  // exec, known once the process makes its next call: the path that ran (the last one), or
+  // with exec_failed every path tried (execvp's PATH search), none of which ran.
+  std::vector<std::string> exec_paths;
+  bool exec_failed = false;
+  std::string container;  // served through --oci-listener: the container id
   // Stamped by the supervisor when the event is emitted (a coalesced usage event: when it
   // was decided to send it).
   std::uint64_t time_ns = 0;  // CLOCK_REALTIME

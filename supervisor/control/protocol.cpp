@@ -275,6 +275,7 @@ ojson node_object(const Node& n) {
   j["heapsize"] = n.heapsize;
   j["openfile_count"] = n.openfile_count;
   put_quotas(j, n.heap_quota_bytes, n.file_quota);
+  j["heap_rule"] = std::string(to_string(n.heap_rule));
   if (!n.container.empty()) j["container"] = n.container;
   return j;
 }
@@ -365,6 +366,13 @@ bool is_job_kill(const Event& e) {
 bool is_heap_kill(const Event& e) {
   return is_kill(e) && *violation_ref(e).resource == Resource::heap;
 }
+// exec: the program that ran, or every path tried (at most kMaxExecPaths, each a path).
+bool is_exec(const Event& e) {
+  return e.kind == Event::Kind::exec && !e.exec_paths.empty();
+}
+constexpr std::size_t kMaxExecPaths = 64;
+constexpr std::size_t kMaxPathText = 4096;
+
 bool is_usage(const Event& e) {
   return e.kind == Event::Kind::usage;
 }
@@ -507,6 +515,37 @@ const EventField kEventFields[] = {
      [](Event& e, const ojson& v) { return has_quotas(e) ? take_quota(v, e.heap_quota_bytes, 1) : nullptr; }},
     {"file_quota", has_quotas, [](const Event& e) { return e.file_quota ? ojson(*e.file_quota) : ojson(-1); },
      [](Event& e, const ojson& v) { return has_quotas(e) ? take_quota(v, e.file_quota, 1) : nullptr; }},
+    // exec (issue 24): one event per exec, once its result is known.
+    {"path", [](const Event& e) { return is_exec(e) && !e.exec_failed; },
+     [](const Event& e) { return ojson(e.exec_paths.back()); },
+     [](Event& e, const ojson& v) -> FieldOk {
+       if (e.kind != Event::Kind::exec) return nullptr;
+       std::string path;
+       if (FieldOk bad = take_string(v, path, kMaxPathText)) return bad;
+       e.exec_paths.assign(1, std::move(path));
+       return nullptr;
+     }},
+    {"failed", [](const Event& e) { return is_exec(e) && e.exec_failed; },
+     [](const Event&) { return ojson(true); },
+     [](Event& e, const ojson& v) -> FieldOk {
+       if (e.kind != Event::Kind::exec) return nullptr;
+       if (!v.is_boolean()) return "true or false";
+       e.exec_failed = v.get<bool>();
+       return nullptr;
+     }},
+    {"tried", [](const Event& e) { return is_exec(e) && e.exec_failed; },
+     [](const Event& e) { return ojson(e.exec_paths); },
+     [](Event& e, const ojson& v) -> FieldOk {
+       if (e.kind != Event::Kind::exec) return nullptr;
+       if (!v.is_array() || v.size() > kMaxExecPaths) return "an array of at most 64 paths";
+       e.exec_paths.clear();
+       for (const ojson& p : v) {
+         std::string path;
+         if (FieldOk bad = take_string(p, path, kMaxPathText)) return bad;
+         e.exec_paths.push_back(std::move(path));
+       }
+       return nullptr;
+     }},
     {"container", [](const Event& e) { return !e.container.empty(); },
      [](const Event& e) { return ojson(e.container); },
      [](Event& e, const ojson& v) { return take_string(v, e.container, kMaxContainerText); }},

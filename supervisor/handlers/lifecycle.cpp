@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Lifecycle family: exit, exit_group, execve/execveat, and credential changes -- the events
 // that end nodes or make the supervisor's cached view of a task stale.
+#include <sys/syscall.h>
+
 #include <algorithm>
 
 #include "notify/supervisor.hpp"
@@ -36,8 +38,18 @@ void Supervisor::on_exit(Call& c, bool group) {
 
 void Supervisor::on_execve(Call& c) {
   ProcState& p = c.proc;
-  // An exec is asked for (it may still fail); the new name is read at the next call.
-  if (!subscribers_.empty()) emit({Event::Kind::exec, c.tid, c.tgid});
+  // An exec is asked for (it may still fail: execvp tries every PATH entry); the event
+  // waits for its result, seen at the process's next call (settle_exec). The path is read
+  // for the message only, and the image mark before the call: both only for a watcher.
+  if (!subscribers_.empty()) {
+    if (!p.exec || p.exec->tid != c.tid)
+      p.exec.emplace(ProcState::PendingExec{{}, target::image_mark(c.tid), c.tid});
+    const bool at = c.n.data.nr == SYS_execveat;
+    std::string path;
+    if (target::read_string(c.tid, c.arg(at ? 1 : 0), 4096, path) < 0)
+      path.assign(1, '?');  // GCC 12 -Wrestrict: no = "?"
+    if (p.exec->paths.size() < 64) p.exec->paths.push_back(std::move(path));
+  }
   reply_continue(c);
   // A new image (if the exec succeeds): new brk layout, possibly new credentials, and
   // the other threads die in de_thread() without calling exit.
@@ -49,6 +61,29 @@ void Supervisor::on_execve(Call& c) {
   p.name_stale = true;
   drop_threads(p);  // c.thread is dangling from here on
   c.open.forget_process(p.tgid);
+}
+
+void Supervisor::settle_exec(Call& c) {
+  ProcState& p = c.proc;
+  // Another thread's call may come while the exec is still under way (before de_thread()
+  // kills it): only the exec's own thread, or the new image (which runs as the leader),
+  // says how it ended.
+  if (c.tid != p.exec->tid && c.tid != c.tgid) return;
+  const auto now = target::image_mark(c.tid);
+  const bool ran = !p.exec->before || !now || !(*now == *p.exec->before);
+  if (c.tid != p.exec->tid && !ran) return;
+  ProcState::PendingExec pending = std::move(*p.exec);
+  p.exec.reset();
+  if (!ran && dispatch_.at(c.n.data.nr) == Op::execve) {
+    p.exec = std::move(pending);  // the last one failed and the next is tried (execvp)
+    return;
+  }
+  if (subscribers_.empty()) return;
+  Event e{Event::Kind::exec, c.tgid, c.tgid};
+  e.exec_failed = !ran;
+  e.exec_paths = std::move(pending.paths);
+  if (ran && e.exec_paths.size() > 1) e.exec_paths.erase(e.exec_paths.begin(), e.exec_paths.end() - 1);
+  emit(e);
 }
 
 void Supervisor::on_credentials(Call& c) {

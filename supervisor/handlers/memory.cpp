@@ -55,6 +55,40 @@ bool may_expand_vm(const target::VmCounters& vm, const Limits& lim, std::uint64_
   return true;
 }
 
+// Whether a brk growth from `oldbrk` to `newbrk`, predicted to succeed (the break, limits
+// and overcommit heuristic checked by on_brk), is certain to: every other failure of 6.1's
+// brk() and do_brk_flags() is ruled out here. The caller makes sure no other task uses the
+// mm (this thread, blocked in the call, is its only user), so what is read now is what the
+// call will find. Left out: a failed kernel allocation (GFP_KERNEL, too small to fail: the
+// task is being OOM-killed then, and a dead task's break does not matter).
+bool brk_growth_certain(pid_t tid, const target::AddressSpaceFacts& facts, const target::Overcommit& oc,
+                        std::uint64_t oldbrk, std::uint64_t newbrk) {
+  const std::uint64_t pages = (newbrk - oldbrk) / kPage;
+  // security_vm_enough_memory_mm() under strict overcommit: depends on every process's commit.
+  if (oc.mode == 2) return false;
+  // check_brk_limits() -> mlock_future_check(): only with mm->def_flags VM_LOCKED
+  // (mlockall(MCL_FUTURE)), which we cannot read; ruled out when the growth would fit anyway.
+  const target::Limit memlock = target::rlimit(tid, RLIMIT_MEMLOCK);
+  if (memlock.finite() && !target::has_capability(tid, CAP_IPC_LOCK).value_or(false)) {
+    const auto vm = target::vm_counters(tid);
+    if (!vm || vm->locked_pages + pages > memlock.cur / kPage) return false;
+  }
+  const auto maps = target::mappings(tid, /*flags=*/false);
+  const auto max = target::max_map_count();
+  if (!maps || !max) return false;
+  std::uint64_t count = 0;
+  for (const target::Mapping& m : *maps) {
+    if (m.start >= facts.task_size) continue;  // the gate area ([vsyscall]) is not in map_count
+    ++count;
+    // brk(): a mapping within [oldbrk, newbrk + PAGE + stack_guard_gap) is in the way (the gap
+    // applies to a VM_GROWSDOWN mapping only; taken for every one).
+    if (m.end > oldbrk && m.start < newbrk + kPage + std::min(facts.stack_guard_gap, kNone - newbrk - kPage))
+      return false;
+  }
+  // do_brk_flags(): ENOMEM once mm->map_count is above vm.max_map_count.
+  return count <= *max;
+}
+
 }  // namespace
 
 Supervisor::AddressSpace& Supervisor::address_space(Call& c) {
@@ -137,6 +171,8 @@ void Supervisor::on_rlimit_change(Call& c) {
       named = &it->second;
     }
   }
+  // A change from outside may land between an untracked brk's check and its run.
+  if (named != &c.proc) foreign_limit_change_ = true;
   for (auto& [tgid, q] : procs_) {
     if (named && &q != named) continue;
     q.limits_change = true;
@@ -192,13 +228,18 @@ void Supervisor::on_brk(Call& c) {
     // over, the page boundary is a guess. Only the value a refusal returns depends on it.
     mm.brk_value = *mm.brk;
   }
-  if (mm.brk_floor && charged) {
+  if (mm.brk_floor && charged && mm.brk_floor_certain && !foreign_limit_change_) {
+    // The untracked growth was certain to succeed (below): the break moved, whatever munmap
+    // did to the heap's top pages since, as the kernel's mm->brk did.
+    mm.brk_floor.reset();
+  } else if (mm.brk_floor && charged) {
     // An untracked growth was let through uncharged and may have failed for a reason not
     // predicted (a mapping in the way, mlockall(MCL_FUTURE) over RLIMIT_MEMLOCK,
-    // vm.max_map_count, strict overcommit): believed, a tracked growth up to it would go
-    // uncounted. Confirmed when the heap reaches it; else the break is taken as low as it
-    // can be -- the [heap] end, never below the floor: over-counts if that heap's top was
-    // unmapped since (docs/semantics.md), never under-counts.
+    // vm.max_map_count, strict overcommit, a limit lowered from outside): believed, a
+    // tracked growth up to it would go uncounted. Confirmed when the heap reaches it; else
+    // the break is taken as low as it can be -- the [heap] end, never below the floor:
+    // over-counts if that heap's top was unmapped since (docs/semantics.md), never
+    // under-counts.
     const auto end = target::heap_end(c.tid, l.start_brk);
     if (!end) {
       reply_value(c, 0);
@@ -257,6 +298,13 @@ void Supervisor::on_brk(Call& c) {
       return;
   const Delta d{len, 0};
   if (charged && !admit(c, d, ENOMEM)) return;
+  // An untracked growth is certain to succeed only if nothing else can change what it will
+  // find: this thread is its mm's only user (no other thread, no CLONE_VM sharer), no limit
+  // was changed from outside a process so far, and every unpredicted failure is ruled out.
+  bool certain = false;
+  if (!charged && (!mm.brk_floor || mm.brk_floor_certain) && !mm.shared && !foreign_limit_change_)
+    if (const auto st = target::status(c.tid); st && st->threads == 1)
+      certain = brk_growth_certain(c.tid, facts_, overcommit_, oldbrk, newbrk);
   if (reply_continue(c)) {
     // Counted whether or not it succeeds; if it failed after all, the break we believe is
     // above the real one by exactly what was counted, so the later growth to it that we
@@ -264,8 +312,11 @@ void Supervisor::on_brk(Call& c) {
     if (charged) {
       charge(c, d);
     } else if (!mm.brk_floor) {
-      mm.brk_floor = oldbrk;  // not charged: believed only once confirmed (above)
+      mm.brk_floor = oldbrk;  // not charged: believed only once confirmed or certain (above)
       mm.brk_floor_value = mm.brk_value;
+      mm.brk_floor_certain = certain;
+    } else {
+      mm.brk_floor_certain = mm.brk_floor_certain && certain;  // each one since the floor
     }
     mm.brk = newbrk;
     mm.brk_value = want;

@@ -64,6 +64,7 @@ struct Node {
   std::optional<std::uint64_t> file_quota;        // nullopt: unlimited
   bool imposed_from_outside = false;              // a quota set by the outside: the target cannot lift it
   std::string container;                          // not the model's: list() labels a container's root
+  HeapRule heap_rule = HeapRule::kernel;          // not the model's: its job's rule (fetch, list)
   bool quotas_set() const { return heap_quota_bytes || file_quota; }
 };
 

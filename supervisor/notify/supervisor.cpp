@@ -570,6 +570,7 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
       if (e.reopened == tid) e.reopened = 0;
   Call c{ch, open, n, tid, t->tgid, p, *t, lk, pool};
   if (!job_gate(c)) return;
+  if (p.exec) settle_exec(c);  // the first call since an exec: did it run?
   switch (const Op op = dispatch_.at(n.data.nr)) {
     case Op::brk: on_brk(c); break;
     case Op::mmap: on_mmap(c); break;
@@ -830,7 +831,9 @@ int Supervisor::op_register(const View& v, Pid pid) {
 
 int Supervisor::op_fetch(const View& v, Pid pid, Node& out) {
   if (const Node* n = tracker_.find(pid); n && !visible(v, n->tgid)) return EINVAL;
-  return tracker_.fetch(pid, out);
+  const int rc = tracker_.fetch(pid, out);
+  if (rc == 0) out.heap_rule = jobs_.rule(out.tgid);
+  return rc;
 }
 
 int Supervisor::op_deregister(const View& v, Pid pid) {
@@ -963,6 +966,7 @@ std::vector<Node> Supervisor::list(const Caller& c) {
   for (const Node& n : tracker_.nodes())
     if (authorize(c, n.pid).ok() && visible(v, n.tgid)) {
       out.push_back(n);
+      out.back().heap_rule = jobs_.rule(n.tgid);
       if (const auto it = job_containers_.find(job_of(n.tgid)); it != job_containers_.end())
         out.back().container = it->second;
     }

@@ -164,6 +164,10 @@ class Supervisor final : public Control {
     // break cannot be below `brk_floor`, and `brk_floor_value` is mm->brk if it is there.
     std::optional<std::uint64_t> brk_floor;
     std::uint64_t brk_floor_value = 0;
+    // That growth was certain to succeed when it was let through (memory.cpp,
+    // brk_growth_certain): believed at the next tracked call unless a limit of the
+    // process was changed from outside it since.
+    bool brk_floor_certain = false;
     bool shared = false;  // other processes may use it: kcmp it against newcomers
     CommitMap commit;     // the commit rule: its mappings and charge (commit.cpp)
   };
@@ -194,6 +198,14 @@ class Supervisor final : public Control {
     };
     std::unordered_multimap<int, Closing> closing;
     std::vector<Pid> threads;
+    // An exec let through whose result is not known yet (lifecycle.cpp, settle_exec): the
+    // paths asked for so far and the image before them. Kept only while someone watches.
+    struct PendingExec {
+      std::vector<std::string> paths;
+      std::optional<target::ImageMark> before;
+      Pid tid = 0;  // the thread that asked
+    };
+    std::optional<PendingExec> exec;
     char comm[16] = {};      // its name, from /proc status (refreshed when its leader is learnt anew)
     bool entered = false;    // in jobs_ (job_control.cpp: job_gate)
     bool name_stale = true;  // argv[0] to be read for the report (at first sight, after exec)
@@ -307,6 +319,7 @@ class Supervisor final : public Control {
   void on_close(Call& c);             // files.cpp
   void on_exit(Call& c, bool group);  // lifecycle.cpp
   void on_execve(Call& c);            // lifecycle.cpp
+  void settle_exec(Call& c);          // lifecycle.cpp: the first call after an exec
   void on_credentials(Call& c);       // lifecycle.cpp
   void on_root_change(Call& c);       // lifecycle.cpp
   void on_rlimit_change(Call& c);     // memory.cpp
@@ -368,6 +381,9 @@ class Supervisor final : public Control {
   Options opt_;
   Dispatch dispatch_;
   target::Overcommit overcommit_;
+  // A limit change (setrlimit/prlimit64) named a process other than its caller's: from then
+  // on an untracked brk growth is never believed unconfirmed (memory.cpp).
+  bool foreign_limit_change_ = false;
   target::AddressSpaceFacts facts_;
 
   mutable std::mutex mu_;

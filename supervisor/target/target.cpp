@@ -81,6 +81,9 @@ std::optional<TaskStatus> parse_status(std::string_view text) {
   std::string_view mode = proc_field(text, "Seccomp");
   while (!mode.empty() && (mode.front() == ' ' || mode.front() == '\t')) mode.remove_prefix(1);
   if (!parse_num(mode, st.seccomp)) st.seccomp = -1;
+  std::string_view threads = proc_field(text, "Threads");
+  while (!threads.empty() && (threads.front() == ' ' || threads.front() == '\t')) threads.remove_prefix(1);
+  if (!parse_num(threads, st.threads)) st.threads = 0;
   return st;
 }
 
@@ -259,6 +262,21 @@ std::optional<Layout> layout(pid_t tid) {
   const ssize_t n = read_small(path, buf, sizeof buf - 1);
   if (n <= 0) return std::nullopt;
   return parse_stat_layout(std::string_view(buf, static_cast<std::size_t>(n)));
+}
+
+std::optional<ImageMark> image_mark(pid_t tid) {
+  ImageMark m;
+  const auto l = layout(tid);
+  if (!l) return std::nullopt;
+  m.layout = *l;
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/exe", tid);
+  // The link's text only (d_path): never a call into the file's own filesystem, which a
+  // target may serve (FUSE) and stall.
+  char exe[4096];
+  if (const ssize_t n = ::readlink(path, exe, sizeof exe); n > 0)
+    m.exe.assign(exe, static_cast<std::size_t>(n));
+  return m;
 }
 
 std::optional<Layout> parse_stat_layout(std::string_view text) {
@@ -465,7 +483,30 @@ AddressSpaceFacts address_space_facts() {
     ::munmap(p, kPage);
     if (p == high) f.task_size = (std::uint64_t{1} << 56) - kPage;
   }
+  // "stack_guard_gap=N" (pages) on the kernel command line; the last one counts.
+  char cmdline[4096];
+  if (const ssize_t n = read_small("/proc/cmdline", cmdline, sizeof cmdline); n > 0) {
+    std::string_view line(cmdline, static_cast<std::size_t>(n));
+    constexpr std::string_view key = "stack_guard_gap=";
+    for (std::size_t at = line.find(key); at != std::string_view::npos; at = line.find(key, at + 1)) {
+      if (at != 0 && line[at - 1] != ' ') continue;
+      std::string_view v = line.substr(at + key.size());
+      v = v.substr(0, v.find_first_of(" \n"));
+      std::uint64_t pages = 0;
+      // An unreadable value: the largest gap any mapping could need (nothing is believed).
+      f.stack_guard_gap =
+          parse_num(v, pages) && pages < (std::uint64_t{1} << 40) ? pages * kPage : ~0ULL >> 1;
+    }
+  }
   return f;
+}
+
+std::optional<std::uint64_t> max_map_count() {
+  char buf[32];
+  std::uint64_t v = 0;
+  const ssize_t n = read_small("/proc/sys/vm/max_map_count", buf, sizeof buf);
+  if (n <= 0 || !parse_num(std::string_view(buf, static_cast<std::size_t>(n)), v)) return std::nullopt;
+  return v;
 }
 
 Overcommit overcommit() {

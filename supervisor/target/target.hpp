@@ -23,6 +23,7 @@ struct TaskStatus {
   // "Seccomp:": 0 none, 1 strict, 2 filter; -1 if the kernel does not say (no
   // CONFIG_SECCOMP). Filters are never removed, so 0 read now means 0 at any earlier time.
   int seccomp = -1;
+  int threads = 0;  // "Threads:", the size of its thread group (0 if not said)
   bool alive() const { return state != 'Z' && state != 'X' && state != 'x'; }
 };
 // /proc/<tid>/status of any task (threads included); nullopt if it does not exist.
@@ -80,6 +81,18 @@ struct Layout {
   std::uint64_t start_data = 0, end_data = 0, start_brk = 0;
 };
 std::optional<Layout> layout(pid_t tid);
+// What tells one image from the next: the layout (start_brk is randomised) and the
+// executable's path (/proc/<tid>/exe). Equal before and after an execve: it failed (or, with
+// ASLR off, the same program ran again at the same layout).
+struct ImageMark {
+  Layout layout;
+  std::string exe;
+  bool operator==(const ImageMark& o) const {
+    return layout.start_data == o.layout.start_data && layout.end_data == o.layout.end_data &&
+           layout.start_brk == o.layout.start_brk && exe == o.exe;
+  }
+};
+std::optional<ImageMark> image_mark(pid_t tid);
 // A guess of the page-aligned program break from /proc/<tid>/maps: the end of the last
 // [heap] mapping, or start_brk if there is none. Only a guess: munmap/mprotect split or
 // trim the heap, and mremap or a merged neighbour extend it, without moving the break.
@@ -116,8 +129,12 @@ std::optional<bool> has_capability(pid_t tid, int cap);
 struct AddressSpaceFacts {
   std::uint64_t mmap_min_addr = 65536;
   std::uint64_t task_size = (std::uint64_t{1} << 47) - 4096;
+  // stack_guard_gap in bytes: the kernel command line's stack_guard_gap= (pages), else 256 pages.
+  std::uint64_t stack_guard_gap = std::uint64_t{256} << 12;
 };
 AddressSpaceFacts address_space_facts();
+// vm.max_map_count now (root may change it at any time); nullopt if unreadable.
+std::optional<std::uint64_t> max_map_count();
 
 // The machine's overcommit policy (read once) for predicting ENOMEM.
 struct Overcommit {

@@ -65,6 +65,9 @@ fi
 echo "containers/$runtime: $("$runtime" --version | head -1); cgroups $layout; $runtime runs $how"
 
 # ---- the supervisor -------------------------------------------------------------------
+# How long a read waits for a line the test needs before it is a failure: a bound against a
+# hang only (a busy machine may take seconds to start a container), never a pace.
+hang_guard=120
 T=$(mktemp -d /tmp/sandbox-containers.XXXXXX)
 serve_pid=
 cleanup() {
@@ -84,7 +87,7 @@ exec 4<"$T/serve.err"
 # Reads the supervisor's stderr until a line matches (bounded wait for what it says).
 expect_log() {
   local line
-  while IFS= read -r -t 30 line <&4; do
+  while IFS= read -r -t "$hang_guard" line <&4; do
     echo "$line" >>"$T/serve.log"
     [[ $line =~ $1 ]] && return 0
   done
@@ -212,7 +215,7 @@ for line in s.makefile():
 EOF3
 watcher=$!
 exec 8<"$T/watch.out"
-IFS= read -r -t 30 line <&8 || fail "children: no answer to watch"
+IFS= read -r -t "$hang_guard" line <&8 || fail "children: no answer to watch"
 [[ $line == *'"ok":true'* ]] || fail "children: watch refused: $line"
 bundle children 16M - /bin/probe forks 3 6
 run_container children "$b"
@@ -228,7 +231,7 @@ killer=${BASH_REMATCH[1]} live=${BASH_REMATCH[2]} usage=${BASH_REMATCH[3]}
 # than the 1 MiB step that crossed it, and no one process held more than 6 MiB.
 ((live == 4)) || fail "children: $live live processes in the job at the kill, expected 4 (init + 3 children)"
 ((usage > 16777216 && usage <= 16777216 + 1048576)) || fail "children: job heap $usage at the kill, expected just over 16 MiB"
-IFS= read -r -t 30 line <&8 || fail "children: the watcher saw no killed event"
+IFS= read -r -t "$hang_guard" line <&8 || fail "children: the watcher saw no killed event"
 kill "$watcher" 2>/dev/null
 wait "$watcher" 2>/dev/null
 exec 8<&-
@@ -270,7 +273,7 @@ parked_totals() {
   run_container "$name" "$b" &
   local runner=$!
   local line=
-  IFS= read -r -t 60 line <&5 || fail "$name: the container never reached its wait: $(cat "$T/$name.out" "$T/$name.err")"
+  IFS= read -r -t "$hang_guard" line <&5 || fail "$name: the container never reached its wait: $(cat "$T/$name.out" "$T/$name.err")"
   [[ $line == ready ]] || fail "$name: unexpected '$line' from the container"
   ctl --json list >"$T/$name.list" || fail "$name: ctl list failed"
   ctl list >"$T/$name.table" || fail "$name: ctl list (table) failed"

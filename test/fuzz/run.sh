@@ -82,7 +82,7 @@ for name in "${harnesses[@]}"; do
   rc=0
   # -max_len: requests and policies are small; longer inputs only slow the search down.
   nice "$build/$name" "$work" "$here/corpus/$corpus" -dict="$here/$corpus.dict" \
-    -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -max_total_time="$seconds" -max_len=4096 -timeout=60 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$build/artifacts/$name-" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   after=$(find "$build/artifacts" -name "$name-*" | wc -l)

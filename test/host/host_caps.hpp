@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +25,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "child.hpp"  // run_child: the probes below run in forked children
 
 #ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
@@ -43,17 +46,6 @@
 
 namespace host {
 
-// How a forked probe ended: its exit code, or 128 + the signal that killed it.
-inline int run_child(int (*fn)()) {
-  const pid_t pid = ::fork();
-  if (pid < 0) return -1;
-  if (pid == 0) ::_exit(fn());
-  int st = 0;
-  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 // i386 system calls through `int 0x80` (IA32 emulation). Off on kernels built without it
 // and where the host switches it off (ia32_emulation=0): there the instruction raises
 // SIGSEGV before any system call, so a seccomp filter never sees it.
@@ -63,6 +55,8 @@ struct Ia32 {
 };
 inline Ia32 ia32() {
   const int st = run_child([] {
+    const rlimit no_core{0, 0};  // an expected SIGSEGV leaves no core file behind
+    ::setrlimit(RLIMIT_CORE, &no_core);
     long r;
     __asm__ volatile("int $0x80" : "=a"(r) : "a"(20) : "memory");  // i386 getpid
     return r == ::getpid() ? 0 : 3;

@@ -155,15 +155,16 @@ class Process {
     ::close(in_);
     in_ = -1;
   }
-  // The next line on stdout (or stderr) containing `needle`; fails after `limit_s` seconds.
-  std::string expect_out(const std::string& needle, int limit_s = 20) {
+  // The next line on stdout (or stderr) containing `needle`; fails after `limit_s` seconds
+  // (a bound against a hang: on a busy machine a sanitized supervisor may take seconds).
+  std::string expect_out(const std::string& needle, int limit_s = 60) {
     return expect(out_, out_buf_, needle, limit_s);
   }
-  std::string expect_err(const std::string& needle, int limit_s = 20) {
+  std::string expect_err(const std::string& needle, int limit_s = 60) {
     return expect(err_, err_buf_, needle, limit_s);
   }
   // Waits for the exit; returns the status as a shell reports it. Fails after `limit_s`.
-  int wait(int limit_s = 30) {
+  int wait(int limit_s = 60) {
     for (int i = 0; i < limit_s * 100; ++i) {
       int st = 0;
       const pid_t w = ::waitpid(pid_, &st, WNOHANG);

@@ -140,7 +140,7 @@ TEST_CASE("outputs: a path that cannot be written is refused before CMD starts, 
   for (const Case& c : cases) {
     CAPTURE(c.flag);
     CAPTURE(c.path);
-    const Result r = run({kSandbox, "run", c.flag, c.path, "--", cmd[0], cmd[1], cmd[2]}, 40);
+    const Result r = run({kSandbox, "run", c.flag, c.path, "--", cmd[0], cmd[1], cmd[2]});
     INFO(r.err);
     CHECK(r.status == 2);
     CHECK(lines(r.err) == 1);
@@ -177,7 +177,7 @@ TEST_CASE("outputs: sandbox plot -o refuses a FIFO, a symlink and a device") {
   REQUIRE(::symlink(s.secret.c_str(), link.c_str()) == 0);
   for (const std::string& bad : {fifo, link, std::string("/dev/null")}) {
     CAPTURE(bad);
-    const Result r = run({kSandbox, "plot", trace, "-o", bad}, 40);
+    const Result r = run({kSandbox, "plot", trace, "-o", bad});
     INFO(r.err);
     CHECK(r.status == 1);
     CHECK(lines(r.err) == 1);

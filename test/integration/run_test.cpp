@@ -296,3 +296,49 @@ TEST_CASE("policy: the ABI can be moved to other numbers") {
   CHECK(r["register_again"] == "ENFILE");
   CHECK(r["fetch_self_pid_ok"] == "1");
 }
+
+namespace {
+// The "exec" lines of a -vv run's stderr.
+std::vector<std::string> exec_lines(const std::string& err) {
+  std::vector<std::string> out;
+  std::istringstream in(err);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(": exec") != std::string::npos) out.push_back(line);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("run -vv: one exec line per exec, the program that ran, or every path tried") {
+  // execvp tries each PATH entry: two that do not hold the program come first.
+  const std::string path = "PATH=/nonexistent-sandbox-a:/nonexistent-sandbox-b:/usr/bin:/bin";
+  const Result ok = run({"/usr/bin/env", path, kSandbox, "run", "-vv", "--no-socket", "--", "true"});
+  INFO(ok.err);
+  CHECK(ok.status == 0);
+  const auto lines = exec_lines(ok.err);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].rfind("sandbox: pid ", 0) == 0);
+  CHECK(lines[0].substr(lines[0].find(": exec")) == ": exec '/usr/bin/true'");
+
+  // A program inside that searches PATH in vain (env uses execvp): one line, every path tried.
+  const Result missing = run(
+      {"/usr/bin/env", path, kSandbox, "run", "-vv", "--no-socket", "--", "env", "no-such-program-sandbox"});
+  INFO(missing.err);
+  CHECK(missing.status == 127);
+  const auto tried = exec_lines(missing.err);
+  REQUIRE(tried.size() == 2);
+  CHECK(tried[0].substr(tried[0].find(": exec")) == ": exec '/usr/bin/env'");
+  CHECK(tried[1].substr(tried[1].find(": exec")) ==
+        ": exec failed, tried '/nonexistent-sandbox-a/no-such-program-sandbox', "
+        "'/nonexistent-sandbox-b/no-such-program-sandbox', '/usr/bin/no-such-program-sandbox', "
+        "'/bin/no-such-program-sandbox'");
+
+  // CMD itself not found: the run's own line names the search (no second line about it).
+  const Result cmd =
+      run({"/usr/bin/env", path, kSandbox, "run", "-vv", "--no-socket", "--", "no-such-program-sandbox"});
+  INFO(cmd.err);
+  CHECK(cmd.status == 127);
+  CHECK(exec_lines(cmd.err).empty());
+  CHECK(cmd.err.find("sandbox: cannot run 'no-such-program-sandbox': No such file or directory (searched "
+                     "PATH=/nonexistent-sandbox-a:/nonexistent-sandbox-b:/usr/bin:/bin)\n") !=
+        std::string::npos);
+}

@@ -422,9 +422,9 @@ TEST_CASE("trust 5: a tenant that starts hundreds of processes fails alone, with
     ~KillGroup() { ::kill(-pgid, SIGKILL); }
   } cleanup{a.pid()};
   const std::string root = a.expect_out("pid=").substr(4);  // the shim's child: the job's root
-  a.expect_out("spawned=1", 60);
+  a.expect_out("spawned=1", 120);
   // The supervisor says what ran out, for whom.
-  const std::string why = serve.expect_err("RLIMIT_NOFILE", 60);
+  const std::string why = serve.expect_err("RLIMIT_NOFILE", 120);
   CHECK(has(why, "pid " + root));
   // A's own surplus children are refused with EAGAIN, not ENOSYS.
   CHECK(has(a.expect_err("cannot"), "Resource temporarily unavailable"));

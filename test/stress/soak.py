@@ -77,7 +77,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def scrape(port, timeout=5):
+def scrape(port, timeout=stress.HANG_GUARD):
     """One GET /metrics on a fresh connection; True when a 200 with a body came back."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
@@ -249,7 +249,9 @@ sys.stdin.read()
 """
 
 
-def watch_kills(sock, stop, counter, comm):
+def watch_kills(sock, stop, counter, comm, subscribed):
+    """Counts the killed events of `comm`; sets `subscribed` once the server has answered the
+    watch (from then on no event is missed)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.connect(sock)
         s.sendall(b'{"op":"watch","kinds":["killed"]}\n')
@@ -270,6 +272,8 @@ def watch_kills(sock, stop, counter, comm):
                     ev = json.loads(line)
                 except ValueError:
                     continue
+                if ev.get("ok") is True:
+                    subscribed.set()
                 # The hostile tenant's attacks are killed too: only the killed tenant's count.
                 if ev.get("event") == "killed" and ev.get("comm") == comm:
                     counter["killed"] += 1
@@ -312,12 +316,12 @@ def main():
         port = free_port()
         serve = stress.Target([args.sandbox, "serve", "--socket", sock, "--socket-mode", "0666", "--metrics",
                                f"127.0.0.1:{port}"])
-        if not check(stress.wait_for(lambda: serve.proc.poll() is None and stress.listening(sock), 30),
-                     "soak: serve never listened"):
+        listening = stress.wait_for(lambda: serve.proc.poll() is None and stress.listening(sock), stress.HANG_GUARD)
+        if not check(listening, "soak: serve never listened"):
             print(serve.stderr()[-2000:])
             return 1
         sup = args.serve_pid = serve.proc.pid
-        check(stress.wait_for(lambda: scrape(port), 30), "soak: /metrics never answered")
+        check(stress.wait_for(lambda: scrape(port), stress.HANG_GUARD), "soak: /metrics never answered")
         # Warm-up: the server starts its watcher of opens made for targets at the first such
         # open and keeps it (one thread, open/waits.cpp): part of the baseline, not growth.
         rc, _, err = run_as(65534, [args.shim, "--socket", sock, "--file-quota", "64", "--", "cat", "/etc/hostname"])
@@ -326,9 +330,12 @@ def main():
 
         stop = threading.Event()
         kills = {"killed": 0, "closed": False}
-        watcher = threading.Thread(target=watch_kills, args=(sock, stop, kills, os.path.basename(TENANT_PY)[:15]),
-                                   daemon=True)
+        subscribed = threading.Event()
+        watcher = threading.Thread(target=watch_kills,
+                                   args=(sock, stop, kills, os.path.basename(TENANT_PY)[:15], subscribed), daemon=True)
         watcher.start()
+        # The tenants start once the watcher is subscribed: a kill before that would be missed.
+        check(subscribed.wait(stress.HANG_GUARD), "soak: the watcher was never subscribed")
         deadline = time.monotonic() + seconds
         tenants = [Tenant("make", honest_make, args, sock, dirs["make"], 65534, deadline),
                    Tenant("python", honest_python, args, sock, dirs["python"], 65533, deadline),
@@ -348,11 +355,12 @@ def main():
         bad.join(600)
         # Every kill the killed tenant suffered reaches the watcher: its count settles there.
         expected_kills = tenants[3].runs - len(tenants[3].errors)
-        stress.wait_for(lambda: kills["killed"] >= expected_kills, 30)
+        stress.wait_for(lambda: kills["killed"] >= expected_kills, stress.HANG_GUARD)
         stop.set()
         watcher.join(5)
 
-        back = stress.wait_for(lambda: stress.fd_count(sup) <= base[0] and proc_status(sup, "Threads") <= base[1], 30)
+        back = stress.wait_for(lambda: stress.fd_count(sup) <= base[0] and proc_status(sup, "Threads") <= base[1],
+                               stress.HANG_GUARD)
         after = (stress.fd_count(sup), proc_status(sup, "Threads"), proc_status(sup, "VmRSS"))
         for t in tenants:
             print(f"soak: {t.name_}: {t.runs} runs, {len(t.errors)} wrong", flush=True)
@@ -374,7 +382,7 @@ def main():
         else:
             check(after[2] <= base[2] + 16 * 1024, f"soak: server RSS {base[2]} -> {after[2]} KiB")
         serve.proc.send_signal(15)
-        rc = serve.wait(30)
+        rc = serve.wait()
         check(rc == 0, f"soak: serve exit status {rc}\n{serve.stderr()[-2000:]}")
         stress.no_sanitizer_report("soak", serve.stderr())
     print(f"soak: total {time.monotonic() - t0:.1f} s, {len(failures)} failure(s)", flush=True)

@@ -144,7 +144,6 @@ TEST_CASE("cli: unknown options and bad values: one line naming the option and t
   CHECK(error({"run", "--bogus", "ls"}) == "unknown option '--bogus'");
   CHECK(error({"serve", "--bogus"}) == "unknown option '--bogus'");
   CHECK(error({"ctl", "--bogus", "list"}) == "unknown option '--bogus'");
-  CHECK(error({"frob"}) == "unexpected argument 'frob'");
   CHECK(has(error({"run", "--heap-quota", "12X", "ls"}), "--heap-quota: '12X' is not a size"));
   CHECK(has(error({"run", "--file-quota=-3", "ls"}), "--file-quota: '-3' is not a count"));
   CHECK(has(error({"run", "--scope", "all", "ls"}), "--scope: 'all' is not a scope"));
@@ -222,6 +221,23 @@ TEST_CASE("cli: a repeated option says so in words, not CLI11's count") {
         "--heap-quota given 2 times (give it once)");
   CHECK(error({"serve", "--socket", "/a", "--socket", "/b"}) == "--socket given 2 times (give it once)");
   CHECK(!has(error({"run", "--scope", "job", "--scope=process", "ls"}), "At Most"));
+}
+
+TEST_CASE("cli: an unknown command is named in one line, with the valid ones from the definition") {
+  const std::string e = error({"frob"});
+  CHECK(e == "unknown command 'frob' (one of: run, serve, ctl, plot, oci-profile)");
+  CHECK(error({"frob", "x"}) == e);
+  // Each name listed is a command of the parser (the list is the definition's, not a copy).
+  const std::string list = e.substr(e.find("one of: ") + 8, e.size() - e.find("one of: ") - 9);
+  std::size_t n = 0;
+  for (std::size_t at = 0; at <= list.size(); ++n) {
+    const std::size_t comma = std::min(list.find(", ", at), list.size());
+    const std::string name = list.substr(at, comma - at);
+    CHECK_MESSAGE(parse({name, "--help"}).kind == Command::Kind::help, name);
+    at = comma + 2;
+  }
+  CHECK(n == 5);
+  CHECK(error({"ctl", "list", "7"}) == "unexpected argument '7'");  // an extra argument, not a command
 }
 
 TEST_CASE("cli: an unknown or missing subcommand is named, with the valid ones") {

@@ -10,6 +10,7 @@
 
 #include <optional>
 
+#include "child.hpp"  // test/host: forked children drop doctest's handlers
 #include "open/caller.hpp"
 
 namespace {
@@ -21,18 +22,17 @@ struct FilledChild {
   explicit FilledChild(rlim_t limit) {
     int ready[2];
     REQUIRE(::pipe(ready) == 0);
-    pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
+    pid = host::fork_child([&] {
       ::close(ready[0]);
       struct rlimit sixteen = {16, 64}, after = {limit, 64};
-      if (::setrlimit(RLIMIT_NOFILE, &sixteen) != 0) ::_exit(1);
+      if (::setrlimit(RLIMIT_NOFILE, &sixteen) != 0) return 1;
       while (::dup(0) >= 0) {
       }
-      if (errno != EMFILE || ::setrlimit(RLIMIT_NOFILE, &after) != 0) ::_exit(1);
-      if (::write(ready[1], "r", 1) != 1) ::_exit(1);
+      if (errno != EMFILE || ::setrlimit(RLIMIT_NOFILE, &after) != 0) return 1;
+      if (::write(ready[1], "r", 1) != 1) return 1;
       for (;;) ::pause();
-    }
+    });
+    REQUIRE(pid >= 0);
     ::close(ready[1]);
     char c = 0;
     REQUIRE(::read(ready[0], &c, 1) == 1);

@@ -24,6 +24,7 @@
 #include <cstring>
 #include <string>
 
+#include "child.hpp"  // test/host: forked children drop doctest's handlers
 #include "open/emulation.hpp"
 
 namespace {
@@ -161,14 +162,12 @@ class Child {
     int to[2], from[2];
     REQUIRE(::pipe2(to, O_CLOEXEC) == 0);
     REQUIRE(::pipe2(from, O_CLOEXEC) == 0);
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
+    pid_ = host::fork_child([&] {
       ::close(to[1]);
       ::close(from[0]);
       serve(to[0], from[1], nobody);
-      ::_exit(0);
-    }
+    });
+    REQUIRE(pid_ >= 0);
     ::close(to[0]);
     ::close(from[1]);
     cmd_ = to[1];
@@ -546,14 +545,12 @@ TEST_CASE("open_emulation: a different root (chroot) is the target's") {
   int to[2], from[2];
   REQUIRE(::pipe2(to, O_CLOEXEC) == 0);
   REQUIRE(::pipe2(from, O_CLOEXEC) == 0);
-  pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
+  const pid_t pid = host::fork_child([&] {
     char ok = ::chroot(t.dir.c_str()) == 0 && ::chdir("/sub") == 0 ? 'y' : 'n';
     write_all(from[1], &ok, 1);
     read_all(to[0], &ok, 1);
-    ::_exit(0);
-  }
+  });
+  REQUIRE(pid >= 0);
   char ok = 0;
   REQUIRE(read_all(from[0], &ok, 1));
   REQUIRE(ok == 'y');

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "target/target.hpp"
+
 using sandbox::target::proc_field;
 using sandbox::target::proc_value;
 
@@ -60,4 +62,16 @@ TEST_CASE("proc_text: /proc/<tid>/syscall -- running, in a call with its first a
   CHECK(parse_syscall("3").kind == Kind::unknown);
   CHECK(parse_syscall("3 7").kind == Kind::unknown);
   CHECK(parse_syscall("x 0x1").kind == Kind::unknown);
+}
+
+TEST_CASE("proc_text: a task's status gives the size of its thread group (Threads:)") {
+  const std::string text = std::string(kStatus) + "\nPPid:\t1";
+  const auto st = sandbox::target::parse_status(text);
+  REQUIRE(st);
+  CHECK(st->threads == 3);
+  CHECK(st->tgid == 42);
+  const auto none =
+      sandbox::target::parse_status("Name:\tx\nState:\tR\nTgid:\t1\nPPid:\t0\nUid:\t0\t0\t0\t0\n");
+  REQUIRE(none);
+  CHECK(none->threads == 0);  // not said: never taken for one thread
 }

@@ -280,7 +280,8 @@ TEST_CASE("protocol: responses") {
                   {"heapsize", 8192},
                   {"openfile_count", 3},
                   {"heap_quota", -1},
-                  {"file_quota", -1}});
+                  {"file_quota", -1},
+                  {"heap_rule", "kernel"}});
   n.heap_quota_bytes = 100u << 20;
   n.file_quota = 10;
   j = as_json(fetch_response("\"q\"", n));
@@ -296,6 +297,7 @@ TEST_CASE("protocol: responses") {
   Node m;
   m.pid = 13;
   m.tgid = 10;
+  m.heap_rule = HeapRule::commit;  // a node of a commit-rule job says so (issue 24)
   j = as_json(list_response("2", {n, m}));
   CHECK(j["ok"] == true);
   CHECK(j["id"] == 2);
@@ -307,7 +309,8 @@ TEST_CASE("protocol: responses") {
                               {"heapsize", 0},
                               {"openfile_count", 0},
                               {"heap_quota", -1},
-                              {"file_quota", -1}});
+                              {"file_quota", -1},
+                              {"heap_rule", "commit"}});
   CHECK(as_json(list_response("", {}))["nodes"] == json::array());
 
   j = as_json(version_response("", "1.2.3"));
@@ -321,6 +324,18 @@ TEST_CASE("protocol: events") {
   e.tgid = 4;
   CHECK(as_json(event_line(e)) == json{{"event", "registered"}, {"pid", 5}, {"tgid", 4}});
   CHECK(event_line(e).rfind("{\"event\":\"registered\"", 0) == 0);
+
+  // exec: one event per exec, the program that ran or every path tried (issue 24).
+  Event x;
+  x.kind = Event::Kind::exec;
+  x.pid = x.tgid = 6;
+  x.exec_paths = {"/usr/bin/true"};
+  CHECK(as_json(event_line(x)) ==
+        json{{"event", "exec"}, {"pid", 6}, {"tgid", 6}, {"path", "/usr/bin/true"}});
+  x.exec_failed = true;
+  x.exec_paths = {"/a/x", "/b/x"};
+  CHECK(as_json(event_line(x)) ==
+        json{{"event", "exec"}, {"pid", 6}, {"tgid", 6}, {"failed", true}, {"tried", {"/a/x", "/b/x"}}});
 
   e.kind = Event::Kind::killed;
   e.violation = Violation{5, 4, Resource::heap, 105107456, 104857600};
@@ -400,6 +415,13 @@ std::vector<Event> sample_events() {
   Event quota{Event::Kind::quota_set, 8, 8};
   quota.heap_quota_bytes = 2u << 20;
   out.push_back(quota);
+  Event ran{Event::Kind::exec, 12, 12};
+  ran.exec_paths = {"/usr/bin/cc"};
+  out.push_back(named(ran, "cc"));
+  Event failed{Event::Kind::exec, 13, 13};
+  failed.exec_failed = true;
+  failed.exec_paths = {"/a/cc1", "/b/cc1"};
+  out.push_back(failed);
   return out;
 }
 
@@ -415,6 +437,8 @@ TEST_CASE("protocol: an event line reads back as the event it was written from")
     CHECK(err.empty());
     CHECK(event_line(*back) == line);  // every field the line carries, in the table's order
     CHECK(back->kind == e.kind);
+    CHECK(back->exec_paths == e.exec_paths);
+    CHECK(back->exec_failed == e.exec_failed);
     CHECK(back->pid == e.pid);
     CHECK(back->tgid == e.tgid);
     CHECK(back->job == e.job);

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "base/unique_fd.hpp"
+#include "child.hpp"  // test/host: forked children drop doctest's handlers
 #include "cli/cli.hpp"
 #include "cli/ctl.hpp"
 #include "control/control.hpp"
@@ -141,7 +142,7 @@ class FakeControl : public Control {
   }
   bool wait_subscribers(std::size_t n) {
     std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, 10s, [&] { return subs_.size() == n; });
+    return cv_.wait_for(lock, 60s, [&] { return subs_.size() == n; });
   }
   std::vector<Call> calls() {
     std::lock_guard lock(mu_);
@@ -241,7 +242,7 @@ class Client {
     return ::sendmsg(fd_.get(), &mh, MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
   }
   // The next line, or nullopt at end of stream or after `timeout`.
-  std::optional<std::string> line(std::chrono::milliseconds timeout = 10s) {
+  std::optional<std::string> line(std::chrono::milliseconds timeout = 60s) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       if (const auto nl = buf_.find('\n'); nl != std::string::npos) {
@@ -268,7 +269,7 @@ class Client {
   }
   // True when the server closes the connection within `timeout` (pending lines are read
   // into `lines`).
-  bool closed_by_server(std::vector<std::string>* lines = nullptr, std::chrono::milliseconds timeout = 10s) {
+  bool closed_by_server(std::vector<std::string>* lines = nullptr, std::chrono::milliseconds timeout = 60s) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       const auto left =
@@ -317,7 +318,7 @@ struct Harness {
   bool wait_sessions(std::size_t n) {
     // session_count() changes on the io thread; poll it against a deadline, sleeping in
     // poll() on nothing rather than assuming any timing.
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
     while (server->session_count() != n) {
       if (std::chrono::steady_clock::now() > deadline) return false;
       ::poll(nullptr, 0, 5);
@@ -381,7 +382,8 @@ TEST_CASE("server: every op round trip, with the caller from SO_PEERCRED") {
                   {"heapsize", 42 * 4096},
                   {"openfile_count", 2},
                   {"heap_quota", 100},
-                  {"file_quota", -1}});
+                  {"file_quota", -1},
+                  {"heap_rule", "kernel"}});
   r = c.ask(R"({"op":"fetch","pid":404})");
   CHECK(r == json{{"ok", false}, {"errno", EINVAL}, {"error", "EINVAL"}, {"message", "not registered"}});
   CHECK(c.ask(R"({"op":"fetch","pid":403})")["error"] == "EPERM");
@@ -507,10 +509,9 @@ TEST_CASE("server: a half-sent line is dropped after the timeout; others are ser
   REQUIRE(stalled.send(R"({"op":"fetch",)"));
   Client other(h.path);
   for (int i = 0; i < 20; ++i) CHECK(other.ask(R"({"op":"fetch","pid":5})")["pid"] == 5);
-  const auto t0 = std::chrono::steady_clock::now();
+  // Dropped for its line's deadline (the error says which), however long the others took.
   std::vector<std::string> lines;
   CHECK(stalled.closed_by_server(&lines));
-  CHECK(std::chrono::steady_clock::now() - t0 < 9s);
   REQUIRE(lines.size() == 1);
   CHECK(json::parse(lines[0])["error"] == "ETIMEDOUT");
   // Idle clients with no partial line are not timed out.
@@ -528,7 +529,7 @@ TEST_CASE("server: a client that never reads is dropped; others are fine") {
     chunk += R"({"op":"list"})"
              "\n";
   bool dropped = false;
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  const auto deadline = std::chrono::steady_clock::now() + 120s;  // a bound against a hang
   std::size_t off = 0;
   while (!dropped && std::chrono::steady_clock::now() < deadline) {
     const ssize_t n = ::send(hog.fd(), chunk.data() + off, chunk.size() - off, MSG_NOSIGNAL);
@@ -594,8 +595,7 @@ TEST_CASE("server: one uid's connections are bounded; another uid and the operat
   CHECK(json::parse(lines[0])["error"] == "EMFILE");
   CHECK(lines[0].find("connections to this server") != std::string::npos);
   if (::geteuid() == 0) {  // another uid at the same moment: served
-    const pid_t child = ::fork();
-    if (child == 0) {
+    const pid_t child = host::fork_child([&] {
       int ok = ::setgroups(0, nullptr) == 0 && ::setresgid(65534, 65534, 65534) == 0 &&
                ::setresuid(65534, 65534, 65534) == 0;
       const int s = ok ? ::socket(AF_UNIX, SOCK_STREAM, 0) : -1;
@@ -606,8 +606,9 @@ TEST_CASE("server: one uid's connections are bounded; another uid and the operat
       ok = s >= 0 && ::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
            ::write(s, "{\"op\":\"version\"}\n", 17) == 17 && ::read(s, buf, sizeof buf - 1) > 0 &&
            std::strstr(buf, "\"ok\":true") != nullptr;
-      ::_exit(ok ? 0 : 1);  // no doctest handlers in the child
-    }
+      return ok ? 0 : 1;
+    });
+    REQUIRE(child >= 0);
     int status = 0;
     REQUIRE(::waitpid(child, &status, 0) == child);
     CHECK(status == 0);
@@ -704,18 +705,17 @@ TEST_CASE("server: the caller's uid comes from SO_PEERCRED") {
   const std::string request = "{\"op\":\"fetch\",\"pid\":77}\n";
   socklen_t len = 0;
   const sockaddr_un a = address(h.path, len);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
+  const pid_t child = host::fork_child([&] {
     // Only system calls from here on (the parent has threads).
-    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) ::_exit(10);
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) return 10;
     const int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    if (s < 0 || ::connect(s, reinterpret_cast<const sockaddr*>(&a), len) != 0) ::_exit(11);
-    if (::write(s, request.data(), request.size()) != static_cast<ssize_t>(request.size())) ::_exit(12);
+    if (s < 0 || ::connect(s, reinterpret_cast<const sockaddr*>(&a), len) != 0) return 11;
+    if (::write(s, request.data(), request.size()) != static_cast<ssize_t>(request.size())) return 12;
     char buf[512];
     const ssize_t n = ::read(s, buf, sizeof buf);
-    ::_exit(n > 0 && std::memchr(buf, '\n', static_cast<std::size_t>(n)) != nullptr ? 0 : 13);
-  }
+    return n > 0 && std::memchr(buf, '\n', static_cast<std::size_t>(n)) != nullptr ? 0 : 13;
+  });
+  REQUIRE(child >= 0);
   int status = 0;
   REQUIRE(::waitpid(child, &status, 0) == child);
   CHECK(WIFEXITED(status));
@@ -802,7 +802,7 @@ TEST_CASE("server: join takes the listener fd sent with its line (SCM_RIGHTS)") 
   CHECK(c.line());
   wr.reset();
   pollfd pfd{rd.get(), POLLIN, 0};
-  CHECK(::poll(&pfd, 1, 10000) == 1);
+  CHECK(::poll(&pfd, 1, 60000) == 1);
   CHECK((pfd.revents & POLLHUP) != 0);
 
   // Too many descriptors: EMFILE, and the session is closed.
@@ -824,7 +824,7 @@ TEST_CASE("server: join takes the listener fd sent with its line (SCM_RIGHTS)") 
   }
   q1.reset();
   pollfd qfd{q0.get(), POLLIN, 0};
-  CHECK(::poll(&qfd, 1, 10000) == 1);
+  CHECK(::poll(&qfd, 1, 60000) == 1);
   CHECK((qfd.revents & POLLHUP) != 0);
 }
 
@@ -855,7 +855,7 @@ TEST_CASE("server: stop closes sessions and lets io_context::run return; signals
     REQUIRE(::kill(::getpid(), SIGTERM) == 0);
     {
       std::unique_lock lock(mu);
-      CHECK(cv.wait_for(lock, 10s, [&] { return got != 0; }));
+      CHECK(cv.wait_for(lock, 60s, [&] { return got != 0; }));
     }
     CHECK(got == SIGTERM);
     CHECK(c.closed_by_server());

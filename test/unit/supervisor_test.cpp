@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "child.hpp"  // test/host: forked children drop doctest's handlers
 #include "target/target.hpp"
 
 using namespace sandbox;
@@ -59,12 +60,11 @@ struct Parked {
   Parked() {
     int p[2];
     REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
-    pid = ::fork();
-    if (pid == 0) {
+    pid = host::fork_child([&] {
       char b;
       (void)!::read(p[0], &b, 1);
-      ::_exit(0);
-    }
+    });
+    REQUIRE(pid >= 0);
     ::close(p[0]);
     release = p[1];
   }
@@ -455,8 +455,7 @@ struct Filtered {
     int ready[2], go[2];
     REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
     REQUIRE(::pipe2(go, O_CLOEXEC) == 0);
-    pid = ::fork();
-    if (pid == 0) {
+    pid = host::fork_child([&] {
       sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
       sock_fprog prog{1, &allow};
       const bool ok = ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
@@ -464,8 +463,8 @@ struct Filtered {
       (void)!::write(ready[1], ok ? "1" : "0", 1);
       char b;
       (void)!::read(go[0], &b, 1);
-      ::_exit(0);
-    }
+    });
+    REQUIRE(pid >= 0);
     ::close(ready[1]);
     ::close(go[0]);
     char b = 0;

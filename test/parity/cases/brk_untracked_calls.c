@@ -4,8 +4,8 @@
  * (its own node); the main thread is never tracked, and its brk calls share the mm.
  *  a. The heap grows untracked (to an unaligned break); the first tracked growth is
  *     charged from that break: the [heap] end confirms the untracked growth. (Had its top
- *     pages been unmapped first, the sandbox would charge from the [heap] end: an untracked
- *     growth is believed only once confirmed -- docs/semantics.md.)
+ *     pages been unmapped first, the sandbox would charge from the [heap] end unless the
+ *     growth was certain to succeed -- docs/semantics.md, brk_untracked_trimmed.c.)
  *  b. The break is known; an untracked query (brk(1): below start_brk, changes nothing)
  *     and the top pages unmapped again; the next growth is charged from the break.
  *  c. An untracked query and an untracked refused brk (above TASK_SIZE); then a tracked
