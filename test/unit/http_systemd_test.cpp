@@ -21,11 +21,8 @@
 #include <thread>
 #include <vector>
 
-<<<<<<< HEAD
 #include "base/unique_fd.hpp"
-=======
 #include "child.hpp"  // test/host: forked children drop doctest's handlers
->>>>>>> main
 #include "observe/http.hpp"
 #include "observe/systemd.hpp"
 
