@@ -3,7 +3,7 @@
 
 #include <cstdio>
 
-#include "size.hpp"
+#include "base/size.hpp"
 
 namespace sandbox {
 

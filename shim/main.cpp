@@ -33,23 +33,28 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/exit_status.hpp"
+#include "base/size.hpp"
 #include "kill_line.hpp"
 #include "options.hpp"
 #include "shim.hpp"
-#include "size.hpp"
 
 namespace {
 
 namespace opt = sandbox::options;
 
 // Exit statuses: docs/cli.md (the same as `sandbox run` and `sandbox ctl`).
-constexpr int kRefused = 1, kUsage = 2, kUnreachable = 3, kCannotRun = 126, kNotFound = 127;
-constexpr int kQuotaKill = 128 + SIGKILL;
+namespace exit_status = sandbox::exit_status;
+constexpr int kRefused = exit_status::refused, kUsage = exit_status::usage,
+              kUnreachable = exit_status::unreachable, kCannotRun = exit_status::cannot_run,
+              kNotFound = exit_status::not_found, kQuotaKill = exit_status::quota_kill;
+using json = nlohmann::json;
 
 struct Options {
   std::optional<std::string> socket;
@@ -135,43 +140,52 @@ std::string read_line(int fd) {
   return line;
 }
 
-// The string value of "key" in a compact one-line JSON object written by our server.
-std::optional<std::string> string_field(std::string_view line, std::string_view key) {
-  const std::string needle = "\"" + std::string(key) + "\":\"";
-  const auto at = line.find(needle);
-  if (at == std::string_view::npos) return std::nullopt;
-  std::string out;
-  for (std::size_t i = at + needle.size(); i < line.size() && line[i] != '"'; ++i) {
-    if (line[i] == '\\' && i + 1 < line.size()) ++i;
-    out += line[i];
-  }
-  return out;
+// A line of the server (an answer or an event), parsed; a discarded value if not JSON.
+json parse_line(std::string_view line) {
+  return json::parse(line, nullptr, false);
 }
 
-// The unsigned number value of "key" (no allocation: usable before the join is answered).
-std::optional<std::uint64_t> number_field(std::string_view line, std::string_view key) {
-  char needle[64];
-  if (key.size() + 4 > sizeof needle) return std::nullopt;
-  needle[0] = '"';
-  std::memcpy(needle + 1, key.data(), key.size());
-  std::memcpy(needle + 1 + key.size(), "\":", 2);
-  const auto at = line.find(std::string_view(needle, key.size() + 3));
-  if (at == std::string_view::npos) return std::nullopt;
+std::optional<std::string> string_field(const json& j, const char* key) {
+  const auto it = j.is_object() ? j.find(key) : j.end();
+  if (it == j.end() || !it->is_string()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+std::optional<std::uint64_t> number_field(const json& j, const char* key) {
+  const auto it = j.is_object() ? j.find(key) : j.end();
+  if (it == j.end() || !it->is_number_unsigned()) return std::nullopt;
+  return it->get<std::uint64_t>();
+}
+
+bool is_ok(const json& answer) {
+  const auto it = answer.is_object() ? answer.find("ok") : answer.end();
+  return it != answer.end() && it->is_boolean() && it->get<bool>();
+}
+
+bool is_ok_line(std::string_view line) {
+  return is_ok(parse_line(line));
+}
+
+// The join's answer, read by the joined child before the supervisor serves it: whether it
+// is ok and its "job". Deliberately no JSON library here: nothing may be allocated until
+// the answer is in (a brk or mmap would wait on a supervisor that lacks our listener), so
+// this reads the compact line our own server writes, by hand and into nothing.
+std::optional<std::uint64_t> joined_job(std::string_view line) {
+  if (line.find("\"ok\":true") == std::string_view::npos) return std::nullopt;
+  constexpr std::string_view key = "\"job\":";
+  const auto at = line.find(key);
+  if (at == std::string_view::npos) return 0;
   std::uint64_t v = 0;
-  std::size_t i = at + key.size() + 3, digits = 0;
+  std::size_t i = at + key.size(), digits = 0;
   for (; i < line.size() && line[i] >= '0' && line[i] <= '9' && digits < 19; ++i, ++digits)
     v = v * 10 + static_cast<std::uint64_t>(line[i] - '0');
-  if (digits == 0) return std::nullopt;
+  if (digits == 0) return 0;
   return v;
-}
-
-bool is_ok(std::string_view line) {
-  return line.find("\"ok\":true") != std::string_view::npos;
 }
 
 std::string failure(std::string_view line) {
   if (line.empty()) return "the server closed the connection";
-  if (auto m = string_field(line, "message")) return *m;
+  if (auto m = string_field(parse_line(line), "message")) return *m;
   return std::string(line);
 }
 
@@ -267,7 +281,7 @@ void tell(int status_fd, char status, const char* text, std::size_t len) {
   // The server classifies a connection when it accepts it, by whether the process runs
   // under a seccomp filter (Caller, docs/security.md): one answered request proves that
   // happened, so it is done before our filter is installed and we are judged as we were.
-  if (!send_line(sock, "{\"op\":\"version\"}\n") || !is_ok(read_line(sock))) {
+  if (!send_line(sock, "{\"op\":\"version\"}\n") || !is_ok_line(read_line(sock))) {
     const char what[] = "sandbox-shim: the server did not answer\n";
     tell(status_fd, kUnreachable, what, sizeof what - 1);
     ::_exit(kUnreachable);
@@ -309,8 +323,8 @@ void tell(int status_fd, char status, const char* text, std::size_t len) {
     ++got;
   }
   reply[got] = 0;
-  const std::string_view answer(reply, got);
-  if (!is_ok(answer)) {
+  const std::optional<std::uint64_t> job = joined_job(std::string_view(reply, got));
+  if (!job) {
     // Nobody serves our notified calls: tell the parent (send is not notified) and die.
     char msg[sizeof reply + 32] = "join refused: ";
     const std::size_t prefix = std::strlen(msg);
@@ -321,8 +335,7 @@ void tell(int status_fd, char status, const char* text, std::size_t len) {
   // Joined: the supervisor serves our calls from here on, so exit is safe. Still nothing is
   // allocated: what CMD's job is charged for should be CMD's.
   char joined[32];
-  const int len = std::snprintf(joined, sizeof joined, "J%llu",
-                                static_cast<unsigned long long>(number_field(answer, "job").value_or(0)));
+  const int len = std::snprintf(joined, sizeof joined, "J%llu", static_cast<unsigned long long>(*job));
   (void)!::send(status_fd, joined, static_cast<std::size_t>(len), MSG_NOSIGNAL);
   exec_on_go(status_fd, argv);
 }
@@ -336,7 +349,7 @@ void forward_signal(int sig, siginfo_t* info, void*) {
   if (g_child > 0 && info->si_code != SI_KERNEL) ::kill(g_child, sig);
 }
 
-sandbox::KillReport kill_report(std::string_view ev) {
+sandbox::KillReport kill_report(const json& ev) {
   sandbox::KillReport r;
   const auto num = [&](const char* key) { return number_field(ev, key).value_or(0); };
   r.heap = string_field(ev, "reason").value_or("") == "heap";
@@ -378,11 +391,102 @@ std::optional<std::string> delegate(const Options& o, int sock, pid_t pid) {
   if (o.track) line += ",\"track\":true";
   line += ",\"scope\":\"" + o.scope + "\"}\n";
   const std::string answer = send_line(sock, line) ? read_line(sock) : std::string();
-  const auto job = is_ok(answer) ? number_field(answer, "job") : std::nullopt;
+  const json parsed = parse_line(answer);
+  const auto job = is_ok(parsed) ? number_field(parsed, "job") : std::nullopt;
   if (job) return std::to_string(*job);
   std::fprintf(stderr, "sandbox-shim: cannot start '%s': %s: %s\n", o.command[0].c_str(),
                sandbox::shim::kNestedRefused, failure(answer).c_str());
   return std::nullopt;
+}
+
+// Forks the child that joins (without `prog`: nested, it only waits for the go) and runs
+// CMD; its pid, with our end of its status socket in `status_fd`, or -1 (the reason printed).
+pid_t spawn(const Options& o, const std::optional<std::vector<sock_filter>>& prog, int watch,
+            int& status_fd) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    std::fprintf(stderr, "sandbox-shim: socketpair: %s\n", std::strerror(errno));
+    return -1;
+  }
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    std::fprintf(stderr, "sandbox-shim: fork: %s\n", std::strerror(errno));
+    ::close(sv[0]);
+    ::close(sv[1]);
+    return -1;
+  }
+  if (pid == 0) {
+    ::close(sv[0]);
+    ::close(watch);
+    if (!prog) nested_child(o, sv[1], parent);
+    child(o, *prog, sv[1], parent);
+  }
+  ::close(sv[1]);
+  status_fd = sv[0];
+  return pid;
+}
+
+// The filter the child will install, asked of the server: the commit heap rule's also
+// notifies munmap, mprotect and mremap (the join must ask for the same rule). nullopt with
+// `status` set (the reason printed) if it cannot be had.
+std::optional<std::vector<sock_filter>> ask_filter(const Options& o, int watch, int& status) {
+  const std::string request = o.heap_rule.empty()
+                                  ? "{\"op\":\"filter\"}\n"
+                                  : "{\"op\":\"filter\",\"heap_rule\":\"" + o.heap_rule + "\"}\n";
+  if (!send_line(watch, request)) {
+    std::fprintf(stderr, "sandbox-shim: %s: %s\n", o.socket->c_str(), std::strerror(errno));
+    status = kUnreachable;
+    return std::nullopt;
+  }
+  const std::string answer = read_line(watch);
+  const json parsed = parse_line(answer);
+  const auto hex = is_ok(parsed) ? string_field(parsed, "filter") : std::nullopt;
+  auto prog = hex ? decode(*hex) : std::nullopt;
+  if (!prog) {
+    std::fprintf(stderr, "sandbox-shim: filter: %s\n", failure(answer).c_str());
+    status = answer.empty() ? kUnreachable : kRefused;
+  }
+  return prog;
+}
+
+// CMD (pid, of `job`) ended with wait status `st`: the exit status to give, and the line
+// that explains a kill.
+int report_end(const Options& o, int watch, const std::string& job, pid_t pid, int st) {
+  // Did a quota kill end it? Asked, not guessed from the status. The supervisor kills and
+  // queues the `killed` event to our session under one lock; a fetch takes that lock, so it
+  // is answered after the event was queued -- but the event's line is written by a handler
+  // that runs after the fetch's. A second request, sent once the fetch is answered, comes
+  // back behind it: by its answer, every event of the kill has been read.
+  bool killed = false, server_gone = true;
+  const auto read_until = [&](const char* marker) {
+    server_gone = true;  // until the marker comes back: EOF means the server went away
+    for (std::string line; !(line = read_line(watch)).empty();) {
+      if (o.verbosity >= 3) std::fprintf(stderr, "sandbox-shim: < %s\n", line.c_str());
+      const json ev = parse_line(line);
+      if (string_field(ev, "event") == "killed") {
+        killed = true;
+        if (o.verbosity >= 1) std::fputs(sandbox::kill_line("sandbox-shim", kill_report(ev)).c_str(), stderr);
+      } else if (string_field(ev, "id") == marker) {
+        server_gone = false;
+        return;
+      }
+    }
+  };
+  if (send_line(watch, "{\"op\":\"fetch\",\"job\":" + job + ",\"id\":\"sync1\"}\n")) read_until("sync1");
+  if (send_line(watch, "{\"op\":\"version\",\"id\":\"sync2\"}\n")) read_until("sync2");
+  if (killed) return kQuotaKill;
+  // 137 always comes with a line (docs/cli.md): a SIGKILL that was no quota kill says who.
+  if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && o.verbosity >= 1)
+    std::fprintf(stderr,
+                 server_gone ? "sandbox-shim: pid %d (%s) was killed: the server at %s shut down (it kills "
+                               "every target when it stops)\n"
+                             : "sandbox-shim: pid %d (%s) was killed by SIGKILL from outside the sandbox, "
+                               "not by the supervisor (server %s)\n",
+                 pid, o.command[0].c_str(), o.socket->c_str());
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return 1;
 }
 
 }  // namespace
@@ -408,41 +512,14 @@ int main(int argc, char** argv) {
     return kUsage;
   }
   if (nested) ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // CMD's orphans come to us: they stay in its job
-  // The filter of the heap rule asked for: the commit rule's also notifies munmap,
-  // mprotect and mremap (the join must ask for the same rule).
-  const std::string filter_request = o.heap_rule.empty()
-                                         ? "{\"op\":\"filter\"}\n"
-                                         : "{\"op\":\"filter\",\"heap_rule\":\"" + o.heap_rule + "\"}\n";
-  if (!nested && !send_line(watch, filter_request)) {
-    std::fprintf(stderr, "sandbox-shim: %s: %s\n", o.socket->c_str(), std::strerror(errno));
-    return kUnreachable;
+  std::optional<std::vector<sock_filter>> prog;
+  if (!nested) {
+    int status = 0;
+    if (!(prog = ask_filter(o, watch, status))) return status;
   }
-  const std::string answer = nested ? std::string() : read_line(watch);
-  const auto hex = is_ok(answer) ? string_field(answer, "filter") : std::nullopt;
-  const auto prog = hex ? decode(*hex) : std::nullopt;
-  if (!nested && !prog) {
-    std::fprintf(stderr, "sandbox-shim: filter: %s\n", failure(answer).c_str());
-    return answer.empty() ? kUnreachable : kRefused;
-  }
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-    std::fprintf(stderr, "sandbox-shim: socketpair: %s\n", std::strerror(errno));
-    return kCannotRun;
-  }
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    std::fprintf(stderr, "sandbox-shim: fork: %s\n", std::strerror(errno));
-    return kCannotRun;
-  }
-  if (pid == 0) {
-    ::close(sv[0]);
-    ::close(watch);
-    if (nested) nested_child(o, sv[1], parent);
-    child(o, *prog, sv[1], parent);
-  }
-  ::close(sv[1]);
-  const int status_fd = sv[0];
+  int status_fd = -1;
+  const pid_t pid = spawn(o, prog, watch, status_fd);
+  if (pid < 0) return kCannotRun;
   g_child = pid;
   struct sigaction sa {};
   sa.sa_sigaction = forward_signal;
@@ -487,7 +564,7 @@ int main(int argc, char** argv) {
   const std::string job = msg.substr(1);
   // Watch the job's kills before CMD runs: the one report that counts cannot be missed.
   if (!send_line(watch, "{\"op\":\"watch\",\"job\":" + job + ",\"kinds\":[\"killed\"]}\n") ||
-      !is_ok(read_line(watch)))
+      !is_ok_line(read_line(watch)))
     std::fprintf(stderr, "sandbox-shim: warning: cannot watch job %s; a quota kill will not be explained\n",
                  job.c_str());
   if (o.verbosity >= 2) std::fprintf(stderr, "sandbox-shim: pid %d joined job %s\n", pid, job.c_str());
@@ -519,39 +596,5 @@ int main(int argc, char** argv) {
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
   g_child = 0;
-  // Did a quota kill end it? Asked, not guessed from the status. The supervisor kills and
-  // queues the `killed` event to our session under one lock; a fetch takes that lock, so it
-  // is answered after the event was queued -- but the event's line is written by a handler
-  // that runs after the fetch's. A second request, sent once the fetch is answered, comes
-  // back behind it: by its answer, every event of the kill has been read.
-  bool killed = false, server_gone = true;
-  const auto read_until = [&](const char* marker) {
-    server_gone = true;  // until the marker comes back: EOF means the server went away
-    for (std::string line; !(line = read_line(watch)).empty();) {
-      if (o.verbosity >= 3) std::fprintf(stderr, "sandbox-shim: < %s\n", line.c_str());
-      if (line.find("\"event\":\"killed\"") != std::string::npos) {
-        killed = true;
-        if (o.verbosity >= 1)
-          std::fputs(sandbox::kill_line("sandbox-shim", kill_report(line)).c_str(), stderr);
-      } else if (line.find(marker) != std::string::npos) {
-        server_gone = false;
-        return;
-      }
-    }
-  };
-  if (send_line(watch, "{\"op\":\"fetch\",\"job\":" + job + ",\"id\":\"sync1\"}\n"))
-    read_until("\"id\":\"sync1\"");
-  if (send_line(watch, "{\"op\":\"version\",\"id\":\"sync2\"}\n")) read_until("\"id\":\"sync2\"");
-  if (killed) return kQuotaKill;
-  // 137 always comes with a line (docs/cli.md): a SIGKILL that was no quota kill says who.
-  if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && o.verbosity >= 1)
-    std::fprintf(stderr,
-                 server_gone ? "sandbox-shim: pid %d (%s) was killed: the server at %s shut down (it kills "
-                               "every target when it stops)\n"
-                             : "sandbox-shim: pid %d (%s) was killed by SIGKILL from outside the sandbox, "
-                               "not by the supervisor (server %s)\n",
-                 pid, o.command[0].c_str(), o.socket->c_str());
-  if (WIFEXITED(st)) return WEXITSTATUS(st);
-  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
-  return 1;
+  return report_end(o, watch, job, pid, st);
 }

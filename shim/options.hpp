@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "size.hpp"
+#include "base/size.hpp"
 
 namespace sandbox::options {
 

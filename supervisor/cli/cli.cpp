@@ -10,9 +10,10 @@
 #include <string_view>
 
 #include "cli/ctl.hpp"
+#include "cli/oci_profile.hpp"
+#include "cli/plot.hpp"
 #include "cli/run.hpp"
 #include "cli/serve.hpp"
-#include "oci/profile.hpp"
 #include "options.hpp"
 
 #ifndef SANDBOX_VERSION
@@ -505,6 +506,12 @@ Command parse_command_line(int argc, const char* const argv[]) {
 std::string usage_text() {
   const char* argv[] = {"sandbox", "--help-all"};
   return parse_command_line(2, argv).text;
+}
+
+int ctl_main(int argc, const char* const argv[]) {
+  std::vector<const char*> args{"sandbox"};
+  for (int i = 0; i < argc; ++i) args.push_back(argv[i]);
+  return sandbox_main(static_cast<int>(args.size()), args.data());
 }
 
 int sandbox_main(int argc, const char* const argv[]) {

@@ -21,11 +21,10 @@
 #include <string_view>
 #include <vector>
 
-#include "cli/cli.hpp"
-#include "cli/policy.hpp"
+#include "base/unique_fd.hpp"
 #include "options.hpp"
+#include "policy/policy.hpp"
 #include "shim.hpp"
-#include "target/unique_fd.hpp"
 
 namespace sandbox {
 
@@ -396,12 +395,6 @@ int ctl_command(const CtlOptions& options) {
     std::fprintf(stderr, "sandbox: ctl: %s\n", e.what());
     return exit_status::unreachable;
   }
-}
-
-int ctl_main(int argc, const char* const argv[]) {
-  std::vector<const char*> args{"sandbox"};
-  for (int i = 0; i < argc; ++i) args.push_back(argv[i]);
-  return sandbox_main(static_cast<int>(args.size()), args.data());
 }
 
 }  // namespace sandbox

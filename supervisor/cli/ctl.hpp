@@ -12,14 +12,12 @@
 #include <stdexcept>
 #include <string>
 
-#include "cli/cli.hpp"
-#include "target/unique_fd.hpp"
+#include "base/unique_fd.hpp"
+#include "cli/commands.hpp"
 
 namespace sandbox {
 
 int ctl_command(const CtlOptions& options);
-// `sandbox ctl ARGS...` with argv[0] "ctl": parses and runs as sandbox_main() does.
-int ctl_main(int argc, const char* const argv[]);
 
 // The socket ctl talks to without --socket: $SANDBOX_SOCKET, else default_socket_path()
 // (cli.hpp: in a directory no other user can write), the path `sandbox serve` uses by

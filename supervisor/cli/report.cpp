@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
-#include "size.hpp"
+#include "base/size.hpp"
 
 namespace sandbox {
 namespace {

@@ -30,17 +30,17 @@
 
 #include "cli/ctl.hpp"
 #include "cli/events.hpp"
-#include "cli/policy.hpp"
 #include "cli/report.hpp"
 #include "cli/run_bpf.hpp"
 #include "control/protocol.hpp"
 #include "control/server.hpp"
-#include "notify/notify.hpp"
 #include "notify/supervisor.hpp"
-#include "notify/syscalls.hpp"
 #include "observe/output_file.hpp"
 #include "observe/recorder.hpp"
+#include "policy/policy.hpp"
+#include "policy/syscalls.hpp"
 #include "shim.hpp"
+#include "target/notify.hpp"
 
 #ifndef SANDBOX_VERSION
 #define SANDBOX_VERSION "0.0.0"
@@ -441,7 +441,7 @@ std::string delegate_line(const RunOptions& o, const Policy& policy, pid_t child
 // errno on `go` (O_CLOEXEC: EOF means CMD runs).
 [[noreturn]] void nested_child(int go, pid_t parent, char* const argv[]) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the launcher gone, CMD must not run on
-  if (::getppid() != parent) ::_exit(127);
+  if (::getppid() != parent) ::_exit(exit_status::not_found);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -449,7 +449,7 @@ std::string delegate_line(const RunOptions& o, const Policy& policy, pid_t child
   ssize_t n;
   do n = ::recv(go, &c, 1, 0);
   while (n < 0 && errno == EINTR);
-  if (n != 1 || c != 'g') ::_exit(126);
+  if (n != 1 || c != 'g') ::_exit(exit_status::cannot_run);
   ::execvp(argv[0], argv);
   const int err = errno;
   (void)!::send(go, &err, sizeof err, MSG_NOSIGNAL);

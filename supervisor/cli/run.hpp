@@ -2,7 +2,7 @@
 // run: `sandbox run` -- launch CMD through the shim, supervise it, report how it ended.
 #pragma once
 
-#include "cli/cli.hpp"
+#include "cli/commands.hpp"
 
 namespace sandbox {
 

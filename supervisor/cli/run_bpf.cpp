@@ -25,10 +25,10 @@
 #include "bpf/engine.hpp"
 #include "bpf/rules.h"
 #include "kill_line.hpp"
-#include "notify/notify.hpp"
+#include "target/notify.hpp"
 #include "shim.hpp"
 #include "target/target.hpp"
-#include "target/unique_fd.hpp"
+#include "base/unique_fd.hpp"
 
 namespace sandbox {
 namespace {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "cli/cli.hpp"
-#include "cli/policy.hpp"
+#include "policy/policy.hpp"
 
 namespace sandbox {
 

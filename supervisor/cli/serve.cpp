@@ -16,18 +16,93 @@
 #include <optional>
 
 #include "cli/events.hpp"
-#include "cli/policy.hpp"
 #include "control/server.hpp"
 #include "notify/supervisor.hpp"
 #include "observe/http.hpp"
 #include "observe/systemd.hpp"
 #include "oci/listener.hpp"
+#include "policy/policy.hpp"
 
 #ifndef SANDBOX_VERSION
 #define SANDBOX_VERSION "0.0.0"
 #endif
 
 namespace sandbox {
+namespace {
+
+// Socket activation: a Unix socket passed by the service manager is the control socket, a
+// TCP one the metrics endpoint (docs/observability.md); anything else is closed.
+void adopt_inherited_sockets(int& control_fd, int& metrics_fd) {
+  for (const auto& l : systemd::listen_fds()) {
+    if (l.family == AF_UNIX && l.listening && control_fd < 0) {
+      control_fd = l.fd;
+    } else if ((l.family == AF_INET || l.family == AF_INET6) && l.listening && metrics_fd < 0) {
+      metrics_fd = l.fd;
+    } else {
+      std::fprintf(stderr, "sandbox: ignoring inherited fd %d (%s): not a listening Unix or TCP socket\n",
+                   l.fd, l.name.c_str());
+      ::close(l.fd);
+    }
+  }
+}
+
+// Where it listens (unless -q): what ctl and sandbox-shim need.
+void announce(const ServeOptions& options, int control_fd) {
+  if (control_fd >= 0)
+    std::fprintf(stderr, "sandbox: serving the control socket from socket activation (LISTEN_FDS)\n");
+  else
+    std::fprintf(stderr, "sandbox: serving %s (mode %04o; sandbox-shim --socket %s -- CMD to join)\n",
+                 options.socket.c_str(), static_cast<unsigned>(options.socket_mode), options.socket.c_str());
+}
+
+// --oci-listener: containers handed over by an OCI runtime join `sup`; null (the reason
+// printed) if it cannot listen.
+std::unique_ptr<OciListener> start_oci_listener(boost::asio::io_context& io, const ServeOptions& options,
+                                                Supervisor& sup) {
+  OciListener::Options oo;
+  oo.path = *options.oci_listener;
+  oo.mode = options.oci_listener_mode;
+  oo.policy_dir = options.oci_policy_dir;
+  oo.verbose = options.verbosity >= 2;
+  auto oci = std::make_unique<OciListener>(io, oo, [&sup](OciListener::Container& c) {
+    return sup.attach(std::move(c.listener), c.pid, c.quotas, Scope::job, c.id);
+  });
+  try {
+    oci->start();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sandbox: --oci-listener: %s\n", e.what());
+    return nullptr;
+  }
+  if (options.verbosity >= 1)
+    std::fprintf(stderr, "sandbox: OCI listener on %s\n", options.oci_listener->c_str());
+  return oci;
+}
+
+// The metrics endpoint (--metrics, or an inherited TCP socket). Any local user and every
+// target can reach it (loopback too), and TCP says nothing of who asks: totals only, no
+// series naming a tenant, unless the operator asks for every tenant's
+// (--metrics-per-target). `ctl metrics` shows each caller its own. Throws if it cannot listen.
+std::unique_ptr<observe::MetricsServer> start_metrics(boost::asio::io_context& io,
+                                                      const ServeOptions& options,
+                                                      const std::optional<observe::ListenAddress>& address,
+                                                      int inherited_fd, Supervisor& sup) {
+  observe::MetricsServer::Options mo;
+  if (address) mo.address = *address;
+  mo.listen_fd = address ? -1 : inherited_fd;  // --metrics wins over an inherited socket
+  const bool per_target = options.metrics_per_target;
+  auto metrics =
+      std::make_unique<observe::MetricsServer>(io, mo, [&sup, per_target](observe::MetricsFormat f) {
+        return sup.metrics_text(Caller{0, 0, 0}, f, per_target);
+      });
+  metrics->start();
+  if (options.verbosity >= 1)  // where it listens, unless -q
+    std::fprintf(stderr, "sandbox: metrics on http://%s:%u/metrics\n",
+                 address ? address->host.c_str() : "(inherited socket)",
+                 static_cast<unsigned>(metrics->port()));
+  return metrics;
+}
+
+}  // namespace
 
 int serve_command(const ServeOptions& options) {
   // Out of every target's reach (docs/security.md): a non-dumpable process cannot be
@@ -43,29 +118,17 @@ int serve_command(const ServeOptions& options) {
     if (options.no_delegate) policy.delegate = false;
   } catch (const PolicyError& e) {
     std::fprintf(stderr, "sandbox: %s\n", e.what());
-    return 2;
+    return exit_status::usage;
   }
-  // Socket activation: a Unix socket passed by the service manager is the control socket, a
-  // TCP one the metrics endpoint (docs/observability.md).
   int control_fd = -1, metrics_fd = -1;
-  for (const auto& l : systemd::listen_fds()) {
-    if (l.family == AF_UNIX && l.listening && control_fd < 0) {
-      control_fd = l.fd;
-    } else if ((l.family == AF_INET || l.family == AF_INET6) && l.listening && metrics_fd < 0) {
-      metrics_fd = l.fd;
-    } else {
-      std::fprintf(stderr, "sandbox: ignoring inherited fd %d (%s): not a listening Unix or TCP socket\n",
-                   l.fd, l.name.c_str());
-      ::close(l.fd);
-    }
-  }
+  adopt_inherited_sockets(control_fd, metrics_fd);
   std::optional<observe::ListenAddress> metrics_address;
   if (options.metrics) {
     try {
       metrics_address = observe::parse_listen_address(*options.metrics);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "sandbox: --metrics: %s\n", e.what());
-      return 2;
+      return exit_status::usage;
     }
   }
   ::signal(SIGPIPE, SIG_IGN);
@@ -94,56 +157,21 @@ int serve_command(const ServeOptions& options) {
   Server server(io, sup, so);
   try {
     server.start();
-    if (metrics_address || metrics_fd >= 0) {
-      observe::MetricsServer::Options mo;
-      if (metrics_address) mo.address = *metrics_address;
-      mo.listen_fd = metrics_address ? -1 : metrics_fd;  // --metrics wins over an inherited socket
-      // Any local user and every target can reach the endpoint (loopback too), and TCP says
-      // nothing of who asks: totals only, no series naming a tenant, unless the operator asks
-      // for every tenant's (--metrics-per-target). `ctl metrics` shows each caller its own.
-      const bool per_target = options.metrics_per_target;
-      metrics =
-          std::make_unique<observe::MetricsServer>(io, mo, [&sup, per_target](observe::MetricsFormat f) {
-            return sup.metrics_text(Caller{0, 0, 0}, f, per_target);
-          });
-      metrics->start();
-      if (options.verbosity >= 1)  // where it listens, unless -q
-        std::fprintf(stderr, "sandbox: metrics on http://%s:%u/metrics\n",
-                     metrics_address ? metrics_address->host.c_str() : "(inherited socket)",
-                     static_cast<unsigned>(metrics->port()));
-    }
+    if (metrics_address || metrics_fd >= 0)
+      metrics = start_metrics(io, options, metrics_address, metrics_fd, sup);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sandbox: %s\n", e.what());
-    return 2;
+    return exit_status::usage;
   }
-  if (options.verbosity >= 1) {  // where it listens, unless -q: what ctl and sandbox-shim need
-    if (control_fd >= 0)
-      std::fprintf(stderr, "sandbox: serving the control socket from socket activation (LISTEN_FDS)\n");
-    else
-      std::fprintf(stderr, "sandbox: serving %s (mode %04o; sandbox-shim --socket %s -- CMD to join)\n",
-                   options.socket.c_str(), static_cast<unsigned>(options.socket_mode),
-                   options.socket.c_str());
-  }
+  if (options.verbosity >= 1) announce(options, control_fd);
   if (options.oci_listener) {
-    OciListener::Options oo;
-    oo.path = *options.oci_listener;
-    oo.mode = options.oci_listener_mode;
-    oo.policy_dir = options.oci_policy_dir;
-    oo.verbose = verbose;
-    oci = std::make_unique<OciListener>(io, oo, [&sup](OciListener::Container& c) {
-      return sup.attach(std::move(c.listener), c.pid, c.quotas, Scope::job, c.id);
-    });
-    try {
-      oci->start();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "sandbox: --oci-listener: %s\n", e.what());
+    oci = start_oci_listener(io, options, sup);
+    if (!oci) {
       if (metrics) metrics->stop();
       server.stop();
       io.run();
-      return 2;
+      return exit_status::usage;
     }
-    if (options.verbosity >= 1)
-      std::fprintf(stderr, "sandbox: OCI listener on %s\n", options.oci_listener->c_str());
   }
   // Ready: the sockets accept. A service manager waiting for it (Type=notify) is told.
   if (const int rc = systemd::notify("READY=1"); rc < 0)
@@ -165,7 +193,7 @@ int serve_command(const ServeOptions& options) {
   io.run();
   timer.cancel();
   sup.kill_all();
-  return 0;
+  return exit_status::ok;
 }
 
 }  // namespace sandbox

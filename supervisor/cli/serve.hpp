@@ -3,7 +3,7 @@
 // `sandbox-shim --socket PATH`, with the control socket for everyone else.
 #pragma once
 
-#include "cli/cli.hpp"
+#include "cli/commands.hpp"
 
 namespace sandbox {
 

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "control/json_keys.hpp"
+#include "base/json_keys.hpp"
 
 namespace sandbox::protocol {
 

@@ -8,7 +8,6 @@
 #include <utility>  // before Asio: 1.74's awaitable.hpp uses std::exchange without it
 //
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -37,9 +36,11 @@
 #include <variant>
 #include <vector>
 
+#include "base/fd_passing.hpp"
+#include "base/proc.hpp"
+#include "base/unique_fd.hpp"
 #include "control/protocol.hpp"
 #include "control/server.hpp"
-#include "target/unique_fd.hpp"
 
 namespace sandbox {
 
@@ -57,23 +58,6 @@ constexpr std::size_t kFdsPerRecv = 16;  // ancillary space per recvmsg; the ker
 
 std::string errno_text(int err) {
   return std::strerror(err);
-}
-
-// Raises RLIMIT_NOFILE's soft limit to its hard limit (capped by fs.nr_open), so a thousand
-// clients and more fit. Failure is harmless: we serve fewer at once.
-void raise_nofile_limit() {
-  rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-  rlim_t want = rl.rlim_max;
-  if (want == RLIM_INFINITY) {
-    std::ifstream nr_open("/proc/sys/fs/nr_open");
-    unsigned long long n = 0;
-    want = (nr_open >> n) ? static_cast<rlim_t>(n) : rl.rlim_cur;
-  }
-  if (want > rl.rlim_cur) {
-    rl.rlim_cur = want;
-    ::setrlimit(RLIMIT_NOFILE, &rl);
-  }
 }
 
 #ifndef SO_PEERPIDFD
@@ -307,21 +291,15 @@ awaitable<void> Session::reader([[maybe_unused]] std::shared_ptr<Session> self) 
 // Collects SCM_RIGHTS descriptors, remembering where in the stream they arrived; the line
 // that holds that position may claim them (join), any other line closes them.
 void Session::take_fds(msghdr& mh, std::uint64_t pos) {
-  bool overflow = (mh.msg_flags & MSG_CTRUNC) != 0;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c != nullptr; c = CMSG_NXTHDR(&mh, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (std::size_t i = 0; i < count; ++i) {
-      int fd = -1;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      UniqueFd owned(fd);
-      if (fds_.size() >= srv_->opt.max_fds) {
-        overflow = true;  // `owned` closes it
-        continue;
-      }
-      fds_.push_back({pos, std::move(owned)});
-    }
-  }
+  bool overflow = false;
+  if (take_received_fds(mh, [&](UniqueFd owned) {
+        if (fds_.size() >= srv_->opt.max_fds) {
+          overflow = true;  // `owned` closes it
+          return;
+        }
+        fds_.push_back({pos, std::move(owned)});
+      }))
+    overflow = true;
   if (overflow) {
     // MSG_CTRUNC with room left in the session: the kernel could not install a descriptor
     // here -- the server, not the client, is out of them. Say which.
@@ -769,7 +747,7 @@ Server::~Server() {
 void Server::start() {
   if (impl_->started || impl_->stopped)
     throw std::runtime_error(impl_->opt.path + ": server already started");
-  raise_nofile_limit();
+  proc::raise_nofile_limit();  // so a thousand clients and more fit
   if (impl_->opt.listen_fd >= 0) {
     boost::system::error_code ec;
     impl_->acceptor.assign(stream(), impl_->opt.listen_fd, ec);

@@ -23,8 +23,8 @@
 #include <memory>
 #include <string>
 
+#include "base/unique_fd.hpp"
 #include "control/control.hpp"
-#include "target/unique_fd.hpp"
 
 namespace boost::asio {
 class io_context;

@@ -26,10 +26,10 @@
 #include <string_view>
 #include <utility>
 
+#include "base/unique_fd.hpp"
 #include "notify/supervisor.hpp"
 #include "open/caller.hpp"
 #include "target/proc_text.hpp"
-#include "target/unique_fd.hpp"
 
 namespace sandbox {
 namespace {

@@ -22,6 +22,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "base/files.hpp"
+#include "base/proc.hpp"
 #include "notify/supervisor.hpp"
 #include "notify/supervisor_detail.hpp"
 
@@ -30,19 +32,7 @@ namespace {
 
 // The first bytes of a small /proc file of `pid` (empty if unreadable). The content is the
 // target's to choose: it is only ever reported, quoted, never used to decide anything.
-std::string read_proc(Pid pid, const char* file, std::size_t max) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/%s", pid, file);
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
-  std::string out(max, '\0');
-  ssize_t n;
-  do n = ::read(fd, out.data(), max);
-  while (n < 0 && errno == EINTR);
-  ::close(fd);
-  out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-  return out;
-}
+using files::read_proc;
 
 std::string argv0_of(Pid pid) {
   std::string s = read_proc(pid, "cmdline", 256);
@@ -59,14 +49,10 @@ std::string comm_of(Pid pid) {
 // Live processes by thread group, each with its parent: one /proc/<pid>/status read each.
 std::unordered_map<Pid, Pid> live_parents(Pid self) {
   std::unordered_map<Pid, Pid> parent;
-  if (DIR* d = ::opendir("/proc")) {
-    while (const dirent* e = ::readdir(d)) {
-      const Pid pid = std::atoi(e->d_name);
-      if (pid <= 1 || pid == self) continue;
-      if (const auto st = target::status(pid); st && st->alive() && st->tgid == pid) parent[pid] = st->ppid;
-    }
-    ::closedir(d);
-  }
+  proc::for_each_pid([&](Pid pid) {
+    if (pid == self) return;
+    if (const auto st = target::status(pid); st && st->alive() && st->tgid == pid) parent[pid] = st->ppid;
+  });
   return parent;
 }
 

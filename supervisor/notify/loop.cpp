@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "base/log.hpp"
 #include "notify/supervisor.hpp"
 #include "notify/supervisor_detail.hpp"
 
@@ -193,7 +194,7 @@ void Supervisor::serve(NotifyChannel& channel, const std::atomic<bool>& stop) {
 void Supervisor::receive(Receivers& r, bool primary) {
   OpenEmulator open(open_shared_);  // per thread: it owns this thread's private fs_struct
   if (int rc = open.init(); rc < 0)
-    std::fprintf(stderr, "sandbox: open emulation for a listener cannot start: %s%s\n", std::strerror(-rc),
+    log::printf(log::Level::error, "sandbox: open emulation for a listener cannot start: %s%s", std::strerror(-rc),
                  rc == -EMFILE || rc == -ENFILE ? " (out of file descriptors)" : "");
   if (!primary) {
     sigset_t set;

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "base/log.hpp"
 #include "notify/supervisor.hpp"
 #include "notify/supervisor_detail.hpp"
 
@@ -113,10 +114,10 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
     if (why) *why = EAGAIN;
     if (!tenant->refusing) {
       tenant->refusing = true;
-      std::fprintf(stderr,
+      log::printf(log::Level::warn,
                    "sandbox: uid %u holds %zu processes and %zu joins, its share of the supervisor's "
                    "descriptors across its jobs (RLIMIT_NOFILE %llu): pid %d and further new processes of "
-                   "this uid are refused (EAGAIN) until some exit\n",
+                   "this uid are refused (EAGAIN) until some exit",
                    static_cast<unsigned>(use->owner), tenant->procs, tenant->joins,
                    static_cast<unsigned long long>(fd_limit_), tgid);
     }
@@ -126,11 +127,11 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
     if (why) *why = EAGAIN;
     if (!use->refusing) {
       use->refusing = true;
-      std::fprintf(
-          stderr,
+      log::printf(
+          log::Level::warn,
           "sandbox: job of root pid %d holds %zu processes, its share of the supervisor's descriptors "
           "(one pidfd per process, RLIMIT_NOFILE %llu): pid %d and further new processes of this job "
-          "are refused (EAGAIN) until some exit\n",
+          "are refused (EAGAIN) until some exit",
           use->root, use->procs, static_cast<unsigned long long>(fd_limit_), tgid);
     }
     return nullptr;
@@ -140,8 +141,8 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
   if (fd < 0) {
     if (why) *why = fd == -EMFILE || fd == -ENFILE ? EAGAIN : ENOSYS;
     if (fd == -EMFILE || fd == -ENFILE)
-      std::fprintf(stderr,
-                   "sandbox: pidfd_open(%d): %s (RLIMIT_NOFILE %llu): its calls are refused (EAGAIN)\n", tgid,
+      log::printf(log::Level::warn,
+                   "sandbox: pidfd_open(%d): %s (RLIMIT_NOFILE %llu): its calls are refused (EAGAIN)", tgid,
                    std::strerror(-fd), static_cast<unsigned long long>(fd_limit_));
     return nullptr;
   }

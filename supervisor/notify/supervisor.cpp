@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "base/log.hpp"
+#include "base/proc.hpp"
 #include "notify/supervisor_detail.hpp"
 
 namespace sandbox {
@@ -34,39 +36,6 @@ constexpr std::uint64_t kMinJobBudget = 16;
 // counted in its tenant's share.
 constexpr std::size_t kJoinFds = 4;
 
-// RLIMIT_NOFILE's soft limit raised to the hard limit (capped by fs.nr_open); returns the
-// limit now in force.
-std::uint64_t raise_nofile_limit() {
-  rlimit rl{};
-  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
-  rlim_t want = rl.rlim_max;
-  if (want == RLIM_INFINITY) {
-    unsigned long long n = 0;
-    if (FILE* f = std::fopen("/proc/sys/fs/nr_open", "re")) {
-      if (std::fscanf(f, "%llu", &n) != 1) n = 0;
-      std::fclose(f);
-    }
-    want = n ? static_cast<rlim_t>(n) : rl.rlim_cur;
-  }
-  if (want > rl.rlim_cur) {
-    const rlim_t old = rl.rlim_cur;
-    rl.rlim_cur = want;
-    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = old;
-  }
-  return rl.rlim_cur;
-}
-
-// Descriptors open in this process now (for the rare checks before a join).
-std::uint64_t open_fds() {
-  std::uint64_t n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (const dirent* e = ::readdir(d))
-      if (e->d_name[0] != '.') ++n;
-    ::closedir(d);
-  }
-  return n;
-}
-
 }  // namespace
 
 Supervisor::Supervisor(Options options)
@@ -78,7 +47,7 @@ Supervisor::Supervisor(Options options)
       tracker_(*directory_),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       self_(::getpid()) {
-  fd_limit_ = raise_nofile_limit();
+  fd_limit_ = proc::raise_nofile_limit();
   (void)target::open_fd_anchor();
   const std::uint64_t pool = fd_limit_ > kFdReserve ? fd_limit_ - kFdReserve : 0;
   job_budget_ = std::max<std::uint64_t>(kMinJobBudget, pool / std::max(1u, opt_.job_shares));
@@ -155,7 +124,7 @@ OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, Scope sco
   q.file_quota = tighter(asked.file_quota, opt_.policy.file_quota);
   // A join costs a few descriptors (listener, open emulator, pidfds): refused with the real
   // cause when they are not there, rather than half-served.
-  if (const std::uint64_t used = open_fds(); used + kFdReserve / 2 > fd_limit_)
+  if (const std::uint64_t used = proc::count_open_fds(); used + kFdReserve / 2 > fd_limit_)
     return {EMFILE, "join: the supervisor is out of file descriptors (" + std::to_string(used) +
                         " open, RLIMIT_NOFILE " + std::to_string(fd_limit_) + "); try again later"};
   // Per tenant: a uid's joins and processes draw on one budget (two jobs' shares), so one uid
@@ -269,20 +238,13 @@ void Supervisor::kill_all() {
     const auto lk = swept();
     // Known processes by pidfd; their unknown descendants by walking /proc (in scope).
     for (auto& [tgid, p] : procs_) target::pidfd_kill(p.pidfd.get());
-    if (DIR* d = ::opendir("/proc")) {
-      while (const dirent* e = ::readdir(d)) {
-        const Pid pid = std::atoi(e->d_name);
-        if (pid <= 1 || pid == self_) continue;
-        if (in_scope(pid)) {
-          const int fd = target::pidfd_open(pid, false);
-          if (fd >= 0) {
-            target::pidfd_kill(fd);
-            ::close(fd);
-          }
-        }
+    proc::for_each_pid([&](Pid pid) {
+      if (pid == self_ || !in_scope(pid)) return;
+      if (const int fd = target::pidfd_open(pid, false); fd >= 0) {
+        target::pidfd_kill(fd);
+        ::close(fd);
       }
-      ::closedir(d);
-    }
+    });
   }
   for (auto& j : joined_) j.stop.store(true);
   maintain();

@@ -30,18 +30,24 @@
 #include <unordered_map>
 #include <vector>
 
-#include "cli/policy.hpp"
+#include "base/unique_fd.hpp"
 #include "control/control.hpp"
 #include "model/jobs.hpp"
 #include "model/tracker.hpp"
-#include "notify/notify.hpp"
 #include "notify/reply.hpp"
-#include "notify/syscalls.hpp"
-#include "observe/metrics.hpp"
 #include "open/emulation.hpp"
 #include "open/waits.hpp"
+#include "policy/policy.hpp"
+#include "policy/syscalls.hpp"
+#include "target/notify.hpp"
 #include "target/target.hpp"
-#include "target/unique_fd.hpp"
+
+// The metrics text is observe's; this header names its types only (the engine fills a
+// snapshot, observe formats it), so what includes the engine need not include observe.
+namespace sandbox::observe {
+struct MetricsSnapshot;
+enum class MetricsFormat;
+}  // namespace sandbox::observe
 
 namespace sandbox {
 

@@ -26,9 +26,9 @@
 #include <stdexcept>
 #include <vector>
 
+#include "base/unique_fd.hpp"
 #include "observe/http.hpp"
 #include "observe/http_request.hpp"
-#include "target/unique_fd.hpp"
 
 namespace sandbox::observe {
 

@@ -1,11 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "observe/metrics.hpp"
 
-#include <dirent.h>
-
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 namespace sandbox::observe {
 namespace {
@@ -202,25 +199,6 @@ std::string format_metrics(const MetricsSnapshot& s, MetricsFormat f) {
   w.family("sandbox_supervisor_threads", "gauge", "", "Threads of the supervisor.");
   w.sample("", s.supervisor_threads);
   return w.done();
-}
-
-std::uint64_t count_self_fds() {
-  std::uint64_t n = 0;
-  if (DIR* d = ::opendir("/proc/self/fd")) {
-    while (const dirent* e = ::readdir(d))
-      if (e->d_name[0] != '.') ++n;
-    ::closedir(d);
-    if (n > 0) --n;  // the directory's own descriptor
-  }
-  return n;
-}
-
-std::uint64_t count_self_threads() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("Threads:", 0) == 0) return std::strtoull(line.c_str() + 8, nullptr, 10);
-  return 0;
 }
 
 }  // namespace sandbox::observe

@@ -68,8 +68,4 @@ std::string format_metrics(const MetricsSnapshot& s, MetricsFormat f = MetricsFo
 // A label value, escaped (\\, \", \n) and made valid UTF-8.
 std::string label_value(std::string_view v);
 
-// This process's open descriptors and threads, from /proc/self (the one edge in here).
-std::uint64_t count_self_fds();
-std::uint64_t count_self_threads();
-
 }  // namespace sandbox::observe

@@ -17,7 +17,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "target/unique_fd.hpp"
+#include "base/unique_fd.hpp"
 
 namespace sandbox::observe {
 

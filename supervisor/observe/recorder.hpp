@@ -28,10 +28,10 @@
 #include <utility>
 #include <vector>
 
+#include "base/unique_fd.hpp"
 #include "control/control.hpp"
 #include "observe/output_file.hpp"
 #include "observe/trace.hpp"
-#include "target/unique_fd.hpp"
 
 namespace sandbox::observe {
 

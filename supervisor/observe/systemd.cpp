@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "target/unique_fd.hpp"
+#include "base/unique_fd.hpp"
 
 namespace sandbox::systemd {
 namespace {

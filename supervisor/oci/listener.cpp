@@ -21,6 +21,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/fd_passing.hpp"
+#include "base/log.hpp"
 #include "control/server.hpp"
 #include "oci/listener.hpp"
 #include "target/target.hpp"
@@ -107,7 +109,7 @@ struct OciListener::Impl : std::enable_shared_from_this<OciListener::Impl> {
     if (opt.log)
       opt.log(line);
     else
-      std::fprintf(stderr, "%s\n", line.c_str());
+      log::line(log::Level::warn, line);
   }
 
   asio::io_context& io;
@@ -201,20 +203,14 @@ awaitable<void> OciListener::Impl::read(std::shared_ptr<Impl> self, std::shared_
         if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) continue;
         break;
       }
-      if (mh.msg_flags & MSG_CTRUNC) c->too_many_fds = true;  // the kernel closed the excess
-      for (cmsghdr* h = CMSG_FIRSTHDR(&mh); h != nullptr; h = CMSG_NXTHDR(&mh, h)) {
-        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS) continue;
-        const std::size_t count = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t i = 0; i < count; ++i) {
-          int fd = -1;
-          std::memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof fd);
-          UniqueFd owned(fd);
-          if (c->fds.size() < kMaxFds)
-            c->fds.push_back(std::move(owned));
-          else
-            c->too_many_fds = true;
-        }
-      }
+      // MSG_CTRUNC: the kernel closed the excess.
+      if (take_received_fds(mh, [&](UniqueFd owned) {
+            if (c->fds.size() < kMaxFds)
+              c->fds.push_back(std::move(owned));
+            else
+              c->too_many_fds = true;
+          }))
+        c->too_many_fds = true;
       if (c->buf.size() > oci::kMaxStateBytes) break;
       eof = n == 0;
       // A runtime sends the state in one sendmsg and does not always close at once: the

@@ -30,11 +30,11 @@
 #include <optional>
 #include <string>
 
-#include "cli/policy.hpp"
+#include "base/unique_fd.hpp"
 #include "control/control.hpp"
 #include "oci/message.hpp"
 #include "oci/oci.hpp"
-#include "target/unique_fd.hpp"
+#include "policy/policy.hpp"
 
 namespace boost::asio {
 class io_context;

@@ -5,7 +5,7 @@
 #include <climits>
 #include <vector>
 
-#include "notify/syscalls.hpp"
+#include "policy/syscalls.hpp"
 
 namespace sandbox::oci {
 namespace {

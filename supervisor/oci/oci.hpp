@@ -22,7 +22,7 @@
 #include <string>
 #include <string_view>
 
-#include "cli/policy.hpp"
+#include "policy/policy.hpp"
 
 namespace sandbox::oci {
 

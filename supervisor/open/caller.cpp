@@ -15,8 +15,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "base/unique_fd.hpp"
 #include "target/target.hpp"
-#include "target/unique_fd.hpp"
 
 namespace sandbox::opening {
 namespace {

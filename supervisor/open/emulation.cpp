@@ -45,9 +45,11 @@
 #include <variant>
 #include <vector>
 
+#include "base/files.hpp"
+#include "base/log.hpp"
+#include "base/unique_fd.hpp"
 #include "open/executor.hpp"
 #include "target/proc_text.hpp"
-#include "target/unique_fd.hpp"
 
 namespace sandbox {
 namespace {
@@ -107,17 +109,10 @@ bool is_number(std::string_view s) {
 }
 
 bool read_file_at(int dirfd, const std::string& path, std::string& out) {
-  Fd fd(::openat(dirfd, path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return false;
-  out.clear();
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return false;
-    if (n == 0) return true;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
+  std::optional<std::string> text = files::read_text(dirfd, path);
+  if (!text) return false;
+  out = std::move(*text);
+  return true;
 }
 
 std::string read_link_at(int dirfd, const std::string& path) {
@@ -341,8 +336,8 @@ struct OpenEmulator::Impl {
         ((!worn || worn->fsgid != egid) && syscall(SYS_setresgid, -1, egid, -1) != 0) ||
         ((!worn || worn->groups != groups) && syscall(SYS_setgroups, groups.size(), groups.data()) != 0)) {
       // Continuing with a target's identity (or without ours) would be a security bug.
-      std::fprintf(stderr, "open_emulation: cannot restore the supervisor's credentials: %s\n",
-                   std::strerror(errno));
+      log::printf(log::Level::error, "open_emulation: cannot restore the supervisor's credentials: %s",
+                  std::strerror(errno));
       std::abort();
     }
     // commit_creds() resets these when the euid/egid/fsuid/fsgid change.
@@ -422,8 +417,8 @@ struct OpenEmulator::Impl {
   }
   void leave_root_always() {
     if (::fchdir(our_root.get()) != 0 || ::chroot(".") != 0) {
-      std::fprintf(stderr, "open_emulation: cannot restore the supervisor's root: %s\n",
-                   std::strerror(errno));
+      log::printf(log::Level::error, "open_emulation: cannot restore the supervisor's root: %s",
+                  std::strerror(errno));
       std::abort();
     }
     chrooted = false;

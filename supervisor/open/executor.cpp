@@ -16,7 +16,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "target/unique_fd.hpp"
+#include "base/fd_passing.hpp"
+#include "base/unique_fd.hpp"
 
 namespace sandbox::opening {
 namespace {
@@ -66,18 +67,9 @@ ssize_t recv_fds(int sock, void* data, std::size_t len, int* fds, int& nfds) {
   nfds = 0;
   const ssize_t n = ::recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
   if (n < 0) return -errno;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    const int k = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-    for (int i = 0; i < k; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (nfds < 2)
-        fds[nfds++] = fd;
-      else
-        ::close(fd);
-    }
-  }
+  take_received_fds(m, [&](UniqueFd fd) {
+    if (nfds < 2) fds[nfds++] = fd.release();
+  });
   return n;
 }
 

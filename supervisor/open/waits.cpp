@@ -12,8 +12,8 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "base/unique_fd.hpp"
 #include "target/proc_text.hpp"
-#include "target/unique_fd.hpp"
 
 namespace sandbox::opening {
 using target::proc_value;

@@ -21,7 +21,7 @@
 #include <mutex>
 #include <thread>
 
-#include "notify/notify.hpp"
+#include "target/notify.hpp"
 
 namespace sandbox::opening {
 

@@ -22,8 +22,9 @@
 #include <cstring>
 #include <string_view>
 
+#include "base/files.hpp"
+#include "base/unique_fd.hpp"
 #include "target/proc_text.hpp"
-#include "target/unique_fd.hpp"
 
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL
@@ -34,22 +35,7 @@ namespace {
 
 constexpr std::uint64_t kPage = 4096;
 
-// Reads a small /proc file into `buf`; returns its length or -errno.
-ssize_t read_small(const char* path, char* buf, std::size_t cap) {
-  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-  if (!fd) return -errno;
-  std::size_t total = 0;
-  while (total < cap) {
-    const ssize_t n = ::read(fd.get(), buf + total, cap - total);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (n == 0) break;
-    total += static_cast<std::size_t>(n);
-  }
-  return static_cast<ssize_t>(total);
-}
+using files::read_small;
 
 // /proc/<tid>/status read into `buf` (one read: the file is smaller than a page).
 std::optional<std::string_view> status_text(pid_t tid, char (&buf)[4096]) {

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "cli/policy.hpp"
+#include "policy/policy.hpp"
 
 namespace {
 

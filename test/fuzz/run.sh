@@ -8,7 +8,7 @@
 # /metrics request reader), issue 20.
 # Only the parser sources are compiled: protocol.cpp, policy.cpp, syscalls.cpp (the policy
 # checks ABI numbers against the table; it needs libseccomp), tracker.cpp and jobs.cpp
-# (names used by the serialisers) and shim/size.cpp for the first two; target.cpp and
+# (names used by the serialisers) and supervisor/base/size.cpp for the first two; target.cpp and
 # waits.cpp for fuzz_proc; trace.cpp and plot.cpp for fuzz_trace; oci.cpp (with policy.cpp and
 # syscalls.cpp) and message.cpp for fuzz_oci; metrics.cpp and http_request.cpp for fuzz_http.
 #
@@ -47,11 +47,11 @@ compile() {
 
 # The sources each harness links (besides its own).
 declare -A sources=(
-  [fuzz_protocol]="supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp supervisor/model/commit.cpp shim/size.cpp"
-  [fuzz_policy]="supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp supervisor/model/commit.cpp shim/size.cpp"
-  [fuzz_proc]="supervisor/target/target.cpp supervisor/open/waits.cpp"
+  [fuzz_protocol]="supervisor/control/protocol.cpp supervisor/policy/policy.cpp supervisor/policy/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp supervisor/model/commit.cpp supervisor/base/size.cpp"
+  [fuzz_policy]="supervisor/control/protocol.cpp supervisor/policy/policy.cpp supervisor/policy/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp supervisor/model/commit.cpp supervisor/base/size.cpp"
+  [fuzz_proc]="supervisor/target/target.cpp supervisor/open/waits.cpp supervisor/base/files.cpp"
   [fuzz_trace]="supervisor/observe/trace.cpp supervisor/observe/plot.cpp"
-  [fuzz_oci]="supervisor/oci/oci.cpp supervisor/oci/message.cpp supervisor/control/protocol.cpp supervisor/cli/policy.cpp supervisor/notify/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp supervisor/model/commit.cpp shim/size.cpp"
+  [fuzz_oci]="supervisor/oci/oci.cpp supervisor/oci/message.cpp supervisor/control/protocol.cpp supervisor/policy/policy.cpp supervisor/policy/syscalls.cpp supervisor/model/tracker.cpp supervisor/model/jobs.cpp supervisor/model/commit.cpp supervisor/base/size.cpp"
   [fuzz_http]="supervisor/observe/metrics.cpp supervisor/observe/http_request.cpp"
 )
 harnesses=(fuzz_protocol fuzz_policy fuzz_proc fuzz_trace fuzz_oci fuzz_http)

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/plot.hpp"
 #include "kill_line.hpp"
 #include "options.hpp"
 

@@ -21,10 +21,10 @@
 #include <thread>
 #include <vector>
 
+#include "base/unique_fd.hpp"
 #include "child.hpp"  // test/host: forked children drop doctest's handlers
 #include "observe/http.hpp"
 #include "observe/systemd.hpp"
-#include "target/unique_fd.hpp"
 
 using namespace sandbox::observe;
 using sandbox::UniqueFd;

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/proc.hpp"
+
 using sandbox::observe::format_metrics;
 using sandbox::observe::MetricsFormat;
 using sandbox::observe::MetricsSnapshot;
@@ -178,9 +180,9 @@ TEST_CASE("metrics: the strict OpenMetrics parser accepts the OpenMetrics text")
 }
 
 TEST_CASE("metrics: the supervisor counts its own descriptors and threads") {
-  const auto before = sandbox::observe::count_self_fds();
+  const auto before = sandbox::proc::count_open_fds();
   const int fd = ::dup(0);
-  CHECK(sandbox::observe::count_self_fds() == before + 1);
+  CHECK(sandbox::proc::count_open_fds() == before + 1);
   ::close(fd);
-  CHECK(sandbox::observe::count_self_threads() >= 1);
+  CHECK(sandbox::proc::count_threads() >= 1);
 }

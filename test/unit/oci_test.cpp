@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "notify/syscalls.hpp"
+#include "policy/syscalls.hpp"
 
 using nlohmann::json;
 using sandbox::Policy;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Unit tests for the policy parser (supervisor/cli/policy.*): every field, every error path
+// Unit tests for the policy parser (supervisor/policy/policy.*): every field, every error path
 // (with the exact JSON path in the message), the SIZE grammar, and the shipped policies.
-#include "cli/policy.hpp"
+#include "policy/policy.hpp"
 
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "notify/syscalls.hpp"
+#include "policy/syscalls.hpp"
 
 #ifndef SANDBOX_SOURCE_DIR
 #error "compile with -DSANDBOX_SOURCE_DIR=\"/path/to/source\""

@@ -36,11 +36,12 @@
 #include <thread>
 #include <vector>
 
+#include "base/unique_fd.hpp"
 #include "child.hpp"  // test/host: forked children drop doctest's handlers
+#include "cli/cli.hpp"
 #include "cli/ctl.hpp"
 #include "control/control.hpp"
 #include "control/server.hpp"
-#include "target/unique_fd.hpp"
 
 using namespace sandbox;
 using nlohmann::json;

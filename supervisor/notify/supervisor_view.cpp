@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/proc.hpp"
 #include "notify/supervisor.hpp"
 #include "observe/metrics.hpp"
 
@@ -75,8 +76,8 @@ observe::MetricsSnapshot Supervisor::metrics_snapshot(const Caller& c) {
 std::string Supervisor::metrics_text(const Caller& c, observe::MetricsFormat f, bool per_target) {
   observe::MetricsSnapshot s = metrics_snapshot(c);
   s.version = SANDBOX_VERSION;
-  s.supervisor_fds = observe::count_self_fds();
-  s.supervisor_threads = observe::count_self_threads();
+  s.supervisor_fds = proc::count_open_fds();
+  s.supervisor_threads = proc::count_threads();
   s.per_target = per_target;
   return observe::format_metrics(s, f);
 }

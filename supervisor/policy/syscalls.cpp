@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "notify/syscalls.hpp"
+#include "policy/syscalls.hpp"
 
 #include <linux/sched.h>
 #include <seccomp.h>
@@ -14,7 +14,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "target/unique_fd.hpp"
+#include "base/unique_fd.hpp"
 
 namespace sandbox {
 namespace {

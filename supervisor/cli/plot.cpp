@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // `sandbox plot TRACE [-o FILE.svg]`: reads the trace, writes the SVG (observe/plot.*).
+#include "cli/plot.hpp"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
-#include "cli/cli.hpp"
 #include "observe/output_file.hpp"
 #include "observe/plot.hpp"
 
@@ -29,13 +30,13 @@ int plot_command(const PlotCommand& o) {
     if (output.empty()) {
       std::fprintf(stderr, "sandbox: plot: no output name for '%s': give one with -o FILE\n",
                    o.trace.c_str());
-      return 2;
+      return exit_status::usage;
     }
   }
   std::ifstream in(o.trace, std::ios::binary);
   if (!in) {
     std::fprintf(stderr, "sandbox: plot: cannot read '%s': %s\n", o.trace.c_str(), std::strerror(errno));
-    return 2;
+    return exit_status::usage;
   }
   std::ostringstream text;
   text << in.rdbuf();
@@ -47,7 +48,7 @@ int plot_command(const PlotCommand& o) {
     svg = observe::plot_svg(text.str(), po);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sandbox: plot: %s: %s\n", o.trace.c_str(), e.what());
-    return 1;
+    return exit_status::refused;
   }
   if (output == "-") {
     std::fwrite(svg.data(), 1, svg.size(), stdout);
@@ -64,7 +65,7 @@ int plot_command(const PlotCommand& o) {
   }
   if (!err.empty()) {
     std::fprintf(stderr, "sandbox: plot: cannot write '%s': %s\n", output.c_str(), err.c_str());
-    return 1;
+    return exit_status::refused;
   }
   if (o.output.empty()) std::fprintf(stderr, "sandbox: plot: wrote %s\n", output.c_str());
   return 0;

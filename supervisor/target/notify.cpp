@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "notify/notify.hpp"
+#include "target/notify.hpp"
 
 #include <poll.h>
 #include <sys/ioctl.h>

@@ -11,8 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/size.hpp"
 #include "model/commit.hpp"
-#include "size.hpp"
 
 namespace sandbox {
 

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cli/policy.hpp"
+#include "policy/policy.hpp"
 
 namespace sandbox {
 

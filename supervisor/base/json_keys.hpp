@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// json_keys: strict reading of JSON objects shared by the policy parser (cli/policy.cpp)
+// json_keys: strict reading of JSON objects shared by the policy parser (policy/policy.cpp)
 // and the control protocol (control/protocol.cpp): nlohmann keeps the last of two equal keys
 // silently; DuplicateKeyFinder, used as the parser callback, finds the first duplicate and
 // its JSON path, so both formats reject `{"pid":1,"pid":2}` instead of guessing.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "size.hpp"
+#include "base/size.hpp"
 
 #include <cstdint>
 #include <cstdio>

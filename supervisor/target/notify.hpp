@@ -11,7 +11,7 @@
 
 #include <cstdint>
 
-#include "target/unique_fd.hpp"
+#include "base/unique_fd.hpp"
 
 namespace sandbox {
 

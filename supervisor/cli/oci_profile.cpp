@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "oci/profile.hpp"
+#include "cli/oci_profile.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,8 +12,8 @@
 #include <sstream>
 #include <string>
 
-#include "cli/policy.hpp"
 #include "oci/oci.hpp"
+#include "policy/policy.hpp"
 
 namespace sandbox {
 namespace {
@@ -91,7 +91,7 @@ int oci_profile_command(const OciProfileOptions& o) {
   } catch (const oci::OciError& e) {
     std::fprintf(stderr, "sandbox: oci-profile: %s\n", e.what());
   }
-  return 2;
+  return exit_status::usage;
 }
 
 }  // namespace sandbox

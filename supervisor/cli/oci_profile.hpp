@@ -3,7 +3,7 @@
 // it in a bundle's config.json in place (docs/containers.md).
 #pragma once
 
-#include "cli/cli.hpp"
+#include "cli/commands.hpp"
 
 namespace sandbox {
 

@@ -3,7 +3,7 @@
 // The parser is strict on purpose: unknown keys, duplicate keys, wrong types and
 // out-of-range values are all errors, each reported as one line naming the JSON path
 // of the fault, so a typo in a policy never silently weakens a sandbox.
-#include "cli/policy.hpp"
+#include "policy/policy.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "control/json_keys.hpp"
-#include "notify/syscalls.hpp"
+#include "base/json_keys.hpp"
+#include "policy/syscalls.hpp"
 
 namespace sandbox {
 namespace {
@@ -223,7 +223,7 @@ class PolicyReader {
     for (std::size_t i = 0; i < kAbiOpNames.size(); ++i) {
       if (!given[i]) continue;
       const std::string path = child_path("$.abi.numbers", kAbiOpNames[i]);
-      // The single table of handled syscalls (supervisor/notify/syscalls.cpp): a number in it would
+      // The single table of handled syscalls (supervisor/policy/syscalls.cpp): a number in it would
       // make the two meanings indistinguishable in the filter and the dispatch.
       for (const SyscallDef& handled : syscall_table()) {
         if (handled.nr >= 0 && handled.nr == policy.abi_numbers[i]) {
