@@ -38,7 +38,7 @@ struct RunOptions {
   int verbosity = 1;
   std::optional<std::string> socket;  // control socket path (default: see default_socket_path)
   bool no_socket = false;
-  bool no_delegate = false;           // refuse nested jobs (policy "delegate": false)
+  bool no_delegate = false;  // refuse nested jobs (policy "delegate": false)
   RunEngine engine = RunEngine::notify;
   Scope scope = Scope::job;           // what the quotas cover
   std::optional<HeapRule> heap_rule;  // given: overrides the policy's

@@ -22,13 +22,13 @@
 #include <string>
 #include <thread>
 
+#include "base/unique_fd.hpp"
 #include "bpf/engine.hpp"
 #include "bpf/rules.h"
 #include "kill_line.hpp"
-#include "target/notify.hpp"
 #include "shim.hpp"
+#include "target/notify.hpp"
 #include "target/target.hpp"
-#include "base/unique_fd.hpp"
 
 namespace sandbox {
 namespace {

@@ -115,11 +115,11 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
     if (!tenant->refusing) {
       tenant->refusing = true;
       log::printf(log::Level::warn,
-                   "sandbox: uid %u holds %zu processes and %zu joins, its share of the supervisor's "
-                   "descriptors across its jobs (RLIMIT_NOFILE %llu): pid %d and further new processes of "
-                   "this uid are refused (EAGAIN) until some exit",
-                   static_cast<unsigned>(use->owner), tenant->procs, tenant->joins,
-                   static_cast<unsigned long long>(fd_limit_), tgid);
+                  "sandbox: uid %u holds %zu processes and %zu joins, its share of the supervisor's "
+                  "descriptors across its jobs (RLIMIT_NOFILE %llu): pid %d and further new processes of "
+                  "this uid are refused (EAGAIN) until some exit",
+                  static_cast<unsigned>(use->owner), tenant->procs, tenant->joins,
+                  static_cast<unsigned long long>(fd_limit_), tgid);
     }
     return nullptr;
   }
@@ -142,8 +142,8 @@ Supervisor::ProcState* Supervisor::ensure_proc(Pid tgid, const target::TaskStatu
     if (why) *why = fd == -EMFILE || fd == -ENFILE ? EAGAIN : ENOSYS;
     if (fd == -EMFILE || fd == -ENFILE)
       log::printf(log::Level::warn,
-                   "sandbox: pidfd_open(%d): %s (RLIMIT_NOFILE %llu): its calls are refused (EAGAIN)", tgid,
-                   std::strerror(-fd), static_cast<unsigned long long>(fd_limit_));
+                  "sandbox: pidfd_open(%d): %s (RLIMIT_NOFILE %llu): its calls are refused (EAGAIN)", tgid,
+                  std::strerror(-fd), static_cast<unsigned long long>(fd_limit_));
     return nullptr;
   }
   if (use) ++use->procs, ++tenant->procs;

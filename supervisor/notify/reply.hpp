@@ -12,8 +12,8 @@
 #include <cstdint>
 #include <functional>
 
-#include "target/notify.hpp"
 #include "base/unique_fd.hpp"
+#include "target/notify.hpp"
 
 namespace sandbox {
 
