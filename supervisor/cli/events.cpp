@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "cli/events.hpp"
 
+#include <sys/socket.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "base/exit_status.hpp"
 #include "kill_line.hpp"
+#include "shim.hpp"
 
 namespace sandbox {
 
@@ -66,6 +70,18 @@ std::string cannot_run_line(const char* cmd, int err) {
     line += path ? std::string(" (searched PATH=") + path + ")" : " (searched /bin:/usr/bin: no PATH is set)";
   }
   return line + "\n";
+}
+
+int go_and_await_exec(int control, const char* cmd) {
+  const char go = 'g';
+  (void)!::send(control, &go, 1, MSG_NOSIGNAL);
+  shim::Message late{};
+  ssize_t got;
+  do got = ::recv(control, &late, sizeof late, 0);
+  while (got < 0 && errno == EINTR);
+  if (got != static_cast<ssize_t>(sizeof late) || late.kind != shim::Message::failed) return -1;
+  std::fputs(cannot_run_line(cmd, late.err).c_str(), stderr);
+  return late.err == ENOENT ? exit_status::not_found : exit_status::cannot_run;
 }
 
 }  // namespace sandbox

@@ -16,4 +16,9 @@ void print_event(const Event& e, int level);
 // without '/' names execvp's search too (as -vv's one exec line does for a process inside).
 std::string cannot_run_line(const char* cmd, int err);
 
+// The go to a launched CMD over the shim's control socket, then its exec's outcome: EOF when
+// exec succeeded (the socket is O_CLOEXEC), else the shim's `failed` message. Returns -1 when
+// CMD runs; else prints cannot_run_line and returns the exit status (127 not found, else 126).
+int go_and_await_exec(int control, const char* cmd);
+
 }  // namespace sandbox

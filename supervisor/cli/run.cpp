@@ -959,17 +959,8 @@ class Run {
   void supervise() {
     start_threads();
     ::clock_gettime(CLOCK_MONOTONIC, &started_);
-    // Go: the target execs. EOF on the control socket means exec succeeded (O_CLOEXEC).
-    const char go = 'g';
-    (void)!::send(control_.get(), &go, 1, MSG_NOSIGNAL);
-    shim::Message late{};
-    ssize_t got;
-    do got = ::recv(control_.get(), &late, sizeof late, 0);
-    while (got < 0 && errno == EINTR);
-    if (got == static_cast<ssize_t>(sizeof late) && late.kind == shim::Message::failed) {
-      std::fputs(cannot_run_line(p_.argv[0], late.err).c_str(), stderr);
-      exit_code_ = late.err == ENOENT ? exit_status::not_found : exit_status::cannot_run;
-    }
+    // Go: the target execs.
+    if (const int rc = go_and_await_exec(control_.get(), p_.argv[0]); rc >= 0) exit_code_ = rc;
     Supervisor* records = reporting() ? &sup_ : nullptr;
     for (;;) {
       int st = 0;

@@ -25,6 +25,7 @@
 #include "base/unique_fd.hpp"
 #include "bpf/engine.hpp"
 #include "bpf/rules.h"
+#include "cli/events.hpp"
 #include "kill_line.hpp"
 #include "shim.hpp"
 #include "target/notify.hpp"
@@ -362,17 +363,7 @@ std::optional<int> run_with_engine(const RunOptions& o, const Policy& policy, ch
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  const char go = 'g';
-  (void)!::send(control.get(), &go, 1, MSG_NOSIGNAL);
-  shim::Message late{};
-  ssize_t got;
-  do got = ::recv(control.get(), &late, sizeof late, 0);
-  while (got < 0 && errno == EINTR);
-  int exit_code = -1;
-  if (got == static_cast<ssize_t>(sizeof late) && late.kind == shim::Message::failed) {
-    std::fprintf(stderr, "sandbox: cannot run '%s': %s\n", argv[0], std::strerror(late.err));
-    exit_code = late.err == ENOENT ? exit_status::not_found : exit_status::cannot_run;
-  }
+  int exit_code = go_and_await_exec(control.get(), argv[0]);
 
   // Kills as the programs report them, until CMD ends; a job kill takes the whole job.
   bool job_killed = false;
