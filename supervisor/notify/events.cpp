@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -34,12 +35,34 @@ std::uint64_t clock_ns(clockid_t clock) {
 std::uint64_t monotonic_ns() {
   return clock_ns(CLOCK_MONOTONIC);
 }
-// A coalesced event is stamped when it is decided, right after the monotonic clock that
-// spaced it was read (emit() would stamp it later, after a variable delay), so the stamps
-// of one node's events are as far apart as the decisions were.
-Event decided(const Event& e) {
+
+// Every event's time_ns is the wall-clock time of one monotonic reading: monotonic + an
+// offset taken once, and taken again only when the wall clock has been stepped (by more than
+// 50 ms; NTP's slewing moves both clocks alike). Two events of a node decided 100 ms apart
+// on the monotonic clock are then stamped 100 ms apart exactly: reading the two clocks one
+// after the other instead let a preemption between the readings shorten the gap (98.6 ms
+// was seen on a busy machine), and a watcher computing rates from the stamps saw the same.
+std::uint64_t wall_ns(std::uint64_t mono) {
+  static std::atomic<std::int64_t> offset{0};
+  std::int64_t off = offset.load(std::memory_order_relaxed);
+  // The offset is checked with a fresh pair of readings, trusted only when nothing came
+  // between them (under 1 ms): a preempted pair keeps the offset there is.
+  const auto before = static_cast<std::int64_t>(monotonic_ns());
+  const auto wall = static_cast<std::int64_t>(clock_ns(CLOCK_REALTIME));
+  const auto after = static_cast<std::int64_t>(monotonic_ns());
+  const std::int64_t seen = wall - before;
+  if (off == 0 || (after - before < 1'000'000 && (seen - off > 50'000'000 || off - seen > 50'000'000))) {
+    off = seen;
+    offset.store(off, std::memory_order_relaxed);
+  }
+  return static_cast<std::uint64_t>(static_cast<std::int64_t>(mono) + off);
+}
+
+// A coalesced event is stamped when it is decided, with the monotonic reading that spaced
+// it (emit() would stamp it later, after a variable delay).
+Event decided(const Event& e, std::uint64_t mono) {
   Event s = e;
-  s.time_ns = clock_ns(CLOCK_REALTIME);
+  s.time_ns = wall_ns(mono);
   return s;
 }
 
@@ -57,10 +80,7 @@ void Supervisor::emit(const Event& e, UsageTo usage) {
   bool known = false;
   Event stamped = e;
   if (stamped.time_ns == 0) {  // not stamped already (a coalesced usage event is, when decided)
-    timespec now{};
-    ::clock_gettime(CLOCK_REALTIME, &now);
-    stamped.time_ns =
-        static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(now.tv_nsec);
+    stamped.time_ns = wall_ns(monotonic_ns());
   }
   if (auto it = procs_.find(e.tgid ? e.tgid : e.pid); it != procs_.end()) {
     ruid = it->second.ruid, suid = it->second.suid, job = it->second.job, known = true;
@@ -165,7 +185,7 @@ void Supervisor::publish_usage_event(std::int64_t key, const Event& e, bool hold
   if (!hold_allowed || now - u.last_ns >= kUsageIntervalNs) {
     u.last_ns = now;
     u.pending = false;  // flush_usage() drops it from usage_pending_
-    emit(decided(e), UsageTo::coalesced);
+    emit(decided(e, now), UsageTo::coalesced);
   } else {
     u.held = e;
     if (!u.pending) usage_pending_.push_back(key);
@@ -186,7 +206,7 @@ void Supervisor::flush_usage() {
     if (now - it->second.last_ns < kUsageIntervalNs) return false;     // not yet
     it->second.pending = false;
     it->second.last_ns = now;
-    if (usage_coalesced_) emit(decided(it->second.held), UsageTo::coalesced);
+    if (usage_coalesced_) emit(decided(it->second.held, now), UsageTo::coalesced);
     return true;
   });
 }

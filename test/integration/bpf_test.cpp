@@ -154,6 +154,9 @@ TEST_CASE("bpf engine: when the supervisor is SIGKILLed, its targets die with it
   // Not CMD itself: the supervisor is the guard's child, CMD the supervisor's.
   REQUIRE(supervisor != std::atoi(bg.c_str()));
   ::kill(supervisor, SIGKILL);
+  // Where each of them is, should the guard not end (seen once on a busy machine).
+  INFO("the supervisor: " << process_tree(supervisor)
+                          << "the background sleep: " << process_tree(std::atoi(bg.c_str())));
   CHECK(p.wait() == 137);
   CHECK((p.err_so_far() + p.expect_err("supervisor died")).find("leftover target process") !=
         std::string::npos);

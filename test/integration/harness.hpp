@@ -111,6 +111,38 @@ inline Result probe(const std::string& which, std::vector<std::string> opts = {}
   return sandboxed(std::move(opts), {kProbe, which});
 }
 
+// What a process and its descendants are doing: one line each, with the state, the kernel
+// function it waits in and (root only) its kernel stack's top frames. Printed when a test
+// gives up waiting for an exit, so that a hang seen once on a busy machine says where it hung.
+inline std::string read_text(const std::string& path, std::size_t max = 4096) {
+  std::string out;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  ssize_t n;
+  while (out.size() < max && (n = ::read(fd, buf, sizeof buf)) > 0)
+    out.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  return out;
+}
+inline std::string process_tree(pid_t pid, int depth = 0) {
+  if (depth > 8) return "";
+  const std::string dir = "/proc/" + std::to_string(pid);
+  std::string status = read_text(dir + "/status"), state, name;
+  std::istringstream st(status);
+  for (std::string line; std::getline(st, line);) {
+    if (line.rfind("Name:", 0) == 0) name = line.substr(5);
+    if (line.rfind("State:", 0) == 0) state = line.substr(6);
+  }
+  std::string stack = read_text(dir + "/stack", 600);
+  std::replace(stack.begin(), stack.end(), '\n', ' ');
+  std::string out = std::string(static_cast<std::size_t>(depth) * 2, ' ') + std::to_string(pid) + name + " " +
+                    state + " wchan=" + read_text(dir + "/wchan", 64) + " stack: " + stack + "\n";
+  std::istringstream kids(read_text(dir + "/task/" + std::to_string(pid) + "/children"));
+  for (pid_t k; kids >> k;) out += process_tree(k, depth + 1);
+  return out;
+}
+
 // A long-lived child with pipes on stdin, stdout and stderr.
 class Process {
  public:
@@ -190,7 +222,7 @@ class Process {
       pollfd none{-1, 0, 0};
       ::poll(&none, 0, 10);  // a bounded wait for an exit, not a synchronisation
     }
-    FAIL("process " << pid_ << " did not exit within " << limit_s << " s");
+    FAIL("process " << pid_ << " did not exit within " << limit_s << " s; its tree:\n" << process_tree(pid_));
     return -1;
   }
   void signal(int sig) { ::kill(pid_, sig); }
