@@ -17,14 +17,14 @@ Reply Supervisor::on_exit(Call& c, bool group) {
     tracker_.process_exited(tgid);
     const JobId job = jobs_.job_of(tgid);
     jobs_.leave(tgid, Ending::exit, static_cast<int>(c.arg(0) & 0xff));  // its job share goes too
-    if (job != 0 && (usage_raw_ | usage_coalesced_) != 0) publish_job_usage(job);
+    if (job != 0 && hub_.usage_wanted()) publish_job_usage(job);
     if (job != 0 && !had) publish_member_usage(tgid, true);
-    if (had) emit({Event::Kind::exited, tgid, tgid});
+    if (had) hub_.emit({Event::Kind::exited, tgid, tgid});
   } else if (tid != tgid) {
     const bool had = tracker_.find(tid) != nullptr;
     tracker_.thread_exited(tid, tgid);
     thread_nodes_.erase(tid);
-    if (had) emit({Event::Kind::exited, tid, tgid});
+    if (had) hub_.emit({Event::Kind::exited, tid, tgid});
   }
   // The thread is gone after this call and its tid may be reused: forget it (before the
   // answer, under the same lock: nothing runs between the two).
@@ -42,7 +42,7 @@ Reply Supervisor::on_execve(Call& c) {
   // An exec is asked for (it may still fail: execvp tries every PATH entry); the event
   // waits for its result, seen at the process's next call (settle_exec). The path is read
   // for the message only, and the image mark before the call: both only for a watcher.
-  if (!subscribers_.empty()) {
+  if (hub_.any()) {
     if (!p.exec || p.exec->tid != c.tid)
       p.exec.emplace(ProcState::PendingExec{{}, target::image_mark(c.tid), c.tid});
     const bool at = c.n.data.nr == SYS_execveat;
@@ -80,12 +80,12 @@ void Supervisor::settle_exec(Call& c) {
     p.exec = std::move(pending);  // the last one failed and the next is tried (execvp)
     return;
   }
-  if (subscribers_.empty()) return;
+  if (!hub_.any()) return;
   Event e{Event::Kind::exec, c.tgid, c.tgid};
   e.exec_failed = !ran;
   e.exec_paths = std::move(pending.paths);
   if (ran && e.exec_paths.size() > 1) e.exec_paths.erase(e.exec_paths.begin(), e.exec_paths.end() - 1);
-  emit(e);
+  hub_.emit(e);
 }
 
 Reply Supervisor::on_credentials(Call& c) {

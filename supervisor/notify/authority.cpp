@@ -166,7 +166,7 @@ int Supervisor::op_register(const View& v, Pid pid) {
       tracker_.deregister(pid, Actor::outside);
       return EAGAIN;
     }
-    emit({Event::Kind::registered, pid, tgid});
+    hub_.emit({Event::Kind::registered, pid, tgid});
   }
   return rc;
 }
@@ -187,7 +187,7 @@ int Supervisor::op_deregister(const View& v, Pid pid) {
   if (rc == 0) {
     node_imposer_.erase(pid);
     thread_nodes_.erase(pid);
-    emit({Event::Kind::deregistered, pid, tgid});
+    hub_.emit({Event::Kind::deregistered, pid, tgid});
   }
   return rc;
 }
@@ -208,7 +208,7 @@ int Supervisor::op_cap(const View& v, Pid pid, const CapFn& cap) {
     const Node* n = tracker_.find(pid);
     Event e{Event::Kind::quota_set, pid, n->tgid};
     e.heap_quota_bytes = n->heap_quota_bytes, e.file_quota = n->file_quota;
-    emit(e);
+    hub_.emit(e);
   }
   if (enforce) kill_for(*enforce);  // enforced at once, as in the kernel
   return rc;
@@ -219,7 +219,7 @@ int Supervisor::op_reset(const View& v, Pid pid) {
   ViewGuard g(*directory_, v.job);
   const int rc = tracker_.resource_reset(pid, v.actor);
   if (rc == 0) node_imposer_.erase(pid);
-  if (rc == 0) emit({Event::Kind::quota_reset, pid, tracker_.find(pid)->tgid});
+  if (rc == 0) hub_.emit({Event::Kind::quota_reset, pid, tracker_.find(pid)->tgid});
   return rc;
 }
 

@@ -161,7 +161,7 @@ void Supervisor::kill_job(const JobViolation& v) {
   e.job = v.job;
   e.job_violation = v;
   e.name = name;
-  emit(e);
+  hub_.emit(e);
 }
 
 void Supervisor::kill_job_descendants(JobId job) {
@@ -297,7 +297,7 @@ OpResult Supervisor::set_job_quotas(const Caller& c, JobId job, std::optional<st
   Event e{Event::Kind::quota_set, 0, 0};
   e.job = job;
   e.heap_quota_bytes = heap_bytes, e.file_quota = files;
-  emit(e);
+  hub_.emit(e);
   if (enforce) kill_job(*enforce);  // enforced at once, as for a node
   return {};
 }
@@ -308,7 +308,7 @@ OpResult Supervisor::reset_job(const Caller& c, JobId job) {
     job_imposer_.erase(job);
     Event e{Event::Kind::quota_reset, 0, 0};
     e.job = job;
-    emit(e);
+    hub_.emit(e);
     return {};
   });
 }
@@ -416,7 +416,7 @@ OpResult Supervisor::delegate(const Caller& c, const DelegateRequest& req, JobVi
     node.file_quota = tighter(req.file_quota, out.file_quota);
     Event e{Event::Kind::joined, req.pid, req.pid};
     e.job = job;
-    emit(e);
+    hub_.emit(e);
   }
   if (auto r = impose(req.pid, node); !r.ok()) return r;
   OpResult done;

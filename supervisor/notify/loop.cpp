@@ -293,7 +293,7 @@ void Supervisor::handle(NotifyChannel& ch, OpenEmulator& open, const seccomp_not
   if (!lk.owns_lock()) lk.lock();
   answer(r);
   // Usage watchers (the trace, `watch` with usage): only when a counter changed.
-  if ((usage_raw_ | usage_coalesced_) != 0) {
+  if (hub_.usage_wanted()) {
     if (tracker_.changes() != changes) publish_usage(tid, tgid);
     if (jobs_.changes() != job_changes) {
       publish_job_usage(jobs_.job_of(tgid));
@@ -357,7 +357,7 @@ void Supervisor::kill_for(const Violation& v) {
   ++(v.resource == Resource::heap ? kills_heap_ : kills_files_);
   Event e{Event::Kind::killed, v.node, v.tgid};
   e.violation = v;
-  emit(e);
+  hub_.emit(e);
 }
 
 }  // namespace sandbox

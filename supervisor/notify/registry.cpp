@@ -220,9 +220,9 @@ void Supervisor::forget_process(Pid tgid) {
     drop_threads(it->second);
     procs_.erase(it);  // closes the pidfd, which also leaves the epoll set
   }
-  usage_state_.erase(tgid);
+  hub_.forget(tgid);
   for (auto t = thread_nodes_.begin(); t != thread_nodes_.end();) {
-    if (t->second.first == tgid) usage_state_.erase(t->first);
+    if (t->second.first == tgid) hub_.forget(t->first);
     t = t->second.first == tgid ? thread_nodes_.erase(t) : std::next(t);
   }
   std::erase(roots_, tgid);  // a later process with this pid is not ours by that title
@@ -248,16 +248,16 @@ void Supervisor::sweep() {
         tracker_.process_exited(pid);
         const JobId job = jobs_.job_of(pid);
         jobs_.leave(pid, Ending::unknown, -1);
-        if (job != 0 && (usage_raw_ | usage_coalesced_) != 0) publish_job_usage(job);
+        if (job != 0 && hub_.usage_wanted()) publish_job_usage(job);
         if (job != 0 && !had_node) publish_member_usage(pid, true);
-        if (had_node) emit({Event::Kind::exited, pid, pid});
+        if (had_node) hub_.emit({Event::Kind::exited, pid, pid});
         forget_process(pid);
       } else if (auto t = thread_nodes_.find(pid); t != thread_nodes_.end()) {
         const Pid tgid = t->second.first;
         tracker_.thread_exited(pid, tgid);
         thread_nodes_.erase(t);
-        usage_state_.erase(pid);
-        emit({Event::Kind::exited, pid, tgid});
+        hub_.forget(pid);
+        hub_.emit({Event::Kind::exited, pid, tgid});
       }
     }
     if (n < 64) return;

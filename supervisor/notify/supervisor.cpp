@@ -172,7 +172,7 @@ OpResult Supervisor::attach(UniqueFd fd, Pid pid, const Policy& asked, Scope sco
   Event joined{Event::Kind::joined, pid, pid};
   joined.job = job;
   joined.container = container;
-  emit(joined);
+  hub_.emit(joined);
   OpResult done;
   done.job = job;
   return done;
@@ -205,8 +205,8 @@ void Supervisor::maintain() {
             if (t.joins > 0) --t.joins;
             if (tenant_fds(t) < tenant_budget_) t.refusing = false;
           }
-          release_usage(usage_key(cj->second));  // its last usage, while the job is still known
-          usage_state_.erase(usage_key(cj->second));
+          hub_.release(EventHub::usage_key(cj->second));  // its last usage, while the job is still known
+          hub_.forget(EventHub::usage_key(cj->second));
           jobs_.remove(cj->second);  // each join is one job: it ends with its listener
           job_imposer_.erase(cj->second);
           job_containers_.erase(cj->second);
