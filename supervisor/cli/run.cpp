@@ -887,7 +887,7 @@ class Run {
     so.private_dir = !o_.socket;
     so.version = SANDBOX_VERSION;
     try {
-      server_ = std::make_unique<Server>(io_, sup_, so);
+      server_ = std::make_unique<Server>(io_, sup_.control(), so);
       server_->start();
       if (verbose_) std::fprintf(stderr, "sandbox: control socket %s\n", socket_path_.c_str());
     } catch (const std::exception& e) {

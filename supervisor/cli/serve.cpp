@@ -154,7 +154,7 @@ int serve_command(const ServeOptions& options) {
     if (metrics) metrics->stop();
     sup.kill_all();
   };
-  Server server(io, sup, so);
+  Server server(io, sup.control(), so);
   try {
     server.start();
     if (metrics_address || metrics_fd >= 0)
