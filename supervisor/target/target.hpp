@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // target: what the supervisor can learn about, or do to, a target task from outside --
-// /proc, pidfds, cross-process memory access, kcmp, prlimit. Thin wrappers, errors as
-// -errno; no policy and no accounting here.
+// /proc, pidfds, cross-process memory access, kcmp, prlimit. Thin wrappers: a Result
+// (base/result.hpp) where the reason matters, std::optional where a fact may be unknown;
+// no policy and no accounting here.
 #pragma once
 
 #include <sys/types.h>
