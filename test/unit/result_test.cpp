@@ -3,6 +3,9 @@
 #include "base/result.hpp"
 
 #include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,6 +15,8 @@
 
 #include "base/files.hpp"
 #include "base/unique_fd.hpp"
+#include "child.hpp"
+#include "observe/output_file.hpp"
 
 using sandbox::Error;
 using sandbox::Result;
@@ -72,4 +77,30 @@ TEST_CASE("result: files::read_small says what was read, or why not") {
   const auto missing = sandbox::files::read_small("/proc/self/no-such-file", buf, sizeof buf);
   CHECK_FALSE(missing.ok());
   CHECK(missing.error() == ENOENT);
+}
+
+TEST_CASE("result: a file that cannot be written says so in one line, with its errno") {
+  char dir[] = "/tmp/sandbox-result-XXXXXX";
+  REQUIRE(::mkdtemp(dir) != nullptr);
+  const std::string path = std::string(dir) + "/trace.json";
+  // RLIMIT_FSIZE (SIGXFSZ ignored): the write past it fails with EFBIG, as a full disk would
+  // fail with ENOSPC. In a child: the limit is the whole process's.
+  const pid_t pid = host::fork_child([&]() -> int {
+    ::signal(SIGXFSZ, SIG_IGN);
+    const rlimit small{16, 16};
+    if (::setrlimit(RLIMIT_FSIZE, &small) != 0) return 2;
+    sandbox::observe::OutputFile out("--trace", path);
+    const Status written = out.write(std::string(100, 'x'));
+    if (written.ok() || written.error() != EFBIG) return 3;
+    if (written.message() != "--trace " + path + ": writing: " + std::strerror(EFBIG)) return 4;
+    if (!out.close().ok()) return 5;
+    return 0;
+  });
+  REQUIRE(pid > 0);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  ::unlink(path.c_str());
+  ::rmdir(dir);
 }
