@@ -177,10 +177,7 @@ std::string how_ended(int status) {
 // The run's exit status once CMD has been reaped: a job quota kill's, even if CMD itself got
 // out first; else CMD's own (128 + N for signal N).
 int exit_status_of(bool job_killed, int status) {
-  if (job_killed) return exit_status::quota_kill;
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
+  return job_killed ? exit_status::quota_kill : exit_status::of(status);
 }
 
 std::string duration_text(std::uint64_t ms) {
