@@ -79,11 +79,11 @@ struct Reaped {
   }
 };
 
-// wait4() for any child (WNOHANG in `flags`: without blocking); what it used goes to `acc`,
-// its ending to the supervisor's records when `sup` is given.
-pid_t reap(int flags, int& status, Supervisor* sup, Reaped* acc) {
+// wait4() for child `which` (-1: any; WNOHANG in `flags`: without blocking); what it used
+// goes to `acc`, its ending to the supervisor's records when `sup` is given.
+pid_t reap(int flags, int& status, Supervisor* sup, Reaped* acc, pid_t which = -1) {
   rusage ru{};
-  const pid_t w = ::wait4(-1, &status, __WALL | flags, &ru);
+  const pid_t w = ::wait4(which, &status, __WALL | flags, &ru);
   if (w > 0) {
     if (acc) acc->add(ru);
     if (sup) sup->reaped(w, status);
@@ -110,14 +110,20 @@ Policy effective_policy(const RunOptions& o) {
 
 // Kills and reaps whatever is left of the run once CMD has exited: nothing launched under
 // the sandbox keeps running unsupervised. We are a subreaper, so orphans come to us.
+// Each round waits for the children it killed, by pid: a blocking wait for any child would
+// also wait for a grandchild reparented to us while that round ran (its parent, killed here,
+// went), alive and not yet killed -- the guard hung so, its target's background sleep
+// running on (1 run in 20 under load). The next round lists and kills those.
 void reap_leftovers(Supervisor* sup = nullptr, Reaped* acc = nullptr) {
   for (int round = 0; round < 10000; ++round) {
     const auto kids = target::own_children();
     if (kids.empty()) return;
     // Our own unreaped children: their pids cannot be reused until we wait for them.
     for (pid_t k : kids) ::kill(k, SIGKILL);
-    int st;
-    while (reap(0, st, sup, acc) > 0) {
+    for (pid_t k : kids) {
+      int st = 0;
+      while (reap(0, st, sup, acc, k) < 0 && errno == EINTR) {
+      }
     }
   }
 }
@@ -150,9 +156,9 @@ void write_report(const RunOptions& o, const RunReport& r, observe::OutputFile* 
                  "sandbox: --output %s: the name was replaced during the run; the report went to the file "
                  "opened before CMD started, not to what the name is now\n",
                  o.output->c_str());
-  std::string err = out->replace(text);
-  if (const std::string closed = out->close(); err.empty()) err = closed;
-  if (!err.empty()) std::fprintf(stderr, "sandbox: %s\n", err.c_str());
+  Status written = out->replace(text);
+  if (Status closed = out->close(); written.ok()) written = std::move(closed);
+  if (!written.ok()) std::fprintf(stderr, "sandbox: %s\n", written.message().c_str());
 }
 
 // ---- the end of a job --------------------------------------------------------------
@@ -171,10 +177,7 @@ std::string how_ended(int status) {
 // The run's exit status once CMD has been reaped: a job quota kill's, even if CMD itself got
 // out first; else CMD's own (128 + N for signal N).
 int exit_status_of(bool job_killed, int status) {
-  if (job_killed) return exit_status::quota_kill;
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
+  return job_killed ? exit_status::quota_kill : exit_status::of(status);
 }
 
 std::string duration_text(std::uint64_t ms) {
@@ -559,8 +562,8 @@ class NestedTrace {
       }
       reading_ = false;
     }
-    if (const std::string err = recorder_->close(); !err.empty())
-      std::fprintf(stderr, "sandbox: %s\n", err.c_str());
+    if (const Status closed = recorder_->close(); !closed.ok())
+      std::fprintf(stderr, "sandbox: %s\n", closed.message().c_str());
     else if (o_.verbosity >= 2)
       std::fprintf(stderr, "sandbox: trace written to %s (%llu counter points)\n", o_.trace->c_str(),
                    static_cast<unsigned long long>(recorder_->points()));
@@ -576,11 +579,10 @@ class NestedTrace {
         if (l->find("\"tsync\"") != std::string::npos && l->rfind("{\"ok\"", 0) == 0) break;
         if (l->rfind("{\"ok\"", 0) == 0) continue;  // the fetch's answer
         if (l->rfind("{\"event\":\"end\"", 0) == 0) break;
-        std::string err;
-        if (const std::optional<Event> e = protocol::decode_event(*l, err)) {
+        if (const Result<Event> e = protocol::decode_event(*l); e.ok()) {
           recorder_->on_event(*e);
         } else if (++bad <= 3) {  // a bad line is said, never acted on
-          std::fprintf(stderr, "sandbox: --trace: from the outer supervisor: %s\n", err.c_str());
+          std::fprintf(stderr, "sandbox: --trace: from the outer supervisor: %s\n", e.message().c_str());
         }
         if (seconds_since(last) >= 0.1) {
           recorder_->flush();
@@ -724,8 +726,7 @@ class NestedRun {
       // The kill's event is queued before a fetch is answered but written after it: a
       // second request's answer comes behind it (as sandbox-shim).
       const auto on_event = [&](const json& j) {
-        std::string err;
-        if (const auto e = protocol::decode_event(j.dump(), err); e && e->kind == Event::Kind::killed)
+        if (const auto e = protocol::decode_event(j.dump()); e.ok() && e->kind == Event::Kind::killed)
           print_event(*e, o_.verbosity);
       };
       const json end = socket_->ask(std::string("{\"op\":\"fetch\",\"job\":") + std::to_string(view_.id) +
@@ -808,8 +809,8 @@ int prepare(const RunOptions& o, Prepared& p) {
     std::fprintf(stderr, "sandbox: %s\n", e.what());
     return exit_status::cannot_run;
   }
-  if (const char* why = check_notify_sizes(); *why) {
-    std::fprintf(stderr, "sandbox: %s\n", why);
+  if (const Status sizes = check_notify_sizes(); !sizes.ok()) {
+    std::fprintf(stderr, "sandbox: %s\n", sizes.text().c_str());
     return exit_status::cannot_run;
   }
   for (const auto& a : o.command) p.argv.push_back(const_cast<char*>(a.c_str()));
@@ -1062,8 +1063,8 @@ class Run {
     if (io_thread_.joinable()) io_thread_.join();
     server_.reset();
     if (!recorder_) return;
-    if (const std::string err = recorder_->close(); !err.empty())
-      std::fprintf(stderr, "sandbox: %s\n", err.c_str());
+    if (const Status closed = recorder_->close(); !closed.ok())
+      std::fprintf(stderr, "sandbox: %s\n", closed.message().c_str());
     else if (verbose_)
       std::fprintf(stderr, "sandbox: trace written to %s (%llu counter points)\n", o_.trace->c_str(),
                    static_cast<unsigned long long>(recorder_->points()));
