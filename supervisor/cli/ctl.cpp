@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/unique_fd.hpp"
+#include "control/control.hpp"
 #include "options.hpp"
 #include "policy/policy.hpp"
 #include "shim.hpp"
@@ -298,9 +299,9 @@ int run(const CtlOptions& a) {
     std::vector<std::string> kinds = a.kinds;
     if (a.usage) {
       if (kinds.empty())  // --usage alone: everything, usage included
-        kinds = {"registered", "deregistered", "exited", "killed",
-                 "quota_set",  "quota_reset",  "joined", "exec"};
-      kinds.push_back("usage");
+        for (const EventKindName& k : kEventKinds)
+          if (k.kind != Event::Kind::usage) kinds.emplace_back(k.name);
+      kinds.emplace_back(to_string(Event::Kind::usage));
     }
     if (!kinds.empty()) req["kinds"] = kinds;
   }
