@@ -485,9 +485,7 @@ int report_end(const Options& o, int watch, const std::string& job, pid_t pid, i
                              : "sandbox-shim: pid %d (%s) was killed by SIGKILL from outside the sandbox, "
                                "not by the supervisor (server %s)\n",
                  pid, o.command[0].c_str(), o.socket->c_str());
-  if (WIFEXITED(st)) return WEXITSTATUS(st);
-  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
-  return 1;
+  return exit_status::of(st);
 }
 
 // The child's next message on its status socket ("" at EOF: CMD was exec'd, the socket
