@@ -179,8 +179,8 @@ class Serve {
   // only other work.
   void supervise() {
     // Ready: the sockets accept. A service manager waiting for it (Type=notify) is told.
-    if (const int rc = systemd::notify("READY=1"); rc < 0)
-      std::fprintf(stderr, "sandbox: NOTIFY_SOCKET: %s\n", std::strerror(-rc));
+    if (const Status ready = systemd::notify("READY=1"); !ready.ok())
+      std::fprintf(stderr, "sandbox: NOTIFY_SOCKET: %s\n", ready.text().c_str());
     boost::asio::steady_timer timer(io_);
     std::function<void()> tick = [&] {
       timer.expires_after(std::chrono::milliseconds(100));
