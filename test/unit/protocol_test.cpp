@@ -393,9 +393,8 @@ TEST_CASE("event kinds: every kind's name comes from one table and reads back as
     // On the wire both ways: the event line's name, and a watch asking for that kind.
     Event e;
     e.kind = k;
-    std::string error;
-    const auto back = decode_event(event_line(e), error);
-    REQUIRE_MESSAGE(back.has_value(), error);
+    const auto back = decode_event(event_line(e));
+    REQUIRE_MESSAGE(back.ok(), back.text());
     CHECK(back->kind == k);
     const auto r = parse_request(R"({"op":"watch","kinds":[")" + name + R"("]})");
     REQUIRE(std::holds_alternative<Request>(r));
