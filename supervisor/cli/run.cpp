@@ -110,14 +110,22 @@ Policy effective_policy(const RunOptions& o) {
 
 // Kills and reaps whatever is left of the run once CMD has exited: nothing launched under
 // the sandbox keeps running unsupervised. We are a subreaper, so orphans come to us.
+// Each round waits for the children it killed, and only for them: a child's own children
+// come to us (reparented) before it can be reaped, so the next round finds and kills them. A
+// blocking wait for *any* child would wait for ever on such an orphan, never killed (a
+// grandchild of CMD's after the supervisor's death: the guard hung on it).
 void reap_leftovers(Supervisor* sup = nullptr, Reaped* acc = nullptr) {
   for (int round = 0; round < 10000; ++round) {
     const auto kids = target::own_children();
     if (kids.empty()) return;
     // Our own unreaped children: their pids cannot be reused until we wait for them.
     for (pid_t k : kids) ::kill(k, SIGKILL);
-    int st;
-    while (reap(0, st, sup, acc) > 0) {
+    for (pid_t k : kids) {
+      int st = 0;
+      rusage ru{};
+      if (::wait4(k, &st, __WALL, &ru) != k) continue;  // SIGKILLed: the wait is bounded
+      if (acc) acc->add(ru);
+      if (sup) sup->reaped(k, st);
     }
   }
 }

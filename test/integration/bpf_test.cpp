@@ -162,3 +162,30 @@ TEST_CASE("bpf engine: when the supervisor is SIGKILLed, its targets die with it
         std::string::npos);
   CHECK(::access(("/proc/" + bg).c_str(), F_OK) != 0);  // the background sleep is gone too
 }
+
+// The guard after the supervisor's SIGKILL, under each engine: CMD dies with the supervisor
+// (PDEATHSIG), and whatever CMD started comes to the guard, which kills it. A process CMD
+// started that itself has a child: killing it hands its child to the guard too, and the
+// guard used to wait for any child after its kills -- for ever, on that orphan (the hang
+// seen once in CI with a plain background sleep, whenever CMD outlived the guard's look).
+TEST_CASE("guard: when the supervisor is SIGKILLed, CMD's grandchildren die too (either engine)") {
+  for (const std::string engine : {"notify", "bpf"}) {
+    CAPTURE(engine);
+    if (engine == "bpf" && !bpf_unavailable().empty()) {
+      MESSAGE("bpf part skipped: " << bpf_unavailable());
+      continue;
+    }
+    Process p({kSandbox, "run", "--engine", engine, "--no-socket", "--", "/bin/sh", "-c",
+               "/bin/sh -c 'sleep 1000 & echo bg=$!; wait' & wait"});
+    const std::string bg = p.expect_out("bg=").substr(3);
+    const pid_t supervisor = std::atoi(
+        read_text("/proc/" + std::to_string(p.pid()) + "/task/" + std::to_string(p.pid()) + "/children")
+            .c_str());
+    REQUIRE(supervisor > 0);
+    REQUIRE(supervisor != std::atoi(bg.c_str()));
+    ::kill(supervisor, SIGKILL);
+    INFO("the background sleep: " << process_tree(std::atoi(bg.c_str())));
+    CHECK(p.wait(30) == 137);
+    CHECK(::access(("/proc/" + bg).c_str(), F_OK) != 0);
+  }
+}
