@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/size.hpp"
+#include "control/protocol.hpp"
 
 namespace sandbox {
 namespace {
@@ -99,12 +100,8 @@ std::string report_json(const RunReport& r) {
   doc["left_running"] = std::move(left);
   ojson procs = ojson::array();
   for (const ProcessRecord& p : r.processes) {
-    ojson o;
-    o["pid"] = p.pid;
-    o["argv0"] = p.argv0;
-    o["peak_heap_bytes"] = p.peak_heap;
-    o["peak_files"] = p.peak_files;
-    o["end"] = std::string(to_string(p.end));
+    ojson o = protocol::record_object(p);
+    o.erase("code");  // named by the ending here: exit_status or signal
     if (p.end == Ending::exit) o["exit_status"] = p.code;
     if (p.end == Ending::signal) o["signal"] = p.code;
     procs.push_back(std::move(o));

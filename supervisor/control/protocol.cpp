@@ -312,17 +312,6 @@ ojson job_object(const JobView& v) {
   return j;
 }
 
-ojson record_object(const ProcessRecord& r) {
-  ojson j;
-  j["pid"] = r.pid;
-  j["argv0"] = r.argv0;
-  j["peak_heap_bytes"] = r.peak_heap;
-  j["peak_files"] = r.peak_files;
-  j["end"] = std::string(to_string(r.end));
-  j["code"] = r.code;
-  return j;
-}
-
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -552,6 +541,17 @@ const EventField kEventFields[] = {
 };
 
 }  // namespace
+
+ojson record_object(const ProcessRecord& r) {
+  ojson j;
+  j["pid"] = r.pid;
+  j["argv0"] = r.argv0;
+  j["peak_heap_bytes"] = r.peak_heap;
+  j["peak_files"] = r.peak_files;
+  j["end"] = std::string(to_string(r.end));
+  j["code"] = r.code;
+  return j;
+}
 
 std::string_view to_string(Op op) {
   for (const auto& o : kOps) {

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -104,6 +105,9 @@ std::string list_response(std::string_view id, const std::vector<Node>& nodes,
 std::string job_response(std::string_view id, const JobView& j,
                          const std::vector<ProcessRecord>* records = nullptr);
 std::string version_response(std::string_view id, std::string_view version);
+// One process record as the wire carries it: {"pid","argv0","peak_heap_bytes","peak_files",
+// "end","code"} (a run's -o report writes the same, its "code" named by the ending).
+nlohmann::ordered_json record_object(const ProcessRecord& r);
 // join: {"ok":true,"job":J} -- the new job, which the shim watches for its kill.
 std::string join_response(std::string_view id, JobId job);
 std::string filter_response(std::string_view id, const std::vector<sock_filter>& program);

@@ -139,53 +139,7 @@ TEST_CASE("bpf engine: --engine auto says which engine it chose") {
 
 TEST_CASE("bpf engine: when the supervisor is SIGKILLed, its targets die with it (the guard)") {
   SKIP_WITHOUT_BPF();
-  Process p({kSandbox, "run", "--engine", "bpf", "--", "/bin/sh", "-c", "sleep 1000 & echo bg=$!; wait"});
-  const std::string bg = p.expect_out("bg=").substr(3);
-  // The guard is the process we started; the supervisor is its only child.
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/task/%d/children", p.pid(), p.pid());
-  FILE* f = std::fopen(path, "re");
-  REQUIRE(f != nullptr);
-  char buf[256] = "";
-  (void)!std::fgets(buf, sizeof buf, f);
-  std::fclose(f);
-  const pid_t supervisor = std::atoi(buf);
-  REQUIRE(supervisor > 0);
-  // Not CMD itself: the supervisor is the guard's child, CMD the supervisor's.
-  REQUIRE(supervisor != std::atoi(bg.c_str()));
-  ::kill(supervisor, SIGKILL);
-  // Where each of them is, should the guard not end (seen once on a busy machine).
-  INFO("the supervisor: " << process_tree(supervisor)
-                          << "the background sleep: " << process_tree(std::atoi(bg.c_str())));
-  CHECK(p.wait() == 137);
-  CHECK((p.err_so_far() + p.expect_err("supervisor died")).find("leftover target process") !=
-        std::string::npos);
-  CHECK(::access(("/proc/" + bg).c_str(), F_OK) != 0);  // the background sleep is gone too
-}
-
-// The guard after the supervisor's SIGKILL, under each engine: CMD dies with the supervisor
-// (PDEATHSIG), and whatever CMD started comes to the guard, which kills it. A process CMD
-// started that itself has a child: killing it hands its child to the guard too, and the
-// guard used to wait for any child after its kills -- for ever, on that orphan (the hang
-// seen once in CI with a plain background sleep, whenever CMD outlived the guard's look).
-TEST_CASE("guard: when the supervisor is SIGKILLed, CMD's grandchildren die too (either engine)") {
-  for (const std::string engine : {"notify", "bpf"}) {
-    CAPTURE(engine);
-    if (engine == "bpf" && !bpf_unavailable().empty()) {
-      MESSAGE("bpf part skipped: " << bpf_unavailable());
-      continue;
-    }
-    Process p({kSandbox, "run", "--engine", engine, "--no-socket", "--", "/bin/sh", "-c",
-               "/bin/sh -c 'sleep 1000 & echo bg=$!; wait' & wait"});
-    const std::string bg = p.expect_out("bg=").substr(3);
-    const pid_t supervisor = std::atoi(
-        read_text("/proc/" + std::to_string(p.pid()) + "/task/" + std::to_string(p.pid()) + "/children")
-            .c_str());
-    REQUIRE(supervisor > 0);
-    REQUIRE(supervisor != std::atoi(bg.c_str()));
-    ::kill(supervisor, SIGKILL);
-    INFO("the background sleep: " << process_tree(std::atoi(bg.c_str())));
-    CHECK(p.wait(30) == 137);
-    CHECK(::access(("/proc/" + bg).c_str(), F_OK) != 0);
-  }
+  check_guard_kills_tree({"--engine", "bpf"}, "sleep 1000 & echo bg=$!; wait");
+  // A grandchild reparented to the guard while it kills (serve_test.cpp, the same case).
+  check_guard_kills_tree({"--engine", "bpf"}, "/bin/sh -c 'sleep 1000 & echo bg=$!; wait'; wait");
 }

@@ -287,3 +287,39 @@ class Process {
   bool reaped_ = false;
   std::string out_buf_, err_buf_;
 };
+
+// The guard: `sandbox run OPTS -- /bin/sh -c SCRIPT`, where SCRIPT prints "bg=PID" of a
+// background process somewhere below CMD; the supervisor (the guard's only child) is
+// SIGKILLed; the guard must say so, exit 137, and leave none of CMD's tree behind.
+inline void check_guard_kills_tree(const std::vector<std::string>& opts, const std::string& script) {
+  std::vector<std::string> args{kSandbox, "run"};
+  args.insert(args.end(), opts.begin(), opts.end());
+  for (const char* a : {"--", "/bin/sh", "-c"}) args.push_back(a);
+  args.push_back(script);
+  Process p(args);
+  const std::string bg = p.expect_out("bg=").substr(3);
+  // The background process is settled in its sleep (clock_nanosleep, 230, or nanosleep, 35,
+  // in /proc/PID/syscall) before the supervisor goes: one still loading itself would fail a
+  // notified call when the supervisor dies and exit by itself, and the case would test less.
+  for (int i = 0;; ++i) {
+    const std::string sc = read_text("/proc/" + bg + "/syscall", 64);
+    if (sc.rfind("230 ", 0) == 0 || sc.rfind("35 ", 0) == 0) break;
+    REQUIRE_MESSAGE(i < 6000, "pid " << bg << " never settled in its sleep: " << sc);
+    pollfd none{-1, 0, 0};
+    ::poll(&none, 0, 10);  // a bounded wait for a state, not a synchronisation
+  }
+  const std::string kids =
+      read_text("/proc/" + std::to_string(p.pid()) + "/task/" + std::to_string(p.pid()) + "/children");
+  const pid_t supervisor = std::atoi(kids.c_str());
+  REQUIRE(supervisor > 0);
+  // Not CMD's background process: the supervisor is the guard's child, CMD the supervisor's.
+  REQUIRE(supervisor != std::atoi(bg.c_str()));
+  REQUIRE(::kill(supervisor, SIGKILL) == 0);
+  // Where each of them is, should the guard not end.
+  INFO("the supervisor: " << process_tree(supervisor)
+                          << "the background process: " << process_tree(std::atoi(bg.c_str())));
+  CHECK(p.wait() == 137);
+  const std::string err = p.err_so_far() + p.expect_err("supervisor died");
+  CHECK(err.find("leftover target process") != std::string::npos);
+  CHECK(::access(("/proc/" + bg).c_str(), F_OK) != 0);  // the background process is gone too
+}
