@@ -395,9 +395,7 @@ int finish(bpf::Engine& engine, int exec_failure, const Ended& e) {
   if (exec_failure >= 0) return exec_failure;
   const auto totals = engine.job(kJob);
   if (e.job_killed || (totals && totals->killed)) return exit_status::quota_kill;
-  if (WIFEXITED(e.status)) return WEXITSTATUS(e.status);
-  if (WIFSIGNALED(e.status)) return 128 + WTERMSIG(e.status);
-  return 1;
+  return exit_status::of(e.status);
 }
 
 }  // namespace
