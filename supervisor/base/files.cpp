@@ -12,20 +12,20 @@
 
 namespace sandbox::files {
 
-ssize_t read_small(int dirfd, const char* path, char* buf, std::size_t cap) {
+Result<std::string_view> read_small(int dirfd, const char* path, char* buf, std::size_t cap) {
   UniqueFd fd(::openat(dirfd, path, O_RDONLY | O_CLOEXEC));
-  if (!fd) return -errno;
+  if (!fd) return Error::from_errno();
   std::size_t total = 0;
   while (total < cap) {
     const ssize_t n = ::read(fd.get(), buf + total, cap - total);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return -errno;
+      return Error::from_errno();
     }
     if (n == 0) break;
     total += static_cast<std::size_t>(n);
   }
-  return static_cast<ssize_t>(total);
+  return std::string_view(buf, total);
 }
 
 std::optional<std::string> read_text(int dirfd, const std::string& path, std::size_t max) {
@@ -47,17 +47,17 @@ std::string read_proc(pid_t pid, const char* file, std::size_t max) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/%s", static_cast<int>(pid), file);
   std::string out(max, '\0');
-  const ssize_t n = read_small(path, out.data(), max);
-  out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+  const auto text = read_small(path, out.data(), max);
+  out.resize(text.ok() ? text->size() : 0);
   return out;
 }
 
 std::optional<std::uint64_t> read_number(const char* path) {
   char buf[64];
-  const ssize_t n = read_small(path, buf, sizeof buf);
-  if (n <= 0) return std::nullopt;
-  const char* p = buf;
-  const char* end = buf + n;
+  const auto text = read_small(path, buf, sizeof buf);
+  if (!text.ok() || text->empty()) return std::nullopt;
+  const char* p = text->data();
+  const char* end = p + text->size();
   while (p < end && (*p == ' ' || *p == '\t')) ++p;
   std::uint64_t v = 0;
   if (std::from_chars(p, end, v).ec != std::errc{}) return std::nullopt;

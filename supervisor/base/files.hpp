@@ -11,12 +11,16 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+
+#include "base/result.hpp"
 
 namespace sandbox::files {
 
-// Reads up to `cap` bytes of `path` (relative to `dirfd`) into `buf`; the length read or -errno.
-ssize_t read_small(int dirfd, const char* path, char* buf, std::size_t cap);
-inline ssize_t read_small(const char* path, char* buf, std::size_t cap) {
+// Reads up to `cap` bytes of `path` (relative to `dirfd`) into `buf`: what was read (a view of
+// `buf`), or the errno of the open or the read.
+Result<std::string_view> read_small(int dirfd, const char* path, char* buf, std::size_t cap);
+inline Result<std::string_view> read_small(const char* path, char* buf, std::size_t cap) {
   return read_small(AT_FDCWD, path, buf, cap);
 }
 

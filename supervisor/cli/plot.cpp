@@ -58,8 +58,9 @@ int plot_command(const PlotCommand& o) {
   std::string err;
   try {
     observe::OutputFile out("-o", output);
-    err = out.write(svg);
-    if (const std::string closed = out.close(); err.empty()) err = closed;
+    Status written = out.write(svg);
+    if (Status closed = out.close(); written.ok()) written = std::move(closed);
+    err = written.message();
   } catch (const observe::OutputError& e) {
     err = e.why();
   }

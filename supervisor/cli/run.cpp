@@ -156,9 +156,9 @@ void write_report(const RunOptions& o, const RunReport& r, observe::OutputFile* 
                  "sandbox: --output %s: the name was replaced during the run; the report went to the file "
                  "opened before CMD started, not to what the name is now\n",
                  o.output->c_str());
-  std::string err = out->replace(text);
-  if (const std::string closed = out->close(); err.empty()) err = closed;
-  if (!err.empty()) std::fprintf(stderr, "sandbox: %s\n", err.c_str());
+  Status written = out->replace(text);
+  if (Status closed = out->close(); written.ok()) written = std::move(closed);
+  if (!written.ok()) std::fprintf(stderr, "sandbox: %s\n", written.message().c_str());
 }
 
 // ---- the end of a job --------------------------------------------------------------
@@ -562,8 +562,8 @@ class NestedTrace {
       }
       reading_ = false;
     }
-    if (const std::string err = recorder_->close(); !err.empty())
-      std::fprintf(stderr, "sandbox: %s\n", err.c_str());
+    if (const Status closed = recorder_->close(); !closed.ok())
+      std::fprintf(stderr, "sandbox: %s\n", closed.message().c_str());
     else if (o_.verbosity >= 2)
       std::fprintf(stderr, "sandbox: trace written to %s (%llu counter points)\n", o_.trace->c_str(),
                    static_cast<unsigned long long>(recorder_->points()));
@@ -579,11 +579,10 @@ class NestedTrace {
         if (l->find("\"tsync\"") != std::string::npos && l->rfind("{\"ok\"", 0) == 0) break;
         if (l->rfind("{\"ok\"", 0) == 0) continue;  // the fetch's answer
         if (l->rfind("{\"event\":\"end\"", 0) == 0) break;
-        std::string err;
-        if (const std::optional<Event> e = protocol::decode_event(*l, err)) {
+        if (const Result<Event> e = protocol::decode_event(*l); e.ok()) {
           recorder_->on_event(*e);
         } else if (++bad <= 3) {  // a bad line is said, never acted on
-          std::fprintf(stderr, "sandbox: --trace: from the outer supervisor: %s\n", err.c_str());
+          std::fprintf(stderr, "sandbox: --trace: from the outer supervisor: %s\n", e.message().c_str());
         }
         if (seconds_since(last) >= 0.1) {
           recorder_->flush();
@@ -727,8 +726,7 @@ class NestedRun {
       // The kill's event is queued before a fetch is answered but written after it: a
       // second request's answer comes behind it (as sandbox-shim).
       const auto on_event = [&](const json& j) {
-        std::string err;
-        if (const auto e = protocol::decode_event(j.dump(), err); e && e->kind == Event::Kind::killed)
+        if (const auto e = protocol::decode_event(j.dump()); e.ok() && e->kind == Event::Kind::killed)
           print_event(*e, o_.verbosity);
       };
       const json end = socket_->ask(std::string("{\"op\":\"fetch\",\"job\":") + std::to_string(view_.id) +
@@ -811,8 +809,8 @@ int prepare(const RunOptions& o, Prepared& p) {
     std::fprintf(stderr, "sandbox: %s\n", e.what());
     return exit_status::cannot_run;
   }
-  if (const char* why = check_notify_sizes(); *why) {
-    std::fprintf(stderr, "sandbox: %s\n", why);
+  if (const Status sizes = check_notify_sizes(); !sizes.ok()) {
+    std::fprintf(stderr, "sandbox: %s\n", sizes.text().c_str());
     return exit_status::cannot_run;
   }
   for (const auto& a : o.command) p.argv.push_back(const_cast<char*>(a.c_str()));
@@ -1065,8 +1063,8 @@ class Run {
     if (io_thread_.joinable()) io_thread_.join();
     server_.reset();
     if (!recorder_) return;
-    if (const std::string err = recorder_->close(); !err.empty())
-      std::fprintf(stderr, "sandbox: %s\n", err.c_str());
+    if (const Status closed = recorder_->close(); !closed.ok())
+      std::fprintf(stderr, "sandbox: %s\n", closed.message().c_str());
     else if (verbose_)
       std::fprintf(stderr, "sandbox: trace written to %s (%llu counter points)\n", o_.trace->c_str(),
                    static_cast<unsigned long long>(recorder_->points()));

@@ -174,8 +174,8 @@ int serve_command(const ServeOptions& options) {
     }
   }
   // Ready: the sockets accept. A service manager waiting for it (Type=notify) is told.
-  if (const int rc = systemd::notify("READY=1"); rc < 0)
-    std::fprintf(stderr, "sandbox: NOTIFY_SOCKET: %s\n", std::strerror(-rc));
+  if (const Status ready = systemd::notify("READY=1"); !ready.ok())
+    std::fprintf(stderr, "sandbox: NOTIFY_SOCKET: %s\n", ready.text().c_str());
 
   // Retire the notify threads of targets that are all gone, now and then.
   boost::asio::steady_timer timer(io);

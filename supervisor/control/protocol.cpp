@@ -570,28 +570,28 @@ ParseResult parse_request(std::string_view line, std::size_t max_line) noexcept 
   }
 }
 
-bool join_heap_bytes(const Request& r, std::optional<std::uint64_t>& out) {
-  out.reset();
+Result<std::optional<std::uint64_t>> join_heap_bytes(const Request& r) {
+  std::optional<std::uint64_t> out;
   if (r.heap_quota_bytes) {
-    if (*r.heap_quota_bytes < -1) return false;
+    if (*r.heap_quota_bytes < -1) return Error{EINVAL, "heap_quota: below -1"};
     if (*r.heap_quota_bytes >= 0) out = static_cast<std::uint64_t>(*r.heap_quota_bytes);
   } else if (r.heap_quota) {
-    if (*r.heap_quota < -1) return false;
+    if (*r.heap_quota < -1) return Error{EINVAL, "heap_quota: below -1"};
     if (*r.heap_quota >= kHugeMiB) {
       out = std::numeric_limits<std::uint64_t>::max();
     } else if (*r.heap_quota >= 0) {
       out = static_cast<std::uint64_t>(*r.heap_quota) * kMiB;
     }
   }
-  return true;
+  return out;
 }
 
-bool join_file_quota(const Request& r, std::optional<std::uint64_t>& out) {
-  out.reset();
-  if (!r.file_quota) return true;
-  if (*r.file_quota < -1) return false;
+Result<std::optional<std::uint64_t>> join_file_quota(const Request& r) {
+  std::optional<std::uint64_t> out;
+  if (!r.file_quota) return out;
+  if (*r.file_quota < -1) return Error{EINVAL, "file_quota: below -1"};
   if (*r.file_quota >= 0) out = static_cast<std::uint64_t>(*r.file_quota);
-  return true;
+  return out;
 }
 
 std::string errno_name(int err) {
@@ -671,34 +671,28 @@ std::string event_line(const Event& e) {
   return line_of(j);
 }
 
-std::optional<Event> decode_event(std::string_view line, std::string& error) noexcept {
-  error.clear();
+Result<Event> decode_event(std::string_view line) noexcept {
   if (line.size() > kMaxLine) {
-    error = "event line longer than " + std::to_string(kMaxLine) + " bytes";
-    return std::nullopt;
+    return Error{EINVAL, "event line longer than " + std::to_string(kMaxLine) + " bytes"};
   }
   if (too_deep(line, kMaxDepth)) {
-    error = "event line nested deeper than " + std::to_string(kMaxDepth) + " levels";
-    return std::nullopt;
+    return Error{EINVAL, "event line nested deeper than " + std::to_string(kMaxDepth) + " levels"};
   }
   try {
     const ojson j = ojson::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
-      error = "event line: not a JSON object";
-      return std::nullopt;
+      return Error{EINVAL, "event line: not a JSON object"};
     }
     if (!j.contains("event")) {
-      error = "event line: event: required field missing";
-      return std::nullopt;
+      return Error{EINVAL, "event line: event: required field missing"};
     }
     Event e;
     for (const EventField& f : kEventFields) {
       const auto it = j.find(f.key);
       if (it == j.end()) continue;  // absent: the event's default (unknown keys are ignored)
       if (const FieldOk expected = f.set(e, *it)) {
-        error = "event line: " + std::string(f.key) + ": expected " + expected + ", got " +
-                one_line(it->dump(-1, ' ', false, ojson::error_handler_t::replace), 60);
-        return std::nullopt;
+        return Error{EINVAL, "event line: " + std::string(f.key) + ": expected " + expected + ", got " +
+                                 one_line(it->dump(-1, ' ', false, ojson::error_handler_t::replace), 60)};
       }
     }
     // The violation's process and job are the event's own (as the supervisor emits them).
@@ -706,8 +700,7 @@ std::optional<Event> decode_event(std::string_view line, std::string& error) noe
     if (e.violation) e.violation->node = e.pid, e.violation->tgid = e.tgid;
     return e;
   } catch (const std::exception& ex) {  // bad_alloc, or a JSON type error the table missed
-    error = std::string("event line: ") + ex.what();
-    return std::nullopt;
+    return Error{EINVAL, std::string("event line: ") + ex.what()};
   }
 }
 

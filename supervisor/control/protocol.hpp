@@ -19,6 +19,7 @@
 #include <variant>
 #include <vector>
 
+#include "base/result.hpp"
 #include "control/control.hpp"
 #include "model/tracker.hpp"
 
@@ -82,11 +83,11 @@ using ParseResult = std::variant<Request, ProtocolError>;
 ParseResult parse_request(std::string_view line, std::size_t max_line = kMaxLine) noexcept;
 
 // A join request's heap quota in bytes (nullopt: unlimited). heap_quota (MiB) is scaled by
-// 2^20, saturating: a quota that large can never be exceeded. Returns false (EINVAL) for a
-// quota below -1.
-bool join_heap_bytes(const Request& r, std::optional<std::uint64_t>& out);
+// 2^20, saturating: a quota that large can never be exceeded. EINVAL for a
+// quota below -1, with the line that says which.
+Result<std::optional<std::uint64_t>> join_heap_bytes(const Request& r);
 // Same for the file quota.
-bool join_file_quota(const Request& r, std::optional<std::uint64_t>& out);
+Result<std::optional<std::uint64_t>> join_file_quota(const Request& r);
 
 // "EINVAL" for EINVAL, "errno 4242" for a number with no name.
 std::string errno_name(int err);
@@ -118,8 +119,8 @@ std::string event_line(const Event& e);
 // watch stream): the Event that event_line() wrote, but the fields no line carries
 // (member, member_ended). Keys it does not know are ignored; a field of the wrong type, a
 // line that is no JSON object, an unknown event name (`end` included), too long or too deep,
-// is nullopt with a one-line `error` naming the field. Never throws, whatever the bytes.
-std::optional<Event> decode_event(std::string_view line, std::string& error) noexcept;
+// is EINVAL with a one-line message naming the field. Never throws, whatever the bytes.
+Result<Event> decode_event(std::string_view line) noexcept;
 // The last line of a watch stream when the supervisor ends it (a run is over, serve stops):
 // {"event": "end", "reason": ...}.
 std::string end_line(std::string_view reason);

@@ -401,9 +401,11 @@ std::string Session::op_reset(const protocol::Request& r, std::vector<UniqueFd>&
 std::string Session::op_cap(const protocol::Request& r, std::vector<UniqueFd>&) {
   Control& control = srv_->control;
   if (r.replace || r.job) {
-    std::optional<std::uint64_t> heap, files;
-    if (!protocol::join_heap_bytes(r, heap) || !protocol::join_file_quota(r, files))
+    const auto heap_quota = protocol::join_heap_bytes(r);
+    const auto file_quota = protocol::join_file_quota(r);
+    if (!heap_quota.ok() || !file_quota.ok())
       return protocol::error_response(r.id, EINVAL, "a quota below -1");
+    const std::optional<std::uint64_t> heap = *heap_quota, files = *file_quota;
     if (!r.replace) return answer(r, control.cap_job(caller_, *r.job, heap, files));
     return answer(r, r.job ? control.replace_job(caller_, *r.job, heap, files)
                            : control.replace_cap(caller_, r.pid, heap, files));
@@ -477,8 +479,10 @@ std::string Session::op_delegate(const protocol::Request& r, std::vector<UniqueF
   dr.track = r.track;
   dr.scope = r.scope;
   dr.history = r.records;
-  if (!protocol::join_heap_bytes(r, dr.heap_quota_bytes) || !protocol::join_file_quota(r, dr.file_quota))
-    return protocol::error_response(r.id, EINVAL, "a quota below -1");
+  const auto heap_quota = protocol::join_heap_bytes(r);
+  const auto file_quota = protocol::join_file_quota(r);
+  if (!heap_quota.ok() || !file_quota.ok()) return protocol::error_response(r.id, EINVAL, "a quota below -1");
+  dr.heap_quota_bytes = *heap_quota, dr.file_quota = *file_quota;
   JobView v;
   const OpResult res = srv_->control.delegate(caller_, dr, v);
   return answer(r, res, [&] { return protocol::job_response(r.id, v); });
@@ -490,10 +494,11 @@ std::string Session::op_join(const protocol::Request& r, std::vector<UniqueFd>& 
   jr.track = r.track;
   jr.scope = r.scope;
   jr.heap_rule = r.heap_rule;
-  if (!protocol::join_heap_bytes(r, jr.heap_quota_bytes))
-    return protocol::error_response(r.id, EINVAL, "heap_quota: below -1");
-  if (!protocol::join_file_quota(r, jr.file_quota))
-    return protocol::error_response(r.id, EINVAL, "file_quota: below -1");
+  const auto heap_quota = protocol::join_heap_bytes(r);
+  if (!heap_quota.ok()) return protocol::error_response(r.id, heap_quota.error(), heap_quota.message());
+  const auto file_quota = protocol::join_file_quota(r);
+  if (!file_quota.ok()) return protocol::error_response(r.id, file_quota.error(), file_quota.message());
+  jr.heap_quota_bytes = *heap_quota, jr.file_quota = *file_quota;
   if (fds.size() != 1)
     return protocol::error_response(
         r.id, EBADF,

@@ -163,21 +163,25 @@ Reply Supervisor::on_open(Call& c, Op op) {
   opening::Waits::Wait wait(waits_, c.ch, c.pool, c.n.id, c.tid, c.tgid);
   if (req.call == OpenSyscall::openat2) {
     unsigned char raw[kPage];
-    if (int rc = opening::read_user(c.tid, how_addr, raw, how_size); rc < 0)
-      return rc == -ESRCH ? Reply::none() : Reply::error(EFAULT);
+    if (const Status read = opening::read_user(c.tid, how_addr, raw, how_size); !read.ok())
+      return read.error() == ESRCH ? Reply::none() : Reply::error(EFAULT);
     for (std::uint64_t i = sizeof(open_how); i < how_size; ++i)
       if (raw[i] != 0) return Reply::error(E2BIG);
     open_how how{};
     std::memcpy(&how, raw, std::min<std::uint64_t>(how_size, sizeof how));
     req.flags = how.flags, req.mode = how.mode, req.resolve = how.resolve;
   }
-  if (int rc = opening::read_user_string(c.tid, path_addr, kPathMax, req.path); rc < 0)
-    return rc == -ESRCH ? Reply::none() : Reply::error(-rc);  // EFAULT or ENAMETOOLONG, as getname() says
+  auto path = opening::read_user_string(c.tid, path_addr, kPathMax);
+  if (!path.ok())
+    return path.error() == ESRCH ? Reply::none()
+                                 : Reply::error(path.error());  // EFAULT or ENAMETOOLONG, as getname() says
+  req.path = std::move(path).value();
   // Open only if the caller's table has room, as the kernel allocates the fd first (no file
   // created or truncated for an EMFILE). Unknown counts as room: ADDFD still applies the
   // target's own limit.
   bool nofile_read = false;
-  req.table_full = opening::fd_table_has_room(c.tid, nofile, nofile_read) == 0;
+  const Result<bool> room = opening::fd_table_has_room(c.tid, nofile, nofile_read);
+  req.table_full = room.ok() && !*room;
   // What we read belongs to the caller only if it is still blocked in this very call.
   if (!c.ch.id_valid(c.n.id)) return Reply::none();
 
@@ -263,8 +267,8 @@ Reply Supervisor::on_close(Call& c) {
   // the count), and the response succeeds only if the notification is still pending --
   // then the caller was blocked from RECV to the response, its tid could not name another
   // task meanwhile, and the answer was about it. A failed response undoes the bookkeeping.
-  const int open = fd > INT_MAX ? 0 : target::fd_open(c.tid, fd);
-  if (open == 0) return Reply::error(EBADF);  // answered here, so the kernel's view cannot differ
+  const Result<bool> open = fd > INT_MAX ? Result<bool>(false) : target::fd_open(c.tid, fd);
+  if (open.ok() && !*open) return Reply::error(EBADF);  // answered here, so the kernel's view cannot differ
   const auto key = static_cast<int>(fd);
   // Another thread's close of the same number, let through earlier, may still be in flight
   // (then one of the two fails with EBADF, and only one may be subtracted). Entries are
@@ -306,7 +310,7 @@ Reply Supervisor::on_close(Call& c) {
     in_flight = in_flight || same == 1;
     ++it;
   }
-  if (open < 0 || in_flight) {
+  if (!open.ok() || in_flight) {
     // Cannot tell, or a close of this fd may still be in flight: do not count this one.
     // Fails closed.
     return Reply::proceed();

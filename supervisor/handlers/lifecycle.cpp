@@ -46,10 +46,9 @@ Reply Supervisor::on_execve(Call& c) {
     if (!p.exec || p.exec->tid != c.tid)
       p.exec.emplace(ProcState::PendingExec{{}, target::image_mark(c.tid), c.tid});
     const bool at = c.n.data.nr == SYS_execveat;
-    std::string path;
-    if (target::read_string(c.tid, c.arg(at ? 1 : 0), 4096, path) < 0)
-      path.assign(1, '?');  // GCC 12 -Wrestrict: no = "?"
-    if (p.exec->paths.size() < 64) p.exec->paths.push_back(std::move(path));
+    auto path = target::read_string(c.tid, c.arg(at ? 1 : 0), 4096);
+    if (p.exec->paths.size() < 64)
+      p.exec->paths.push_back(path.ok() ? std::move(path).value() : std::string(1, '?'));
   }
   // Forgotten before the answer, under the same lock (nothing runs between the two). A new
   // image (if the exec succeeds): new brk layout, possibly new credentials, and

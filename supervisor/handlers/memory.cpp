@@ -106,7 +106,7 @@ Supervisor::AddressSpace& Supervisor::address_space(Call& c) {
   auto same = [&](ProcState& q) {
     if (&q == &p || !q.mm) return false;
     const auto peer = target::live_thread(q.tgid);
-    if (peer && target::same_vm(c.tid, *peer) == 1) found = q.mm;
+    if (peer && target::same_vm(c.tid, *peer).value_or(false)) found = q.mm;
     return found != nullptr;
   };
   const Pid ppid = st ? st->ppid : 0;

@@ -193,9 +193,10 @@ void Supervisor::serve(NotifyChannel& channel, const std::atomic<bool>& stop) {
 
 void Supervisor::receive(Receivers& r, bool primary) {
   OpenEmulator open(open_shared_);  // per thread: it owns this thread's private fs_struct
-  if (int rc = open.init(); rc < 0)
+  if (const Status ready = open.init(); !ready.ok())
     log::printf(log::Level::error, "sandbox: open emulation for a listener cannot start: %s%s",
-                std::strerror(-rc), rc == -EMFILE || rc == -ENFILE ? " (out of file descriptors)" : "");
+                std::strerror(ready.error()),
+                ready.error() == EMFILE || ready.error() == ENFILE ? " (out of file descriptors)" : "");
   if (!primary) {
     sigset_t set;
     sigemptyset(&set);

@@ -56,11 +56,11 @@ OutputFile::OutputFile(const std::string& flag, const std::string& path) : flag_
   ino_ = st.st_ino;
 }
 
-std::string OutputFile::error(const char* what) const {
-  return flag_ + " " + path_ + ": " + what + ": " + std::strerror(errno);
+Error OutputFile::error(const char* what) const {
+  return Error::from_errno(flag_ + " " + path_ + ": " + what + ": " + std::strerror(errno));
 }
 
-std::string OutputFile::write(const std::string& text) {
+Status OutputFile::write(const std::string& text) {
   std::size_t off = 0;
   while (off < text.size()) {
     const ssize_t n = ::write(fd_.get(), text.data() + off, text.size() - off);
@@ -70,21 +70,21 @@ std::string OutputFile::write(const std::string& text) {
     }
     off += static_cast<std::size_t>(n);
   }
-  return "";
+  return {};
 }
 
-std::string OutputFile::replace(const std::string& text) {
+Status OutputFile::replace(const std::string& text) {
   if (::lseek(fd_.get(), 0, SEEK_SET) != 0) return error("writing");
-  if (std::string err = write(text); !err.empty()) return err;
+  if (Status written = write(text); !written.ok()) return written;
   if (::ftruncate(fd_.get(), static_cast<off_t>(text.size())) != 0) return error("writing");
-  return "";
+  return {};
 }
 
-std::string OutputFile::close() {
-  std::string err;
-  if (fd_ && ::fsync(fd_.get()) != 0 && errno != EINVAL) err = error("writing");
-  if (fd_ && ::close(fd_.release()) != 0 && err.empty()) err = error("closing");
-  return err;
+Status OutputFile::close() {
+  Status out;
+  if (fd_ && ::fsync(fd_.get()) != 0 && errno != EINVAL) out = error("writing");
+  if (fd_ && ::close(fd_.release()) != 0 && out.ok()) out = error("closing");
+  return out;
 }
 
 bool OutputFile::still_named() const {

@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/result.hpp"
 #include "base/unique_fd.hpp"
 
 namespace sandbox::observe {
@@ -43,18 +44,19 @@ class OutputFile {
   const std::string& path() const { return path_; }
   explicit operator bool() const { return static_cast<bool>(fd_); }
 
-  // Appends `text` at the end of what was written so far; "" or a one-line error.
-  std::string write(const std::string& text);
-  // Replaces the whole content with `text` (from offset 0, then truncated); "" or an error.
-  std::string replace(const std::string& text);
-  // Flushes and closes; "" or a one-line error.
-  std::string close();
+  // Appends `text` at the end of what was written so far. A failure's message is one line,
+  // "<flag> <path>: writing: <strerror>".
+  Status write(const std::string& text);
+  // Replaces the whole content with `text` (from offset 0, then truncated).
+  Status replace(const std::string& text);
+  // Flushes and closes.
+  Status close();
   // Whether `path` still names the file opened (a target may have renamed, removed or
   // replaced it since); checked by lstat, never by opening the name again.
   bool still_named() const;
 
  private:
-  std::string error(const char* what) const;
+  Error error(const char* what) const;  // errno, with the one-line message
   std::string flag_, path_;
   UniqueFd fd_;
   dev_t dev_ = 0;

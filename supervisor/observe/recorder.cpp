@@ -189,7 +189,7 @@ void TraceRecorder::on_event(const Event& e) {
   }
 }
 
-std::string TraceRecorder::write_out(const std::string& text) {
+Status TraceRecorder::write_out(const std::string& text) {
   return file_.write(text);
 }
 
@@ -223,11 +223,11 @@ void TraceRecorder::flush() {
                        static_cast<std::uint64_t>(now.tv_nsec)));
     text = writer_.take();
   }
-  if (text.empty() || !error_.empty()) return;
+  if (text.empty() || !error_.ok()) return;
   error_ = write_out(text);
 }
 
-std::string TraceRecorder::close() {
+Status TraceRecorder::close() {
   std::string text;
   {
     std::lock_guard lk(mu_);
@@ -243,8 +243,8 @@ std::string TraceRecorder::close() {
     writer_.finish();
     text = writer_.take();
   }
-  if (error_.empty()) error_ = write_out(text);
-  if (const std::string closed = file_.close(); error_.empty()) error_ = closed;
+  if (error_.ok()) error_ = write_out(text);
+  if (Status closed = file_.close(); error_.ok()) error_ = std::move(closed);
   return error_;
 }
 

@@ -49,14 +49,14 @@ class TraceRecorder {
                     const std::vector<std::pair<std::int64_t, std::string>>& listed,
                     const std::string& action);
   void flush();
-  // Finishes the document and writes it; "" or a one-line error.
-  std::string close();
+  // Finishes the document and writes it; the first failure (its message one line).
+  Status close();
   // Counter points written so far (for --verbose).
   std::uint64_t points() const;
 
  private:
   std::uint64_t ts_us(std::uint64_t time_ns);
-  std::string write_out(const std::string& text);
+  Status write_out(const std::string& text);
 
   struct Usage {
     std::uint64_t heap = 0, files = 0;
@@ -85,7 +85,7 @@ class TraceRecorder {
   std::vector<std::int64_t> top_;                     // ended members kept for now (at most top_n_)
   std::size_t top_n_;
   std::string job_name_;
-  std::string error_;
+  Status error_;  // the first write that failed
 };
 
 }  // namespace sandbox::observe

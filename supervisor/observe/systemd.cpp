@@ -54,22 +54,23 @@ std::vector<ListenFd> listen_fds() {
   return out;
 }
 
-int notify(std::string_view state) {
+Status notify(std::string_view state) {
   const char* path = std::getenv("NOTIFY_SOCKET");
-  if (!path || !*path) return 0;
+  if (!path || !*path) return {};
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   const std::size_t len = std::strlen(path);
-  if ((path[0] != '/' && path[0] != '@') || len >= sizeof addr.sun_path) return -EINVAL;
+  if ((path[0] != '/' && path[0] != '@') || len >= sizeof addr.sun_path) return Error{EINVAL};
   std::memcpy(addr.sun_path, path, len);
   if (path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
   const auto alen = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len + (path[0] == '@' ? 0 : 1));
   UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!fd) return -errno;
+  if (!fd) return Error::from_errno();
   const ssize_t n = ::sendto(fd.get(), state.data(), state.size(), MSG_NOSIGNAL,
                              reinterpret_cast<const sockaddr*>(&addr), alen);
-  if (n < 0) return -errno;
-  return static_cast<std::size_t>(n) == state.size() ? 0 : -EMSGSIZE;
+  if (n < 0) return Error::from_errno();
+  if (static_cast<std::size_t>(n) != state.size()) return Error{EMSGSIZE};
+  return {};
 }
 
 }  // namespace sandbox::systemd

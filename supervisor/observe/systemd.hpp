@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.hpp"
+
 namespace sandbox::systemd {
 
 inline constexpr int kListenFdsStart = 3;
@@ -27,7 +29,8 @@ struct ListenFd {
 };
 std::vector<ListenFd> listen_fds();
 
-// 0 when sent (or when NOTIFY_SOCKET is unset: not run by a service manager), else -errno.
-int notify(std::string_view state);
+// Sent (or NOTIFY_SOCKET unset: not run by a service manager), or the errno: EINVAL for a
+// NOTIFY_SOCKET that is neither absolute nor abstract, EMSGSIZE for a datagram cut short.
+Status notify(std::string_view state);
 
 }  // namespace sandbox::systemd

@@ -985,29 +985,30 @@ OpenEmulator::OpenEmulator() : OpenEmulator(make_shared_state()) {}
 OpenEmulator::OpenEmulator(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
 OpenEmulator::~OpenEmulator() = default;
 
-int OpenEmulator::init() {
-  if (impl_) return 0;
+Status OpenEmulator::init() {
+  if (impl_) return {};
   impl_ = std::make_unique<Impl>();
   Impl* im = impl_.get();
   // A private fs_struct for this thread: umask and chroot changes stay here.
-  if (::unshare(CLONE_FS) != 0) return -errno;
+  if (::unshare(CLONE_FS) != 0) return Error::from_errno();
   im->proc.reset(::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC));
   im->our_root.reset(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (im->proc.get() < 0 || im->our_root.get() < 0) return -errno;
-  if (!statx_at(im->our_root.get(), "", AT_EMPTY_PATH, im->root_stx)) return -errno;
+  if (im->proc.get() < 0 || im->our_root.get() < 0) return Error::from_errno();
+  if (!statx_at(im->our_root.get(), "", AT_EMPTY_PATH, im->root_stx)) return Error::from_errno();
   struct stat ns {};
-  if (::fstatat(im->proc.get(), "thread-self/ns/mnt", &ns, 0) != 0) return -errno;
+  if (::fstatat(im->proc.get(), "thread-self/ns/mnt", &ns, 0) != 0) return Error::from_errno();
   im->our_pid = im->self_pid = ::getpid();
   std::string text;
-  if (!read_file_at(im->proc.get(), "thread-self/status", text) || !parse_creds(text, im->self)) return -EIO;
+  if (!read_file_at(im->proc.get(), "thread-self/status", text) || !parse_creds(text, im->self))
+    return Error{EIO};
   std::uint64_t v = 0;
-  if (!target::proc_value(text, "Uid", v, 10, 1)) return -EIO;
+  if (!target::proc_value(text, "Uid", v, 10, 1)) return Error{EIO};
   im->euid = static_cast<std::uint32_t>(v);
-  if (!target::proc_value(text, "Gid", v, 10, 1)) return -EIO;
+  if (!target::proc_value(text, "Gid", v, 10, 1)) return Error{EIO};
   im->egid = static_cast<std::uint32_t>(v);
   im->groups = im->self.groups;
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
-  if (syscall(SYS_capget, &hdr, im->caps) != 0) return -errno;
+  if (syscall(SYS_capget, &hdr, im->caps) != 0) return Error::from_errno();
   im->dumpable = prctl(PR_GET_DUMPABLE);
   {
     std::lock_guard lk(shared_->mu);
@@ -1016,7 +1017,7 @@ int OpenEmulator::init() {
         struct stat st {};
         if (::fstatat(im->proc.get(), (std::string("thread-self/ns/") + opening::kNamespaces[i]).c_str(), &st,
                       0) != 0)
-          return -errno;
+          return Error::from_errno();
         shared_->our_ns[i] = st.st_ino;
       }
       // What an executor runs: the same walk, in its own process (built before fork).
@@ -1033,7 +1034,7 @@ int OpenEmulator::init() {
     }
   }
   prctl(PR_GET_PDEATHSIG, &im->pdeathsig);
-  return 0;
+  return {};
 }
 
 void OpenEmulator::invalidate_thread(pid_t tid) {
@@ -1267,7 +1268,9 @@ OpenOutcome OpenEmulator::open(const OpenRequest& req) {
     er.tid = req.tid, er.tgid = req.tgid, er.flags = h.flags, er.mode = h.mode, er.resolve = h.resolve;
     er.umask = h.creates ? static_cast<int>(creds->umask) : -1;
     er.path = req.path;
-    r = shared_->executors->run(ctx, root.get(), start, er, tty_dev);
+    // The walk below speaks the system call's "fd or -errno" (emulation.cpp's own shape).
+    Result<UniqueFd> opened = shared_->executors->run(ctx, root.get(), start, er, tty_dev);
+    r = opened.ok() ? opened->release() : -opened.error();
   } else {
     if (h.creates) ::umask(creds->umask);  // our private fs_struct
     int e = 0;

@@ -22,6 +22,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.hpp"
+
 namespace sandbox {
 
 enum class OpenSyscall { open, openat, openat2, creat };
@@ -83,9 +85,9 @@ class OpenEmulator {
   OpenEmulator& operator=(const OpenEmulator&) = delete;
   ~OpenEmulator();
 
-  // Must be called once on the thread that will call open(); returns 0 or -errno.
-  // It unshares that thread's fs_struct (CLONE_FS): its umask and root become private.
-  int init();
+  // Must be called once on the thread that will call open(); the errno of the step that
+  // failed. It unshares that thread's fs_struct (CLONE_FS): its umask and root become private.
+  Status init();
   // Beyond the kernel's own errors, two answers are the emulator's: ESRCH (the thread
   // is gone; the caller's response will fail anyway) and EPERM (fail closed: the target
   // is in another mount namespace, or another pid namespace's procfs needs "self").

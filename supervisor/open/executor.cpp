@@ -186,7 +186,7 @@ struct Executors::SpawnJob {
   const ExecContext* ctx;
   pid_t tid;
   std::shared_ptr<Proc> result;
-  int err = 0;
+  int err = 0;  // errno of the socketpair or the fork
   bool done = false;
 };
 
@@ -210,7 +210,7 @@ void Executors::spawner() {
     lk.unlock();
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-      j->err = -errno;
+      j->err = errno;
     } else {
       const pid_t supervisor = ::getpid();
       Perform perform = make_();  // built here: the child must not take locks after fork
@@ -221,7 +221,7 @@ void Executors::spawner() {
       }
       ::close(sv[1]);
       if (pid < 0) {
-        j->err = -errno;
+        j->err = errno;
         ::close(sv[0]);
       } else {
         auto p = std::make_shared<Proc>();
@@ -238,7 +238,7 @@ void Executors::spawner() {
   }
 }
 
-std::shared_ptr<Executors::Proc> Executors::spawn(const ExecContext& ctx, pid_t tid, int& err) {
+Result<std::shared_ptr<Executors::Proc>> Executors::spawn(const ExecContext& ctx, pid_t tid) {
   SpawnJob j{&ctx, tid, nullptr, 0, false};
   std::unique_lock lk(mu_);
   if (!spawner_.joinable()) {
@@ -251,11 +251,11 @@ std::shared_ptr<Executors::Proc> Executors::spawn(const ExecContext& ctx, pid_t 
   jobs_.push_back(&j);
   cv_.notify_all();
   cv_.wait(lk, [&] { return j.done; });
-  err = j.err;
+  if (!j.result) return Error{j.err != 0 ? j.err : EPERM};
   return std::move(j.result);
 }
 
-std::shared_ptr<Executors::Proc> Executors::take(const ExecContext& ctx, pid_t tid, int& err) {
+Result<std::shared_ptr<Executors::Proc>> Executors::take(const ExecContext& ctx, pid_t tid) {
   {
     std::lock_guard lk(mu_);
     for (auto it = idle_.begin(); it != idle_.end(); ++it)
@@ -265,7 +265,7 @@ std::shared_ptr<Executors::Proc> Executors::take(const ExecContext& ctx, pid_t t
         return p;
       }
   }
-  return spawn(ctx, tid, err);
+  return spawn(ctx, tid);
 }
 
 void Executors::give_back(std::shared_ptr<Proc> p) {
@@ -278,35 +278,35 @@ void Executors::give_back(std::shared_ptr<Proc> p) {
   }
 }
 
-int Executors::run(const ExecContext& ctx, int root, int start, const ExecRequest& req, bool& tty_dev) {
+Result<UniqueFd> Executors::run(const ExecContext& ctx, int root, int start, const ExecRequest& req,
+                                bool& tty_dev) {
   tty_dev = false;
-  if (sizeof(Header) + req.path.size() > kMaxMessage) return -ENAMETOOLONG;
-  int err = 0;
-  std::shared_ptr<Proc> p = take(ctx, req.tid, err);
-  if (!p) return err ? err : -EPERM;
+  if (sizeof(Header) + req.path.size() > kMaxMessage) return Error{ENAMETOOLONG};
+  Result<std::shared_ptr<Proc>> taken = take(ctx, req.tid);
+  if (!taken.ok()) return taken.failure();
+  std::shared_ptr<Proc> p = std::move(taken).value();
   char buf[kMaxMessage];
   Header h{req.tid, req.tgid, req.flags, req.mode, req.resolve, req.umask, start >= 0};
   std::memcpy(buf, &h, sizeof h);
   std::memcpy(buf + sizeof h, req.path.data(), req.path.size());
   const int fds[2] = {root, start};
   if (int e = send_fds(p->sock.get(), buf, sizeof h + req.path.size(), fds, start >= 0 ? 2 : 1); e < 0)
-    return -EPERM;  // it died (a setup step failed: the target's context moved on): fail closed
+    return Error{EPERM};  // it died (a setup step failed: the target's context moved on): fail closed
   Reply rep{};
   int got[2] = {-1, -1}, ngot = 0;
   const ssize_t n = recv_fds(p->sock.get(), &rep, sizeof rep, got, ngot);
-  if (n == -EINTR) return -EINTR;  // interrupted (waits.hpp): p is dropped, killed
+  if (n == -EINTR) return Error{EINTR};  // interrupted (waits.hpp): p is dropped, killed
   if (n != static_cast<ssize_t>(sizeof rep)) {
     for (int i = 0; i < ngot; ++i) ::close(got[i]);
-    return -EPERM;
+    return Error{EPERM};
   }
   tty_dev = rep.tty_dev != 0;
-  int result = rep.result;
-  if (result >= 0) {
-    result = ngot > 0 ? got[0] : -EPERM;
-    for (int i = 1; i < ngot; ++i) ::close(got[i]);
-  }
+  for (int i = 1; i < ngot; ++i) ::close(got[i]);
+  UniqueFd opened(ngot > 0 ? got[0] : -1);
   give_back(std::move(p));
-  return result;
+  if (rep.result < 0) return Error{-rep.result};  // the open's own error, as the executor saw it
+  if (!opened) return Error{EPERM};               // an answer without its descriptor: fail closed
+  return opened;
 }
 
 }  // namespace sandbox::opening

@@ -25,6 +25,9 @@
 #include <thread>
 #include <vector>
 
+#include "base/result.hpp"
+#include "base/unique_fd.hpp"
+
 namespace sandbox::opening {
 
 // The namespaces an executor joins, in setns order (user first).
@@ -59,15 +62,15 @@ class Executors {
 
   // Performs `req` in `ctx` (thread `tid` is in it; its namespaces are joined when an
   // executor has to be started). `root` (the target's root) and `start` are O_PATH fds of
-  // ours; `start` may be AT_FDCWD. Returns a descriptor or -errno; -EINTR when this thread
-  // was interrupted while the executor waited (that executor is then killed).
-  int run(const ExecContext& ctx, int root, int start, const ExecRequest& req, bool& tty_dev);
+  // ours; `start` may be AT_FDCWD. Returns the opened file or the open's errno; EINTR when
+  // this thread was interrupted while the executor waited (that executor is then killed).
+  Result<UniqueFd> run(const ExecContext& ctx, int root, int start, const ExecRequest& req, bool& tty_dev);
 
  private:
   struct Proc;
-  std::shared_ptr<Proc> take(const ExecContext& ctx, pid_t tid, int& err);
+  Result<std::shared_ptr<Proc>> take(const ExecContext& ctx, pid_t tid);
   void give_back(std::shared_ptr<Proc> p);
-  std::shared_ptr<Proc> spawn(const ExecContext& ctx, pid_t tid, int& err);
+  Result<std::shared_ptr<Proc>> spawn(const ExecContext& ctx, pid_t tid);
 
   std::function<Perform()> make_;
   std::mutex mu_;

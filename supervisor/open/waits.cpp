@@ -38,15 +38,16 @@ std::uint64_t shared_for_others(const char* status_text, std::size_t len, std::u
   return shared & ~blocked;
 }
 
-bool thread_mask(const char* status_text, std::size_t len, std::uint64_t& blocked, bool& alive) {
+std::optional<ThreadMask> thread_mask(const char* status_text, std::size_t len) {
   const std::string_view text(status_text, len);
+  ThreadMask m;
   const std::size_t at = text.find("\nState:");
-  if (at == std::string_view::npos || !proc_value(text, "SigBlk", blocked, 16)) return false;
+  if (at == std::string_view::npos || !proc_value(text, "SigBlk", m.blocked, 16)) return std::nullopt;
   std::size_t p = at + 7;
   while (p < text.size() && (text[p] == ' ' || text[p] == '\t')) ++p;
-  if (p >= text.size()) return false;
-  alive = text[p] != 'Z' && text[p] != 'X' && text[p] != 'x';
-  return true;
+  if (p >= text.size()) return std::nullopt;
+  m.alive = text[p] != 'Z' && text[p] != 'X' && text[p] != 'x';
+  return m;
 }
 
 Waits::~Waits() {
@@ -154,14 +155,13 @@ Waits::End Waits::check(const Wait& w) const {
     UniqueFd tf(::open(path, O_RDONLY | O_CLOEXEC));
     char tb[4096];
     const ssize_t m = tf ? ::read(tf.get(), tb, sizeof tb) : -1;
-    std::uint64_t blocked = 0;
-    bool alive = false;
     if (m <= 0) continue;  // gone since the listing: it takes nothing any more
-    if (!thread_mask(tb, static_cast<std::size_t>(m), blocked, alive)) {
+    const std::optional<ThreadMask> mask = thread_mask(tb, static_cast<std::size_t>(m));
+    if (!mask) {
       others = 0;  // cannot tell: fail towards not acting (never a signal-less ERESTARTSYS)
       break;
     }
-    if (alive) others &= blocked;
+    if (mask->alive) others &= mask->blocked;
     if ((others & candidates) == 0) break;
   }
   ::closedir(d);

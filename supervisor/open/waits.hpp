@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "target/notify.hpp"
@@ -117,7 +118,12 @@ bool signal_would_interrupt(const char* status_text, std::size_t len, std::uint6
 // masks decide. 0 otherwise or when unreadable. Pure.
 std::uint64_t shared_for_others(const char* status_text, std::size_t len, std::uint64_t* threads = nullptr);
 
-// A thread's SigBlk and whether it is alive (not a zombie, not dead). Pure.
-bool thread_mask(const char* status_text, std::size_t len, std::uint64_t& blocked, bool& alive);
+// A thread's SigBlk and whether it is alive (not a zombie, not dead); nullopt when the
+// status text does not say. Pure.
+struct ThreadMask {
+  std::uint64_t blocked = 0;
+  bool alive = false;
+};
+std::optional<ThreadMask> thread_mask(const char* status_text, std::size_t len);
 
 }  // namespace sandbox::opening

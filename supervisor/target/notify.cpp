@@ -55,14 +55,15 @@ bool SeccompListener::hung_up() {
   return ::poll(&p, 1, 0) > 0 && (p.revents & POLLHUP) && !(p.revents & POLLIN);
 }
 
-const char* check_notify_sizes() {
+Status check_notify_sizes() {
   seccomp_notif_sizes sizes{};
   if (::syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0)
-    return "seccomp(SECCOMP_GET_NOTIF_SIZES) failed: kernel without seccomp user notification?";
+    return Error::from_errno(
+        "seccomp(SECCOMP_GET_NOTIF_SIZES) failed: kernel without seccomp user notification?");
   if (sizes.seccomp_notif != sizeof(seccomp_notif) ||
       sizes.seccomp_notif_resp != sizeof(seccomp_notif_resp) || sizes.seccomp_data != sizeof(seccomp_data))
-    return "this kernel's seccomp notification structures differ from the ones compiled in";
-  return "";
+    return Error{EPROTO, "this kernel's seccomp notification structures differ from the ones compiled in"};
+  return {};
 }
 
 }  // namespace sandbox

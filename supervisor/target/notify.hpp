@@ -3,14 +3,16 @@
 //
 // Handlers talk to the kernel edge only through NotifyChannel, so tests can feed
 // notifications and check the exact response bytes (see test/unit/supervisor_test.cpp).
-// Errors are values: 0 / a result >= 0, or -errno. ENOENT from respond/addfd is normal:
-// the target thread died or was interrupted, and nothing it did is to be accounted.
+// The channel's calls answer as the ioctls do: 0 / a result >= 0, or -errno (the raw
+// system call's shape; cli/run_bpf.cpp drives a SeccompListener the same way). ENOENT from respond/addfd is
+// normal: the target thread died or was interrupted, and nothing it did is to be accounted.
 #pragma once
 
 #include <linux/seccomp.h>
 
 #include <cstdint>
 
+#include "base/result.hpp"
 #include "base/unique_fd.hpp"
 
 namespace sandbox {
@@ -62,8 +64,8 @@ class SeccompListener final : public NotifyChannel {
   UniqueFd fd_;
 };
 
-// Checks that this kernel's notification structures match the ones compiled in;
-// returns an empty string, or a one-line explanation.
-const char* check_notify_sizes();
+// Checks that this kernel's notification structures match the ones compiled in; the
+// failure's message is a one-line explanation.
+Status check_notify_sizes();
 
 }  // namespace sandbox

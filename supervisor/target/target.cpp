@@ -41,9 +41,9 @@ using files::read_small;
 std::optional<std::string_view> status_text(pid_t tid, char (&buf)[4096]) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/status", tid);
-  const ssize_t n = read_small(path, buf, sizeof buf);
-  if (n <= 0) return std::nullopt;
-  return std::string_view(buf, static_cast<std::size_t>(n));
+  const auto text = read_small(path, buf, sizeof buf);
+  if (!text.ok() || text->empty()) return std::nullopt;
+  return *text;
 }
 
 }  // namespace
@@ -97,20 +97,22 @@ bool pidfd_exited(int pidfd) {
   return ::poll(&p, 1, 0) > 0;
 }
 
-int pidfd_kill(int pidfd) {
+Status pidfd_kill(int pidfd) {
   return pidfd_signal(pidfd, SIGKILL);
 }
 
-int pidfd_signal(int pidfd, int sig) {
-  return ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) == 0 ? 0 : -errno;
+Status pidfd_signal(int pidfd, int sig) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) == 0) return {};
+  return Error::from_errno();
 }
 
-int read_memory(pid_t tid, std::uint64_t addr, void* buf, std::size_t len) {
+Status read_memory(pid_t tid, std::uint64_t addr, void* buf, std::size_t len) {
   iovec local{buf, len};
   iovec remote{reinterpret_cast<void*>(addr), len};
   const ssize_t n = ::process_vm_readv(tid, &local, 1, &remote, 1, 0);
-  if (n < 0) return errno == ESRCH ? -ESRCH : -EFAULT;
-  return static_cast<std::size_t>(n) == len ? 0 : -EFAULT;
+  if (n < 0) return Error{errno == ESRCH ? ESRCH : EFAULT};
+  if (static_cast<std::size_t>(n) != len) return Error{EFAULT};
+  return {};
 }
 
 int write_memory(pid_t tid, std::uint64_t addr, const void* buf, std::size_t len) {
@@ -123,23 +125,23 @@ int write_memory(pid_t tid, std::uint64_t addr, const void* buf, std::size_t len
   return static_cast<std::size_t>(n) == len ? 0 : -EFAULT;
 }
 
-int read_string(pid_t tid, std::uint64_t addr, std::size_t max, std::string& out) {
-  out.clear();
+Result<std::string> read_string(pid_t tid, std::uint64_t addr, std::size_t max) {
+  std::string out;
   // Read page by page: a string may end just before an unmapped page.
   char chunk[kPage];
   while (out.size() < max) {
     const std::size_t room = kPage - (addr % kPage);
     const std::size_t want = std::min(room, max - out.size());
-    if (int rc = read_memory(tid, addr, chunk, want); rc < 0) return rc;
+    if (auto read = read_memory(tid, addr, chunk, want); !read.ok()) return read.failure();
     const void* nul = std::memchr(chunk, 0, want);
     if (nul) {
       out.append(chunk, static_cast<const char*>(nul) - chunk);
-      return 0;
+      return out;
     }
     out.append(chunk, want);
     addr += want;
   }
-  return -ENAMETOOLONG;
+  return Error{ENAMETOOLONG};
 }
 
 int open_fd_anchor() {
@@ -147,7 +149,7 @@ int open_fd_anchor() {
   return anchor;
 }
 
-int fd_open(pid_t tid, unsigned int fd) {
+Result<bool> fd_open(pid_t tid, unsigned int fd) {
   // kcmp needs PTRACE_MODE_READ on both tasks; naming ourselves as the second one skips the
   // LSM hooks for it (__ptrace_may_access() answers at once for our own thread group), so
   // fd `fd` of the thread is compared with a descriptor of ours that is always open: any
@@ -157,8 +159,9 @@ int fd_open(pid_t tid, unsigned int fd) {
   const int anchor = open_fd_anchor();
   const long rc = anchor >= 0 ? ::syscall(SYS_kcmp, tid, self, KCMP_FILE, fd, anchor)
                               : ::syscall(SYS_kcmp, tid, tid, KCMP_FILE, fd, fd);
-  if (rc >= 0) return 1;
-  return errno == EBADF ? 0 : -errno;
+  if (rc >= 0) return true;
+  if (errno == EBADF) return false;
+  return Error::from_errno();
 }
 
 namespace {
@@ -174,9 +177,9 @@ std::optional<Limit> rlimit_from_proc(pid_t tid, int resource) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/limits", tid);
   char buf[4096];
-  const ssize_t n = read_small(path, buf, sizeof buf);
-  if (n <= 0) return std::nullopt;
-  return parse_limit(std::string_view(buf, static_cast<std::size_t>(n)), name);
+  const auto text = read_small(path, buf, sizeof buf);
+  if (!text.ok() || text->empty()) return std::nullopt;
+  return parse_limit(*text, name);
 }
 
 }  // namespace
@@ -220,10 +223,10 @@ bool same_pid_ns(pid_t tid) {
   return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
 }
 
-int same_vm(pid_t a, pid_t b) {
+Result<bool> same_vm(pid_t a, pid_t b) {
   const long rc = ::syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0);
-  if (rc < 0) return -errno;
-  return rc == 0 ? 1 : 0;
+  if (rc < 0) return Error::from_errno();
+  return rc == 0;
 }
 
 std::optional<pid_t> live_thread(pid_t tgid, pid_t prefer) {
@@ -259,9 +262,9 @@ std::optional<Layout> layout(pid_t tid) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/stat", tid);
   char buf[2048];
-  const ssize_t n = read_small(path, buf, sizeof buf - 1);
-  if (n <= 0) return std::nullopt;
-  return parse_stat_layout(std::string_view(buf, static_cast<std::size_t>(n)));
+  const auto text = read_small(path, buf, sizeof buf - 1);
+  if (!text.ok() || text->empty()) return std::nullopt;
+  return parse_stat_layout(*text);
 }
 
 std::optional<ImageMark> image_mark(pid_t tid) {
@@ -460,9 +463,9 @@ std::optional<bool> has_capability(pid_t tid, int cap) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/status", tid);
   char buf[4096];
-  const ssize_t n = read_small(path, buf, sizeof buf);
-  if (n <= 0) return std::nullopt;
-  return parse_capability(std::string_view(buf, static_cast<std::size_t>(n)), cap);
+  const auto text = read_small(path, buf, sizeof buf);
+  if (!text.ok() || text->empty()) return std::nullopt;
+  return parse_capability(*text, cap);
 }
 
 std::optional<bool> parse_capability(std::string_view status, int cap) {
@@ -474,8 +477,9 @@ std::optional<bool> parse_capability(std::string_view status, int cap) {
 AddressSpaceFacts address_space_facts() {
   AddressSpaceFacts f;
   char buf[64];
-  if (const ssize_t n = read_small("/proc/sys/vm/mmap_min_addr", buf, sizeof buf); n > 0)
-    parse_num(std::string_view(buf, static_cast<std::size_t>(n)), f.mmap_min_addr);
+  if (const auto text = read_small("/proc/sys/vm/mmap_min_addr", buf, sizeof buf);
+      text.ok() && !text->empty())
+    parse_num(*text, f.mmap_min_addr);
   // 5-level paging: a fixed mapping just above 47 bits succeeds (ENOMEM with 4 levels).
   void* const high = reinterpret_cast<void*>(std::uint64_t{1} << 47);
   void* p = ::mmap(high, kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
@@ -485,8 +489,8 @@ AddressSpaceFacts address_space_facts() {
   }
   // "stack_guard_gap=N" (pages) on the kernel command line; the last one counts.
   char cmdline[4096];
-  if (const ssize_t n = read_small("/proc/cmdline", cmdline, sizeof cmdline); n > 0) {
-    std::string_view line(cmdline, static_cast<std::size_t>(n));
+  if (const auto text = read_small("/proc/cmdline", cmdline, sizeof cmdline); text.ok() && !text->empty()) {
+    const std::string_view line = *text;
     constexpr std::string_view key = "stack_guard_gap=";
     for (std::size_t at = line.find(key); at != std::string_view::npos; at = line.find(key, at + 1)) {
       if (at != 0 && line[at - 1] != ' ') continue;
@@ -504,16 +508,17 @@ AddressSpaceFacts address_space_facts() {
 std::optional<std::uint64_t> max_map_count() {
   char buf[32];
   std::uint64_t v = 0;
-  const ssize_t n = read_small("/proc/sys/vm/max_map_count", buf, sizeof buf);
-  if (n <= 0 || !parse_num(std::string_view(buf, static_cast<std::size_t>(n)), v)) return std::nullopt;
+  const auto text = read_small("/proc/sys/vm/max_map_count", buf, sizeof buf);
+  if (!text.ok() || text->empty() || !parse_num(*text, v)) return std::nullopt;
   return v;
 }
 
 Overcommit overcommit() {
   Overcommit o;
   char buf[32];
-  if (const ssize_t n = read_small("/proc/sys/vm/overcommit_memory", buf, sizeof buf); n > 0)
-    parse_num(std::string_view(buf, static_cast<std::size_t>(n)), o.mode);
+  if (const auto text = read_small("/proc/sys/vm/overcommit_memory", buf, sizeof buf);
+      text.ok() && !text->empty())
+    parse_num(*text, o.mode);
   struct sysinfo si {};
   if (::sysinfo(&si) == 0)
     o.ram_swap_pages = (static_cast<std::uint64_t>(si.totalram) + si.totalswap) * si.mem_unit / kPage;
@@ -534,8 +539,8 @@ std::vector<pid_t> children_of(pid_t pid) {
     char path[320];
     std::snprintf(path, sizeof path, "%s/task/%.64s/children", dir.c_str(), e->d_name);
     char buf[4096];
-    const ssize_t n = read_small(path, buf, sizeof buf);
-    std::string_view s(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    const auto text = read_small(path, buf, sizeof buf);
+    std::string_view s = text.value_or({});
     while (!s.empty()) {
       const std::size_t sp = s.find(' ');
       pid_t p = 0;

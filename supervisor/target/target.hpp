@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // target: what the supervisor can learn about, or do to, a target task from outside --
-// /proc, pidfds, cross-process memory access, kcmp, prlimit. Thin wrappers, errors as
-// -errno; no policy and no accounting here.
+// /proc, pidfds, cross-process memory access, kcmp, prlimit. Thin wrappers: a Result
+// (base/result.hpp) where the reason matters, std::optional where a fact may be unknown;
+// no policy and no accounting here.
 #pragma once
 
 #include <sys/types.h>
@@ -11,6 +12,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "base/result.hpp"
 
 namespace sandbox::target {
 
@@ -30,19 +33,21 @@ struct TaskStatus {
 std::optional<TaskStatus> status(pid_t tid);
 
 // pidfds. PIDFD_THREAD (Linux 6.9) gives a pidfd for a single thread.
-int pidfd_open(pid_t pid, bool thread);  // fd or -errno
-bool pidfd_exited(int pidfd);            // readable = the task (or group) has exited
-int pidfd_kill(int pidfd);               // SIGKILL; 0 or -errno
-int pidfd_signal(int pidfd, int sig);    // any signal; 0 or -errno
+// pidfd_open and write_memory still answer "a value or -errno" (the raw system call's
+// shape) for cli/run_bpf.cpp; they become Results with it (docs/design.md, "Errors").
+int pidfd_open(pid_t pid, bool thread);   // fd or -errno
+bool pidfd_exited(int pidfd);             // readable = the task (or group) has exited
+Status pidfd_kill(int pidfd);             // SIGKILL
+Status pidfd_signal(int pidfd, int sig);  // any signal
 
-// Target memory. read_string stops at the first NUL; -EFAULT if unreadable before it,
-// -ENAMETOOLONG if no NUL within `max` bytes.
-int read_string(pid_t tid, std::uint64_t addr, std::size_t max, std::string& out);
-int read_memory(pid_t tid, std::uint64_t addr, void* buf, std::size_t len);
-int write_memory(pid_t tid, std::uint64_t addr, const void* buf, std::size_t len);
+// Target memory. read_string stops at the first NUL: the string, EFAULT if unreadable
+// before it, ENAMETOOLONG if no NUL within `max` bytes. read_memory: EFAULT or ESRCH.
+Result<std::string> read_string(pid_t tid, std::uint64_t addr, std::size_t max);
+Status read_memory(pid_t tid, std::uint64_t addr, void* buf, std::size_t len);
+int write_memory(pid_t tid, std::uint64_t addr, const void* buf, std::size_t len);  // 0 or -errno
 
-// Whether fd is open in the thread's fd table: 1, 0, or -errno (kcmp KCMP_FILE).
-int fd_open(pid_t tid, unsigned int fd);
+// Whether fd is open in the thread's fd table (kcmp KCMP_FILE); an error when kcmp cannot say.
+Result<bool> fd_open(pid_t tid, unsigned int fd);
 // The descriptor fd_open() compares with, opened at the first call and held for the
 // process's life; called once at the supervisor's start so that its fd count is steady.
 int open_fd_anchor();
@@ -50,8 +55,8 @@ int open_fd_anchor();
 // Whether the task is in the supervisor's pid namespace (so pids it passes mean ours).
 bool same_pid_ns(pid_t tid);
 
-// Whether two tasks use the same address space: 1, 0, or -errno (kcmp KCMP_VM).
-int same_vm(pid_t a, pid_t b);
+// Whether two tasks use the same address space (kcmp KCMP_VM).
+Result<bool> same_vm(pid_t a, pid_t b);
 
 // Reading /proc through a live thread. A process's /proc/<tgid>/ files describe its
 // leader, which may be a zombie (pthread_exit) with no mm, no maps and no fd table while

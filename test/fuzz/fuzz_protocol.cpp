@@ -131,9 +131,8 @@ void check_request(const Request& r) {
   check(json::parse(r2->id, nullptr, false) == json::parse(r.id, nullptr, false) || r.id.empty(),
         "id changed in the round trip", again_line);
 
-  std::optional<std::uint64_t> bytes, files;
-  (void)sandbox::protocol::join_heap_bytes(r, bytes);
-  (void)sandbox::protocol::join_file_quota(r, files);
+  (void)sandbox::protocol::join_heap_bytes(r);
+  (void)sandbox::protocol::join_file_quota(r);
 }
 
 void check_filter_text(std::string_view text) {
@@ -149,17 +148,16 @@ void check_filter_text(std::string_view text) {
 }
 
 void check_event_text(std::string_view text) {
-  std::string err;
-  const std::optional<Event> e = sandbox::protocol::decode_event(text, err);
-  if (!e) {
+  const auto e = sandbox::protocol::decode_event(text);
+  if (!e.ok()) {
+    const std::string& err = e.message();
     check(!err.empty() && err.find('\n') == std::string::npos, "event error empty or not one line", err);
     return;
   }
   const std::string line = sandbox::protocol::event_line(*e);
   check_line(line);
-  const std::optional<Event> again =
-      sandbox::protocol::decode_event(std::string_view(line).substr(0, line.size() - 1), err);
-  check(again.has_value(), "an event written back does not read back", line);
+  const auto again = sandbox::protocol::decode_event(std::string_view(line).substr(0, line.size() - 1));
+  check(again.ok(), "an event written back does not read back", line);
   check(sandbox::protocol::event_line(*again) == line, "an event written back reads back differently", line);
 }
 

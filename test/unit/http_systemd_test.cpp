@@ -334,16 +334,16 @@ TEST_CASE("systemd: notify sends one datagram to a path or an abstract socket; n
     }
     REQUIRE(::bind(rx.get(), reinterpret_cast<sockaddr*>(&a), len) == 0);
     ::setenv("NOTIFY_SOCKET", (abstract ? "@" + name.substr(1) : name).c_str(), 1);
-    CHECK(notify("READY=1") == 0);
+    CHECK(notify("READY=1").ok());
     char buf[64] = {};
     CHECK(::recv(rx.get(), buf, sizeof buf, MSG_DONTWAIT) == 7);
     CHECK(std::string(buf) == "READY=1");
     if (!abstract) ::unlink(name.c_str());
   }
   ::setenv("NOTIFY_SOCKET", "relative/path", 1);
-  CHECK(notify("READY=1") == -EINVAL);
+  CHECK(notify("READY=1").error() == EINVAL);
   ::unsetenv("NOTIFY_SOCKET");
-  CHECK(notify("READY=1") == 0);
+  CHECK(notify("READY=1").ok());
 }
 
 TEST_CASE("systemd: listen_fds takes fd 3 on when LISTEN_PID is ours, and clears the environment") {

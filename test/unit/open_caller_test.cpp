@@ -45,7 +45,8 @@ struct FilledChild {
 };
 
 int room(pid_t pid, std::optional<std::uint64_t>& limit, bool& fresh) {
-  return sandbox::opening::fd_table_has_room(pid, limit, fresh);
+  const auto r = sandbox::opening::fd_table_has_room(pid, limit, fresh);
+  return r.ok() ? (*r ? 1 : 0) : -r.error();
 }
 
 }  // namespace

@@ -151,7 +151,7 @@ Tree& tree() {
 
 OpenEmulator& emulator() {
   static OpenEmulator e;
-  static int rc = e.init();
+  static const int rc = e.init().error();
   REQUIRE(rc == 0);
   return e;
 }

@@ -53,17 +53,17 @@ TEST_CASE("waits: a signal pending for the process counts when every other threa
 }
 
 TEST_CASE("waits: another thread's mask, and whether it can still take a signal") {
-  std::uint64_t blocked = 0;
-  bool alive = false;
   const std::string live = "Name:\tx\nState:\tS (sleeping)\nSigBlk:\tfffffffe7ffbfeff\n";
-  CHECK(sandbox::opening::thread_mask(live.data(), live.size(), blocked, alive));
-  CHECK(alive);
-  CHECK(blocked == 0xfffffffe7ffbfeffULL);
+  const auto l = sandbox::opening::thread_mask(live.data(), live.size());
+  REQUIRE(l);
+  CHECK(l->alive);
+  CHECK(l->blocked == 0xfffffffe7ffbfeffULL);
   const std::string zombie = "Name:\tx\nState:\tZ (zombie)\nSigBlk:\t0000000000000000\n";
-  CHECK(sandbox::opening::thread_mask(zombie.data(), zombie.size(), blocked, alive));
-  CHECK_FALSE(alive);
+  const auto z = sandbox::opening::thread_mask(zombie.data(), zombie.size());
+  REQUIRE(z);
+  CHECK_FALSE(z->alive);
   const std::string partial = "Name:\tx\nSigBlk:\t0\n";
-  CHECK_FALSE(sandbox::opening::thread_mask(partial.data(), partial.size(), blocked, alive));
+  CHECK_FALSE(sandbox::opening::thread_mask(partial.data(), partial.size()));
 }
 
 TEST_CASE(

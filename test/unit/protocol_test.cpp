@@ -70,11 +70,12 @@ TEST_CASE("protocol: every op parses") {
   CHECK(join.op == Op::join);
   CHECK(join.pid == 77);
   CHECK(join.track);
-  std::optional<std::uint64_t> heap, files;
-  CHECK(join_heap_bytes(join, heap));
-  CHECK(heap == 1536u);
-  CHECK(join_file_quota(join, files));
-  CHECK(files == 3u);
+  const auto heap = join_heap_bytes(join);
+  REQUIRE(heap.ok());
+  CHECK(*heap == 1536u);
+  const auto files = join_file_quota(join);
+  REQUIRE(files.ok());
+  CHECK(*files == 3u);
   CHECK(!ok(R"({"op":"join","pid":77})").track);
   // The heap rule of a join and of the filter it installs (docs/memory.md).
   CHECK(!ok(R"({"op":"join","pid":77})").heap_rule);
@@ -185,15 +186,16 @@ TEST_CASE("protocol: numbers at and beyond the edges") {
         "heap_quota: out of range, got 9223372036854775808");
   // The Control judges values below -1 (EINVAL, as the ABI); join checks them here.
   CHECK(ok(R"({"op":"resource_cap","pid":1,"file_quota":-5})").file_quota == -5);
-  std::optional<std::uint64_t> q;
-  CHECK(!join_heap_bytes(ok(R"({"op":"join","pid":1,"heap_quota":-2})"), q));
-  CHECK(!join_file_quota(ok(R"({"op":"join","pid":1,"file_quota":-2})"), q));
-  CHECK(join_heap_bytes(ok(R"({"op":"join","pid":1,"heap_quota":-1})"), q));
-  CHECK(!q);
-  CHECK(join_heap_bytes(ok(R"({"op":"join","pid":1,"heap_quota":100})"), q));
-  CHECK(q == 100u << 20);
-  CHECK(join_heap_bytes(ok(R"({"op":"join","pid":1,"heap_quota":17592186044416})"), q));  // 2^44 MiB
-  CHECK(q == UINT64_MAX);
+  const auto below = join_heap_bytes(ok(R"({"op":"join","pid":1,"heap_quota":-2})"));
+  CHECK(below.error() == EINVAL);
+  CHECK(below.message() == "heap_quota: below -1");
+  CHECK(join_file_quota(ok(R"({"op":"join","pid":1,"file_quota":-2})")).message() == "file_quota: below -1");
+  const auto unlimited = join_heap_bytes(ok(R"({"op":"join","pid":1,"heap_quota":-1})"));
+  REQUIRE(unlimited.ok());
+  CHECK(!*unlimited);
+  CHECK(join_heap_bytes(ok(R"({"op":"join","pid":1,"heap_quota":100})")).value() == 100u << 20);
+  CHECK(join_heap_bytes(ok(R"({"op":"join","pid":1,"heap_quota":17592186044416})")).value() ==
+        UINT64_MAX);  // 2^44 MiB
 }
 
 TEST_CASE("protocol: malformed and hostile input is an error, never a crash") {
@@ -431,10 +433,9 @@ TEST_CASE("protocol: an event line reads back as the event it was written from")
   for (const Event& e : sample_events()) {
     const std::string line = event_line(e);
     INFO(line);
-    std::string err;
-    const std::optional<Event> back = decode_event(line.substr(0, line.size() - 1), err);
-    REQUIRE_MESSAGE(back.has_value(), err);
-    CHECK(err.empty());
+    const auto back = decode_event(line.substr(0, line.size() - 1));
+    REQUIRE_MESSAGE(back.ok(), back.message());
+    CHECK(back.message().empty());
     CHECK(event_line(*back) == line);  // every field the line carries, in the table's order
     CHECK(back->kind == e.kind);
     CHECK(back->exec_paths == e.exec_paths);
@@ -500,25 +501,26 @@ TEST_CASE("protocol: a bad event line is a one-line error, never an event") {
   };
   for (const char* line : bad) {
     INFO(line);
-    std::string err;
-    CHECK_FALSE(decode_event(line, err).has_value());
-    CHECK_FALSE(err.empty());
-    CHECK(err.find('\n') == std::string::npos);
+    const auto e = decode_event(line);
+    CHECK_FALSE(e.ok());
+    CHECK(e.error() == EINVAL);
+    CHECK_FALSE(e.message().empty());
+    CHECK(e.message().find('\n') == std::string::npos);
   }
-  std::string err;
-  CHECK_FALSE(decode_event(std::string(100, '[') + std::string(100, ']'), err).has_value());
-  CHECK(err.find("deeper") != std::string::npos);
-  CHECK_FALSE(decode_event(R"({"event":"exec","pid":"x"})", err).has_value());
-  CHECK(err == "event line: pid: expected a non-negative integer, got \"x\"");
+  const auto deep = decode_event(std::string(100, '[') + std::string(100, ']'));
+  CHECK_FALSE(deep.ok());
+  CHECK(deep.message().find("deeper") != std::string::npos);
+  const auto bad_pid = decode_event(R"({"event":"exec","pid":"x"})");
+  CHECK_FALSE(bad_pid.ok());
+  CHECK(bad_pid.message() == "event line: pid: expected a non-negative integer, got \"x\"");
   // Keys it does not know are ignored (a newer supervisor may send more); a comm is cut at 15.
   const auto e =
-      decode_event(R"({"event":"exec","pid":3,"tgid":3,"extra":[1],"comm":"a-very-long-name-here"})", err);
-  REQUIRE(e.has_value());
+      decode_event(R"({"event":"exec","pid":3,"tgid":3,"extra":[1],"comm":"a-very-long-name-here"})");
+  REQUIRE(e.ok());
   CHECK(std::string(e->comm) == "a-very-long-nam");
   // a node's kill: no "live"
-  const auto k =
-      decode_event(R"({"event":"killed","pid":5,"tgid":4,"reason":"files","usage":3,"limit":2})", err);
-  REQUIRE(k.has_value());
+  const auto k = decode_event(R"({"event":"killed","pid":5,"tgid":4,"reason":"files","usage":3,"limit":2})");
+  REQUIRE(k.ok());
   REQUIRE(k->violation.has_value());
   CHECK_FALSE(k->job_violation.has_value());
   CHECK(k->violation->node == 5);
