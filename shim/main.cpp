@@ -37,6 +37,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "base/exit_status.hpp"
@@ -484,9 +485,79 @@ int report_end(const Options& o, int watch, const std::string& job, pid_t pid, i
                              : "sandbox-shim: pid %d (%s) was killed by SIGKILL from outside the sandbox, "
                                "not by the supervisor (server %s)\n",
                  pid, o.command[0].c_str(), o.socket->c_str());
-  if (WIFEXITED(st)) return WEXITSTATUS(st);
-  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
-  return 1;
+  return exit_status::of(st);
+}
+
+// The child's next message on its status socket ("" at EOF: CMD was exec'd, the socket
+// being O_CLOEXEC, or the child ended).
+std::string next_message(int status_fd) {
+  char msg[4200];
+  ssize_t n;
+  do n = ::recv(status_fd, msg, sizeof msg, 0);
+  while (n < 0 && errno == EINTR);
+  return std::string(msg, n > 0 ? static_cast<std::size_t>(n) : 0);
+}
+
+// The child said it failed ("X" + status + why): the reason printed, the child reaped; the
+// status it asked for.
+int child_failed(const std::string& m, pid_t pid) {
+  std::fprintf(stderr, "sandbox-shim: %s\n", m.substr(2).c_str());
+  ::waitpid(pid, nullptr, 0);
+  return static_cast<unsigned char>(m[1]);
+}
+
+// The job CMD's process is in once joined (or, nested, delegated to); else the exit status
+// to give (the reason printed).
+std::variant<std::string, int> await_join(const Options& o, bool nested, int watch, int status_fd,
+                                          pid_t pid) {
+  std::string msg;
+  if (nested) {
+    const auto job = delegate(o, watch, pid);
+    if (!job) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      return kCannotRun;
+    }
+    msg = "J" + *job;
+  } else {
+    msg = next_message(status_fd);
+  }
+  if (msg.size() >= 2 && msg[0] == 'X') return child_failed(msg, pid);
+  if (msg.empty() || msg[0] != 'J') {
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    if (WIFEXITED(st)) return WEXITSTATUS(st);  // it said why (cannot reach the server)
+    std::fprintf(stderr, "sandbox-shim: the joining process ended before it joined (%s)\n",
+                 WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "?");
+    return kCannotRun;
+  }
+  return msg.substr(1);
+}
+
+// The server may go away while CMD runs (SIGKILLed, crashed): CMD must not run on
+// unsupervised (each call it notified would fail). The watching connection's hangup says
+// so; then CMD is killed here, as `sandbox run`'s guard kills its targets. By its pidfd:
+// the pid is our unreaped child, so it names CMD until we wait for it. CMD's wait status.
+int supervise(pid_t pid, int watch) {
+  if (const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); pidfd >= 0) {
+    pollfd fds[2] = {{pidfd, POLLIN, 0}, {watch, POLLRDHUP, 0}};
+    for (;;) {
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;  // a forwarded signal
+        break;
+      }
+      if (fds[0].revents != 0) break;  // CMD ended
+      if ((fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+        ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+        break;
+      }
+    }
+    ::close(pidfd);
+  }
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  return st;
 }
 
 }  // namespace
@@ -528,40 +599,9 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   // The child's news: joined (with its job), or why not.
-  const auto next_message = [&]() {
-    char msg[4200];
-    ssize_t n;
-    do n = ::recv(status_fd, msg, sizeof msg, 0);
-    while (n < 0 && errno == EINTR);
-    return std::string(msg, n > 0 ? static_cast<std::size_t>(n) : 0);
-  };
-  const auto failed = [&](const std::string& m) {
-    std::fprintf(stderr, "sandbox-shim: %s\n", m.substr(2).c_str());
-    ::waitpid(pid, nullptr, 0);
-    return static_cast<unsigned char>(m[1]);
-  };
-  std::string msg;
-  if (nested) {
-    const auto job = delegate(o, watch, pid);
-    if (!job) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-      return kCannotRun;
-    }
-    msg = "J" + *job;
-  } else {
-    msg = next_message();
-  }
-  if (msg.size() >= 2 && msg[0] == 'X') return failed(msg);
-  if (msg.empty() || msg[0] != 'J') {
-    int st = 0;
-    ::waitpid(pid, &st, 0);
-    if (WIFEXITED(st)) return WEXITSTATUS(st);  // it said why (cannot reach the server)
-    std::fprintf(stderr, "sandbox-shim: the joining process ended before it joined (%s)\n",
-                 WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "?");
-    return kCannotRun;
-  }
-  const std::string job = msg.substr(1);
+  const auto joined = await_join(o, nested, watch, status_fd, pid);
+  if (const int* status = std::get_if<int>(&joined)) return *status;
+  const std::string& job = std::get<std::string>(joined);
   // Watch the job's kills before CMD runs: the one report that counts cannot be missed.
   if (!send_line(watch, "{\"op\":\"watch\",\"job\":" + job + ",\"kinds\":[\"killed\"]}\n") ||
       !is_ok_line(read_line(watch)))
@@ -570,31 +610,9 @@ int main(int argc, char** argv) {
   if (o.verbosity >= 2) std::fprintf(stderr, "sandbox-shim: pid %d joined job %s\n", pid, job.c_str());
   const char go = 'g';
   (void)!::send(status_fd, &go, 1, MSG_NOSIGNAL);
-  msg = next_message();  // EOF: CMD was exec'd (the socket is O_CLOEXEC)
-  if (msg.size() >= 2 && msg[0] == 'X') return failed(msg);
-
-  // The server may go away while CMD runs (SIGKILLed, crashed): CMD must not run on
-  // unsupervised (each call it notified would fail). The watching connection's hangup says
-  // so; then CMD is killed here, as `sandbox run`'s guard kills its targets. By its pidfd:
-  // the pid is our unreaped child, so it names CMD until we wait for it.
-  if (const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); pidfd >= 0) {
-    pollfd fds[2] = {{pidfd, POLLIN, 0}, {watch, POLLRDHUP, 0}};
-    for (;;) {
-      if (::poll(fds, 2, -1) < 0) {
-        if (errno == EINTR) continue;  // a forwarded signal
-        break;
-      }
-      if (fds[0].revents != 0) break;  // CMD ended
-      if ((fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
-        ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-        break;
-      }
-    }
-    ::close(pidfd);
-  }
-  int st = 0;
-  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
+  const std::string msg = next_message(status_fd);  // EOF: CMD was exec'd (the socket is O_CLOEXEC)
+  if (msg.size() >= 2 && msg[0] == 'X') return child_failed(msg, pid);
+  const int st = supervise(pid, watch);
   g_child = 0;
   return report_end(o, watch, job, pid, st);
 }

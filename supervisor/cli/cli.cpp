@@ -14,6 +14,7 @@
 #include "cli/plot.hpp"
 #include "cli/run.hpp"
 #include "cli/serve.hpp"
+#include "control/control.hpp"
 #include "options.hpp"
 
 #ifndef SANDBOX_VERSION
@@ -378,8 +379,7 @@ class Parser {
     watch->add_option("--job", job_text_, "only this job and its processes")->type_name("ID");
     watch
         ->add_option("--kind", o.kinds,
-                     "only these kinds: registered deregistered exited killed quota_set quota_reset joined "
-                     "exec usage (repeatable, or comma-separated)")
+                     "only these kinds: " + event_kind_names(" ") + " (repeatable, or comma-separated)")
         ->type_name("K,...")
         ->delimiter(',');
     watch->add_flag("--usage", o.usage, "add usage events (about ten a second per node or job)");

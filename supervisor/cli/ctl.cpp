@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/unique_fd.hpp"
+#include "control/control.hpp"
 #include "options.hpp"
 #include "policy/policy.hpp"
 #include "shim.hpp"
@@ -282,10 +283,12 @@ int report_error(const std::string& context, const json& j) {
   return exit_status::refused;
 }
 
-int run(const CtlOptions& a) {
+// The request line's object for the subcommand, and the words that name its target in an
+// error (`context`: "cap 123", "fetch job 4").
+json request_of(const CtlOptions& a, std::string& context) {
   const std::string& sub = a.sub;
   json req = json::object();
-  std::string context = sub;
+  context = sub;
   if (a.job) {
     req["job"] = *a.job;
     if (sub != "watch") context += " job " + std::to_string(*a.job);
@@ -298,9 +301,9 @@ int run(const CtlOptions& a) {
     std::vector<std::string> kinds = a.kinds;
     if (a.usage) {
       if (kinds.empty())  // --usage alone: everything, usage included
-        kinds = {"registered", "deregistered", "exited", "killed",
-                 "quota_set",  "quota_reset",  "joined", "exec"};
-      kinds.push_back("usage");
+        for (const EventKindName& k : kEventKinds)
+          if (k.kind != Event::Kind::usage) kinds.emplace_back(k.name);
+      kinds.emplace_back(to_string(Event::Kind::usage));
     }
     if (!kinds.empty()) req["kinds"] = kinds;
   }
@@ -324,42 +327,35 @@ int run(const CtlOptions& a) {
   if (a.file_quota)
     req["file_quota"] = a.file_quota->limit ? static_cast<std::int64_t>(*a.file_quota->limit) : -1;
   if (a.replace) req["replace"] = true;
+  return req;
+}
 
-  const std::string path = a.socket ? *a.socket : ctl_socket_path();
-  UniqueFd fd = connect_to(path);
-  if (a.verbosity >= 2) std::fprintf(stderr, "sandbox: ctl: %s > %s\n", path.c_str(), req.dump().c_str());
-  send_all(fd.get(), req.dump() + "\n");
-  LineReader reader(fd.get());
-  const auto first = reader.next();
-  if (!first) throw CtlIoError("the server closed the connection without answering");
-  const json resp = parse_response(*first);
-  if (a.json) {
-    std::printf("%s\n", first->c_str());
-    std::fflush(stdout);
-  }
-  if (!resp.value("ok", false)) return report_error(context, resp);
-
-  if (sub == "watch") {
-    while (const auto line = reader.next()) {
-      const json ev = json::parse(*line, nullptr, false);
-      const bool end = ev.is_object() && ev.value("event", "") == "end";
-      if (a.json) {
-        std::printf("%s\n", line->c_str());
-      } else if (end) {
-        std::printf("end: %s\n", str(ev, "reason").c_str());
-      } else {
-        if (ev.is_object() && ev.contains("event")) {
-          print_event(ev);
-        } else if (ev.is_object() && !ev.value("ok", true)) {
-          report_error(context, ev);
-        }
+// watch, once answered: every event line printed (as JSON with --json) until the
+// supervisor ends the stream.
+int follow_watch(LineReader& reader, const CtlOptions& a, const std::string& context) {
+  while (const auto line = reader.next()) {
+    const json ev = json::parse(*line, nullptr, false);
+    const bool end = ev.is_object() && ev.value("event", "") == "end";
+    if (a.json) {
+      std::printf("%s\n", line->c_str());
+    } else if (end) {
+      std::printf("end: %s\n", str(ev, "reason").c_str());
+    } else {
+      if (ev.is_object() && ev.contains("event")) {
+        print_event(ev);
+      } else if (ev.is_object() && !ev.value("ok", true)) {
+        report_error(context, ev);
       }
-      std::fflush(stdout);
-      if (end) return 0;  // the supervisor ended the stream: the run is over
     }
-    throw CtlIoError("watch: the server closed the connection");
+    std::fflush(stdout);
+    if (end) return 0;  // the supervisor ended the stream: the run is over
   }
-  if (a.json) return 0;
+  throw CtlIoError("watch: the server closed the connection");
+}
+
+// Any other subcommand's answer (ok), for humans.
+void print_answer(const CtlOptions& a, const json& req, const json& resp) {
+  const std::string& sub = a.sub;
   const std::string pid = a.job ? "job " + std::to_string(*a.job) : a.pid ? std::to_string(*a.pid) : "";
   if (sub == "register") {
     std::printf("registered %s\n", pid.c_str());
@@ -379,6 +375,26 @@ int run(const CtlOptions& a) {
   } else if (sub == "metrics") {
     std::fputs(str(resp, "text").c_str(), stdout);
   }
+}
+
+int run(const CtlOptions& a) {
+  std::string context;
+  const json req = request_of(a, context);
+  const std::string path = a.socket ? *a.socket : ctl_socket_path();
+  UniqueFd fd = connect_to(path);
+  if (a.verbosity >= 2) std::fprintf(stderr, "sandbox: ctl: %s > %s\n", path.c_str(), req.dump().c_str());
+  send_all(fd.get(), req.dump() + "\n");
+  LineReader reader(fd.get());
+  const auto first = reader.next();
+  if (!first) throw CtlIoError("the server closed the connection without answering");
+  const json resp = parse_response(*first);
+  if (a.json) {
+    std::printf("%s\n", first->c_str());
+    std::fflush(stdout);
+  }
+  if (!resp.value("ok", false)) return report_error(context, resp);
+  if (a.sub == "watch") return follow_watch(reader, a, context);
+  if (!a.json) print_answer(a, req, resp);
   return 0;
 }
 

@@ -516,8 +516,8 @@ class NestedTrace {
     recorder_->job(job.id, job.heap_quota_bytes, job.file_quota);
     socket_ = std::make_unique<OuterSocket>(path);
     std::string kinds;
-    for (int k = 0; k < Event::kKinds; ++k)
-      kinds += std::string(k ? "," : "") + "\"" + to_string(static_cast<Event::Kind>(k)) + "\"";
+    for (const EventKindName& k : kEventKinds)
+      kinds += std::string(kinds.empty() ? "" : ",") + "\"" + std::string(k.name) + "\"";
     socket_->ask("{\"op\":\"watch\",\"job\":" + std::to_string(job.id) + ",\"kinds\":[" + kinds + "]}\n", "",
                  nullptr);
     // The launcher is a process of the outer job: what its thread maps counts there. So a

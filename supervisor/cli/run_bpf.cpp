@@ -256,28 +256,155 @@ std::vector<sock_filter> bpf_engine_filter(const Policy& p) {
   return f;
 }
 
-std::optional<int> run_with_engine(const RunOptions& o, const Policy& policy, char* const argv[],
-                                   const std::function<int()>& split_guard) {
-  if (o.engine == RunEngine::notify) return std::nullopt;
+namespace {
+
+// Step 1: the engine for this run, or the exit status (or nullopt: the notify engine) when
+// there is none.
+struct Chosen {
+  std::unique_ptr<bpf::Engine> engine;
+  std::optional<int> otherwise;  // with no engine: the run's status, or nullopt for notify
+};
+
+Chosen choose_engine(const RunOptions& o, const Policy& policy) {
+  Chosen c;
+  if (o.engine == RunEngine::notify) return c;
   const bool automatic = o.engine == RunEngine::automatic;
   std::string why;
-  std::unique_ptr<bpf::Engine> engine;
   if (const char* no = unsupported(o, policy))
     why = no;
   else
-    engine = bpf::Engine::open(why);
-  if (!engine) {
+    c.engine = bpf::Engine::open(why);
+  if (!c.engine) {
     if (automatic) {
       if (o.verbosity >= 1)
         std::fprintf(stderr, "sandbox: engine: notify (bpf unavailable: %s)\n", why.c_str());
-      return std::nullopt;
+      return c;
     }
     std::fprintf(stderr, "sandbox: --engine bpf unavailable: %s\n", why.c_str());
-    return exit_status::cannot_run;
+    c.otherwise = exit_status::cannot_run;
+    return c;
   }
   if (automatic && o.verbosity >= 1) std::fprintf(stderr, "sandbox: engine: bpf\n");
   if (o.verbosity >= 2)
-    std::fprintf(stderr, "sandbox: BPF programs loaded and attached in %.1f ms\n", engine->load_ms());
+    std::fprintf(stderr, "sandbox: BPF programs loaded and attached in %.1f ms\n", c.engine->load_ms());
+  return c;
+}
+
+// Step 2: CMD forked under the ABI-only filter, waiting for its go; its listener received.
+struct Launched {
+  pid_t child = -1;
+  UniqueFd control;
+  std::optional<SeccompListener> listener;
+};
+
+std::optional<int> launch(const sock_fprog& prog, char* const argv[], Launched& l) {
+  ::unsetenv("SANDBOX_SOCKET");  // no control socket under this engine (yet)
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    std::fprintf(stderr, "sandbox: socketpair: %s\n", std::strerror(errno));
+    return exit_status::cannot_run;
+  }
+  UniqueFd child_end(sv[1]);
+  l.control = UniqueFd(sv[0]);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // the job's orphans come to us while we live
+  const pid_t parent = ::getpid();
+  l.child = ::fork();
+  if (l.child < 0) {
+    std::fprintf(stderr, "sandbox: fork: %s\n", std::strerror(errno));
+    return exit_status::cannot_run;
+  }
+  if (l.child == 0) {
+    // If the supervisor dies, CMD must not run on: its programs and maps die with it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    shim::exec_target(prog, child_end.get(), argv[0], argv);
+  }
+  g_bpf_child = l.child;
+  child_end.reset();
+  shim::Message failure{};
+  UniqueFd listener_fd(shim::receive_listener(l.control.get(), failure));
+  if (!listener_fd) {
+    if (failure.stage == shim::Stage::seccomp && failure.err == EBUSY)
+      std::fprintf(stderr, "sandbox: cannot start '%s': %s\n", argv[0], shim::kNestedMessage);
+    else
+      std::fprintf(stderr, "sandbox: cannot start '%s': %s: %s\n", argv[0], shim::stage_name(failure.stage),
+                   std::strerror(failure.err));
+    int status = 0;
+    ::waitpid(l.child, &status, 0);
+    return exit_status::cannot_run;
+  }
+  l.listener.emplace(std::move(listener_fd));
+  return std::nullopt;
+}
+
+// Step 3: the job and CMD's node in the maps before CMD runs a single instruction of its own
+// (it waits for its go), so all it does from its exec on is accounted. False: CMD was killed.
+bool enter_job(bpf::Engine& engine, const RunOptions& o, const Policy& policy, pid_t child) {
+  const auto limit = [](std::optional<std::uint64_t> v) { return v ? *v : bpf::kUnlimited; };
+  const bool job_scope = o.scope == Scope::job;
+  if (!engine.add_job(kJob, child, job_scope ? limit(policy.heap_quota_bytes) : bpf::kUnlimited,
+                      job_scope ? limit(policy.file_quota) : bpf::kUnlimited)) {
+    std::fprintf(stderr, "sandbox: cannot add pid %d to the BPF maps: %s\n", child, std::strerror(errno));
+    return false;
+  }
+  if (policy.track || policy.heap_quota_bytes || policy.file_quota) {
+    engine.add_node(child, child);
+    if (policy.heap_quota_bytes || policy.file_quota)
+      engine.set_quotas(child,
+                        bpf::Quotas{limit(policy.heap_quota_bytes), limit(policy.file_quota), true, true});
+  }
+  return true;
+}
+
+// Step 4: kills as the programs report them, until CMD ends; a job kill takes the whole job.
+// Then whatever is left of the job is killed, as under the notify engine.
+struct Ended {
+  int status = 0;
+  bool job_killed = false;
+};
+
+Ended supervise(bpf::Engine& engine, const RunOptions& o, pid_t child) {
+  Ended e;
+  const auto on_kill = [&](const bpf::Kill& k) {
+    if (k.job != 0) e.job_killed = true;
+    if (o.verbosity >= 1) print_kill(k);
+  };
+  const int pidfd = target::pidfd_open(child, false);
+  bool child_done = false;
+  for (;;) {
+    pollfd fds[2] = {{engine.kills_fd(), POLLIN, 0}, {pidfd, POLLIN, 0}};
+    const int n = ::poll(fds, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? -1 : 100);
+    if (n < 0 && errno != EINTR) break;
+    engine.drain(on_kill);
+    if (e.job_killed) kill_job(engine, child, e.status, child_done);
+    reap(child, e.status, child_done);
+    if (child_done) break;
+  }
+  if (pidfd >= 0) ::close(pidfd);
+  g_bpf_child = 0;
+  engine.drain(on_kill);
+  if (const auto left = engine.members(kJob); !left.empty() && !e.job_killed && o.verbosity >= 1)
+    std::fprintf(stderr, "sandbox: %zu process%s of the job still running after CMD exited; killed\n",
+                 left.size(), left.size() == 1 ? "" : "es");
+  kill_job(engine, child, e.status, child_done);
+  return e;
+}
+
+// Step 5: the run's exit status: the exec's failure, a quota kill, or CMD's own.
+int finish(bpf::Engine& engine, int exec_failure, const Ended& e) {
+  if (exec_failure >= 0) return exec_failure;
+  const auto totals = engine.job(kJob);
+  if (e.job_killed || (totals && totals->killed)) return exit_status::quota_kill;
+  return exit_status::of(e.status);
+}
+
+}  // namespace
+
+std::optional<int> run_with_engine(const RunOptions& o, const Policy& policy, char* const argv[],
+                                   const std::function<int()>& split_guard) {
+  Chosen chosen = choose_engine(o, policy);
+  if (!chosen.engine) return chosen.otherwise;
+  bpf::Engine& engine = *chosen.engine;
 
   // The guard and the supervisor, as under the notify engine: the supervisor is non-dumpable
   // (a same-uid target can neither ptrace it nor copy its descriptors, the links and maps,
@@ -285,77 +412,31 @@ std::optional<int> run_with_engine(const RunOptions& o, const Policy& policy, ch
   if (const int rc = split_guard(); rc >= 0) return rc;
   std::vector<sock_filter> filter = bpf_engine_filter(policy);
   const sock_fprog prog{static_cast<unsigned short>(filter.size()), filter.data()};
-  ::unsetenv("SANDBOX_SOCKET");  // no control socket under this engine (yet)
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-    std::fprintf(stderr, "sandbox: socketpair: %s\n", std::strerror(errno));
+  Launched l;
+  if (const auto failed = launch(prog, argv, l)) return failed;
+  if (!enter_job(engine, o, policy, l.child)) {
+    ::kill(l.child, SIGKILL);
+    ::waitpid(l.child, nullptr, 0);
     return exit_status::cannot_run;
-  }
-  UniqueFd control(sv[0]), child_end(sv[1]);
-  ::prctl(PR_SET_CHILD_SUBREAPER, 1);  // the job's orphans come to us while we live
-  const pid_t parent = ::getpid();
-  const pid_t child = ::fork();
-  if (child < 0) {
-    std::fprintf(stderr, "sandbox: fork: %s\n", std::strerror(errno));
-    return exit_status::cannot_run;
-  }
-  if (child == 0) {
-    // If the supervisor dies, CMD must not run on: its programs and maps die with it.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    shim::exec_target(prog, child_end.get(), argv[0], argv);
-  }
-  g_bpf_child = child;
-  child_end.reset();
-  shim::Message failure{};
-  UniqueFd listener_fd(shim::receive_listener(control.get(), failure));
-  int status = 0;
-  if (!listener_fd) {
-    if (failure.stage == shim::Stage::seccomp && failure.err == EBUSY)
-      std::fprintf(stderr, "sandbox: cannot start '%s': %s\n", argv[0], shim::kNestedMessage);
-    else
-      std::fprintf(stderr, "sandbox: cannot start '%s': %s: %s\n", argv[0], shim::stage_name(failure.stage),
-                   std::strerror(failure.err));
-    ::waitpid(child, &status, 0);
-    return exit_status::cannot_run;
-  }
-  SeccompListener listener(std::move(listener_fd));
-
-  // The job and CMD's node exist before CMD runs a single instruction of its own: it waits
-  // for 'g' below, so all it does from its exec on is accounted.
-  const auto limit = [](std::optional<std::uint64_t> v) { return v ? *v : bpf::kUnlimited; };
-  const bool job_scope = o.scope == Scope::job;
-  if (!engine->add_job(kJob, child, job_scope ? limit(policy.heap_quota_bytes) : bpf::kUnlimited,
-                       job_scope ? limit(policy.file_quota) : bpf::kUnlimited)) {
-    std::fprintf(stderr, "sandbox: cannot add pid %d to the BPF maps: %s\n", child, std::strerror(errno));
-    ::kill(child, SIGKILL);
-    ::waitpid(child, &status, 0);
-    return exit_status::cannot_run;
-  }
-  if (policy.track || policy.heap_quota_bytes || policy.file_quota) {
-    engine->add_node(child, child);
-    if (policy.heap_quota_bytes || policy.file_quota)
-      engine->set_quotas(child,
-                         bpf::Quotas{limit(policy.heap_quota_bytes), limit(policy.file_quota), true, true});
   }
   if (o.verbosity >= 2)
     std::fprintf(stderr,
                  "sandbox: supervising pid %d as job %u under the bpf engine, scope %s (%zu filter "
                  "instructions: the ABI only)\n",
-                 child, kJob, std::string(to_string(o.scope)).c_str(), filter.size());
+                 l.child, kJob, std::string(to_string(o.scope)).c_str(), filter.size());
 
   int stop[2];
   if (::pipe2(stop, O_CLOEXEC) != 0) {
-    ::kill(child, SIGKILL);
-    ::waitpid(child, &status, 0);
+    ::kill(l.child, SIGKILL);
+    ::waitpid(l.child, nullptr, 0);
     return exit_status::cannot_run;
   }
   UniqueFd stop_r(stop[0]), stop_w(stop[1]);
-  Abi abi(*engine, policy);
+  Abi abi(engine, policy);
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_BLOCK, &all, &old);
-  std::thread abi_thread([&] { serve_abi(listener, abi, policy, stop_r.get()); });
+  std::thread abi_thread([&] { serve_abi(*l.listener, abi, policy, stop_r.get()); });
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   struct sigaction sa {};
   sa.sa_handler = forward;
@@ -363,47 +444,11 @@ std::optional<int> run_with_engine(const RunOptions& o, const Policy& policy, ch
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) ::sigaction(sig, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  int exit_code = go_and_await_exec(control.get(), argv[0]);
-
-  // Kills as the programs report them, until CMD ends; a job kill takes the whole job.
-  bool job_killed = false;
-  const auto on_kill = [&](const bpf::Kill& k) {
-    if (k.job != 0) job_killed = true;
-    if (o.verbosity >= 1) print_kill(k);
-  };
-  const int pidfd = target::pidfd_open(child, false);
-  bool child_done = false;
-  for (;;) {
-    pollfd fds[2] = {{engine->kills_fd(), POLLIN, 0}, {pidfd, POLLIN, 0}};
-    const int n = ::poll(fds, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? -1 : 100);
-    if (n < 0 && errno != EINTR) break;
-    engine->drain(on_kill);
-    if (job_killed) kill_job(*engine, child, status, child_done);
-    reap(child, status, child_done);
-    if (child_done) break;
-  }
-  if (pidfd >= 0) ::close(pidfd);
-  g_bpf_child = 0;
-  engine->drain(on_kill);
-  // CMD has ended: whatever is left of its job is killed, as under the notify engine.
-  if (const auto left = engine->members(kJob); !left.empty() && !job_killed && o.verbosity >= 1)
-    std::fprintf(stderr, "sandbox: %zu process%s of the job still running after CMD exited; killed\n",
-                 left.size(), left.size() == 1 ? "" : "es");
-  kill_job(*engine, child, status, child_done);
+  const int exec_failure = go_and_await_exec(l.control.get(), argv[0]);
+  const Ended ended = supervise(engine, o, l.child);
   (void)!::write(stop_w.get(), "x", 1);
   abi_thread.join();
-  if (exit_code < 0) {
-    const auto totals = engine->job(kJob);
-    if (job_killed || (totals && totals->killed))
-      exit_code = exit_status::quota_kill;
-    else if (WIFEXITED(status))
-      exit_code = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status))
-      exit_code = 128 + WTERMSIG(status);
-    else
-      exit_code = 1;
-  }
-  return exit_code;
+  return finish(engine, exec_failure, ended);
 }
 
 }  // namespace sandbox

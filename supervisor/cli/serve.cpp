@@ -102,6 +102,126 @@ std::unique_ptr<observe::MetricsServer> start_metrics(boost::asio::io_context& i
   return metrics;
 }
 
+// What serve reads before it starts anything: the policy, the sockets passed by a service
+// manager, and where the metrics go.
+struct ServeSetup {
+  Policy policy;
+  int control_fd = -1, metrics_fd = -1;
+  std::optional<observe::ListenAddress> metrics_address;
+};
+
+// The policy and the metrics address read, the inherited sockets adopted; an exit status if
+// one is bad (the reason printed).
+std::optional<int> prepare(const ServeOptions& options, ServeSetup& s) {
+  try {
+    if (options.policy_file) s.policy = load_policy_file(*options.policy_file);
+    if (options.no_delegate) s.policy.delegate = false;
+  } catch (const PolicyError& e) {
+    std::fprintf(stderr, "sandbox: %s\n", e.what());
+    return exit_status::usage;
+  }
+  adopt_inherited_sockets(s.control_fd, s.metrics_fd);
+  if (options.metrics) {
+    try {
+      s.metrics_address = observe::parse_listen_address(*options.metrics);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "sandbox: --metrics: %s\n", e.what());
+      return exit_status::usage;
+    }
+  }
+  return std::nullopt;
+}
+
+// A serve from its sockets to its end: start the control plane, supervise, shut down. The
+// members are destroyed in the reverse order of their start (the server before the
+// listeners it shares the io_context with, the supervisor last).
+class Serve {
+ public:
+  Serve(const ServeOptions& options, ServeSetup setup)
+      : o_(options), s_(std::move(setup)), sup_(Supervisor::Options{s_.policy, options.verbosity >= 2}) {
+    sup_.subscribe(Caller{0, 0, ::getpid()}, [v = o_.verbosity](const Event& e) { print_event(e, v); });
+  }
+
+  // The control socket, the metrics endpoint and the OCI listener; an exit status if one
+  // cannot listen (the reason printed).
+  std::optional<int> start_control_plane() {
+    Server::Options so;
+    so.path = o_.socket;
+    so.mode = o_.socket_mode;
+    so.private_dir = o_.socket_default;
+    so.version = SANDBOX_VERSION;
+    so.listen_fd = s_.control_fd;
+    so.on_signal = [this](int signo) { on_signal(signo); };
+    server_ = std::make_unique<Server>(io_, sup_.control(), so);
+    try {
+      server_->start();
+      if (s_.metrics_address || s_.metrics_fd >= 0)
+        metrics_ = start_metrics(io_, o_, s_.metrics_address, s_.metrics_fd, sup_);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "sandbox: %s\n", e.what());
+      return exit_status::usage;
+    }
+    if (o_.verbosity >= 1) announce(o_, s_.control_fd);
+    if (o_.oci_listener) {
+      oci_ = start_oci_listener(io_, o_, sup_);
+      if (!oci_) {
+        if (metrics_) metrics_->stop();
+        server_->stop();
+        io_.run();
+        return exit_status::usage;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Until a signal: the sockets serve, and now and then the notify threads of targets that
+  // are all gone are retired. The server stops itself after on_signal; the timer is the
+  // only other work.
+  void supervise() {
+    // Ready: the sockets accept. A service manager waiting for it (Type=notify) is told.
+    if (const Status ready = systemd::notify("READY=1"); !ready.ok())
+      std::fprintf(stderr, "sandbox: NOTIFY_SOCKET: %s\n", ready.text().c_str());
+    boost::asio::steady_timer timer(io_);
+    std::function<void()> tick = [&] {
+      timer.expires_after(std::chrono::milliseconds(100));
+      timer.async_wait([&](const boost::system::error_code& ec) {
+        if (ec || stopping_) return;
+        sup_.maintain();
+        sup_.flush_usage();
+        tick();
+      });
+    };
+    tick();
+    io_.run();
+    timer.cancel();
+  }
+
+  int shut_down() {
+    sup_.kill_all();
+    return exit_status::ok;
+  }
+
+ private:
+  void on_signal(int signo) {
+    stopping_ = true;
+    if (oci_) oci_->stop();
+    if (o_.verbosity >= 2)
+      std::fprintf(stderr, "sandbox: signal %d: killing every target, then exiting\n", signo);
+    systemd::notify("STOPPING=1");
+    if (metrics_) metrics_->stop();
+    sup_.kill_all();
+  }
+
+  const ServeOptions& o_;
+  ServeSetup s_;
+  Supervisor sup_;
+  boost::asio::io_context io_;
+  std::unique_ptr<observe::MetricsServer> metrics_;
+  bool stopping_ = false;
+  std::unique_ptr<OciListener> oci_;
+  std::unique_ptr<Server> server_;
+};
+
 }  // namespace
 
 int serve_command(const ServeOptions& options) {
@@ -112,88 +232,13 @@ int serve_command(const ServeOptions& options) {
   // capability. Inherited by the open executors; credential changes leave it off
   // (suid_dumpable), and this process never execs.
   ::prctl(PR_SET_DUMPABLE, 0);
-  Policy policy;
-  try {
-    if (options.policy_file) policy = load_policy_file(*options.policy_file);
-    if (options.no_delegate) policy.delegate = false;
-  } catch (const PolicyError& e) {
-    std::fprintf(stderr, "sandbox: %s\n", e.what());
-    return exit_status::usage;
-  }
-  int control_fd = -1, metrics_fd = -1;
-  adopt_inherited_sockets(control_fd, metrics_fd);
-  std::optional<observe::ListenAddress> metrics_address;
-  if (options.metrics) {
-    try {
-      metrics_address = observe::parse_listen_address(*options.metrics);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "sandbox: --metrics: %s\n", e.what());
-      return exit_status::usage;
-    }
-  }
+  ServeSetup setup;
+  if (const auto status = prepare(options, setup)) return *status;
   ::signal(SIGPIPE, SIG_IGN);
-  const bool verbose = options.verbosity >= 2;
-  Supervisor sup(Supervisor::Options{policy, verbose});
-  sup.subscribe(Caller{0, 0, ::getpid()}, [v = options.verbosity](const Event& e) { print_event(e, v); });
-
-  boost::asio::io_context io;
-  Server::Options so;
-  so.path = options.socket;
-  so.mode = options.socket_mode;
-  so.private_dir = options.socket_default;
-  so.version = SANDBOX_VERSION;
-  so.listen_fd = control_fd;
-  std::unique_ptr<observe::MetricsServer> metrics;
-  bool stopping = false;
-  std::unique_ptr<OciListener> oci;
-  so.on_signal = [&](int signo) {
-    stopping = true;
-    if (oci) oci->stop();
-    if (verbose) std::fprintf(stderr, "sandbox: signal %d: killing every target, then exiting\n", signo);
-    systemd::notify("STOPPING=1");
-    if (metrics) metrics->stop();
-    sup.kill_all();
-  };
-  Server server(io, sup.control(), so);
-  try {
-    server.start();
-    if (metrics_address || metrics_fd >= 0)
-      metrics = start_metrics(io, options, metrics_address, metrics_fd, sup);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "sandbox: %s\n", e.what());
-    return exit_status::usage;
-  }
-  if (options.verbosity >= 1) announce(options, control_fd);
-  if (options.oci_listener) {
-    oci = start_oci_listener(io, options, sup);
-    if (!oci) {
-      if (metrics) metrics->stop();
-      server.stop();
-      io.run();
-      return exit_status::usage;
-    }
-  }
-  // Ready: the sockets accept. A service manager waiting for it (Type=notify) is told.
-  if (const Status ready = systemd::notify("READY=1"); !ready.ok())
-    std::fprintf(stderr, "sandbox: NOTIFY_SOCKET: %s\n", ready.text().c_str());
-
-  // Retire the notify threads of targets that are all gone, now and then.
-  boost::asio::steady_timer timer(io);
-  std::function<void()> tick = [&] {
-    timer.expires_after(std::chrono::milliseconds(100));
-    timer.async_wait([&](const boost::system::error_code& ec) {
-      if (ec || stopping) return;
-      sup.maintain();
-      sup.flush_usage();
-      tick();
-    });
-  };
-  tick();
-  // The server stops itself after on_signal; the timer is the only other work.
-  io.run();
-  timer.cancel();
-  sup.kill_all();
-  return exit_status::ok;
+  Serve serve(options, std::move(setup));
+  if (const auto status = serve.start_control_plane()) return *status;
+  serve.supervise();
+  return serve.shut_down();
 }
 
 }  // namespace sandbox

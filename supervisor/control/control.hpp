@@ -15,8 +15,10 @@
 #include <cerrno>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/jobs.hpp"
@@ -84,21 +86,49 @@ struct Event {
   std::uint64_t time_ns = 0;  // CLOCK_REALTIME
   char comm[16] = {};         // the process's name (TASK_COMM_LEN), NUL-terminated; "" if unknown
 };
-// The wire name of an event kind ("registered", ..., "usage"): one table for logs and
-// the socket's watch stream.
+// The wire name of each event kind, in the enum's order: the one list from which to_string(),
+// parse_event_kind() and every list of kinds in a help or error text are made. A new kind is
+// its enumerator above, one row here and kKinds (the static_asserts check the three agree).
+struct EventKindName {
+  Event::Kind kind;
+  std::string_view name;
+};
+inline constexpr EventKindName kEventKinds[] = {
+    {Event::Kind::registered, "registered"}, {Event::Kind::deregistered, "deregistered"},
+    {Event::Kind::exited, "exited"},         {Event::Kind::killed, "killed"},
+    {Event::Kind::quota_set, "quota_set"},   {Event::Kind::quota_reset, "quota_reset"},
+    {Event::Kind::joined, "joined"},         {Event::Kind::exec, "exec"},
+    {Event::Kind::usage, "usage"},
+};
+static_assert(std::size(kEventKinds) == Event::kKinds, "a row in kEventKinds for every Event::Kind");
+static_assert(
+    [] {
+      for (std::size_t i = 0; i < std::size(kEventKinds); ++i)
+        if (static_cast<std::size_t>(kEventKinds[i].kind) != i) return false;
+      return true;
+    }(),
+    "kEventKinds in the order of Event::Kind");
+
+// The wire name of an event kind ("registered", ..., "usage"), for logs and the socket's
+// watch stream.
 inline const char* to_string(Event::Kind k) {
-  switch (k) {
-    case Event::Kind::registered: return "registered";
-    case Event::Kind::deregistered: return "deregistered";
-    case Event::Kind::exited: return "exited";
-    case Event::Kind::killed: return "killed";
-    case Event::Kind::quota_set: return "quota_set";
-    case Event::Kind::quota_reset: return "quota_reset";
-    case Event::Kind::joined: return "joined";
-    case Event::Kind::exec: return "exec";
-    case Event::Kind::usage: return "usage";
+  const auto i = static_cast<std::size_t>(k);
+  return i < std::size(kEventKinds) ? kEventKinds[i].name.data() : "event";
+}
+// The kind named `name`, or nullopt.
+inline std::optional<Event::Kind> parse_event_kind(std::string_view name) {
+  for (const EventKindName& k : kEventKinds)
+    if (k.name == name) return k.kind;
+  return std::nullopt;
+}
+// Every kind's name, in order, separated by `separator` (for help and error texts).
+inline std::string event_kind_names(std::string_view separator) {
+  std::string out;
+  for (const EventKindName& k : kEventKinds) {
+    if (!out.empty()) out += separator;
+    out += k.name;
   }
-  return "event";
+  return out;
 }
 
 // Which events a watcher wants.

@@ -116,14 +116,14 @@ std::optional<std::string> read_int(const json& v, std::string_view name, std::i
   return std::string(name) + ": expected an integer, got " + quote(v);
 }
 
-ParseResult parse_impl(std::string_view line, std::size_t max_line) {
+// The request line as a JSON object: its length, depth, syntax and keys checked first.
+std::optional<ProtocolError> read_object(std::string_view line, std::size_t max_line, json& doc) {
   if (line.size() > max_line) {
     return fail(E2BIG, "request line longer than " + std::to_string(max_line) + " bytes", "");
   }
   if (too_deep(line, kMaxDepth)) {
     return fail(EINVAL, "malformed request: nested deeper than " + std::to_string(kMaxDepth) + " levels", "");
   }
-  json doc;
   std::optional<std::string> duplicate;
   try {
     doc = json_keys::parse(line, duplicate);
@@ -138,8 +138,11 @@ ParseResult parse_impl(std::string_view line, std::size_t max_line) {
   // nlohmann would keep the last of two equal keys: `{"op":"fetch","pid":1,"pid":2}` is refused,
   // as a policy is, rather than acted on with one of the two.
   if (duplicate) return fail(EINVAL, *duplicate + ": duplicate key; each key may appear only once", "");
+  return std::nullopt;
+}
 
-  Request r;
+// The request's id and op (into `r` and `info`).
+std::optional<ProtocolError> read_id_and_op(const json& doc, Request& r, const OpInfo*& info) {
   if (const auto it = doc.find("id"); it != doc.end()) {
     if (!it->is_string() && !it->is_number()) {
       return fail(EINVAL, "id: expected a string or a number, got " + quote(*it), "");
@@ -150,88 +153,146 @@ ParseResult parse_impl(std::string_view line, std::size_t max_line) {
   if (op_it == doc.end()) return fail(EINVAL, "op: required field missing", r.id);
   if (!op_it->is_string()) return fail(EINVAL, "op: expected a string, got " + quote(*op_it), r.id);
   const auto& op_name = op_it->get_ref<const std::string&>();
-  const OpInfo* info = nullptr;
+  info = nullptr;
   for (const auto& o : kOps) {
     if (o.name == op_name) info = &o;
   }
   if (info == nullptr) return fail(ENOSYS, "op: unknown operation " + quote(*op_it), r.id);
   r.op = info->op;
+  return std::nullopt;
+}
 
-  bool have_pid = false;
+// ---- request fields: one table, keyed by the field's name --------------------------------
+// Each field a request may carry: which operations take it, and how its value is read into
+// the Request (nullopt, or what was wrong with it).
+
+using FieldError = std::optional<std::string>;
+
+FieldError read_bool(const json& v, std::string_view key, bool& out) {
+  out = v.is_boolean() && v.get<bool>();
+  if (!v.is_boolean()) return std::string(key) + ": expected true or false, got " + quote(v);
+  return std::nullopt;
+}
+
+FieldError read_quota(const json& v, std::string_view key, std::optional<std::int64_t>& out) {
+  std::int64_t n = 0;
+  FieldError err =
+      read_int(v, key, std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max(), n);
+  out = n;
+  return err;
+}
+
+// watch's kinds: an array of event names (each at most twice, so the array stays small).
+FieldError read_kinds(const json& v, Request& r) {
+  if (!v.is_array() || v.empty() || v.size() > 2 * Event::kKinds)
+    return "kinds: expected a non-empty array of event names, got " + quote(v);
+  for (const auto& k : v) {
+    const auto kind = k.is_string() ? parse_event_kind(k.get_ref<const std::string&>()) : std::nullopt;
+    if (!kind) return "kinds: unknown event " + quote(k) + " (" + event_kind_names(", ") + ")";
+    r.kinds |= WatchFilter::bit(*kind);
+  }
+  return std::nullopt;
+}
+
+struct RequestField {
+  std::string_view key;
+  bool (*takes)(const OpInfo&);
+  FieldError (*read)(const json& value, const OpInfo& op, Request& r);
+};
+
+const RequestField kRequestFields[] = {
+    {"pid", [](const OpInfo& o) { return o.takes_pid || o.op == Op::watch; },
+     [](const json& v, const OpInfo& o, Request& r) {
+       std::int64_t n = 0;
+       // The target of the operation, or (watch) a filter naming a process.
+       const std::int64_t lo = o.takes_pid ? std::numeric_limits<Pid>::min() : 1;
+       FieldError err = read_int(v, "pid", lo, std::numeric_limits<Pid>::max(), n);
+       r.pid = static_cast<Pid>(n);
+       return err;
+     }},
+    {"heap_quota", [](const OpInfo& o) { return o.takes_quotas; },
+     [](const json& v, const OpInfo&, Request& r) { return read_quota(v, "heap_quota", r.heap_quota); }},
+    {"heap_quota_bytes", [](const OpInfo& o) { return o.takes_quotas; },
+     [](const json& v, const OpInfo&, Request& r) {
+       return read_quota(v, "heap_quota_bytes", r.heap_quota_bytes);
+     }},
+    {"file_quota", [](const OpInfo& o) { return o.takes_quotas; },
+     [](const json& v, const OpInfo&, Request& r) { return read_quota(v, "file_quota", r.file_quota); }},
+    {"kinds", [](const OpInfo& o) { return o.op == Op::watch; },
+     [](const json& v, const OpInfo&, Request& r) { return read_kinds(v, r); }},
+    {"format", [](const OpInfo& o) { return o.op == Op::metrics; },
+     [](const json& v, const OpInfo&, Request& r) -> FieldError {
+       if (v == "openmetrics")
+         r.openmetrics = true;
+       else if (v != "prometheus")
+         return "format: expected \"openmetrics\" or \"prometheus\", got " + quote(v);
+       return std::nullopt;
+     }},
+    {"track", [](const OpInfo& o) { return o.takes_track; },
+     [](const json& v, const OpInfo&, Request& r) { return read_bool(v, "track", r.track); }},
+    {"scope", [](const OpInfo& o) { return o.takes_track; },
+     [](const json& v, const OpInfo&, Request& r) -> FieldError {
+       const auto s = v.is_string() ? parse_scope(v.get_ref<const std::string&>()) : std::nullopt;
+       r.scope = s.value_or(Scope::job);
+       if (!s) return "scope: expected \"job\" or \"process\", got " + quote(v);
+       return std::nullopt;
+     }},
+    {"heap_rule", [](const OpInfo& o) { return o.op == Op::join || o.op == Op::filter; },
+     [](const json& v, const OpInfo&, Request& r) -> FieldError {
+       const auto h = v.is_string() ? parse_heap_rule(v.get_ref<const std::string&>()) : std::nullopt;
+       r.heap_rule = h;
+       if (!h) return "heap_rule: expected \"kernel\" or \"commit\", got " + quote(v);
+       return std::nullopt;
+     }},
+    {"replace", [](const OpInfo& o) { return o.op == Op::resource_cap; },
+     [](const json& v, const OpInfo&, Request& r) { return read_bool(v, "replace", r.replace); }},
+    {"records", [](const OpInfo& o) { return o.op == Op::delegate || o.op == Op::fetch; },
+     [](const json& v, const OpInfo&, Request& r) { return read_bool(v, "records", r.records); }},
+    {"job", [](const OpInfo& o) { return o.takes_job || o.op == Op::watch; },
+     [](const json& v, const OpInfo&, Request& r) {
+       std::int64_t n = 0;
+       FieldError err = read_int(v, "job", 1, std::numeric_limits<JobId>::max(), n);
+       r.job = static_cast<JobId>(n);
+       return err;
+     }},
+};
+
+// Every field but id and op, by the table; the first bad or unknown one is the error.
+std::optional<ProtocolError> read_fields(const json& doc, const OpInfo& info, Request& r) {
   for (const auto& [key, value] : doc.items()) {
-    std::int64_t n = 0;
-    std::optional<std::string> err;
     if (key == "op" || key == "id") continue;
-    if (key == "pid" && info->takes_pid) {
-      err = read_int(value, key, std::numeric_limits<Pid>::min(), std::numeric_limits<Pid>::max(), n);
-      r.pid = static_cast<Pid>(n);
-      have_pid = true;
-    } else if ((key == "heap_quota" || key == "heap_quota_bytes" || key == "file_quota") &&
-               info->takes_quotas) {
-      err = read_int(value, key, std::numeric_limits<std::int64_t>::min(),
-                     std::numeric_limits<std::int64_t>::max(), n);
-      (key == "heap_quota"         ? r.heap_quota
-       : key == "heap_quota_bytes" ? r.heap_quota_bytes
-                                   : r.file_quota) = n;
-    } else if (key == "pid" && r.op == Op::watch) {
-      err = read_int(value, key, 1, std::numeric_limits<Pid>::max(), n);
-      r.pid = static_cast<Pid>(n);
-    } else if (key == "kinds" && r.op == Op::watch) {
-      if (!value.is_array() || value.empty() || value.size() > 2 * Event::kKinds) {
-        err = "kinds: expected a non-empty array of event names, got " + quote(value);
-      } else {
-        for (const auto& k : value) {
-          int found = -1;
-          for (int i = 0; i < Event::kKinds; ++i)
-            if (k.is_string() && k.get_ref<const std::string&>() == to_string(static_cast<Event::Kind>(i)))
-              found = i;
-          if (found < 0) {
-            err = "kinds: unknown event " + quote(k) +
-                  " (registered, deregistered, exited, killed, quota_set, "
-                  "quota_reset, joined, exec, usage)";
-            break;
-          }
-          r.kinds |= 1u << found;
-        }
-      }
-    } else if (key == "format" && r.op == Op::metrics) {
-      if (value == "openmetrics")
-        r.openmetrics = true;
-      else if (value != "prometheus")
-        err = "format: expected \"openmetrics\" or \"prometheus\", got " + quote(value);
-    } else if (key == "track" && info->takes_track) {
-      if (!value.is_boolean()) err = "track: expected true or false, got " + quote(value);
-      r.track = value.is_boolean() && value.get<bool>();
-    } else if (key == "scope" && info->takes_track) {
-      const auto s = value.is_string() ? parse_scope(value.get_ref<const std::string&>()) : std::nullopt;
-      if (!s) err = "scope: expected \"job\" or \"process\", got " + quote(value);
-      r.scope = s.value_or(Scope::job);
-    } else if (key == "heap_rule" && (r.op == Op::join || r.op == Op::filter)) {
-      const auto h = value.is_string() ? parse_heap_rule(value.get_ref<const std::string&>()) : std::nullopt;
-      if (!h) err = "heap_rule: expected \"kernel\" or \"commit\", got " + quote(value);
-      r.heap_rule = h;
-    } else if (key == "replace" && r.op == Op::resource_cap) {
-      if (!value.is_boolean()) err = "replace: expected true or false, got " + quote(value);
-      r.replace = value.is_boolean() && value.get<bool>();
-    } else if (key == "records" && (r.op == Op::delegate || r.op == Op::fetch)) {
-      if (!value.is_boolean()) err = "records: expected true or false, got " + quote(value);
-      r.records = value.is_boolean() && value.get<bool>();
-    } else if (key == "job" && (info->takes_job || r.op == Op::watch)) {
-      err = read_int(value, key, 1, std::numeric_limits<JobId>::max(), n);
-      r.job = static_cast<JobId>(n);
-    } else {
-      err = quote_key(key) + ": unknown field for " + std::string(info->name);
-    }
+    const RequestField* field = nullptr;
+    for (const RequestField& f : kRequestFields)
+      if (f.key == key && f.takes(info)) field = &f;
+    const FieldError err = field ? field->read(value, info, r)
+                                 : quote_key(key) + ": unknown field for " + std::string(info.name);
     if (err) return fail(EINVAL, *err, r.id);
   }
+  return std::nullopt;
+}
+
+// What holds between the fields: a pid or a job, not both; one heap quota.
+std::optional<ProtocolError> check_together(const json& doc, const OpInfo& info, const Request& r) {
+  const bool have_pid = info.takes_pid && doc.contains("pid");
   if (have_pid && r.job) return fail(EINVAL, "pid, job: give one or the other, not both", r.id);
   if (r.records && r.op == Op::fetch && !r.job) return fail(EINVAL, "records: only with job", r.id);
-  if (info->takes_pid && !have_pid && !r.job) {
-    return fail(EINVAL, "pid: required field missing for " + std::string(info->name), r.id);
+  if (info.takes_pid && !have_pid && !r.job) {
+    return fail(EINVAL, "pid: required field missing for " + std::string(info.name), r.id);
   }
   if (r.heap_quota && r.heap_quota_bytes) {
     return fail(EINVAL, "heap_quota, heap_quota_bytes: give one or the other, not both", r.id);
   }
+  return std::nullopt;
+}
+
+ParseResult parse_impl(std::string_view line, std::size_t max_line) {
+  json doc;
+  if (auto err = read_object(line, max_line, doc)) return *std::move(err);
+  Request r;
+  const OpInfo* info = nullptr;
+  if (auto err = read_id_and_op(doc, r, info)) return *std::move(err);
+  if (auto err = read_fields(doc, *info, r)) return *std::move(err);
+  if (auto err = check_together(doc, *info, r)) return *std::move(err);
   return r;
 }
 
@@ -417,12 +478,10 @@ const EventField kEventFields[] = {
     {"event", [](const Event&) { return true; },
      [](const Event& e) { return ojson(std::string(to_string(e.kind))); },
      [](Event& e, const ojson& v) -> FieldOk {
-       for (int k = 0; k < Event::kKinds; ++k)
-         if (v.is_string() && v.get_ref<const std::string&>() == to_string(static_cast<Event::Kind>(k))) {
-           e.kind = static_cast<Event::Kind>(k);
-           return nullptr;
-         }
-       return "an event name";
+       const auto kind = v.is_string() ? parse_event_kind(v.get_ref<const std::string&>()) : std::nullopt;
+       if (!kind) return "an event name";
+       e.kind = *kind;
+       return nullptr;
      }},
     {"pid", [](const Event&) { return true; }, [](const Event& e) { return ojson(e.pid); },
      [](Event& e, const ojson& v) { return take_pid(v, e.pid); }},

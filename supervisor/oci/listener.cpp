@@ -104,6 +104,11 @@ struct OciListener::Impl : std::enable_shared_from_this<OciListener::Impl> {
 
   awaitable<void> accept_loop(std::shared_ptr<Impl> self);
   awaitable<void> read(std::shared_ptr<Impl> self, std::shared_ptr<Connection> c);
+  void arm_deadline(const std::shared_ptr<Connection>& c);
+  awaitable<bool> receive(std::shared_ptr<Connection> c);
+  bool receive_some(Connection& c, bool& complete, bool& eof);
+  void refuse_incomplete(const Connection& c, const std::string& who);
+  void handle_logged(Connection& c, const std::string& who);
   void handle(Connection& c);
   void log(const std::string& line) const {
     if (opt.log)
@@ -173,6 +178,23 @@ awaitable<void> OciListener::Impl::read(std::shared_ptr<Impl> self, std::shared_
       if (--impl.reading_by_uid[uid] == 0) impl.reading_by_uid.erase(uid);
     }
   } done{*self, c->peer.uid};
+  arm_deadline(c);
+  const bool complete = co_await receive(c);
+  c->deadline.cancel();
+  if (stopped) co_return;
+  const std::string who = "sandbox: oci-listener: runtime pid " + std::to_string(c->peer.pid) + ": ";
+  if (!complete) {
+    refuse_incomplete(*c, who);
+    co_return;
+  }
+  handle_logged(*c, who);
+  boost::system::error_code ignored;
+  c->sock.close(ignored);
+}
+
+// The watchdog: a connection without a complete message within the timeout is closed,
+// which wakes its reader.
+void OciListener::Impl::arm_deadline(const std::shared_ptr<Connection>& c) {
   std::weak_ptr<Connection> weak = c;
   c->deadline.expires_after(opt.timeout);
   c->deadline.async_wait([weak](const boost::system::error_code& ec) {
@@ -182,61 +204,73 @@ awaitable<void> OciListener::Impl::read(std::shared_ptr<Impl> self, std::shared_
     boost::system::error_code ignored;
     conn->sock.close(ignored);  // wakes the reader
   });
+}
+
+// Reads until the message is complete, the peer closes, or reading stops (an error, too
+// long, the deadline, stop()); whether the message is complete.
+awaitable<bool> OciListener::Impl::receive(std::shared_ptr<Connection> c) {
   bool complete = false, eof = false;
   try {
     while (!stopped && !complete && !eof) {
       boost::system::error_code ec;
       co_await c->sock.async_wait(stream::socket::wait_read, asio::redirect_error(use_awaitable, ec));
       if (ec || stopped || !c->sock.is_open()) break;
-      const std::size_t old = c->buf.size();
-      c->buf.resize(old + kReadChunk);
-      iovec iov{c->buf.data() + old, kReadChunk};
-      msghdr mh{};
-      mh.msg_iov = &iov;
-      mh.msg_iovlen = 1;
-      mh.msg_control = c->cbuf;
-      mh.msg_controllen = sizeof c->cbuf;
-      const ssize_t n = ::recvmsg(c->sock.native_handle(), &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-      const int err = errno;
-      c->buf.resize(old + static_cast<std::size_t>(n > 0 ? n : 0));
-      if (n < 0) {
-        if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) continue;
-        break;
-      }
-      // MSG_CTRUNC: the kernel closed the excess.
-      if (take_received_fds(mh, [&](UniqueFd owned) {
-            if (c->fds.size() < kMaxFds)
-              c->fds.push_back(std::move(owned));
-            else
-              c->too_many_fds = true;
-          }))
-        c->too_many_fds = true;
-      if (c->buf.size() > oci::kMaxStateBytes) break;
-      eof = n == 0;
-      // A runtime sends the state in one sendmsg and does not always close at once: the
-      // message ends where its JSON does. Only the new bytes are looked at.
-      scanned += static_cast<std::size_t>(n);
-      complete = c->end.feed(std::string_view(c->buf).substr(old));
+      if (!receive_some(*c, complete, eof)) break;
     }
   } catch (...) {
   }
-  c->deadline.cancel();
-  if (stopped) co_return;
-  const std::string who = "sandbox: oci-listener: runtime pid " + std::to_string(c->peer.pid) + ": ";
-  if (!complete) {
-    ++refused;
-    if (c->buf.size() > oci::kMaxStateBytes)
-      log(who + "message longer than " + std::to_string(oci::kMaxStateBytes) + " bytes; refused");
-    else if (c->timed_out)
-      log(who + "no complete message within " + std::to_string(opt.timeout.count()) + " ms; dropped");
-    else if (c->buf.empty())
-      log(who + "closed the connection without a message");
-    else
-      log(who + "containerProcessState: not valid JSON (message ended before its JSON did)");
-    co_return;
-  }
+  co_return complete;
+}
+
+// One recvmsg of what is ready: the bytes appended, the fds kept (at most kMaxFds). False:
+// stop reading (an error, or the message too long).
+bool OciListener::Impl::receive_some(Connection& c, bool& complete, bool& eof) {
+  const std::size_t old = c.buf.size();
+  c.buf.resize(old + kReadChunk);
+  iovec iov{c.buf.data() + old, kReadChunk};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = c.cbuf;
+  mh.msg_controllen = sizeof c.cbuf;
+  const ssize_t n = ::recvmsg(c.sock.native_handle(), &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  const int err = errno;
+  c.buf.resize(old + static_cast<std::size_t>(n > 0 ? n : 0));
+  if (n < 0) return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+  // MSG_CTRUNC: the kernel closed the excess.
+  if (take_received_fds(mh, [&](UniqueFd owned) {
+        if (c.fds.size() < kMaxFds)
+          c.fds.push_back(std::move(owned));
+        else
+          c.too_many_fds = true;
+      }))
+    c.too_many_fds = true;
+  if (c.buf.size() > oci::kMaxStateBytes) return false;
+  eof = n == 0;
+  // A runtime sends the state in one sendmsg and does not always close at once: the
+  // message ends where its JSON does. Only the new bytes are looked at.
+  scanned += static_cast<std::size_t>(n);
+  complete = c.end.feed(std::string_view(c.buf).substr(old));
+  return true;
+}
+
+// Why a connection gave no complete message, logged; it counts as refused.
+void OciListener::Impl::refuse_incomplete(const Connection& c, const std::string& who) {
+  ++refused;
+  if (c.buf.size() > oci::kMaxStateBytes)
+    log(who + "message longer than " + std::to_string(oci::kMaxStateBytes) + " bytes; refused");
+  else if (c.timed_out)
+    log(who + "no complete message within " + std::to_string(opt.timeout.count()) + " ms; dropped");
+  else if (c.buf.empty())
+    log(who + "closed the connection without a message");
+  else
+    log(who + "containerProcessState: not valid JSON (message ended before its JSON did)");
+}
+
+// The message handled; a refusal (or an internal error) logged and counted.
+void OciListener::Impl::handle_logged(Connection& c, const std::string& who) {
   try {
-    handle(*c);
+    handle(c);
   } catch (const oci::OciError& e) {
     ++refused;
     log(who + e.what());
@@ -244,8 +278,6 @@ awaitable<void> OciListener::Impl::read(std::shared_ptr<Impl> self, std::shared_
     ++refused;
     log(who + "internal error: " + e.what());
   }
-  boost::system::error_code ignored;
-  c->sock.close(ignored);
 }
 
 void OciListener::Impl::handle(Connection& c) {

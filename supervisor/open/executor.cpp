@@ -82,16 +82,12 @@ int set_effective(std::uint64_t eff) {
   return ::syscall(SYS_capset, &hdr, data) == 0 ? 0 : -errno;
 }
 
-// The executor itself: never returns. Exit status 100+step when a setup step fails.
-[[noreturn]] void executor_main(int sock, const ExecContext& ctx, pid_t tid, pid_t supervisor,
-                                const Perform& perform) {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != supervisor) ::_exit(100);
-  sigset_t all;
-  sigfillset(&all);
-  ::sigprocmask(SIG_BLOCK, &all, nullptr);
-  // Namespace files first, while we may still read the target's /proc (as root).
-  int nsfd[6];
+// Every step of the executor's setup, on failure, exits with 100+step (the supervisor sees
+// an executor that died).
+
+// The target thread's namespace files, opened while we may still read its /proc (as root),
+// each checked to be the one its context was read with.
+void open_target_namespaces(const ExecContext& ctx, pid_t tid, int (&nsfd)[6]) {
   for (std::size_t i = 0; i < kNamespaces.size(); ++i) {
     const std::string p = "/proc/" + std::to_string(tid) + "/ns/" + kNamespaces[i];
     nsfd[i] = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
@@ -99,12 +95,21 @@ int set_effective(std::uint64_t eff) {
     // The context was read from this thread: if it moved on since, this is not its executor.
     if (nsfd[i] < 0 || ::fstat(nsfd[i], &st) != 0 || st.st_ino != ctx.ns[i]) ::_exit(101);
   }
+}
+
+// Our own namespaces' inodes (a namespace the target shares with us is not entered).
+std::array<std::uint64_t, 6> own_namespaces() {
   std::array<std::uint64_t, 6> ours{};
   for (std::size_t i = 0; i < kNamespaces.size(); ++i) {
     struct stat st {};
     if (::stat(("/proc/self/ns/" + std::string(kNamespaces[i])).c_str(), &st) != 0) ::_exit(102);
     ours[i] = st.st_ino;
   }
+  return ours;
+}
+
+// The target's credentials, namespaces and effective capabilities, in that order.
+void become_target(const ExecContext& ctx, const int (&nsfd)[6], const std::array<std::uint64_t, 6>& ours) {
   // 1. The target's ids and groups, set in our user namespace, where the supervisor read
   // them. SECBIT_NO_SETUID_FIXUP keeps our capabilities across the uid change, for setns.
   if (::prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP) != 0 ||
@@ -120,11 +125,62 @@ int set_effective(std::uint64_t eff) {
     if (ctx.ns[i] != ours[i] && ::setns(nsfd[i], 0) != 0) ::_exit(104 + static_cast<int>(i));
   for (int fd : nsfd) ::close(fd);
   // 3. The effective capabilities the target holds, meant in its user namespace now.
-  constexpr std::uint64_t kChroot = 1ULL << CAP_SYS_CHROOT;
   if (set_effective(ctx.cap_eff) != 0) ::_exit(111);
   // Not dumpable: no target may ptrace or read the /proc of a process holding its
   // namespaces' capabilities in its permitted set (commit_creds() reset the flag above).
   ::prctl(PR_SET_DUMPABLE, 0);
+}
+
+// Into the target's root as it is now (`cur_root`: the one we are in); 0 or -errno.
+// chroot needs CAP_SYS_CHROOT for that moment only.
+int enter_root(const ExecContext& ctx, int root, struct stat& cur_root) {
+  constexpr std::uint64_t kChroot = 1ULL << CAP_SYS_CHROOT;
+  struct stat rs {};
+  int err = 0;
+  if (::fstat(root, &rs) != 0) err = -errno;
+  if (!err && (rs.st_dev != cur_root.st_dev || rs.st_ino != cur_root.st_ino)) {
+    if ((ctx.cap_eff & kChroot) == 0 && set_effective(ctx.cap_eff | kChroot) != 0) err = -EPERM;
+    if (!err && (::fchdir(root) != 0 || ::chroot(".") != 0)) err = -errno;
+    if ((ctx.cap_eff & kChroot) == 0 && set_effective(ctx.cap_eff) != 0) ::_exit(112);
+    if (!err) cur_root = rs;
+  }
+  return err;
+}
+
+// One request (`n` bytes of `buf`, with the target's root and the start directory): its
+// answer.
+Reply answer(const ExecContext& ctx, const Perform& perform, const char* buf, ssize_t n, const UniqueFd& root,
+             const UniqueFd& start, struct stat& cur_root) {
+  Reply rep{-EINVAL, 0};
+  Header h{};
+  if (static_cast<std::size_t>(n) < sizeof h || !root) return rep;
+  std::memcpy(&h, buf, sizeof h);
+  ExecRequest req;
+  req.tid = h.tid, req.tgid = h.tgid, req.flags = h.flags, req.mode = h.mode, req.resolve = h.resolve;
+  req.umask = h.umask;
+  req.path.assign(buf + sizeof h, static_cast<std::size_t>(n) - sizeof h);
+  if (const int err = enter_root(ctx, root.get(), cur_root)) {
+    rep.result = err;
+    return rep;
+  }
+  if (req.umask >= 0) ::umask(static_cast<mode_t>(req.umask));
+  bool tty = false;
+  rep.result = perform(req, h.has_start ? start.get() : AT_FDCWD, tty);
+  rep.tty_dev = tty;
+  return rep;
+}
+
+// The executor itself: never returns. Exit status 100+step when a setup step fails.
+[[noreturn]] void executor_main(int sock, const ExecContext& ctx, pid_t tid, pid_t supervisor,
+                                const Perform& perform) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != supervisor) ::_exit(100);
+  sigset_t all;
+  sigfillset(&all);
+  ::sigprocmask(SIG_BLOCK, &all, nullptr);
+  int nsfd[6];
+  open_target_namespaces(ctx, tid, nsfd);
+  become_target(ctx, nsfd, own_namespaces());
 
   struct stat cur_root {};
   char buf[kMaxMessage + 1];
@@ -132,34 +188,8 @@ int set_effective(std::uint64_t eff) {
     int fds[2] = {-1, -1}, nfds = 0;
     const ssize_t n = recv_fds(sock, buf, kMaxMessage, fds, nfds);
     if (n <= 0) ::_exit(0);  // the supervisor closed its end (or went)
-    Header h{};
-    Reply rep{-EINVAL, 0};
     UniqueFd root(nfds > 0 ? fds[0] : -1), start(nfds > 1 ? fds[1] : -1);
-    if (static_cast<std::size_t>(n) >= sizeof h && root) {
-      std::memcpy(&h, buf, sizeof h);
-      ExecRequest req;
-      req.tid = h.tid, req.tgid = h.tgid, req.flags = h.flags, req.mode = h.mode, req.resolve = h.resolve;
-      req.umask = h.umask;
-      req.path.assign(buf + sizeof h, static_cast<std::size_t>(n) - sizeof h);
-      // The target's root, as it is now: chroot needs CAP_SYS_CHROOT for that moment only.
-      struct stat rs {};
-      int err = 0;
-      if (::fstat(root.get(), &rs) != 0) err = -errno;
-      if (!err && (rs.st_dev != cur_root.st_dev || rs.st_ino != cur_root.st_ino)) {
-        if ((ctx.cap_eff & kChroot) == 0 && set_effective(ctx.cap_eff | kChroot) != 0) err = -EPERM;
-        if (!err && (::fchdir(root.get()) != 0 || ::chroot(".") != 0)) err = -errno;
-        if ((ctx.cap_eff & kChroot) == 0 && set_effective(ctx.cap_eff) != 0) ::_exit(112);
-        if (!err) cur_root = rs;
-      }
-      if (err) {
-        rep.result = err;
-      } else {
-        if (req.umask >= 0) ::umask(static_cast<mode_t>(req.umask));
-        bool tty = false;
-        rep.result = perform(req, h.has_start ? start.get() : AT_FDCWD, tty);
-        rep.tty_dev = tty;
-      }
-    }
+    const Reply rep = answer(ctx, perform, buf, n, root, start, cur_root);
     UniqueFd file(rep.result >= 0 ? rep.result : -1);
     const int out = file.get();
     if (send_fds(sock, &rep, sizeof rep, &out, out >= 0 ? 1 : 0) != 0) ::_exit(0);

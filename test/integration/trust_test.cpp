@@ -79,6 +79,7 @@ std::vector<std::string> raw_lift_then_alloc(const std::string& op) {
 }  // namespace
 
 TEST_CASE("trust 1: a target cannot lift its own outside quota through the run's control socket") {
+  NOTIFY_ENGINE_ONLY("the run's control socket (the bpf engine serves none yet)");
   for (const std::string op : {"reset", "deregister"}) {
     CAPTURE(op);
     const Result r = sandboxed({"--heap-quota", "20M"}, lift_then_alloc(op));
@@ -99,6 +100,7 @@ TEST_CASE("trust 1: a target cannot lift its own outside quota through the run's
 }
 
 TEST_CASE("trust 1: ... also as uid 65534, and under serve with sandbox-shim --heap-quota") {
+  NOTIFY_ENGINE_ONLY("serve, and runs as uid 65534 (the bpf engine needs CAP_BPF)");
   if (!can_be_nobody()) {
     MESSAGE("needs root and setpriv to act as uid 65534");
     CHECK(::geteuid() != 0);
@@ -138,6 +140,7 @@ TEST_CASE("trust 1: ... also as uid 65534, and under serve with sandbox-shim --h
 
 TEST_CASE(
     "trust 1: an inside client keeps the ABI's rights: it may track and cap itself, and lift its own cap") {
+  NOTIFY_ENGINE_ONLY("ctl from inside, through the run's control socket");
   const Result r =
       sandboxed({}, {"/bin/sh", "-c",
                      kSandbox + " ctl register $$ && " + kSandbox + " ctl cap $$ --file-quota 50 && " +
@@ -182,6 +185,7 @@ void remove_tree(const std::string& dir) {
 }  // namespace
 
 TEST_CASE("trust 2: another user's impostor socket: shim, ctl and the Python client refuse to talk to it") {
+  NOTIFY_ENGINE_ONLY("serve and its socket");
   if (!can_be_nobody()) {
     MESSAGE("needs root and setpriv to act as two other users");
     CHECK(::geteuid() != 0);
@@ -214,6 +218,7 @@ TEST_CASE("trust 2: another user's impostor socket: shim, ctl and the Python cli
 }
 
 TEST_CASE("trust 2: default socket paths are in a directory no other user can write") {
+  NOTIFY_ENGINE_ONLY("serve and the run's control socket");
   if (!can_be_nobody()) {
     MESSAGE("needs root and setpriv to act as two other users");
     CHECK(::geteuid() != 0);
@@ -273,6 +278,7 @@ std::vector<std::string> as_uid(int uid, std::vector<std::string> args) {
 }  // namespace
 
 TEST_CASE("trust 3: under serve, a tenant's ABI cannot reach another tenant's processes") {
+  NOTIFY_ENGINE_ONLY("serve");
   if (!can_be_nobody()) {
     MESSAGE("needs root and setpriv to act as two tenants");
     CHECK(::geteuid() != 0);
@@ -321,6 +327,7 @@ TEST_CASE("trust 3: under run, the supervisor itself is not in scope (register(g
 
 TEST_CASE(
     "trust 6: serve --policy applies every quota of the policy to joined targets; a join can only tighten") {
+  NOTIFY_ENGINE_ONLY("serve");
   Serve s("policy", {"--policy", SOURCE_DIR "/policies/strict.json"});
   {
     Process t({kShim, "--socket", s.path, "--", kProbe, "park"});
@@ -385,29 +392,34 @@ TEST_CASE("trust 7: a setuid program keeps its privileges under a root launcher,
   CHECK(r["ruid"] == "65534");
   CHECK(r["euid"] == "0");
   // Under a root `sandbox serve` with sandbox-shim (root) too.
-  {
+  if (under_bpf()) {
+    MESSAGE(
+        "skipped under --engine bpf: the serve and non-root launcher parts (serve; the bpf engine needs "
+        "CAP_BPF)");
+  } else {
     Serve s("setuid");
     std::vector<std::string> a{kShim, "--socket", s.path, "--"};
     for (auto& x : as_nobody({prog.path, "ids"})) a.push_back(x);
     const Result j = run(a);
     CHECK(j["euid"] == "0");
+    // A non-root launcher needs no_new_privs (the kernel requires it): privileges are not
+    // gained, as documented.
+    const Result nn = run(as_nobody({kSandbox, "run", "--", prog.path, "ids"}));
+    CHECK(nn.status == 0);
+    CHECK(nn["euid"] == "65534");
   }
-  // A non-root launcher needs no_new_privs (the kernel requires it): privileges are not
-  // gained, as documented.
-  const Result nn = run(as_nobody({kSandbox, "run", "--", prog.path, "ids"}));
-  CHECK(nn.status == 0);
-  CHECK(nn["euid"] == "65534");
   // Raised privileges buy nothing from the supervisor: the setuid-root target (euid 0) is
   // still under its outside quota, and the socket treats it as the target it is.
   const Result q = sandboxed({"--file-quota", "3"}, as_nobody({prog.path, "setuid-lift"}));
   INFO(q.out << q.err);
   CHECK(q["euid"] == "0");
-  CHECK(has(q["answer"], "\"errno\":1"));  // EPERM
+  if (!under_bpf()) CHECK(has(q["answer"], "\"errno\":1"));  // EPERM (the socket: the notify engine's)
   CHECK(q.status == 137);
   CHECK(q["opened"] == "3");
 }
 
 TEST_CASE("trust 5: a tenant that starts hundreds of processes fails alone, with the real cause named") {
+  NOTIFY_ENGINE_ONLY("serve");
   const std::string path = temp_socket("fds");
   Process serve(
       {"/bin/sh", "-c", "ulimit -n 256 && exec " + kSandbox + " serve --socket " + path + " --verbose"});
@@ -444,6 +456,7 @@ TEST_CASE("trust 5: a tenant that starts hundreds of processes fails alone, with
 
 TEST_CASE(
     "trust 8: a nested sandbox gets a nested job; forbidden or unaskable, it stops with one line, exit 126") {
+  NOTIFY_ENGINE_ONLY("nested jobs (delegation through the control socket) and serve");
   // Delegation (issue 20): the outer supervisor makes CMD a nested job.
   const Result nested = sandboxed({}, {kSandbox, "run", "--", kProbe, "exit", "0"});
   INFO(nested.out << nested.err);
@@ -473,6 +486,7 @@ TEST_CASE(
 }
 
 TEST_CASE("trust 6: a tenant cannot lift the operator's policy quotas from outside, on its node or its job") {
+  NOTIFY_ENGINE_ONLY("serve");
   if (!can_be_nobody()) {
     MESSAGE("needs root and setpriv to act as a tenant of a root serve");
     CHECK(::geteuid() != 0);  // as root this must not be skipped
@@ -537,6 +551,7 @@ char proc_state(pid_t pid) {
 }  // namespace
 
 TEST_CASE("trust 9: a same-uid target cannot take its supervisor's listener (/proc fd, pidfd_getfd)") {
+  NOTIFY_ENGINE_ONLY("an unprivileged run (the bpf engine needs CAP_BPF)");
   if (!can_be_unprivileged()) {
     MESSAGE("needs setpriv to run a supervisor as the target's (non-root) uid");
     CHECK(false);
@@ -573,6 +588,7 @@ TEST_CASE("trust 9: a same-uid target cannot take its supervisor's listener (/pr
 }
 
 TEST_CASE("trust 9: a target that stops its supervisor gains nothing: its calls wait, then are judged") {
+  NOTIFY_ENGINE_ONLY("an unprivileged run (the bpf engine needs CAP_BPF)");
   if (!can_be_unprivileged()) {
     MESSAGE("needs setpriv to run a supervisor as the target's (non-root) uid");
     CHECK(false);
@@ -594,6 +610,7 @@ TEST_CASE("trust 9: a target that stops its supervisor gains nothing: its calls 
 }
 
 TEST_CASE("trust 9: a target that kills its supervisor (or the guard) takes its job with it") {
+  NOTIFY_ENGINE_ONLY("an unprivileged run (the bpf engine needs CAP_BPF)");
   if (!can_be_unprivileged()) {
     MESSAGE("needs setpriv to run a supervisor as the target's (non-root) uid");
     CHECK(false);
@@ -619,6 +636,7 @@ std::string newest_job(const Serve& s) {
 }  // namespace
 
 TEST_CASE("trust 10: a tenant's child that reaches the socket before any notified call is not outside") {
+  NOTIFY_ENGINE_ONLY("serve");
   if (!can_be_unprivileged()) {
     MESSAGE("needs setpriv for a user's own serve");
     CHECK(false);
@@ -646,6 +664,7 @@ TEST_CASE("trust 10: a tenant's child that reaches the socket before any notifie
 }
 
 TEST_CASE("trust 11: an inside client cannot reset, replace or loosen its job's outside quota") {
+  NOTIFY_ENGINE_ONLY("the run's control socket (ctl from inside)");
   // The allocation is a child's (no node quota of its own): only the job's quota holds it.
   const std::string py = kPython + " -c \"" + kAlloc + "\"";
   const std::vector<std::string> lifts{

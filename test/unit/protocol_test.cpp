@@ -380,6 +380,37 @@ TEST_CASE("protocol: events") {
   CHECK(event_name(Event::Kind::quota_reset) == "quota_reset");
 }
 
+TEST_CASE("event kinds: every kind's name comes from one table and reads back as that kind") {
+  std::string names;
+  for (int i = 0; i < Event::kKinds; ++i) {
+    const auto k = static_cast<Event::Kind>(i);
+    const std::string name = to_string(k);
+    CAPTURE(i);
+    CHECK(name != "event");  // the fallback of a kind without a row
+    CHECK(name == event_name(k));
+    REQUIRE(parse_event_kind(name).has_value());
+    CHECK(*parse_event_kind(name) == k);
+    // On the wire both ways: the event line's name, and a watch asking for that kind.
+    Event e;
+    e.kind = k;
+    const auto back = decode_event(event_line(e));
+    REQUIRE_MESSAGE(back.ok(), back.text());
+    CHECK(back->kind == k);
+    const auto r = parse_request(R"({"op":"watch","kinds":[")" + name + R"("]})");
+    REQUIRE(std::holds_alternative<Request>(r));
+    CHECK(std::get<Request>(r).kinds == WatchFilter::bit(k));
+    names += (names.empty() ? "" : ", ") + name;
+  }
+  CHECK(event_kind_names(", ") == names);
+  CHECK_FALSE(parse_event_kind("end").has_value());
+  CHECK_FALSE(parse_event_kind("").has_value());
+  // An unknown kind's error lists them all, from the same table.
+  const auto bad = parse_request(R"({"op":"watch","kinds":["bogus"]})");
+  REQUIRE(std::holds_alternative<ProtocolError>(bad));
+  CHECK(std::get<ProtocolError>(bad).message == "kinds: unknown event \"bogus\" (" + names + ")");
+  CHECK(names == "registered, deregistered, exited, killed, quota_set, quota_reset, joined, exec, usage");
+}
+
 namespace {
 
 // Every kind of event the supervisor emits, with every field it can carry.
