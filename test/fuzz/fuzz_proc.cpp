@@ -81,10 +81,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   // The signal-state readers of the open emulation's waits.
-  std::uint64_t threads = 0, blocked = 0;
-  bool alive = false;
+  std::uint64_t threads = 0;
   (void)sandbox::opening::signal_would_interrupt(text.data(), text.size(), ~0ull);
   (void)sandbox::opening::shared_for_others(text.data(), text.size(), &threads);
-  (void)sandbox::opening::thread_mask(text.data(), text.size(), blocked, alive);
+  (void)sandbox::opening::thread_mask(text.data(), text.size());
   return 0;
 }
