@@ -210,11 +210,14 @@ void Supervisor::receive(Receivers& r, bool primary) {
   opening::ReceiverPool* pool = r.ch.concurrent() ? &r : nullptr;
   seccomp_notif n{};
   while (r.running()) {
-    // A started thread receiving while the primary is parked (its call ended after the last
-    // one this thread received) hands back after kIdle without a call, so that a listener
-    // gone quiet is served by its first thread alone. Only started threads pay the wait.
-    if (pool && !primary && r.primary_is_parked() && r.ch.wait_ready(Receivers::kIdleMs) == 0) {
-      if (r.hand_back()) break;
+    // A started thread never blocks in RECV for good: it waits at most kIdle for a call, and
+    // hands back then if the primary is parked, so that a listener gone quiet is served by
+    // its first thread alone. Waiting only once the primary was seen parked lost a race: the
+    // primary could finish its call and park just after this thread had entered RECV, and a
+    // tenant that then made no call kept this thread (and its stack and descriptors) for
+    // ever. Only started threads pay the poll.
+    if (pool && !primary && r.ch.wait_ready(Receivers::kIdleMs) == 0) {
+      if (r.primary_is_parked() && r.hand_back()) break;
       continue;
     }
     r.receiving.fetch_add(1);
