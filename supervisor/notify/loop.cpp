@@ -121,9 +121,12 @@ struct Supervisor::Receivers final : opening::ReceiverPool {
     unpark.notify_all();
     return true;
   }
-  bool primary_is_parked() {
-    std::lock_guard lk(mu);
-    return primary_parked;
+  // A started thread that waited kIdle for a call: it leaves if another thread receives
+  // (the primary went back to RECV while this one was waiting: seen under load), or hands
+  // receiving back to a parked primary; else (the primary is still in a call) it stays.
+  bool idle_can_leave() {
+    if (receiving.load() > 0) return true;  // someone receives (or a woken thread is about to)
+    return hand_back();
   }
   // After a call: false when this thread should leave. Parks while another thread receives.
   bool park(bool is_primary) {
@@ -217,7 +220,7 @@ void Supervisor::receive(Receivers& r, bool primary) {
     // tenant that then made no call kept this thread (and its stack and descriptors) for
     // ever. Only started threads pay the poll.
     if (pool && !primary && r.ch.wait_ready(Receivers::kIdleMs) == 0) {
-      if (r.primary_is_parked() && r.hand_back()) break;
+      if (r.idle_can_leave()) break;
       continue;
     }
     r.receiving.fetch_add(1);
